@@ -1,0 +1,59 @@
+"""plait: parallel workflows as functional expressions.
+
+Decorate functions with :func:`app`; calling an app builds an :class:`Expr` and runs
+nothing. Compose Exprs with ``map``, ``bind``, :func:`gather` and :func:`traverse`,
+then :func:`run` them, or submit them to a :class:`Runtime` with the executors you
+choose.
+"""
+
+from plait.backends import (
+    Executor,
+    ProcessExecutor,
+    RemoteError,
+    TaskResult,
+    TaskSpec,
+    TaskTimeout,
+    ThreadExecutor,
+    WorkerLost,
+)
+from plait.dsl import (
+    App,
+    Expr,
+    Retry,
+    app,
+    constant,
+    exponential,
+    gather,
+    pure,
+    register_token,
+    traverse,
+)
+from plait.runtime import DependencyError, PlaitFuture, Runtime, root_cause, run
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "App",
+    "DependencyError",
+    "Executor",
+    "Expr",
+    "PlaitFuture",
+    "ProcessExecutor",
+    "RemoteError",
+    "Retry",
+    "Runtime",
+    "TaskResult",
+    "TaskSpec",
+    "TaskTimeout",
+    "ThreadExecutor",
+    "WorkerLost",
+    "app",
+    "constant",
+    "exponential",
+    "gather",
+    "pure",
+    "register_token",
+    "root_cause",
+    "run",
+    "traverse",
+]

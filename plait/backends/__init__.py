@@ -1,0 +1,17 @@
+"""Where leaves run. Executors take TaskSpecs and give TaskResults; they never see an Expr."""
+
+from plait.backends._errors import RemoteError, TaskTimeout, WorkerLost
+from plait.backends._processes import ProcessExecutor
+from plait.backends._task import Executor, TaskResult, TaskSpec
+from plait.backends._threads import ThreadExecutor
+
+__all__ = [
+    "Executor",
+    "ProcessExecutor",
+    "RemoteError",
+    "TaskResult",
+    "TaskSpec",
+    "TaskTimeout",
+    "ThreadExecutor",
+    "WorkerLost",
+]

@@ -1,0 +1,32 @@
+"""Failures that come from where a task ran rather than from the task's own code."""
+
+from __future__ import annotations
+
+__all__ = ["RemoteError", "TaskTimeout", "WorkerLost"]
+
+
+class WorkerLost(RuntimeError):
+    """The process or pool running a task died or stopped answering.
+
+    Not the app's fault: the runtime retries it (``Runtime(lost_retries=...)``).
+    """
+
+
+class TaskTimeout(TimeoutError):
+    """A task ran longer than its app's ``timeout`` and its process was killed."""
+
+
+class RemoteError(Exception):
+    """An exception raised on a worker that could not be sent back as itself.
+
+    Keeps the original type's name, its message and the remote traceback as text.
+    """
+
+    def __init__(self, type_name: str, message: str, traceback: str) -> None:
+        super().__init__(type_name, message, traceback)
+        self.type_name = type_name
+        self.message = message
+        self.traceback = traceback
+
+    def __str__(self) -> str:
+        return f"{self.type_name}: {self.message}\n\nRemote traceback:\n{self.traceback}"

@@ -1,0 +1,243 @@
+"""ProcessExecutor: worker processes on this machine, fed batches over socket pairs."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import os
+import pickle
+import signal
+import socket
+import subprocess
+import sys
+from collections import deque
+
+import attrs
+
+from plait.backends._errors import TaskTimeout, WorkerLost
+from plait.backends._task import TaskResult, TaskSpec
+from plait.backends._wire import HEADER, dumps_call, dumps_function, frame, loads, loads_error
+from plait.backends._worker import WireResult, WireTask
+
+__all__ = ["ProcessExecutor"]
+
+
+_WORKER_MAIN = "import sys; from plait.backends._worker import main; main(sys.argv[1:])"
+
+
+@attrs.define(eq=False)
+class _Task:
+    spec: TaskSpec
+    future: asyncio.Future[TaskResult]
+    call: bytes
+    fn: bytes
+
+
+@attrs.define(eq=False)
+class _Worker:
+    index: int
+    process: subprocess.Popen[bytes]
+    writer: asyncio.StreamWriter
+    reader_task: asyncio.Task[None] | None = None
+    inflight: deque[_Task] = attrs.field(factory=deque)
+    functions: set[bytes] = attrs.field(factory=set)
+    deadline: asyncio.TimerHandle | None = None
+    alive: bool = True
+
+    @property
+    def name(self) -> str:
+        return f"{self.index}:{self.process.pid}"
+
+
+class ProcessExecutor:
+    """Run tasks in ``workers`` processes on this machine.
+
+    Functions and arguments travel with cloudpickle, so lambdas, closures and functions
+    defined in ``__main__`` work; each function is sent to a worker once. A worker runs
+    one task at a time and holds ``prefetch`` more so it never waits for the driver.
+    A task past its timeout, or cancelled while running, is stopped by killing its
+    worker's process group; the worker is replaced.
+    """
+
+    can_kill = True
+
+    def __init__(self, workers: int | None = None, *, label: str = "processes", prefetch: int = 2) -> None:
+        if workers is not None and workers < 1:
+            raise ValueError(f"ProcessExecutor(workers={workers}): need at least one worker")
+        self.label = label
+        self.workers = workers or os.cpu_count() or 1
+        self.prefetch = prefetch
+        self._pool: list[_Worker] = []
+        self._pending: deque[_Task] = deque()
+        self._functions: dict[bytes, bytes] = {}
+        self._flush_scheduled = False
+        self._closing = False
+
+    @property
+    def capacity(self) -> int:
+        return self.workers * (1 + self.prefetch)
+
+    async def start(self) -> None:
+        self._pool = list(await asyncio.gather(*(self._spawn(i) for i in range(self.workers))))
+
+    async def _spawn(self, index: int) -> _Worker:
+        ours, theirs = socket.socketpair()
+        process = subprocess.Popen(
+            [sys.executable, "-c", _WORKER_MAIN, str(theirs.fileno())],
+            pass_fds=(theirs.fileno(),),
+            start_new_session=True,  # its own process group: a kill reaches what the task started
+        )
+        theirs.close()
+        reader, writer = await asyncio.open_unix_connection(sock=ours)
+        writer.write(frame(pickle.dumps(sys.path)))
+        worker = _Worker(index, process, writer)
+        worker.reader_task = asyncio.create_task(self._read(worker, reader))
+        return worker
+
+    def submit(self, spec: TaskSpec) -> asyncio.Future[TaskResult]:
+        future: asyncio.Future[TaskResult] = asyncio.get_running_loop().create_future()
+        try:
+            fn = self._functions.get(spec.fn_key) or self._functions.setdefault(spec.fn_key, dumps_function(spec))
+            task = _Task(spec, future, dumps_call(spec), fn)
+        except TypeError as error:
+            future.set_result(TaskResult(spec.task_id, error=error, worker=self.label))
+            return future
+        self._pending.append(task)
+        self._schedule_flush()
+        return future
+
+    def _schedule_flush(self) -> None:
+        # Everything submitted in one turn of the loop goes out as one batch per worker.
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        room = 1 + self.prefetch
+        for worker in self._pool:
+            batch: list[WireTask] = []
+            while self._pending and worker.alive and len(worker.inflight) < room:
+                task = self._pending.popleft()
+                if task.future.done():
+                    continue
+                if not worker.inflight:
+                    self._arm_deadline(worker, task)
+                worker.inflight.append(task)
+                send_fn = task.spec.fn_key not in worker.functions
+                worker.functions.add(task.spec.fn_key)
+                batch.append((task.spec.task_id, task.spec.name, task.spec.fn_key, task.fn if send_fn else None, task.call))
+            if batch:
+                worker.writer.write(frame(pickle.dumps(batch, protocol=pickle.HIGHEST_PROTOCOL)))
+
+    async def _read(self, worker: _Worker, reader: asyncio.StreamReader) -> None:
+        try:
+            while True:
+                (size,) = HEADER.unpack(await reader.readexactly(HEADER.size))
+                self._complete(worker, pickle.loads(await reader.readexactly(size)))
+        except (asyncio.IncompleteReadError, ConnectionError):
+            self._lose(worker, WorkerLost(f"{self.label} worker {worker.name} died while running this task"))
+
+    def _complete(self, worker: _Worker, results: list[WireResult]) -> None:
+        for task_id, ok, payload, started, ended in results:
+            task = worker.inflight.popleft()
+            assert task.spec.task_id == task_id, "a worker runs its tasks in order"
+            if not task.future.done():
+                task.future.set_result(self._decode(task, ok, payload, worker, started, ended))
+        self._disarm(worker)
+        if worker.inflight:
+            self._arm_deadline(worker, worker.inflight[0])
+        self._schedule_flush()
+
+    def _decode(self, task: _Task, ok: bool, payload: bytes, worker: _Worker, started: float, ended: float) -> TaskResult:
+        where = f"{self.label}/{worker.name}"
+        try:
+            value = loads(payload) if ok else None
+        except Exception as error:
+            problem = TypeError(f"{task.spec.name}: its result could not be unpickled in the driver: {error}")
+            return TaskResult(task.spec.task_id, error=problem, worker=where, started=started, ended=ended)
+        error = None if ok else loads_error(payload)
+        return TaskResult(task.spec.task_id, value=value, error=error, worker=where, started=started, ended=ended)
+
+    def _arm_deadline(self, worker: _Worker, task: _Task) -> None:
+        if task.spec.timeout is not None:
+            loop = asyncio.get_running_loop()
+            worker.deadline = loop.call_later(task.spec.timeout, self._expire, worker, task)
+
+    def _disarm(self, worker: _Worker) -> None:
+        if worker.deadline is not None:
+            worker.deadline.cancel()
+            worker.deadline = None
+
+    def _expire(self, worker: _Worker, task: _Task) -> None:
+        if worker.alive and worker.inflight and worker.inflight[0] is task:
+            error = TaskTimeout(f"{task.spec.name} ran longer than its timeout of {task.spec.timeout} s; its process was killed")
+            self._lose(worker, error)
+
+    def cancel(self, task_id: int) -> None:
+        for task in self._pending:
+            if task.spec.task_id == task_id:
+                task.future.cancel()
+                return
+        for worker in self._pool:
+            for position, task in enumerate(worker.inflight):
+                if task.spec.task_id != task_id:
+                    continue
+                if position == 0:  # running: stop it by killing its worker
+                    self._lose(worker, concurrent.futures.CancelledError())
+                else:  # sent but not started: its result will be ignored
+                    task.future.cancel()
+                return
+
+    def _lose(self, worker: _Worker, error: BaseException) -> None:
+        """The worker is gone: fail its running task with ``error``, requeue the rest."""
+        if not worker.alive:
+            return
+        worker.alive = False
+        self._disarm(worker)
+        _kill(worker.process)
+        if worker.inflight:
+            head = worker.inflight.popleft()
+            if not head.future.done():
+                head.future.set_result(TaskResult(head.spec.task_id, error=error, worker=f"{self.label}/{worker.name}"))
+            self._pending.extendleft(reversed(worker.inflight))
+            worker.inflight.clear()
+        worker.writer.close()
+        if not self._closing:
+            asyncio.get_running_loop().create_task(self._replace(worker))
+
+    async def _replace(self, worker: _Worker) -> None:
+        await asyncio.to_thread(worker.process.wait)
+        fresh = await self._spawn(worker.index)
+        self._pool[worker.index] = fresh
+        if self._closing:
+            await self._stop(fresh)
+        self._schedule_flush()
+
+    async def shutdown(self) -> None:
+        self._closing = True
+        for task in self._pending:
+            task.future.cancel()
+        self._pending.clear()
+        await asyncio.gather(*(self._stop(w) for w in self._pool))
+
+    async def _stop(self, worker: _Worker) -> None:
+        with contextlib.suppress(Exception):
+            worker.writer.write(frame(pickle.dumps(None)))
+            worker.writer.close()
+        try:
+            await asyncio.wait_for(asyncio.to_thread(worker.process.wait), 2.0)
+        except TimeoutError:
+            _kill(worker.process)
+            await asyncio.to_thread(worker.process.wait)
+        worker.alive = False
+        if worker.reader_task is not None:
+            worker.reader_task.cancel()
+        for task in worker.inflight:
+            task.future.cancel()
+
+
+def _kill(process: subprocess.Popen[bytes]) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signal.SIGKILL)

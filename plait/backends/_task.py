@@ -1,0 +1,76 @@
+"""What crosses between the runtime and an executor: TaskSpec in, TaskResult out."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol, runtime_checkable
+
+import attrs
+
+__all__ = ["Executor", "TaskResult", "TaskSpec"]
+
+
+@attrs.frozen
+class TaskSpec:
+    """One call to run: the function, its resolved arguments, and how to run it.
+
+    ``fn_key`` identifies the function (an app's identity hash), so an executor that
+    ships functions to other processes pickles each one once and workers cache it.
+    """
+
+    task_id: int
+    name: str
+    fn_key: bytes
+    fn: Callable[..., Any]
+    args: tuple[Any, ...]
+    kwargs: Mapping[str, Any]
+    timeout: float | None = None
+    resources: Mapping[str, Any] = attrs.field(factory=dict)
+    priority: int = 0
+
+
+@attrs.frozen
+class TaskResult:
+    """How one task ended: ``value`` when ``error`` is None.
+
+    ``worker`` names where it ran; ``started``/``ended`` are wall-clock times there.
+    """
+
+    task_id: int
+    value: Any = None
+    error: BaseException | None = None
+    worker: str = ""
+    started: float = 0.0
+    ended: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+@runtime_checkable
+class Executor(Protocol):
+    """Where leaves run. An executor never sees an Expr, only TaskSpecs.
+
+    ``submit`` returns an asyncio future of the task's result; it is called on the
+    runtime's event loop, after ``start`` and before ``shutdown``. ``capacity`` is how
+    many tasks it wants in flight at once: the runtime keeps the rest. ``can_kill``
+    says whether it can stop a running task (timeouts and cancellation need that).
+    """
+
+    label: str
+
+    @property
+    def capacity(self) -> int: ...
+
+    @property
+    def can_kill(self) -> bool: ...
+
+    async def start(self) -> None: ...
+
+    def submit(self, spec: TaskSpec) -> asyncio.Future[TaskResult]: ...
+
+    def cancel(self, task_id: int) -> None: ...
+
+    async def shutdown(self) -> None: ...

@@ -1,0 +1,105 @@
+"""Turning calls, values and exceptions into bytes for another process, and back.
+
+Exceptions travel with their traceback (tblib), so ``result()`` in the driver shows
+the frames of the worker; one that cannot be pickled becomes a RemoteError with the
+same type name, message and traceback text.
+"""
+
+from __future__ import annotations
+
+import inspect
+import pickle
+import struct
+import traceback
+from typing import Any
+
+import cloudpickle
+from tblib import Traceback
+
+from plait.backends._errors import RemoteError
+from plait.backends._task import TaskSpec
+
+__all__ = [
+    "HEADER",
+    "dumps",
+    "dumps_call",
+    "dumps_error",
+    "dumps_function",
+    "frame",
+    "loads",
+    "loads_error",
+]
+
+HEADER = struct.Struct("<I")
+
+
+def frame(payload: bytes) -> bytes:
+    """``payload`` preceded by its length, for a byte stream."""
+    return HEADER.pack(len(payload)) + payload
+
+
+def dumps(value: Any) -> bytes:
+    """Pickle ``value``: plain pickle when it can (fast), cloudpickle when it must."""
+    try:
+        return pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+    except (pickle.PicklingError, TypeError, AttributeError):
+        return cloudpickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+loads = pickle.loads
+
+
+def dumps_function(spec: TaskSpec) -> bytes:
+    """The task's function, by value when it lives in ``__main__`` or a closure."""
+    try:
+        return cloudpickle.dumps(spec.fn, protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception as error:
+        raise TypeError(f"{spec.name}: the function cannot be pickled to send to a worker: {error}") from error
+
+
+def dumps_call(spec: TaskSpec) -> bytes:
+    """The task's arguments; an unpicklable one is named in the error."""
+    try:
+        return dumps((spec.args, dict(spec.kwargs)))
+    except Exception as error:
+        raise TypeError(_unpicklable_argument(spec, error)) from error
+
+
+def _unpicklable_argument(spec: TaskSpec, error: Exception) -> str:
+    try:
+        bound = inspect.signature(spec.fn).bind(*spec.args, **spec.kwargs).arguments
+    except (TypeError, ValueError):
+        bound = {f"#{i}": a for i, a in enumerate(spec.args)} | dict(spec.kwargs)
+    for name, value in bound.items():
+        try:
+            dumps(value)
+        except Exception as inner:
+            return (
+                f"{spec.name}(): argument {name!r} ({type(value).__qualname__}) cannot be "
+                f"pickled to send to a worker: {inner}"
+            )
+    return f"{spec.name}(): its arguments cannot be pickled to send to a worker: {error}"
+
+
+def dumps_error(error: BaseException) -> bytes:
+    """An exception with its traceback; a RemoteError when it does not pickle."""
+    tb = Traceback(error.__traceback__).as_dict() if error.__traceback__ else None
+    try:
+        payload = cloudpickle.dumps((error, tb), protocol=pickle.HIGHEST_PROTOCOL)
+        pickle.loads(payload)  # an exception whose __init__ differs from its args fails here
+        return payload
+    except Exception:
+        text = "".join(traceback.format_exception(error))
+        remote = RemoteError(type(error).__qualname__, str(error), text)
+        return pickle.dumps((remote, None), protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def loads_error(payload: bytes) -> BaseException:
+    """The exception ``dumps_error`` sent, carrying the remote traceback."""
+    try:
+        error, tb = pickle.loads(payload)
+    except Exception as failure:  # e.g. the exception's class is not importable here
+        return RemoteError("unknown", f"the remote exception could not be read: {failure}", "")
+    if tb is not None:
+        error = error.with_traceback(Traceback.from_dict(tb).as_traceback())
+    return error  # type: ignore[no-any-return]

@@ -1,0 +1,137 @@
+"""The worker side: run tasks from a driver and send back results.
+
+``run_task`` is what every process-based worker does with one task; ``main`` is the
+loop of a local worker process (``ProcessExecutor``, which starts it with
+``python -c``), speaking length-prefixed pickled
+batches over a socket inherited from its driver.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import pickle
+import select
+import signal
+import socket
+import sys
+import threading
+import time
+from collections import deque
+from queue import SimpleQueue
+from collections.abc import Callable
+from typing import Any
+
+from plait.backends._wire import HEADER, dumps, dumps_error, frame
+
+__all__ = ["WireTask", "WireResult", "FunctionCache", "run_task", "main"]
+
+# (task_id, name, fn_key, function payload or None if sent before, call payload)
+WireTask = tuple[int, str, bytes, bytes | None, bytes]
+# (task_id, ok, value or error payload, started, ended)
+WireResult = tuple[int, bool, bytes, float, float]
+
+FunctionCache = dict[bytes, Callable[..., Any]]
+
+def run_task(functions: FunctionCache, task: WireTask) -> WireResult:
+    """Run one task; every failure, even of unpickling, becomes an error result."""
+    task_id, name, fn_key, fn_payload, call_payload = task
+    started = time.time()
+    try:
+        if fn_payload is not None:
+            functions[fn_key] = pickle.loads(fn_payload)
+        args, kwargs = pickle.loads(call_payload)
+        value = functions[fn_key](*args, **kwargs)
+    except BaseException as error:  # the task's failure is a value here, even SystemExit
+        return task_id, False, dumps_error(error), started, time.time()
+    try:
+        return task_id, True, dumps(value), started, time.time()
+    except Exception as error:
+        problem = TypeError(f"{name}: its result, a {type(value).__qualname__}, cannot be pickled: {error}")
+        return task_id, False, dumps_error(problem), started, time.time()
+
+
+def _die_with_parent() -> None:
+    # A worker must not outlive a driver killed with SIGKILL, even in a long task.
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
+class _Channel:
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+
+    def recv(self) -> Any:
+        (size,) = HEADER.unpack(self._exactly(HEADER.size))
+        return pickle.loads(self._exactly(size))
+
+    def readable(self) -> bool:
+        return bool(select.select([self.sock], [], [], 0)[0])
+
+    def send(self, message: Any) -> None:
+        self.sock.sendall(frame(pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)))
+
+    def _exactly(self, n: int) -> bytes:
+        data = bytearray()
+        while len(data) < n:
+            chunk = self.sock.recv(n - len(data))
+            if not chunk:
+                raise EOFError
+            data += chunk
+        return bytes(data)
+
+
+def serve(channel: _Channel) -> None:
+    """Run batches of tasks until the driver goes away or says stop.
+
+    Results go out from a second thread, which sends whatever has finished since its
+    last send: one message per task when tasks are long, large batches when tiny.
+    """
+    functions: FunctionCache = {}
+    queue: deque[WireTask] = deque()
+    done: SimpleQueue[WireResult | None] = SimpleQueue()
+    sender = threading.Thread(target=_send_results, args=(channel, done), daemon=True)
+    sender.start()
+    try:
+        while True:
+            while not queue or channel.readable():
+                message = channel.recv()
+                if message is None:
+                    return
+                queue.extend(message)
+            done.put(run_task(functions, queue.popleft()))
+    finally:
+        done.put(None)
+        sender.join()
+
+
+def _send_results(channel: _Channel, done: SimpleQueue[WireResult | None]) -> None:
+    while True:
+        batch = [done.get()]
+        while not done.empty() and len(batch) < 1024:
+            batch.append(done.get())
+        results = [r for r in batch if r is not None]
+        if results:
+            try:
+                channel.send(results)
+            except OSError:
+                return
+        if len(results) < len(batch):
+            return
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of a local worker process; ``argv`` is the inherited socket's fd."""
+    args = sys.argv[1:] if argv is None else argv
+    _die_with_parent()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the driver decides when workers stop
+    channel = _Channel(socket.socket(fileno=int(args[0])))
+    sys.path[:] = channel.recv()
+    try:
+        serve(channel)
+    except (EOFError, ConnectionError):
+        pass
+    finally:
+        os._exit(0)
+

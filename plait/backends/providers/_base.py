@@ -1,0 +1,55 @@
+"""What a provider is: something that starts, watches and stops jobs that run a command.
+
+A provider knows nothing about tasks. The ZeroMQ executor asks it to start worker
+pools (``plait worker ...``) as jobs in blocks; the batch executor asks it to start
+one job per task.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping, Sequence
+from typing import Protocol, runtime_checkable
+
+__all__ = ["JobState", "Provider"]
+
+
+class JobState(enum.Enum):
+    """Where a job is in its life, in words every scheduler maps to."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    TIMEOUT = "timeout"
+    HELD = "held"
+    UNKNOWN = "unknown"
+
+    @property
+    def finished(self) -> bool:
+        """The job will not run (again)."""
+        return self in (JobState.COMPLETED, JobState.FAILED, JobState.CANCELLED, JobState.TIMEOUT)
+
+
+@runtime_checkable
+class Provider(Protocol):
+    """Starts jobs that run ``command`` and reports on them, in batches.
+
+    ``submit`` returns the job id; ``status`` answers for many jobs in one call (a job
+    the scheduler no longer knows is UNKNOWN until confirmed); ``cancel`` stops jobs.
+    ``init_blocks``/``min_blocks``/``max_blocks`` bound how many jobs an executor keeps;
+    ``workers_per_block`` is how many worker processes one job runs.
+    """
+
+    label: str
+    init_blocks: int
+    min_blocks: int
+    max_blocks: int
+    workers_per_block: int
+
+    def submit(self, command: Sequence[str], job_name: str, env: Mapping[str, str] | None = None) -> str: ...
+
+    def status(self, job_ids: Sequence[str]) -> dict[str, JobState]: ...
+
+    def cancel(self, job_ids: Sequence[str]) -> None: ...

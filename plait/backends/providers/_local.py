@@ -1,0 +1,70 @@
+"""LocalProvider: "jobs" are process groups on this machine."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+from collections.abc import Mapping, Sequence
+
+from plait.backends.providers._base import JobState
+
+__all__ = ["LocalProvider"]
+
+
+class LocalProvider:
+    """Runs each block as a local process (its own process group).
+
+    ``workers`` is how many worker processes each block runs; by default one per core.
+    """
+
+    label = "local"
+
+    def __init__(
+        self, workers: int | None = None, *, init_blocks: int = 1, min_blocks: int = 0, max_blocks: int = 1
+    ) -> None:
+        if workers is not None and workers < 1:
+            raise ValueError(f"LocalProvider(workers={workers}): need at least one worker")
+        if not 0 <= min_blocks <= max_blocks or init_blocks > max_blocks:
+            raise ValueError(
+                f"LocalProvider: need 0 <= min_blocks <= max_blocks and init_blocks <= max_blocks, "
+                f"got init={init_blocks} min={min_blocks} max={max_blocks}"
+            )
+        self.workers_per_block = workers or os.cpu_count() or 1
+        self.init_blocks, self.min_blocks, self.max_blocks = init_blocks, min_blocks, max_blocks
+        self._jobs: dict[str, subprocess.Popen[bytes]] = {}
+
+    def submit(self, command: Sequence[str], job_name: str, env: Mapping[str, str] | None = None) -> str:
+        process = subprocess.Popen(
+            list(command), env={**os.environ, **(env or {})}, start_new_session=True
+        )
+        job_id = str(process.pid)
+        self._jobs[job_id] = process
+        return job_id
+
+    def status(self, job_ids: Sequence[str]) -> dict[str, JobState]:
+        states = {}
+        for job_id in job_ids:
+            process = self._jobs.get(job_id)
+            if process is None:
+                states[job_id] = JobState.UNKNOWN
+                continue
+            code = process.poll()
+            if code is None:
+                states[job_id] = JobState.RUNNING
+            elif code == 0:
+                states[job_id] = JobState.COMPLETED
+            elif code < 0 and -code in (signal.SIGKILL, signal.SIGTERM):
+                states[job_id] = JobState.CANCELLED
+            else:
+                states[job_id] = JobState.FAILED
+        return states
+
+    def cancel(self, job_ids: Sequence[str]) -> None:
+        for job_id in job_ids:
+            process = self._jobs.get(job_id)
+            if process is not None and process.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)
+                process.wait()

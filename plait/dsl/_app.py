@@ -1,0 +1,240 @@
+"""Apps: functions whose calls build Exprs instead of running."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, Generic, ParamSpec, TypeVar, overload
+
+import attrs
+
+from plait.dsl._args import find_refs
+from plait.dsl._expr import Call, Expr, as_expr, gather, ref_key
+from plait.dsl._retry import Retry
+from plait.dsl._token import Untokenizable, code_token, digest, token_of
+
+__all__ = ["App", "AppOptions", "app", "traverse"]
+
+P = ParamSpec("P")
+T = TypeVar("T")
+U = TypeVar("U")
+
+
+@attrs.frozen
+class AppOptions:
+    """How an app's tasks run: retries, timeout, executor label, memo, resources."""
+
+    retries: Retry | None = attrs.field(default=None, converter=Retry.of)
+    timeout: float | None = attrs.field(default=None)
+    executor: str | None = None
+    cache: bool = True
+    version: str | None = None
+    resources: Mapping[str, Any] = attrs.field(factory=dict, converter=dict)
+    ignore_for_cache: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+
+    @timeout.validator
+    def _check_timeout(self, _: attrs.Attribute[float | None], value: float | None) -> None:
+        if value is not None and (isinstance(value, bool) or not value > 0):
+            raise ValueError(f"timeout must be a positive number of seconds, not {value!r}")
+
+
+@attrs.frozen(eq=False, repr=False)
+class App(Generic[P, T]):
+    """A function whose calls build ``Expr[T]``; run them with ``plait.run``."""
+
+    fn: Callable[P, T]
+    options: AppOptions
+    name: str = attrs.field(init=False)
+    identity: bytes = attrs.field(init=False)
+    signature: inspect.Signature = attrs.field(init=False)
+    _plain: tuple[str, ...] | None = attrs.field(init=False)
+
+    def __attrs_post_init__(self) -> None:
+        setattr_ = object.__setattr__
+        setattr_(self, "name", getattr(self.fn, "__qualname__", repr(self.fn)))
+        setattr_(self, "signature", inspect.signature(self.fn))
+        setattr_(self, "identity", _identity(self.fn, self.options, self.name))
+        setattr_(self, "_plain", _plain_parameters(self.signature, self.options))
+
+    @property
+    def __plait_identity__(self) -> bytes:
+        return self.identity
+
+    @property
+    def __wrapped__(self) -> Callable[P, T]:
+        return self.fn
+
+    @property
+    def __doc__(self) -> str | None:  # type: ignore[override]
+        return self.fn.__doc__
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Expr[T]:
+        """Build the Expr of this call; nothing runs."""
+        call_args, call_kwargs, pairs = self._bind(args, kwargs)
+        refs: list[Any] = []
+        find_refs((call_args, call_kwargs), refs)
+        deps = tuple(as_expr(r) for r in refs)
+        return Call(self._key(pairs), self, call_args, call_kwargs, deps)
+
+    def _bind(
+        self, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> tuple[tuple[Any, ...], dict[str, Any], list[tuple[str, Any]]]:
+        # The canonical form of a call: defaults filled and each argument where the
+        # signature puts it, so f(1) and f(x=1) are the same work.
+        if not kwargs and self._plain is not None and len(args) == len(self._plain):
+            return args, {}, list(zip(self._plain, args))
+        try:
+            bound = self.signature.bind(*args, **kwargs)
+        except TypeError as error:
+            raise TypeError(f"{self.name}(): {error}") from None
+        bound.apply_defaults()
+        ignored = self.options.ignore_for_cache
+        pairs = [(k, v) for k, v in bound.arguments.items() if k not in ignored]
+        return bound.args, bound.kwargs, pairs
+
+    def _key(self, pairs: list[tuple[str, Any]]) -> bytes:
+        seen = 0
+        refs: list[Any] = []
+        find_refs(pairs, refs)
+
+        def on_ref(value: object) -> bytes:
+            nonlocal seen
+            key = ref_key(value)
+            seen += bool(key)
+            return key
+
+        parts = [b"C", self.identity]
+        try:
+            for name, value in pairs:
+                parts.append(name.encode() + b"=" + token_of(value, on_ref, where=name))
+        except Untokenizable as error:
+            if not self.options.cache:
+                return digest(b"C", self.identity, *parts[2:], _unique())
+            raise TypeError(
+                f"{self.name}(): argument {error.where!r} is a {error.value_type.__qualname__}, "
+                "which plait cannot hash for the memo; register a token with "
+                f"plait.register_token({error.value_type.__qualname__}, fn), "
+                "or mark the app cache=False"
+            ) from None
+        if seen != len(refs):
+            raise TypeError(
+                f"{self.name}(): an Expr or future is nested inside an object plait does not "
+                "look into; pass it directly or inside a list, tuple, dict or set"
+            )
+        if not self.options.cache:
+            parts.append(_unique())
+        return digest(*parts)
+
+    def __repr__(self) -> str:
+        return f"<plait app {self.name}>"
+
+
+def _unique() -> bytes:
+    import uuid
+
+    return uuid.uuid4().bytes
+
+
+def _plain_parameters(sig: inspect.Signature, options: AppOptions) -> tuple[str, ...] | None:
+    """The parameter names, when every parameter is positional-or-keyword and none is ignored."""
+    params = list(sig.parameters.values())
+    plain = all(p.kind is p.POSITIONAL_OR_KEYWORD for p in params) and not options.ignore_for_cache
+    return tuple(p.name for p in params) if plain else None
+
+
+def _identity(fn: Callable[..., Any], options: AppOptions, name: str) -> bytes:
+    """Module + qualname + the code's hash (closure included), or the explicit version."""
+    where = f"{getattr(fn, '__module__', '?')}.{name}".encode()
+    if options.version is not None:
+        return digest(b"v", where, options.version.encode())
+    code = getattr(fn, "__code__", None)
+    if code is None:
+        return digest(b"n", where)
+    try:
+        closure = tuple(c.cell_contents for c in getattr(fn, "__closure__", None) or ())
+        extra = token_of((closure, fn.__defaults__, fn.__kwdefaults__))  # type: ignore[attr-defined]
+    except Untokenizable as error:
+        if not options.cache:
+            return digest(b"u", where, _unique())
+        raise TypeError(
+            f"app {name}: its closure holds a {error.value_type.__qualname__}, which plait "
+            "cannot hash; give the app an explicit version=... or cache=False"
+        ) from None
+    return digest(b"c", where, code_token(code), extra)
+
+
+@overload
+def app(fn: Callable[P, T], /) -> App[P, T]: ...
+
+
+@overload
+def app(
+    *,
+    retries: int | Retry | None = None,
+    timeout: float | None = None,
+    executor: str | None = None,
+    cache: bool = True,
+    version: str | None = None,
+    resources: Mapping[str, Any] | None = None,
+    ignore_for_cache: Iterable[str] = (),
+) -> Callable[[Callable[P, T]], App[P, T]]: ...
+
+
+def app(fn: Callable[P, T] | None = None, /, **options: Any) -> Any:
+    """Make ``fn`` an app: calling it builds an ``Expr`` that a runtime runs on a worker.
+
+    Use it bare (``@app``) or with options (``@app(retries=3, timeout=60)``):
+    ``retries`` (a count or a :class:`Retry`), ``timeout`` (seconds; the task's process
+    is killed), ``executor`` (a label), ``cache`` (memoize across runs), ``version``
+    (replaces the code hash in the app's identity), ``resources`` (passed to the
+    executor), ``ignore_for_cache`` (argument names left out of the key).
+    """
+    if options.get("resources") is None:
+        options.pop("resources", None)
+    opts = AppOptions(**options)
+    if fn is None:
+        return functools.partial(_make_app, options=opts)
+    return _make_app(fn, opts)
+
+
+def _make_app(fn: Callable[P, T], options: AppOptions) -> App[P, T]:
+    if isinstance(fn, App):
+        raise TypeError(f"{fn.name} is already an app")
+    if not callable(fn):
+        raise TypeError(f"@app decorates a function, not {fn!r}")
+    return App(fn, options)
+
+
+@overload
+def traverse(fn: Callable[[T], Expr[U]], items: Iterable[T]) -> Expr[list[U]]: ...
+
+
+@overload
+def traverse(fn: Callable[[T], Expr[U]], items: Expr[Iterable[T]]) -> Expr[list[U]]: ...
+
+
+def traverse(fn: Callable[[Any], Expr[Any]], items: Any) -> Expr[list[Any]]:
+    """``gather(fn(x) for x in items)``: ``fn`` is an app, or a function returning an Expr.
+
+    ``items`` may itself be an Expr of a list: the calls are made when it is known.
+    """
+    if not callable(fn):
+        raise TypeError(f"traverse needs an app or a function returning an Expr, not {fn!r}")
+    if isinstance(items, Expr):
+        return items.bind(functools.partial(_traverse_now, fn))
+    return _traverse_now(fn, items)
+
+
+def _traverse_now(fn: Callable[[Any], Expr[Any]], items: Iterable[Any]) -> Expr[list[Any]]:
+    exprs = []
+    for item in items:
+        expr = fn(item)
+        if not isinstance(expr, Expr):
+            name = getattr(fn, "__qualname__", repr(fn))
+            raise TypeError(
+                f"traverse: {name}({item!r}) returned a {type(expr).__name__}, not an Expr; "
+                "decorate it with @plait.app"
+            )
+        exprs.append(expr)
+    return gather(exprs)

@@ -1,0 +1,54 @@
+"""Finding the Exprs and futures inside call arguments, and putting values in their place.
+
+Both walks visit the same containers in the same order (list, tuple, dict values, set
+and frozenset members), so the n-th reference found is replaced by the n-th value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from plait.dsl._expr import Expr, ref_key
+
+__all__ = ["find_refs", "substitute"]
+
+_CONTAINERS = (list, tuple, dict, set, frozenset)
+
+
+def find_refs(value: Any, found: list[Any]) -> None:
+    """Append every Expr or future inside ``value`` to ``found``, depth first.
+
+    >>> from plait.dsl._expr import pure
+    >>> found = []
+    >>> find_refs([1, {"a": pure(2)}, (pure(3),)], found)
+    >>> [f.value for f in found]
+    [2, 3]
+    """
+    cls = type(value)
+    if cls in _CONTAINERS:
+        for item in value.values() if cls is dict else value:
+            find_refs(item, found)
+    elif isinstance(value, Expr) or ref_key(value):
+        found.append(value)
+
+
+def substitute(value: Any, values: Iterator[Any]) -> Any:
+    """``value`` with each reference replaced by the next of ``values``.
+
+    >>> from plait.dsl._expr import pure
+    >>> substitute([1, {"a": pure(2)}, (pure(3),)], iter(["two", "three"]))
+    [1, {'a': 'two'}, ('three',)]
+    """
+    cls = type(value)
+    if cls is list:
+        return [substitute(v, values) for v in value]
+    if cls is tuple:
+        return tuple(substitute(v, values) for v in value)
+    if cls is dict:
+        return {k: substitute(v, values) for k, v in value.items()}
+    if cls in (set, frozenset):
+        return cls(substitute(v, values) for v in value)
+    if isinstance(value, Expr) or ref_key(value):
+        return next(values)
+    return value

@@ -1,0 +1,368 @@
+"""Expressions: immutable descriptions of work, identified by Merkle keys.
+
+Nothing here runs anything. An interpreter (``plait.runtime``) registers itself with
+:func:`set_interpreter` so that ``==`` and ``awaitable()`` can interpret, which is what
+``returns``' law checker needs.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import uuid
+from collections.abc import Awaitable, Callable, Iterable, Iterator
+from typing import Any, ClassVar, Generic, Never, NoReturn, Protocol, TypeVar, cast, final
+
+import attrs
+from returns.interfaces.container import ContainerN
+from returns.primitives.hkt import Kind1, SupportsKind1
+from returns.result import Failure, Result, Success
+
+from plait.dsl._token import Untokenizable, digest, token_of
+
+__all__ = [
+    "Attempt",
+    "Await",
+    "Bind",
+    "Call",
+    "Expr",
+    "Gather",
+    "Interpreter",
+    "Map",
+    "Pure",
+    "as_expr",
+    "gather",
+    "pure",
+    "ref_key",
+    "set_interpreter",
+]
+
+T = TypeVar("T")
+U = TypeVar("U")
+T_co = TypeVar("T_co", covariant=True)
+
+
+class Interpreter(Protocol):
+    """What the DSL needs from a runtime to give ``==`` and ``awaitable()`` meaning."""
+
+    def outcome(self, expr: Expr[Any]) -> Result[Any, BaseException]: ...
+
+    def awaitable(self, expr: Expr[T]) -> Awaitable[T]: ...
+
+
+_interpreter: list[Interpreter] = []
+
+
+def set_interpreter(interpreter: Interpreter) -> None:
+    """Let ``Expr.__eq__`` and ``Expr.awaitable`` run expressions with ``interpreter``."""
+    _interpreter[:] = [interpreter]
+
+
+def _the_interpreter() -> Interpreter:
+    if not _interpreter:
+        raise RuntimeError("no plait runtime is registered; import plait, not plait.dsl alone")
+    return _interpreter[0]
+
+
+def _fresh_key() -> bytes:
+    # For values with no deterministic token: unique, so never shared and never served
+    # from a memo, but still a key. Apps refuse such arguments instead (see _app).
+    return b"\xff" + uuid.uuid4().bytes[1:]
+
+
+def _key_or_fresh(*parts: object) -> bytes:
+    try:
+        return digest(*(p if isinstance(p, bytes) else token_of(p, ref_key) for p in parts))
+    except Untokenizable:
+        return _fresh_key()
+
+
+@attrs.frozen(eq=False, repr=False)
+class Expr(ContainerN[T_co, Never, Never], SupportsKind1["Expr[Any]", T_co]):  # type: ignore[type-var]
+    """A lazy value of type ``T``: build it by calling apps, run it with ``plait.run``.
+
+    Two Exprs with equal ``key`` describe the same work. ``==`` interprets both sides
+    and compares their outcomes, which is what lets ``returns``' laws be checked.
+    """
+
+    _key: bytes = attrs.field(alias="key")
+    kind: ClassVar[str] = "expr"
+
+    @property
+    def key(self) -> str:
+        """The Merkle key as hex: equal keys are the same work, in any run."""
+        return self._key.hex()
+
+    def children(self) -> tuple[Expr[Any], ...]:
+        """The expressions this one needs before it can run."""
+        return ()
+
+    def label(self) -> str:
+        """A short human description, used in errors and drawings."""
+        return self.kind
+
+    def map(self, function: Callable[[T_co], U]) -> Expr[U]:
+        """Apply a plain function to the result; runs in the runtime, not on a worker.
+
+        Keep it cheap: use an app for real work.
+        """
+        return Map(_key_or_fresh(b"M", self._key, function), self, function)
+
+    def bind(self, function: Callable[[T_co], Kind1[Expr[Any], U]]) -> Expr[U]:
+        """Continue with the expression ``function(result)``: the dynamic part of a graph."""
+        return Bind(_key_or_fresh(b"B", self._key, function), self, function)
+
+    def apply(self, container: Kind1[Expr[Any], Callable[[T_co], U]]) -> Expr[U]:
+        """Apply the function that ``container`` computes to this result."""
+        fn = cast(Expr[Callable[[T_co], U]], container)
+        return gather(fn, self).map(_apply_pair)
+
+    @classmethod
+    def from_value(cls, inner_value: U) -> Expr[U]:
+        """The expression whose result is ``inner_value``; same as ``plait.pure``."""
+        return pure(inner_value)
+
+    def attempt(self) -> Expr[Result[T_co, BaseException]]:
+        """Turn failure into a value: ``Success(result)`` or ``Failure(exception)``."""
+        return Attempt(digest(b"A", self._key), self)
+
+    def recover(self, function: Callable[[BaseException], U]) -> Expr[T_co | U]:
+        """On failure, the result is ``function(exception)`` instead."""
+        return self.attempt().map(_Recovery(function))
+
+    def awaitable(self) -> Awaitable[T_co]:
+        """Interpret this expression from async code: ``await expr.awaitable()``."""
+        return _the_interpreter().awaitable(self)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Expr):
+            return NotImplemented
+        if self._key == other._key:
+            return True
+        interpreter = _the_interpreter()
+        return _same_outcome(interpreter.outcome(self), interpreter.outcome(other))
+
+    def __hash__(self) -> int:
+        return hash(self._key)
+
+    def __bool__(self) -> NoReturn:
+        raise TypeError(
+            f"{self.label()} has no truth value before it runs: "
+            "use .map(fn) or .bind(fn) to act on its result"
+        )
+
+    def __iter__(self) -> Iterator[Any]:
+        raise TypeError(
+            f"{self.label()} cannot be iterated before it runs: use .map(fn), .bind(fn) "
+            "or plait.traverse(app, expr)"
+        )
+
+    def __repr__(self) -> str:
+        return f"<Expr {self.label()} {self._key.hex()[:12]}>"
+
+
+def _same_outcome(a: Result[Any, BaseException], b: Result[Any, BaseException]) -> bool:
+    # Exceptions do not compare by value; two failures agree when their root causes do.
+    if isinstance(a, Success) and isinstance(b, Success):
+        return bool(a.unwrap() == b.unwrap())
+    if isinstance(a, Failure) and isinstance(b, Failure):
+        x, y = _root(a.failure()), _root(b.failure())
+        return type(x) is type(y) and x.args == y.args
+    return False
+
+
+def _root(exc: BaseException) -> BaseException:
+    return getattr(exc, "root", exc)
+
+
+def _apply_pair(pair: list[Any]) -> Any:
+    return pair[0](pair[1])
+
+
+@final
+@attrs.frozen
+class _Recovery(Generic[U]):
+    function: Callable[[BaseException], U]
+
+    def __call__(self, result: Result[Any, BaseException]) -> Any:
+        if isinstance(result, Success):
+            return result.unwrap()
+        return self.function(result.failure())
+
+
+@final
+@attrs.frozen(eq=False, repr=False)
+class Pure(Expr[T_co]):
+    """A value known now."""
+
+    value: T_co
+    kind: ClassVar[str] = "pure"
+
+    def label(self) -> str:
+        return f"pure({_short(self.value)})"
+
+
+@final
+@attrs.frozen(eq=False, repr=False)
+class Call(Expr[T_co]):
+    """An app applied to arguments, which may hold Exprs and futures at any depth."""
+
+    app: Any  # an App; typed loosely so the DSL's modules do not import each other in cycles
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
+    deps: tuple[Expr[Any], ...]
+    kind: ClassVar[str] = "call"
+
+    def children(self) -> tuple[Expr[Any], ...]:
+        return self.deps
+
+    def label(self) -> str:
+        parts = [_short(a) for a in self.args] + [f"{k}={_short(v)}" for k, v in self.kwargs.items()]
+        return f"{self.app.name}({', '.join(parts)})"
+
+
+@final
+@attrs.frozen(eq=False, repr=False)
+class Map(Expr[T_co]):
+    """A plain function applied to a result, in the runtime."""
+
+    src: Expr[Any]
+    fn: Callable[[Any], T_co]
+    kind: ClassVar[str] = "map"
+
+    def children(self) -> tuple[Expr[Any], ...]:
+        return (self.src,)
+
+    def label(self) -> str:
+        return f"map({_name(self.fn)})"
+
+
+@final
+@attrs.frozen(eq=False, repr=False)
+class Bind(Expr[T_co]):
+    """A function from a result to the next Expr: the graph grows as it runs."""
+
+    src: Expr[Any]
+    fn: Callable[[Any], Expr[T_co]]
+    kind: ClassVar[str] = "bind"
+
+    def children(self) -> tuple[Expr[Any], ...]:
+        return (self.src,)
+
+    def label(self) -> str:
+        return f"bind({_name(self.fn)})"
+
+
+@final
+@attrs.frozen(eq=False, repr=False)
+class Gather(Expr[T_co]):
+    """Many results as one list; its items run concurrently."""
+
+    items: tuple[Expr[Any], ...]
+    kind: ClassVar[str] = "gather"
+
+    def children(self) -> tuple[Expr[Any], ...]:
+        return self.items
+
+    def label(self) -> str:
+        return f"gather({len(self.items)} items)"
+
+
+@final
+@attrs.frozen(eq=False, repr=False)
+class Attempt(Expr[T_co]):
+    """The result or the failure of ``src`` as a ``returns`` Result: never fails."""
+
+    src: Expr[Any]
+    kind: ClassVar[str] = "attempt"
+
+    def children(self) -> tuple[Expr[Any], ...]:
+        return (self.src,)
+
+    def label(self) -> str:
+        return f"attempt({self.src.label()})"
+
+
+@final
+@attrs.frozen(eq=False, repr=False)
+class Await(Expr[T_co]):
+    """A future that is already running, used as an Expr."""
+
+    future: concurrent.futures.Future[T_co]
+    kind: ClassVar[str] = "await"
+
+    def label(self) -> str:
+        inner = getattr(self.future, "__plait_expr__", None)
+        return inner.label() if isinstance(inner, Expr) else "future"
+
+
+def ref_key(value: object) -> bytes:
+    """The key of an Expr or a future used as a value, or ``b""`` for anything else.
+
+    A plait future has the key of the work it computes, so passing the future or the
+    Expr itself gives the same key. Any other future has a key of its own.
+    """
+    if isinstance(value, Expr):
+        return value._key
+    inner = getattr(value, "__plait_expr__", None)
+    if isinstance(inner, Expr):
+        return inner._key
+    if isinstance(value, concurrent.futures.Future):
+        return _foreign_key(value)
+    return b""
+
+
+_foreign_keys: dict[int, tuple[concurrent.futures.Future[Any], bytes]] = {}
+
+
+def _foreign_key(future: concurrent.futures.Future[Any]) -> bytes:
+    # One key per foreign future, kept only while the future is pending: a finished
+    # future cannot change, so a second Await of it needs no shared key.
+    entry = _foreign_keys.get(id(future))
+    if entry is None or entry[0] is not future:
+        entry = (future, _fresh_key())
+        _foreign_keys[id(future)] = entry
+        future.add_done_callback(lambda f: _foreign_keys.pop(id(f), None))
+    return entry[1]
+
+
+def as_expr(value: Any) -> Expr[Any]:
+    """``value`` as an Expr: Exprs as they are, futures awaited, anything else pure."""
+    if isinstance(value, Expr):
+        return value
+    key = ref_key(value)
+    if key:
+        return Await(key, value)
+    return pure(value)
+
+
+def pure(value: T) -> Expr[T]:
+    """An Expr whose result is ``value``, available now.
+
+    >>> pure(3).key == pure(3).key != pure(4).key
+    True
+    """
+    return Pure(_key_or_fresh(b"P", value), value)
+
+
+def gather(*exprs: Any) -> Expr[list[Any]]:
+    """All results as one list, in order: ``gather(a, b)`` or ``gather(iterable)``.
+
+    Items may be Exprs, futures or plain values. Items run concurrently.
+    """
+    if len(exprs) == 1 and _is_iterable(exprs[0]):
+        exprs = tuple(exprs[0])
+    items = tuple(as_expr(e) for e in exprs)
+    return Gather(digest(b"G", *(i._key for i in items)), items)
+
+
+def _is_iterable(value: object) -> bool:
+    return isinstance(value, Iterable) and not isinstance(value, (str, bytes, Expr, dict))
+
+
+def _short(value: object, limit: int = 24) -> str:
+    text = value.label() if isinstance(value, Expr) else repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _name(fn: object) -> str:
+    return getattr(fn, "__qualname__", None) or type(fn).__name__

@@ -1,0 +1,246 @@
+"""Deterministic tokens: the bytes a value contributes to a node's Merkle key.
+
+A token depends only on a value's content, never on its identity or on the process
+that computes it, so equal work gets equal keys in every run. A value with no such
+token raises :class:`Untokenizable`; callers turn that into an error that names the
+app and the argument, never into a silent random key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import functools
+import hashlib
+import struct
+import sys
+import types
+from collections.abc import Callable
+from pathlib import PurePath
+from typing import Any
+
+import attrs
+
+__all__ = ["Untokenizable", "digest", "register_token", "token_of", "code_token"]
+
+
+class Untokenizable(TypeError):
+    """A value whose content cannot be hashed deterministically."""
+
+    def __init__(self, value: object, where: str = "") -> None:
+        self.value_type = type(value)
+        self.where = where
+        name = f"{self.value_type.__module__}.{self.value_type.__qualname__}"
+        at = f" at {where}" if where else ""
+        super().__init__(
+            f"cannot hash a {name}{at} deterministically; "
+            f"register one with plait.register_token({self.value_type.__qualname__}, fn)"
+        )
+
+
+_registered: dict[type, Callable[[Any], object]] = {}
+
+
+def register_token(cls: type, fn: Callable[[Any], object]) -> None:
+    """Make instances of ``cls`` part of memo keys through ``fn(instance)``.
+
+    ``fn`` returns any tokenizable value that captures what matters about the instance.
+
+    >>> class Point:
+    ...     def __init__(self, x, y): self.x, self.y = x, y
+    >>> register_token(Point, lambda p: (p.x, p.y))
+    >>> token_of(Point(1, 2)) == token_of(Point(1, 2)) != token_of(Point(2, 1))
+    True
+    """
+    _registered[cls] = fn
+
+
+def digest(*parts: bytes) -> bytes:
+    """The 16-byte BLAKE2b digest of ``parts`` joined, for keys.
+
+    >>> len(digest(b"a", b"b"))
+    16
+    """
+    return hashlib.blake2b(b"".join(parts), digest_size=16).digest()
+
+
+def token_of(
+    value: object, on_ref: Callable[[object], bytes] | None = None, where: str = ""
+) -> bytes:
+    """A deterministic token for ``value``.
+
+    ``on_ref`` is asked for the token of anything that is a reference to other work
+    (an Expr or a future) and returns its key; without it such a value is untokenizable.
+
+    >>> token_of({"b": 1, "a": [1.5, None]}) == token_of({"a": [1.5, None], "b": 1})
+    True
+    >>> token_of((1, 2)) == token_of([1, 2])
+    False
+    """
+    out: list[bytes] = []
+    _Writer(out, on_ref).write(value, where)
+    return b"".join(out)
+
+
+def code_token(code: types.CodeType) -> bytes:
+    """A token for a code object: its bytecode, names and constants, recursively.
+
+    Line numbers and file names are left out, so moving a function does not change
+    its identity, while editing a literal in its body does.
+    """
+    out: list[bytes] = []
+    _Writer(out, None).write_code(code)
+    return b"".join(out)
+
+
+def _len(n: int) -> bytes:
+    return struct.pack("<Q", n)
+
+
+def _qualified(obj: Any) -> bytes:
+    return f"{getattr(obj, '__module__', '?')}.{getattr(obj, '__qualname__', '?')}".encode()
+
+
+@attrs.define
+class _Writer:
+    out: list[bytes]
+    on_ref: Callable[[object], bytes] | None
+    active: set[int] = attrs.field(factory=set)
+
+    def write(self, value: object, where: str) -> None:
+        writer = _SCALARS.get(type(value))
+        if writer is not None:
+            self.out.append(writer(value))
+            return
+        if id(value) in self.active:
+            raise Untokenizable(value, where or "a cycle")
+        self.active.add(id(value))
+        try:
+            self.write_compound(value, where)
+        finally:
+            self.active.discard(id(value))
+
+    def write_compound(self, value: object, where: str) -> None:  # noqa: C901, PLR0912
+        out = self.out
+        cls = type(value)
+        if cls in (list, tuple):
+            seq: Any = value
+            out.append((b"L" if cls is list else b"T") + _len(len(seq)))
+            for i, item in enumerate(seq):
+                self.write(item, f"{where}[{i}]")
+        elif cls is dict:
+            mapping: Any = value
+            items = sorted(
+                (self.sub(k, where), self.sub(v, f"{where}[{k!r}]")) for k, v in mapping.items()
+            )
+            out.append(b"D" + _len(len(items)))
+            out.extend(k + v for k, v in items)
+        elif cls in (set, frozenset):
+            elems = sorted(self.sub(e, where) for e in value)  # type: ignore[attr-defined]
+            out.append(b"S" + _len(len(elems)))
+            out.extend(elems)
+        elif (reg := _lookup_registered(cls)) is not None:
+            out.append(b"R" + _qualified(cls) + b"\0")
+            self.write(reg(value), where)
+        elif self.on_ref is not None and (ref := self.on_ref(value)):
+            out.append(b"K" + ref)
+        elif isinstance(value, enum.Enum):
+            out.append(b"N" + _qualified(cls) + b"\0" + value.name.encode() + b"\0")
+        elif attrs.has(cls):
+            self.write_fields(value, [f.name for f in attrs.fields(cls)], where)
+        elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+            self.write_fields(value, [f.name for f in dataclasses.fields(value)], where)
+        elif isinstance(value, PurePath):
+            out.append(b"P" + str(value).encode() + b"\0")
+        elif isinstance(value, _CALLABLES) or hasattr(value, "__plait_identity__"):
+            self.write_callable(value, where)
+        elif "numpy" in sys.modules and _is_ndarray(value):
+            self.write_ndarray(value)
+        elif isinstance(value, tuple) and hasattr(value, "_fields"):  # namedtuple
+            self.write_fields(value, list(value._fields), where)
+        else:
+            raise Untokenizable(value, where)
+
+    def sub(self, value: object, where: str) -> bytes:
+        out: list[bytes] = []
+        _Writer(out, self.on_ref, self.active).write(value, where)
+        return b"".join(out)
+
+    def write_fields(self, value: object, names: list[str], where: str) -> None:
+        self.out.append(b"A" + _qualified(type(value)) + b"\0" + _len(len(names)))
+        for name in names:
+            self.out.append(name.encode() + b"\0")
+            self.write(getattr(value, name), f"{where}.{name}")
+
+    def write_callable(self, fn: Any, where: str) -> None:
+        if isinstance(fn, functools.partial):
+            self.out.append(b"p")
+            self.write((fn.func, fn.args, fn.keywords), where)
+        elif isinstance(fn, types.MethodType):
+            self.out.append(b"m")
+            self.write((fn.__func__, fn.__self__), where)
+        elif isinstance(fn, types.FunctionType):
+            self.out.append(b"F" + _qualified(fn) + b"\0")
+            self.write_code(fn.__code__)
+            cells = tuple(c.cell_contents for c in fn.__closure__ or ())
+            self.write((cells, fn.__defaults__, fn.__kwdefaults__), f"{where} (closure of {fn.__qualname__})")
+        else:  # classes, builtins and apps are identified by name (apps add their code hash)
+            identity = getattr(fn, "__plait_identity__", b"")
+            self.out.append(b"C" + _qualified(fn) + b"\0" + identity)
+
+    def write_code(self, code: types.CodeType) -> None:
+        self.out.append(b"c" + _len(len(code.co_code)) + code.co_code)
+        self.out.append("\0".join(code.co_names).encode() + b"\0")
+        for const in code.co_consts:
+            if isinstance(const, types.CodeType):
+                self.write_code(const)
+            else:
+                self.write(const, "a constant")
+
+    def write_ndarray(self, array: Any) -> None:
+        import numpy as np
+
+        if array.dtype.hasobject:
+            raise Untokenizable(array, "an object array")
+        contiguous = np.ascontiguousarray(array)
+        header = f"{array.dtype.str}|{array.shape}".encode()
+        self.out.append(b"n" + header + b"\0" + _len(contiguous.nbytes))
+        self.out.append(contiguous.tobytes())
+
+
+_CALLABLES = (
+    types.FunctionType,
+    types.BuiltinFunctionType,
+    types.MethodType,
+    functools.partial,
+    type,
+)
+
+
+def _lookup_registered(cls: type) -> Callable[[Any], object] | None:
+    if not _registered:
+        return None
+    for base in cls.__mro__:
+        if base in _registered:
+            return _registered[base]
+    return None
+
+
+def _is_ndarray(value: object) -> bool:
+    return type(value).__module__ == "numpy" and type(value).__name__ == "ndarray"
+
+
+def _scalar(tag: bytes, encode: Callable[[Any], bytes]) -> Callable[[Any], bytes]:
+    return lambda v: tag + encode(v) + b"\0"
+
+
+_SCALARS: dict[type, Callable[[Any], bytes]] = {
+    type(None): lambda _: b"0",
+    bool: lambda v: b"t" if v else b"f",
+    int: _scalar(b"i", lambda v: str(v).encode()),
+    float: lambda v: b"d" + struct.pack("<d", v),
+    complex: lambda v: b"j" + struct.pack("<dd", v.real, v.imag),
+    str: lambda v: b"s" + _len(len(v)) + v.encode("utf-8", "surrogatepass"),
+    bytes: lambda v: b"b" + _len(len(v)) + v,
+    type(Ellipsis): lambda _: b"e",
+}

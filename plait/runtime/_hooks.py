@@ -1,0 +1,40 @@
+"""What the interpreter tells observers and asks of a memo. Both are optional."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+__all__ = ["Memo", "Monitor", "MISSING"]
+
+MISSING: Any = object()
+
+
+class Memo(Protocol):
+    """A store of results by node key that outlives a run."""
+
+    def get(self, key: bytes) -> Any:
+        """The stored value, or ``MISSING``."""
+        ...
+
+    def put(self, key: bytes, name: str, value: Any) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class Monitor(Protocol):
+    """Receives every state change of every task, on the runtime's thread: keep it cheap."""
+
+    def task_event(
+        self,
+        state: str,
+        task_id: int,
+        name: str,
+        key: bytes,
+        *,
+        executor: str = "",
+        worker: str = "",
+        attempt: int = 1,
+        error: BaseException | None = None,
+    ) -> None: ...
+
+    def close(self) -> None: ...

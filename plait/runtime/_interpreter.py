@@ -1,0 +1,471 @@
+"""The dataflow interpreter: turns admitted Exprs into task submissions and values.
+
+Everything here runs on the runtime's event-loop thread. Per node it keeps a small
+slotted record (a pending-input counter, a result slot, who needs it), not a coroutine:
+a million-node graph costs a few hundred bytes a node. Work flows through one queue,
+so long chains settle without recursion.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import itertools
+from collections import deque
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from returns.result import Failure, Success
+
+from plait.backends import Executor, TaskResult, TaskSpec, WorkerLost
+from plait.dsl import App, Attempt, Await, Bind, Call, Expr, Gather, Map, Pure, Retry, substitute
+from plait.runtime._errors import DependencyError
+from plait.runtime._hooks import MISSING, Memo, Monitor
+
+__all__ = ["Interpreter", "Root"]
+
+WAITING, QUEUED, RUNNING, BOUND, DONE, FAILED = range(6)
+_NO_INPUTS: tuple[Node, ...] = ()
+
+
+class Node:
+    """Interpreter state for one key. ``value`` holds the result once DONE, the error
+    once FAILED, and the task's spec while a call is queued or running."""
+
+    __slots__ = ("expr", "key", "state", "waiting", "inputs", "dependents", "users", "value", "task_id")
+
+    def __init__(self, expr: Expr[Any]) -> None:
+        self.expr: Expr[Any] | None = expr
+        self.key = expr._key
+        self.state = WAITING
+        self.waiting = 0
+        self.inputs = _NO_INPUTS
+        self.dependents: list[Node | Root] = []
+        self.users = 0
+        self.value: Any = None
+        self.task_id = 0
+
+    def label(self) -> str:
+        return self.expr.label() if self.expr is not None else self.key.hex()[:12]
+
+
+class Root:
+    """A user's future waiting on a node."""
+
+    __slots__ = ("future", "node")
+
+    def __init__(self, future: concurrent.futures.Future[Any], node: Node) -> None:
+        self.future = future
+        self.node = node
+
+
+class Interpreter:
+    """Runs graphs of nodes on the given executors, from the loop thread only."""
+
+    def __init__(
+        self,
+        executors: Mapping[str, Executor],
+        *,
+        retry: Retry,
+        lost_retries: int,
+        memo: Memo | None = None,
+        monitor: Monitor | None = None,
+    ) -> None:
+        self.executors = dict(executors)
+        self.default_label = next(iter(self.executors))
+        self.retry = retry
+        self.lost_retries = lost_retries
+        self.memo = memo
+        self.monitor = monitor
+        self.index: dict[bytes, Node] = {}
+        self.queues: dict[str, deque[Node]] = {label: deque() for label in self.executors}
+        self.inflight: dict[str, int] = dict.fromkeys(self.executors, 0)
+        self.tasks: dict[int, Node] = {}
+        self.failures: dict[Node, list[BaseException]] = {}
+        self.work: deque[tuple[Node, BaseException | None]] = deque()
+        self.draining = False
+        self.task_ids = itertools.count(1)
+        self.functions: dict[int, bytes] = {}
+
+    # -- admission ---------------------------------------------------------------
+
+    def admit(self, expr: Expr[Any]) -> Node:
+        """The node for ``expr``, adding every node it needs that is not known yet.
+
+        Raises before anything is added when an app asks for an executor this
+        runtime does not have.
+        """
+        found = self.index.get(expr._key)
+        if found is not None:
+            return found
+        self._check(expr)
+        top = self._add(expr)
+        todo = [top]
+        while todo:
+            node = todo.pop()
+            assert node.expr is not None
+            children = node.expr.children()
+            if not children:
+                self.work.append((node, None))
+                continue
+            inputs = []
+            for child_expr in children:
+                child = self.index.get(child_expr._key)
+                if child is None:
+                    child = self._add(child_expr)
+                    todo.append(child)
+                inputs.append(child)
+                self._link(child, node)
+            node.inputs = tuple(inputs)
+            if node.waiting == 0:
+                self.work.append((node, None))
+        return top
+
+    def _check(self, expr: Expr[Any]) -> None:
+        seen: set[bytes] = set()
+        todo = [expr]
+        while todo:
+            e = todo.pop()
+            if e._key in seen or e._key in self.index:
+                continue
+            seen.add(e._key)
+            if isinstance(e, Call):
+                self._check_app(e.app)
+            todo.extend(e.children())
+
+    def _check_app(self, app: App[Any, Any]) -> None:
+        label = app.options.executor or self.default_label
+        executor = self.executors.get(label)
+        if executor is None:
+            raise ValueError(
+                f"app {app.name} asks for executor {label!r}, which this runtime does not have "
+                f"(it has {', '.join(map(repr, self.executors))})"
+            )
+        if app.options.timeout is not None and not executor.can_kill:
+            raise ValueError(
+                f"app {app.name} has timeout={app.options.timeout}, but executor {label!r} "
+                f"({type(executor).__name__}) cannot stop a running task; run it on a ProcessExecutor"
+            )
+
+    def _add(self, expr: Expr[Any]) -> Node:
+        node = Node(expr)
+        self.index[node.key] = node
+        return node
+
+    def _link(self, child: Node, parent: Node | Root) -> None:
+        child.users += 1
+        child.dependents.append(parent)
+        if isinstance(parent, Node) and child.state not in (DONE, FAILED):
+            parent.waiting += 1
+
+    def _await(self, node: Node, future: concurrent.futures.Future[Any]) -> None:
+        node.state = RUNNING
+        loop = asyncio.get_running_loop()
+        future.add_done_callback(lambda f: loop.call_soon_threadsafe(self._awaited, node, f))
+
+    def _awaited(self, node: Node, future: concurrent.futures.Future[Any]) -> None:
+        if future.cancelled():
+            self._fail(node, concurrent.futures.CancelledError())
+        elif (error := future.exception()) is not None:
+            self._fail(node, error)
+        else:
+            self._finish(node, future.result())
+        self.drain()
+
+    def watch(self, node: Node, future: concurrent.futures.Future[Any]) -> Root:
+        """Resolve ``future`` when ``node`` ends."""
+        root = Root(future, node)
+        self._link(node, root)
+        if node.state in (DONE, FAILED):
+            self._notify_root(root)
+        return root
+
+    # -- running -------------------------------------------------------------------
+
+    def drain(self) -> None:
+        """Start ready nodes and propagate failures until nothing is left to do."""
+        if self.draining:
+            return
+        self.draining = True
+        try:
+            while self.work:
+                node, error = self.work.popleft()
+                if error is not None:
+                    self._fail(node, error)
+                elif node.state == WAITING:
+                    self._start(node)
+            for label in self.queues:
+                self._pump(label)
+        finally:
+            self.draining = False
+
+    def _start(self, node: Node) -> None:
+        expr = node.expr
+        values = [i.value for i in node.inputs]
+        self._release_inputs(node)
+        if isinstance(expr, Pure):
+            self._finish(node, expr.value)
+        elif isinstance(expr, Await):
+            self._await(node, expr.future)
+        elif isinstance(expr, Call):
+            self._start_call(node, expr, values)
+        elif isinstance(expr, Gather):
+            self._finish(node, values)
+        elif isinstance(expr, Attempt):
+            self._finish(node, Success(values[0]))
+        elif isinstance(expr, Map):
+            self._apply(node, expr.fn, values[0], self._finish)
+        elif isinstance(expr, Bind):
+            self._apply(node, expr.fn, values[0], self._continue)
+        else:  # pragma: no cover - every Expr kind is handled above
+            raise TypeError(f"unknown expression {expr!r}")
+
+    def _apply(self, node: Node, fn: Callable[[Any], Any], value: Any, then: Callable[[Node, Any], None]) -> None:
+        try:
+            result = fn(value)
+        except Exception as error:
+            self._fail(node, error)
+            return
+        then(node, result)
+
+    def _continue(self, node: Node, inner: Any) -> None:
+        if not isinstance(inner, Expr):
+            problem = TypeError(f"{node.label()}: the function must return an Expr, not a {type(inner).__name__}")
+            self._fail(node, problem)
+            return
+        try:
+            child = self.admit(inner)
+        except ValueError as error:
+            self._fail(node, error)
+            return
+        node.state = BOUND
+        node.inputs = (child,)
+        self._link(child, node)
+        if child.state in (DONE, FAILED):
+            self._forward(node, child)
+
+    def _forward(self, node: Node, inner: Node) -> None:
+        # A bind's result is its inner expression's result, failure included, unchanged.
+        state, value = inner.state, inner.value
+        self._release_inputs(node)
+        if state == DONE:
+            self._finish(node, value)
+        else:
+            self._fail(node, value)
+
+    def _start_call(self, node: Node, expr: Call[Any], values: list[Any]) -> None:
+        app = expr.app
+        if self.memo is not None and app.options.cache:
+            cached = self.memo.get(node.key)
+            if cached is not MISSING:
+                self._event("cached", node, app)
+                self._finish(node, cached)
+                return
+        args, kwargs = expr.args, expr.kwargs
+        if values:
+            it = iter(values)
+            args, kwargs = substitute(args, it), substitute(kwargs, it)
+        node.task_id = next(self.task_ids)
+        node.value = TaskSpec(
+            node.task_id,
+            app.name,
+            app.identity,
+            app.fn,
+            args,
+            kwargs,
+            timeout=app.options.timeout,
+            resources=app.options.resources,
+        )
+        self._queue(node, app)
+
+    def _queue(self, node: Node, app: App[Any, Any]) -> None:
+        node.state = QUEUED
+        self.tasks[node.task_id] = node
+        self.queues[app.options.executor or self.default_label].append(node)
+        self._event("pending", node, app)
+
+    def _pump(self, label: str) -> None:
+        executor, queue = self.executors[label], self.queues[label]
+        while queue and self.inflight[label] < executor.capacity:
+            node = queue.popleft()
+            if node.state != QUEUED:
+                continue
+            node.state = RUNNING
+            self.inflight[label] += 1
+            future = executor.submit(node.value)
+            future.add_done_callback(lambda f, n=node, t=node.task_id: self._task_done(n, t, label, f))
+            self._event("dispatched", node, None, executor=label)
+
+    def _task_done(self, node: Node, task_id: int, label: str, future: asyncio.Future[TaskResult]) -> None:
+        self.inflight[label] -= 1
+        if node.state == RUNNING and node.task_id == task_id:
+            if future.cancelled():
+                self._fail(node, concurrent.futures.CancelledError())
+            else:
+                self._task_result(node, future.result(), label)
+        self._pump(label)
+        self.drain()
+
+    def _task_result(self, node: Node, result: TaskResult, label: str) -> None:
+        expr = node.expr
+        assert isinstance(expr, Call)
+        app = expr.app
+        if result.error is None:
+            self.tasks.pop(node.task_id, None)
+            if self.memo is not None and app.options.cache:
+                self.memo.put(node.key, app.name, result.value)
+            self._event("done", node, app, executor=label, worker=result.worker)
+            self.failures.pop(node, None)
+            self._finish(node, result.value)
+            return
+        self._task_failed(node, app, result.error, label, result.worker)
+
+    def _task_failed(self, node: Node, app: App[Any, Any], error: BaseException, label: str, worker: str) -> None:
+        history = self.failures.setdefault(node, [])
+        history.append(error)
+        delay = self._retry_delay(app, error, history)
+        if delay is None:
+            self.tasks.pop(node.task_id, None)
+            del self.failures[node]
+            self._event("failed", node, app, executor=label, worker=worker, error=error)
+            if len(history) > 1:
+                for number, earlier in enumerate(history[:-1], 1):
+                    error.add_note(f"attempt {number} of {node.label()} failed with {type(earlier).__name__}: {earlier}")
+            self._fail(node, error)
+            return
+        self._event("retried", node, app, executor=label, worker=worker, error=error)
+        node.state = QUEUED
+        if delay > 0:
+            asyncio.get_running_loop().call_later(delay, self._requeue, node, app)
+        else:
+            self._requeue(node, app)
+
+    def _retry_delay(self, app: App[Any, Any], error: BaseException, history: list[BaseException]) -> float | None:
+        if isinstance(error, concurrent.futures.CancelledError):
+            return None
+        if isinstance(error, WorkerLost):
+            lost = sum(isinstance(e, WorkerLost) for e in history)
+            if lost <= self.lost_retries:
+                return 0.0
+        policy = app.options.retries or self.retry
+        attempt = sum(not isinstance(e, WorkerLost) for e in history) + 1
+        return policy.delay(error, attempt)
+
+    def _requeue(self, node: Node, app: App[Any, Any]) -> None:
+        if node.state == QUEUED:
+            self.queues[app.options.executor or self.default_label].append(node)
+            self.drain()
+
+    # -- settling --------------------------------------------------------------------
+
+    def _finish(self, node: Node, value: Any) -> None:
+        node.state = DONE
+        node.value = value
+        self._settled(node)
+
+    def _fail(self, node: Node, error: BaseException) -> None:
+        if node.state in (DONE, FAILED):
+            return
+        if node.state in (QUEUED, RUNNING):
+            self._stop_task(node)
+        node.state = FAILED
+        node.value = error
+        self._release_inputs(node)
+        self._settled(node)
+
+    def _settled(self, node: Node) -> None:
+        for dependent in node.dependents:
+            if isinstance(dependent, Root):
+                self._notify_root(dependent)
+            elif dependent.state == BOUND:
+                self._forward(dependent, node)
+            elif dependent.state == WAITING:
+                self._input_settled(dependent, node)
+        node.dependents = []
+        if node.users <= 0:
+            self._release(node)
+        node.expr = None if node.state == DONE else node.expr  # keep labels for failures
+
+    def _input_settled(self, dependent: Node, node: Node) -> None:
+        if node.state == DONE:
+            dependent.waiting -= 1
+            if dependent.waiting == 0:
+                self.work.append((dependent, None))
+        elif isinstance(dependent.expr, Attempt):
+            error = node.value
+            self._release_inputs(dependent)
+            self._finish(dependent, Failure(error))
+        elif isinstance(node.value, concurrent.futures.CancelledError):
+            self.work.append((dependent, node.value))
+        else:
+            self.work.append((dependent, DependencyError.caused_by(node.value, node.label(), dependent.label())))
+
+    def _notify_root(self, root: Root) -> None:
+        node = root.node
+        root.node.users -= 1
+        try:
+            if node.state == DONE:
+                root.future.set_result(node.value)
+            else:
+                root.future.set_exception(node.value)
+        except concurrent.futures.InvalidStateError:
+            pass  # the user cancelled it first
+        if node.users <= 0 and node.state in (DONE, FAILED):
+            self._release(node)
+
+    def _release_inputs(self, node: Node) -> None:
+        inputs, node.inputs = node.inputs, _NO_INPUTS
+        for child in inputs:
+            child.users -= 1
+            if child.users <= 0:
+                if child.state in (DONE, FAILED):
+                    self._release(child)
+                else:
+                    self._abandon(child)
+
+    def _release(self, node: Node) -> None:
+        """Nothing needs this result any more: forget it (the memo keeps it if on)."""
+        if self.index.get(node.key) is node:
+            del self.index[node.key]
+        node.value = None
+        node.expr = None
+
+    def _abandon(self, node: Node) -> None:
+        """Nobody wants this unfinished work any more: cancel it, and what only it needed."""
+        self._fail(node, concurrent.futures.CancelledError())
+        self._release(node)
+
+    # -- cancelling ------------------------------------------------------------------
+
+    def cancel(self, root: Root) -> None:
+        """The user cancelled a future: stop its work, and fail what depends on it."""
+        node = root.node
+        if root in node.dependents:
+            node.dependents.remove(root)
+            node.users -= 1
+        self._fail(node, concurrent.futures.CancelledError())
+        if node.users <= 0:
+            self._release(node)
+        self.drain()
+
+    def _stop_task(self, node: Node) -> None:
+        self.tasks.pop(node.task_id, None)
+        self.failures.pop(node, None)
+        expr = node.expr
+        if node.state == RUNNING and isinstance(expr, Call):
+            self.executors[expr.app.options.executor or self.default_label].cancel(node.task_id)
+        if isinstance(expr, Call):
+            self._event("cancelled", node, expr.app)
+
+    def cancel_all(self) -> None:
+        """Fail every unfinished node with CancelledError: the runtime is shutting down."""
+        for node in list(self.index.values()):
+            if node.state not in (DONE, FAILED):
+                self._fail(node, concurrent.futures.CancelledError())
+        self.drain()
+
+    def _event(self, state: str, node: Node, app: App[Any, Any] | None, **info: Any) -> None:
+        if self.monitor is not None:
+            name = app.name if app is not None else (node.expr.app.name if isinstance(node.expr, Call) else "")
+            attempt = len(self.failures.get(node, ())) + 1
+            self.monitor.task_event(state, node.task_id, name, node.key, attempt=attempt, **info)
