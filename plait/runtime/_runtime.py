@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import concurrent.futures
+import os
 import threading
 from collections.abc import Awaitable, Coroutine, Sequence
 from typing import Any, TypeVar
@@ -15,6 +16,7 @@ from plait.backends import Executor, ProcessExecutor
 from plait.dsl import Expr, Retry, set_interpreter
 from plait.runtime._hooks import Memo, Monitor
 from plait.runtime._interpreter import Interpreter, Root
+from plait.runtime._memo import SQLiteMemo
 
 __all__ = ["PlaitFuture", "Runtime", "current_runtime", "run"]
 
@@ -63,7 +65,7 @@ class Runtime:
         *,
         retries: int | Retry = 0,
         lost_retries: int = 3,
-        cache: Memo | None = None,
+        cache: Memo | str | os.PathLike[str] | None = None,
         monitor: Monitor | None = None,
     ) -> None:
         chosen = list(executors) if executors else [ProcessExecutor()]
@@ -72,6 +74,8 @@ class Runtime:
             raise ValueError(f"executor labels must be unique, got {labels}")
         policy = Retry.of(retries)
         assert policy is not None
+        if isinstance(cache, (str, os.PathLike)):
+            cache = SQLiteMemo(cache)
         self._executors = chosen
         self._interpreter = Interpreter(
             {e.label: e for e in chosen}, retry=policy, lost_retries=lost_retries, memo=cache, monitor=monitor

@@ -1,0 +1,197 @@
+"""The persistent memo: results by node key in a SQLite file, so a run resumes.
+
+One row per result, committed when its task ends (not at exit): a run that is
+killed, even with SIGKILL, keeps every result it had finished. The database is in
+WAL mode with ``synchronous=NORMAL``: a commit survives the process dying at any
+point; only a power cut may lose the last few commits, which are then recomputed.
+
+Each row carries a digest of its pickled value. A row whose digest does not match,
+or that does not unpickle, is recomputed with a warning, never fatal.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sqlite3
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import attrs
+import cloudpickle
+
+from plait.runtime._hooks import MISSING
+
+__all__ = ["CacheInfo", "CorruptEntryWarning", "SQLiteMemo", "cache_info", "clear_cache"]
+
+_SCHEMA = 1
+_CREATE = """
+CREATE TABLE IF NOT EXISTS plait_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS plait_results (
+    key BLOB PRIMARY KEY,
+    name TEXT NOT NULL,
+    value BLOB NOT NULL,
+    digest BLOB NOT NULL,
+    created REAL NOT NULL
+) WITHOUT ROWID;
+"""
+
+
+class CorruptEntryWarning(UserWarning):
+    """A memo entry could not be read back; its task is computed again."""
+
+
+def _digest(data: bytes) -> bytes:
+    return hashlib.blake2b(data, digest_size=8).digest()
+
+
+class SQLiteMemo:
+    """A :class:`~plait.runtime.Memo` in the SQLite file at ``path`` (created if missing).
+
+    The interpreter calls it from the runtime's loop thread only; the connection is
+    opened where the store is made, hence ``check_same_thread=False``.
+
+    >>> import tempfile, os
+    >>> path = os.path.join(tempfile.mkdtemp(), "memo.db")
+    >>> memo = SQLiteMemo(path)
+    >>> memo.put(b"k" * 16, "square", [1, 4, 9])
+    >>> memo.get(b"k" * 16), memo.get(b"x" * 16) is MISSING
+    ([1, 4, 9], True)
+    >>> memo.close()
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self._db = _connect(self.path)
+
+    def get(self, key: bytes) -> Any:
+        try:
+            row = self._db.execute("SELECT value, digest, name FROM plait_results WHERE key = ?", (key,)).fetchone()
+        except sqlite3.DatabaseError as error:
+            return self._corrupt(key, "?", f"the database could not be read ({error})")
+        if row is None:
+            return MISSING
+        data, digest, name = row
+        if _digest(data) != digest:
+            return self._corrupt(key, name, "its stored bytes do not match their digest")
+        try:
+            return cloudpickle.loads(data)
+        except Exception as error:
+            return self._corrupt(key, name, f"it does not unpickle ({type(error).__name__}: {error})")
+
+    def _corrupt(self, key: bytes, name: str, why: str) -> Any:
+        warnings.warn(
+            f"plait memo {self.path}: the entry for {name} (key {key.hex()[:12]}) is unreadable, "
+            f"{why}; computing it again",
+            CorruptEntryWarning,
+            stacklevel=3,
+        )
+        return MISSING
+
+    def put(self, key: bytes, name: str, value: Any) -> None:
+        try:
+            data = cloudpickle.dumps(value, protocol=5)
+        except Exception as error:
+            warnings.warn(
+                f"plait memo {self.path}: the result of {name} cannot be pickled ({error}); it is not memoized",
+                CorruptEntryWarning,
+                stacklevel=2,
+            )
+            return
+        with self._db:  # one transaction, committed now: this row survives a crash
+            self._db.execute(
+                "INSERT OR REPLACE INTO plait_results VALUES (?, ?, ?, ?, ?)",
+                (key, name, data, _digest(data), time.time()),
+            )
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __repr__(self) -> str:
+        return f"SQLiteMemo({str(self.path)!r})"
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    if path.is_dir():
+        raise ValueError(f"plait memo: {path} is a directory; give the path of a file such as {path / 'plait.db'}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+    try:
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.executescript(_CREATE)
+        db.execute("INSERT OR IGNORE INTO plait_meta VALUES ('schema', ?)", (str(_SCHEMA),))
+        (schema,) = db.execute("SELECT value FROM plait_meta WHERE name = 'schema'").fetchone()
+    except sqlite3.DatabaseError as error:
+        db.close()
+        raise ValueError(
+            f"plait memo: {path} is not a usable plait cache ({error}); "
+            f"remove it or run `plait cache clear {path}`"
+        ) from None
+    if schema != str(_SCHEMA):
+        db.close()
+        raise ValueError(f"plait memo: {path} has schema {schema}, this plait writes {_SCHEMA}; use another file")
+    # isolation_level=None above is autocommit; `with db:` below opens explicit transactions.
+    db.isolation_level = "DEFERRED"
+    return db
+
+
+@attrs.frozen
+class CacheInfo:
+    """What a memo file holds: entries and pickled bytes, in total and per app."""
+
+    path: Path
+    entries: int
+    bytes: int
+    file_bytes: int
+    apps: tuple[tuple[str, int, int], ...]  # (app name, entries, bytes), most entries first
+
+
+def cache_info(path: str | os.PathLike[str]) -> CacheInfo:
+    """Count what the memo at ``path`` holds; raises FileNotFoundError naming it if absent."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no plait cache at {path}")
+    db = _connect(path)
+    try:
+        apps = tuple(
+            db.execute(
+                "SELECT name, COUNT(*), COALESCE(SUM(LENGTH(value)), 0) FROM plait_results "
+                "GROUP BY name ORDER BY COUNT(*) DESC, name"
+            ).fetchall()
+        )
+    finally:
+        db.close()
+    size = sum(p.stat().st_size for p in _files(path) if p.exists())
+    return CacheInfo(path, sum(a[1] for a in apps), sum(a[2] for a in apps), size, apps)
+
+
+def clear_cache(path: str | os.PathLike[str], app: str | None = None) -> int:
+    """Delete the entries of ``app`` (all entries when None) from the memo at ``path``.
+
+    Returns how many were deleted. Clearing everything removes the files, so a file
+    too damaged to open can be cleared as well.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no plait cache at {path}")
+    if app is None:
+        try:
+            count = cache_info(path).entries
+        except ValueError:
+            count = 0
+        for file in _files(path):
+            file.unlink(missing_ok=True)
+        return count
+    db = _connect(path)
+    try:
+        with db:
+            return db.execute("DELETE FROM plait_results WHERE name = ?", (app,)).rowcount
+    finally:
+        db.close()
+
+
+def _files(path: Path) -> tuple[Path, ...]:
+    return (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm"))
