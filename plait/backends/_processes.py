@@ -115,21 +115,31 @@ class ProcessExecutor:
 
     def _flush(self) -> None:
         self._flush_scheduled = False
-        room = 1 + self.prefetch
-        for worker in self._pool:
-            batch: list[WireTask] = []
-            while self._pending and worker.alive and len(worker.inflight) < room:
-                task = self._pending.popleft()
-                if task.future.done():
-                    continue
-                if not worker.inflight:
-                    self._arm_deadline(worker, task)
-                worker.inflight.append(task)
-                send_fn = task.spec.fn_key not in worker.functions
-                worker.functions.add(task.spec.fn_key)
-                batch.append((task.spec.task_id, task.spec.name, task.spec.fn_key, task.fn if send_fn else None, task.call))
+        batches: dict[int, list[WireTask]] = {}
+        # Level by level, so every idle worker gets a task before any gets a prefetched one.
+        for depth in range(1 + self.prefetch):
+            for worker in self._pool:
+                if not self._pending:
+                    break
+                if worker.alive and len(worker.inflight) == depth:
+                    self._assign(worker, batches.setdefault(worker.index, []))
+        for index, batch in batches.items():
             if batch:
-                worker.writer.write(frame(pickle.dumps(batch, protocol=pickle.HIGHEST_PROTOCOL)))
+                self._pool[index].writer.write(frame(pickle.dumps(batch, protocol=pickle.HIGHEST_PROTOCOL)))
+
+    def _assign(self, worker: _Worker, batch: list[WireTask]) -> None:
+        while self._pending:
+            task = self._pending.popleft()
+            if task.future.done():
+                continue
+            if not worker.inflight:
+                self._arm_deadline(worker, task)
+            worker.inflight.append(task)
+            spec = task.spec
+            send_fn = spec.fn_key not in worker.functions
+            worker.functions.add(spec.fn_key)
+            batch.append((spec.task_id, spec.name, spec.fn_key, task.fn if send_fn else None, task.call))
+            return
 
     async def _read(self, worker: _Worker, reader: asyncio.StreamReader) -> None:
         try:
@@ -140,25 +150,26 @@ class ProcessExecutor:
             self._lose(worker, WorkerLost(f"{self.label} worker {worker.name} died while running this task"))
 
     def _complete(self, worker: _Worker, results: list[WireResult]) -> None:
-        for task_id, ok, payload, started, ended in results:
+        for result in results:
             task = worker.inflight.popleft()
-            assert task.spec.task_id == task_id, "a worker runs its tasks in order"
+            assert task.spec.task_id == result[0], "a worker runs its tasks in order"
             if not task.future.done():
-                task.future.set_result(self._decode(task, ok, payload, worker, started, ended))
+                task.future.set_result(self._decode(task, result, f"{self.label}/{worker.name}"))
         self._disarm(worker)
         if worker.inflight:
             self._arm_deadline(worker, worker.inflight[0])
         self._schedule_flush()
 
-    def _decode(self, task: _Task, ok: bool, payload: bytes, worker: _Worker, started: float, ended: float) -> TaskResult:
-        where = f"{self.label}/{worker.name}"
+    @staticmethod
+    def _decode(task: _Task, result: WireResult, where: str) -> TaskResult:
+        _, ok, payload, started, ended = result
         try:
             value = loads(payload) if ok else None
-        except Exception as error:
-            problem = TypeError(f"{task.spec.name}: its result could not be unpickled in the driver: {error}")
+        except Exception as failure:
+            problem = TypeError(f"{task.spec.name}: its result could not be unpickled in the driver: {failure}")
             return TaskResult(task.spec.task_id, error=problem, worker=where, started=started, ended=ended)
-        error = None if ok else loads_error(payload)
-        return TaskResult(task.spec.task_id, value=value, error=error, worker=where, started=started, ended=ended)
+        remote = None if ok else loads_error(payload)
+        return TaskResult(task.spec.task_id, value=value, error=remote, worker=where, started=started, ended=ended)
 
     def _arm_deadline(self, worker: _Worker, task: _Task) -> None:
         if task.spec.timeout is not None:
@@ -172,7 +183,9 @@ class ProcessExecutor:
 
     def _expire(self, worker: _Worker, task: _Task) -> None:
         if worker.alive and worker.inflight and worker.inflight[0] is task:
-            error = TaskTimeout(f"{task.spec.name} ran longer than its timeout of {task.spec.timeout} s; its process was killed")
+            error = TaskTimeout(
+                f"{task.spec.name} ran longer than its timeout of {task.spec.timeout} s; its process was killed"
+            )
             self._lose(worker, error)
 
     def cancel(self, task_id: int) -> None:

@@ -43,7 +43,7 @@ def dumps(value: Any) -> bytes:
     try:
         return pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
     except (pickle.PicklingError, TypeError, AttributeError):
-        return cloudpickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+        return bytes(cloudpickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL))
 
 
 loads = pickle.loads
@@ -52,7 +52,7 @@ loads = pickle.loads
 def dumps_function(spec: TaskSpec) -> bytes:
     """The task's function, by value when it lives in ``__main__`` or a closure."""
     try:
-        return cloudpickle.dumps(spec.fn, protocol=pickle.HIGHEST_PROTOCOL)
+        return bytes(cloudpickle.dumps(spec.fn, protocol=pickle.HIGHEST_PROTOCOL))
     except Exception as error:
         raise TypeError(f"{spec.name}: the function cannot be pickled to send to a worker: {error}") from error
 
@@ -85,7 +85,7 @@ def dumps_error(error: BaseException) -> bytes:
     """An exception with its traceback; a RemoteError when it does not pickle."""
     tb = Traceback(error.__traceback__).as_dict() if error.__traceback__ else None
     try:
-        payload = cloudpickle.dumps((error, tb), protocol=pickle.HIGHEST_PROTOCOL)
+        payload = bytes(cloudpickle.dumps((error, tb), protocol=pickle.HIGHEST_PROTOCOL))
         pickle.loads(payload)  # an exception whose __init__ differs from its args fails here
         return payload
     except Exception:

@@ -21,11 +21,15 @@ T = TypeVar("T")
 U = TypeVar("U")
 
 
+def _retry_policy(retries: int | Retry | None) -> Retry | None:
+    return Retry.of(retries)
+
+
 @attrs.frozen
 class AppOptions:
     """How an app's tasks run: retries, timeout, executor label, memo, resources."""
 
-    retries: Retry | None = attrs.field(default=None, converter=Retry.of)
+    retries: Retry | None = attrs.field(default=None, converter=_retry_policy)
     timeout: float | None = attrs.field(default=None)
     executor: str | None = None
     cache: bool = True
@@ -69,8 +73,12 @@ class App(Generic[P, T]):
     def __doc__(self) -> str | None:  # type: ignore[override]
         return self.fn.__doc__
 
-    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Expr[T]:
-        """Build the Expr of this call; nothing runs."""
+    def __call__(self, *args: Any, **kwargs: Any) -> Expr[T]:
+        """Build the Expr of this call; nothing runs.
+
+        Arguments are typed ``Any`` on purpose: each may be the value the function
+        takes, or an Expr or future of it. Arity and names are checked here, at call time.
+        """
         call_args, call_kwargs, pairs = self._bind(args, kwargs)
         refs: list[Any] = []
         find_refs((call_args, call_kwargs), refs)
@@ -83,7 +91,7 @@ class App(Generic[P, T]):
         # The canonical form of a call: defaults filled and each argument where the
         # signature puts it, so f(1) and f(x=1) are the same work.
         if not kwargs and self._plain is not None and len(args) == len(self._plain):
-            return args, {}, list(zip(self._plain, args))
+            return args, {}, list(zip(self._plain, args, strict=True))
         try:
             bound = self.signature.bind(*args, **kwargs)
         except TypeError as error:
@@ -153,7 +161,7 @@ def _identity(fn: Callable[..., Any], options: AppOptions, name: str) -> bytes:
         return digest(b"n", where)
     try:
         closure = tuple(c.cell_contents for c in getattr(fn, "__closure__", None) or ())
-        extra = token_of((closure, fn.__defaults__, fn.__kwdefaults__))  # type: ignore[attr-defined]
+        extra = token_of((closure, getattr(fn, "__defaults__", None), getattr(fn, "__kwdefaults__", None)))
     except Untokenizable as error:
         if not options.cache:
             return digest(b"u", where, _unique())

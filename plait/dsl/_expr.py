@@ -109,7 +109,7 @@ class Expr(ContainerN[T_co, Never, Never], SupportsKind1["Expr[Any]", T_co]):  #
 
     def bind(self, function: Callable[[T_co], Kind1[Expr[Any], U]]) -> Expr[U]:
         """Continue with the expression ``function(result)``: the dynamic part of a graph."""
-        return Bind(_key_or_fresh(b"B", self._key, function), self, function)
+        return Bind(_key_or_fresh(b"B", self._key, function), self, cast(Callable[[Any], Expr[U]], function))
 
     def apply(self, container: Kind1[Expr[Any], Callable[[T_co], U]]) -> Expr[U]:
         """Apply the function that ``container`` computes to this result."""

@@ -47,7 +47,7 @@ def constant(seconds: float = 0.0) -> Constant:
     return Constant(seconds)
 
 
-def exponential(base: float = 0.1, *, factor: float = 2.0, max: float = 30.0) -> Exponential:  # noqa: A002
+def exponential(base: float = 0.1, *, factor: float = 2.0, max: float = 30.0) -> Exponential:
     """A backoff that waits ``base``, then ``base * factor``, ... up to ``max`` seconds."""
     return Exponential(base, factor, max)
 

@@ -4,4 +4,14 @@ from plait.runtime._errors import DependencyError, root_cause
 from plait.runtime._hooks import MISSING, Memo, Monitor
 from plait.runtime._runtime import PlaitFuture, Runtime, current_runtime, run
 
-__all__ = ["MISSING", "DependencyError", "Memo", "Monitor", "PlaitFuture", "Runtime", "current_runtime", "root_cause", "run"]
+__all__ = [
+    "MISSING",
+    "DependencyError",
+    "Memo",
+    "Monitor",
+    "PlaitFuture",
+    "Runtime",
+    "current_runtime",
+    "root_cause",
+    "run",
+]

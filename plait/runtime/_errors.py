@@ -36,9 +36,9 @@ class DependencyError(Exception):
         ('f(0)', 'g(…)', 'h(…)')
         """
         if isinstance(error, DependencyError):
-            path = error.path + (dependent,)
+            path = (*error.path, dependent)
             if len(path) > _PATH_KEEP:
-                path = path[:2] + ("…",) + path[-(_PATH_KEEP - 3) :]
+                path = (*path[:2], "…", *path[-(_PATH_KEEP - 3) :])
             return cls(error.root, path)
         return cls(error, (failed, dependent))
 

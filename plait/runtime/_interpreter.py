@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import functools
 import itertools
 from collections import deque
 from collections.abc import Callable, Mapping
@@ -32,7 +33,7 @@ class Node:
     """Interpreter state for one key. ``value`` holds the result once DONE, the error
     once FAILED, and the task's spec while a call is queued or running."""
 
-    __slots__ = ("expr", "key", "state", "waiting", "inputs", "dependents", "users", "value", "task_id")
+    __slots__ = ("dependents", "expr", "inputs", "key", "state", "task_id", "users", "value", "waiting")
 
     def __init__(self, expr: Expr[Any]) -> None:
         self.expr: Expr[Any] | None = expr
@@ -293,7 +294,7 @@ class Interpreter:
             node.state = RUNNING
             self.inflight[label] += 1
             future = executor.submit(node.value)
-            future.add_done_callback(lambda f, n=node, t=node.task_id: self._task_done(n, t, label, f))
+            future.add_done_callback(functools.partial(self._task_done, node, node.task_id, label))
             self._event("dispatched", node, None, executor=label)
 
     def _task_done(self, node: Node, task_id: int, label: str, future: asyncio.Future[TaskResult]) -> None:
@@ -330,7 +331,7 @@ class Interpreter:
             self._event("failed", node, app, executor=label, worker=worker, error=error)
             if len(history) > 1:
                 for number, earlier in enumerate(history[:-1], 1):
-                    error.add_note(f"attempt {number} of {node.label()} failed with {type(earlier).__name__}: {earlier}")
+                    error.add_note(f"attempt {number} failed with {type(earlier).__name__}: {earlier}")
             self._fail(node, error)
             return
         self._event("retried", node, app, executor=label, worker=worker, error=error)

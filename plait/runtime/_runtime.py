@@ -145,7 +145,7 @@ class Runtime:
         if not isinstance(expr, Expr):
             raise TypeError(f"submit takes an Expr (the result of calling an app), not {type(expr).__name__}")
         if threading.current_thread() is self._thread:
-            raise RuntimeError("submit() from inside a map or bind function would deadlock: return an Expr from bind instead")
+            raise RuntimeError("submit() inside a map or bind function would deadlock: return an Expr from bind")
         if self._thread is None:
             self.start()
         future: PlaitFuture[T] = PlaitFuture(expr, self)
