@@ -1,0 +1,242 @@
+"""The SQLite memo: results served across runs, written as tasks end, resumable after SIGKILL."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+import plait as pl
+from plait.runtime._memo import CorruptEntryWarning, SQLiteMemo, cache_info, clear_cache
+
+
+def _lines(path: Path) -> list[str]:
+    return path.read_text().split() if path.exists() else []
+
+
+def _marking(marker: Path) -> pl.App[[int], int]:
+    @pl.app
+    def mark(i: int) -> int:
+        with open(marker, "a") as f:
+            f.write(f"{i}\n")
+        return i * 10
+
+    return mark
+
+
+def test_a_second_runtime_serves_results_from_the_file(tmp_path: Path) -> None:
+    marker, db = tmp_path / "marker", tmp_path / "memo.db"
+    mark = _marking(marker)
+    expr = pl.gather(mark(i) for i in range(20))
+    with pl.Runtime([pl.ThreadExecutor(2)], cache=db) as rt:
+        assert rt.run(expr, timeout=30) == [i * 10 for i in range(20)]
+    assert len(_lines(marker)) == 20
+    with pl.Runtime([pl.ThreadExecutor(2)], cache=str(db)) as rt:
+        assert rt.run(expr, timeout=30) == [i * 10 for i in range(20)]
+        assert rt.run(mark(20), timeout=30) == 200
+    assert sorted(map(int, _lines(marker))) == [*range(20), 20]
+
+
+def test_each_result_is_committed_when_its_task_ends(tmp_path: Path) -> None:
+    db = tmp_path / "memo.db"
+    mark = _marking(tmp_path / "marker")
+    with pl.Runtime([pl.ThreadExecutor(1)], cache=db) as rt:
+        rt.run(mark(1), timeout=30)
+        # Another connection, while the runtime is still open, sees the row.
+        with sqlite3.connect(db) as other:
+            assert other.execute("SELECT name FROM plait_results").fetchall() == [(mark.name,)]
+            assert other.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+
+
+def test_cache_false_apps_are_not_stored_and_always_run(tmp_path: Path) -> None:
+    marker, db = tmp_path / "marker", tmp_path / "memo.db"
+
+    @pl.app(cache=False)
+    def fresh(i: int) -> int:
+        with open(marker, "a") as f:
+            f.write(f"{i}\n")
+        return i
+
+    for _ in range(2):
+        with pl.Runtime([pl.ThreadExecutor(1)], cache=db) as rt:
+            rt.run(fresh(1), timeout=30)
+    assert _lines(marker) == ["1", "1"]
+    assert cache_info(db).entries == 0
+
+
+def test_failures_are_not_memoized(tmp_path: Path) -> None:
+    marker, db = tmp_path / "marker", tmp_path / "memo.db"
+
+    @pl.app
+    def fails(i: int) -> int:
+        with open(marker, "a") as f:
+            f.write(f"{i}\n")
+        raise OSError("disk")
+
+    for _ in range(2):
+        with pl.Runtime([pl.ThreadExecutor(1)], cache=db) as rt, pytest.raises(OSError, match="disk"):
+            rt.run(fails(3), timeout=30)
+    assert _lines(marker) == ["3", "3"]
+
+
+def _only_row(db: Path) -> bytes:
+    with sqlite3.connect(db) as conn:
+        ((key,),) = conn.execute("SELECT key FROM plait_results").fetchall()
+    return bytes(key)
+
+
+def test_a_damaged_entry_is_recomputed_with_a_warning(tmp_path: Path) -> None:
+    marker, db = tmp_path / "marker", tmp_path / "memo.db"
+    mark = _marking(marker)
+    with pl.Runtime([pl.ThreadExecutor(1)], cache=db) as rt:
+        rt.run(mark(7), timeout=30)
+    key = _only_row(db)
+    with sqlite3.connect(db) as conn:  # flip the stored bytes, leave the digest
+        conn.execute("UPDATE plait_results SET value = ? WHERE key = ?", (b"\x80garbage", key))
+    with pl.Runtime([pl.ThreadExecutor(1)], cache=db) as rt, pytest.warns(CorruptEntryWarning, match="digest"):
+        assert rt.run(mark(7), timeout=30) == 70
+    assert _lines(marker) == ["7", "7"]
+    with pl.Runtime([pl.ThreadExecutor(1)], cache=db) as rt:  # the recomputed row replaced it
+        assert rt.run(mark(7), timeout=30) == 70
+    assert _lines(marker) == ["7", "7"]
+
+
+def test_an_entry_that_does_not_unpickle_is_recomputed(tmp_path: Path) -> None:
+    db = tmp_path / "memo.db"
+    memo = SQLiteMemo(db)
+    # A pickle naming a module that does not exist: the digest matches, loading fails.
+    memo.put(b"k" * 16, "gone", None)
+    bad = b"\x80\x04\x95\x1a\x00\x00\x00\x00\x00\x00\x00\x8c\x0cno_such_mod\x94\x8c\x01X\x94\x93\x94."
+    from plait.runtime._memo import _digest
+
+    memo._db.execute("UPDATE plait_results SET value = ?, digest = ?", (bad, _digest(bad)))
+    with pytest.warns(CorruptEntryWarning, match="gone.*does not unpickle"):
+        assert memo.get(b"k" * 16) is pl.runtime.MISSING
+    memo.close()
+
+
+def test_a_file_that_is_not_a_database_is_refused_by_name(tmp_path: Path) -> None:
+    bad = tmp_path / "notes.db"
+    bad.write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(ValueError, match=r"notes\.db is not a usable plait cache"):
+        pl.Runtime([pl.ThreadExecutor(1)], cache=bad)
+    assert clear_cache(bad) == 0
+    assert not bad.exists()
+
+
+def test_unpicklable_results_are_returned_but_not_memoized(tmp_path: Path) -> None:
+    db = tmp_path / "memo.db"
+
+    @pl.app
+    def lock() -> object:
+        import threading
+
+        return threading.Lock()
+
+    with pl.Runtime([pl.ThreadExecutor(1)], cache=db) as rt, pytest.warns(CorruptEntryWarning, match="cannot be pickled"):
+        assert rt.run(lock(), timeout=30) is not None
+    assert cache_info(db).entries == 0
+
+
+def test_cache_info_and_clear_by_app(tmp_path: Path) -> None:
+    db = tmp_path / "memo.db"
+    memo = SQLiteMemo(db)
+    for i in range(3):
+        memo.put(bytes([i]) * 16, "a", "x" * 10)
+    memo.put(b"z" * 16, "b", 1)
+    memo.close()
+    info = cache_info(db)
+    assert info.entries == 4
+    assert [(name, n) for name, n, _ in info.apps] == [("a", 3), ("b", 1)]
+    assert info.bytes == sum(size for _, _, size in info.apps) > 30
+    assert clear_cache(db, "a") == 3
+    assert cache_info(db).entries == 1
+    assert clear_cache(db) == 1
+    assert not db.exists()
+    with pytest.raises(FileNotFoundError, match=r"memo\.db"):
+        cache_info(db)
+
+
+DRIVER = textwrap.dedent(
+    """
+    import sys, time
+    import plait as pl
+
+    marker, db = sys.argv[1], sys.argv[2]
+
+    @pl.app
+    def step(i: int, marker: str) -> int:
+        with open(marker, "a") as f:
+            f.write(f"{i}\\n")
+        time.sleep(0.02)
+        return i
+
+    with pl.Runtime([pl.ProcessExecutor(2)], cache=db) as rt:
+        result = rt.run(pl.gather(step(i, marker) for i in range(200)), timeout=120)
+    assert result == list(range(200))
+    print("done")
+    """
+)
+
+
+@pytest.mark.slow
+def test_a_run_killed_with_sigkill_resumes_recomputing_only_what_was_in_flight(tmp_path: Path) -> None:
+    script, marker, db = tmp_path / "driver.py", tmp_path / "marker", tmp_path / "memo.db"
+    script.write_text(DRIVER)
+    argv = [sys.executable, str(script), str(marker), str(db)]
+    driver = subprocess.Popen(argv)
+    try:
+        deadline = time.monotonic() + 60
+        while len(_lines(marker)) < 60:
+            assert driver.poll() is None, "the driver ended before it could be killed"
+            assert time.monotonic() < deadline, "the driver made no progress"
+            time.sleep(0.01)
+        workers = psutil.Process(driver.pid).children(recursive=True)
+        os.kill(driver.pid, signal.SIGKILL)
+        driver.wait(10)
+        # Workers die with their driver; wait so none appends after we count.
+        _, alive = psutil.wait_procs(workers, timeout=10)
+        assert not alive, f"workers outlived their SIGKILLed driver: {alive}"
+    finally:
+        if driver.poll() is None:
+            driver.kill()
+            driver.wait(10)
+    first = _lines(marker)
+    stored = cache_info(db).entries
+    assert 0 < stored < 200
+    assert len(first) < 200
+
+    subprocess.run([*argv], check=True, timeout=120, capture_output=True)
+    second = _lines(marker)[len(first) :]
+    # Every stored result is served: the second run computes exactly the rest.
+    assert len(second) == 200 - stored
+    assert sorted(set(map(int, first)) | set(map(int, second))) == list(range(200))
+    # What ran twice was in flight at the kill: at most 2 workers x (1 running + 2 prefetched).
+    recomputed = set(first) & set(second)
+    assert len(first) - stored == len(recomputed) <= 6
+    assert cache_info(db).entries == 200
+
+
+def test_resume_keys_do_not_depend_on_the_process(tmp_path: Path) -> None:
+    # The SIGKILL test relies on this: a fresh interpreter computes the same keys.
+    code = "import plait as pl\n@pl.app\ndef f(x, y=2): return x\nprint(f([1, {'a': 2}], y=(3,)).key)"
+    keys = {
+        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env).stdout
+        for env in ({**os.environ, "PYTHONHASHSEED": seed} for seed in ("1", "2"))
+    }
+    assert len(keys) == 1
+
+
+def test_memo_pickles_with_cloudpickle(tmp_path: Path) -> None:
+    memo = SQLiteMemo(tmp_path / "memo.db")
+    memo.put(b"f" * 16, "closure", lambda x: x + 1)
+    assert memo.get(b"f" * 16)(1) == 2
+    memo.close()
