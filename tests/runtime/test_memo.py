@@ -141,7 +141,10 @@ def test_unpicklable_results_are_returned_but_not_memoized(tmp_path: Path) -> No
 
         return threading.Lock()
 
-    with pl.Runtime([pl.ThreadExecutor(1)], cache=db) as rt, pytest.warns(CorruptEntryWarning, match="cannot be pickled"):
+    with (
+        pl.Runtime([pl.ThreadExecutor(1)], cache=db) as rt,
+        pytest.warns(CorruptEntryWarning, match="cannot be pickled"),
+    ):
         assert rt.run(lock(), timeout=30) is not None
     assert cache_info(db).entries == 0
 
