@@ -155,7 +155,7 @@ class _Writer:
         elif isinstance(value, _CALLABLES) or hasattr(value, "__plait_identity__"):
             self.write_callable(value, where)
         elif "numpy" in sys.modules and _is_ndarray(value):
-            self.write_ndarray(value)
+            self.write_ndarray(value, where)
         elif isinstance(value, tuple) and hasattr(value, "_fields"):  # namedtuple
             self.write_fields(value, list(value._fields), where)
         else:
@@ -197,15 +197,15 @@ class _Writer:
             else:
                 self.write(const, "a constant")
 
-    def write_ndarray(self, array: Any) -> None:
-        import numpy as np
-
-        if array.dtype.hasobject:
-            raise Untokenizable(array, "an object array")
-        contiguous = np.ascontiguousarray(array)
-        header = f"{array.dtype.str}|{array.shape}".encode()
-        self.out.append(b"n" + header + b"\0" + _len(contiguous.nbytes))
-        self.out.append(contiguous.tobytes())
+    def write_ndarray(self, array: Any, where: str) -> None:
+        if array.dtype.hasobject:  # its buffer holds addresses, not values
+            raise Untokenizable(array, f"{where} (an array of objects)")
+        # The memory order is part of the key (``tobytes``, ``ravel`` and C code see it);
+        # a strided view counts as its values laid out in that order.
+        order = "F" if array.flags.f_contiguous and not array.flags.c_contiguous else "C"
+        header = f"{array.dtype.str}|{array.shape}|{order}".encode()
+        self.out.append(b"n" + header + b"\0" + _len(array.nbytes))
+        self.out.append(array.tobytes(order))
 
 
 _CALLABLES = (
