@@ -28,6 +28,8 @@ from plait.dsl import (
     register_token,
     traverse,
 )
+from plait.dsl._file import File
+from plait.dsl._shell import ShellError, ShellResult, shell
 from plait.runtime import DependencyError, PlaitFuture, Runtime, root_cause, run
 
 __version__ = "0.1.0"
@@ -56,4 +58,8 @@ __all__ = [
     "root_cause",
     "run",
     "traverse",
+    "File",
+    "ShellError",
+    "ShellResult",
+    "shell",
 ]

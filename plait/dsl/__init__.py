@@ -17,6 +17,7 @@ from plait.dsl._expr import (
     pure,
     set_interpreter,
 )
+from plait.dsl._file import File
 from plait.dsl._retry import Constant, Exponential, Retry, constant, exponential
 from plait.dsl._token import Untokenizable, register_token, token_of
 
@@ -48,4 +49,5 @@ __all__ = [
     "substitute",
     "token_of",
     "traverse",
+    "File",
 ]

@@ -11,6 +11,7 @@ import attrs
 
 from plait.dsl._args import find_refs
 from plait.dsl._expr import Call, Expr, as_expr, gather, ref_key
+from plait.dsl._file import File, WithOutputs, output_token, outputs_spec
 from plait.dsl._retry import Retry
 from plait.dsl._token import Untokenizable, code_token, digest, token_of
 
@@ -36,6 +37,8 @@ class AppOptions:
     version: str | None = None
     resources: Mapping[str, Any] = attrs.field(factory=dict, converter=dict)
     ignore_for_cache: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    # Files the task writes (pl.File), or names of parameters whose arguments are paths it writes
+    outputs: tuple[Any, ...] = attrs.field(default=(), converter=tuple)
 
     @timeout.validator
     def _check_timeout(self, _: attrs.Attribute[float | None], value: float | None) -> None:
@@ -113,9 +116,13 @@ class App(Generic[P, T]):
             return key
 
         parts = [b"C", self.identity]
+        outputs = self.options.outputs
         try:
             for name, value in pairs:
-                parts.append(name.encode() + b"=" + token_of(value, on_ref, where=name))
+                token = token_of(output_token(value) if name in outputs else value, on_ref, where=name)
+                parts.append(name.encode() + b"=" + token)
+        except FileNotFoundError as error:
+            raise FileNotFoundError(f"{self.name}(): argument {name!r}: {error}") from None
         except Untokenizable as error:
             if not self.options.cache:
                 return digest(b"C", self.identity, *parts[2:], _unique())
@@ -154,6 +161,9 @@ def _plain_parameters(sig: inspect.Signature, options: AppOptions) -> tuple[str,
 def _identity(fn: Callable[..., Any], options: AppOptions, name: str) -> bytes:
     """Module + qualname + the code's hash (closure included), or the explicit version."""
     where = f"{getattr(fn, '__module__', '?')}.{name}".encode()
+    inner = getattr(fn, "__plait_inner__", None)
+    if inner is not None:  # a wrapper plait made (a shell command, an output check): its fn + settings
+        return digest(b"w", _identity(inner[0], options, name), token_of(inner[1]))
     if options.version is not None:
         return digest(b"v", where, options.version.encode())
     code = getattr(fn, "__code__", None)
@@ -186,6 +196,7 @@ def app(
     version: str | None = None,
     resources: Mapping[str, Any] | None = None,
     ignore_for_cache: Iterable[str] = (),
+    outputs: Iterable[File | str] = (),
 ) -> Callable[[Callable[P, T]], App[P, T]]: ...
 
 
@@ -196,7 +207,9 @@ def app(fn: Callable[P, T] | None = None, /, **options: Any) -> Any:
     ``retries`` (a count or a :class:`Retry`), ``timeout`` (seconds; the task's process
     is killed), ``executor`` (a label), ``cache`` (memoize across runs), ``version``
     (replaces the code hash in the app's identity), ``resources`` (passed to the
-    executor), ``ignore_for_cache`` (argument names left out of the key).
+    executor), ``ignore_for_cache`` (argument names left out of the key), ``outputs``
+    (:class:`File` objects the task writes, or names of parameters whose arguments are
+    paths it writes: keyed by path, checked to exist after the task).
     """
     if options.get("resources") is None:
         options.pop("resources", None)
@@ -211,6 +224,9 @@ def _make_app(fn: Callable[P, T], options: AppOptions) -> App[P, T]:
         raise TypeError(f"{fn.name} is already an app")
     if not callable(fn):
         raise TypeError(f"@app decorates a function, not {fn!r}")
+    if options.outputs:
+        name = getattr(fn, "__qualname__", repr(fn))
+        fn = WithOutputs(fn, outputs_spec(options.outputs, inspect.signature(fn), name))
     return App(fn, options)
 
 
