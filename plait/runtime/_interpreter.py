@@ -344,12 +344,13 @@ class Interpreter:
     def _retry_delay(self, app: App[Any, Any], error: BaseException, history: list[BaseException]) -> float | None:
         if isinstance(error, concurrent.futures.CancelledError):
             return None
-        if isinstance(error, WorkerLost):
-            lost = sum(isinstance(e, WorkerLost) for e in history)
-            if lost <= self.lost_retries:
-                return 0.0
+        lost = sum(isinstance(e, WorkerLost) for e in history)
+        if isinstance(error, WorkerLost) and lost <= self.lost_retries:
+            return 0.0
         policy = app.options.retries or self.retry
-        attempt = sum(not isinstance(e, WorkerLost) for e in history) + 1
+        # Worker losses within their own budget are free; any beyond it count against
+        # the policy, or a task that always kills its worker would be retried forever.
+        attempt = len(history) - min(lost, self.lost_retries) + 1
         return policy.delay(error, attempt)
 
     def _requeue(self, node: Node, app: App[Any, Any]) -> None:
