@@ -35,6 +35,9 @@ class Monitor(Protocol):
         worker: str = "",
         attempt: int = 1,
         error: BaseException | None = None,
-    ) -> None: ...
+        at: float = 0.0,
+    ) -> None:
+        """``at`` is when it happened by the wall clock where it happened (0: now)."""
+        ...
 
     def close(self) -> None: ...

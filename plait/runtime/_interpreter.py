@@ -256,6 +256,7 @@ class Interpreter:
 
     def _start_call(self, node: Node, expr: Call[Any], values: list[Any]) -> None:
         app = expr.app
+        node.task_id = next(self.task_ids)  # before the memo: a cached task is a task in the monitor too
         if self.memo is not None and app.options.cache:
             cached = self.memo.get(node.key)
             if cached is not MISSING:
@@ -266,7 +267,6 @@ class Interpreter:
         if values:
             it = iter(values)
             args, kwargs = substitute(args, it), substitute(kwargs, it)
-        node.task_id = next(self.task_ids)
         node.value = TaskSpec(
             node.task_id,
             app.name,
@@ -311,30 +311,35 @@ class Interpreter:
         expr = node.expr
         assert isinstance(expr, Call)
         app = expr.app
+        if result.started:
+            # When the worker really ran it, by its clock: a timeline needs that, not when the driver heard.
+            self._event("running", node, app, executor=label, worker=result.worker, at=result.started)
         if result.error is None:
             self.tasks.pop(node.task_id, None)
             if self.memo is not None and app.options.cache:
                 self.memo.put(node.key, app.name, result.value)
-            self._event("done", node, app, executor=label, worker=result.worker)
+            self._event("done", node, app, executor=label, worker=result.worker, at=result.ended)
             self.failures.pop(node, None)
             self._finish(node, result.value)
             return
-        self._task_failed(node, app, result.error, label, result.worker)
+        self._task_failed(node, app, result.error, label, result.worker, result.ended)
 
-    def _task_failed(self, node: Node, app: App[Any, Any], error: BaseException, label: str, worker: str) -> None:
+    def _task_failed(
+        self, node: Node, app: App[Any, Any], error: BaseException, label: str, worker: str, ended: float = 0.0
+    ) -> None:
         history = self.failures.setdefault(node, [])
         history.append(error)
         delay = self._retry_delay(app, error, history)
         if delay is None:
             self.tasks.pop(node.task_id, None)
             del self.failures[node]
-            self._event("failed", node, app, executor=label, worker=worker, error=error)
+            self._event("failed", node, app, executor=label, worker=worker, error=error, at=ended)
             if len(history) > 1:
                 for number, earlier in enumerate(history[:-1], 1):
                     error.add_note(f"attempt {number} failed with {type(earlier).__name__}: {earlier}")
             self._fail(node, error)
             return
-        self._event("retried", node, app, executor=label, worker=worker, error=error)
+        self._event("retried", node, app, executor=label, worker=worker, error=error, at=ended)
         node.state = QUEUED
         if delay > 0:
             asyncio.get_running_loop().call_later(delay, self._requeue, node, app)
@@ -451,12 +456,12 @@ class Interpreter:
         self.drain()
 
     def _stop_task(self, node: Node) -> None:
-        self.tasks.pop(node.task_id, None)
+        live = self.tasks.pop(node.task_id, None) is not None  # not a task that has just failed
         self.failures.pop(node, None)
         expr = node.expr
-        if node.state == RUNNING and isinstance(expr, Call):
+        if live and node.state == RUNNING and isinstance(expr, Call):
             self.executors[expr.app.options.executor or self.default_label].cancel(node.task_id)
-        if isinstance(expr, Call):
+        if live and isinstance(expr, Call):
             self._event("cancelled", node, expr.app)
 
     def cancel_all(self) -> None:

@@ -17,6 +17,7 @@ from plait.dsl import Expr, Retry, set_interpreter
 from plait.runtime._hooks import Memo, Monitor
 from plait.runtime._interpreter import Interpreter, Root
 from plait.runtime._memo import SQLiteMemo
+from plait.runtime._monitor import EventLog, combine, progress_monitor
 
 __all__ = ["PlaitFuture", "Runtime", "current_runtime", "run"]
 
@@ -56,7 +57,9 @@ class Runtime:
     default. ``retries`` is the policy for apps that set none; ``lost_retries`` how
     often a task whose worker died is tried again, on top of that. ``cache`` is a
     memo store (a path to a SQLite file, or a :class:`Memo`); ``monitor`` receives
-    every task's state changes.
+    every task's state changes (a path: record them in that SQLite file, for
+    ``plait report``). ``progress`` draws a bar on stderr: True, False, or None for
+    when stderr is a terminal.
     """
 
     def __init__(
@@ -66,7 +69,8 @@ class Runtime:
         retries: int | Retry = 0,
         lost_retries: int = 3,
         cache: Memo | str | os.PathLike[str] | None = None,
-        monitor: Monitor | None = None,
+        monitor: Monitor | str | os.PathLike[str] | None = None,
+        progress: bool | None = None,
     ) -> None:
         chosen = list(executors) if executors else [ProcessExecutor()]
         labels = [e.label for e in chosen]
@@ -76,6 +80,9 @@ class Runtime:
         assert policy is not None
         if isinstance(cache, (str, os.PathLike)):
             cache = SQLiteMemo(cache)
+        if isinstance(monitor, (str, os.PathLike)):
+            monitor = EventLog(monitor)
+        monitor = combine([monitor, progress_monitor(progress)])
         self._executors = chosen
         self._interpreter = Interpreter(
             {e.label: e for e in chosen}, retry=policy, lost_retries=lost_retries, memo=cache, monitor=monitor

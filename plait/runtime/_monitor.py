@@ -1,0 +1,353 @@
+"""Monitors: a SQLite event log, a progress bar, and a fan-out to several of them.
+
+The interpreter calls ``task_event`` on the loop thread for every state change of every
+task, so each monitor does O(1) work there: the event log appends a tuple to a deque that
+one writer thread drains into SQLite in batches (one commit per batch, never per event);
+the progress bar bumps counters and redraws at most a few times a second.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sqlite3
+import sys
+import threading
+import time
+import traceback
+from collections import deque
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console, Group, RenderableType
+from rich.live import Live
+from rich.progress_bar import ProgressBar
+from rich.text import Text
+
+from plait.runtime._hooks import Monitor
+
+__all__ = [
+    "INDEXES",
+    "SCHEMA",
+    "STATES",
+    "EventLog",
+    "Monitors",
+    "ProgressMonitor",
+    "combine",
+    "describe",
+    "open_db",
+    "progress_monitor",
+]
+
+STATES = ("pending", "dispatched", "running", "done", "failed", "retried", "cached", "cancelled")
+
+# One row per attempt of a task, written when the attempt ends: its final state and the
+# times it entered each state (wall-clock seconds), so a run of N tasks writes about N
+# rows, not one per event. ``error`` is the formatted traceback of a failed or retried
+# attempt. Text states keep ad-hoc SQL readable:
+#   SELECT task, name, worker, error FROM attempts WHERE state = 'failed'
+# The ``events`` view gives the same data as one row per state change.
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    run INTEGER PRIMARY KEY, started REAL NOT NULL, ended REAL, pid INTEGER, argv TEXT
+);
+CREATE TABLE IF NOT EXISTS attempts (
+    run INTEGER NOT NULL, task INTEGER NOT NULL, attempt INTEGER NOT NULL, name TEXT NOT NULL, key BLOB,
+    state TEXT NOT NULL, executor TEXT, worker TEXT,
+    pending REAL, dispatched REAL, running REAL, ended REAL, error TEXT
+);
+CREATE VIEW IF NOT EXISTS events (run, task, attempt, name, state, at, executor, worker, error) AS
+    SELECT run, task, attempt, name, 'pending', pending, executor, worker, NULL FROM attempts WHERE pending IS NOT NULL
+    UNION ALL SELECT run, task, attempt, name, 'dispatched', dispatched, executor, worker, NULL FROM attempts
+        WHERE dispatched IS NOT NULL
+    UNION ALL SELECT run, task, attempt, name, 'running', running, executor, worker, NULL FROM attempts
+        WHERE running IS NOT NULL
+    UNION ALL SELECT run, task, attempt, name, state, ended, executor, worker, error FROM attempts
+        WHERE ended IS NOT NULL;
+"""
+
+# Built when a run closes (or by ``plait report`` on a db whose run was killed):
+# keeping them up to date row by row would slow the run down.
+INDEXES = """
+CREATE INDEX IF NOT EXISTS attempts_state ON attempts (state, run);
+CREATE INDEX IF NOT EXISTS attempts_task ON attempts (run, task);
+"""
+
+_FLUSH_EVERY = 0.25  # seconds between batches: the db lags the run by about this much
+
+# Where each state's time goes in an attempt's row.
+_ATTEMPT = 2
+_STATE, _EXECUTOR, _WORKER, _PENDING, _DISPATCHED, _RUNNING, _ENDED, _ERROR = range(5, 13)
+_COLUMN = {"pending": _PENDING, "dispatched": _DISPATCHED, "running": _RUNNING} | dict.fromkeys(
+    ("done", "failed", "retried", "cached", "cancelled"), _ENDED
+)
+
+
+def open_db(path: str | os.PathLike[str], what: str) -> sqlite3.Connection:
+    """A connection to a monitoring db at ``path``, with the schema in place."""
+    try:
+        db = sqlite3.connect(path, check_same_thread=False)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")  # a lost last batch after a power cut is fine for a log
+        db.executescript(SCHEMA)
+    except sqlite3.DatabaseError as error:
+        raise ValueError(f"{what}={str(path)!r}: cannot use it as a monitoring database: {error}") from error
+    return db
+
+
+class EventLog:
+    """Records every task event of a run into the SQLite file at ``path``.
+
+    Several runs may share a file: each gets a row in ``runs`` and its attempts carry
+    that run's number. An attempt is written at most a quarter second after it ends,
+    so the file can be read while the run goes on; attempts still in flight are
+    written when the runtime closes.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        if self.path.is_dir():
+            raise ValueError(f"monitor={str(path)!r} is a directory; give a file path such as run.db")
+        db = open_db(path, "monitor")
+        with db:
+            cursor = db.execute(
+                "INSERT INTO runs (started, pid, argv) VALUES (?, ?, ?)", (time.time(), os.getpid(), " ".join(sys.argv))
+            )
+        assert cursor.lastrowid is not None
+        self.run: int = cursor.lastrowid
+        self._db = db
+        self._open: dict[int, list[Any]] = {}
+        self._ended: deque[list[Any]] = deque()
+        self._wake = threading.Event()
+        self._closed = False
+        self._writer = threading.Thread(target=self._write_loop, name="plait-monitor", daemon=True)
+        self._writer.start()
+
+    def task_event(
+        self,
+        state: str,
+        task_id: int,
+        name: str,
+        key: bytes,
+        *,
+        executor: str = "",
+        worker: str = "",
+        attempt: int = 1,
+        error: BaseException | None = None,
+        at: float = 0.0,
+    ) -> None:
+        now = at or time.time()
+        row = self._open.get(task_id)
+        if row is None:
+            row = [self.run, task_id, attempt, name, key, state, executor, worker, None, None, None, None, None]
+            self._open[task_id] = row
+        column = _COLUMN[state]
+        row[column] = now
+        row[_STATE] = state
+        if executor:
+            row[_EXECUTOR] = executor
+        if worker:
+            row[_WORKER] = worker
+        if column == _ENDED:
+            if error is not None:
+                # Format it now (failures are rare): its traceback grows when the user re-raises it.
+                row[_ERROR] = describe(error)
+            del self._open[task_id]
+            self._ended.append(row)
+            if state == "retried":  # the next attempt waits in the queue from now on
+                nxt = [
+                    self.run,
+                    task_id,
+                    row[_ATTEMPT] + 1,
+                    name,
+                    key,
+                    "pending",
+                    executor,
+                    "",
+                    now,
+                    None,
+                    None,
+                    None,
+                    None,
+                ]
+                self._open[task_id] = nxt
+
+    def close(self) -> None:
+        """Write what is left, index the table, stamp the run's end, close the file."""
+        if self._closed:
+            return
+        self._closed = True
+        self._wake.set()
+        self._writer.join()
+        self._ended.extend(self._open.values())
+        self._open.clear()
+        self._flush()
+        with self._db:
+            self._db.executescript(INDEXES)
+            self._db.execute("UPDATE runs SET ended = ? WHERE run = ?", (time.time(), self.run))
+        self._db.close()
+
+    def _write_loop(self) -> None:
+        while not self._closed:
+            self._wake.wait(_FLUSH_EVERY)
+            self._flush()
+
+    def _flush(self) -> None:
+        ended = self._ended
+        rows = [ended.popleft() for _ in range(len(ended))]
+        if rows:
+            with self._db:
+                self._db.executemany("INSERT INTO attempts VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+
+
+def describe(error: BaseException) -> str:
+    """An error as the text a person wants to read: type, message, notes, traceback.
+
+    >>> describe(ValueError("bad seed"))
+    'ValueError: bad seed'
+    """
+    return "".join(traceback.format_exception(error)).strip()
+
+
+class Monitors:
+    """Sends every event to each of several monitors, in order."""
+
+    def __init__(self, monitors: Sequence[Monitor]) -> None:
+        self.monitors = tuple(monitors)
+
+    def task_event(self, state: str, task_id: int, name: str, key: bytes, **info: Any) -> None:
+        for monitor in self.monitors:
+            monitor.task_event(state, task_id, name, key, **info)
+
+    def close(self) -> None:
+        errors = []
+        for monitor in self.monitors:
+            try:
+                monitor.close()
+            except Exception as error:  # close the others anyway, then report it
+                errors.append(error)
+        if errors:
+            raise errors[0]
+
+
+def combine(monitors: Sequence[Monitor | None]) -> Monitor | None:
+    """One monitor for all of ``monitors`` (None when there are none).
+
+    >>> combine([None]) is None
+    True
+    """
+    present = [m for m in monitors if m is not None]
+    if not present:
+        return None
+    return present[0] if len(present) == 1 else Monitors(present)
+
+
+_TERMINAL = {"done", "failed", "cached", "cancelled"}
+_REDRAW_EVERY = 0.2
+
+
+class ProgressMonitor:
+    """A progress bar on stderr: done, failed, cached and running counts, rate and ETA.
+
+    It draws on the runtime's loop, only while tasks are outstanding (a long task
+    still ticks the clock), and leaves the final line on the terminal when the work
+    settles, so an idle runtime draws nothing. ``console`` is for tests.
+    """
+
+    def __init__(self, console: Console | None = None) -> None:
+        self.console = console or Console(stderr=True)
+        self.total = self.done = self.failed = self.cached = self.cancelled = 0
+        self.running: set[int] = set()
+        self.started = 0.0
+        self._live: Live | None = None
+        self._drawn = 0.0
+        self._tick: asyncio.TimerHandle | None = None
+
+    def task_event(self, state: str, task_id: int, name: str, key: bytes, **info: Any) -> None:
+        if state in {"pending", "cached"}:
+            self.total += 1
+        if state == "dispatched":
+            self.running.add(task_id)
+        elif state in _TERMINAL or state == "retried":
+            self.running.discard(task_id)
+            if state != "retried":
+                setattr(self, state, getattr(self, state) + 1)
+        if self._live is None:
+            self._begin()
+        now = time.monotonic()
+        if now - self._drawn >= _REDRAW_EVERY:
+            self._draw(now)
+
+    @property
+    def finished(self) -> int:
+        return self.done + self.failed + self.cached + self.cancelled
+
+    def _begin(self) -> None:
+        self.started = time.monotonic()
+        self._live = Live(self, console=self.console, auto_refresh=False, transient=False)
+        self._live.start()
+        self._schedule()
+
+    def _schedule(self) -> None:
+        self._tick = asyncio.get_running_loop().call_later(_REDRAW_EVERY * 2, self._on_tick)
+
+    def _on_tick(self) -> None:
+        self._tick = None
+        if self._live is None:
+            return
+        if self.finished >= self.total and not self.running:
+            self._end()  # settled: leave the last line and stop drawing until more work comes
+        else:
+            self._draw(time.monotonic())
+            self._schedule()
+
+    def _draw(self, now: float) -> None:
+        self._drawn = now
+        if self._live is not None:
+            self._live.refresh()
+
+    def _end(self) -> None:
+        live, self._live = self._live, None
+        if live is not None:
+            live.stop()
+        self.total = self.done = self.failed = self.cached = self.cancelled = 0
+        self.running.clear()
+
+    def close(self) -> None:
+        if self._tick is not None:
+            self._tick.cancel()
+            self._tick = None
+        self._end()
+
+    def __rich__(self) -> RenderableType:
+        elapsed = max(time.monotonic() - self.started, 1e-9)
+        finished = self.finished
+        rate = finished / elapsed
+        left = self.total - finished
+        eta = _clock(left / rate) if rate > 0 and left > 0 else "-:--:--"
+        line = Text.assemble(
+            (f"{finished}/{self.total} ", "bold"),
+            (f"done {self.done} ", "green"),
+            (f"failed {self.failed} ", "red" if self.failed else "dim"),
+            (f"cached {self.cached} ", "cyan"),
+            (f"running {len(self.running)} ", "yellow"),
+            f"· {rate:,.1f}/s · elapsed {_clock(elapsed)} · ETA {eta}",
+        )
+        return Group(ProgressBar(total=max(self.total, 1), completed=finished, width=40), line)
+
+
+def _clock(seconds: float) -> str:
+    """``h:mm:ss``.
+
+    >>> _clock(3725.4)
+    '1:02:05'
+    """
+    whole = int(seconds)
+    return f"{whole // 3600}:{whole % 3600 // 60:02d}:{whole % 60:02d}"
+
+
+def progress_monitor(progress: bool | None) -> ProgressMonitor | None:
+    """The progress bar ``Runtime(progress=...)`` asks for: None means when stderr is a terminal."""
+    show = sys.stderr.isatty() if progress is None else progress
+    return ProgressMonitor() if show else None

@@ -1,0 +1,183 @@
+"""The monitoring db, the progress bar and the fan-out, on real executors."""
+
+from __future__ import annotations
+
+import io
+import sqlite3
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+from rich.console import Console
+
+import plait as pl
+from plait.runtime import MISSING
+from plait.runtime._monitor import EventLog, Monitors, ProgressMonitor, combine
+
+
+@pl.app
+def square(x: int) -> int:
+    return x * x
+
+
+@pl.app
+def reject(seed: int) -> int:
+    raise ValueError(f"seed {seed} rejected")
+
+
+_flaky_calls: dict[int, int] = {}
+_flaky_lock = threading.Lock()
+
+
+@pl.app(retries=1)
+def flaky(x: int) -> int:
+    """Fails on its first call for each x, then works (threads share this dict)."""
+    with _flaky_lock:
+        _flaky_calls[x] = _flaky_calls.get(x, 0) + 1
+        first = _flaky_calls[x] == 1
+    if first:
+        raise RuntimeError(f"transient trouble with {x}")
+    return x
+
+
+_gate = threading.Event()
+
+
+@pl.app
+def wait_for_gate(x: int) -> int:
+    _gate.wait(30)
+    return x
+
+
+class DictMemo:
+    def __init__(self) -> None:
+        self.values: dict[bytes, Any] = {}
+
+    def get(self, key: bytes) -> Any:
+        return self.values.get(key, MISSING)
+
+    def put(self, key: bytes, name: str, value: Any) -> None:
+        self.values[key] = value
+
+    def close(self) -> None:
+        pass
+
+
+def attempts(path: Path, where: str = "1") -> list[sqlite3.Row]:
+    db = sqlite3.connect(path)
+    db.row_factory = sqlite3.Row
+    try:
+        return db.execute(f"SELECT * FROM attempts WHERE {where} ORDER BY task, attempt").fetchall()
+    finally:
+        db.close()
+
+
+def test_process_run_records_each_task_with_times_worker_and_error(tmp_path: Path) -> None:
+    path = tmp_path / "run.db"
+    with pl.Runtime([pl.ProcessExecutor(2)], monitor=path, progress=False) as rt:
+        assert rt.run(pl.gather(*(square(i) for i in range(20)))) == [i * i for i in range(20)]
+        with pytest.raises(ValueError, match="seed 7 rejected"):
+            rt.run(reject(7))
+    rows = attempts(path)
+    assert sorted(r["state"] for r in rows) == ["done"] * 20 + ["failed"]
+    for r in rows:
+        assert r["pending"] <= r["dispatched"] <= r["ended"]
+        assert r["running"] <= r["ended"]
+        assert r["executor"] == "processes"
+        assert r["worker"].startswith("processes/")
+        assert len(r["key"]) == 16
+    failed = attempts(path, "state = 'failed'")
+    assert [(r["name"], r["attempt"]) for r in failed] == [("reject", 1)]
+    assert "ValueError: seed 7 rejected" in failed[0]["error"]
+    assert "in reject" in failed[0]["error"]  # the worker's traceback, not the caller's
+    db = sqlite3.connect(path)
+    (started, ended) = db.execute("SELECT started, ended FROM runs").fetchone()
+    assert started <= ended
+    indexes = {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    assert {"attempts_state", "attempts_task"} <= indexes
+    per_state = dict(db.execute("SELECT state, count(*) FROM events GROUP BY state").fetchall())
+    assert per_state == {"pending": 21, "dispatched": 21, "running": 21, "done": 20, "failed": 1}
+    db.close()
+
+
+def test_retried_cached_and_cancelled_attempts(tmp_path: Path) -> None:
+    path = tmp_path / "run.db"
+    memo = DictMemo()
+    with pl.Runtime([pl.ThreadExecutor(2)], cache=memo, monitor=path, progress=False) as rt:
+        assert rt.run(flaky(5)) == 5
+        assert rt.run(square(3)) == 9
+    with pl.Runtime([pl.ThreadExecutor(2)], cache=memo, monitor=path, progress=False) as rt:
+        assert rt.run(square(3)) == 9  # served by the memo
+        future = rt.submit(wait_for_gate(1))
+        future.cancel()
+        _gate.set()
+    first = attempts(path, "run = 1")
+    assert [(r["name"], r["attempt"], r["state"]) for r in first] == [
+        ("flaky", 1, "retried"),
+        ("flaky", 2, "done"),
+        ("square", 1, "done"),
+    ]
+    assert "transient trouble with 5" in first[0]["error"]
+    assert first[1]["pending"] == first[0]["ended"]  # queued again the moment it failed
+    second = attempts(path, "run = 2")
+    assert [(r["name"], r["state"]) for r in second] == [("square", "cached"), ("wait_for_gate", "cancelled")]
+    assert second[0]["key"] == first[2]["key"]
+
+
+def test_a_path_that_is_no_db_is_refused_with_its_name(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="is a directory"):
+        pl.Runtime([pl.ThreadExecutor(1)], monitor=tmp_path)
+    junk = tmp_path / "notes.txt"
+    junk.write_bytes(b"this is not a database, just some text that is long enough" * 20)
+    with pytest.raises(ValueError, match=r"monitor='.*notes.txt': cannot use it as a monitoring database"):
+        EventLog(junk)
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.events: list[tuple[str, str]] = []
+        self.closed = False
+
+    def task_event(self, state: str, task_id: int, name: str, key: bytes, **info: Any) -> None:
+        self.events.append((state, name))
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_fan_out_sends_every_event_to_each_monitor(tmp_path: Path) -> None:
+    a, b = Recorder(), Recorder()
+    with pl.Runtime([pl.ThreadExecutor(2)], monitor=Monitors([a, b]), progress=False) as rt:
+        rt.run(pl.gather(square(1), square(2)))
+    assert a.events == b.events
+    assert sorted(a.events) == sorted([(s, "square") for s in ("pending", "dispatched", "running", "done")] * 2)
+    assert a.closed and b.closed
+    assert combine([None, a]) is a
+    assert isinstance(combine([a, b]), Monitors)
+
+
+def test_progress_bar_counts_on_a_terminal() -> None:
+    out = io.StringIO()
+    bar = ProgressMonitor(Console(file=out, force_terminal=True, width=120))
+    with pl.Runtime([pl.ThreadExecutor(2)], monitor=bar, progress=False) as rt:
+        rt.run(pl.gather(*(square(i) for i in range(30))))
+        with pytest.raises(ValueError):
+            rt.run(reject(1))
+    text = out.getvalue()
+    assert "31/31" in text
+    assert "done 30" in text
+    assert "failed 1" in text
+    assert "\x1b[" in text  # drawn in place with terminal control codes
+
+
+def test_progress_is_off_when_stderr_is_no_terminal_and_can_be_forced() -> None:
+    # pytest captures stderr, so it is not a terminal here.
+    quiet = pl.Runtime([pl.ThreadExecutor(1)])
+    assert quiet._interpreter.monitor is None
+    loud = pl.Runtime([pl.ThreadExecutor(1)], progress=True)
+    assert isinstance(loud._interpreter.monitor, ProgressMonitor)
+    both = pl.Runtime([pl.ThreadExecutor(1)], monitor=Recorder(), progress=True)
+    assert isinstance(both._interpreter.monitor, Monitors)
+    for rt in (quiet, loud, both):
+        rt.shutdown()
