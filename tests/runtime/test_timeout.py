@@ -1,0 +1,138 @@
+"""Timeouts kill the task's process, wherever the task is stuck."""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+import plait as pl
+
+
+def _gone(pid: int, within: float = 10.0) -> bool:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        try:
+            if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
+                return True
+        except psutil.NoSuchProcess:
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def _pids(path: Path) -> list[int]:
+    return [int(p) for p in path.read_text().split()] if path.exists() else []
+
+
+def _note_pid(path: Path, pid: int) -> None:
+    with open(path, "a") as f:
+        f.write(f"{pid}\n")
+
+
+def test_a_task_stuck_in_sleep_is_killed_and_fails_with_task_timeout(tmp_path: Path) -> None:
+    pids = tmp_path / "pids"
+
+    @pl.app(timeout=0.5)
+    def stuck() -> None:
+        _note_pid(pids, os.getpid())
+        time.sleep(120)
+
+    @pl.app
+    def fine(x: int) -> int:
+        return x + 1
+
+    with pl.Runtime([pl.ProcessExecutor(1)]) as rt:
+        with pytest.raises(pl.TaskTimeout, match=r"stuck ran longer than its timeout of 0\.5 s"):
+            rt.run(stuck(), timeout=60)
+        (pid,) = _pids(pids)
+        assert _gone(pid), "the worker running the stuck task is still alive"
+        assert rt.run(fine(1), timeout=60) == 2  # a fresh worker took its place
+
+
+def test_a_task_stuck_in_a_c_call_is_killed(tmp_path: Path) -> None:
+    pids = tmp_path / "pids"
+
+    @pl.app(timeout=0.5)
+    def stuck_in_libc() -> None:
+        _note_pid(pids, os.getpid())
+        ctypes.CDLL(None).sleep(120)  # holds no Python frame a signal handler could interrupt
+
+    with pl.Runtime([pl.ProcessExecutor(1)]) as rt, pytest.raises(pl.TaskTimeout):
+        rt.run(stuck_in_libc(), timeout=60)
+    (pid,) = _pids(pids)
+    assert _gone(pid)
+
+
+def test_a_timeout_also_kills_what_the_task_started(tmp_path: Path) -> None:
+    pids = tmp_path / "pids"
+
+    @pl.app(timeout=0.5)
+    def waits_on_child() -> None:
+        child = subprocess.Popen(["sleep", "120"])
+        _note_pid(pids, child.pid)
+        child.wait()
+
+    with pl.Runtime([pl.ProcessExecutor(1)]) as rt, pytest.raises(pl.TaskTimeout):
+        rt.run(waits_on_child(), timeout=60)
+    (pid,) = _pids(pids)
+    assert _gone(pid), "the task's own child process outlived the timeout"
+
+
+def test_a_timeout_is_retried_when_the_policy_says_so(tmp_path: Path) -> None:
+    pids = tmp_path / "pids"
+
+    @pl.app(timeout=0.5, retries=pl.Retry(attempts=2, on=(pl.TaskTimeout,)))
+    def slow_then_fast() -> str:
+        _note_pid(pids, os.getpid())
+        if len(_pids(pids)) == 1:
+            time.sleep(120)
+        return "second try"
+
+    @pl.app(timeout=0.5, retries=pl.Retry(attempts=3, on=(ValueError,)))
+    def never_retried() -> None:
+        time.sleep(120)
+
+    with pl.Runtime([pl.ProcessExecutor(1)]) as rt:
+        assert rt.run(slow_then_fast(), timeout=60) == "second try"
+        with pytest.raises(pl.TaskTimeout) as info:
+            rt.run(never_retried(), timeout=60)
+    first, second = _pids(pids)
+    assert first != second  # the second try ran in a new process
+    assert not getattr(info.value, "__notes__", [])
+
+
+def test_tasks_queued_behind_a_timed_out_one_still_run(tmp_path: Path) -> None:
+    @pl.app(timeout=0.5)
+    def stuck() -> None:
+        time.sleep(120)
+
+    @pl.app
+    def quick(i: int) -> int:
+        return i
+
+    with pl.Runtime([pl.ProcessExecutor(1, prefetch=4)]) as rt:
+        results = rt.run(pl.gather(stuck().attempt(), *(quick(i) for i in range(5))), timeout=60)
+    assert isinstance(results[0].failure(), pl.TaskTimeout)
+    assert results[1:] == list(range(5))
+
+
+def test_a_timeout_on_an_executor_that_cannot_kill_is_refused() -> None:
+    @pl.app(timeout=1)
+    def on_threads() -> None:
+        pass
+
+    refused = pytest.raises(ValueError, match=r"on_threads has timeout=1.*cannot stop")
+    with pl.Runtime([pl.ThreadExecutor(1)]) as rt, refused:
+        rt.submit(on_threads())
+
+
+@pytest.mark.parametrize("bad", [0, -1, True])
+def test_a_timeout_must_be_positive(bad: float) -> None:
+    with pytest.raises(ValueError, match="timeout must be a positive number of seconds"):
+        pl.app(timeout=bad)
