@@ -100,6 +100,12 @@ class Expr(ContainerN[T_co, Never, Never], SupportsKind1["Expr[Any]", T_co]):  #
         """A short human description, used in errors and drawings."""
         return self.kind
 
+    def to_dot(self, name: str = "plait") -> str:
+        """This graph as Graphviz DOT text (``dot -Tsvg``); each shared node is drawn once."""
+        from plait.dsl._dot import to_dot  # _dot imports this module
+
+        return to_dot(self, name)
+
     def map(self, function: Callable[[T_co], U]) -> Expr[U]:
         """Apply a plain function to the result; runs in the runtime, not on a worker.
 
