@@ -146,7 +146,7 @@ def outputs_spec(outputs: Iterable[object], signature: inspect.Signature, app: s
     >>> outputs_spec(["dst"], sig, "f")
     Traceback (most recent call last):
     ...
-    ValueError: app f: outputs names parameter 'dst', which f does not have (it has src, out)
+    ValueError: app f: outputs names parameter 'dst', which it does not have (it has src, out)
     """
     files, params = [], []
     for item in outputs:
@@ -156,7 +156,7 @@ def outputs_spec(outputs: Iterable[object], signature: inspect.Signature, app: s
             if item not in signature.parameters:
                 have = ", ".join(signature.parameters) or "no parameters"
                 raise ValueError(
-                    f"app {app}: outputs names parameter {item!r}, which {app} does not have (it has {have})"
+                    f"app {app}: outputs names parameter {item!r}, which it does not have (it has {have})"
                 )
             params.append(item)
         else:
