@@ -8,6 +8,7 @@ batches over a socket inherited from its driver.
 
 from __future__ import annotations
 
+import concurrent.futures
 import ctypes
 import os
 import pickle
@@ -90,6 +91,7 @@ def serve(channel: _Channel) -> None:
     """
     functions: FunctionCache = {}
     queue: deque[WireTask] = deque()
+    skipped: set[int] = set()  # cancelled by the driver after they were sent
     done: SimpleQueue[WireResult | None] = SimpleQueue()
     sender = threading.Thread(target=_send_results, args=(channel, done), daemon=True)
     sender.start()
@@ -99,11 +101,28 @@ def serve(channel: _Channel) -> None:
                 message = channel.recv()
                 if message is None:
                     return
-                queue.extend(message)
-            done.put(run_task(functions, queue.popleft()))
+                if isinstance(message, frozenset):
+                    skipped |= message
+                else:
+                    queue.extend(message)
+            task = queue.popleft()
+            if task[0] in skipped:
+                skipped.discard(task[0])
+                done.put(_skip(functions, task))
+            else:
+                done.put(run_task(functions, task))
     finally:
         done.put(None)
         sender.join()
+
+
+def _skip(functions: FunctionCache, task: WireTask) -> WireResult:
+    """The reply for a task cancelled before it started: it does not run."""
+    task_id, _, fn_key, fn_payload, _ = task
+    if fn_payload is not None:  # later tasks of this function come without it
+        functions[fn_key] = pickle.loads(fn_payload)
+    now = time.time()
+    return task_id, False, dumps_error(concurrent.futures.CancelledError()), now, now
 
 
 def _send_results(channel: _Channel, done: SimpleQueue[WireResult | None]) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import textwrap
 import time
 from collections.abc import Iterator
@@ -278,3 +280,14 @@ def test_editing_an_input_reruns_what_depends_on_it_and_nothing_else(tmp_path: P
     rerun, served = ["sort_into", "count_lines", "add"], ["sort_into", "count_lines"]
     assert events == sorted([("done", name) for name in rerun] + [("cached", name) for name in served])
     assert (tmp_path / "a.sorted").read_text() == "1\n2\n3\n4\n"
+
+
+def test_the_example_pipeline_serves_its_second_run_from_the_memo(tmp_path: Path) -> None:
+    example = Path(__file__).parents[2] / "examples" / "shell_pipeline.py"
+    command = [sys.executable, str(example), str(tmp_path)]
+    done = subprocess.run(command, check=False, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert "first run: 10 tasks ran, 0 served from the memo" in lines
+    assert "second run: 0 tasks ran, 10 served from the memo" in lines
+    assert "after editing params-1.txt: 4 tasks ran, 6 served from the memo" in lines
