@@ -199,8 +199,9 @@ class ProcessExecutor:
                     continue
                 if position == 0:  # running: stop it by killing its worker
                     self._lose(worker, concurrent.futures.CancelledError())
-                else:  # sent but not started: its result will be ignored
+                else:  # sent but not started: the worker skips it
                     task.future.cancel()
+                    worker.writer.write(frame(pickle.dumps(frozenset((task_id,)))))
                 return
 
     def _lose(self, worker: _Worker, error: BaseException) -> None:

@@ -1,0 +1,172 @@
+"""Cancelling a submitted future: queued work never starts, running work is killed."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+import plait as pl
+
+
+def _wait_for(path: Path, within: float = 30.0) -> str:
+    deadline = time.monotonic() + within
+    while not (path.exists() and path.read_text().endswith("\n")):
+        assert time.monotonic() < deadline, f"{path.name} never appeared"
+        time.sleep(0.01)
+    return path.read_text()
+
+
+def _gone(pid: int, within: float = 10.0) -> bool:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        try:
+            if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
+                return True
+        except psutil.NoSuchProcess:
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def _children_gone(within: float = 10.0) -> list[psutil.Process]:
+    deadline = time.monotonic() + within
+    while (left := psutil.Process().children(recursive=True)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return left
+
+
+@pl.app
+def hold(started: str, gate: str) -> int:
+    """Say so in ``started`` (with the pid), then wait until ``gate`` exists."""
+    with open(started, "w") as f:
+        f.write(f"{os.getpid()}\n")
+    while not os.path.exists(gate):
+        time.sleep(0.01)
+    return 1
+
+
+@pl.app
+def sleeper(started: str) -> int:
+    with open(started, "w") as f:
+        f.write(f"{os.getpid()}\n")
+    time.sleep(120)
+    return 1
+
+
+@pl.app
+def mark(path: str, x: object = None) -> str:
+    with open(path, "a") as f:
+        f.write("ran\n")
+    return "ran"
+
+
+@pl.app
+def after(x: int) -> int:
+    return x + 1
+
+
+@pytest.mark.parametrize("prefetch", [0, 2])
+def test_cancelling_work_that_has_not_started_means_it_never_runs(tmp_path: Path, prefetch: int) -> None:
+    started, gate, marker = tmp_path / "started", tmp_path / "gate", tmp_path / "marker"
+    with pl.Runtime([pl.ProcessExecutor(1, prefetch=prefetch)]) as rt:
+        blocker = rt.submit(hold(str(started), str(gate)))
+        _wait_for(started)
+        queued = rt.submit(mark(str(marker)))
+        assert queued.cancel()
+        gate.touch()
+        assert blocker.result(timeout=30) == 1
+        assert rt.run(after(1), timeout=30) == 2  # the worker went on past the cancelled task
+    assert queued.cancelled()
+    assert not marker.exists(), "a task cancelled before it started ran anyway"
+
+
+def test_cancelling_a_running_task_kills_its_process(tmp_path: Path) -> None:
+    started = tmp_path / "started"
+    with pl.Runtime([pl.ProcessExecutor(1)]) as rt:
+        future = rt.submit(sleeper(str(started)))
+        pid = int(_wait_for(started))
+        assert future.cancel()
+        assert _gone(pid), "the cancelled task's process is still running"
+        with pytest.raises(concurrent.futures.CancelledError):
+            future.result(timeout=1)
+        assert rt.run(after(1), timeout=30) == 2  # a new worker replaced the killed one
+
+
+def test_dependents_of_a_cancelled_future_end_with_cancelled_error(tmp_path: Path) -> None:
+    started = tmp_path / "started"
+    with pl.Runtime([pl.ProcessExecutor(1)]) as rt:
+        upstream = rt.submit(sleeper(str(started)))
+        direct = rt.submit(after(upstream))
+        deeper = rt.submit(after(after(upstream)).map(str))
+        _wait_for(started)
+        upstream.cancel()
+        for dependent in (direct, deeper):
+            with pytest.raises(concurrent.futures.CancelledError):
+                dependent.result(timeout=30)
+
+
+def test_cancelling_stops_the_work_only_that_future_needed(tmp_path: Path) -> None:
+    started = tmp_path / "started"
+    with pl.Runtime([pl.ProcessExecutor(1)]) as rt:
+        future = rt.submit(after(sleeper(str(started))))
+        pid = int(_wait_for(started))
+        future.cancel()
+        assert _gone(pid), "the input only the cancelled future needed kept running"
+
+
+def test_work_another_future_still_needs_keeps_running(tmp_path: Path) -> None:
+    started, gate = tmp_path / "started", tmp_path / "gate"
+    with pl.Runtime([pl.ProcessExecutor(1)]) as rt:
+        shared = hold(str(started), str(gate))
+        keep = rt.submit(after(shared))
+        drop = rt.submit(after(after(shared)))
+        _wait_for(started)
+        drop.cancel()
+        gate.touch()
+        assert keep.result(timeout=30) == 2
+
+
+def test_cancel_after_the_result_is_in_does_nothing(tmp_path: Path) -> None:
+    with pl.Runtime([pl.ThreadExecutor(1)]) as rt:
+        future = rt.submit(after(1))
+        assert future.result(timeout=30) == 2
+        assert not future.cancel()
+        assert rt.run(after(after(1)), timeout=30) == 3
+
+
+def test_shutting_down_leaves_no_child_processes(tmp_path: Path) -> None:
+    started, grandchild = tmp_path / "started", tmp_path / "grandchild"
+
+    @pl.app
+    def spawns() -> None:
+        child = subprocess.Popen(["sleep", "120"])
+        grandchild.write_text(f"{child.pid}\n")
+        child.wait()
+
+    assert not _children_gone(0), "children left over from an earlier test"
+    with pl.Runtime([pl.ProcessExecutor(2)]) as rt:
+        running = [rt.submit(spawns()), rt.submit(sleeper(str(started)))]
+        pid = int(_wait_for(grandchild))
+        _wait_for(started)
+        assert len(psutil.Process().children(recursive=True)) >= 3
+    assert not _children_gone(), "the runtime left worker processes behind"
+    assert _gone(pid), "a process started by a task outlived the runtime"
+    for future in running:
+        with pytest.raises(concurrent.futures.CancelledError):
+            future.result(timeout=1)
+
+
+def test_shutting_down_right_after_a_kill_leaves_no_child_processes(tmp_path: Path) -> None:
+    # A killed worker is replaced in the background; shutdown must not race that.
+    started = tmp_path / "started"
+    with pl.Runtime([pl.ProcessExecutor(1)]) as rt:
+        future = rt.submit(sleeper(str(started)))
+        _wait_for(started)
+        future.cancel()
+    assert not _children_gone(), "a replacement worker outlived the runtime"
