@@ -16,6 +16,8 @@ from plait.backends import (
     ThreadExecutor,
     WorkerLost,
 )
+from plait.backends.providers import LocalProvider
+from plait.backends.zmq import ZMQExecutor
 from plait.dsl import (
     App,
     Expr,
@@ -39,6 +41,7 @@ __all__ = [
     "DependencyError",
     "Executor",
     "Expr",
+    "LocalProvider",
     "PlaitFuture",
     "ProcessExecutor",
     "RemoteError",
@@ -49,6 +52,7 @@ __all__ = [
     "TaskTimeout",
     "ThreadExecutor",
     "WorkerLost",
+    "ZMQExecutor",
     "app",
     "constant",
     "exponential",

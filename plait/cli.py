@@ -13,3 +13,14 @@ __all__ = ["main"]
 @click.version_option(plait.__version__, prog_name="plait")
 def main() -> None:
     """plait: parallel workflows as functional expressions."""
+
+
+@main.command()
+@click.option("--url", required=True, help="The executor's address, e.g. tcp://10.0.0.5:54321.")
+@click.option("--pool-id", required=True, help="This pool's name, as the executor calls it.")
+@click.option("--workers", type=click.IntRange(min=1), default=None, help="Worker processes [default: one per core].")
+def worker(url: str, pool_id: str, workers: int | None) -> None:
+    """Run a pool of worker processes for a ZMQExecutor (what its providers start)."""
+    from plait.backends.zmq._pool import main as pool_main
+
+    raise SystemExit(pool_main(url, pool_id, workers))

@@ -1,0 +1,80 @@
+"""Blocks: the worker pools a ZMQExecutor starts through a provider, one job per block.
+
+This is the one place that talks to the provider, so scaling policies (scale out on
+queue depth, scale in idle pools) extend this class and nothing else. Its methods are
+synchronous: a batch provider runs a command line, so the executor calls them in a
+thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Mapping, Sequence
+
+from plait.backends.providers import JobState, Provider
+
+__all__ = ["Blocks"]
+
+log = logging.getLogger("plait.zmq")
+
+
+class Blocks:
+    """The pools started for one executor, by pool id, and the provider jobs behind them.
+
+    ``command(pool_id)`` is the argv of the pool a block runs; ``env`` what it needs
+    to connect (the executor's keys when encryption is on).
+    """
+
+    def __init__(
+        self, provider: Provider, label: str, command: Callable[[str], Sequence[str]], env: Mapping[str, str]
+    ) -> None:
+        self.provider = provider
+        self.label = label
+        self.command = command
+        self.env = dict(env)
+        self.jobs: dict[str, str] = {}  # pool id -> job id, for blocks not known to be over
+        self._count = 0
+        self._lock = threading.Lock()  # the executor calls in from worker threads
+
+    @property
+    def workers_per_block(self) -> int:
+        return self.provider.workers_per_block
+
+    def scale_out(self, blocks: int) -> list[str]:
+        """Start ``blocks`` more pools (never beyond ``max_blocks``); their pool ids."""
+        started = []
+        for _ in range(blocks):
+            with self._lock:
+                if len(self.jobs) >= self.provider.max_blocks:
+                    break
+                pool_id = f"{self.label}-{self._count}"
+                self._count += 1
+            job_id = self.provider.submit(self.command(pool_id), job_name=f"plait-{pool_id}", env=self.env)
+            with self._lock:
+                self.jobs[pool_id] = job_id
+            started.append(pool_id)
+        return started
+
+    def ended(self) -> dict[str, JobState]:
+        """The blocks whose jobs have finished since last asked, with how they ended."""
+        with self._lock:
+            jobs = dict(self.jobs)
+        if not jobs:
+            return {}
+        states = self.provider.status(list(jobs.values()))
+        over = {p: states[j] for p, j in jobs.items() if states.get(j, JobState.UNKNOWN).finished}
+        with self._lock:
+            for pool_id in over:
+                self.jobs.pop(pool_id, None)
+        return over
+
+    def cancel(self, pool_ids: Sequence[str]) -> None:
+        """Stop these blocks' jobs (a lost or drained pool)."""
+        with self._lock:
+            job_ids = [self.jobs.pop(p) for p in pool_ids if p in self.jobs]
+        if job_ids:
+            self.provider.cancel(job_ids)
+
+    def cancel_all(self) -> None:
+        self.cancel(list(self.jobs))

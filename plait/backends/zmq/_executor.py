@@ -1,0 +1,461 @@
+"""ZMQExecutor: a ROUTER socket on the runtime's loop, feeding worker pools by credit."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import socket
+import sys
+import time
+from collections import deque
+from collections.abc import Sequence
+from typing import Any, cast
+
+import attrs
+import zmq
+
+import plait
+from plait.backends._errors import WorkerLost
+from plait.backends._task import TaskResult, TaskSpec
+from plait.backends._wire import dumps_call, dumps_function, loads, loads_error
+from plait.backends.providers import LocalProvider, Provider
+from plait.backends.zmq._blocks import Blocks
+from plait.backends.zmq._curve import Keys, configure_server
+from plait.backends.zmq._protocol import (
+    PROTOCOL_VERSION,
+    Message,
+    ProtocolError,
+    decode,
+    encode,
+    mismatch,
+    python_version,
+)
+
+__all__ = ["ZMQExecutor", "pool_command"]
+
+log = logging.getLogger("plait.zmq")
+
+# How many messages one turn of the loop reads before letting other work run.
+_READ_BURST = 256
+
+
+def pool_command(url: str, pool_id: str, workers: int) -> list[str]:
+    """The argv of ``plait worker`` for one pool, with this Python (so the same venv).
+
+    >>> pool_command("tcp://127.0.0.1:5000", "zmq-0", 2)[-6:]
+    ['worker', '--url', 'tcp://127.0.0.1:5000', '--pool-id', 'zmq-0', '--workers=2']
+    """
+    run_cli = [sys.executable, "-c", "from plait.cli import main; main()"]
+    return [*run_cli, "worker", "--url", url, "--pool-id", pool_id, f"--workers={workers}"]
+
+
+def is_loopback(address: str) -> bool:
+    """Whether ``address`` (an IP or a host name) is this machine's loopback.
+
+    >>> is_loopback("127.0.0.2"), is_loopback("localhost"), is_loopback("10.0.0.1")
+    (True, True, False)
+    """
+    try:
+        return ipaddress.ip_address(socket.gethostbyname(address)).is_loopback
+    except (OSError, ValueError):
+        return False
+
+
+@attrs.define(eq=False)
+class _Task:
+    spec: TaskSpec
+    future: asyncio.Future[TaskResult]
+    call: bytes
+    fn: bytes
+
+
+@attrs.define(eq=False)
+class _Pool:
+    """A registered pool, as the executor sees it."""
+
+    identity: bytes
+    pool_id: str
+    host: str
+    limit: int  # its workers plus prefetch: how many tasks it may hold
+    last_seen: float
+    inflight: dict[int, _Task] = attrs.field(factory=dict)
+    functions: set[bytes] = attrs.field(factory=set)
+    draining: bool = False
+
+    def where(self) -> str:
+        return f"pool {self.pool_id} on {self.host}"
+
+
+class ZMQExecutor:
+    """Run tasks on worker pools that connect over ZeroMQ: pilot jobs.
+
+    The executor binds a ROUTER socket on ``address`` (``port`` 0 picks a free one) and
+    starts ``provider.init_blocks`` pools through ``provider``; each pool runs
+    ``provider.workers_per_block`` worker processes and holds at most that many tasks
+    plus ``prefetch`` (default: twice its workers). Pools and executor exchange
+    heartbeats every ``heartbeat_period`` seconds; a pool silent for
+    ``heartbeat_threshold`` is lost (its tasks fail with WorkerLost, which the runtime
+    retries), and a pool that stops hearing from the executor exits. ``encrypted``
+    (CurveZMQ with keys made for this run) defaults to on unless ``address`` is
+    loopback.
+    """
+
+    can_kill = True
+
+    def __init__(
+        self,
+        label: str = "zmq",
+        provider: Provider | None = None,
+        *,
+        address: str = "127.0.0.1",
+        port: int = 0,
+        heartbeat_period: float = 2.0,
+        heartbeat_threshold: float = 10.0,
+        prefetch: int | None = None,
+        encrypted: bool | None = None,
+        max_message_bytes: int = 1 << 30,
+    ) -> None:
+        if not 0 < heartbeat_period < heartbeat_threshold:
+            raise ValueError(
+                f"ZMQExecutor({label!r}): need 0 < heartbeat_period < heartbeat_threshold, "
+                f"got {heartbeat_period} and {heartbeat_threshold}"
+            )
+        if prefetch is not None and prefetch < 0:
+            raise ValueError(f"ZMQExecutor({label!r}): prefetch={prefetch} must be >= 0")
+        self.label = label
+        self.provider: Provider = provider or LocalProvider()
+        self.address = address
+        self.port = port
+        self.heartbeat_period = heartbeat_period
+        self.heartbeat_threshold = heartbeat_threshold
+        self.prefetch = 2 * self.provider.workers_per_block if prefetch is None else prefetch
+        self.encrypted = not is_loopback(address) if encrypted is None else encrypted
+        self.max_message_bytes = max_message_bytes
+        self.url = ""
+        self.keys: Keys | None = None
+        self.blocks: Blocks | None = None
+        self._context: zmq.Context[zmq.Socket[bytes]] | None = None
+        self._socket: zmq.Socket[bytes] | None = None
+        self._authenticator: object | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._pools: dict[bytes, _Pool] = {}
+        self._pending: deque[_Task] = deque()
+        self._functions: dict[bytes, bytes] = {}
+        self._flush_scheduled = False
+        self._ticker: asyncio.TimerHandle | None = None
+        self._checking_blocks = False
+        self._background: set[asyncio.Task[None]] = set()
+        self._closing = False
+        self._broken = ""  # why no pool can come, once that is so
+        self._ours: dict[str, str | int] = {
+            "protocol": PROTOCOL_VERSION,
+            "plait": plait.__version__,
+            "python": python_version(),
+        }
+
+    @property
+    def capacity(self) -> int:
+        """Every registered pool's room, and at least what the initial blocks will bring."""
+        expected = max(1, self.provider.init_blocks) * (self.provider.workers_per_block + self.prefetch)
+        return max(expected, sum(p.limit for p in self._pools.values()))
+
+    @property
+    def pools(self) -> list[str]:
+        """The ids of the pools registered now."""
+        return [p.pool_id for p in self._pools.values()]
+
+    # -- lifecycle -----------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._context = zmq.Context()
+        sock = self._context.socket(zmq.ROUTER)
+        sock.linger = 0
+        sock.router_mandatory = True  # a send to a vanished pool raises, never vanishes silently
+        sock.maxmsgsize = self.max_message_bytes  # a bigger message disconnects its sender
+        # Credit bounds what is queued per pool; the marks only have to exceed it.
+        sock.sndhwm = sock.rcvhwm = 100_000
+        env: dict[str, str] = {}
+        if self.encrypted:
+            self.keys = Keys.generate()
+            self._authenticator = configure_server(self._context, sock, self.keys)
+            env = self.keys.client_env()
+        host = f"[{self.address}]" if ":" in self.address else self.address
+        if self.port:
+            sock.bind(f"tcp://{host}:{self.port}")
+        else:
+            self.port = sock.bind_to_random_port(f"tcp://{host}")
+        self.url = f"tcp://{host}:{self.port}"
+        self._socket = sock
+        self._loop.add_reader(cast(int, sock.getsockopt(zmq.FD)), self._on_readable)
+        self._ticker = self._loop.call_later(self.heartbeat_period, self._tick)
+        workers = self.provider.workers_per_block
+        self.blocks = Blocks(self.provider, self.label, lambda pool_id: pool_command(self.url, pool_id, workers), env)
+        await asyncio.to_thread(self.blocks.scale_out, self.provider.init_blocks)
+        log.info("%s: listening on %s (encrypted: %s)", self.label, self.url, self.encrypted)
+
+    async def shutdown(self) -> None:
+        self._closing = True
+        for task in self._pending:
+            task.future.cancel()
+        self._pending.clear()
+        for pool in list(self._pools.values()):
+            self._send(pool.identity, encode("shutdown"))
+            for task in pool.inflight.values():
+                task.future.cancel()
+        if self.blocks is not None:
+            await asyncio.to_thread(self._stop_blocks, self.blocks)
+        if self._ticker is not None:
+            self._ticker.cancel()
+        if self._socket is not None and self._loop is not None:
+            self._loop.remove_reader(cast(int, self._socket.getsockopt(zmq.FD)))
+            self._socket.close(linger=0)
+        if self._authenticator is not None:
+            self._authenticator.stop()  # type: ignore[attr-defined]
+        if self._context is not None:
+            self._context.term()
+
+    def _stop_blocks(self, blocks: Blocks) -> None:
+        # Pools told to shut down exit at once; give them a moment before killing the jobs.
+        deadline = time.monotonic() + 2.0
+        while blocks.jobs and time.monotonic() < deadline:
+            blocks.ended()
+            time.sleep(0.02)
+        blocks.cancel_all()
+
+    # -- tasks in ----------------------------------------------------------------------
+
+    def submit(self, spec: TaskSpec) -> asyncio.Future[TaskResult]:
+        future: asyncio.Future[TaskResult] = asyncio.get_running_loop().create_future()
+        try:
+            fn = self._functions.get(spec.fn_key) or self._functions.setdefault(spec.fn_key, dumps_function(spec))
+            task = _Task(spec, future, dumps_call(spec), fn)
+        except TypeError as error:
+            future.set_result(TaskResult(spec.task_id, error=error, worker=self.label))
+            return future
+        self._pending.append(task)
+        self._schedule_flush()
+        if self._broken and not self._pools and self.blocks is not None and not self.blocks.jobs:
+            self._fail_pending(RuntimeError(self._broken))
+        return future
+
+    def cancel(self, task_id: int) -> None:
+        for pool in self._pools.values():
+            task = pool.inflight.pop(task_id, None)
+            if task is not None:
+                task.future.cancel()
+                self._send(pool.identity, encode("cancel", ids=[task_id]))  # the pool kills it if it runs
+                self._schedule_flush()
+                return
+        for task in self._pending:
+            if task.spec.task_id == task_id:
+                task.future.cancel()  # skipped when its turn comes
+                return
+
+    def _schedule_flush(self) -> None:
+        # Everything submitted in one turn of the loop goes out as one batch per pool.
+        if not self._flush_scheduled and self._loop is not None:
+            self._flush_scheduled = True
+            self._loop.call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        for pool in list(self._pools.values()):
+            if not self._pending:
+                break
+            room = pool.limit - len(pool.inflight)
+            if pool.draining or room <= 0:
+                continue
+            rows: list[list[object]] = []
+            payloads: list[bytes] = []
+            while self._pending and len(rows) < room:
+                task = self._pending.popleft()
+                if task.future.done():
+                    continue
+                spec = task.spec
+                send_fn = spec.fn_key not in pool.functions
+                pool.functions.add(spec.fn_key)
+                pool.inflight[spec.task_id] = task
+                rows.append([spec.task_id, spec.name, spec.fn_key, send_fn, spec.timeout])
+                if send_fn:
+                    payloads.append(task.fn)
+                payloads.append(task.call)
+            if rows and not self._send(pool.identity, encode("tasks", payloads, tasks=rows)):
+                self._lose(pool, f"{pool.where()} could not be sent its tasks")
+        self._read_soon()
+
+    def _send(self, identity: bytes, frames: list[bytes]) -> bool:
+        assert self._socket is not None
+        try:
+            self._socket.send_multipart([identity, *frames], flags=zmq.NOBLOCK, copy=False)
+        except zmq.ZMQError as error:  # gone (EHOSTUNREACH) or not reading for far too long (EAGAIN)
+            log.warning("%s: could not send to pool %r: %s", self.label, identity, error)
+            return False
+        return True
+
+    # -- messages in -------------------------------------------------------------------
+
+    def _read_soon(self) -> None:
+        # The socket's fd is edge-triggered: after a send, messages may wait unannounced.
+        if self._socket is not None and cast(int, self._socket.getsockopt(zmq.EVENTS)) & zmq.POLLIN and self._loop:
+            self._loop.call_soon(self._on_readable)
+
+    def _on_readable(self) -> None:
+        sock = self._socket
+        if sock is None or sock.closed:
+            return
+        for _ in range(_READ_BURST):
+            try:
+                frames = sock.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            self._handle(frames)
+        self._read_soon()
+
+    def _handle(self, frames: list[bytes]) -> None:
+        identity = frames[0]
+        try:
+            message = decode(frames[1:])
+        except ProtocolError as error:
+            log.warning("%s: dropped a message from %r: %s", self.label, identity, error)
+            return
+        pool = self._pools.get(identity)
+        if message.type == "register":
+            self._register(identity, message)
+        elif pool is None:
+            log.warning("%s: dropped a %s message from unregistered %r", self.label, message.type, identity)
+        else:
+            pool.last_seen = time.monotonic()
+            if message.type == "results":
+                self._results(pool, message)
+            elif message.type == "drained":
+                self._forget(pool)
+            elif message.type != "heartbeat":
+                log.warning("%s: dropped a %s message from %s: not a pool's", self.label, message.type, pool.where())
+
+    def _register(self, identity: bytes, message: Message) -> None:
+        where = f"pool {message['pool']} on {message['host']} (pid {message['pid']})"
+        problem = mismatch(self._ours, message.fields)
+        if problem is not None:
+            log.error("%s: refused %s: %s", self.label, where, problem)
+            self._send(identity, encode("refuse", reason=f"refused by executor {self.label!r}: {problem}"))
+            return
+        if message["capacity"] < 1:
+            self._send(identity, encode("refuse", reason=f"refused: capacity {message['capacity']} < 1"))
+            return
+        if self._closing:
+            self._send(identity, encode("shutdown"))
+            return
+        pool = _Pool(identity, message["pool"], message["host"], message["capacity"] + self.prefetch, time.monotonic())
+        self._pools[identity] = pool
+        self._send(
+            identity,
+            encode(
+                "accept",
+                heartbeat_period=self.heartbeat_period,
+                heartbeat_threshold=self.heartbeat_threshold,
+                sys_path=sys.path,
+            ),
+        )
+        log.info("%s: registered %s with %d workers", self.label, where, message["capacity"])
+        self._schedule_flush()
+
+    def _results(self, pool: _Pool, message: Message) -> None:
+        for row, payload in zip(message["results"], message.payloads, strict=True):
+            task = pool.inflight.pop(row[0], None)
+            if task is None:  # cancelled, or a pool confused about ids: nothing waits for it
+                continue
+            if not task.future.done():
+                task.future.set_result(self._decode(task, row, payload))
+        self._schedule_flush()
+
+    def _decode(self, task: _Task, row: list[Any], payload: bytes) -> TaskResult:
+        task_id, ok, started, ended, worker = row
+        where = f"{self.label}/{worker}"
+        if not ok:
+            return TaskResult(task_id, error=loads_error(payload), worker=where, started=started, ended=ended)
+        try:
+            value = loads(payload)
+        except Exception as failure:
+            problem = TypeError(f"{task.spec.name}: its result could not be unpickled in the driver: {failure}")
+            return TaskResult(task_id, error=problem, worker=where, started=started, ended=ended)
+        return TaskResult(task_id, value=value, worker=where, started=started, ended=ended)
+
+    # -- heartbeats and loss ------------------------------------------------------------
+
+    def _tick(self) -> None:
+        assert self._loop is not None
+        now = time.monotonic()
+        for pool in list(self._pools.values()):
+            silent = now - pool.last_seen
+            if silent > self.heartbeat_threshold:
+                limit = self.heartbeat_threshold
+                self._lose(pool, f"{pool.where()} sent nothing for {silent:.1f} s (heartbeat threshold {limit} s)")
+            elif not self._send(pool.identity, encode("heartbeat")):
+                self._lose(pool, f"{pool.where()} disconnected")
+        if not self._checking_blocks and self.blocks is not None:
+            self._checking_blocks = True
+            check = self._loop.create_task(self._check_blocks(self.blocks))
+            self._background.add(check)
+            check.add_done_callback(self._background.discard)
+        self._read_soon()
+        self._ticker = self._loop.call_later(self.heartbeat_period, self._tick)
+
+    async def _check_blocks(self, blocks: Blocks) -> None:
+        """A block whose job ended loses its pool now, without waiting for the threshold."""
+        try:
+            ended = await asyncio.to_thread(blocks.ended)
+        finally:
+            self._checking_blocks = False
+        by_id = {p.pool_id: p for p in self._pools.values()}
+        for pool_id, state in ended.items():
+            pool = by_id.get(pool_id)
+            if pool is not None:
+                self._lose(pool, f"{pool.where()} ended ({state.value})")
+            elif not self._closing:
+                log.error("%s: block %s ended (%s) before its pool registered", self.label, pool_id, state.value)
+                self._broken = (
+                    f"{self.label}: no worker pool is running: block {pool_id} ended ({state.value}) "
+                    "before registering; see its output"
+                )
+        if self._broken and not self._pools and not blocks.jobs:
+            self._fail_pending(RuntimeError(self._broken))
+
+    def _fail_pending(self, error: BaseException) -> None:
+        while self._pending:
+            task = self._pending.popleft()
+            if not task.future.done():
+                task.future.set_result(TaskResult(task.spec.task_id, error=error, worker=self.label))
+
+    def _lose(self, pool: _Pool, reason: str) -> None:
+        """The pool is gone: its tasks fail with WorkerLost (the runtime retries them)."""
+        if self._pools.pop(pool.identity, None) is None:
+            return
+        log.warning("%s: lost %s: %s", self.label, pool.where(), reason)
+        error = WorkerLost(f"{self.label}: lost {reason}")
+        where = f"{self.label}/{pool.pool_id}"
+        for task in pool.inflight.values():
+            if not task.future.done():
+                task.future.set_result(TaskResult(task.spec.task_id, error=error, worker=where))
+        pool.inflight.clear()
+        self._retire(pool)
+        self._schedule_flush()
+
+    def _forget(self, pool: _Pool) -> None:
+        """A drained pool said goodbye."""
+        self._pools.pop(pool.identity, None)
+        self._retire(pool)
+
+    def _retire(self, pool: _Pool) -> None:
+        if self.blocks is not None and self._loop is not None and pool.pool_id in self.blocks.jobs:
+            job = self._loop.create_task(asyncio.to_thread(self.blocks.cancel, [pool.pool_id]))
+            self._background.add(job)
+            job.add_done_callback(self._background.discard)
+
+    async def drain(self, pool_ids: Sequence[str]) -> None:
+        """Stop sending to these pools; they finish what they hold, then exit."""
+        for pool in self._pools.values():
+            if pool.pool_id in pool_ids:
+                pool.draining = True
+                self._send(pool.identity, encode("drain"))

@@ -1,0 +1,351 @@
+"""The worker pool: ``plait worker --url tcp://HOST:PORT --pool-id ID --workers N``.
+
+One pool runs per node. It connects a DEALER socket to the executor, registers, and
+runs N worker processes, each the same local worker loop a ProcessExecutor uses
+(``plait.backends._worker``: it caches each function per key and batches results).
+Workers are forked from the pool, so a new one starts in milliseconds and the first
+ones start while the pool registers. The pool never unpickles a payload: it relays
+bytes between the executor and its workers.
+
+A worker that dies fails its running task with WorkerLost and is replaced; a task past
+its timeout, or cancelled while it runs, is stopped by killing its worker. The pool
+exits when told to, when drained, or when the executor has been silent for the
+heartbeat threshold.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import pickle
+import signal
+import socket
+import sys
+import time
+from collections import deque
+from typing import Any
+
+import attrs
+import zmq
+
+import plait
+from plait.backends import _worker
+from plait.backends._errors import TaskTimeout, WorkerLost
+from plait.backends._wire import HEADER, dumps_error, frame
+from plait.backends.zmq._curve import configure_client
+from plait.backends.zmq._protocol import PROTOCOL_VERSION, Message, ProtocolError, decode, encode, python_version
+
+__all__ = ["Pool", "main"]
+
+log = logging.getLogger("plait.zmq.pool")
+
+# Tasks a worker holds: the one it runs and the next, so it never waits for the pool
+# and a long task delays at most one other.
+_WORKER_ROOM = 2
+# How long a pool waits for the executor to accept it before giving up.
+_REGISTER_TIMEOUT = 60.0
+_RESULTS_PER_MESSAGE = 1024
+
+# (task_id, name, fn_key, timeout, call payload)
+_Queued = tuple[int, str, bytes, float | None, bytes]
+
+
+@attrs.define(eq=False)
+class _Worker:
+    index: int
+    pid: int
+    sock: socket.socket
+    name: str
+    inflight: deque[_Queued] = attrs.field(factory=deque)
+    functions: set[bytes] = attrs.field(factory=set)
+    out: bytearray = attrs.field(factory=bytearray)
+    received: bytearray = attrs.field(factory=bytearray)
+    deadline: float | None = None
+
+
+class Pool:
+    """One pool's state and its event loop (a zmq poller over the DEALER and workers)."""
+
+    def __init__(self, url: str, pool_id: str, workers: int) -> None:
+        self.url = url
+        self.pool_id = pool_id
+        self.host = socket.gethostname()
+        self.size = workers
+        self.queue: deque[_Queued] = deque()
+        self.functions: dict[bytes, bytes] = {}
+        self.results: list[tuple[list[Any], bytes]] = []
+        self.sys_path: list[str] | None = None  # the driver's, from its accept
+        self.heartbeat_period = 1.0
+        self.threshold = _REGISTER_TIMEOUT
+        self.next_heartbeat = 0.0
+        self.draining = False
+        self.exit_code: int | None = None
+        self.poller = zmq.Poller()
+        self.workers: list[_Worker] = []
+        # Fork before the zmq context exists: the first workers start with no threads around.
+        for index in range(workers):
+            self.workers.append(self._fork(index))
+            self.poller.register(self.workers[-1].sock.fileno(), zmq.POLLIN)
+        self.context: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
+        self.dealer = self.context.socket(zmq.DEALER)
+        self.dealer.linger = 1000  # long enough to deliver the last results of a drain
+        configure_client(self.dealer)
+        self.dealer.connect(url)
+        self.poller.register(self.dealer, zmq.POLLIN)
+        self.last_heard = time.monotonic()
+
+    # -- workers -----------------------------------------------------------------
+
+    def _fork(self, index: int) -> _Worker:
+        ours, theirs = socket.socketpair()
+        pid = os.fork()
+        if pid == 0:  # the child becomes a plain local worker and never returns here
+            try:
+                os.setsid()  # its own process group: a kill reaches what the task started
+                signal.signal(signal.SIGTERM, signal.SIG_DFL)
+                ours.close()
+                for other in self.workers:
+                    other.sock.close()
+                _worker.main([str(theirs.fileno())])
+            finally:
+                os._exit(1)
+        theirs.close()
+        ours.setblocking(False)
+        worker = _Worker(index, pid, ours, f"{self.pool_id}/{index}:{pid}")
+        if self.sys_path is not None:
+            self._write(worker, frame(pickle.dumps(self.sys_path)))
+        return worker
+
+    def _write(self, worker: _Worker, data: bytes) -> None:
+        worker.out += data
+        self._flush_worker(worker)
+
+    def _flush_worker(self, worker: _Worker) -> None:
+        try:
+            sent = worker.sock.send(worker.out)
+        except BlockingIOError:
+            sent = 0
+        except OSError:
+            return  # it died: reading its socket will tell
+        del worker.out[:sent]
+        # Wait for room only while there is something left to write.
+        self.poller.register(worker.sock.fileno(), zmq.POLLIN | (zmq.POLLOUT if worker.out else 0))
+
+    def _read_worker(self, worker: _Worker) -> None:
+        try:
+            data = worker.sock.recv(1 << 20)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if not data:
+            self._worker_died(worker)
+            return
+        buffer = worker.received
+        buffer += data
+        while len(buffer) >= HEADER.size:
+            (size,) = HEADER.unpack_from(buffer)
+            if len(buffer) < HEADER.size + size:
+                break
+            batch = pickle.loads(buffer[HEADER.size : HEADER.size + size])  # our worker's tuples of bytes
+            del buffer[: HEADER.size + size]
+            for task_id, ok, payload, started, ended in batch:
+                head = worker.inflight.popleft()
+                assert head[0] == task_id, "a worker runs its tasks in order"
+                self.results.append(([task_id, ok, started, ended, worker.name], payload))
+            self._arm(worker)
+
+    def _arm(self, worker: _Worker) -> None:
+        timeout = worker.inflight[0][3] if worker.inflight else None
+        worker.deadline = None if timeout is None else time.monotonic() + timeout
+
+    def _worker_died(self, worker: _Worker) -> None:
+        how = self._kill(worker)
+        if worker.inflight:
+            name = worker.inflight[0][1]
+            self._replace(worker, WorkerLost(f"worker {worker.name} on {self.host} died ({how}) while running {name}"))
+        else:
+            self._replace(worker, None)
+
+    def _kill(self, worker: _Worker) -> str:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(worker.pid, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(worker.pid, signal.SIGKILL)
+        try:
+            _, status = os.waitpid(worker.pid, 0)
+        except ChildProcessError:
+            return "exit status unknown"
+        if os.WIFSIGNALED(status):
+            return f"killed by {signal.Signals(os.WTERMSIG(status)).name}"
+        return f"exit code {os.WEXITSTATUS(status)}"
+
+    def _replace(self, worker: _Worker, error: BaseException | None) -> None:
+        """Fork a new worker in ``worker``'s place; its running task ends with ``error``
+        (nothing is reported when None: it was cancelled), the rest go back in the queue."""
+        self.poller.unregister(worker.sock.fileno())
+        worker.sock.close()
+        if worker.inflight:
+            head = worker.inflight.popleft()
+            if error is not None:
+                self.results.append(([head[0], False, time.time(), time.time(), worker.name], dumps_error(error)))
+            self.queue.extendleft(reversed(worker.inflight))
+        fresh = self._fork(worker.index)
+        self.workers[worker.index] = fresh
+        self.poller.register(fresh.sock.fileno(), zmq.POLLIN | (zmq.POLLOUT if fresh.out else 0))
+
+    def _dispatch(self) -> None:
+        if self.sys_path is None:
+            return
+        for worker in self.workers:
+            batch = []
+            while self.queue and len(worker.inflight) < _WORKER_ROOM:
+                item = self.queue.popleft()
+                task_id, name, fn_key, _timeout, call = item
+                fn = None if fn_key in worker.functions else self.functions[fn_key]
+                worker.functions.add(fn_key)
+                worker.inflight.append(item)
+                if len(worker.inflight) == 1:
+                    self._arm(worker)
+                batch.append((task_id, name, fn_key, fn, call))
+            if batch:
+                self._write(worker, frame(pickle.dumps(batch, protocol=pickle.HIGHEST_PROTOCOL)))
+
+    # -- the executor -----------------------------------------------------------------
+
+    def _send(self, frames: list[bytes]) -> None:
+        self.dealer.send_multipart(frames, copy=False)
+
+    def _from_executor(self) -> None:
+        while self.exit_code is None:
+            try:
+                frames = self.dealer.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            try:
+                message = decode(frames)
+            except ProtocolError as error:
+                log.warning("pool %s: dropped a message from the executor: %s", self.pool_id, error)
+                continue
+            self.last_heard = time.monotonic()
+            self._on_message(message)
+
+    def _on_message(self, message: Message) -> None:
+        kind = message.type
+        if kind == "accept":
+            self.heartbeat_period = float(message["heartbeat_period"])
+            self.threshold = float(message["heartbeat_threshold"])
+            self.sys_path = list(message["sys_path"])
+            for worker in self.workers:
+                self._write(worker, frame(pickle.dumps(self.sys_path)))
+        elif kind == "refuse":
+            log.error("pool %s: %s", self.pool_id, message["reason"])
+            self.exit_code = 3
+        elif kind == "tasks":
+            payloads = iter(message.payloads)
+            for task_id, name, fn_key, has_fn, timeout in message["tasks"]:
+                if has_fn:
+                    self.functions[fn_key] = next(payloads)
+                self.queue.append((task_id, name, fn_key, timeout, next(payloads)))
+        elif kind == "cancel":
+            self._cancel(set(message["ids"]))
+        elif kind == "drain":
+            self.draining = True
+        elif kind == "shutdown":
+            self.exit_code = 0
+
+    def _cancel(self, ids: set[int]) -> None:
+        self.queue = deque(item for item in self.queue if item[0] not in ids)
+        for worker in list(self.workers):
+            if worker.inflight and worker.inflight[0][0] in ids:
+                self._kill(worker)
+                self._replace(worker, None)
+        # A cancelled task queued behind another in a worker still runs; the executor ignores it.
+
+    def _send_results(self) -> None:
+        while self.results:
+            chunk, self.results = self.results[:_RESULTS_PER_MESSAGE], self.results[_RESULTS_PER_MESSAGE:]
+            self._send(encode("results", [p for _, p in chunk], results=[row for row, _ in chunk]))
+
+    def _timers(self) -> None:
+        now = time.monotonic()
+        if now - self.last_heard > self.threshold:
+            silent = now - self.last_heard
+            log.error("pool %s: no word from the executor at %s for %.1f s; exiting", self.pool_id, self.url, silent)
+            self.exit_code = 4
+            return
+        if self.sys_path is not None and now >= self.next_heartbeat:
+            self._send(encode("heartbeat"))
+            self.next_heartbeat = now + self.heartbeat_period
+        for worker in list(self.workers):
+            if worker.deadline is not None and now >= worker.deadline:
+                _, name, _, timeout, _ = worker.inflight[0]
+                self._kill(worker)
+                error = TaskTimeout(f"{name} ran longer than its timeout of {timeout} s; its process was killed")
+                self._replace(worker, error)
+        if self.draining and not self.queue and not any(w.inflight for w in self.workers) and not self.results:
+            self._send(encode("drained"))
+            self.exit_code = 0
+
+    def _wait(self) -> int:
+        """Milliseconds until the next timer is due."""
+        due = [self.last_heard + self.threshold]
+        if self.sys_path is not None:
+            due.append(self.next_heartbeat)
+        due.extend(w.deadline for w in self.workers if w.deadline is not None)
+        return max(0, int((min(due) - time.monotonic()) * 1000) + 1)
+
+    # -- the loop ---------------------------------------------------------------------
+
+    def run(self) -> int:
+        self._send(
+            encode(
+                "register",
+                protocol=PROTOCOL_VERSION,
+                plait=plait.__version__,
+                python=python_version(),
+                capacity=self.size,
+                host=self.host,
+                pool=self.pool_id,
+                pid=os.getpid(),
+            )
+        )
+        try:
+            while self.exit_code is None:
+                for target, events in self.poller.poll(self._wait()):
+                    if target is self.dealer:
+                        self._from_executor()
+                    else:
+                        self._worker_event(target, events)
+                self._dispatch()
+                self._send_results()
+                self._timers()
+        finally:
+            self.close()
+        return self.exit_code if self.exit_code is not None else 1
+
+    def _worker_event(self, fd: int, events: int) -> None:
+        worker = next((w for w in self.workers if w.sock.fileno() == fd), None)
+        if worker is None:  # replaced earlier in this round
+            return
+        if events & zmq.POLLOUT:
+            self._flush_worker(worker)
+        if events & (zmq.POLLIN | zmq.POLLERR):
+            self._read_worker(worker)
+
+    def close(self) -> None:
+        for worker in self.workers:
+            self._kill(worker)
+            worker.sock.close()
+        self.dealer.close()
+        self.context.term()
+
+
+def main(url: str, pool_id: str, workers: int | None) -> int:
+    """Run a pool until it is shut down, drained, or loses its executor; its exit code."""
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s plait worker %(levelname)s %(message)s")
+    # A batch system stops a job with SIGTERM: leave through ``finally``, killing the workers.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C in the driver's terminal is the driver's
+    return Pool(url, pool_id, workers or os.cpu_count() or 1).run()
