@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 import plait
+from plait.runtime._cache_cli import cache
 
 __all__ = ["main"]
 
@@ -24,3 +25,6 @@ def worker(url: str, pool_id: str, workers: int | None) -> None:
     from plait.backends.zmq._pool import main as pool_main
 
     raise SystemExit(pool_main(url, pool_id, workers))
+
+
+main.add_command(cache)

@@ -243,3 +243,25 @@ def test_memo_pickles_with_cloudpickle(tmp_path: Path) -> None:
     memo.put(b"f" * 16, "closure", lambda x: x + 1)
     assert memo.get(b"f" * 16)(1) == 2
     memo.close()
+
+
+def test_the_cache_command_shows_and_clears_a_memo(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from plait.cli import main
+
+    db = tmp_path / "memo.db"
+    memo = SQLiteMemo(db)
+    memo.put(b"a" * 16, "pkg.simulate", list(range(1000)))
+    memo.put(b"b" * 16, "pkg.render", "x")
+    memo.close()
+    runner = CliRunner()
+    shown = runner.invoke(main, ["cache", "info", str(db)])
+    assert shown.exit_code == 0, shown.output
+    assert "2 entries" in shown.output and "pkg.simulate" in shown.output and "pkg.render" in shown.output
+    cleared = runner.invoke(main, ["cache", "clear", str(db), "--app", "pkg.render"])
+    assert cleared.exit_code == 0 and "removed 1 entries of pkg.render" in cleared.output
+    assert "1 entries" in runner.invoke(main, ["cache", "info", str(db)]).output
+    assert "removed 1 entries" in runner.invoke(main, ["cache", "clear", str(db)]).output
+    missing = runner.invoke(main, ["cache", "info", str(db)])
+    assert missing.exit_code == 1 and f"no plait cache at {db}" in missing.output
