@@ -1,8 +1,28 @@
-"""Providers start worker pools or single tasks as jobs: locally or on a batch system."""
+"""Providers start worker pools or single tasks as jobs: locally or on a batch system.
+
+The batch-system providers share ``BatchProvider``: the same options, a rendered job
+script (``provider.job_script(command, job_name)``), submit/status/cancel through the
+scheduler's own commands.
+"""
 
 from plait.backends.providers._base import JobState, Provider
+from plait.backends.providers._condor import CondorProvider
+from plait.backends.providers._gridengine import GridEngineProvider
 from plait.backends.providers._local import LocalProvider
+from plait.backends.providers._lsf import LSFProvider
+from plait.backends.providers._pbspro import PBSProProvider
 from plait.backends.providers._scheduler import BatchProvider, SchedulerError
 from plait.backends.providers._slurm import SlurmProvider
 
-__all__ = ["BatchProvider", "JobState", "LocalProvider", "Provider", "SchedulerError", "SlurmProvider"]
+__all__ = [
+    "BatchProvider",
+    "CondorProvider",
+    "GridEngineProvider",
+    "JobState",
+    "LSFProvider",
+    "LocalProvider",
+    "PBSProProvider",
+    "Provider",
+    "SchedulerError",
+    "SlurmProvider",
+]

@@ -96,7 +96,7 @@ class BatchProvider:
     scheduler's commands on PATH: to render and review scripts on another machine.
     """
 
-    label: ClassVar[str]
+    scheduler: ClassVar[str]  # its name, e.g. "slurm": the provider's label
     directive: ClassVar[str]  # the header prefix, e.g. "#SBATCH"
     commands: ClassVar[tuple[str, ...]]  # submit, status, cancel: checked on PATH at construction
     tolerated: ClassVar[tuple[str, ...]] = ()  # stderr of a status call that only means "no such job"
@@ -116,6 +116,8 @@ class BatchProvider:
     job_dir: Path = attrs.field(default=Path(".plait/jobs"), converter=_absolute)
     command_timeout: float = 60.0
     check_commands: bool = True
+    label: str = attrs.field(init=False)
+    workers_per_block: int = attrs.field(init=False)  # one worker per core on every node of a block
 
     @walltime.validator
     def _check_walltime(self, attribute: attrs.Attribute[str], value: str) -> None:
@@ -126,6 +128,8 @@ class BatchProvider:
 
     def __attrs_post_init__(self) -> None:
         name = type(self).__name__
+        self.label = self.scheduler
+        self.workers_per_block = self.nodes_per_block * self.cores_per_node
         if not self.min_blocks <= self.max_blocks or self.init_blocks > self.max_blocks:
             raise ValueError(
                 f"{name}: need min_blocks <= max_blocks and init_blocks <= max_blocks, got "
@@ -148,11 +152,6 @@ class BatchProvider:
     # -- what a job is -----------------------------------------------------------------
 
     @property
-    def workers_per_block(self) -> int:
-        """One worker per core on every node of a block."""
-        return self.nodes_per_block * self.cores_per_node
-
-    @property
     def seconds(self) -> int:
         """The walltime in seconds."""
         return parse_walltime(self.walltime)
@@ -163,12 +162,16 @@ class BatchProvider:
 
     def job_script(self, command: Sequence[str], job_name: str, env: Mapping[str, str] | None = None) -> str:
         """The script ``submit`` would submit, without submitting anything."""
-        stdout, stderr = self.output_paths(job_name)
-        header = [f"{self.directive} {option}" for option in self.header(job_name, stdout, stderr)]
-        header += [self._directive_line(option) for option in self.scheduler_options]
+        header = self.header_lines(job_name)
         exports = [f"export {_env_name(key)}={shlex.quote(value)}" for key, value in (env or {}).items()]
         body = [*exports, *_lines(self.worker_init), self.launch(command)]
         return "\n".join(["#!/bin/bash", *header, "", *body]) + "\n"
+
+    def header_lines(self, job_name: str) -> list[str]:
+        """The script's header: the scheduler's directives, then the user's ``scheduler_options``."""
+        stdout, stderr = self.output_paths(job_name)
+        header = [f"{self.directive} {option}" for option in self.header(job_name, stdout, stderr)]
+        return header + [self._directive_line(option) for option in self.scheduler_options]
 
     def launch(self, command: Sequence[str]) -> str:
         """The command line that starts ``command`` once per node of the block."""
@@ -204,12 +207,11 @@ class BatchProvider:
         found = self.parse_status(self._run(self.status_command(job_ids), tolerate=self.tolerated))
         states = {job_id: found.get(job_id, JobState.UNKNOWN) for job_id in job_ids}
         gone = [job_id for job_id, state in states.items() if state is JobState.UNKNOWN]
-        confirm = self.confirm_command(gone) if gone else None
-        if confirm is not None:
+        for command in self.confirm_commands(gone) if gone else ():
             try:
-                confirmed = self.parse_status(self._run(confirm, tolerate=self.tolerated))
+                confirmed = self.parse_confirmed(self._run(command, tolerate=self.tolerated))
             except SchedulerError:  # no accounting here: the job stays UNKNOWN
-                confirmed = {}
+                continue
             states.update({job_id: confirmed[job_id] for job_id in gone if job_id in confirmed})
         return states
 
@@ -260,9 +262,13 @@ class BatchProvider:
     def parse_status(self, stdout: str) -> dict[str, JobState]:
         raise NotImplementedError
 
-    def confirm_command(self, job_ids: Sequence[str]) -> list[str] | None:
-        """A command whose output ``parse_status`` reads, for jobs gone from the queue."""
-        return None
+    def confirm_commands(self, job_ids: Sequence[str]) -> list[list[str]]:
+        """Commands that tell how jobs gone from the queue ended (accounting), if any."""
+        return []
+
+    def parse_confirmed(self, stdout: str) -> dict[str, JobState]:
+        """What ``confirm_commands`` said; the same format as the status call by default."""
+        return self.parse_status(stdout)
 
     def cancel_command(self, job_ids: Sequence[str]) -> list[str]:
         raise NotImplementedError

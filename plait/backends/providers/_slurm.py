@@ -83,7 +83,7 @@ class SlurmProvider(BatchProvider):
     <BLANKLINE>
     """
 
-    label = "slurm"
+    scheduler = "slurm"
     directive = "#SBATCH"
     commands = ("sbatch", "squeue", "scancel")
     tolerated = ("Invalid job id specified",)
@@ -125,10 +125,10 @@ class SlurmProvider(BatchProvider):
 
     parse_status = staticmethod(parse_squeue)
 
-    def confirm_command(self, job_ids: Sequence[str]) -> list[str] | None:
+    def confirm_commands(self, job_ids: Sequence[str]) -> list[list[str]]:
         # Gone from the controller's memory (MinJobAge): only accounting still knows.
-        return ["sacct", "--noheader", "--parsable2", "--allocations", f"--jobs={','.join(job_ids)}",
-                "--format=JobID,State"]
+        jobs = ",".join(job_ids)
+        return [["sacct", "--noheader", "--parsable2", "--allocations", f"--jobs={jobs}", "--format=JobID,State"]]
 
     def cancel_command(self, job_ids: Sequence[str]) -> list[str]:
         return ["scancel", *job_ids]
