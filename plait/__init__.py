@@ -16,7 +16,16 @@ from plait.backends import (
     ThreadExecutor,
     WorkerLost,
 )
-from plait.backends.providers import LocalProvider
+from plait.backends._batch import BatchExecutor
+from plait.backends.providers import (
+    CondorProvider,
+    GridEngineProvider,
+    LocalProvider,
+    LSFProvider,
+    PBSProProvider,
+    SchedulerError,
+    SlurmProvider,
+)
 from plait.backends.zmq import ZMQExecutor
 from plait.dsl import (
     App,
@@ -42,6 +51,13 @@ __all__ = [
     "Executor",
     "Expr",
     "LocalProvider",
+    "BatchExecutor",
+    "CondorProvider",
+    "GridEngineProvider",
+    "LSFProvider",
+    "PBSProProvider",
+    "SchedulerError",
+    "SlurmProvider",
     "PlaitFuture",
     "ProcessExecutor",
     "RemoteError",
