@@ -1,5 +1,39 @@
-"""Tools to test workflows: hypothesis strategies for random graphs, law checks."""
+"""Tools to test workflows: random graphs over your apps, law checks, fault injection.
 
-from plait.testing.strategies import evaluate, exprs
+>>> import plait.testing as pt
 
-__all__ = ["evaluate", "exprs"]
+- :func:`exprs` draws random graphs (hypothesis), :func:`evaluate` computes one
+  directly, :func:`describe` prints one.
+- :func:`check_laws` adds functor/applicative/monad law tests to a test module.
+- :class:`ChaosExecutor` fails, loses, delays and reorders tasks, seeded;
+  :func:`chaos_runtime` retries what it injects, :func:`local_runtime` does not.
+- :func:`assert_equivalent` runs a graph on several runtimes and compares outcomes;
+  :func:`schedule_independent` checks that completion order does not matter.
+- The pytest fixture ``plait_runtime`` (``pytest --plait-chaos=SEED`` for chaos).
+"""
+
+from plait.testing._chaos import ChaosError, ChaosEvent, ChaosExecutor
+from plait.testing._equivalence import (
+    assert_equivalent,
+    chaos_runtime,
+    local_runtime,
+    outcome,
+    schedule_independent,
+)
+from plait.testing._laws import check_laws
+from plait.testing.strategies import describe, evaluate, exprs
+
+__all__ = [
+    "ChaosError",
+    "ChaosEvent",
+    "ChaosExecutor",
+    "assert_equivalent",
+    "chaos_runtime",
+    "check_laws",
+    "describe",
+    "evaluate",
+    "exprs",
+    "local_runtime",
+    "outcome",
+    "schedule_independent",
+]

@@ -338,6 +338,43 @@ class _Graphs:
 
         return graphs()
 
+    def arrows(self, max_depth: int, max_leaves: int, source: Any = None) -> st.SearchStrategy[Arrow]:
+        """App calls with one argument (of type ``source``, if given) left open, for laws
+        about ``bind`` and ``traverse``; empty when no app has such a parameter."""
+        holes = [
+            (sig, p)
+            for sig in self.sigs
+            for p in _Draw.holes(self, sig, max_depth - 1)
+            if source is None or _fits(source, p.type)
+        ]
+        if not holes:
+            return st.nothing()
+
+        @st.composite
+        def arrows(draw: st.DrawFn) -> Arrow:
+            sig, hole = draw(st.sampled_from(holes))
+            drawing = _Draw(self, draw, max_leaves)
+            return Arrow(hole.type, drawing.call_with(sig, hole, max_depth - 1), sig.returns, drawing)
+
+        return arrows()
+
+
+@attrs.frozen
+class Arrow:
+    """``fn: source -> Expr[target]``, and what draws more graphs of the same example."""
+
+    source: Any
+    fn: CallWith
+    target: Any
+    drawing: _Draw = attrs.field(repr=False)
+
+    def expr(self, t: Any, depth: int) -> Expr[Any]:
+        """A graph of type ``t``, drawn in the same example."""
+        return self.drawing.expr(t, depth)
+
+    def literal(self, t: Any) -> st.SearchStrategy[Any] | None:
+        return self.drawing.g.literal(t)
+
 
 class _Draw:
     """One graph being drawn: the hypothesis draw function and the leaves left."""
@@ -374,16 +411,15 @@ class _Draw:
                 out.append(functools.partial(self.arrow, arrow, arrow in g.binds, below))
         for sig in g.sigs:
             if _fits(sig.returns, t):
-                out += [functools.partial(self.bind_app, sig, hole, below) for hole in self._holes(sig, below)]
+                out += [functools.partial(self.bind_app, sig, hole, below) for hole in self.holes(g, sig, below)]
         if g.depth.get(t, _INF) <= below:
             out.append(functools.partial(self.pick, t, below))
         item = _list_item(t)
         if item is not None:
             if g.depth.get(item, _INF) <= below:
                 out.append(functools.partial(self.gather, item, below))
-            for sig in g.sigs:
-                if _fits(sig.returns, item):
-                    out += [functools.partial(self.traverse, sig, hole, below) for hole in self._holes(sig, below)]
+            for sig in (s for s in g.sigs if _fits(s.returns, item)):
+                out += [functools.partial(self.traverse, sig, hole, below) for hole in self.holes(g, sig, below)]
         return out
 
     def arrow(self, arrow: _Arrow, bind: bool, below: int) -> Expr[Any]:
@@ -396,9 +432,9 @@ class _Draw:
     def gather(self, item: Any, below: int) -> Expr[Any]:
         return gather(self.many(functools.partial(self.expr, item, below)))
 
-    def _holes(self, sig: _Sig, below: int) -> list[_Param]:
+    @staticmethod
+    def holes(g: _Graphs, sig: _Sig, below: int) -> list[_Param]:
         """Parameters a bind or traverse can fill, when the rest can be drawn at ``below``."""
-        g = self.g
         fixed = [p for p in sig.params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
         return [
             p
