@@ -5,7 +5,9 @@ from __future__ import annotations
 import click
 
 import plait
+from plait.report._cli import graph, report
 from plait.runtime._cache_cli import cache
+from plait.runtime._run_cli import run
 
 __all__ = ["main"]
 
@@ -28,3 +30,6 @@ def worker(url: str, pool_id: str, workers: int | None) -> None:
 
 
 main.add_command(cache)
+main.add_command(run)
+main.add_command(report)
+main.add_command(graph)

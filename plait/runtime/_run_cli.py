@@ -1,0 +1,119 @@
+"""``plait run path.py:name``: compute an Expr defined in a file or module, from the shell."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import pprint
+import sys
+import traceback
+from pathlib import Path
+from typing import Any
+
+import click
+import cloudpickle
+
+from plait.backends import Executor, ProcessExecutor, ThreadExecutor
+from plait.dsl import App, Expr
+from plait.runtime._runtime import Runtime
+
+__all__ = ["load_expr", "parse_executor", "run"]
+
+_EXECUTORS: dict[str, type[ProcessExecutor] | type[ThreadExecutor]] = {
+    "processes": ProcessExecutor,
+    "threads": ThreadExecutor,
+}
+
+
+def parse_executor(spec: str) -> Executor:
+    """An executor from ``kind[:workers]``, e.g. ``processes:4`` or ``threads``.
+
+    >>> parse_executor("threads:3").capacity
+    3
+    """
+    kind, _, count = spec.partition(":")
+    factory = _EXECUTORS.get(kind)
+    if factory is None or (count and not count.isdigit()) or count == "0":
+        kinds = " or ".join(f"{k}[:N]" for k in _EXECUTORS)
+        raise click.BadParameter(f"{spec!r}: expected {kinds}, N a positive number", param_hint="--executor")
+    return factory(int(count) if count else None)
+
+
+def load_expr(target: str) -> Expr[Any]:
+    """The Expr that ``target`` (``path.py:name`` or ``package.module:name``) names.
+
+    ``name`` may also be a function of no arguments that returns an Expr. A file is
+    imported as a module named after it, its directory first on ``sys.path`` (as
+    ``python path.py`` would), and its functions are sent to workers by value.
+    """
+    where, sep, name = target.rpartition(":")
+    if not sep or not where or not name:
+        raise click.BadParameter(f"{target!r}: expected path.py:name or package.module:name", param_hint="TARGET")
+    module = _load_module(where)
+    found: Any = module
+    for part in name.split("."):
+        if not hasattr(found, part):
+            raise click.BadParameter(f"{where} has no {name!r}", param_hint="TARGET")
+        found = getattr(found, part)
+    if isinstance(found, App):
+        raise click.BadParameter(
+            f"{target} is an app; name an Expr (an app called with its arguments)", param_hint="TARGET"
+        )
+    if callable(found) and not isinstance(found, Expr):
+        found = found()
+    if not isinstance(found, Expr):
+        raise click.BadParameter(f"{target} is a {type(found).__name__}, not an Expr", param_hint="TARGET")
+    return found
+
+
+def _load_module(where: str) -> Any:
+    path = Path(where)
+    if path.suffix != ".py":
+        try:
+            return importlib.import_module(where)
+        except ImportError as error:
+            raise click.BadParameter(f"cannot import {where}: {error}", param_hint="TARGET") from None
+    if not path.is_file():
+        raise click.BadParameter(f"no such file: {where}", param_hint="TARGET")
+    name = path.stem if path.stem.isidentifier() and path.stem not in sys.modules else "__plait_target__"
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    sys.path.insert(0, str(path.resolve().parent))
+    spec.loader.exec_module(module)
+    cloudpickle.register_pickle_by_value(module)  # workers cannot import a file that is not on their path
+    return module
+
+
+@click.command()
+@click.argument("target")
+@click.option(
+    "--executor",
+    "executor_spec",
+    default="processes",
+    show_default=True,
+    help="Where tasks run: processes[:N] or threads[:N] (N workers; default one per core).",
+)
+@click.option("--cache", type=click.Path(dir_okay=False), help="Memo file: results kept across runs (SQLite).")
+@click.option("--monitor", type=click.Path(dir_okay=False), help="Record every task's states here, for plait report.")
+@click.option("--progress/--no-progress", default=None, help="Progress bar on stderr [default: when it is a terminal].")
+def run(target: str, executor_spec: str, cache: str | None, monitor: str | None, progress: bool | None) -> None:
+    """Compute the Expr TARGET and print its result.
+
+    TARGET is path.py:name or package.module:name; name is an Expr, or a function
+    of no arguments that returns one.
+    """
+    executor = parse_executor(executor_spec)
+    expr = load_expr(target)
+    try:
+        runtime = Runtime([executor], cache=cache, monitor=monitor, progress=progress)
+    except ValueError as error:  # a --cache or --monitor file it cannot use
+        raise click.ClickException(str(error)) from None
+    with runtime:
+        try:
+            value = runtime.run(expr)
+        except Exception as error:
+            click.echo("".join(traceback.format_exception(error)).rstrip(), err=True)
+            raise click.ClickException(f"{target} failed: {type(error).__name__}: {error}") from None
+    click.echo(value if isinstance(value, str) else pprint.pformat(value))
