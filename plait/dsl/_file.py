@@ -22,6 +22,7 @@ from typing import Any, Literal
 
 import attrs
 
+from plait.dsl._expr import Expr
 from plait.dsl._token import register_token
 
 __all__ = [
@@ -209,7 +210,13 @@ def check_within(root: str | None, path: str | os.PathLike[str], app: str, what:
 
 
 def files_in(value: object, where: str, found: list[tuple[str, File]]) -> None:
-    """Every File inside ``value`` (lists, tuples, dicts, sets), with where it was."""
+    """Every File inside ``value`` (containers and attrs values, e.g. a ShellResult's outputs).
+
+    >>> found = []
+    >>> files_in({"a": [File("/x")], "b": 2}, "argument 'v'", found)
+    >>> found
+    [("argument 'v'['a'][0]", File(path='/x', hash='content'))]
+    """
     if isinstance(value, File):
         found.append((where, value))
     elif isinstance(value, (list, tuple, set, frozenset)):
@@ -218,6 +225,9 @@ def files_in(value: object, where: str, found: list[tuple[str, File]]) -> None:
     elif isinstance(value, dict):
         for key, item in value.items():
             files_in(item, f"{where}[{key!r}]", found)
+    elif attrs.has(cls := type(value)) and not isinstance(value, Expr):  # an Expr's files: its apps check them
+        for field in attrs.fields(cls):
+            files_in(getattr(value, field.name), f"{where}.{field.name}", found)
 
 
 class WithOutputs:

@@ -199,6 +199,21 @@ def test_paths_outside_the_allowed_directory_are_refused(tmp_path: Path) -> None
             return "true"
 
 
+def test_files_received_from_other_apps_are_checked_on_the_worker(rt: pl.Runtime, tmp_path: Path) -> None:
+    inside, outside = tmp_path / "project", tmp_path / "elsewhere"
+    inside.mkdir()
+    outside.mkdir()
+
+    @pl.shell(root=inside)
+    def show(prev: pl.ShellResult) -> list[str]:
+        return ["cat", str(prev.output)]
+
+    produced = slow_write("x", pl.File(outside / "made.txt"))
+    with pytest.raises(PermissionError, match=r"show: argument 'prev'\.outputs\[0\] is .*elsewhere/made.txt, outside"):
+        rt.run(show(produced), timeout=30)
+    assert rt.run(show(slow_write("y", pl.File(inside / "made.txt"))), timeout=30).stdout == "y"
+
+
 def test_bad_options_are_named() -> None:
     with pytest.raises(TypeError, match=r"shell app \S*\.f: env must be a mapping of str to str"):
 
