@@ -197,6 +197,8 @@ class ZMQExecutor:
 
     async def shutdown(self) -> None:
         self._closing = True
+        if self._ticker is not None:
+            self._ticker.cancel()
         for task in self._pending:
             task.future.cancel()
         self._pending.clear()
@@ -204,10 +206,9 @@ class ZMQExecutor:
             self._send(pool.identity, encode("shutdown"))
             for task in pool.inflight.values():
                 task.future.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
         if self.blocks is not None:
             await asyncio.to_thread(self._stop_blocks, self.blocks)
-        if self._ticker is not None:
-            self._ticker.cancel()
         if self._socket is not None and self._loop is not None:
             self._loop.remove_reader(cast(int, self._socket.getsockopt(zmq.FD)))
             self._socket.close(linger=0)

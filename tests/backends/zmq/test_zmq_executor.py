@@ -1,0 +1,144 @@
+"""ZMQExecutor with real pools (``plait worker`` processes) on loopback: results, errors,
+function caching, timeouts, cancellation, draining, version refusal, bounded queues."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import threading
+import time
+import traceback
+
+import msgpack
+import psutil
+import pytest
+import zmq
+from zmq_apps import FAST, fail, inc, nap, stuck, total, wait_for
+
+import plait as pl
+from plait.backends.zmq import _executor
+from plait.backends.zmq._protocol import decode, encode
+
+
+def test_a_workflow_runs_on_pools_and_its_errors_come_back_with_the_remote_traceback() -> None:
+    executor = pl.ZMQExecutor(provider=pl.LocalProvider(workers=2), **FAST)
+    with pl.Runtime([executor]) as rt:
+        chain = inc(0)
+        for _ in range(20):
+            chain = inc(chain)
+        assert rt.run(total(*[inc(i) for i in range(300)], chain)) == sum(range(1, 301)) + 21
+        with pytest.raises(ValueError, match="boom") as info:
+            rt.run(fail("boom"))
+        assert "in fail" in "".join(traceback.format_tb(info.value.__traceback__))  # the worker's frame
+        assert executor.pools == ["zmq-0"]
+
+
+def test_a_function_is_pickled_once_per_run_and_sent_once_per_pool(monkeypatch: pytest.MonkeyPatch) -> None:
+    pickled: list[str] = []
+    sent_with_function: list[int] = []
+    real_dumps, real_encode = _executor.dumps_function, _executor.encode
+
+    def counting_dumps(spec: pl.TaskSpec) -> bytes:
+        pickled.append(spec.name)
+        return real_dumps(spec)
+
+    def counting_encode(type_: str, payloads: object = (), **fields: object) -> list[bytes]:
+        if type_ == "tasks":
+            sent_with_function.extend(row[0] for row in fields["tasks"] if row[3])  # type: ignore[attr-defined]
+        return real_encode(type_, payloads, **fields)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(_executor, "dumps_function", counting_dumps)
+    monkeypatch.setattr(_executor, "encode", counting_encode)
+    with pl.Runtime([pl.ZMQExecutor(provider=pl.LocalProvider(workers=2), **FAST)]) as rt:
+        assert rt.run(pl.gather(*[inc(i) for i in range(500)])) == list(range(1, 501))
+    assert pickled == ["inc"]
+    assert len(sent_with_function) == 1
+
+
+def test_a_task_past_its_timeout_is_killed_and_the_pool_goes_on() -> None:
+    with pl.Runtime([pl.ZMQExecutor(provider=pl.LocalProvider(workers=1), **FAST)]) as rt:
+        with pytest.raises(pl.TaskTimeout, match="timeout of 0.5 s"):
+            rt.run(stuck(30))
+        assert rt.run(inc(41)) == 42
+
+
+def test_cancelling_a_running_task_kills_its_worker_which_is_replaced() -> None:
+    executor = pl.ZMQExecutor(provider=pl.LocalProvider(workers=1), **FAST)
+    with pl.Runtime([executor]) as rt:
+        assert rt.run(inc(0)) == 1
+        pool = psutil.Process(int(executor.blocks.jobs["zmq-0"]))  # type: ignore[union-attr]
+        (first,) = pool.children()
+        future = rt.submit(nap(30, 1))
+        time.sleep(0.5)
+        future.cancel()
+        wait_for(lambda: not first.is_running(), what="the worker of the cancelled task to die")
+        assert rt.run(inc(1)) == 2
+        (second,) = pool.children()
+        assert second.pid != first.pid
+        with pytest.raises(concurrent.futures.CancelledError):
+            future.result(0)
+
+
+def test_a_drained_pool_finishes_what_it_holds_then_exits() -> None:
+    executor = pl.ZMQExecutor(provider=pl.LocalProvider(workers=2), **FAST)
+    with pl.Runtime([executor]) as rt:
+        futures = [rt.submit(nap(0.3, i)) for i in range(4)]
+        wait_for(lambda: sum(len(p.inflight) for p in executor._pools.values()) == 4, what="the tasks to be sent")
+        rt._call_soon(lambda: rt._loop.create_task(executor.drain(["zmq-0"])))
+        assert [f.result(10) for f in futures] == [0, 1, 2, 3]
+        wait_for(lambda: executor.pools == [], what="the drained pool to leave")
+
+
+def test_a_pool_of_another_protocol_version_is_refused_and_the_others_go_on() -> None:
+    executor = pl.ZMQExecutor(provider=pl.LocalProvider(workers=1), **FAST)
+    with pl.Runtime([executor]) as rt, zmq.Context() as context:
+        stranger = context.socket(zmq.DEALER)
+        stranger.linger = 0
+        stranger.connect(executor.url)
+        register = {"protocol": 999, "plait": "0.0.1", "python": "2.7", "capacity": 4, "host": "h", "pool": "old", "pid": 1}
+        stranger.send_multipart(encode("register", **register))
+        assert stranger.poll(10_000), "no answer to a register"
+        answer = decode(stranger.recv_multipart())
+        assert answer.type == "refuse"
+        assert "protocol version 999 in the pool, 1 in the executor" in answer["reason"]
+        assert "python version 2.7 in the pool" in answer["reason"]
+        stranger.close()
+        assert rt.run(inc(1)) == 2
+        assert executor.pools == ["zmq-0"]
+
+
+def test_a_pool_with_no_capacity_is_refused_too() -> None:
+    executor = pl.ZMQExecutor(provider=pl.LocalProvider(workers=1), **FAST)
+    with pl.Runtime([executor]), zmq.Context() as context:
+        stranger = context.socket(zmq.DEALER)
+        stranger.linger = 0
+        stranger.connect(executor.url)
+        ours = executor._ours
+        stranger.send_multipart([msgpack.packb({"type": "register", **ours, "capacity": 0, "host": "h", "pool": "p", "pid": 1})])
+        assert stranger.poll(10_000)
+        assert "capacity 0" in decode(stranger.recv_multipart())["reason"]
+        stranger.close()
+
+
+@pytest.mark.slow
+def test_200_000_tasks_at_once_keep_the_executor_queues_bounded_and_all_finish() -> None:
+    executor = pl.ZMQExecutor(provider=pl.LocalProvider(workers=2), **FAST)
+    seen = {"pending": 0, "inflight": 0}
+    done = threading.Event()
+
+    def watch() -> None:  # reads sizes only; a stale read is fine for a maximum
+        while not done.is_set():
+            seen["pending"] = max(seen["pending"], len(executor._pending))
+            seen["inflight"] = max(seen["inflight"], sum(len(p.inflight) for p in list(executor._pools.values())))
+            time.sleep(0.01)
+
+    with pl.Runtime([executor]) as rt:
+        watcher = threading.Thread(target=watch)
+        watcher.start()
+        try:
+            n = 200_000
+            assert rt.run(pl.gather(*[inc(i) for i in range(n)]).map(sum), timeout=600) == n * (n + 1) // 2
+        finally:
+            done.set()
+            watcher.join()
+    assert 0 < seen["inflight"] <= executor.capacity
+    assert seen["pending"] <= executor.capacity

@@ -1,0 +1,56 @@
+"""Apps for the ZMQExecutor tests, in a module so that workers import them by name."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from plait import app
+
+FAST = {"heartbeat_period": 0.2, "heartbeat_threshold": 1.5}
+
+
+@app
+def inc(x: int) -> int:
+    return x + 1
+
+
+@app
+def total(*xs: int) -> int:
+    return sum(xs)
+
+
+@app
+def fail(message: str) -> int:
+    raise ValueError(message)
+
+
+@app(cache=False)
+def nap(seconds: float, x: int = 0) -> int:
+    time.sleep(seconds)
+    return x
+
+
+@app(cache=False)
+def where(seconds: float, x: int, directory: str) -> int:
+    """Leave this worker's pid in ``directory`` (so a test can kill it), then nap."""
+    Path(directory, f"{x}-{os.getpid()}").touch()
+    time.sleep(seconds)
+    return x
+
+
+@app(timeout=0.5)
+def stuck(seconds: float) -> float:
+    time.sleep(seconds)
+    return seconds
+
+
+def wait_for(predicate: Callable[[], object], timeout: float = 15.0, what: str = "condition") -> None:
+    """Poll ``predicate`` until it is true, or fail the test after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.02)
