@@ -26,7 +26,6 @@ from plait.dsl._file import (
     check_within,
     declared_outputs,
     files_in,
-    output_token,
     outputs_spec,
 )
 from plait.dsl._retry import Retry
@@ -165,9 +164,9 @@ def _check_output_argument(root: str, app: ShellApp[Any], param: str, args: Any,
     except TypeError:
         return  # App.__call__ reports the bad call
     bound.apply_defaults()
-    value = output_token(bound.arguments.get(param))
-    if isinstance(value, tuple):
-        check_within(root, value[1], app.name, f"output argument {param!r}")
+    value = bound.arguments.get(param)
+    if isinstance(value, (str, os.PathLike)):  # else an Expr: checked on the worker
+        check_within(root, value, app.name, f"output argument {param!r}")
 
 
 def _check_files(root: str, name: str, signature: inspect.Signature, args: Any, kwargs: Any) -> None:
@@ -184,7 +183,15 @@ def _check_files(root: str, name: str, signature: inspect.Signature, args: Any, 
 
 
 def _command(value: object, app: str) -> str | tuple[str, ...]:
-    """The command the user's function returned, checked: a str, or a list of str."""
+    """The command the user's function returned, checked: a str, or a list of str.
+
+    >>> _command(["cat", File("/data/a b.txt")], "show")
+    ('cat', '/data/a b.txt')
+    >>> _command(["echo", 1], "show")
+    Traceback (most recent call last):
+    ...
+    TypeError: show: item 1 of the command is a int (1); every item must be a str (or a pl.File)
+    """
     if isinstance(value, str):
         if not value.strip():
             raise ValueError(f"{app}: the command is empty")
