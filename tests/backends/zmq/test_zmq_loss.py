@@ -1,0 +1,128 @@
+"""Losing things for real: SIGKILL a worker, SIGKILL or SIGSTOP a whole pool, SIGKILL the driver."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import psutil
+from zmq_apps import FAST, wait_for, where
+
+import plait as pl
+
+
+class Events:
+    """A Monitor that keeps the errors of retried tasks."""
+
+    def __init__(self) -> None:
+        self.retried: list[BaseException] = []
+
+    def task_event(self, state: str, task_id: int, name: str, key: bytes, **info: Any) -> None:
+        if state == "retried":
+            self.retried.append(info["error"])
+
+    def close(self) -> None:
+        pass
+
+
+def started(directory: Path) -> dict[int, list[int]]:
+    """Which pids started each task, from the files ``where`` leaves."""
+    runs: dict[int, list[int]] = {}
+    for file in directory.iterdir():
+        x, pid = map(int, file.name.split("-"))
+        runs.setdefault(x, []).append(pid)
+    return runs
+
+
+def pool_process(executor: pl.ZMQExecutor, pool_id: str) -> psutil.Process:
+    assert executor.blocks is not None
+    return psutil.Process(int(executor.blocks.jobs[pool_id]))  # a LocalProvider job id is the pool's pid
+
+
+def test_a_worker_killed_mid_task_fails_it_as_lost_the_runtime_retries_and_the_pool_replaces_it(tmp_path: Path) -> None:
+    events = Events()
+    executor = pl.ZMQExecutor(provider=pl.LocalProvider(workers=2), **FAST)
+    with pl.Runtime([executor], monitor=events) as rt:
+        future = rt.submit(pl.gather(*[where(1.0, i, str(tmp_path)) for i in range(4)]))
+        wait_for(lambda: started(tmp_path), what="a task to start")
+        (x, [victim]), *_ = started(tmp_path).items()
+        pool = pool_process(executor, "zmq-0")
+        os.kill(victim, signal.SIGKILL)
+        assert future.result(60) == [0, 1, 2, 3]
+        assert len(started(tmp_path)[x]) == 2, "the killed task ran again"
+        workers = [p.pid for p in pool.children()]
+        assert len(workers) == 2 and victim not in workers
+    assert any(isinstance(e, pl.WorkerLost) and "killed by SIGKILL" in str(e) for e in events.retried)
+
+
+def test_a_pool_killed_whole_has_its_tasks_retried_on_the_other_pool(tmp_path: Path) -> None:
+    events = Events()
+    provider = pl.LocalProvider(workers=1, init_blocks=2, max_blocks=2)
+    executor = pl.ZMQExecutor(provider=provider, **FAST)
+    with pl.Runtime([executor], monitor=events) as rt:
+        wait_for(lambda: len(executor.pools) == 2, what="both pools to register")
+        future = rt.submit(pl.gather(*[where(0.5, i, str(tmp_path)) for i in range(6)]))
+        wait_for(lambda: len(started(tmp_path)) >= 2, what="tasks to start")
+        victim = pool_process(executor, "zmq-0")
+        os.killpg(victim.pid, signal.SIGKILL)  # the pool; its worker dies with it
+        assert future.result(60) == list(range(6))
+        assert executor.pools == ["zmq-1"]
+    assert any(isinstance(e, pl.WorkerLost) and "zmq-0" in str(e) for e in events.retried)
+
+
+def test_a_silent_pool_is_lost_after_the_heartbeat_threshold_and_its_tasks_run_elsewhere(tmp_path: Path) -> None:
+    events = Events()
+    provider = pl.LocalProvider(workers=1, init_blocks=2, max_blocks=2)
+    executor = pl.ZMQExecutor(provider=provider, **FAST)
+    with pl.Runtime([executor], monitor=events) as rt:
+        wait_for(lambda: len(executor.pools) == 2, what="both pools to register")
+        future = rt.submit(pl.gather(*[where(0.5, i, str(tmp_path)) for i in range(6)]))
+        wait_for(lambda: len(started(tmp_path)) >= 2, what="tasks to start")
+        frozen = pool_process(executor, "zmq-0")
+        frozen.suspend()  # SIGSTOP: alive for the provider, silent on the wire
+        assert future.result(60) == list(range(6))
+        assert executor.pools == ["zmq-1"]
+        wait_for(lambda: not frozen.is_running(), what="the lost pool's job to be cancelled")
+    lost = [e for e in events.retried if isinstance(e, pl.WorkerLost)]
+    assert lost and all("heartbeat threshold" in str(e) for e in lost)
+
+
+DRIVER = """
+import sys, time
+sys.path.insert(0, {here!r})
+import plait as pl
+from zmq_apps import nap
+executor = pl.ZMQExecutor(provider=pl.LocalProvider(workers=2), heartbeat_period=0.2, heartbeat_threshold=1.5)
+runtime = pl.Runtime([executor]).start()
+future = runtime.submit(pl.gather(*[nap(60, i) for i in range(4)]))
+while sum(len(p.inflight) for p in list(executor._pools.values())) < 4:
+    time.sleep(0.01)
+print("ready", flush=True)
+time.sleep(120)
+"""
+
+
+def gone(process: psutil.Process) -> bool:
+    try:
+        return process.status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+def test_when_the_driver_is_killed_its_pools_and_workers_exit_within_the_threshold() -> None:
+    script = DRIVER.format(here=str(Path(__file__).parent))
+    driver = subprocess.Popen([sys.executable, "-c", textwrap.dedent(script)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert driver.stdout is not None
+        assert driver.stdout.readline().strip() == "ready"
+        descendants = psutil.Process(driver.pid).children(recursive=True)
+        assert len(descendants) == 3, descendants  # one pool, two workers
+    finally:
+        driver.kill()
+        driver.wait()
+    wait_for(lambda: all(gone(p) for p in descendants), timeout=10, what="the pool and its workers to exit")
