@@ -168,9 +168,19 @@ def outputs_spec(outputs: Iterable[object], signature: inspect.Signature, app: s
 
 
 def declared_outputs(
-    spec: OutputSpec, signature: inspect.Signature, args: tuple[Any, ...], kwargs: Mapping[str, Any], app: str
+    spec: OutputSpec,
+    signature: inspect.Signature,
+    args: tuple[Any, ...],
+    kwargs: Mapping[str, Any],
+    app: str,
+    *,
+    base: str | None = None,
 ) -> tuple[File, ...]:
-    """The Files one call promises to write: the fixed ones, then the output arguments."""
+    """The Files one call promises to write: the fixed ones, then the output arguments.
+
+    A relative path given as a str is where the command writes it: under ``base``, the
+    directory it runs in, when there is one.
+    """
     if not spec.params:
         return spec.files
     bound = signature.bind(*args, **kwargs)
@@ -182,7 +192,7 @@ def declared_outputs(
             raise TypeError(
                 f"{app}(): output argument {name!r} must be a pl.File or a path, not a {type(value).__name__}"
             )
-        found.append(File(value))
+        found.append(File(value if base is None else os.path.join(base, value)))
     return tuple(found)
 
 

@@ -116,7 +116,7 @@ class ShellCommand:
 
         name, settings = self.name, self.settings
         command = _command(self.fn(*args, **kwargs), name)
-        outputs = declared_outputs(settings.outputs, inspect.signature(self.fn), args, kwargs, name)
+        outputs = declared_outputs(settings.outputs, inspect.signature(self.fn), args, kwargs, name, base=settings.cwd)
         outputs += tuple(s for s in (settings.stdout, settings.stderr) if isinstance(s, File))
         if settings.root is not None:
             _check_files(settings.root, name, inspect.signature(self.fn), args, kwargs)
@@ -166,7 +166,9 @@ def _check_output_argument(root: str, app: ShellApp[Any], param: str, args: Any,
     bound.apply_defaults()
     value = bound.arguments.get(param)
     if isinstance(value, (str, os.PathLike)):  # else an Expr: checked on the worker
-        check_within(root, value, app.name, f"output argument {param!r}")
+        cwd = app.fn.settings.cwd if isinstance(app.fn, ShellCommand) else None
+        path = value if cwd is None else os.path.join(cwd, value)  # where the command writes it
+        check_within(root, path, app.name, f"output argument {param!r}")
 
 
 def _check_files(root: str, name: str, signature: inspect.Signature, args: Any, kwargs: Any) -> None:

@@ -96,6 +96,14 @@ def test_cwd_and_env(rt: pl.Runtime, tmp_path: Path) -> None:
     assert rt.run(where(), timeout=30).stdout == f"{tmp_path}\nhello there\n1\n"
 
 
+def test_a_relative_output_path_is_where_the_command_writes_it(rt: pl.Runtime, tmp_path: Path) -> None:
+    @pl.shell(cwd=tmp_path, outputs=["out"])
+    def touch(out: str) -> list[str]:
+        return ["touch", out]
+
+    assert rt.run(touch("made.txt"), timeout=30).output == pl.File(tmp_path / "made.txt")
+
+
 @pytest.mark.parametrize(
     ("command", "message"),
     [
@@ -192,6 +200,13 @@ def test_paths_outside_the_allowed_directory_are_refused(tmp_path: Path) -> None
         copy(pl.File(inside / "a.txt"), str(outside / "c.txt"))
     with pytest.raises(PermissionError, match=r"copy: argument 'src' is .*, outside the allowed"):
         copy(pl.File(inside / ".." / "elsewhere" / "b.txt"), str(inside / "c.txt"))
+    @pl.shell(root=inside, cwd=inside, outputs=["out"])
+    def make(out: str) -> list[str]:
+        return ["touch", out]
+
+    make("relative.txt")  # under cwd, so inside, wherever the driver runs
+    with pytest.raises(PermissionError, match=r"make: output argument 'out' is .*elsewhere/x, outside"):
+        make("../elsewhere/x")
     with pytest.raises(PermissionError, match=r"run: cwd is .*elsewhere, outside the allowed directory"):
 
         @pl.shell(root=inside, cwd=outside)
