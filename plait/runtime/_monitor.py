@@ -20,9 +20,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console, Group, RenderableType
+from rich.console import Console, RenderableType
 from rich.live import Live
 from rich.progress_bar import ProgressBar
+from rich.table import Table
 from rich.text import Text
 
 from plait.runtime._hooks import Monitor
@@ -332,9 +333,13 @@ class ProgressMonitor:
             (f"failed {self.failed} ", "red" if self.failed else "dim"),
             (f"cached {self.cached} ", "cyan"),
             (f"running {len(self.running)} ", "yellow"),
-            f"· {rate:,.1f}/s · elapsed {_clock(elapsed)} · ETA {eta}",
+            f"· {rate:,.0f}/s · ETA {eta}",
         )
-        return Group(ProgressBar(total=max(self.total, 1), completed=finished, width=40), line)
+        row = Table.grid(padding=(0, 1))
+        row.add_column(width=24)
+        row.add_column(no_wrap=True, overflow="ellipsis")
+        row.add_row(ProgressBar(total=max(self.total, 1), completed=finished, width=24), line)
+        return row
 
 
 def _clock(seconds: float) -> str:
