@@ -161,7 +161,7 @@ def test_downstream_apps_wait_for_the_files_they_receive(rt: pl.Runtime, tmp_pat
 def test_a_timeout_kills_the_command_and_its_children(rt: pl.Runtime, tmp_path: Path) -> None:
     pidfile = tmp_path / "pid"
 
-    @pl.shell(timeout=1)
+    @pl.shell(timeout=3)  # room for a loaded machine to start the command before the deadline
     def hang() -> str:
         return f"sleep 60 & echo $! > {pidfile}; wait"
 
