@@ -64,6 +64,16 @@ def test_a_failing_command_raises_shell_error_with_the_tail_of_stderr(rt: pl.Run
     assert "fail: command exited with code 3" in text and "err-50" in text and "err-30\n" not in text
 
 
+def test_a_command_killed_by_a_signal_says_so(rt: pl.Runtime) -> None:
+    @pl.shell
+    def suicide() -> str:
+        return "echo going >&2; kill -TERM $$"
+
+    with pytest.raises(pl.ShellError, match=r"suicide: command was killed by signal 15: .*\n.*\ngoing") as info:
+        rt.run(suicide(), timeout=30)
+    assert info.value.returncode == -15
+
+
 def test_stderr_to_a_file_still_shows_its_tail_on_failure(rt: pl.Runtime, tmp_path: Path) -> None:
     log = tmp_path / "err.log"
 
