@@ -33,9 +33,10 @@ class ChaosError(Exception):
 
 @attrs.frozen
 class ChaosEvent:
-    """What a ChaosExecutor decided for one attempt of one call."""
+    """What a ChaosExecutor decided for one attempt of one call (``call``: its identity, hex)."""
 
     name: str
+    call: str
     attempt: int
     fault: Fault
     delay: float
@@ -149,7 +150,7 @@ class ChaosExecutor:
         self._attempts[identity] += 1
         attempt = self._attempts[identity]
         plan = self.plan(identity, attempt)
-        self.events.append(ChaosEvent(spec.name, attempt, plan.fault, plan.delay))
+        self.events.append(ChaosEvent(spec.name, identity.hex()[:16], attempt, plan.fault, plan.delay))
         outer: asyncio.Future[TaskResult] = asyncio.get_running_loop().create_future()
         self._open[spec.task_id] = (outer, None)
         where = f"{spec.name} attempt {attempt} (chaos seed {self.seed})"
@@ -168,7 +169,9 @@ class ChaosExecutor:
         if inner.cancelled():
             self._settle(task_id, None)
             return
-        result = inner.result()
+        error = inner.exception()
+        # An executor answers with a TaskResult; one that raises instead still ends the task.
+        result = inner.result() if error is None else TaskResult(task_id, error=error)
         if plan.fault == "lost-after":
             result = attrs.evolve(result, value=None, error=WorkerLost(f"injected loss after {where} ran"))
         self._answer(task_id, result, plan)

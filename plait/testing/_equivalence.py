@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from returns.result import Failure, Result, Success
 
 from plait.backends import Executor, ThreadExecutor
-from plait.dsl import Expr, Retry
+from plait.dsl import Expr, Retry, Untokenizable, token_of
 from plait.dsl._expr import _same_outcome
 from plait.runtime import Memo, Runtime
 from plait.testing._chaos import ChaosError, ChaosExecutor
@@ -16,8 +17,11 @@ from plait.testing.strategies import describe, evaluate
 __all__ = ["assert_equivalent", "chaos_runtime", "local_runtime", "outcome", "schedule_independent"]
 
 
-def local_runtime(workers: int = 4, *, cache: Memo | None = None) -> Runtime:
-    """A runtime on ``workers`` threads: the plain, fault-free reference for a test."""
+def local_runtime(workers: int = 4, *, cache: Memo | str | os.PathLike[str] | None = None) -> Runtime:
+    """A runtime on ``workers`` threads: the plain, fault-free reference for a test.
+
+    ``cache`` is a memo store, or the path of a SQLite one, as for ``Runtime``.
+    """
     return Runtime(executors=[ThreadExecutor(workers)], cache=cache)
 
 
@@ -30,7 +34,7 @@ def chaos_runtime(
     slow_rate: float = 0.0,
     retries: int = 10,
     inner: Executor | None = None,
-    cache: Memo | None = None,
+    cache: Memo | str | os.PathLike[str] | None = None,
 ) -> Runtime:
     """A runtime on a :class:`ChaosExecutor` whose injected faults are retried.
 
@@ -83,7 +87,38 @@ def _outcome_on(runtime: Runtime, expr: Expr[Any], timeout: float) -> Result[Any
 def _runtime_name(runtime: Runtime | None) -> str:
     if runtime is None:
         return "direct evaluation"
-    return f"Runtime({', '.join(map(repr, runtime._executors))})"
+    return f"Runtime({', '.join(map(_executor_name, runtime._executors))})"
+
+
+def _executor_name(executor: Executor) -> str:
+    if type(executor).__repr__ is not object.__repr__:
+        return repr(executor)
+    return f"{type(executor).__name__}(label={executor.label!r})"
+
+
+def _same_value(a: Any, b: Any) -> bool:
+    """``a == b``, or else equal tokens: plait's content equality, which also covers
+    values without ``==`` (a registered token) and arrays (whose ``==`` is elementwise).
+
+    >>> import numpy as np
+    >>> _same_value(np.arange(3), np.arange(3)), _same_value(float("nan"), float("nan")), _same_value(1, 2)
+    (True, True, False)
+    """
+    try:
+        if bool(a == b):
+            return True
+    except Exception:
+        pass
+    try:
+        return token_of(a) == token_of(b)
+    except Untokenizable:
+        return False
+
+
+def _agree(a: Result[Any, BaseException], b: Result[Any, BaseException]) -> bool:
+    if isinstance(a, Success) and isinstance(b, Success):
+        return _same_value(a.unwrap(), b.unwrap())
+    return _same_outcome(a, b)
 
 
 def _show(result: Result[Any, BaseException]) -> str:
@@ -97,8 +132,9 @@ def _show(result: Result[Any, BaseException]) -> str:
 def assert_equivalent(expr: Expr[Any], *runtimes: Runtime, timeout: float = 60.0) -> Result[Any, BaseException]:
     """Run ``expr`` on every runtime and assert the outcomes agree; returns the outcome.
 
-    Values are compared with ``==``, failures by the type and arguments of their
-    root cause. With a single runtime, the reference is a direct evaluation of the
+    Values are compared with ``==`` or, failing that, by their plait tokens (so values
+    with a registered token and arrays compare by content); failures by the type and
+    arguments of their root cause. With a single runtime, the reference is a direct evaluation of the
     graph in this thread (no runtime at all). Runtimes not started yet are started
     and shut down here.
 
@@ -112,7 +148,7 @@ def assert_equivalent(expr: Expr[Any], *runtimes: Runtime, timeout: float = 60.0
     results = [(rt, outcome(expr, rt, timeout=timeout)) for rt in chosen]
     reference_rt, reference = results[0]
     for rt, result in results[1:]:
-        if not _same_outcome(reference, result):
+        if not _agree(reference, result):
             raise AssertionError(
                 f"outcomes differ:\n  {_runtime_name(reference_rt)} gave {_show(reference)}\n"
                 f"  {_runtime_name(rt)} gave {_show(result)}\nfor the graph:\n{describe(expr)}"

@@ -93,7 +93,6 @@ def check_laws(
     kwargs: dict[str, Any] = {
         "max_examples": max_examples,
         "deadline": None,
-        "database": None,
         "suppress_health_check": [HealthCheck.too_slow],
     }
     app_laws = _app_laws(graphs, max_depth)  # raises first if no app can be bound

@@ -23,8 +23,9 @@ from typing import Any, ClassVar
 
 import attrs
 from hypothesis import strategies as st
+from hypothesis.vendor.pretty import for_type_by_name
 
-from plait.dsl import App, Attempt, Bind, Call, Expr, Gather, Map, Pure, gather, pure, substitute, traverse
+from plait.dsl import App, Attempt, Await, Bind, Call, Expr, Gather, Map, Pure, gather, pure, substitute, traverse
 from plait.testing._palette import APPS, BINDS, MAPS
 
 __all__ = ["describe", "evaluate", "exprs"]
@@ -452,12 +453,17 @@ class _Draw:
         return gather(items).map(Item(self.draw(st.integers(0, len(items) - 1))))
 
     def traverse(self, sig: _Sig, hole: _Param, below: int) -> Expr[Any]:
-        fn = self.call_with(sig, hole, below)
-        literal = self.g.literal(hole.type)
-        over_expr = self.g.depth.get(list[hole.type], _INF) <= below  # type: ignore[name-defined]
-        if literal is not None and not (over_expr and self.draw(st.booleans())):
-            return traverse(fn, self.draw(st.lists(literal, min_size=1, max_size=self.g.max_width)))
-        return traverse(fn, self.expr(list[hole.type], below))  # type: ignore[name-defined]
+        """``traverse`` over literal values, over Exprs of them, or over an Expr of a list."""
+        g, fn, item = self.g, self.call_with(sig, hole, below), hole.type
+        options: list[Callable[[], Any]] = []
+        literal = g.literal(item)
+        if literal is not None:
+            options.append(lambda: self.draw(st.lists(literal, min_size=1, max_size=g.max_width)))
+        if g.depth.get(item, _INF) <= below:
+            options.append(functools.partial(self.many, functools.partial(self.expr, item, below)))
+        if g.depth.get(list[item], _INF) <= below:  # type: ignore[valid-type]
+            options.append(functools.partial(self.expr, list[item], below))  # type: ignore[valid-type]
+        return traverse(fn, self.draw(st.sampled_from(options))())
 
     def call(self, sig: _Sig, depth: int) -> Expr[Any]:
         args, kwargs = self.arguments(sig, None, depth - 1)
@@ -545,6 +551,15 @@ def evaluate(expr: Expr[Any]) -> Any:  # noqa: PLR0911
         values = iter([evaluate(d) for d in expr.deps])
         return expr.app.fn(*substitute(expr.args, values), **substitute(expr.kwargs, values))
     raise TypeError(f"cannot evaluate {expr!r} without a runtime")
+
+
+def _pretty(expr: Expr[Any], printer: Any, cycle: bool) -> None:
+    printer.text(f"<graph\n{describe(expr)}\n>")
+
+
+# hypothesis shows a falsifying Expr as its graph, not as the attrs fields of its root
+for _kind in (Pure, Call, Map, Bind, Gather, Attempt, Await):
+    for_type_by_name(_kind.__module__, _kind.__name__, _pretty)
 
 
 def describe(expr: Expr[Any]) -> str:
