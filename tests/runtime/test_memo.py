@@ -265,3 +265,24 @@ def test_the_cache_command_shows_and_clears_a_memo(tmp_path: Path) -> None:
     assert "removed 1 entries" in runner.invoke(main, ["cache", "clear", str(db)]).output
     missing = runner.invoke(main, ["cache", "info", str(db)])
     assert missing.exit_code == 1 and f"no plait cache at {db}" in missing.output
+
+
+def test_reads_in_one_loop_turn_share_a_transaction_and_writes_still_land(tmp_path: Path) -> None:
+    import asyncio
+
+    db = tmp_path / "memo.db"
+    memo = SQLiteMemo(db)
+
+    async def turn() -> None:
+        assert memo.get(b"a" * 16) is pl.runtime.MISSING
+        assert memo._db.in_transaction  # the read is grouped with the rest of this turn
+        memo.put(b"a" * 16, "a", 1)  # ends the read, commits on its own
+        assert not memo._db.in_transaction
+        with sqlite3.connect(db) as other:
+            assert other.execute("SELECT COUNT(*) FROM plait_results").fetchone() == (1,)
+        assert memo.get(b"a" * 16) == 1
+        await asyncio.sleep(0)  # the end of the turn closes the read
+        assert not memo._db.in_transaction
+
+    asyncio.run(turn())
+    memo.close()
