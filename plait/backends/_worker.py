@@ -19,8 +19,8 @@ import sys
 import threading
 import time
 from collections import deque
-from queue import SimpleQueue
 from collections.abc import Callable
+from queue import SimpleQueue
 from typing import Any
 
 from plait.backends._wire import HEADER, dumps, dumps_error, frame

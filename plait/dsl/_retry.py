@@ -77,8 +77,8 @@ class Retry:
     ``attempts`` counts every try, the first included: ``Retry(attempts=3)`` retries twice.
 
     >>> policy = Retry(attempts=3, backoff=constant(1.0), on=(OSError,))
-    >>> policy.delay(OSError("disk"), attempt=2), policy.delay(OSError("disk"), attempt=3)
-    (1.0, None)
+    >>> [policy.delay(OSError("disk"), attempt=n) for n in (2, 3, 4)]
+    [1.0, 1.0, None]
     >>> policy.delay(ValueError("bad"), attempt=2) is None
     True
     """

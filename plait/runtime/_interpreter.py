@@ -224,7 +224,7 @@ class Interpreter:
     def _apply(self, node: Node, fn: Callable[[Any], Any], value: Any, then: Callable[[Node, Any], None]) -> None:
         try:
             result = fn(value)
-        except Exception as error:
+        except BaseException as error:  # user code must not take the loop down with it
             self._fail(node, error)
             return
         then(node, result)

@@ -34,6 +34,9 @@ class Blocks:
         self.command = command
         self.env = dict(env)
         self.jobs: dict[str, str] = {}  # pool id -> job id, for blocks not known to be over
+        self.submitted: dict[str, str] = {}  # pool id -> job id, of every block ever started
+        self.registered: set[str] = set()  # blocks whose pool has registered
+        self.failed_in_a_row = 0  # blocks that ended without registering since the last pool that did
         self._count = 0
         self._lock = threading.Lock()  # the executor calls in from worker threads
 
@@ -53,8 +56,36 @@ class Blocks:
             job_id = self.provider.submit(self.command(pool_id), job_name=f"plait-{pool_id}", env=self.env)
             with self._lock:
                 self.jobs[pool_id] = job_id
+                self.submitted[pool_id] = job_id
             started.append(pool_id)
         return started
+
+    @property
+    def starting(self) -> int:
+        """Blocks submitted whose pool has not registered yet."""
+        with self._lock:
+            return sum(pool_id not in self.registered for pool_id in self.jobs)
+
+    def register(self, pool_id: str) -> None:
+        """The block's pool connected: blocks work again, whatever failed before."""
+        with self._lock:
+            self.registered.add(pool_id)
+            self.failed_in_a_row = 0
+
+    def failed(self, pool_id: str, state: JobState) -> str:
+        """Count a block that ended before its pool registered; what to tell the user about it."""
+        with self._lock:
+            self.failed_in_a_row += 1
+        job_id = self.submitted.get(pool_id, "?")
+        where = "see its output"
+        output_paths = getattr(self.provider, "output_paths", None)  # batch providers know their files
+        if output_paths is not None:
+            stdout, stderr = output_paths(f"plait-{pool_id}")
+            where = f"see its stdout {stdout} and stderr {stderr}"
+        return (
+            f"{self.label}: block {pool_id} ({self.provider.label} job {job_id}) ended ({state.value}) "
+            f"before its pool registered; {where}"
+        )
 
     def ended(self) -> dict[str, JobState]:
         """The blocks whose jobs have finished since last asked, with how they ended."""

@@ -31,6 +31,7 @@ from plait.backends.zmq._protocol import (
     mismatch,
     python_version,
 )
+from plait.backends.zmq._scaling import blocks_to_start, may_scale_in
 
 __all__ = ["ZMQExecutor", "pool_command"]
 
@@ -82,6 +83,7 @@ class _Pool:
     inflight: dict[int, _Task] = attrs.field(factory=dict)
     functions: set[bytes] = attrs.field(factory=set)
     draining: bool = False
+    idle_since: float | None = None  # when it last ran out of tasks, for scaling in
 
     def where(self) -> str:
         return f"pool {self.pool_id} on {self.host}"
@@ -99,6 +101,12 @@ class ZMQExecutor:
     retries), and a pool that stops hearing from the executor exits. ``encrypted``
     (CurveZMQ with keys made for this run) defaults to on unless ``address`` is
     loopback.
+
+    Blocks scale with the work: when tasks wait, more blocks are submitted, up to
+    ``provider.max_blocks``; a pool idle for ``idle_timeout`` seconds is drained and its
+    block cancelled (never below ``min_blocks``). A block that ends before its pool
+    registers is reported with its output files; after ``max_failed_blocks`` such
+    blocks in a row, the executor fails its tasks with that reason.
     """
 
     can_kill = True
@@ -115,12 +123,16 @@ class ZMQExecutor:
         prefetch: int | None = None,
         encrypted: bool | None = None,
         max_message_bytes: int = 1 << 30,
+        idle_timeout: float = 30.0,
+        max_failed_blocks: int = 3,
     ) -> None:
         if not 0 < heartbeat_period < heartbeat_threshold:
             raise ValueError(
                 f"ZMQExecutor({label!r}): need 0 < heartbeat_period < heartbeat_threshold, "
                 f"got {heartbeat_period} and {heartbeat_threshold}"
             )
+        if max_failed_blocks < 1:
+            raise ValueError(f"ZMQExecutor({label!r}): max_failed_blocks={max_failed_blocks} must be >= 1")
         if prefetch is not None and prefetch < 0:
             raise ValueError(f"ZMQExecutor({label!r}): prefetch={prefetch} must be >= 0")
         self.label = label
@@ -132,6 +144,8 @@ class ZMQExecutor:
         self.prefetch = 2 * self.provider.workers_per_block if prefetch is None else prefetch
         self.encrypted = not is_loopback(address) if encrypted is None else encrypted
         self.max_message_bytes = max_message_bytes
+        self.idle_timeout = idle_timeout
+        self.max_failed_blocks = max_failed_blocks
         self.url = ""
         self.keys: Keys | None = None
         self.blocks: Blocks | None = None
@@ -156,8 +170,11 @@ class ZMQExecutor:
 
     @property
     def capacity(self) -> int:
-        """Every registered pool's room, and at least what the initial blocks will bring."""
-        expected = max(1, self.provider.init_blocks) * (self.provider.workers_per_block + self.prefetch)
+        """Every registered pool's room, and at least what ``max_blocks`` blocks will bring.
+
+        Counting blocks not started yet lets tasks queue here: the queue is what scales out.
+        """
+        expected = max(1, self.provider.max_blocks) * (self.provider.workers_per_block + self.prefetch)
         return max(expected, sum(p.limit for p in self._pools.values()))
 
     @property
@@ -350,6 +367,8 @@ class ZMQExecutor:
             return
         pool = _Pool(identity, message["pool"], message["host"], message["capacity"] + self.prefetch, time.monotonic())
         self._pools[identity] = pool
+        if self.blocks is not None:
+            self.blocks.register(pool.pool_id)
         self._send(
             identity,
             encode(
@@ -414,14 +433,45 @@ class ZMQExecutor:
             pool = by_id.get(pool_id)
             if pool is not None:
                 self._lose(pool, f"{pool.where()} ended ({state.value})")
-            elif not self._closing:
-                log.error("%s: block %s ended (%s) before its pool registered", self.label, pool_id, state.value)
-                self._broken = (
-                    f"{self.label}: no worker pool is running: block {pool_id} ended ({state.value}) "
-                    "before registering; see its output"
-                )
-        if self._broken and not self._pools and not blocks.jobs:
+            elif not self._closing and pool_id not in blocks.registered:
+                reason = blocks.failed(pool_id, state)
+                log.error("%s", reason)
+                if blocks.failed_in_a_row >= self.max_failed_blocks:
+                    self._broken = f"{reason} ({blocks.failed_in_a_row} blocks in a row ended so)"
+        if self._broken:
             self._fail_pending(RuntimeError(self._broken))
+        elif not self._closing:
+            await self._scale(blocks)
+
+    async def _scale(self, blocks: Blocks) -> None:
+        """Start blocks for waiting tasks; drain pools that have long had nothing to do."""
+        per_block = self.provider.workers_per_block + self.prefetch
+        starting = blocks.starting
+        more = blocks_to_start(
+            queued=sum(not t.future.done() for t in self._pending),
+            running=len(blocks.jobs) - starting,
+            starting=starting,
+            per_block=per_block,
+            min_blocks=self.provider.min_blocks,
+            max_blocks=self.provider.max_blocks,
+        )
+        if more:
+            log.info("%s: %d tasks wait; starting %d more blocks", self.label, len(self._pending), more)
+            await asyncio.to_thread(blocks.scale_out, more)
+        now, staying = time.monotonic(), len(blocks.jobs) - sum(p.draining for p in self._pools.values())
+        for pool in list(self._pools.values()):
+            if pool.inflight or pool.draining:
+                pool.idle_since = None
+                continue
+            pool.idle_since = idle_since = pool.idle_since or now
+            idle_for = now - idle_since
+            if may_scale_in(
+                idle_for=idle_for, idle_timeout=self.idle_timeout, queued=len(self._pending), blocks=staying,
+                min_blocks=self.provider.min_blocks,
+            ):
+                log.info("%s: %s idle for %.0f s; draining it", self.label, pool.where(), idle_for)
+                staying -= 1
+                await self.drain([pool.pool_id])
 
     def _fail_pending(self, error: BaseException) -> None:
         while self._pending:

@@ -1,0 +1,256 @@
+"""The runtime interprets graphs: results, sharing, failures, futures, and memory."""
+
+from __future__ import annotations
+
+import gc
+import os
+import subprocess
+import sys
+import textwrap
+import threading
+import traceback
+import weakref
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from returns.result import Failure, Success
+
+import plait as pl
+
+
+@pytest.fixture(scope="module")
+def threads() -> Iterator[pl.Runtime]:
+    with pl.Runtime(executors=[pl.ThreadExecutor(4)]) as runtime:
+        yield runtime
+
+
+@pytest.fixture(scope="module")
+def processes() -> Iterator[pl.Runtime]:
+    with pl.Runtime(executors=[pl.ProcessExecutor(workers=2)]) as runtime:
+        yield runtime
+
+
+@pl.app
+def inside(x: float, y: float) -> int:
+    return 4 if x * x + y * y < 1 else 0
+
+
+@pl.app
+def avg(*xs: float) -> float:
+    return sum(xs) / len(xs)
+
+
+@pl.app
+def div(a: float, b: float) -> float:
+    return a / b
+
+
+@pl.app
+def add(x: int, y: int) -> int:
+    return x + y
+
+
+CALLS_LOCK = threading.Lock()
+COORDS = [(i / 40, (39 - i) / 40) for i in range(40)]
+EXPECTED_PI = sum(4 if x * x + y * y < 1 else 0 for x, y in COORDS) / len(COORDS)
+
+
+def test_the_readme_example_lazily_and_with_futures(processes: pl.Runtime) -> None:
+    assert processes.run(avg(*[inside(x, y) for x, y in COORDS])) == EXPECTED_PI
+    futures = [processes.submit(inside(x, y)) for x, y in COORDS]
+    assert isinstance(futures[0], pl.PlaitFuture)
+    assert processes.run(avg(*futures)) == EXPECTED_PI
+
+
+def test_plait_run_uses_the_runtime_of_the_enclosing_with() -> None:
+    seen = []
+
+    @pl.app
+    def where() -> str:
+        seen.append(threading.current_thread().name)
+        return "ok"
+
+    with pl.Runtime(executors=[pl.ThreadExecutor(1, label="mine")]):
+        assert pl.run(where()) == "ok"
+    assert seen and seen[0].startswith("plait-mine")
+
+
+def test_equal_work_runs_once_per_run(threads: pl.Runtime) -> None:
+    calls: list[int] = []
+
+    @pl.app
+    def slow_square(x: int) -> int:
+        with CALLS_LOCK:  # a global: a lock in the closure would make the app unhashable
+            calls.append(x)
+        return x * x
+
+    shared = slow_square(3)
+    graph = pl.gather(shared, slow_square(3), add(shared, slow_square(3)), add(slow_square(4), shared))
+    assert threads.run(graph) == [9, 9, 18, 25]
+    assert sorted(calls) == [3, 4]
+
+
+def test_futures_and_exprs_resolve_at_any_depth(threads: pl.Runtime) -> None:
+    @pl.app
+    def shape(data: dict[str, object]) -> list[object]:
+        return [data["a"], sorted(data["b"]), data["c"]]  # type: ignore[call-overload]
+
+    future = threads.submit(add(1, 1))
+    expr = shape({"a": [future, (add(2, 2),)], "b": {add(0, 1), 7}, "c": {"deep": [[add(5, 5)]]}})
+    assert threads.run(expr) == [[2, (4,)], [1, 7], {"deep": [[10]]}]
+
+
+def test_map_bind_attempt_and_recover(threads: pl.Runtime) -> None:
+    assert threads.run(add(1, 2).map(lambda v: v * 10)) == 30
+    assert threads.run(add(1, 2).bind(lambda v: pl.traverse(lambda i: add(i, v), range(v)))) == [3, 4, 5]
+    assert threads.run(div(1, 2).attempt()) == Success(0.5)
+    failed = threads.run(div(1, 0).attempt())
+    assert isinstance(failed, Failure) and isinstance(failed.failure(), ZeroDivisionError)
+    assert threads.run(div(1, 0).recover(lambda e: float("inf"))) == float("inf")
+    assert threads.run(div(1, 4).recover(lambda e: -1.0)) == 0.25
+
+
+def test_a_failure_reaches_dependents_as_dependency_error_with_its_path(threads: pl.Runtime) -> None:
+    with pytest.raises(pl.DependencyError) as caught:
+        threads.run(avg(inside(0.1, 0.2), add(div(1, 0), 1)).map(round))
+    error = caught.value
+    assert isinstance(error.root, ZeroDivisionError)
+    assert error.path == ("div(1, 0)", "add(div(1, 0), 1)", "avg(inside(0.1, 0.2), add(div(1, 0), 1))", "map(round)")
+    assert "div(1, 0) failed with ZeroDivisionError" in str(error)
+    assert pl.root_cause(error) is error.root
+
+
+def test_result_reraises_the_apps_exception_with_the_remote_traceback(processes: pl.Runtime) -> None:
+    with pytest.raises(ZeroDivisionError) as caught:
+        processes.run(div(1, 0))
+    frames = [frame.name for frame in traceback.extract_tb(caught.value.__traceback__)]
+    assert "div" in frames  # the worker's frame, carried back
+
+
+def test_a_custom_exception_that_cannot_be_rebuilt_arrives_as_remote_error(processes: pl.Runtime) -> None:
+    @pl.app
+    def odd() -> None:
+        class Local(Exception):
+            def __init__(self, a: int, b: int) -> None:
+                super().__init__(f"{a}/{b}")
+
+        raise Local(1, 2)
+
+    with pytest.raises(pl.RemoteError, match=r"Local: 1/2") as caught:
+        processes.run(odd())
+    assert ", in odd\n" in caught.value.traceback
+
+
+def test_lambdas_and_closures_run_in_worker_processes(processes: pl.Runtime) -> None:
+    offset = 7
+    shifted = pl.app(lambda x: x + offset)
+    assert processes.run(pl.traverse(shifted, [1, 2, 3])) == [8, 9, 10]
+
+
+def test_functions_of_a_main_script_run_in_worker_processes(tmp_path: Path) -> None:
+    script = tmp_path / "workflow.py"
+    script.write_text(
+        textwrap.dedent(
+            """
+            import plait as pl
+
+            @pl.app
+            def square(x):
+                return x * x
+
+            if __name__ == "__main__":
+                with pl.Runtime(executors=[pl.ProcessExecutor(workers=2)]) as rt:
+                    print(rt.run(pl.traverse(square, range(5))))
+            """
+        )
+    )
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60, check=True)
+    assert out.stdout.strip() == "[0, 1, 4, 9, 16]"
+
+
+def test_an_unpicklable_argument_fails_that_task_only_naming_app_and_argument(processes: pl.Runtime) -> None:
+    @pl.app(cache=False)
+    def hold(token: object, n: int) -> int:
+        return n
+
+    outcome = processes.run(pl.gather(hold(threading.Lock(), 1).attempt(), hold(None, 2)))
+    failure, fine = outcome
+    assert fine == 2
+    assert isinstance(failure, Failure)
+    assert "hold(): argument 'token' (lock) cannot be pickled" in str(failure.failure())
+
+
+def test_an_unpicklable_result_names_the_app(processes: pl.Runtime) -> None:
+    @pl.app
+    def make_lock() -> object:
+        return threading.Lock()
+
+    with pytest.raises(TypeError, match=r"make_lock: its result, a lock, cannot be pickled"):
+        processes.run(make_lock())
+
+
+def test_an_unknown_executor_label_fails_at_submit(threads: pl.Runtime) -> None:
+    @pl.app(executor="gpu")
+    def train() -> int:
+        return 1
+
+    with pytest.raises(ValueError, match=r"app .*train asks for executor 'gpu'.*it has 'threads'"):
+        threads.submit(add(train(), 1))
+
+
+def test_a_timeout_on_an_executor_that_cannot_kill_fails_at_submit(threads: pl.Runtime) -> None:
+    @pl.app(timeout=1)
+    def bounded() -> int:
+        return 1
+
+    with pytest.raises(ValueError, match=r"timeout=1.*cannot stop a running task"):
+        threads.submit(bounded())
+
+
+def test_submit_refuses_what_is_not_an_expr(threads: pl.Runtime) -> None:
+    with pytest.raises(TypeError, match="submit takes an Expr"):
+        threads.submit(42)  # type: ignore[arg-type]
+
+
+class Blob:
+    """A result whose lifetime the test watches."""
+
+
+alive: list[weakref.ref[Blob]] = []
+
+
+@pl.app
+def make_blob(i: int) -> Blob:
+    blob = Blob()
+    alive.append(weakref.ref(blob))
+    return blob
+
+
+@pl.app
+def measure(blob: Blob) -> int:
+    return 1
+
+
+def test_results_nobody_needs_are_released(threads: pl.Runtime) -> None:
+    alive.clear()
+    assert threads.run(pl.gather([measure(make_blob(i)) for i in range(50)]).map(sum)) == 50
+    gc.collect()
+    assert len(alive) == 50
+    assert [ref for ref in alive if ref() is not None] == []
+    assert threads._interpreter.index == {}
+
+
+def test_shutdown_stops_every_worker_process() -> None:
+    import psutil
+
+    me = psutil.Process(os.getpid())
+    before = set(me.children(recursive=True))
+    runtime = pl.Runtime(executors=[pl.ProcessExecutor(workers=2)])
+    runtime.start()
+    assert runtime.run(add(1, 2)) == 3
+    children = [p for p in me.children(recursive=True) if p not in before]
+    assert len(children) == 2
+    runtime.shutdown()
+    gone, still = psutil.wait_procs(children, timeout=5)
+    assert still == []
