@@ -333,7 +333,7 @@ class Interpreter:
         if delay is None:
             self.tasks.pop(node.task_id, None)
             del self.failures[node]
-            self._event("failed", node, app, executor=label, worker=worker, error=error, at=ended)
+            self._event("failed", node, app, executor=label, worker=worker, error=error, at=ended, attempt=len(history))
             if len(history) > 1:
                 for number, earlier in enumerate(history[:-1], 1):
                     error.add_note(f"attempt {number} failed with {type(earlier).__name__}: {earlier}")
@@ -474,5 +474,5 @@ class Interpreter:
     def _event(self, state: str, node: Node, app: App[Any, Any] | None, **info: Any) -> None:
         if self.monitor is not None:
             name = app.name if app is not None else (node.expr.app.name if isinstance(node.expr, Call) else "")
-            attempt = len(self.failures.get(node, ())) + 1
+            attempt = info.pop("attempt", 0) or len(self.failures.get(node, ())) + 1
             self.monitor.task_event(state, node.task_id, name, node.key, attempt=attempt, **info)

@@ -68,6 +68,17 @@ def test_the_final_error_lists_every_attempt(tmp_path: Path) -> None:
     assert re.search(r"attempt 2 .*failed with OSError: failure number 2", notes[1])
 
 
+def test_the_monitor_is_told_which_attempt_failed_last() -> None:
+    @pl.app(retries=2)
+    def always() -> None:
+        raise OSError("no")
+
+    events = Events()
+    with pl.Runtime([pl.ThreadExecutor(1)], monitor=events) as rt, pytest.raises(OSError):
+        rt.run(always(), timeout=30)
+    assert [e for e in events.seen if e[0] in ("running", "failed")][-2:] == [("running", 3), ("failed", 3)]
+
+
 def test_errors_outside_on_are_not_retried(tmp_path: Path) -> None:
     marker = tmp_path / "marker"
 
