@@ -1,0 +1,94 @@
+"""ZMQExecutor with SlurmProvider: worker pools as pilot jobs on the real single-node Slurm."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+import plait as pl
+from plait.backends.providers import JobState
+
+pytestmark = [pytest.mark.slurm, pytest.mark.usefixtures("slurm"), pytest.mark.timeout(150)]
+
+FAST = {"heartbeat_period": 0.2, "heartbeat_threshold": 3.0, "prefetch": 0}
+
+
+@pl.app
+def in_job(seconds: float, i: int, marks: str) -> tuple[int, str]:
+    """Sleeps, and says which Slurm job (pilot block) ran it; leaves a mark when it starts."""
+    job = os.environ.get("SLURM_JOB_ID", "none")
+    Path(marks, f"{i}-{job}").touch()
+    time.sleep(seconds)
+    return i, job
+
+
+def wait_for(condition: Callable[[], object], seconds: float = 60, what: str = "") -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, f"waited {seconds} s for {what}"
+        time.sleep(0.1)
+
+
+def provider(tmp_path: Path, **options: object) -> pl.SlurmProvider:
+    settings: dict[str, object] = {"partition": "debug", "walltime": "00:05:00", "job_dir": tmp_path / "jobs"}
+    return pl.SlurmProvider(**{**settings, **options})  # type: ignore[arg-type]
+
+
+def test_pi_on_pilot_blocks_scales_out_on_queue_depth(tmp_path: Path) -> None:
+    slurm = provider(tmp_path, init_blocks=1, max_blocks=2)
+    executor = pl.ZMQExecutor(provider=slurm, **FAST)  # type: ignore[arg-type]
+    with pl.Runtime([executor]) as rt:
+        done = rt.run(pl.gather(*[in_job(0.3, i, str(tmp_path)) for i in range(16)]))
+        assert executor.blocks is not None
+        blocks = dict(executor.blocks.submitted)
+    assert [i for i, _ in done] == list(range(16))
+    assert len(blocks) == 2, "one block was not enough for 16 tasks: a second was submitted"
+    assert {job for _, job in done} <= set(blocks.values())
+
+
+def test_scancel_of_a_pilot_mid_run_retries_its_tasks_on_a_new_block(tmp_path: Path) -> None:
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    executor = pl.ZMQExecutor(provider=provider(tmp_path, init_blocks=1, max_blocks=1), **FAST)  # type: ignore[arg-type]
+    with pl.Runtime([executor], lost_retries=2) as rt:
+        future = rt.submit(pl.gather(*[in_job(0.5, i, str(marks)) for i in range(6)]))
+        wait_for(lambda: any(marks.iterdir()), what="a task to start")
+        killed = next(marks.iterdir()).name.split("-")[1]
+        subprocess.run(["scancel", killed], check=True, timeout=30)
+        done = future.result(timeout=90)
+    assert [i for i, _ in done] == list(range(6))
+    assert {job for _, job in done} - {killed}, "tasks ran on a new block after the first was cancelled"
+
+
+def test_blocks_that_never_register_fail_the_run_naming_their_output(tmp_path: Path) -> None:
+    broken = provider(tmp_path, init_blocks=1, max_blocks=1, worker_init="echo cannot start >&2; exit 3")
+    executor = pl.ZMQExecutor(provider=broken, max_failed_blocks=2, **FAST)  # type: ignore[arg-type]
+    with pl.Runtime([executor]) as rt, pytest.raises(RuntimeError) as failure:
+        rt.run(in_job(0, 0, str(tmp_path)))
+    message = str(failure.value)
+    assert "before its pool registered" in message and "2 blocks in a row" in message
+    stderr = message.split("stderr ")[1].split(" ", maxsplit=1)[0]
+    assert Path(stderr).read_text() == "cannot start\n"
+
+
+def test_idle_pools_are_drained_and_their_blocks_end(tmp_path: Path) -> None:
+    slurm = provider(tmp_path, init_blocks=2, min_blocks=1, max_blocks=2)
+    executor = pl.ZMQExecutor(provider=slurm, idle_timeout=1.0, **FAST)  # type: ignore[arg-type]
+    with pl.Runtime([executor]) as rt:
+        wait_for(lambda: len(executor.pools) == 2, what="both pools to register")
+        assert rt.run(in_job(0, 0, str(tmp_path)))[0] == 0
+        assert executor.blocks is not None
+        blocks = executor.blocks
+        wait_for(lambda: len(executor.pools) == 1 and len(blocks.jobs) == 1, what="one idle pool to be drained")
+        gone = set(blocks.submitted) - set(blocks.jobs)
+        assert len(gone) == 1, "min_blocks=1: exactly one block stays"
+        job = blocks.submitted[gone.pop()]
+        wait_for(lambda: slurm.status([job])[job].finished, what="the drained block's job to end")
+        assert slurm.status([job])[job] in (JobState.COMPLETED, JobState.CANCELLED)
+        time.sleep(1.5)  # past idle_timeout again: the last block stays
+        assert len(executor.pools) == 1
