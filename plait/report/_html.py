@@ -119,7 +119,7 @@ def _timeline(data: RunData) -> str:
     height = len(rows) * _ROW + 24
     scale = _WIDTH / span
     parts = [
-        f'<svg id="timeline" xmlns="http://www.w3.org/2000/svg" width="{_LABEL + _WIDTH + 10}" height="{height}" '
+        f'<svg id="timeline" xmlns="http://www.w3.org/2000/svg" width="100%" '
         f'viewBox="0 0 {_LABEL + _WIDTH + 10} {height}">'
     ]
     for worker, i in rows.items():
@@ -142,7 +142,9 @@ def _timeline(data: RunData) -> str:
 def _bar(bar: Bar, row: int, t0: float, scale: float) -> str:
     x = _LABEL + (bar.start - t0) * scale
     width = max((bar.end - bar.start) * scale, 1.0)
-    stroke = ' stroke="#c0392b" stroke-width="2"' if bar.state in ("failed", "retried") else ""
+    # A white edge keeps back-to-back tasks apart; a red one marks a failed attempt.
+    red = bar.state in ("failed", "retried")
+    stroke = ' stroke="#c0392b" stroke-width="2"' if red else ' stroke="#fff" stroke-width="0.5"'
     tip = f"{bar.name} · task {bar.task} attempt {bar.attempt} · {bar.state} · {_seconds(bar.end - bar.start)}"
     return (
         f'<rect class="bar" x="{x:.1f}" y="{row * _ROW + 3}" width="{width:.1f}" height="{_ROW - 6}" '
