@@ -2,15 +2,18 @@
 
 from plait.runtime._errors import DependencyError, root_cause
 from plait.runtime._hooks import MISSING, Memo, Monitor
+from plait.runtime._memo import CorruptEntryWarning, SQLiteMemo
 from plait.runtime._runtime import PlaitFuture, Runtime, current_runtime, run
 
 __all__ = [
     "MISSING",
+    "CorruptEntryWarning",
     "DependencyError",
     "Memo",
     "Monitor",
     "PlaitFuture",
     "Runtime",
+    "SQLiteMemo",
     "current_runtime",
     "root_cause",
     "run",
