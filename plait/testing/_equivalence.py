@@ -84,10 +84,11 @@ def _outcome_on(runtime: Runtime, expr: Expr[Any], timeout: float) -> Result[Any
         return Failure(error)
 
 
-def _runtime_name(runtime: Runtime | None) -> str:
+def _runtime_name(runtime: Runtime | None, position: int | None = None) -> str:
     if runtime is None:
         return "direct evaluation"
-    return f"Runtime({', '.join(map(_executor_name, runtime._executors))})"
+    executors = ", ".join(map(_executor_name, runtime._executors))
+    return f"the runtime on {executors}" if position is None else f"runtime {position + 1} ({executors})"
 
 
 def _executor_name(executor: Executor) -> str:
@@ -145,13 +146,13 @@ def assert_equivalent(expr: Expr[Any], *runtimes: Runtime, timeout: float = 60.0
     if not runtimes:
         raise TypeError("assert_equivalent(expr, runtime, ...) needs at least one runtime")
     chosen: list[Runtime | None] = [None, runtimes[0]] if len(runtimes) == 1 else list(runtimes)
-    results = [(rt, outcome(expr, rt, timeout=timeout)) for rt in chosen]
-    reference_rt, reference = results[0]
-    for rt, result in results[1:]:
+    results = [(_runtime_name(rt, i), outcome(expr, rt, timeout=timeout)) for i, rt in enumerate(chosen)]
+    reference_name, reference = results[0]
+    for name, result in results[1:]:
         if not _agree(reference, result):
             raise AssertionError(
-                f"outcomes differ:\n  {_runtime_name(reference_rt)} gave {_show(reference)}\n"
-                f"  {_runtime_name(rt)} gave {_show(result)}\nfor the graph:\n{describe(expr)}"
+                f"outcomes differ:\n  {reference_name} gave {_show(reference)}\n"
+                f"  {name} gave {_show(result)}\nfor the graph:\n{describe(expr)}"
             )
     return reference
 
