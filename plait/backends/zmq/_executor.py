@@ -161,6 +161,7 @@ class ZMQExecutor:
         self._checking_blocks = False
         self._background: set[asyncio.Task[None]] = set()
         self._closing = False
+        self.dropped = 0  # messages that were not ours, or not from a registered pool
         self._broken = ""  # why no pool can come, once that is so
         self._ours: dict[str, str | int] = {
             "protocol": PROTOCOL_VERSION,
@@ -193,6 +194,10 @@ class ZMQExecutor:
         sock.maxmsgsize = self.max_message_bytes  # a bigger message disconnects its sender
         # Credit bounds what is queued per pool; the marks only have to exceed it.
         sock.sndhwm = sock.rcvhwm = 100_000
+        # ZMTP heartbeats, answered by zmq's own thread even while this loop is busy:
+        # they keep a pool's link alive through long turns of the loop, and break a dead one.
+        sock.heartbeat_ivl = int(self.heartbeat_period * 1000)
+        sock.heartbeat_timeout = sock.heartbeat_ttl = int(self.heartbeat_threshold * 1000)
         env: dict[str, str] = {}
         if self.encrypted:
             self.keys = Keys.generate()
@@ -320,29 +325,34 @@ class ZMQExecutor:
             self._loop.call_soon(self._on_readable)
 
     def _on_readable(self) -> None:
+        if not self._receive(_READ_BURST):
+            self._read_soon()
+
+    def _receive(self, limit: int) -> bool:
+        """Handle up to ``limit`` waiting messages; whether that was all of them."""
         sock = self._socket
         if sock is None or sock.closed:
-            return
-        for _ in range(_READ_BURST):
+            return True
+        for _ in range(limit):
             try:
                 frames = sock.recv_multipart(zmq.NOBLOCK)
             except zmq.Again:
-                return
+                return True
             self._handle(frames)
-        self._read_soon()
+        return False
 
     def _handle(self, frames: list[bytes]) -> None:
         identity = frames[0]
         try:
             message = decode(frames[1:])
         except ProtocolError as error:
-            log.warning("%s: dropped a message from %r: %s", self.label, identity, error)
+            self._drop(identity, str(error))
             return
         pool = self._pools.get(identity)
         if message.type == "register":
             self._register(identity, message)
         elif pool is None:
-            log.warning("%s: dropped a %s message from unregistered %r", self.label, message.type, identity)
+            self._drop(identity, f"a {message.type} message from a peer that has not registered")
         else:
             pool.last_seen = time.monotonic()
             if message.type == "results":
@@ -350,7 +360,13 @@ class ZMQExecutor:
             elif message.type == "drained":
                 self._forget(pool)
             elif message.type != "heartbeat":
-                log.warning("%s: dropped a %s message from %s: not a pool's", self.label, message.type, pool.where())
+                self._drop(identity, f"a {message.type} message, which pools do not send")
+
+    def _drop(self, identity: bytes, reason: str) -> None:
+        # A flood of garbage must not become a flood of log lines: the first few, then a count.
+        self.dropped += 1
+        if self.dropped <= 20 or self.dropped % 1000 == 0:
+            log.warning("%s: dropped a message from %r (%d so far): %s", self.label, identity, self.dropped, reason)
 
     def _register(self, identity: bytes, message: Message) -> None:
         where = f"pool {message['pool']} on {message['host']} (pid {message['pid']})"
@@ -406,6 +422,10 @@ class ZMQExecutor:
 
     def _tick(self) -> None:
         assert self._loop is not None
+        # Judge silence on what has arrived: after a long turn of the loop (admitting a
+        # big graph), heartbeats wait unread in the socket.
+        while not self._receive(_READ_BURST):
+            pass
         now = time.monotonic()
         for pool in list(self._pools.values()):
             silent = now - pool.last_seen

@@ -9,8 +9,8 @@ bytes between the executor and its workers.
 
 A worker that dies fails its running task with WorkerLost and is replaced; a task past
 its timeout, or cancelled while it runs, is stopped by killing its worker. The pool
-exits when told to, when drained, or when the executor has been silent for the
-heartbeat threshold.
+exits when told to, when drained, or when its link to the executor has been down
+for the heartbeat threshold.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from typing import Any
 
 import attrs
 import zmq
+from zmq.utils.monitor import recv_monitor_message
 
 import plait
 from plait.backends import _worker
@@ -45,6 +46,9 @@ log = logging.getLogger("plait.zmq.pool")
 _WORKER_ROOM = 2
 # How long a pool waits for the executor to accept it before giving up.
 _REGISTER_TIMEOUT = 60.0
+# A driver whose link is up but whose loop sends nothing for this many thresholds is hung.
+_SILENCE_THRESHOLDS = 10
+_LINK_EVENTS = zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_DISCONNECTED
 _RESULTS_PER_MESSAGE = 1024
 
 # (task_id, name, fn_key, timeout, call payload)
@@ -77,7 +81,7 @@ class Pool:
         self.results: list[tuple[list[Any], bytes]] = []
         self.sys_path: list[str] | None = None  # the driver's, from its accept
         self.heartbeat_period = 1.0
-        self.threshold = _REGISTER_TIMEOUT
+        self.threshold = _REGISTER_TIMEOUT / _SILENCE_THRESHOLDS  # until the executor says
         self.next_heartbeat = 0.0
         self.draining = False
         self.exit_code: int | None = None
@@ -91,8 +95,15 @@ class Pool:
         self.dealer = self.context.socket(zmq.DEALER)
         self.dealer.linger = 1000  # long enough to deliver the last results of a drain
         configure_client(self.dealer)
+        # The link to the executor, watched through ZMTP heartbeats (the executor's socket
+        # pings every period and asks us to drop the link after the threshold without
+        # traffic): zmq's threads keep it up while the driver's loop is busy, and it breaks
+        # within the threshold when the driver dies, freezes or the network parts.
+        self.monitor = self.dealer.get_monitor_socket(_LINK_EVENTS)
+        self.link_down_since: float | None = None
         self.dealer.connect(url)
         self.poller.register(self.dealer, zmq.POLLIN)
+        self.poller.register(self.monitor, zmq.POLLIN)
         self.last_heard = time.monotonic()
 
     # -- workers -----------------------------------------------------------------
@@ -231,6 +242,17 @@ class Pool:
             self.last_heard = time.monotonic()
             self._on_message(message)
 
+    def _link_events(self) -> None:
+        while True:
+            try:
+                event = recv_monitor_message(self.monitor, zmq.NOBLOCK)["event"]
+            except zmq.Again:
+                return
+            if event == zmq.EVENT_DISCONNECTED and self.link_down_since is None:
+                self.link_down_since = time.monotonic()
+            elif event == zmq.EVENT_HANDSHAKE_SUCCEEDED:
+                self.link_down_since = None
+
     def _on_message(self, message: Message) -> None:
         kind = message.type
         if kind == "accept":
@@ -270,9 +292,9 @@ class Pool:
 
     def _timers(self) -> None:
         now = time.monotonic()
-        if now - self.last_heard > self.threshold:
-            silent = now - self.last_heard
-            log.error("pool %s: no word from the executor at %s for %.1f s; exiting", self.pool_id, self.url, silent)
+        gone = self._executor_gone(now)
+        if gone:
+            log.error("pool %s: %s; exiting", self.pool_id, gone)
             self.exit_code = 4
             return
         if self.sys_path is not None and now >= self.next_heartbeat:
@@ -288,9 +310,21 @@ class Pool:
             self._send(encode("drained"))
             self.exit_code = 0
 
+    def _executor_gone(self, now: float) -> str:
+        """Why we think the executor is gone, or "" while we do not."""
+        if self.sys_path is None and now - self.last_heard > _REGISTER_TIMEOUT:
+            return f"the executor at {self.url} did not accept us within {_REGISTER_TIMEOUT} s"
+        if self.link_down_since is not None and now - self.link_down_since > self.threshold:
+            return f"the link to the executor at {self.url} has been down for {now - self.link_down_since:.1f} s"
+        if now - self.last_heard > _SILENCE_THRESHOLDS * self.threshold:
+            return f"the executor at {self.url} has sent nothing for {now - self.last_heard:.1f} s"
+        return ""
+
     def _wait(self) -> int:
         """Milliseconds until the next timer is due."""
-        due = [self.last_heard + self.threshold]
+        due = [self.last_heard + min(_REGISTER_TIMEOUT, _SILENCE_THRESHOLDS * self.threshold)]
+        if self.link_down_since is not None:
+            due.append(self.link_down_since + self.threshold)
         if self.sys_path is not None:
             due.append(self.next_heartbeat)
         due.extend(w.deadline for w in self.workers if w.deadline is not None)
@@ -316,6 +350,8 @@ class Pool:
                 for target, events in self.poller.poll(self._wait()):
                     if target is self.dealer:
                         self._from_executor()
+                    elif target is self.monitor:
+                        self._link_events()
                     else:
                         self._worker_event(target, events)
                 self._dispatch()
@@ -338,6 +374,8 @@ class Pool:
         for worker in self.workers:
             self._kill(worker)
             worker.sock.close()
+        self.dealer.disable_monitor()
+        self.monitor.close()
         self.dealer.close()
         self.context.term()
 

@@ -71,7 +71,7 @@ def test_a_pool_killed_whole_has_its_tasks_retried_on_the_other_pool(tmp_path: P
         victim = pool_process(executor, "zmq-0")
         os.killpg(victim.pid, signal.SIGKILL)  # the pool; its worker dies with it
         assert future.result(60) == list(range(6))
-        assert executor.pools == ["zmq-1"]
+        assert "zmq-0" not in executor.pools and "zmq-1" in executor.pools  # scaling may add a block
     assert any(isinstance(e, pl.WorkerLost) and "zmq-0" in str(e) for e in events.retried)
 
 
@@ -86,7 +86,7 @@ def test_a_silent_pool_is_lost_after_the_heartbeat_threshold_and_its_tasks_run_e
         frozen = pool_process(executor, "zmq-0")
         frozen.suspend()  # SIGSTOP: alive for the provider, silent on the wire
         assert future.result(60) == list(range(6))
-        assert executor.pools == ["zmq-1"]
+        assert "zmq-0" not in executor.pools and "zmq-1" in executor.pools  # scaling may add a block
         wait_for(lambda: not frozen.is_running(), what="the lost pool's job to be cancelled")
     lost = [e for e in events.retried if isinstance(e, pl.WorkerLost)]
     assert lost and all("heartbeat threshold" in str(e) for e in lost)
