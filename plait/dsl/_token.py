@@ -82,14 +82,21 @@ def token_of(
     return b"".join(out)
 
 
+@functools.lru_cache(maxsize=4096)
 def code_token(code: types.CodeType) -> bytes:
     """A token for a code object: its bytecode, names and constants, recursively.
 
     Line numbers and file names are left out, so moving a function does not change
-    its identity, while editing a literal in its body does.
+    its identity, while editing a literal in its body does. Code objects are immutable,
+    so each one's token is computed once.
     """
-    out: list[bytes] = []
-    _Writer(out, None).write_code(code)
+    out = [b"c" + _len(len(code.co_code)) + code.co_code, "\0".join(code.co_names).encode() + b"\0"]
+    writer = _Writer(out, None)
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            out.append(code_token(const))
+        else:
+            writer.write(const, "a constant")
     return b"".join(out)
 
 
@@ -139,6 +146,8 @@ class _Writer:
             elems = sorted(self.sub(e, where) for e in value)  # type: ignore[attr-defined]
             out.append(b"S" + _len(len(elems)))
             out.extend(elems)
+        elif isinstance(value, _CALLABLES) or hasattr(value, "__plait_identity__"):
+            self.write_callable(value, where)
         elif (reg := _lookup_registered(cls)) is not None:
             out.append(b"R" + _qualified(cls) + b"\0")
             self.write(reg(value), where)
@@ -152,8 +161,6 @@ class _Writer:
             self.write_fields(value, [f.name for f in dataclasses.fields(value)], where)
         elif isinstance(value, PurePath):
             out.append(b"P" + str(value).encode() + b"\0")
-        elif isinstance(value, _CALLABLES) or hasattr(value, "__plait_identity__"):
-            self.write_callable(value, where)
         elif "numpy" in sys.modules and _is_ndarray(value):
             self.write_ndarray(value, where)
         elif isinstance(value, tuple) and hasattr(value, "_fields"):  # namedtuple
@@ -180,22 +187,15 @@ class _Writer:
             self.out.append(b"m")
             self.write((fn.__func__, fn.__self__), where)
         elif isinstance(fn, types.FunctionType):
-            self.out.append(b"F" + _qualified(fn) + b"\0")
-            self.write_code(fn.__code__)
+            self.out.append(b"F" + _qualified(fn) + b"\0" + code_token(fn.__code__))
+            if fn.__closure__ is None and fn.__defaults__ is None and fn.__kwdefaults__ is None:
+                self.out.append(b"-")  # the common case, kept cheap: maps over plain functions
+                return
             cells = tuple(c.cell_contents for c in fn.__closure__ or ())
             self.write((cells, fn.__defaults__, fn.__kwdefaults__), f"{where} (closure of {fn.__qualname__})")
         else:  # classes, builtins and apps are identified by name (apps add their code hash)
             identity = getattr(fn, "__plait_identity__", b"")
             self.out.append(b"C" + _qualified(fn) + b"\0" + identity)
-
-    def write_code(self, code: types.CodeType) -> None:
-        self.out.append(b"c" + _len(len(code.co_code)) + code.co_code)
-        self.out.append("\0".join(code.co_names).encode() + b"\0")
-        for const in code.co_consts:
-            if isinstance(const, types.CodeType):
-                self.write_code(const)
-            else:
-                self.write(const, "a constant")
 
     def write_ndarray(self, array: Any, where: str) -> None:
         if array.dtype.hasobject:  # its buffer holds addresses, not values
