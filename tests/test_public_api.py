@@ -1,0 +1,26 @@
+"""The public face is exactly what docs/api.md lists, and nothing leaks in by accident."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import plait
+
+API_DOC = Path(__file__).parent.parent / "docs" / "api.md"
+
+
+def documented_names() -> list[str]:
+    return re.findall(r"^\| `(\w+)` \|", API_DOC.read_text(), flags=re.MULTILINE)
+
+
+def test_all_is_what_the_docs_list() -> None:
+    documented = documented_names()
+    assert len(documented) == len(set(documented)), "a name is listed twice in docs/api.md"
+    assert sorted(plait.__all__) == sorted(documented), "update docs/api.md or plait.__all__"
+
+
+def test_every_public_name_exists_and_nothing_private_is_public() -> None:
+    for name in plait.__all__:
+        assert hasattr(plait, name), name
+        assert not name.startswith("_"), name
