@@ -322,11 +322,11 @@ class Interpreter:
             self.failures.pop(node, None)
             self._finish(node, result.value)
             return
-        self._task_failed(node, app, result.error, label, result.worker, result.ended)
+        self._task_failed(node, app, result, label)
 
-    def _task_failed(
-        self, node: Node, app: App[Any, Any], error: BaseException, label: str, worker: str, ended: float = 0.0
-    ) -> None:
+    def _task_failed(self, node: Node, app: App[Any, Any], result: TaskResult, label: str) -> None:
+        error, worker, ended = result.error, result.worker, result.ended
+        assert error is not None
         history = self.failures.setdefault(node, [])
         history.append(error)
         delay = self._retry_delay(app, error, history)

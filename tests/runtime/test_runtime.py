@@ -252,5 +252,5 @@ def test_shutdown_stops_every_worker_process() -> None:
     children = [p for p in me.children(recursive=True) if p not in before]
     assert len(children) == 2
     runtime.shutdown()
-    gone, still = psutil.wait_procs(children, timeout=5)
+    _, still = psutil.wait_procs(children, timeout=5)
     assert still == []
