@@ -78,7 +78,7 @@ class CondorProvider(BatchProvider):
             f"error = {stderr}",
             f"log = {self.job_dir / f'{job_name}.log'}",
             f"request_cpus = {self.cores_per_node}",
-            f"periodic_remove = (JobStatus == 2) && ((time() - EnteredCurrentStatus) > {self.seconds})",
+            f"periodic_remove = (JobStatus == 2) && ((time() - EnteredCurrentStatus) > {self.walltime_seconds})",
         ]
         if self.account:
             lines.append(f"accounting_group = {self.account}")

@@ -74,7 +74,7 @@ class LSFProvider(BatchProvider):
             f"-e {stderr}",
             f"-n {self.nodes_per_block * self.cores_per_node}",
             f'-R "span[ptile={self.cores_per_node}]"',
-            f"-W {math.ceil(self.seconds / 60)}",  # minutes
+            f"-W {math.ceil(self.walltime_seconds / 60)}",  # minutes
         ]
         if self.queue:
             lines.append(f"-q {self.queue}")

@@ -81,7 +81,7 @@ class PBSProProvider(BatchProvider):
             f"-e {stderr}",
             f"-l select={self.nodes_per_block}:ncpus={self.cores_per_node}",
             "-l place=scatter",
-            f"-l walltime={format_walltime(self.seconds)}",
+            f"-l walltime={format_walltime(self.walltime_seconds)}",
         ]
         if self.queue:
             lines.append(f"-q {self.queue}")

@@ -117,7 +117,8 @@ class BatchProvider:
     command_timeout: float = 60.0
     check_commands: bool = True
     label: str = attrs.field(init=False)
-    workers_per_block: int = attrs.field(init=False)  # one worker per core on every node of a block
+    # The workers of one pool: a pool runs on every node of a block (the launcher starts one per node).
+    workers_per_block: int = attrs.field(init=False)
 
     @walltime.validator
     def _check_walltime(self, attribute: attrs.Attribute[str], value: str) -> None:
@@ -129,7 +130,7 @@ class BatchProvider:
     def __attrs_post_init__(self) -> None:
         name = type(self).__name__
         self.label = self.scheduler
-        self.workers_per_block = self.nodes_per_block * self.cores_per_node
+        self.workers_per_block = self.cores_per_node
         if not self.min_blocks <= self.max_blocks or self.init_blocks > self.max_blocks:
             raise ValueError(
                 f"{name}: need min_blocks <= max_blocks and init_blocks <= max_blocks, got "
@@ -152,7 +153,7 @@ class BatchProvider:
     # -- what a job is -----------------------------------------------------------------
 
     @property
-    def seconds(self) -> int:
+    def walltime_seconds(self) -> int:
         """The walltime in seconds."""
         return parse_walltime(self.walltime)
 

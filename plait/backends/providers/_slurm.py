@@ -108,7 +108,7 @@ class SlurmProvider(BatchProvider):
         return lines
 
     def _time(self) -> str:
-        days, rest = divmod(self.seconds, 86400)
+        days, rest = divmod(self.walltime_seconds, 86400)
         hours, rest = divmod(rest, 3600)
         clock = f"{hours:02d}:{rest // 60:02d}:{rest % 60:02d}"
         return f"{days}-{clock}" if days else clock

@@ -84,6 +84,7 @@ class _Pool:
     functions: set[bytes] = attrs.field(factory=set)
     draining: bool = False
     idle_since: float | None = None  # when it last ran out of tasks, for scaling in
+    joined: float = attrs.field(factory=time.monotonic)  # about when its block started: walltime counts from here
 
     def where(self) -> str:
         return f"pool {self.pool_id} on {self.host}"
@@ -106,7 +107,9 @@ class ZMQExecutor:
     ``provider.max_blocks``; a pool idle for ``idle_timeout`` seconds is drained and its
     block cancelled (never below ``min_blocks``). A block that ends before its pool
     registers is reported with its output files; after ``max_failed_blocks`` such
-    blocks in a row, the executor fails its tasks with that reason.
+    blocks in a row, the executor fails its tasks with that reason. With a batch
+    provider, a pool is drained ``walltime_margin`` seconds before its block's walltime
+    ends (default: a tenth of the walltime, at most a minute), so no task is cut short.
     """
 
     can_kill = True
@@ -125,6 +128,7 @@ class ZMQExecutor:
         max_message_bytes: int = 1 << 30,
         idle_timeout: float = 30.0,
         max_failed_blocks: int = 3,
+        walltime_margin: float | None = None,
     ) -> None:
         if not 0 < heartbeat_period < heartbeat_threshold:
             raise ValueError(
@@ -146,6 +150,9 @@ class ZMQExecutor:
         self.max_message_bytes = max_message_bytes
         self.idle_timeout = idle_timeout
         self.max_failed_blocks = max_failed_blocks
+        walltime: int | None = getattr(self.provider, "walltime_seconds", None)  # batch providers have one
+        margin = min(60.0, walltime / 10) if walltime and walltime_margin is None else walltime_margin or 0.0
+        self._drain_after = walltime - margin if walltime else None
         self.url = ""
         self.keys: Keys | None = None
         self.blocks: Blocks | None = None
@@ -480,6 +487,11 @@ class ZMQExecutor:
             await asyncio.to_thread(blocks.scale_out, more)
         now, staying = time.monotonic(), len(blocks.jobs) - sum(p.draining for p in self._pools.values())
         for pool in list(self._pools.values()):
+            if self._drain_after is not None and not pool.draining and now - pool.joined >= self._drain_after:
+                log.info("%s: %s is near its block's walltime; draining it", self.label, pool.where())
+                staying -= 1
+                await self.drain([pool.pool_id])
+                continue
             if pool.inflight or pool.draining:
                 pool.idle_since = None
                 continue

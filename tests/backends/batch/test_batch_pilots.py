@@ -92,3 +92,18 @@ def test_idle_pools_are_drained_and_their_blocks_end(tmp_path: Path) -> None:
         assert slurm.status([job])[job] in (JobState.COMPLETED, JobState.CANCELLED)
         time.sleep(1.5)  # past idle_timeout again: the last block stays
         assert len(executor.pools) == 1
+
+
+def test_a_pool_near_its_walltime_is_drained_and_replaced_without_losing_tasks(tmp_path: Path) -> None:
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    slurm = provider(tmp_path, walltime="00:01:00", init_blocks=1, max_blocks=1)
+    executor = pl.ZMQExecutor(provider=slurm, walltime_margin=57, **FAST)  # type: ignore[arg-type]
+    with pl.Runtime([executor], lost_retries=0) as rt:  # a task cut short would fail the run
+        done = rt.run(pl.gather(*[in_job(0.5, i, str(marks)) for i in range(12)]))
+        assert executor.blocks is not None
+        blocks = list(executor.blocks.submitted.values())
+    assert [i for i, _ in done] == list(range(12))
+    assert len(blocks) >= 2, "the first block was drained 3 s in, before its walltime; another took over"
+    assert {job for _, job in done} <= set(blocks)
+    assert slurm.status(blocks[:1])[blocks[0]] in (JobState.COMPLETED, JobState.CANCELLED)

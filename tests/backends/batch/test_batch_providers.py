@@ -55,7 +55,7 @@ def test_slurm_script_multi_node_with_srun() -> None:
         f"{BODY}"
         "srun --nodes=2 --ntasks-per-node=1 /opt/env/bin/python -m plait.worker --url tcp://login01:5555\n"
     )
-    assert provider.workers_per_block == 16
+    assert provider.workers_per_block == 8, "the launcher starts a pool of 8 workers on each of the 2 nodes"
 
 
 def test_slurm_walltime_of_days() -> None:
