@@ -9,6 +9,8 @@ the progress bar bumps counters and redraws at most a few times a second.
 from __future__ import annotations
 
 import asyncio
+import functools
+import itertools
 import os
 import sqlite3
 import sys
@@ -75,14 +77,14 @@ CREATE INDEX IF NOT EXISTS attempts_state ON attempts (state, run);
 CREATE INDEX IF NOT EXISTS attempts_task ON attempts (run, task);
 """
 
+_CHUNK = 200  # rows per INSERT: 2 600 parameters, well under SQLite's limit of 32 766
 _FLUSH_EVERY = 0.25  # seconds between batches: the db lags the run by about this much
 
 # Where each state's time goes in an attempt's row.
 _ATTEMPT = 2
 _STATE, _EXECUTOR, _WORKER, _PENDING, _DISPATCHED, _RUNNING, _ENDED, _ERROR = range(5, 13)
-_COLUMN = {"pending": _PENDING, "dispatched": _DISPATCHED, "running": _RUNNING} | dict.fromkeys(
-    ("done", "failed", "retried", "cached", "cancelled"), _ENDED
-)
+_LATER = (None, None, None, None)  # dispatched, running, ended, error: filled in as they happen
+_now = time.time
 
 
 def open_db(path: str | os.PathLike[str], what: str) -> sqlite3.Connection:
@@ -138,41 +140,46 @@ class EventLog:
         error: BaseException | None = None,
         at: float = 0.0,
     ) -> None:
-        now = at or time.time()
+        # Called for every change of every task on the loop thread: the usual
+        # pending -> dispatched -> running -> done path takes as few steps as it can.
+        if state == "pending":
+            self._open[task_id] = [self.run, task_id, attempt, name, key, state, "", "", at or _now(), *_LATER]
+            return
         row = self._open.get(task_id)
-        if row is None:
-            row = [self.run, task_id, attempt, name, key, state, executor, worker, None, None, None, None, None]
-            self._open[task_id] = row
-        column = _COLUMN[state]
-        row[column] = now
+        if row is None:  # a cached task, or one cancelled before it was queued
+            row = self._open[task_id] = [self.run, task_id, attempt, name, key, state, "", "", None, *_LATER]
         row[_STATE] = state
+        if state == "dispatched":
+            row[_DISPATCHED] = at or _now()
+            row[_EXECUTOR] = executor
+            return
+        if state == "running":
+            row[_RUNNING] = at or _now()
+            row[_WORKER] = worker
+            return
+        row[_ENDED] = now = at or _now()
         if executor:
             row[_EXECUTOR] = executor
         if worker:
             row[_WORKER] = worker
-        if column == _ENDED:
-            if error is not None:
-                # Format it now (failures are rare): its traceback grows when the user re-raises it.
-                row[_ERROR] = describe(error)
-            del self._open[task_id]
-            self._ended.append(row)
-            if state == "retried":  # the next attempt waits in the queue from now on
-                nxt = [
-                    self.run,
-                    task_id,
-                    row[_ATTEMPT] + 1,
-                    name,
-                    key,
-                    "pending",
-                    executor,
-                    "",
-                    now,
-                    None,
-                    None,
-                    None,
-                    None,
-                ]
-                self._open[task_id] = nxt
+        if error is not None:
+            # Format it now (failures are rare): its traceback grows when the user re-raises it.
+            row[_ERROR] = describe(error)
+        del self._open[task_id]
+        self._ended.append(row)
+        if state == "retried":  # the next attempt waits in the queue from now on
+            self._open[task_id] = [
+                self.run,
+                task_id,
+                row[_ATTEMPT] + 1,
+                name,
+                key,
+                "pending",
+                executor,
+                "",
+                now,
+                *_LATER,
+            ]
 
     def close(self) -> None:
         """Write what is left, index the table, stamp the run's end, close the file."""
@@ -199,7 +206,24 @@ class EventLog:
         rows = [ended.popleft() for _ in range(len(ended))]
         if rows:
             with self._db:
-                self._db.executemany("INSERT INTO attempts VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+                for start in range(0, len(rows), _CHUNK):
+                    chunk = rows[start : start + _CHUNK]
+                    self._db.execute(_insert(len(chunk)), list(itertools.chain.from_iterable(chunk)))
+
+
+@functools.cache
+def _insert(rows: int) -> str:
+    """One INSERT of ``rows`` rows.
+
+    Many rows per statement: the sqlite3 module lets go of the GIL around each
+    statement step, and one hand-over per row would stall the loop thread that
+    emits the events.
+
+    >>> _insert(2).count("?")
+    26
+    """
+    one = "(" + ", ".join("?" * 13) + ")"
+    return "INSERT INTO attempts VALUES " + ", ".join([one] * rows)
 
 
 def describe(error: BaseException) -> str:
