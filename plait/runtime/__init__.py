@@ -3,15 +3,19 @@
 from plait.runtime._errors import DependencyError, root_cause
 from plait.runtime._hooks import MISSING, Memo, Monitor
 from plait.runtime._memo import CorruptEntryWarning, SQLiteMemo
+from plait.runtime._monitor import EventLog, Monitors, ProgressMonitor
 from plait.runtime._runtime import PlaitFuture, Runtime, current_runtime, run
 
 __all__ = [
     "MISSING",
     "CorruptEntryWarning",
     "DependencyError",
+    "EventLog",
     "Memo",
     "Monitor",
+    "Monitors",
     "PlaitFuture",
+    "ProgressMonitor",
     "Runtime",
     "SQLiteMemo",
     "current_runtime",

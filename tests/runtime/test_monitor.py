@@ -181,3 +181,14 @@ def test_progress_is_off_when_stderr_is_no_terminal_and_can_be_forced() -> None:
     assert isinstance(both._interpreter.monitor, Monitors)
     for rt in (quiet, loud, both):
         rt.shutdown()
+
+
+def test_a_runtime_shut_down_unstarted_still_closes_its_monitor(tmp_path: Path) -> None:
+    rt = pl.Runtime([pl.ThreadExecutor(1)], monitor=tmp_path / "run.db", progress=False)
+    log = rt._interpreter.monitor
+    assert isinstance(log, EventLog)
+    rt.shutdown()
+    assert not log._writer.is_alive()
+    db = sqlite3.connect(tmp_path / "run.db")
+    assert db.execute("SELECT count(*) FROM runs WHERE ended IS NOT NULL").fetchone() == (1,)
+    db.close()
