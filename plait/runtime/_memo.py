@@ -1,16 +1,19 @@
 """The persistent memo: results by node key in a SQLite file, so a run resumes.
 
 One row per result, committed when its task ends (not at exit): a run that is
-killed, even with SIGKILL, keeps every result it had finished. The database is in
-WAL mode with ``synchronous=NORMAL``: a commit survives the process dying at any
-point; only a power cut may lose the last few commits, which are then recomputed.
+killed, even with SIGKILL, keeps every result it had finished, but for those of the
+loop turn it was killed in. The database is in WAL mode with ``synchronous=NORMAL``:
+a commit survives the process dying at any point; only a power cut may lose the last
+few commits, which are then recomputed.
 
 Each row carries a digest of its pickled value. A row whose digest does not match,
 or that does not unpickle, is recomputed with a warning, never fatal.
 
-Reads are grouped: the first ``get`` in a turn of the runtime's event loop opens a
-read transaction and the end of that turn closes it. A lookup alone in its own
-transaction costs ~10 µs (SQLite re-checks the WAL each time); inside one, ~2 µs.
+Statements are grouped: the first ``get`` or ``put`` in a turn of the runtime's event
+loop opens a transaction and the end of that turn commits it, so a result is
+committed within the loop turn in which its task ended. A lookup alone in its own
+transaction costs ~10 µs (SQLite re-checks the WAL each time), inside one ~2 µs; a
+write ~3x less CPU than one commit per row.
 """
 
 from __future__ import annotations
@@ -70,12 +73,11 @@ class SQLiteMemo:
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
         self._db = _connect(self.path)
-        self._reading = False
+        self._txn: str | None = None  # this loop turn's transaction: None, "read" or "write"
 
     def get(self, key: bytes) -> Any:
         try:
-            if not self._reading:
-                self._begin_read()
+            self._join(write=False)
             row = self._db.execute("SELECT value, digest, name FROM plait_results WHERE key = ?", (key,)).fetchone()
         except sqlite3.DatabaseError as error:
             return self._corrupt(key, "?", f"the database could not be read ({error})")
@@ -89,19 +91,51 @@ class SQLiteMemo:
         except Exception as error:
             return self._corrupt(key, name, f"it does not unpickle ({type(error).__name__}: {error})")
 
-    def _begin_read(self) -> None:
+    def put(self, key: bytes, name: str, value: Any) -> None:
+        try:
+            data = cloudpickle.dumps(value, protocol=5)
+        except Exception as error:
+            self._not_memoized(name, f"it cannot be pickled ({error})")
+            return
+        try:
+            self._join(write=True)
+            self._db.execute(
+                "INSERT OR REPLACE INTO plait_results VALUES (?, ?, ?, ?, ?)",
+                (key, name, data, _digest(data), time.time()),
+            )
+        except sqlite3.Error as error:
+            self._not_memoized(name, f"the database refused it ({error})")
+
+    def close(self) -> None:
+        self._end()
+        self._db.close()
+
+    def _join(self, write: bool) -> None:
+        """Join this loop turn's transaction: open it, or turn a read into a write."""
+        if self._txn == "write" or (self._txn == "read" and not write):
+            return
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
-            return  # not on a loop: each lookup is its own transaction
-        self._db.execute("BEGIN")
-        self._reading = True
-        loop.call_soon(self._end_read)
-
-    def _end_read(self) -> None:
-        if self._reading:
-            self._reading = False
+            return  # not on a loop: each statement is its own transaction
+        if self._txn == "read":
+            # Upgrading a read snapshot fails if another process wrote since; start afresh.
             self._db.execute("COMMIT")
+        else:
+            loop.call_soon(self._end)
+        self._db.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+        self._txn = "write" if write else "read"
+
+    def _end(self) -> None:
+        if self._txn is None:
+            return
+        wrote, self._txn = self._txn == "write", None
+        try:
+            self._db.execute("COMMIT")
+        except sqlite3.Error as error:
+            self._db.rollback()
+            if wrote:
+                self._not_memoized("the tasks that just ended", f"the commit failed ({error})")
 
     def _corrupt(self, key: bytes, name: str, why: str) -> Any:
         warnings.warn(
@@ -112,27 +146,10 @@ class SQLiteMemo:
         )
         return MISSING
 
-    def put(self, key: bytes, name: str, value: Any) -> None:
-        try:
-            data = cloudpickle.dumps(value, protocol=5)
-        except Exception as error:
-            warnings.warn(
-                f"plait memo {self.path}: the result of {name} cannot be pickled ({error}); it is not memoized",
-                CorruptEntryWarning,
-                stacklevel=2,
-            )
-            return
-        # A write inside the read snapshot could fail if another process wrote since.
-        self._end_read()
-        # Autocommit: the row is committed when this returns, and survives a crash.
-        self._db.execute(
-            "INSERT OR REPLACE INTO plait_results VALUES (?, ?, ?, ?, ?)",
-            (key, name, data, _digest(data), time.time()),
+    def _not_memoized(self, name: str, why: str) -> None:
+        warnings.warn(
+            f"plait memo {self.path}: the result of {name} is not memoized: {why}", CorruptEntryWarning, stacklevel=3
         )
-
-    def close(self) -> None:
-        self._end_read()
-        self._db.close()
 
     def __repr__(self) -> str:
         return f"SQLiteMemo({str(self.path)!r})"

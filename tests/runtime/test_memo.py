@@ -50,9 +50,14 @@ def test_each_result_is_committed_when_its_task_ends(tmp_path: Path) -> None:
     mark = _marking(tmp_path / "marker")
     with pl.Runtime([pl.ThreadExecutor(1)], cache=db) as rt:
         rt.run(mark(1), timeout=30)
-        # Another connection, while the runtime is still open, sees the row.
+        # Another connection, while the runtime is still open, sees the row (committed
+        # at the end of the loop turn in which the task ended).
         with sqlite3.connect(db) as other:
-            assert other.execute("SELECT name FROM plait_results").fetchall() == [(mark.name,)]
+            deadline = time.monotonic() + 10
+            while not (rows := other.execute("SELECT name FROM plait_results").fetchall()):
+                assert time.monotonic() < deadline, "the result was not committed while the runtime ran"
+                time.sleep(0.01)
+            assert rows == [(mark.name,)]
             assert other.execute("PRAGMA journal_mode").fetchone() == ("wal",)
 
 
@@ -267,22 +272,38 @@ def test_the_cache_command_shows_and_clears_a_memo(tmp_path: Path) -> None:
     assert missing.exit_code == 1 and f"no plait cache at {db}" in missing.output
 
 
-def test_reads_in_one_loop_turn_share_a_transaction_and_writes_still_land(tmp_path: Path) -> None:
+def test_one_loop_turn_is_one_transaction(tmp_path: Path) -> None:
     import asyncio
 
     db = tmp_path / "memo.db"
     memo = SQLiteMemo(db)
+    other = sqlite3.connect(db)
+
+    def committed() -> int:
+        return int(other.execute("SELECT COUNT(*) FROM plait_results").fetchone()[0])
 
     async def turn() -> None:
         assert memo.get(b"a" * 16) is pl.runtime.MISSING
-        assert memo._db.in_transaction  # the read is grouped with the rest of this turn
-        memo.put(b"a" * 16, "a", 1)  # ends the read, commits on its own
+        assert memo._db.in_transaction  # the lookup opened this turn's transaction
+        memo.put(b"a" * 16, "a", 1)
+        memo.put(b"b" * 16, "b", 2)
+        assert memo.get(b"a" * 16) == 1  # its own writes are visible at once
+        assert committed() == 0  # others see them when the turn ends
+        await asyncio.sleep(0)
         assert not memo._db.in_transaction
-        with sqlite3.connect(db) as other:
-            assert other.execute("SELECT COUNT(*) FROM plait_results").fetchone() == (1,)
-        assert memo.get(b"a" * 16) == 1
-        await asyncio.sleep(0)  # the end of the turn closes the read
-        assert not memo._db.in_transaction
+        assert committed() == 2
 
     asyncio.run(turn())
+    memo.put(b"c" * 16, "c", 3)  # off the loop, each write commits on its own
+    assert committed() == 3
+    memo.close()
+    other.close()
+
+
+def test_a_write_the_database_refuses_is_a_warning_not_a_failure(tmp_path: Path) -> None:
+    memo = SQLiteMemo(tmp_path / "memo.db")
+    memo._db.execute("PRAGMA query_only = ON")  # as a full disk or a read-only mount would
+    with pytest.warns(CorruptEntryWarning, match="result of simulate is not memoized: the database refused it"):
+        memo.put(b"k" * 16, "simulate", 1)
+    assert memo.get(b"k" * 16) is pl.runtime.MISSING
     memo.close()
