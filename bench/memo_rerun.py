@@ -15,7 +15,9 @@ and tasks/s = 10 000 / (load + build + run). Executor start-up is left out of bo
 "cpu" is this process's CPU time over the same phases (every thread): on a machine
 shared with other work, tasks per CPU-second is the steadier figure.
 
-Run: ``python bench/memo_rerun.py [--tasks N] [--rounds R] [--profile]``.
+Run: ``python bench/memo_rerun.py [--tasks N] [--rounds R] [--profile] [--no-parsl]``;
+``--profile`` prints pyinstrument profiles of one more warm plait run: the build on
+the calling thread, the run on the runtime's loop thread.
 """
 
 from __future__ import annotations
@@ -62,12 +64,17 @@ def plait_run(db: str, pairs: int, profile: bool = False) -> Phases:
         profiler = _profiler() if profile else None
         workflow = pl.gather(shift(square(i)) for i in range(pairs))
         built = time.perf_counter()
+        if profiler is not None:
+            profiler.stop()
+            print("build (the calling thread):", profiler.output_text(unicode=True, color=False), sep="\n")
+            # pyinstrument samples the thread that starts it: start one on the loop thread.
+            profiler = rt._wait(_start_profiler())
         result = rt.run(workflow, timeout=600)
         ended = time.perf_counter()
         cpu = time.process_time() - cpu
         if profiler is not None:
-            profiler.stop()
-            print(profiler.output_text(unicode=True, color=False, show_all=False))
+            rt._wait(_stop_profiler(profiler))
+            print("run (the runtime's loop thread):", profiler.output_text(unicode=True, color=False), sep="\n")
     assert result == expected(pairs)
     return {"load": loaded - started, "build": built - start_build, "run": ended - built, "cpu": cpu}
 
@@ -78,6 +85,14 @@ def _profiler() -> Any:
     profiler = Profiler(interval=0.0002, async_mode="disabled")
     profiler.start()
     return profiler
+
+
+async def _start_profiler() -> Any:
+    return _profiler()
+
+
+async def _stop_profiler(profiler: Any) -> None:
+    profiler.stop()
 
 
 def parsl_run(run_dir: str, pairs: int, warm: bool) -> Phases:
