@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
+import math
 import socket
 import sys
 import time
@@ -37,6 +38,9 @@ __all__ = ["ZMQExecutor", "pool_command"]
 
 log = logging.getLogger("plait.zmq")
 
+# Beyond one task per worker, a pool is sent about this much work per worker (at most
+# ``prefetch`` tasks): enough that short tasks flow in batches while results travel back.
+_QUEUED_SECONDS = 0.005
 # How many messages one turn of the loop reads before letting other work run.
 _READ_BURST = 256
 
@@ -85,6 +89,8 @@ class _Pool:
     draining: bool = False
     idle_since: float | None = None  # when it last ran out of tasks, for scaling in
     joined: float = attrs.field(factory=time.monotonic)  # about when its block started: walltime counts from here
+    workers: int = 1
+    task_seconds: float = 1.0  # a moving average of how long its tasks run; long until measured
 
     def where(self) -> str:
         return f"pool {self.pool_id} on {self.host}"
@@ -96,7 +102,8 @@ class ZMQExecutor:
     The executor binds a ROUTER socket on ``address`` (``port`` 0 picks a free one) and
     starts ``provider.init_blocks`` pools through ``provider``; each pool runs
     ``provider.workers_per_block`` worker processes and holds at most that many tasks
-    plus ``prefetch`` (default: twice its workers). Pools and executor exchange
+    plus about 5 ms of work per worker, never more than ``prefetch`` (default: 64 per
+    worker): short tasks travel in batches, long ones are not hoarded by one pool. Pools and executor exchange
     heartbeats every ``heartbeat_period`` seconds; a pool silent for
     ``heartbeat_threshold`` is lost (its tasks fail with WorkerLost, which the runtime
     retries), and a pool that stops hearing from the executor exits. ``encrypted``
@@ -145,7 +152,7 @@ class ZMQExecutor:
         self.port = port
         self.heartbeat_period = heartbeat_period
         self.heartbeat_threshold = heartbeat_threshold
-        self.prefetch = 2 * self.provider.workers_per_block if prefetch is None else prefetch
+        self.prefetch = 64 * self.provider.workers_per_block if prefetch is None else prefetch
         self.encrypted = not is_loopback(address) if encrypted is None else encrypted
         self.max_message_bytes = max_message_bytes
         self.idle_timeout = idle_timeout
@@ -388,7 +395,9 @@ class ZMQExecutor:
         if self._closing:
             self._send(identity, encode("shutdown"))
             return
-        pool = _Pool(identity, message["pool"], message["host"], message["capacity"] + self.prefetch, time.monotonic())
+        workers = message["capacity"]
+        pool = _Pool(identity, message["pool"], message["host"], 0, time.monotonic(), workers=workers)
+        pool.limit = self._limit(pool)
         self._pools[identity] = pool
         if self.blocks is not None:
             self.blocks.register(pool.pool_id)
@@ -404,13 +413,20 @@ class ZMQExecutor:
         log.info("%s: registered %s with %d workers", self.label, where, message["capacity"])
         self._schedule_flush()
 
+    def _limit(self, pool: _Pool) -> int:
+        """How many tasks ``pool`` may hold: one per worker and ~_QUEUED_SECONDS of work more."""
+        per_worker = math.ceil(_QUEUED_SECONDS / max(pool.task_seconds, 1e-6))
+        return pool.workers + min(self.prefetch, pool.workers * per_worker)
+
     def _results(self, pool: _Pool, message: Message) -> None:
         for row, payload in zip(message["results"], message.payloads, strict=True):
+            pool.task_seconds += 0.2 * (row[3] - row[2] - pool.task_seconds)
             task = pool.inflight.pop(row[0], None)
             if task is None:  # cancelled, or a pool confused about ids: nothing waits for it
                 continue
             if not task.future.done():
                 task.future.set_result(self._decode(task, row, payload))
+        pool.limit = self._limit(pool)
         self._schedule_flush()
 
     def _decode(self, task: _Task, row: list[Any], payload: bytes) -> TaskResult:

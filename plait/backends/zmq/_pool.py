@@ -42,8 +42,12 @@ __all__ = ["Pool", "main"]
 log = logging.getLogger("plait.zmq.pool")
 
 # Tasks a worker holds: the one it runs and the next, so it never waits for the pool
-# and a long task delays at most one other.
+# and a long task delays at most one other. Short tasks (under _SHORT_TASK seconds on
+# average) go in batches of up to _BATCH_ROOM instead, a fair share of the queue each:
+# a message per task would cost more than the task.
 _WORKER_ROOM = 2
+_BATCH_ROOM = 64
+_SHORT_TASK = 0.005
 # How long a pool waits for the executor to accept it before giving up.
 _REGISTER_TIMEOUT = 60.0
 # A driver whose link is up but whose loop sends nothing for this many thresholds is hung.
@@ -85,6 +89,7 @@ class Pool:
         self.next_heartbeat = 0.0
         self.draining = False
         self.exit_code: int | None = None
+        self.task_seconds = 1.0  # a moving average of how long tasks run; long until measured
         self.poller = zmq.Poller()
         self.workers: list[_Worker] = []
         # Fork before the zmq context exists: the first workers start with no threads around.
@@ -165,6 +170,7 @@ class Pool:
                 head = worker.inflight.popleft()
                 assert head[0] == task_id, "a worker runs its tasks in order"
                 self.results.append(([task_id, ok, started, ended, worker.name], payload))
+                self.task_seconds += 0.1 * (ended - started - self.task_seconds)
             self._arm(worker)
 
     def _arm(self, worker: _Worker) -> None:
@@ -206,12 +212,20 @@ class Pool:
         self.workers[worker.index] = fresh
         self.poller.register(fresh.sock.fileno(), zmq.POLLIN | (zmq.POLLOUT if fresh.out else 0))
 
+    def _room(self) -> int:
+        """How many tasks each worker may hold now."""
+        if self.task_seconds > _SHORT_TASK:
+            return _WORKER_ROOM
+        share = -(-len(self.queue) // len(self.workers))  # ceiling
+        return max(_WORKER_ROOM, min(_BATCH_ROOM, share))
+
     def _dispatch(self) -> None:
         if self.sys_path is None:
             return
+        room = self._room()
         for worker in self.workers:
             batch = []
-            while self.queue and len(worker.inflight) < _WORKER_ROOM:
+            while self.queue and len(worker.inflight) < room:
                 item = self.queue.popleft()
                 task_id, name, fn_key, _timeout, call = item
                 fn = None if fn_key in worker.functions else self.functions[fn_key]

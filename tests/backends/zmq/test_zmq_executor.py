@@ -11,11 +11,11 @@ import traceback
 import psutil
 import pytest
 import zmq
-from zmq_apps import FAST, fail, inc, nap, stuck, total, wait_for
 
 import plait as pl
 from plait.backends.zmq import _executor
 from plait.backends.zmq._protocol import decode, encode
+from tests.backends.zmq.zmq_apps import FAST, fail, inc, nap, stuck, total, wait_for
 
 
 def test_a_workflow_runs_on_pools_and_its_errors_come_back_with_the_remote_traceback() -> None:

@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import psutil
-from zmq_apps import FAST, wait_for, where
 
 import plait as pl
+from tests.backends.zmq.zmq_apps import FAST, wait_for, where
 
 
 class Events:
@@ -96,7 +96,7 @@ DRIVER = """
 import sys, time
 sys.path.insert(0, {here!r})
 import plait as pl
-from zmq_apps import nap
+from tests.backends.zmq.zmq_apps import nap
 executor = pl.ZMQExecutor(provider=pl.LocalProvider(workers=2), heartbeat_period=0.2, heartbeat_threshold=1.5)
 runtime = pl.Runtime([executor]).start()
 future = runtime.submit(pl.gather(*[nap(60, i) for i in range(4)]))

@@ -9,10 +9,10 @@ import pytest
 import zmq
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from zmq_apps import FAST, inc, total
 
 import plait as pl
 from plait.backends.zmq._protocol import MAX_ENVELOPE_BYTES, ProtocolError, decode, encode
+from tests.backends.zmq.zmq_apps import FAST, inc, total
 
 VALID = [
     encode("register", protocol=1, plait="0.1.0", python="3.11", capacity=2, host="h", pool="p", pid=1),

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import zmq
-from zmq_apps import FAST, inc, total
 
 import plait as pl
 from plait.backends.zmq._curve import Keys
 from plait.backends.zmq._protocol import encode, python_version
+from tests.backends.zmq.zmq_apps import FAST, inc, total
 
 OURS = {"protocol": 1, "plait": pl.__version__, "python": python_version()}
 REGISTER = encode("register", **OURS, capacity=1, host="x", pool="x", pid=1)
