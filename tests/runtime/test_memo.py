@@ -135,6 +135,8 @@ def test_a_file_that_is_not_a_database_is_refused_by_name(tmp_path: Path) -> Non
         pl.Runtime([pl.ThreadExecutor(1)], cache=bad)
     assert clear_cache(bad) == 0
     assert not bad.exists()
+    with pytest.raises(ValueError, match=r"is a directory; give the path of a file"):
+        pl.Runtime([pl.ThreadExecutor(1)], cache=tmp_path)
 
 
 def test_unpicklable_results_are_returned_but_not_memoized(tmp_path: Path) -> None:
