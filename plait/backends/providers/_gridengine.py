@@ -44,12 +44,19 @@ def parse_qstat(stdout: str) -> dict[str, JobState]:
     return states
 
 
+_KILLED = "100"  # qacct's "failed" code of a job ended by a signal after it started
+
+
 def parse_qacct(stdout: str) -> dict[str, JobState]:
     """How ended jobs ended, from ``qacct -j``: ``failed`` and ``exit_status`` of each record.
 
+    ``failed 100 : assumedly after job`` is a job killed while running (``qdel``).
+
     >>> parse_qacct("jobnumber    7\\nfailed       0\\nexit_status  0\\n"
-    ...             "jobnumber    8\\nfailed       100 : assumedly after job\\nexit_status  137\\n")
-    {'7': <JobState.COMPLETED: 'completed'>, '8': <JobState.FAILED: 'failed'>}
+    ...             "jobnumber    8\\nfailed       100 : assumedly after job\\nexit_status  137\\n"
+    ...             "jobnumber    9\\nfailed       0\\nexit_status  1\\n")  # doctest: +NORMALIZE_WHITESPACE
+    {'7': <JobState.COMPLETED: 'completed'>, '8': <JobState.CANCELLED: 'cancelled'>,
+     '9': <JobState.FAILED: 'failed'>}
     """
     states: dict[str, JobState] = {}
     job_id, failed = "", "0"
@@ -61,8 +68,11 @@ def parse_qacct(stdout: str) -> dict[str, JobState]:
         elif key == "failed":
             failed = value.split()[0] if value else "0"
         elif key == "exit_status" and job_id:
-            ok = failed == "0" and value.split()[0] == "0"
-            states[job_id] = JobState.COMPLETED if ok else JobState.FAILED
+            if failed == _KILLED:
+                states[job_id] = JobState.CANCELLED
+            else:
+                ok = failed == "0" and value.split()[0] == "0"
+                states[job_id] = JobState.COMPLETED if ok else JobState.FAILED
     return states
 
 
@@ -76,7 +86,8 @@ class GridEngineProvider(BatchProvider):
     scheduler = "gridengine"
     directive = "#$"
     commands = ("qsub", "qstat", "qdel")
-    tolerated = ("do not exist", "not found")
+    tolerated = ("not found",)
+    cancel_tolerated = ("does not exist",)
     summary_fields = ("queue", "pe", "account", "walltime")
 
     queue: str | None = None

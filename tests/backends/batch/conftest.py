@@ -1,57 +1,16 @@
-"""Fixtures for the batch tests: fake scheduler commands, and the real Slurm cluster."""
+"""Fixtures for the batch tests: fake scheduler commands, and the real Slurm and Grid Engine clusters."""
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-RECORDED = Path(__file__).parent / "recorded"
-
-_FAKE = """#!{python}
-# A stand-in for a scheduler command: logs its argv and stdin, answers as configured.
-import json, sys, time
-from pathlib import Path
-here = Path(__file__).parent
-name = Path(sys.argv[0]).name
-with open(here / "calls.jsonl", "a") as log:
-    stdin = "" if sys.stdin.isatty() else sys.stdin.read()
-    log.write(json.dumps({{"argv": [name, *sys.argv[1:]], "stdin": stdin}}) + "\\n")
-answer = json.loads((here / (name + ".json")).read_text())
-time.sleep(answer.get("sleep", 0))
-sys.stdout.write(answer.get("stdout", ""))
-sys.stderr.write(answer.get("stderr", ""))
-sys.exit(answer.get("rc", 0))
-"""
-
-
-class FakeScheduler:
-    """Scheduler commands on PATH that answer with recorded output and log how they were called."""
-
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
-
-    def install(self, *names: str) -> None:
-        for name in names:
-            path = self.directory / name
-            path.write_text(_FAKE.format(python=sys.executable))
-            path.chmod(0o755)
-            self.answer(name)
-
-    def answer(self, name: str, stdout: str = "", stderr: str = "", rc: int = 0, sleep: float = 0) -> None:
-        (self.directory / f"{name}.json").write_text(
-            json.dumps({"stdout": stdout, "stderr": stderr, "rc": rc, "sleep": sleep})
-        )
-
-    def calls(self) -> list[dict[str, object]]:
-        log = self.directory / "calls.jsonl"
-        return [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+from tests.backends.batch.support import FakeScheduler
 
 
 @pytest.fixture
@@ -63,29 +22,38 @@ def fake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeScheduler:
     return FakeScheduler(bin_dir)
 
 
-def _slurm_up() -> bool:
-    if shutil.which("srun") is None:
+def _answers(argv: list[str]) -> bool:
+    """Whether a job submitted with ``argv`` ran: the cluster is up."""
+    if shutil.which(argv[0]) is None:
         return False
     try:
-        probe = subprocess.run(["srun", "-N1", "-n1", "true"], capture_output=True, timeout=20, check=False)
-        return probe.returncode == 0
+        return subprocess.run(argv, capture_output=True, timeout=30, check=False).returncode == 0
     except subprocess.TimeoutExpired:
         return False
 
 
-@pytest.fixture(scope="session")
-def slurm() -> Iterator[None]:
-    """The single-node Slurm of .ci/slurm-up: skipped locally when it is down, an error in CI."""
-    if not _slurm_up():
-        message = "Slurm is not up: run .ci/slurm-up (as root)"
+def _require(up: bool, script: str) -> None:
+    """Skip locally when the cluster is down; in CI the batch tests must run, so fail."""
+    if not up:
+        message = f"the cluster is not up: run {script} (as root)"
         if os.environ.get("CI"):
             pytest.fail(f"{message}; in CI the batch tests must run")
         pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def slurm() -> Iterator[None]:
+    """The single-node Slurm of .ci/slurm-up."""
+    _require(_answers(["srun", "-N1", "-n1", "true"]), ".ci/slurm-up")
     yield
     # Nothing a test submitted may outlive the session: cancel every plait job left.
-    subprocess.run(["scancel", "--name", ",".join(_leftover_names())], capture_output=True, timeout=30, check=False)
+    names = subprocess.run(["squeue", "-h", "-o", "%j"], capture_output=True, text=True, timeout=30, check=False)
+    ours = sorted({name for name in names.stdout.split() if name.startswith("plait-")})
+    if ours:
+        subprocess.run(["scancel", "--name", ",".join(ours)], capture_output=True, timeout=30, check=False)
 
 
-def _leftover_names() -> list[str]:
-    out = subprocess.run(["squeue", "-h", "-o", "%j"], capture_output=True, text=True, timeout=30, check=False).stdout
-    return sorted({name for name in out.split() if name.startswith("plait-")}) or ["plait-none"]
+@pytest.fixture(scope="session")
+def gridengine() -> None:
+    """The single-node Grid Engine of .ci/sge-up."""
+    _require(_answers(["qsub", "-terse", "-sync", "y", "-o", "/dev/null", "-j", "y", "-b", "y", "true"]), ".ci/sge-up")

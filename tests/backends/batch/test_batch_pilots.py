@@ -5,18 +5,15 @@ from __future__ import annotations
 import os
 import subprocess
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 import plait as pl
 from plait.backends.providers import JobState
+from tests.backends.batch.support import FAST, wait_for
 
 pytestmark = [pytest.mark.slurm, pytest.mark.usefixtures("slurm"), pytest.mark.timeout(150)]
-
-FAST = {"heartbeat_period": 0.2, "heartbeat_threshold": 3.0, "prefetch": 0}
-
 
 @pl.app
 def in_job(seconds: float, i: int, marks: str) -> tuple[int, str]:
@@ -25,13 +22,6 @@ def in_job(seconds: float, i: int, marks: str) -> tuple[int, str]:
     Path(marks, f"{i}-{job}").touch()
     time.sleep(seconds)
     return i, job
-
-
-def wait_for(condition: Callable[[], object], seconds: float = 60, what: str = "") -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, f"waited {seconds} s for {what}"
-        time.sleep(0.1)
 
 
 def provider(tmp_path: Path, **options: object) -> pl.SlurmProvider:

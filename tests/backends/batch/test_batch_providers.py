@@ -6,7 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import RECORDED, FakeScheduler
 
 from plait.backends.providers import (
     CondorProvider,
@@ -22,6 +21,7 @@ from plait.backends.providers._gridengine import parse_qacct, parse_qstat
 from plait.backends.providers._lsf import parse_bjobs
 from plait.backends.providers._pbspro import parse_pbs_json
 from plait.backends.providers._slurm import parse_squeue
+from tests.backends.batch.support import RECORDED, FakeScheduler
 
 COMMAND = ["/opt/env/bin/python", "-m", "plait.worker", "--url", "tcp://login01:5555"]
 COMMON = {"job_dir": "/shared/jobs", "walltime": "02:30:00", "check_commands": False, "account": "proj42"}
@@ -203,13 +203,16 @@ def test_parse_condor_recorded() -> None:
 
 def test_parse_gridengine_recorded() -> None:
     assert parse_qstat((RECORDED / "sge_qstat.txt").read_text()) == {
-        "41": JobState.RUNNING,
-        "42": JobState.PENDING,
-        "43": JobState.HELD,
-        "44": JobState.FAILED,
-        "45": JobState.CANCELLED,
+        "5": JobState.RUNNING,
+        "6": JobState.PENDING,
+        "7": JobState.HELD,
+        "8": JobState.FAILED,
     }
-    assert parse_qacct((RECORDED / "sge_qacct.txt").read_text()) == {"40": JobState.COMPLETED}
+    assert parse_qacct((RECORDED / "sge_qacct.txt").read_text()) == {
+        "9": JobState.COMPLETED,
+        "10": JobState.FAILED,
+        "11": JobState.CANCELLED,
+    }
 
 
 # -- the commands a provider runs --------------------------------------------------------------
@@ -270,7 +273,7 @@ def test_gridengine_confirms_with_qacct(fake: FakeScheduler, tmp_path: Path) -> 
     fake.answer("qstat", stdout=(RECORDED / "sge_qstat.txt").read_text())
     fake.answer("qacct", stdout=(RECORDED / "sge_qacct.txt").read_text())
     provider = GridEngineProvider(job_dir=tmp_path)
-    assert provider.status(["41", "40"]) == {"41": JobState.RUNNING, "40": JobState.COMPLETED}
+    assert provider.status(["5", "9"]) == {"5": JobState.RUNNING, "9": JobState.COMPLETED}
 
 
 def test_a_refused_submit_names_the_scheduler_message(fake: FakeScheduler, tmp_path: Path) -> None:

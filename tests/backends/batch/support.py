@@ -1,0 +1,61 @@
+"""What the batch tests share: stand-in scheduler commands that answer with recorded output, waiting."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+RECORDED = Path(__file__).parent / "recorded"
+
+_FAKE = """#!{python}
+# A stand-in for a scheduler command: logs its argv and stdin, answers as configured.
+import json, sys, time
+from pathlib import Path
+here = Path(__file__).parent
+name = Path(sys.argv[0]).name
+with open(here / "calls.jsonl", "a") as log:
+    stdin = "" if sys.stdin.isatty() else sys.stdin.read()
+    log.write(json.dumps({{"argv": [name, *sys.argv[1:]], "stdin": stdin}}) + "\\n")
+answer = json.loads((here / (name + ".json")).read_text())
+time.sleep(answer.get("sleep", 0))
+sys.stdout.write(answer.get("stdout", ""))
+sys.stderr.write(answer.get("stderr", ""))
+sys.exit(answer.get("rc", 0))
+"""
+
+
+class FakeScheduler:
+    """Scheduler commands on PATH that answer with recorded output and log how they were called."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+
+    def install(self, *names: str) -> None:
+        for name in names:
+            path = self.directory / name
+            path.write_text(_FAKE.format(python=sys.executable))
+            path.chmod(0o755)
+            self.answer(name)
+
+    def answer(self, name: str, stdout: str = "", stderr: str = "", rc: int = 0, sleep: float = 0) -> None:
+        (self.directory / f"{name}.json").write_text(
+            json.dumps({"stdout": stdout, "stderr": stderr, "rc": rc, "sleep": sleep})
+        )
+
+    def calls(self) -> list[dict[str, object]]:
+        log = self.directory / "calls.jsonl"
+        return [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+
+
+# Pilot pools that notice a lost executor or pool quickly, and take no more tasks than they run.
+FAST = {"heartbeat_period": 0.2, "heartbeat_threshold": 3.0, "prefetch": 0}
+
+
+def wait_for(condition: Callable[[], object], seconds: float = 60, what: str = "") -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, f"waited {seconds} s for {what}"
+        time.sleep(0.1)
