@@ -351,18 +351,17 @@ class ProgressMonitor:
         rate = finished / elapsed
         left = self.total - finished
         eta = _clock(left / rate) if rate > 0 and left > 0 else "-:--:--"
-        line = Text.assemble(
-            (f"{finished}/{self.total} ", "bold"),
-            (f"done {self.done} ", "green"),
-            (f"failed {self.failed} ", "red" if self.failed else "dim"),
-            (f"cached {self.cached} ", "cyan"),
-            (f"running {len(self.running)} ", "yellow"),
-            f"· {rate:,.0f}/s · ETA {eta}",
-        )
+        line = Text.assemble((f"{finished}/{self.total} ", "bold"), (f"done {self.done} ", "green"))
+        # Counts that are zero stay out of the way, so the line fits 80 columns.
+        for label, count, style in (("failed", self.failed, "red"), ("cached", self.cached, "cyan")):
+            if count:
+                line.append(f"{label} {count} ", style)
+        line.append(f"running {len(self.running)} ", "yellow")
+        line.append(f"· {rate:,.0f}/s · ETA {eta}")
         row = Table.grid(padding=(0, 1))
-        row.add_column(width=24)
+        row.add_column(width=20)
         row.add_column(no_wrap=True, overflow="ellipsis")
-        row.add_row(ProgressBar(total=max(self.total, 1), completed=finished, width=24), line)
+        row.add_row(ProgressBar(total=max(self.total, 1), completed=finished, width=20), line)
         return row
 
 
