@@ -18,7 +18,7 @@ import plait as pl
 
 # The one line that says where tasks run. Swap it for a ZMQExecutor, or a Slurm-backed one,
 # and nothing below changes.
-EXECUTORS = [pl.ProcessExecutor(workers=2)]
+EXECUTORS = [pl.ZMQExecutor(provider=pl.LocalProvider(workers=2))]
 
 
 @pl.app

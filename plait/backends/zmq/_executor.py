@@ -298,26 +298,27 @@ class ZMQExecutor:
 
     def _flush(self) -> None:
         self._flush_scheduled = False
-        for pool in list(self._pools.values()):
-            if not self._pending:
-                break
-            room = pool.limit - len(pool.inflight)
-            if pool.draining or room <= 0:
-                continue
-            rows: list[list[object]] = []
-            payloads: list[bytes] = []
-            while self._pending and len(rows) < room:
-                task = self._pending.popleft()
-                if task.future.done():
-                    continue
-                spec = task.spec
-                send_fn = spec.fn_key not in pool.functions
-                pool.functions.add(spec.fn_key)
-                pool.inflight[spec.task_id] = task
-                rows.append([spec.task_id, spec.name, spec.fn_key, send_fn, spec.timeout])
-                if send_fn:
-                    payloads.append(task.fn)
-                payloads.append(task.call)
+        pools = [p for p in self._pools.values() if not p.draining]
+        batches: dict[_Pool, tuple[list[list[object]], list[bytes]]] = {p: ([], []) for p in pools}
+        # Idle workers first, wherever they are; then each pool's prefetch room. So two
+        # long tasks go to two idle pools, not one running and one waiting in the other.
+        for fill_prefetch in (False, True):
+            for pool in pools:
+                rows, payloads = batches[pool]
+                holds = pool.limit if fill_prefetch else pool.workers
+                while self._pending and len(pool.inflight) < holds:
+                    task = self._pending.popleft()
+                    if task.future.done():
+                        continue
+                    spec = task.spec
+                    send_fn = spec.fn_key not in pool.functions
+                    pool.functions.add(spec.fn_key)
+                    pool.inflight[spec.task_id] = task
+                    rows.append([spec.task_id, spec.name, spec.fn_key, send_fn, spec.timeout])
+                    if send_fn:
+                        payloads.append(task.fn)
+                    payloads.append(task.call)
+        for pool, (rows, payloads) in batches.items():
             if rows and not self._send(pool.identity, encode("tasks", payloads, tasks=rows)):
                 self._lose(pool, f"{pool.where()} could not be sent its tasks")
         self._read_soon()

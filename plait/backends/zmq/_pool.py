@@ -222,18 +222,21 @@ class Pool:
     def _dispatch(self) -> None:
         if self.sys_path is None:
             return
-        room = self._room()
-        for worker in self.workers:
-            batch = []
-            while self.queue and len(worker.inflight) < room:
-                item = self.queue.popleft()
-                task_id, name, fn_key, _timeout, call = item
-                fn = None if fn_key in worker.functions else self.functions[fn_key]
-                worker.functions.add(fn_key)
-                worker.inflight.append(item)
-                if len(worker.inflight) == 1:
-                    self._arm(worker)
-                batch.append((task_id, name, fn_key, fn, call))
+        batches: list[list[_worker.WireTask]] = [[] for _ in self.workers]
+        # Idle workers first, then each up to its room: a task never waits behind a
+        # running one while another worker has nothing to do.
+        for room in (1, self._room()):
+            for worker, batch in zip(self.workers, batches, strict=True):
+                while self.queue and len(worker.inflight) < room:
+                    item = self.queue.popleft()
+                    task_id, name, fn_key, _timeout, call = item
+                    fn = None if fn_key in worker.functions else self.functions[fn_key]
+                    worker.functions.add(fn_key)
+                    worker.inflight.append(item)
+                    if len(worker.inflight) == 1:
+                        self._arm(worker)
+                    batch.append((task_id, name, fn_key, fn, call))
+        for worker, batch in zip(self.workers, batches, strict=True):
             if batch:
                 self._write(worker, frame(pickle.dumps(batch, protocol=pickle.HIGHEST_PROTOCOL)))
 

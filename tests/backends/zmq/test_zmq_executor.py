@@ -7,6 +7,7 @@ import concurrent.futures
 import threading
 import time
 import traceback
+from pathlib import Path
 
 import psutil
 import pytest
@@ -15,7 +16,7 @@ import zmq
 import plait as pl
 from plait.backends.zmq import _executor
 from plait.backends.zmq._protocol import decode, encode
-from tests.backends.zmq.zmq_apps import FAST, fail, inc, nap, stuck, total, wait_for
+from tests.backends.zmq.zmq_apps import FAST, fail, inc, nap, stuck, total, wait_for, where
 
 
 def test_a_workflow_runs_on_pools_and_its_errors_come_back_with_the_remote_traceback() -> None:
@@ -51,6 +52,17 @@ def test_a_function_is_pickled_once_per_run_and_sent_once_per_pool(monkeypatch: 
         assert rt.run(pl.gather(*[inc(i) for i in range(500)])) == list(range(1, 501))
     assert pickled == ["inc"]
     assert len(sent_with_function) == 1
+
+
+@pytest.mark.parametrize(("workers", "blocks"), [(2, 1), (1, 2)])
+def test_long_tasks_go_to_idle_workers_first_in_this_pool_or_another(tmp_path: Path, workers: int, blocks: int) -> None:
+    provider = pl.LocalProvider(workers=workers, init_blocks=blocks, max_blocks=blocks)
+    executor = pl.ZMQExecutor(provider=provider, **FAST)
+    with pl.Runtime([executor]) as rt:
+        wait_for(lambda: len(executor.pools) == blocks, what="the pools to register")
+        assert rt.run(pl.gather(where(0.5, 1, str(tmp_path)), where(0.5, 2, str(tmp_path)))) == [1, 2]
+    pids = {file.name.split("-")[1] for file in tmp_path.iterdir()}
+    assert len(pids) == 2, "both tasks ran in the same worker, one after the other"
 
 
 def test_a_task_past_its_timeout_is_killed_and_the_pool_goes_on() -> None:
