@@ -5,14 +5,14 @@ from __future__ import annotations
 import os
 from typing import Any
 
+import attrs
 from returns.result import Failure, Result, Success
 
 from plait.backends import Executor, ThreadExecutor
-from plait.dsl import Expr, Retry, Untokenizable, token_of
-from plait.dsl._expr import _same_outcome
-from plait.runtime import Memo, Runtime
+from plait.dsl import Attempt, Expr, Retry, Untokenizable, token_of
+from plait.runtime import Memo, Runtime, root_cause
 from plait.testing._chaos import ChaosError, ChaosExecutor
-from plait.testing.strategies import describe, evaluate
+from plait.testing.strategies import describe, evaluate, step
 
 __all__ = ["assert_equivalent", "chaos_runtime", "local_runtime", "outcome", "schedule_independent"]
 
@@ -116,17 +116,65 @@ def _same_value(a: Any, b: Any) -> bool:
         return False
 
 
-def _agree(a: Result[Any, BaseException], b: Result[Any, BaseException]) -> bool:
+@attrs.frozen
+class _Failed:
+    error: BaseException
+
+
+def possible_failures(expr: Expr[Any]) -> list[BaseException]:
+    """Every exception some node of ``expr`` raises, evaluated directly and without
+    stopping at the first one: the root causes a run may report, whatever its schedule.
+
+    >>> from plait.dsl import gather, pure
+    >>> bad = pure(0).map(lambda x: 1 / x)
+    >>> [type(e).__name__ for e in possible_failures(gather(bad, pure([]).map(lambda xs: xs[0])))]
+    ['ZeroDivisionError', 'IndexError']
+    """
+    found: list[BaseException] = []
+    done: dict[bytes, Any] = {}
+
+    def value(node: Expr[Any]) -> Any:
+        if node._key not in done:
+            inputs = [value(child) for child in node.children()]
+            if isinstance(node, Attempt):
+                done[node._key] = Failure(inputs[0].error) if isinstance(inputs[0], _Failed) else Success(inputs[0])
+            elif failed := next((i for i in inputs if isinstance(i, _Failed)), None):
+                done[node._key] = failed
+            else:
+                try:  # a bind whose inner graph failed gives that graph's _Failed
+                    done[node._key] = step(node, inputs, value)
+                except Exception as error:
+                    found.append(error)
+                    done[node._key] = _Failed(error)
+        return done[node._key]
+
+    value(expr)
+    return found
+
+
+def _same_root(a: BaseException, b: BaseException) -> bool:
+    x, y = root_cause(a), root_cause(b)
+    return type(x) is type(y) and x.args == y.args
+
+
+def _agree(a: Result[Any, BaseException], b: Result[Any, BaseException], expr: Expr[Any]) -> bool:
     if isinstance(a, Success) and isinstance(b, Success):
         return _same_value(a.unwrap(), b.unwrap())
-    return _same_outcome(a, b)
+    if isinstance(a, Failure) and isinstance(b, Failure):
+        if _same_root(a.failure(), b.failure()):
+            return True
+        # plait fails fast: when several calls fail, the first to fail is reported,
+        # and that is up to the schedule. Both runs agree if each reported a failure
+        # the graph really has.
+        possible = possible_failures(expr)
+        return all(any(_same_root(f, p) for p in possible) for f in (a.failure(), b.failure()))
+    return False
 
 
 def _show(result: Result[Any, BaseException]) -> str:
     if isinstance(result, Success):
         return f"value {result.unwrap()!r}"
-    error = result.failure()
-    root = getattr(error, "root", error)
+    root = root_cause(result.failure())
     return f"error {type(root).__name__}: {root}"
 
 
@@ -134,8 +182,10 @@ def assert_equivalent(expr: Expr[Any], *runtimes: Runtime, timeout: float = 60.0
     """Run ``expr`` on every runtime and assert the outcomes agree; returns the outcome.
 
     Values are compared with ``==`` or, failing that, by their plait tokens (so values
-    with a registered token and arrays compare by content); failures by the type and
-    arguments of their root cause. With a single runtime, the reference is a direct evaluation of the
+    with a registered token and arrays compare by content). Failures that started at
+    the same call compare by the type and arguments of their root cause; failures that
+    started at different calls agree, since which of two failing calls fails first is
+    up to the schedule (plait fails fast). With a single runtime, the reference is a direct evaluation of the
     graph in this thread (no runtime at all). Runtimes not started yet are started
     and shut down here.
 
@@ -149,7 +199,7 @@ def assert_equivalent(expr: Expr[Any], *runtimes: Runtime, timeout: float = 60.0
     results = [(_runtime_name(rt, i), outcome(expr, rt, timeout=timeout)) for i, rt in enumerate(chosen)]
     reference_name, reference = results[0]
     for name, result in results[1:]:
-        if not _agree(reference, result):
+        if not _agree(reference, result, expr):
             raise AssertionError(
                 f"outcomes differ:\n  {reference_name} gave {_show(reference)}\n"
                 f"  {name} gave {_show(result)}\nfor the graph:\n{describe(expr)}"

@@ -24,6 +24,7 @@ from typing import Any, ClassVar
 import attrs
 from hypothesis import strategies as st
 from hypothesis.vendor.pretty import for_type_by_name
+from returns.result import Failure, Success
 
 from plait.dsl import App, Attempt, Await, Bind, Call, Expr, Gather, Map, Pure, gather, pure, substitute, traverse
 from plait.testing._palette import APPS, BINDS, MAPS
@@ -132,9 +133,29 @@ class CallWith:
     args: tuple[Any, ...]
     kwargs: dict[str, Any]
 
+    def label(self) -> str:
+        """The call with its hole as ``_``, e.g. ``scale(_, 3)``."""
+        shown = [_short_arg(a) for a in self.args] + [f"{k}={_short_arg(v)}" for k, v in self.kwargs.items()]
+        return f"{self.app.name}({', '.join(shown)})"
+
     def __call__(self, value: Any) -> Expr[Any]:
         fill = functools.partial(_fill, value)
         return self.app(*map(fill, self.args), **{k: fill(v) for k, v in self.kwargs.items()})
+
+
+@attrs.frozen
+class Fallback:
+    """``error -> value``: what ``recover`` gives when its source failed."""
+
+    value: Any
+
+    def __call__(self, error: BaseException) -> Any:
+        return self.value
+
+
+def _short_arg(value: Any, limit: int = 24) -> str:
+    text = "_" if isinstance(value, _Hole) else value.label() if isinstance(value, Expr) else repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _fill(value: Any, slot: Any) -> Any:
@@ -415,6 +436,8 @@ class _Draw:
                 out += [functools.partial(self.bind_app, sig, hole, below) for hole in self.holes(g, sig, below)]
         if g.depth.get(t, _INF) <= below:
             out.append(functools.partial(self.pick, t, below))
+            if g.literal(t) is not None:
+                out.append(functools.partial(self.recover, t, below))
         item = _list_item(t)
         if item is not None:
             if g.depth.get(item, _INF) <= below:
@@ -451,6 +474,11 @@ class _Draw:
     def pick(self, t: Any, below: int) -> Expr[Any]:
         items = self.many(functools.partial(self.expr, t, below))
         return gather(items).map(Item(self.draw(st.integers(0, len(items) - 1))))
+
+    def recover(self, t: Any, below: int) -> Expr[Any]:
+        literal = self.g.literal(t)
+        assert literal is not None
+        return self.expr(t, below).recover(Fallback(self.draw(literal)))
 
     def traverse(self, sig: _Sig, hole: _Param, below: int) -> Expr[Any]:
         """``traverse`` over literal values, over Exprs of them, or over an Expr of a list."""
@@ -525,32 +553,45 @@ def _name(t: Any) -> str:
 # -- reading graphs ----------------------------------------------------------------------------
 
 
-def evaluate(expr: Expr[Any]) -> Any:  # noqa: PLR0911
+def evaluate(expr: Expr[Any]) -> Any:
     """The value of a graph computed directly in this thread, without any runtime: an oracle.
+
+    Work shared by several parents is computed once, as a runtime would.
 
     >>> from plait.testing._palette import add, neg
     >>> evaluate(add(neg(2), 5).map(str))
     '3'
     """
-    if isinstance(expr, Pure):
-        return expr.value
-    if isinstance(expr, Map):
-        return expr.fn(evaluate(expr.src))
-    if isinstance(expr, Bind):
-        return evaluate(expr.fn(evaluate(expr.src)))
-    if isinstance(expr, Gather):
-        return [evaluate(e) for e in expr.items]
-    if isinstance(expr, Attempt):
-        from returns.result import Failure, Success
+    done: dict[bytes, Any] = {}
 
-        try:
-            return Success(evaluate(expr.src))
-        except Exception as error:
-            return Failure(error)
-    if isinstance(expr, Call):
-        values = iter([evaluate(d) for d in expr.deps])
-        return expr.app.fn(*substitute(expr.args, values), **substitute(expr.kwargs, values))
-    raise TypeError(f"cannot evaluate {expr!r} without a runtime")
+    def value(node: Expr[Any]) -> Any:
+        if node._key not in done:
+            if isinstance(node, Attempt):
+                try:
+                    done[node._key] = Success(value(node.src))
+                except Exception as error:
+                    done[node._key] = Failure(error)
+            else:
+                done[node._key] = step(node, [value(child) for child in node.children()], value)
+        return done[node._key]
+
+    return value(expr)
+
+
+def step(node: Expr[Any], inputs: list[Any], value: Callable[[Expr[Any]], Any]) -> Any:
+    """One node's result from its inputs' results; ``value`` evaluates a bind's inner graph."""
+    if isinstance(node, Pure):
+        return node.value
+    if isinstance(node, Map):
+        return node.fn(inputs[0])
+    if isinstance(node, Bind):
+        return value(node.fn(inputs[0]))
+    if isinstance(node, Gather):
+        return list(inputs)
+    if isinstance(node, Call):
+        given = iter(inputs)
+        return node.app.fn(*substitute(node.args, given), **substitute(node.kwargs, given))
+    raise TypeError(f"cannot evaluate {node!r} without a runtime")
 
 
 def _pretty(expr: Expr[Any], printer: Any, cycle: bool) -> None:
@@ -560,6 +601,20 @@ def _pretty(expr: Expr[Any], printer: Any, cycle: bool) -> None:
 # hypothesis shows a falsifying Expr as its graph, not as the attrs fields of its root
 for _kind in (Pure, Call, Map, Bind, Gather, Attempt, Await):
     for_type_by_name(_kind.__module__, _kind.__name__, _pretty)
+
+
+def _label(node: Expr[Any]) -> str:
+    """The node's label, with the continuations this module builds spelled out."""
+    fn = getattr(node, "fn", None)
+    if isinstance(fn, CallWith):
+        return f"bind({fn.label()})"
+    if isinstance(fn, Item):
+        return f"map(item {fn.index})"
+    if isinstance(getattr(fn, "function", None), Fallback):  # what Expr.recover builds
+        return f"recover(else {_short_arg(fn.function.value)})"  # type: ignore[union-attr]
+    if isinstance(fn, functools.partial) and isinstance(next(iter(fn.args), None), CallWith):
+        return f"traverse({fn.args[0].label()})"  # a traverse over an Expr of a list
+    return node.label()
 
 
 def describe(expr: Expr[Any]) -> str:
@@ -579,9 +634,9 @@ def describe(expr: Expr[Any]) -> str:
         node, level = todo.pop()
         pad = "  " * level
         if node._key in seen:
-            lines.append(f"{pad}{node.label()}  (shared, above)")
+            lines.append(f"{pad}{_label(node)}  (shared, above)")
             continue
         seen.add(node._key)
-        lines.append(pad + node.label())
+        lines.append(pad + _label(node))
         todo.extend((child, level + 1) for child in reversed(node.children()))
     return "\n".join(lines)

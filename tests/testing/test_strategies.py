@@ -81,7 +81,7 @@ def test_graphs_use_every_kind_of_node_and_share_work() -> None:
         shared += "(shared, above)" in pt.describe(expr)
 
     draw()
-    assert {"pure", "call", "map", "bind", "gather"} <= set(seen), seen
+    assert {"pure", "call", "map", "bind", "gather", "attempt"} <= set(seen), seen
     assert shared > 0
 
 
