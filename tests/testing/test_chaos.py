@@ -109,3 +109,9 @@ def test_an_apps_own_errors_are_not_retried_under_chaos() -> None:
     result = pt.assert_equivalent(scale(broken(5)), pt.local_runtime(), pt.chaos_runtime(seed=2, fail_rate=0.0))
     assert isinstance(root_cause(result.failure()), ValueError)
     assert _calls[5] == 2  # once per runtime
+
+
+def test_a_chaos_executor_is_an_executor() -> None:
+    chaos = pt.ChaosExecutor(inner=pl.ThreadExecutor(3, label="mine"))
+    assert isinstance(chaos, pl.Executor)
+    assert (chaos.label, chaos.capacity, chaos.can_kill) == ("mine", 6, False)

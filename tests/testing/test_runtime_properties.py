@@ -8,6 +8,7 @@ import threading
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import psutil
 import pytest
@@ -112,3 +113,35 @@ def _alive(pid: int) -> bool:
         return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return False
+
+
+@pl.app
+def invert(x: int) -> float:
+    return round(1 / (x % 7), 6)  # ZeroDivisionError for multiples of 7
+
+
+@pl.app
+def nth(xs: list[float], i: int) -> float:
+    return xs[i % 4]  # IndexError for short lists
+
+
+@pl.app
+def pair(a: float, b: int) -> list[float]:
+    return [a, float(b)]
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+@given(pt.exprs(apps=[invert, nth, pair], max_depth=3, max_width=4))
+def test_graphs_with_failing_apps_agree_across_runtimes(expr: pl.Expr[Any]) -> None:
+    # several calls may fail; whichever fails first is reported, and both must be real
+    pt.assert_equivalent(expr, pt.local_runtime(1), pt.local_runtime(4), pt.chaos_runtime(seed=4, lose_rate=0.2))
+    pt.assert_equivalent(expr, pt.local_runtime(2))  # against direct evaluation
+
+
+def test_an_app_that_fails_differently_each_time_is_caught() -> None:
+    @pl.app(cache=False)
+    def flaky(x: int) -> int:
+        raise ValueError(f"bad luck {uuid.uuid4().hex}")
+
+    with pytest.raises(AssertionError, match=r"outcomes differ:\n.*ValueError: bad luck"):
+        pt.assert_equivalent(pl.gather([flaky(1), pl.pure(2)]), pt.local_runtime(), pt.local_runtime())
