@@ -1,9 +1,10 @@
 """Monitors: a SQLite event log, a progress bar, and a fan-out to several of them.
 
 The interpreter calls ``task_event`` on the loop thread for every state change of every
-task, so each monitor does O(1) work there: the event log appends a tuple to a deque that
-one writer thread drains into SQLite in batches (one commit per batch, never per event);
-the progress bar bumps counters and redraws at most a few times a second.
+task, so each monitor does O(1) work there: the event log fills in the attempt's row and,
+when the attempt ends, queues it for one writer thread that inserts rows into SQLite in
+batches (one commit per batch, never per event); the progress bar bumps counters and
+redraws at most a few times a second.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import sys
 import threading
 import time
 import traceback
+import warnings
 from collections import deque
 from collections.abc import Sequence
 from pathlib import Path
@@ -33,17 +35,13 @@ from plait.runtime._hooks import Monitor
 __all__ = [
     "INDEXES",
     "SCHEMA",
-    "STATES",
     "EventLog",
     "Monitors",
     "ProgressMonitor",
     "combine",
     "describe",
-    "open_db",
     "progress_monitor",
 ]
-
-STATES = ("pending", "dispatched", "running", "done", "failed", "retried", "cached", "cancelled")
 
 # One row per attempt of a task, written when the attempt ends: its final state and the
 # times it entered each state (wall-clock seconds), so a run of N tasks writes about N
@@ -82,21 +80,9 @@ _FLUSH_EVERY = 0.25  # seconds between batches: the db lags the run by about thi
 
 # Where each state's time goes in an attempt's row.
 _ATTEMPT = 2
-_STATE, _EXECUTOR, _WORKER, _PENDING, _DISPATCHED, _RUNNING, _ENDED, _ERROR = range(5, 13)
+_STATE, _EXECUTOR, _WORKER, _DISPATCHED, _RUNNING, _ENDED, _ERROR = 5, 6, 7, 9, 10, 11, 12
 _LATER = (None, None, None, None)  # dispatched, running, ended, error: filled in as they happen
 _now = time.time
-
-
-def open_db(path: str | os.PathLike[str], what: str) -> sqlite3.Connection:
-    """A connection to a monitoring db at ``path``, with the schema in place."""
-    try:
-        db = sqlite3.connect(path, check_same_thread=False)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=NORMAL")  # a lost last batch after a power cut is fine for a log
-        db.executescript(SCHEMA)
-    except sqlite3.DatabaseError as error:
-        raise ValueError(f"{what}={str(path)!r}: cannot use it as a monitoring database: {error}") from error
-    return db
 
 
 class EventLog:
@@ -112,11 +98,18 @@ class EventLog:
         self.path = Path(path)
         if self.path.is_dir():
             raise ValueError(f"monitor={str(path)!r} is a directory; give a file path such as run.db")
-        db = open_db(path, "monitor")
-        with db:
-            cursor = db.execute(
-                "INSERT INTO runs (started, pid, argv) VALUES (?, ?, ?)", (time.time(), os.getpid(), " ".join(sys.argv))
-            )
+        try:
+            db = sqlite3.connect(path, check_same_thread=False)
+            db.execute("PRAGMA journal_mode=WAL")  # readers may watch while the run writes
+            db.execute("PRAGMA synchronous=NORMAL")  # a lost last batch after a power cut is fine for a log
+            db.executescript(SCHEMA)
+            with db:
+                argv = " ".join(sys.argv)
+                cursor = db.execute(
+                    "INSERT INTO runs (started, pid, argv) VALUES (?, ?, ?)", (_now(), os.getpid(), argv)
+                )
+        except sqlite3.DatabaseError as error:
+            raise ValueError(f"monitor={str(path)!r}: cannot use it as a monitoring database: {error}") from error
         assert cursor.lastrowid is not None
         self.run: int = cursor.lastrowid
         self._db = db
@@ -124,6 +117,7 @@ class EventLog:
         self._ended: deque[list[Any]] = deque()
         self._wake = threading.Event()
         self._closed = False
+        self._broken = False
         self._writer = threading.Thread(target=self._write_loop, name="plait-monitor", daemon=True)
         self._writer.start()
 
@@ -191,10 +185,13 @@ class EventLog:
         self._ended.extend(self._open.values())
         self._open.clear()
         self._flush()
-        with self._db:
-            self._db.executescript(INDEXES)
-            self._db.execute("UPDATE runs SET ended = ? WHERE run = ?", (time.time(), self.run))
-        self._db.close()
+        try:
+            if not self._broken:
+                with self._db:
+                    self._db.executescript(INDEXES)
+                    self._db.execute("UPDATE runs SET ended = ? WHERE run = ?", (_now(), self.run))
+        finally:
+            self._db.close()
 
     def _write_loop(self) -> None:
         while not self._closed:
@@ -204,11 +201,19 @@ class EventLog:
     def _flush(self) -> None:
         ended = self._ended
         rows = [ended.popleft() for _ in range(len(ended))]
-        if rows:
-            with self._db:
-                for start in range(0, len(rows), _CHUNK):
-                    chunk = rows[start : start + _CHUNK]
-                    self._db.execute(_insert(len(chunk)), list(itertools.chain.from_iterable(chunk)))
+        if not rows or self._broken:
+            return
+        try:
+            self._write(rows)
+        except sqlite3.Error as error:  # a full disk, a deleted file: the run goes on unrecorded
+            self._broken = True
+            warnings.warn(f"monitor {self.path}: cannot write ({error}); no more events are recorded", stacklevel=1)
+
+    def _write(self, rows: list[list[Any]]) -> None:
+        with self._db:
+            for start in range(0, len(rows), _CHUNK):
+                chunk = rows[start : start + _CHUNK]
+                self._db.execute(_insert(len(chunk)), list(itertools.chain.from_iterable(chunk)))
 
 
 @functools.cache

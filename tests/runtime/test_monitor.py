@@ -190,3 +190,17 @@ def test_a_runtime_shut_down_unstarted_still_closes_its_monitor(tmp_path: Path) 
     db = sqlite3.connect(tmp_path / "run.db")
     assert db.execute("SELECT count(*) FROM runs WHERE ended IS NOT NULL").fetchone() == (1,)
     db.close()
+
+
+def test_a_db_that_stops_taking_writes_warns_once_and_the_run_goes_on(tmp_path: Path) -> None:
+    warning = r"monitor .*run.db: cannot write .*readonly.*no more events are recorded"
+    with (
+        pytest.warns(UserWarning, match=warning),
+        pl.Runtime([pl.ThreadExecutor(2)], monitor=tmp_path / "run.db", progress=False) as rt,
+    ):
+        log = rt._interpreter.monitor
+        assert isinstance(log, EventLog)
+        log._db.execute("PRAGMA query_only = ON")  # SQLite refuses every write from here on
+        assert rt.run(pl.gather(*(square(i) for i in range(5)))) == [0, 1, 4, 9, 16]
+        assert rt.run(square(7)) == 49
+    assert attempts(tmp_path / "run.db") == []
