@@ -1,7 +1,7 @@
 """BatchExecutor: one batch job per task, the call and its result as files.
 
 The driver pickles each call into ``<directory>/<name>.task`` and submits a job that runs
-``python -m plait.backends._batch <task file>``; the job writes ``<name>.result`` (to a
+``python -m plait.backends._batch_job <task file>``; the job writes ``<name>.result`` (to a
 temporary name first, then renames it, so a half-written file is never read). The driver
 polls: one status call to the provider for every job in flight, then a look for result
 files. Nothing connects back to the driver, so no port needs to be open on it.
@@ -14,10 +14,7 @@ import contextlib
 import os
 import pickle
 import shutil
-import socket
 import sys
-import threading
-import time
 import uuid
 from collections.abc import Coroutine
 from pathlib import Path
@@ -25,13 +22,13 @@ from typing import Any
 
 import attrs
 
-from plait.backends._errors import TaskTimeout, WorkerLost
+from plait.backends._errors import WorkerLost
 from plait.backends._task import TaskResult, TaskSpec
-from plait.backends._wire import dumps_call, dumps_error, dumps_function, loads, loads_error
-from plait.backends._worker import WireResult, WireTask, run_task
+from plait.backends._wire import dumps_call, dumps_function, loads, loads_error
+from plait.backends._worker import WireResult, WireTask
 from plait.backends.providers._base import JobState, Provider
 
-__all__ = ["BatchExecutor", "main"]
+__all__ = ["BatchExecutor"]
 
 # A job that ended is given this many more polls for its result file to appear: a shared
 # file system may show a file to other hosts a little after its writer closed it.
@@ -110,7 +107,7 @@ class BatchExecutor:
         return future
 
     async def _submit(self, job: _Job, task_file: Path) -> None:
-        command = [sys.executable, "-m", "plait.backends._batch", str(task_file)]
+        command = [sys.executable, "-m", "plait.backends._batch_job", str(task_file)]
         try:
             job_id = await asyncio.to_thread(self.provider.submit, command, job.name, None)
         except Exception as error:  # the scheduler refused it: that is the task's answer, not a lost worker
@@ -123,24 +120,33 @@ class BatchExecutor:
     async def _poll(self) -> None:
         while True:
             await asyncio.sleep(self.poll_interval)
-            submitted = [job for job in self._jobs.values() if job.job_id is not None]
-            if not submitted:
-                continue
-            try:
-                states = await asyncio.to_thread(self.provider.status, [job.job_id for job in submitted if job.job_id])
-            except Exception:  # a scheduler hiccup: ask again next time, result files still count
-                states = {}
-            for job in submitted:
-                if job.future.done():
+            waiting = []
+            for job in list(self._jobs.values()):
+                if job.job_id is None or job.future.done():
                     continue
-                if job.result.exists():  # looked at after the status call: a job that ended has written it
+                if job.result.exists():
                     self._finish(job, self._read(job))
-                    continue
-                state = states.get(job.job_id or "", JobState.RUNNING)
-                if state.finished or state is JobState.UNKNOWN:
-                    job.ended_polls += 1
-                    if job.ended_polls > _GRACE_POLLS:
-                        self._finish(job, self._lost(job, state))
+                else:
+                    waiting.append(job)
+            if waiting:
+                await self._check(waiting)
+
+    async def _check(self, jobs: list[_Job]) -> None:
+        """Ask the provider about jobs with no result yet, in one call; fail those that ended without one."""
+        try:
+            states = await asyncio.to_thread(self.provider.status, [job.job_id for job in jobs if job.job_id])
+        except Exception:  # a scheduler hiccup: ask again next time
+            return
+        for job in jobs:
+            state = states.get(job.job_id or "", JobState.UNKNOWN)
+            if job.future.done() or not (state.finished or state is JobState.UNKNOWN):
+                continue
+            if job.result.exists():  # written between our look and the job's end
+                self._finish(job, self._read(job))
+                continue
+            job.ended_polls += 1
+            if job.ended_polls > _GRACE_POLLS:
+                self._finish(job, self._lost(job, state))
 
     def _read(self, job: _Job) -> TaskResult:
         wire: WireResult = pickle.loads(job.result.read_bytes())
@@ -197,43 +203,3 @@ class BatchExecutor:
             with contextlib.suppress(Exception):
                 await asyncio.to_thread(self.provider.cancel, running)
         shutil.rmtree(self.directory, ignore_errors=True)
-
-
-# -- inside the job ----------------------------------------------------------------------
-
-
-def _write(path: Path, result: WireResult, lock: threading.Lock) -> None:
-    """Write the result once: the task and its timeout watchdog race for it."""
-    with lock:
-        if path.exists():
-            return
-        partial = path.with_suffix(".partial")
-        partial.write_bytes(pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL))
-        os.replace(partial, path)
-
-
-def main(argv: list[str] | None = None) -> None:
-    """Run the task in the file named by ``argv[0]`` and write its result beside it."""
-    (task_path,) = sys.argv[1:] if argv is None else argv
-    task_file = Path(task_path)
-    sys_path, timeout, wire = pickle.loads(task_file.read_bytes())
-    sys.path[:] = sys_path
-    result_file = task_file.with_suffix(".result")
-    lock = threading.Lock()
-    started = time.time()
-    if timeout is not None:
-        def expire() -> None:
-            error = TaskTimeout(
-                f"{wire[1]} ran longer than its timeout of {timeout} s on {socket.gethostname()}; its job was ended"
-            )
-            _write(result_file, (wire[0], False, dumps_error(error), started, time.time()), lock)
-            os._exit(1)
-
-        watchdog = threading.Timer(timeout, expire)
-        watchdog.daemon = True
-        watchdog.start()
-    _write(result_file, run_task({}, wire), lock)
-
-
-if __name__ == "__main__":
-    main()
