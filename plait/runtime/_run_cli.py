@@ -28,8 +28,9 @@ _EXECUTORS: dict[str, type[ProcessExecutor] | type[ThreadExecutor]] = {
 def parse_executor(spec: str) -> Executor:
     """An executor from ``kind[:workers]``, e.g. ``processes:4`` or ``threads``.
 
-    >>> parse_executor("threads:3").capacity
-    3
+    >>> executor = parse_executor("threads:3")
+    >>> type(executor).__name__, executor.workers
+    ('ThreadExecutor', 3)
     """
     kind, _, count = spec.partition(":")
     factory = _EXECUTORS.get(kind)
