@@ -165,7 +165,8 @@ class BatchProvider:
         """The script ``submit`` would submit, without submitting anything."""
         header = self.header_lines(job_name)
         exports = [f"export {_env_name(key)}={shlex.quote(value)}" for key, value in (env or {}).items()]
-        body = [*exports, *_lines(self.worker_init), self.launch(command)]
+        init = [self.worker_init.strip("\n")] if self.worker_init.strip() else []  # verbatim: it may hold heredocs
+        body = [*exports, *init, self.launch(command)]
         return "\n".join(["#!/bin/bash", *header, "", *body]) + "\n"
 
     def header_lines(self, job_name: str) -> list[str]:
