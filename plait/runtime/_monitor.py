@@ -275,13 +275,15 @@ def combine(monitors: Sequence[Monitor | None]) -> Monitor | None:
 
 _TERMINAL = {"done", "failed", "cached", "cancelled"}
 _REDRAW_EVERY = 0.2
+_SHOW_AFTER = 0.5  # seconds of outstanding work before the bar appears
 
 
 class ProgressMonitor:
     """A progress bar on stderr: done, failed, cached and running counts, rate and ETA.
 
-    It draws on the runtime's loop, only while tasks are outstanding (a long task
-    still ticks the clock), and leaves the final line on the terminal when the work
+    It shows once work has been outstanding for half a second (a quick call draws
+    nothing), redraws on the runtime's loop while tasks are outstanding (a long task
+    still ticks the clock), and leaves its last line on the terminal when the work
     settles, so an idle runtime draws nothing. ``console`` is for tests.
     """
 
@@ -290,6 +292,7 @@ class ProgressMonitor:
         self.total = self.done = self.failed = self.cached = self.cancelled = 0
         self.running: set[int] = set()
         self.started = 0.0
+        self._busy = False
         self._live: Live | None = None
         self._drawn = 0.0
         self._tick: asyncio.TimerHandle | None = None
@@ -303,34 +306,32 @@ class ProgressMonitor:
             self.running.discard(task_id)
             if state != "retried":
                 setattr(self, state, getattr(self, state) + 1)
-        if self._live is None:
-            self._begin()
-        now = time.monotonic()
-        if now - self._drawn >= _REDRAW_EVERY:
-            self._draw(now)
+        if not self._busy:
+            self._busy = True
+            self.started = time.monotonic()
+            self._schedule(_SHOW_AFTER)
+        elif self._live is not None:
+            now = time.monotonic()
+            if now - self._drawn >= _REDRAW_EVERY:
+                self._draw(now)
 
     @property
     def finished(self) -> int:
         return self.done + self.failed + self.cached + self.cancelled
 
-    def _begin(self) -> None:
-        self.started = time.monotonic()
-        self._live = Live(self, console=self.console, auto_refresh=False, transient=False)
-        self._live.start()
-        self._schedule()
-
-    def _schedule(self) -> None:
-        self._tick = asyncio.get_running_loop().call_later(_REDRAW_EVERY * 2, self._on_tick)
+    def _schedule(self, delay: float) -> None:
+        self._tick = asyncio.get_running_loop().call_later(delay, self._on_tick)
 
     def _on_tick(self) -> None:
         self._tick = None
-        if self._live is None:
-            return
         if self.finished >= self.total and not self.running:
             self._end()  # settled: leave the last line and stop drawing until more work comes
-        else:
-            self._draw(time.monotonic())
-            self._schedule()
+            return
+        if self._live is None:
+            self._live = Live(self, console=self.console, auto_refresh=False, transient=False)
+            self._live.start()
+        self._draw(time.monotonic())
+        self._schedule(_REDRAW_EVERY * 2)
 
     def _draw(self, now: float) -> None:
         self._drawn = now
@@ -341,6 +342,7 @@ class ProgressMonitor:
         live, self._live = self._live, None
         if live is not None:
             live.stop()
+        self._busy = False
         self.total = self.done = self.failed = self.cached = self.cancelled = 0
         self.running.clear()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import sqlite3
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -157,16 +158,31 @@ def test_fan_out_sends_every_event_to_each_monitor(tmp_path: Path) -> None:
     assert isinstance(combine([a, b]), Monitors)
 
 
+@pl.app
+def nap(seconds: float) -> float:
+    time.sleep(seconds)
+    return seconds
+
+
 def test_progress_bar_counts_on_a_terminal() -> None:
     out = io.StringIO()
     bar = ProgressMonitor(Console(file=out, force_terminal=True, width=120))
     with pl.Runtime([pl.ThreadExecutor(2)], monitor=bar, progress=False) as rt:
-        rt.run(pl.gather(*(square(i) for i in range(30)), reject(1).attempt()))
+        rt.run(pl.gather(*(square(i) for i in range(30)), reject(1).attempt(), nap(1.0)))
     text = out.getvalue()
-    assert "31/31" in text
-    assert "done 30" in text
+    assert "32/32" in text
+    assert "done 31" in text
     assert "failed 1" in text
     assert "\x1b[" in text  # drawn in place with terminal control codes
+
+
+def test_a_quick_run_draws_no_bar() -> None:
+    out = io.StringIO()
+    bar = ProgressMonitor(Console(file=out, force_terminal=True, width=120))
+    with pl.Runtime([pl.ThreadExecutor(2)], monitor=bar, progress=False) as rt:
+        rt.run(pl.gather(*(square(i) for i in range(5))))
+        time.sleep(0.6)  # past the moment it would show, had the work not settled
+    assert out.getvalue() == ""
 
 
 def test_progress_is_off_when_stderr_is_no_terminal_and_can_be_forced() -> None:
