@@ -4,6 +4,7 @@ function caching, timeouts, cancellation, draining, version refusal, bounded que
 from __future__ import annotations
 
 import concurrent.futures
+import subprocess
 import threading
 import time
 import traceback
@@ -153,3 +154,26 @@ def test_200_000_tasks_at_once_keep_the_executor_queues_bounded_and_all_finish()
             watcher.join()
     assert 0 < seen["inflight"] <= executor.capacity
     assert seen["pending"] <= executor.capacity
+
+
+def test_a_refused_pool_says_why_and_exits_with_its_workers() -> None:
+    with zmq.Context() as context:
+        router = context.socket(zmq.ROUTER)
+        router.linger = 0
+        port = router.bind_to_random_port("tcp://127.0.0.1")
+        argv = _executor.pool_command(f"tcp://127.0.0.1:{port}", "lonely", 2)
+        pool = subprocess.Popen(argv, stderr=subprocess.PIPE, text=True)
+        try:
+            assert router.poll(30_000), "the pool did not register"
+            identity, *frames = router.recv_multipart()
+            register = decode(frames)
+            assert register.type == "register"
+            assert (register["pool"], register["capacity"], register["plait"]) == ("lonely", 2, pl.__version__)
+            reason = "refused by a test: protocol version 1 in the pool, 7 in the executor"
+            router.send_multipart([identity, *encode("refuse", reason=reason)])
+            _, errors = pool.communicate(timeout=30)
+        finally:
+            pool.kill()
+            pool.wait()
+        assert pool.returncode == 3
+        assert "protocol version 1 in the pool, 7 in the executor" in errors
