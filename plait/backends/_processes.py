@@ -44,6 +44,7 @@ class _Worker:
     functions: set[bytes] = attrs.field(factory=set)
     deadline: asyncio.TimerHandle | None = None
     alive: bool = True
+    ready: bool = False  # it has said so: only then do timeouts of its tasks run
 
     @property
     def name(self) -> str:
@@ -150,6 +151,7 @@ class ProcessExecutor:
             self._lose(worker, WorkerLost(f"{self.label} worker {worker.name} died while running this task"))
 
     def _complete(self, worker: _Worker, results: list[WireResult]) -> None:
+        worker.ready = True  # its first message, maybe an empty batch, says it has started
         for result in results:
             task = worker.inflight.popleft()
             assert task.spec.task_id == result[0], "a worker runs its tasks in order"
@@ -172,7 +174,7 @@ class ProcessExecutor:
         return TaskResult(task.spec.task_id, value=value, error=remote, worker=where, started=started, ended=ended)
 
     def _arm_deadline(self, worker: _Worker, task: _Task) -> None:
-        if task.spec.timeout is not None:
+        if task.spec.timeout is not None and worker.ready:
             loop = asyncio.get_running_loop()
             worker.deadline = loop.call_later(task.spec.timeout, self._expire, worker, task)
 

@@ -147,6 +147,9 @@ def main(argv: list[str] | None = None) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the driver decides when workers stop
     channel = _Channel(socket.socket(fileno=int(args[0])))
     sys.path[:] = channel.recv()
+    # An empty batch of results says "ready": the driver starts the clock of a timeout
+    # for the first task again from here, so a slow start-up does not count against it.
+    channel.send([])
     try:
         serve(channel)
     except (EOFError, ConnectionError):

@@ -142,3 +142,18 @@ def test_a_timeout_on_an_executor_that_cannot_kill_is_refused() -> None:
 def test_a_timeout_must_be_positive(bad: float) -> None:
     with pytest.raises(ValueError, match="timeout must be a positive number of seconds"):
         pl.app(timeout=bad)
+
+
+def test_a_slow_worker_start_up_does_not_count_against_the_timeout(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Python runs sitecustomize when it starts: this makes every new worker take 3 s.
+    (tmp_path / "sitecustomize.py").write_text("import time\ntime.sleep(3)\n")
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path))
+
+    @pl.app(timeout=LIMIT)
+    def quick() -> str:
+        return "in time"
+
+    with pl.Runtime([pl.ProcessExecutor(1)]) as rt:
+        assert rt.run(quick(), timeout=60) == "in time"
