@@ -134,13 +134,15 @@ def test_a_pool_with_no_capacity_is_refused_too() -> None:
 @pytest.mark.slow
 def test_200_000_tasks_at_once_keep_the_executor_queues_bounded_and_all_finish() -> None:
     executor = pl.ZMQExecutor(provider=pl.LocalProvider(workers=2), **FAST)
-    seen = {"pending": 0, "inflight": 0}
+    seen = {"pending": 0, "inflight": 0, "pool_rss": 0}
     done = threading.Event()
 
     def watch() -> None:  # reads sizes only; a stale read is fine for a maximum
+        pool = psutil.Process(int(executor.blocks.jobs["zmq-0"]))  # type: ignore[union-attr]
         while not done.is_set():
             seen["pending"] = max(seen["pending"], len(executor._pending))
             seen["inflight"] = max(seen["inflight"], sum(len(p.inflight) for p in list(executor._pools.values())))
+            seen["pool_rss"] = max(seen["pool_rss"], pool.memory_info().rss)
             time.sleep(0.01)
 
     with pl.Runtime([executor]) as rt:
@@ -154,6 +156,7 @@ def test_200_000_tasks_at_once_keep_the_executor_queues_bounded_and_all_finish()
             watcher.join()
     assert 0 < seen["inflight"] <= executor.capacity
     assert seen["pending"] <= executor.capacity
+    assert seen["pool_rss"] < 200 << 20, "the pool holds only its credit's worth of tasks"
 
 
 def test_a_refused_pool_says_why_and_exits_with_its_workers() -> None:
