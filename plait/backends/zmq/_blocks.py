@@ -38,6 +38,7 @@ class Blocks:
         self.registered: set[str] = set()  # blocks whose pool has registered
         self.failed_in_a_row = 0  # blocks that ended without registering since the last pool that did
         self._count = 0
+        self._submitting = 0
         self._lock = threading.Lock()  # the executor calls in from worker threads
 
     @property
@@ -49,11 +50,17 @@ class Blocks:
         started = []
         for _ in range(blocks):
             with self._lock:
-                if len(self.jobs) >= self.provider.max_blocks:
+                # Count submissions under way too: two callers must not both take the last slot.
+                if len(self.jobs) + self._submitting >= self.provider.max_blocks:
                     break
                 pool_id = f"{self.label}-{self._count}"
                 self._count += 1
-            job_id = self.provider.submit(self.command(pool_id), job_name=f"plait-{pool_id}", env=self.env)
+                self._submitting += 1
+            try:
+                job_id = self.provider.submit(self.command(pool_id), job_name=f"plait-{pool_id}", env=self.env)
+            finally:
+                with self._lock:
+                    self._submitting -= 1
             with self._lock:
                 self.jobs[pool_id] = job_id
                 self.submitted[pool_id] = job_id

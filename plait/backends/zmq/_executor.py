@@ -501,7 +501,15 @@ class ZMQExecutor:
         )
         if more:
             log.info("%s: %d tasks wait; starting %d more blocks", self.label, len(self._pending), more)
-            await asyncio.to_thread(blocks.scale_out, more)
+            self._checking_blocks = True  # no other check may decide to scale while this one submits
+            try:
+                await asyncio.to_thread(blocks.scale_out, more)
+            except Exception as error:  # e.g. the scheduler refuses the job: tell the tasks, do not hang
+                self._broken = f"{self.label}: could not start a block: {error}"
+                self._fail_pending(RuntimeError(self._broken))
+                return
+            finally:
+                self._checking_blocks = False
         now, staying = time.monotonic(), len(blocks.jobs) - sum(p.draining for p in self._pools.values())
         for pool in list(self._pools.values()):
             if self._drain_after is not None and not pool.draining and now - pool.joined >= self._drain_after:

@@ -97,3 +97,10 @@ def test_a_pool_near_its_walltime_is_drained_and_replaced_without_losing_tasks(t
     assert len(blocks) >= 2, "the first block was drained 3 s in, before its walltime; another took over"
     assert {job for _, job in done} <= set(blocks)
     assert slurm.status(blocks[:1])[blocks[0]] in (JobState.COMPLETED, JobState.CANCELLED)
+
+
+def test_pilot_blocks_on_an_unknown_partition_fail_the_run_naming_it(tmp_path: Path) -> None:
+    nowhere = provider(tmp_path, partition="nope", init_blocks=0, max_blocks=1)
+    executor = pl.ZMQExecutor(provider=nowhere, **FAST)  # type: ignore[arg-type]
+    with pl.Runtime([executor]) as rt, pytest.raises(RuntimeError, match=r"could not start a block.*partition='nope'"):
+        rt.run(in_job(0, 0, str(tmp_path)))
