@@ -74,6 +74,7 @@ class ProcessExecutor:
         self._functions: dict[bytes, bytes] = {}
         self._flush_scheduled = False
         self._closing = False
+        self._replacing: set[asyncio.Task[None]] = set()
 
     @property
     def capacity(self) -> int:
@@ -151,6 +152,8 @@ class ProcessExecutor:
             self._lose(worker, WorkerLost(f"{self.label} worker {worker.name} died while running this task"))
 
     def _complete(self, worker: _Worker, results: list[WireResult]) -> None:
+        if not worker.alive:  # results still buffered from a worker we have given up on
+            return
         worker.ready = True  # its first message, maybe an empty batch, says it has started
         for result in results:
             task = worker.inflight.popleft()
@@ -221,7 +224,9 @@ class ProcessExecutor:
             worker.inflight.clear()
         worker.writer.close()
         if not self._closing:
-            asyncio.get_running_loop().create_task(self._replace(worker))
+            replacement = asyncio.get_running_loop().create_task(self._replace(worker))
+            self._replacing.add(replacement)
+            replacement.add_done_callback(self._replacing.discard)
 
     async def _replace(self, worker: _Worker) -> None:
         await asyncio.to_thread(worker.process.wait)
@@ -236,6 +241,7 @@ class ProcessExecutor:
         for task in self._pending:
             task.future.cancel()
         self._pending.clear()
+        await asyncio.gather(*self._replacing, return_exceptions=True)  # each stops its fresh worker
         await asyncio.gather(*(self._stop(w) for w in self._pool))
 
     async def _stop(self, worker: _Worker) -> None:
