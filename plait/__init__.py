@@ -6,6 +6,7 @@ then :func:`run` them, or submit them to a :class:`Runtime` with the executors y
 choose.
 """
 
+from plait._version import __version__ as __version__
 from plait.backends import (
     Executor,
     ProcessExecutor,
@@ -42,8 +43,6 @@ from plait.dsl import (
 from plait.dsl._file import File
 from plait.dsl._shell import ShellError, ShellResult, shell
 from plait.runtime import DependencyError, PlaitFuture, Runtime, root_cause, run
-
-__version__ = "0.1.0"
 
 __all__ = [
     "App",

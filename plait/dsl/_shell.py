@@ -1,7 +1,7 @@
 """Shell apps: a function that returns a command line, run on a worker.
 
 ``@shell`` builds an :class:`App` whose function, on the worker, calls the user's
-function to get the command, runs it (``plait.backends._shell_run``), checks its exit
+function to get the command, runs it (``plait.dsl._shell_exec``), checks its exit
 code and declared outputs, and returns a :class:`ShellResult`. Building the Expr runs
 nothing, as for any app.
 """
@@ -112,7 +112,7 @@ class ShellCommand:
         self.__plait_inner__ = (fn, settings.identity())
 
     def __call__(self, *args: Any, **kwargs: Any) -> ShellResult:
-        from plait.backends._shell_run import run_command  # only on the worker; see docs/shell.md
+        from plait.dsl._shell_exec import run_command  # only on the worker; see docs/shell.md
 
         name, settings = self.name, self.settings
         command = _command(self.fn(*args, **kwargs), name)

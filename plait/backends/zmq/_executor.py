@@ -16,7 +16,7 @@ from typing import Any, cast
 import attrs
 import zmq
 
-import plait
+from plait._version import __version__
 from plait.backends._errors import WorkerLost
 from plait.backends._task import TaskResult, TaskSpec
 from plait.backends._wire import dumps_call, dumps_function, loads, loads_error
@@ -179,7 +179,7 @@ class ZMQExecutor:
         self._broken = ""  # why no pool can come, once that is so
         self._ours: dict[str, str | int] = {
             "protocol": PROTOCOL_VERSION,
-            "plait": plait.__version__,
+            "plait": __version__,
             "python": python_version(),
         }
 

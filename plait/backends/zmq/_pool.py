@@ -30,7 +30,7 @@ import attrs
 import zmq
 from zmq.utils.monitor import recv_monitor_message
 
-import plait
+from plait._version import __version__
 from plait.backends import _worker
 from plait.backends._errors import TaskTimeout, WorkerLost
 from plait.backends._wire import HEADER, dumps_error, frame
@@ -354,7 +354,7 @@ class Pool:
             encode(
                 "register",
                 protocol=PROTOCOL_VERSION,
-                plait=plait.__version__,
+                plait=__version__,
                 python=python_version(),
                 capacity=self.size,
                 host=self.host,
