@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, Generic, ParamSpec, TypeVar, overload
 
 import attrs
@@ -128,9 +128,7 @@ class App(Generic[P, T]):
                 return digest(b"C", self.identity, *parts[2:], _unique())
             raise TypeError(
                 f"{self.name}(): argument {error.where!r} is a {error.value_type.__qualname__}, "
-                "which plait cannot hash for the memo; register a token with "
-                f"plait.register_token({error.value_type.__qualname__}, fn), "
-                "or mark the app cache=False"
+                f"which plait cannot hash for the memo; {_untokenizable_hint(error.value_type)}"
             ) from None
         if seen != len(refs):
             raise TypeError(
@@ -143,6 +141,17 @@ class App(Generic[P, T]):
 
     def __repr__(self) -> str:
         return f"<plait app {self.name}>"
+
+
+def _untokenizable_hint(cls: type) -> str:
+    """What to do about an argument of type ``cls`` that has no token.
+
+    >>> _untokenizable_hint(type(iter([])))
+    'pass a list or tuple: an iterator can be read only once'
+    """
+    if issubclass(cls, Iterator):
+        return "pass a list or tuple: an iterator can be read only once"
+    return f"register a token with plait.register_token({cls.__qualname__}, fn), or mark the app cache=False"
 
 
 def _unique() -> bytes:

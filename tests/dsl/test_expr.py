@@ -139,3 +139,8 @@ def test_map_and_bind_keys_follow_their_functions() -> None:
     assert base.map(inc).key != base.map(str).key
     offsets = [base.map(lambda v, k=k: v + k) for k in range(3)]  # type: ignore[misc]
     assert len({o.key for o in offsets}) == 3  # closures and defaults are part of the key
+
+
+def test_an_iterator_argument_is_refused_with_a_hint_to_pass_a_list() -> None:
+    with pytest.raises(TypeError, match=r"count\(\): argument 'items' is a generator.*pass a list or tuple"):
+        count(i for i in range(3))
