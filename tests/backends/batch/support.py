@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+
+import plait as pl
 
 RECORDED = Path(__file__).parent / "recorded"
 
@@ -59,3 +62,14 @@ def wait_for(condition: Callable[[], object], seconds: float = 60, what: str = "
     while not condition():
         assert time.monotonic() < deadline, f"waited {seconds} s for {what}"
         time.sleep(0.1)
+
+
+@pl.app
+def inside(x: float, y: float) -> int:
+    """The pi workflow's dart: 4 inside the quarter circle, else 0."""
+    return 4 if math.sqrt(x * x + y * y) < 1 else 0
+
+
+@pl.app
+def avg(*xs: float) -> float:
+    return sum(xs) / len(xs)

@@ -13,19 +13,10 @@ import pytest
 
 import plait as pl
 from plait.backends.providers import JobState, SchedulerError
-from tests.backends.batch.support import FAST, wait_for
+from tests.backends.batch.support import FAST, avg, inside, wait_for
 
 pytestmark = [pytest.mark.gridengine, pytest.mark.usefixtures("gridengine"), pytest.mark.timeout(150)]
 
-
-@pl.app
-def inside(x: float, y: float) -> int:
-    return 4 if math.sqrt(x * x + y * y) < 1 else 0
-
-
-@pl.app
-def avg(*xs: float) -> float:
-    return sum(xs) / len(xs)
 
 
 @pl.app

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import os
+import random
 import subprocess
 import time
 from pathlib import Path
@@ -11,7 +13,7 @@ import pytest
 
 import plait as pl
 from plait.backends.providers import JobState
-from tests.backends.batch.support import FAST, wait_for
+from tests.backends.batch.support import FAST, avg, inside, wait_for
 
 pytestmark = [pytest.mark.slurm, pytest.mark.usefixtures("slurm"), pytest.mark.timeout(150)]
 
@@ -32,10 +34,13 @@ def provider(tmp_path: Path, **options: object) -> pl.SlurmProvider:
 def test_pi_on_pilot_blocks_scales_out_on_queue_depth(tmp_path: Path) -> None:
     slurm = provider(tmp_path, init_blocks=1, max_blocks=2)
     executor = pl.ZMQExecutor(provider=slurm, **FAST)  # type: ignore[arg-type]
+    darts = [(random.random(), random.random()) for _ in range(200)]
     with pl.Runtime([executor]) as rt:
+        estimate = rt.run(avg(*[inside(x, y) for x, y in darts]))
         done = rt.run(pl.gather(*[in_job(0.3, i, str(tmp_path)) for i in range(16)]))
         assert executor.blocks is not None
         blocks = dict(executor.blocks.submitted)
+    assert estimate == sum(4 if math.hypot(x, y) < 1 else 0 for x, y in darts) / 200
     assert [i for i, _ in done] == list(range(16))
     assert len(blocks) == 2, "one block was not enough for 16 tasks: a second was submitted"
     assert {job for _, job in done} <= set(blocks.values())

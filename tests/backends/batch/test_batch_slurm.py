@@ -15,18 +15,10 @@ import plait as pl
 from plait.backends import TaskTimeout, WorkerLost
 from plait.backends._batch import BatchExecutor
 from plait.backends.providers import JobState, SchedulerError, SlurmProvider
+from tests.backends.batch.support import avg, inside
 
 pytestmark = [pytest.mark.slurm, pytest.mark.usefixtures("slurm"), pytest.mark.timeout(120)]
 
-
-@pl.app
-def inside(x: float, y: float) -> int:
-    return 4 if math.sqrt(x * x + y * y) < 1 else 0
-
-
-@pl.app
-def avg(*xs: float) -> float:
-    return sum(xs) / len(xs)
 
 
 @pl.app
