@@ -154,25 +154,43 @@ class Runtime:
 
         Raises at once if the graph asks for an executor this runtime lacks.
         """
+        future = self._future(expr)
+        self._wait(self._admit(expr, future))
+        return future
+
+    def _future(self, expr: Expr[T]) -> PlaitFuture[T]:
         if not isinstance(expr, Expr):
             raise TypeError(f"submit takes an Expr (the result of calling an app), not {type(expr).__name__}")
         if threading.current_thread() is self._thread:
             raise RuntimeError("submit() inside a map or bind function would deadlock: return an Expr from bind")
         if self._thread is None:
             self.start()
-        future: PlaitFuture[T] = PlaitFuture(expr, self)
-        self._wait(self._admit(expr, future))
-        return future
+        return PlaitFuture(expr, self)
 
     async def _admit(self, expr: Expr[Any], future: PlaitFuture[Any]) -> None:
+        self._admit_now(expr, future)
+
+    def _admit_now(self, expr: Expr[Any], future: PlaitFuture[Any]) -> None:
         interpreter = self._interpreter
         node = interpreter.admit(expr)
         future._root = interpreter.watch(node, future)
         interpreter.drain()
 
+    def _admit_or_fail(self, expr: Expr[Any], future: PlaitFuture[Any]) -> None:
+        try:
+            self._admit_now(expr, future)
+        except Exception as error:
+            future.set_exception(error)
+
     def run(self, expr: Expr[T], timeout: float | None = None) -> T:
         """Compute ``expr`` and return its result (or raise its error)."""
-        return self.submit(expr).result(timeout)
+        # One hand-off to the loop thread where submit() needs two (admit, then wait):
+        # an error admitting the graph comes back through the future, as run raises it anyway.
+        future = self._future(expr)
+        if self._closed:
+            raise RuntimeError("this Runtime has been shut down")
+        self._loop.call_soon_threadsafe(self._admit_or_fail, expr, future)
+        return future.result(timeout)
 
     def _wait(self, coroutine: Coroutine[Any, Any, T]) -> T:
         if self._closed and self._thread is None:
