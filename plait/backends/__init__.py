@@ -4,14 +4,17 @@ from plait.backends._errors import RemoteError, TaskTimeout, WorkerLost
 from plait.backends._processes import ProcessExecutor
 from plait.backends._task import Executor, TaskResult, TaskSpec
 from plait.backends._threads import ThreadExecutor
+from plait.backends._usage import NodeSample, TaskUsage
 
 __all__ = [
     "Executor",
+    "NodeSample",
     "ProcessExecutor",
     "RemoteError",
     "TaskResult",
     "TaskSpec",
     "TaskTimeout",
+    "TaskUsage",
     "ThreadExecutor",
     "WorkerLost",
 ]

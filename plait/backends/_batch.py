@@ -24,6 +24,7 @@ import attrs
 
 from plait.backends._errors import WorkerLost
 from plait.backends._task import TaskResult, TaskSpec
+from plait.backends._usage import usage_of
 from plait.backends._wire import dumps_call, dumps_function, loads, loads_error
 from plait.backends._worker import WireResult, WireTask
 from plait.backends.providers._base import JobState, Provider
@@ -150,11 +151,12 @@ class BatchExecutor:
 
     def _read(self, job: _Job) -> TaskResult:
         wire: WireResult = pickle.loads(job.result.read_bytes())
-        task_id, ok, payload, started, ended = wire
+        task_id, ok, payload, started, ended, used = wire
         worker = f"{self.label}/{self.provider.label}:{job.job_id}"
+        usage = usage_of(used)
         if ok:
-            return TaskResult(task_id, value=loads(payload), worker=worker, started=started, ended=ended)
-        return TaskResult(task_id, error=loads_error(payload), worker=worker, started=started, ended=ended)
+            return TaskResult(task_id, value=loads(payload), worker=worker, started=started, ended=ended, usage=usage)
+        return TaskResult(task_id, error=loads_error(payload), worker=worker, started=started, ended=ended, usage=usage)
 
     def _lost(self, job: _Job, state: JobState) -> TaskResult:
         where = ""

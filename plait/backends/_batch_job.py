@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> None:
             error = TaskTimeout(
                 f"{wire[1]} ran longer than its timeout of {timeout} s on {socket.gethostname()}; its job was ended"
             )
-            _write(result_file, (wire[0], False, dumps_error(error), started, time.time()), lock)
+            _write(result_file, (wire[0], False, dumps_error(error), started, time.time(), None), lock)
             os._exit(1)
 
         watchdog = threading.Timer(timeout, expire)

@@ -17,6 +17,7 @@ import attrs
 
 from plait.backends._errors import TaskTimeout, WorkerLost
 from plait.backends._task import TaskResult, TaskSpec
+from plait.backends._usage import usage_of
 from plait.backends._wire import HEADER, dumps_call, dumps_function, frame, loads, loads_error
 from plait.backends._worker import WireResult, WireTask
 
@@ -167,14 +168,17 @@ class ProcessExecutor:
 
     @staticmethod
     def _decode(task: _Task, result: WireResult, where: str) -> TaskResult:
-        _, ok, payload, started, ended = result
+        _, ok, payload, started, ended, used = result
+        usage = usage_of(used)
         try:
             value = loads(payload) if ok else None
         except Exception as failure:
             problem = TypeError(f"{task.spec.name}: its result could not be unpickled in the driver: {failure}")
-            return TaskResult(task.spec.task_id, error=problem, worker=where, started=started, ended=ended)
+            return TaskResult(task.spec.task_id, error=problem, worker=where, started=started, ended=ended, usage=usage)
         remote = None if ok else loads_error(payload)
-        return TaskResult(task.spec.task_id, value=value, error=remote, worker=where, started=started, ended=ended)
+        return TaskResult(
+            task.spec.task_id, value=value, error=remote, worker=where, started=started, ended=ended, usage=usage
+        )
 
     def _arm_deadline(self, worker: _Worker, task: _Task) -> None:
         if task.spec.timeout is not None and worker.ready:

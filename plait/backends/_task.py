@@ -8,6 +8,8 @@ from typing import Any, Protocol, runtime_checkable
 
 import attrs
 
+from plait.backends._usage import TaskUsage
+
 __all__ = ["Executor", "TaskResult", "TaskSpec"]
 
 
@@ -34,7 +36,8 @@ class TaskSpec:
 class TaskResult:
     """How one task ended: ``value`` when ``error`` is None.
 
-    ``worker`` names where it ran; ``started``/``ended`` are wall-clock times there.
+    ``worker`` names where it ran; ``started``/``ended`` are wall-clock times there;
+    ``usage`` what it used there (CPU time, peak memory), when the executor measures it.
     """
 
     task_id: int
@@ -43,6 +46,7 @@ class TaskResult:
     worker: str = ""
     started: float = 0.0
     ended: float = 0.0
+    usage: TaskUsage | None = None
 
     @property
     def ok(self) -> bool:

@@ -23,33 +23,49 @@ from collections.abc import Callable
 from queue import SimpleQueue
 from typing import Any
 
+from plait.backends._usage import meter
 from plait.backends._wire import HEADER, dumps, dumps_error, frame
 
 __all__ = ["WireTask", "WireResult", "FunctionCache", "run_task", "main"]
 
 # (task_id, name, fn_key, function payload or None if sent before, call payload)
 WireTask = tuple[int, str, bytes, bytes | None, bytes]
-# (task_id, ok, value or error payload, started, ended)
-WireResult = tuple[int, bool, bytes, float, float]
+# (task_id, ok, value or error payload, started, ended, (cpu_seconds, peak_rss) or None)
+WireResult = tuple[int, bool, bytes, float, float, tuple[float, int] | None]
 
 FunctionCache = dict[bytes, Callable[..., Any]]
 
+
 def run_task(functions: FunctionCache, task: WireTask) -> WireResult:
-    """Run one task; every failure, even of unpickling, becomes an error result."""
+    """Run one task; every failure, even of unpickling, becomes an error result.
+
+    What the task used (``plait.backends._usage``) comes with it, failed or not.
+    """
     task_id, name, fn_key, fn_payload, call_payload = task
     started = time.time()
+    task_meter = meter()
+    cpu_before = task_meter.start() if task_meter is not None else 0.0
+    ok, payload = _call(functions, name, fn_key, fn_payload, call_payload)
+    usage = task_meter.stop(cpu_before) if task_meter is not None else None
+    return task_id, ok, payload, started, time.time(), usage
+
+
+def _call(
+    functions: FunctionCache, name: str, fn_key: bytes, fn_payload: bytes | None, call: bytes
+) -> tuple[bool, bytes]:
+    """Whether the call succeeded, and its pickled value or error."""
     try:
         if fn_payload is not None:
             functions[fn_key] = pickle.loads(fn_payload)
-        args, kwargs = pickle.loads(call_payload)
+        args, kwargs = pickle.loads(call)
         value = functions[fn_key](*args, **kwargs)
     except BaseException as error:  # the task's failure is a value here, even SystemExit
-        return task_id, False, dumps_error(error), started, time.time()
+        return False, dumps_error(error)
     try:
-        return task_id, True, dumps(value), started, time.time()
+        return True, dumps(value)
     except Exception as error:
         problem = TypeError(f"{name}: its result, a {type(value).__qualname__}, cannot be pickled: {error}")
-        return task_id, False, dumps_error(problem), started, time.time()
+        return False, dumps_error(problem)
 
 
 def _die_with_parent() -> None:
@@ -122,7 +138,7 @@ def _skip(functions: FunctionCache, task: WireTask) -> WireResult:
     if fn_payload is not None:  # later tasks of this function come without it
         functions[fn_key] = pickle.loads(fn_payload)
     now = time.time()
-    return task_id, False, dumps_error(concurrent.futures.CancelledError()), now, now
+    return task_id, False, dumps_error(concurrent.futures.CancelledError()), now, now, None
 
 
 def _send_results(channel: _Channel, done: SimpleQueue[WireResult | None]) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+from plait.backends import TaskUsage
+
 __all__ = ["Memo", "Monitor", "MISSING"]
 
 MISSING: Any = object()
@@ -36,8 +38,13 @@ class Monitor(Protocol):
         attempt: int = 1,
         error: BaseException | None = None,
         at: float = 0.0,
+        usage: TaskUsage | None = None,
     ) -> None:
-        """``at`` is when it happened by the wall clock where it happened (0: now)."""
+        """``at`` is when it happened by the wall clock where it happened (0: now).
+
+        ``usage`` comes with an attempt that ran (done, failed, retried) on an executor
+        that measures what tasks use.
+        """
         ...
 
     def close(self) -> None: ...

@@ -318,7 +318,7 @@ class Interpreter:
             self.tasks.pop(node.task_id, None)
             if self.memo is not None and app.options.cache:
                 self.memo.put(node.key, app.name, result.value)
-            self._event("done", node, app, executor=label, worker=result.worker, at=result.ended)
+            self._event("done", node, app, executor=label, worker=result.worker, at=result.ended, usage=result.usage)
             self.failures.pop(node, None)
             self._finish(node, result.value)
             return
@@ -333,13 +333,16 @@ class Interpreter:
         if delay is None:
             self.tasks.pop(node.task_id, None)
             del self.failures[node]
-            self._event("failed", node, app, executor=label, worker=worker, error=error, at=ended, attempt=len(history))
+            self._event(
+                "failed", node, app, executor=label, worker=worker, error=error, at=ended, attempt=len(history),
+                usage=result.usage,
+            )
             if len(history) > 1:
                 for number, earlier in enumerate(history[:-1], 1):
                     error.add_note(f"attempt {number} failed with {type(earlier).__name__}: {earlier}")
             self._fail(node, error)
             return
-        self._event("retried", node, app, executor=label, worker=worker, error=error, at=ended)
+        self._event("retried", node, app, executor=label, worker=worker, error=error, at=ended, usage=result.usage)
         node.state = QUEUED
         if delay > 0:
             asyncio.get_running_loop().call_later(delay, self._requeue, node, app)

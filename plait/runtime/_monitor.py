@@ -30,6 +30,7 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
+from plait.backends import NodeSample, TaskUsage
 from plait.runtime._hooks import Monitor
 
 __all__ = [
@@ -40,15 +41,19 @@ __all__ = [
     "ProgressMonitor",
     "combine",
     "describe",
+    "prepare",
     "progress_monitor",
 ]
 
 # One row per attempt of a task, written when the attempt ends: its final state and the
 # times it entered each state (wall-clock seconds), so a run of N tasks writes about N
 # rows, not one per event. ``error`` is the formatted traceback of a failed or retried
-# attempt. Text states keep ad-hoc SQL readable:
+# attempt; ``cpu`` (seconds) and ``peak_rss`` (bytes) what it used on its worker, when the
+# executor measures that. Text states keep ad-hoc SQL readable:
 #   SELECT task, name, worker, error FROM attempts WHERE state = 'failed'
-# The ``events`` view gives the same data as one row per state change.
+# The ``events`` view gives the same data as one row per state change. ``samples`` has a
+# row per look at a node (a zmq pool's host, or the driver's for local processes); the
+# ``nodes`` view sums them up per node.
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
     run INTEGER PRIMARY KEY, started REAL NOT NULL, ended REAL, pid INTEGER, argv TEXT
@@ -56,8 +61,15 @@ CREATE TABLE IF NOT EXISTS runs (
 CREATE TABLE IF NOT EXISTS attempts (
     run INTEGER NOT NULL, task INTEGER NOT NULL, attempt INTEGER NOT NULL, name TEXT NOT NULL, key BLOB,
     state TEXT NOT NULL, executor TEXT, worker TEXT,
-    pending REAL, dispatched REAL, running REAL, ended REAL, error TEXT
+    pending REAL, dispatched REAL, running REAL, ended REAL, error TEXT, cpu REAL, peak_rss INTEGER
 );
+CREATE TABLE IF NOT EXISTS samples (
+    run INTEGER NOT NULL, node TEXT NOT NULL, source TEXT NOT NULL, at REAL NOT NULL, cpu_percent REAL,
+    mem_used INTEGER, mem_available INTEGER, mem_total INTEGER, load1 REAL, cpus INTEGER
+);
+CREATE VIEW IF NOT EXISTS nodes (run, node, cpus, mem_total, first, last, samples, max_cpu_percent, max_mem_used) AS
+    SELECT run, node, max(cpus), max(mem_total), min(at), max(at), count(*), max(cpu_percent), max(mem_used)
+    FROM samples GROUP BY run, node;
 CREATE VIEW IF NOT EXISTS events (run, task, attempt, name, state, at, executor, worker, error) AS
     SELECT run, task, attempt, name, 'pending', pending, executor, worker, NULL FROM attempts WHERE pending IS NOT NULL
     UNION ALL SELECT run, task, attempt, name, 'dispatched', dispatched, executor, worker, NULL FROM attempts
@@ -73,15 +85,30 @@ CREATE VIEW IF NOT EXISTS events (run, task, attempt, name, state, at, executor,
 INDEXES = """
 CREATE INDEX IF NOT EXISTS attempts_state ON attempts (state, run);
 CREATE INDEX IF NOT EXISTS attempts_task ON attempts (run, task);
+CREATE INDEX IF NOT EXISTS samples_node ON samples (run, node, at);
 """
 
-_CHUNK = 200  # rows per INSERT: 2 600 parameters, well under SQLite's limit of 32 766
+# Columns added to ``attempts`` after its first release: a db from before gets them on opening.
+_ADDED_COLUMNS = (("cpu", "REAL"), ("peak_rss", "INTEGER"))
+
+
+def prepare(db: sqlite3.Connection) -> None:
+    """Create the tables a monitoring db needs, and add columns an older db lacks."""
+    db.executescript(SCHEMA)
+    have = {row[1] for row in db.execute("PRAGMA table_info(attempts)")}
+    for column, kind in _ADDED_COLUMNS:
+        if column not in have:
+            db.execute(f"ALTER TABLE attempts ADD COLUMN {column} {kind}")
+
+_CHUNK = 200  # rows per INSERT: 3 000 parameters, well under SQLite's limit of 32 766
 _FLUSH_EVERY = 0.25  # seconds between batches: the db lags the run by about this much
 
 # Where each state's time goes in an attempt's row.
 _ATTEMPT = 2
-_STATE, _EXECUTOR, _WORKER, _DISPATCHED, _RUNNING, _ENDED, _ERROR = 5, 6, 7, 9, 10, 11, 12
-_LATER = (None, None, None, None)  # dispatched, running, ended, error: filled in as they happen
+_STATE, _EXECUTOR, _WORKER, _DISPATCHED, _RUNNING, _ENDED, _ERROR, _CPU, _PEAK_RSS = 5, 6, 7, 9, 10, 11, 12, 13, 14
+_COLUMNS = 15
+# dispatched, running, ended, error, cpu, peak_rss: filled in as they happen
+_LATER = (None, None, None, None, None, None)
 _now = time.time
 
 
@@ -102,8 +129,8 @@ class EventLog:
             db = sqlite3.connect(path, check_same_thread=False)
             db.execute("PRAGMA journal_mode=WAL")  # readers may watch while the run writes
             db.execute("PRAGMA synchronous=NORMAL")  # a lost last batch after a power cut is fine for a log
-            db.executescript(SCHEMA)
             with db:
+                prepare(db)
                 argv = " ".join(sys.argv)
                 cursor = db.execute(
                     "INSERT INTO runs (started, pid, argv) VALUES (?, ?, ?)", (_now(), os.getpid(), argv)
@@ -115,6 +142,7 @@ class EventLog:
         self._db = db
         self._open: dict[int, list[Any]] = {}
         self._ended: deque[list[Any]] = deque()
+        self._samples: deque[tuple[Any, ...]] = deque()
         self._wake = threading.Event()
         self._closed = False
         self._broken = False
@@ -133,6 +161,7 @@ class EventLog:
         attempt: int = 1,
         error: BaseException | None = None,
         at: float = 0.0,
+        usage: TaskUsage | None = None,
     ) -> None:
         # Called for every change of every task on the loop thread: the usual
         # pending -> dispatched -> running -> done path takes as few steps as it can.
@@ -159,6 +188,9 @@ class EventLog:
         if error is not None:
             # Format it now (failures are rare): its traceback grows when the user re-raises it.
             row[_ERROR] = describe(error)
+        if usage is not None:
+            row[_CPU] = usage.cpu_seconds
+            row[_PEAK_RSS] = usage.peak_rss
         del self._open[task_id]
         self._ended.append(row)
         if state == "retried":  # the next attempt waits in the queue from now on
@@ -174,6 +206,14 @@ class EventLog:
                 now,
                 *_LATER,
             ]
+
+    def node_samples(self, samples: Sequence[NodeSample]) -> None:
+        """Record looks at nodes; written with the next batch of attempts."""
+        run = self.run
+        self._samples.extend(
+            (run, s.node, s.source, s.at, s.cpu_percent, s.mem_used, s.mem_available, s.mem_total, s.load1, s.cpus)
+            for s in samples
+        )
 
     def close(self) -> None:
         """Write what is left, index the table, stamp the run's end, close the file."""
@@ -199,21 +239,24 @@ class EventLog:
             self._flush()
 
     def _flush(self) -> None:
-        ended = self._ended
+        ended, taken = self._ended, self._samples
         rows = [ended.popleft() for _ in range(len(ended))]
-        if not rows or self._broken:
+        samples = [taken.popleft() for _ in range(len(taken))]
+        if not (rows or samples) or self._broken:
             return
         try:
-            self._write(rows)
+            self._write(rows, samples)
         except sqlite3.Error as error:  # a full disk, a deleted file: the run goes on unrecorded
             self._broken = True
             warnings.warn(f"monitor {self.path}: cannot write ({error}); no more events are recorded", stacklevel=1)
 
-    def _write(self, rows: list[list[Any]]) -> None:
+    def _write(self, rows: list[list[Any]], samples: list[tuple[Any, ...]]) -> None:
         with self._db:
             for start in range(0, len(rows), _CHUNK):
                 chunk = rows[start : start + _CHUNK]
                 self._db.execute(_insert(len(chunk)), list(itertools.chain.from_iterable(chunk)))
+            if samples:  # a few every few seconds
+                self._db.executemany("INSERT INTO samples VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", samples)
 
 
 @functools.cache
@@ -225,9 +268,9 @@ def _insert(rows: int) -> str:
     emits the events.
 
     >>> _insert(2).count("?")
-    26
+    30
     """
-    one = "(" + ", ".join("?" * 13) + ")"
+    one = "(" + ", ".join("?" * _COLUMNS) + ")"
     return "INSERT INTO attempts VALUES " + ", ".join([one] * rows)
 
 
@@ -249,6 +292,12 @@ class Monitors:
     def task_event(self, state: str, task_id: int, name: str, key: bytes, **info: Any) -> None:
         for monitor in self.monitors:
             monitor.task_event(state, task_id, name, key, **info)
+
+    def node_samples(self, samples: Sequence[NodeSample]) -> None:
+        for monitor in self.monitors:
+            record = getattr(monitor, "node_samples", None)
+            if record is not None:
+                record(samples)
 
     def close(self) -> None:
         errors = []

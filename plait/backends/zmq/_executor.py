@@ -19,6 +19,7 @@ import zmq
 from plait._version import __version__
 from plait.backends._errors import WorkerLost
 from plait.backends._task import TaskResult, TaskSpec
+from plait.backends._usage import TaskUsage
 from plait.backends._wire import dumps_call, dumps_function, loads, loads_error
 from plait.backends.providers import LocalProvider, Provider
 from plait.backends.zmq._blocks import Blocks
@@ -431,16 +432,18 @@ class ZMQExecutor:
         self._schedule_flush()
 
     def _decode(self, task: _Task, row: list[Any], payload: bytes) -> TaskResult:
-        task_id, ok, started, ended, worker = row
+        task_id, ok, started, ended, worker, cpu, peak_rss = row
         where = f"{self.label}/{worker}"
+        usage = None if cpu is None or peak_rss is None else TaskUsage(cpu, peak_rss)
         if not ok:
-            return TaskResult(task_id, error=loads_error(payload), worker=where, started=started, ended=ended)
+            error = loads_error(payload)
+            return TaskResult(task_id, error=error, worker=where, started=started, ended=ended, usage=usage)
         try:
             value = loads(payload)
         except Exception as failure:
             problem = TypeError(f"{task.spec.name}: its result could not be unpickled in the driver: {failure}")
-            return TaskResult(task_id, error=problem, worker=where, started=started, ended=ended)
-        return TaskResult(task_id, value=value, worker=where, started=started, ended=ended)
+            return TaskResult(task_id, error=problem, worker=where, started=started, ended=ended, usage=usage)
+        return TaskResult(task_id, value=value, worker=where, started=started, ended=ended, usage=usage)
 
     # -- heartbeats and loss ------------------------------------------------------------
 

@@ -166,10 +166,11 @@ class Pool:
                 break
             batch = pickle.loads(buffer[HEADER.size : HEADER.size + size])  # our worker's tuples of bytes
             del buffer[: HEADER.size + size]
-            for task_id, ok, payload, started, ended in batch:
+            for task_id, ok, payload, started, ended, usage in batch:
                 head = worker.inflight.popleft()
                 assert head[0] == task_id, "a worker runs its tasks in order"
-                self.results.append(([task_id, ok, started, ended, worker.name], payload))
+                cpu, peak_rss = usage or (None, None)
+                self.results.append(([task_id, ok, started, ended, worker.name, cpu, peak_rss], payload))
                 self.task_seconds += 0.1 * (ended - started - self.task_seconds)
             self._arm(worker)
 
@@ -206,7 +207,8 @@ class Pool:
         if worker.inflight:
             head = worker.inflight.popleft()
             if error is not None:
-                self.results.append(([head[0], False, time.time(), time.time(), worker.name], dumps_error(error)))
+                now = time.time()
+                self.results.append(([head[0], False, now, now, worker.name, None, None], dumps_error(error)))
             self.queue.extendleft(reversed(worker.inflight))
         fresh = self._fork(worker.index)
         self.workers[worker.index] = fresh

@@ -58,7 +58,8 @@ _FIELDS: dict[str, dict[str, tuple[type, ...]]] = {
 
 # The columns of a row of ``tasks`` and ``results``.
 TASK_ROW = ((int,), (str,), (bytes,), (bool,), _OPTIONAL_NUMBER)  # id, name, fn_key, has_fn, timeout
-RESULT_ROW = ((int,), (bool,), _NUMBER, _NUMBER, (str,))  # id, ok, started, ended, worker
+# id, ok, started, ended, worker, cpu_seconds, peak_rss (the last two nil when not measured)
+RESULT_ROW = ((int,), (bool,), _NUMBER, _NUMBER, (str,), _OPTIONAL_NUMBER, (int, type(None)))
 
 
 class ProtocolError(ValueError):
@@ -91,7 +92,7 @@ def encode(type_: str, payloads: Sequence[bytes] = (), **fields: Any) -> list[by
 def decode(frames: Sequence[bytes]) -> Message:
     """The message in ``frames``, checked, or a ProtocolError saying what is wrong.
 
-    >>> decode(encode("results", [b"x"], results=[[1, True, 0.0, 1.0, "w"]])).payloads
+    >>> decode(encode("results", [b"x"], results=[[1, True, 0.0, 1.0, "w", 0.5, 1024]])).payloads
     [b'x']
     >>> decode([b"\\xc1"])
     Traceback (most recent call last):

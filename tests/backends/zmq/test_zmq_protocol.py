@@ -16,7 +16,7 @@ from tests.backends.zmq.zmq_apps import FAST, inc, total
 
 VALID = [
     encode("register", protocol=1, plait="0.1.0", python="3.11", capacity=2, host="h", pool="p", pid=1),
-    encode("results", [b"payload"], results=[[1, True, 0.0, 1.0, "w"]]),
+    encode("results", [b"payload"], results=[[1, True, 0.0, 1.0, "w", 0.5, 1024]]),
     encode("tasks", [b"fn", b"call"], tasks=[[1, "f", b"key", True, None]]),
     encode("heartbeat"),
     encode("drained"),

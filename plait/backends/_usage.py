@@ -1,0 +1,204 @@
+"""What tasks and nodes use: each task's CPU time and peak memory, samples of each node.
+
+A worker measures every task around the call (``TaskMeter``): the CPU time its process
+and the children it waited for spent, and the process's peak resident memory, which
+on Linux is reset before each task (``/proc/self/clear_refs``) so it is the task's own
+peak, even for a task far shorter than any sampling interval. Elsewhere the peak is
+the process's lifetime peak (``ru_maxrss``). ``PLAIT_TASK_USAGE=0`` in a worker's
+environment turns the measurement off.
+
+Whoever runs workers on a node samples the node (``NodeSampler``): CPU busy percent,
+memory used and available, load average. Samples travel as plain rows (``SampleRow``)
+so a zmq pool sends them inside its heartbeats; ``NodeSample.of`` checks a row that
+came over the wire.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import attrs
+
+__all__ = [
+    "NodeSample",
+    "NodeSampler",
+    "SampleRow",
+    "TaskMeter",
+    "TaskUsage",
+    "busy_percent",
+    "meter",
+    "usage_of",
+    "parse_hwm",
+]
+
+# at, cpu_percent, mem_used, mem_available, mem_total, load1, cpus
+SampleRow = list[float | int]
+_ROW_TYPES = ((int, float), (int, float), (int,), (int,), (int,), (int, float), (int,))
+
+
+@attrs.frozen
+class TaskUsage:
+    """What one task used on its worker.
+
+    ``cpu_seconds`` is user plus system time of the worker process (and of child
+    processes it waited for, such as a shell app's command) during the call;
+    ``peak_rss`` the process's peak resident memory in bytes during the call.
+    """
+
+    cpu_seconds: float
+    peak_rss: int
+
+
+@attrs.frozen
+class NodeSample:
+    """One look at a node: ``node`` is its host name, ``source`` who looked (``zmq/pool-0``)."""
+
+    node: str
+    source: str
+    at: float
+    cpu_percent: float  # busy share of all its cores since the previous sample, 0 to 100
+    mem_used: int  # bytes
+    mem_available: int
+    mem_total: int
+    load1: float
+    cpus: int
+
+    @classmethod
+    def of(cls, node: str, source: str, row: Any) -> NodeSample:
+        """The sample in a row from the wire, or ValueError saying what is wrong with it.
+
+        >>> NodeSample.of("n1", "zmq/p", [1.0, 50.0, 10, 20, 30, 0.5, 2]).mem_total
+        30
+        >>> NodeSample.of("n1", "zmq/p", [1.0, "x"])
+        Traceback (most recent call last):
+        ...
+        ValueError: a node sample from zmq/p is not a row of 7 numbers: [1.0, 'x']
+        """
+        if not (
+            isinstance(row, list)
+            and len(row) == len(_ROW_TYPES)
+            and all(isinstance(v, t) and not isinstance(v, bool) for v, t in zip(row, _ROW_TYPES, strict=True))
+        ):
+            raise ValueError(f"a node sample from {source} is not a row of 7 numbers: {row!r:.200}")
+        at, cpu, used, available, total, load1, cpus = row
+        return cls(node, source, float(at), float(cpu), used, available, total, float(load1), cpus)
+
+
+def busy_percent(before: Sequence[float], after: Sequence[float], idle: Sequence[int]) -> float:
+    """The busy share, in percent, of the CPU time between two readings of the node's counters.
+
+    ``idle`` are the positions of the idle counters (idle, iowait).
+
+    >>> busy_percent([10.0, 0.0, 90.0], [40.0, 0.0, 160.0], idle=[2])
+    30.0
+    >>> busy_percent([1.0, 1.0], [1.0, 1.0], idle=[1])
+    0.0
+    """
+    total = sum(after) - sum(before)
+    if total <= 0:
+        return 0.0
+    idled = sum(after[i] - before[i] for i in idle)
+    return round(100.0 * max(0.0, min(1.0, 1.0 - idled / total)), 2)
+
+
+class NodeSampler:
+    """Samples this node; each sample's CPU percent covers the time since the previous one.
+
+    Its own counters, not ``psutil.cpu_percent``'s global ones, so user code calling that
+    in the same process does not shorten our intervals.
+    """
+
+    def __init__(self) -> None:
+        import psutil  # here, not at the top: workers measure tasks without it, and start faster
+
+        self._psutil = psutil
+        self._before = psutil.cpu_times()
+        fields = self._before._fields
+        self._idle = [fields.index(name) for name in ("idle", "iowait") if name in fields]
+        self._cpus = psutil.cpu_count() or 1
+
+    def row(self) -> SampleRow:
+        psutil = self._psutil
+        after = psutil.cpu_times()
+        cpu = busy_percent(self._before, after, self._idle)
+        self._before = after
+        memory = psutil.virtual_memory()
+        load1 = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+        return [time.time(), cpu, memory.total - memory.available, memory.available, memory.total, load1, self._cpus]
+
+
+def parse_hwm(status: bytes) -> int:
+    """The peak resident memory in bytes from the text of ``/proc/<pid>/status``.
+
+    >>> parse_hwm(b"Name:\\tpython\\nVmHWM:\\t   11420 kB\\nVmRSS:\\t 11000 kB\\n")
+    11694080
+    """
+    start = status.index(b"VmHWM:") + 6
+    return int(status[start : status.index(b"kB", start)]) * 1024
+
+
+class TaskMeter:
+    """Measures tasks in this process: ``start()`` before the call, ``stop(token)`` after.
+
+    About 10 µs a task on Linux: two CPU clock readings, a write to reset the peak, a
+    read of the status file (both files stay open).
+    """
+
+    def __init__(self) -> None:
+        self.pid = os.getpid()
+        self._clear: int | None = None
+        self._status: int | None = None
+        if sys.platform.startswith("linux"):
+            try:
+                self._clear = os.open("/proc/self/clear_refs", os.O_WRONLY | os.O_CLOEXEC)
+                self._status = os.open("/proc/self/status", os.O_RDONLY | os.O_CLOEXEC)
+            except OSError:  # a hardened /proc: fall back to the lifetime peak
+                self._clear = self._status = None
+
+    def start(self) -> float:
+        if self._clear is not None:
+            os.pwrite(self._clear, b"5", 0)  # 5: reset the peak RSS to the current RSS
+        return _cpu()
+
+    def stop(self, cpu_before: float) -> tuple[float, int]:
+        """CPU seconds and peak RSS bytes since ``start``: a plain pair, to travel as it is."""
+        cpu = _cpu() - cpu_before
+        if self._status is not None:
+            peak = parse_hwm(os.pread(self._status, 4096, 0))
+        else:  # kilobytes on Linux and most Unixes, bytes on macOS
+            peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * (1 if sys.platform == "darwin" else 1024)
+        return round(cpu, 6), peak
+
+
+def _cpu() -> float:
+    # Not os.times(): it counts in clock ticks (10 ms), longer than many tasks.
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + children.ru_utime + children.ru_stime
+
+
+_meters: list[TaskMeter | None] = []
+
+
+def meter() -> TaskMeter | None:
+    """This process's meter, or None when ``PLAIT_TASK_USAGE=0``; made once per process.
+
+    The files stay open, and ``/proc/self`` is resolved when opened: a forked child
+    makes its own.
+    """
+    if not _meters or (_meters[0] is not None and _meters[0].pid != os.getpid()):
+        _meters[:] = [TaskMeter() if os.environ.get("PLAIT_TASK_USAGE", "1") != "0" else None]
+    return _meters[0]
+
+
+def usage_of(row: Any) -> TaskUsage | None:
+    """The usage in a result's ``(cpu_seconds, peak_rss)`` pair; None if there is none.
+
+    >>> usage_of((0.5, 1024)), usage_of(None)
+    (TaskUsage(cpu_seconds=0.5, peak_rss=1024), None)
+    """
+    return None if row is None else TaskUsage(*row)
