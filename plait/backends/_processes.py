@@ -12,12 +12,13 @@ import socket
 import subprocess
 import sys
 from collections import deque
+from collections.abc import Callable, Sequence
 
 import attrs
 
 from plait.backends._errors import TaskTimeout, WorkerLost
 from plait.backends._task import TaskResult, TaskSpec
-from plait.backends._usage import usage_of
+from plait.backends._usage import NodeSample, NodeSampler, usage_of
 from plait.backends._wire import HEADER, dumps_call, dumps_function, frame, loads, loads_error
 from plait.backends._worker import WireResult, WireTask
 
@@ -60,13 +61,26 @@ class ProcessExecutor:
     one task at a time and holds ``prefetch`` more so it never waits for the driver.
     A task past its timeout, or cancelled while running, is stopped by killing its
     worker's process group; the worker is replaced.
+
+    It samples this node (CPU, memory, load) every ``usage_interval`` seconds (None:
+    never) and once more at shutdown, for ``on_samples``, which a runtime with a
+    monitoring db sets.
     """
 
     can_kill = True
 
-    def __init__(self, workers: int | None = None, *, label: str = "processes", prefetch: int = 2) -> None:
+    def __init__(
+        self,
+        workers: int | None = None,
+        *,
+        label: str = "processes",
+        prefetch: int = 2,
+        usage_interval: float | None = 5.0,
+    ) -> None:
         if workers is not None and workers < 1:
             raise ValueError(f"ProcessExecutor(workers={workers}): need at least one worker")
+        if usage_interval is not None and usage_interval <= 0:
+            raise ValueError(f"ProcessExecutor(usage_interval={usage_interval}): must be > 0, or None for none")
         self.label = label
         self.workers = workers or os.cpu_count() or 1
         self.prefetch = prefetch
@@ -76,6 +90,10 @@ class ProcessExecutor:
         self._flush_scheduled = False
         self._closing = False
         self._replacing: set[asyncio.Task[None]] = set()
+        self.usage_interval = usage_interval
+        self.on_samples: Callable[[Sequence[NodeSample]], None] | None = None
+        self._sampler: NodeSampler | None = None
+        self._next_sample: asyncio.TimerHandle | None = None
 
     @property
     def capacity(self) -> int:
@@ -83,6 +101,17 @@ class ProcessExecutor:
 
     async def start(self) -> None:
         self._pool = list(await asyncio.gather(*(self._spawn(i) for i in range(self.workers))))
+        if self.on_samples is not None and self.usage_interval is not None:
+            self._sampler = NodeSampler()
+            self._next_sample = asyncio.get_running_loop().call_later(self.usage_interval, self._sample)
+
+    def _sample(self) -> None:
+        """Look at this node (the workers' and the driver's) and hand the sample on."""
+        if self._sampler is None or self.on_samples is None:
+            return
+        self.on_samples([NodeSample.of(socket.gethostname(), self.label, self._sampler.row())])
+        if self.usage_interval is not None and not self._closing:
+            self._next_sample = asyncio.get_running_loop().call_later(self.usage_interval, self._sample)
 
     async def _spawn(self, index: int) -> _Worker:
         ours, theirs = socket.socketpair()
@@ -242,6 +271,9 @@ class ProcessExecutor:
 
     async def shutdown(self) -> None:
         self._closing = True
+        if self._next_sample is not None:
+            self._next_sample.cancel()
+            self._sample()  # the last stretch of the run, however short
         for task in self._pending:
             task.future.cancel()
         self._pending.clear()

@@ -10,7 +10,7 @@ import socket
 import sys
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, cast
 
 import attrs
@@ -19,7 +19,7 @@ import zmq
 from plait._version import __version__
 from plait.backends._errors import WorkerLost
 from plait.backends._task import TaskResult, TaskSpec
-from plait.backends._usage import TaskUsage
+from plait.backends._usage import NodeSample, TaskUsage
 from plait.backends._wire import dumps_call, dumps_function, loads, loads_error
 from plait.backends.providers import LocalProvider, Provider
 from plait.backends.zmq._blocks import Blocks
@@ -118,6 +118,10 @@ class ZMQExecutor:
     blocks in a row, the executor fails its tasks with that reason. With a batch
     provider, a pool is drained ``walltime_margin`` seconds before its block's walltime
     ends (default: a tenth of the walltime, at most a minute), so no task is cut short.
+
+    Each pool samples its node (CPU, memory, load) every ``usage_interval`` seconds
+    (None: never) and sends the samples with its heartbeats; they go to ``on_samples``,
+    which a runtime with a monitoring db sets.
     """
 
     can_kill = True
@@ -137,6 +141,7 @@ class ZMQExecutor:
         idle_timeout: float = 30.0,
         max_failed_blocks: int = 3,
         walltime_margin: float | None = None,
+        usage_interval: float | None = 5.0,
     ) -> None:
         if not 0 < heartbeat_period < heartbeat_threshold:
             raise ValueError(
@@ -147,6 +152,8 @@ class ZMQExecutor:
             raise ValueError(f"ZMQExecutor({label!r}): max_failed_blocks={max_failed_blocks} must be >= 1")
         if prefetch is not None and prefetch < 0:
             raise ValueError(f"ZMQExecutor({label!r}): prefetch={prefetch} must be >= 0")
+        if usage_interval is not None and usage_interval <= 0:
+            raise ValueError(f"ZMQExecutor({label!r}): usage_interval={usage_interval} must be > 0, or None for none")
         self.label = label
         self.provider: Provider = provider or LocalProvider()
         self.address = address
@@ -158,6 +165,8 @@ class ZMQExecutor:
         self.max_message_bytes = max_message_bytes
         self.idle_timeout = idle_timeout
         self.max_failed_blocks = max_failed_blocks
+        self.usage_interval = usage_interval
+        self.on_samples: Callable[[Sequence[NodeSample]], None] | None = None
         walltime: int | None = getattr(self.provider, "walltime_seconds", None)  # batch providers have one
         margin = min(60.0, walltime / 10) if walltime and walltime_margin is None else walltime_margin or 0.0
         self._drain_after = walltime - margin if walltime else None
@@ -375,6 +384,8 @@ class ZMQExecutor:
                 self._results(pool, message)
             elif message.type == "drained":
                 self._forget(pool)
+            elif message.type == "heartbeat" and "samples" in message.fields:
+                self._node_samples(pool, message["samples"])
             elif message.type != "heartbeat":
                 self._drop(identity, f"a {message.type} message, which pools do not send")
 
@@ -410,10 +421,21 @@ class ZMQExecutor:
                 heartbeat_period=self.heartbeat_period,
                 heartbeat_threshold=self.heartbeat_threshold,
                 sys_path=sys.path,
+                usage_interval=self.usage_interval or 0.0,
             ),
         )
         log.info("%s: registered %s with %d workers", self.label, where, message["capacity"])
         self._schedule_flush()
+
+    def _node_samples(self, pool: _Pool, rows: Any) -> None:
+        source = f"{self.label}/{pool.pool_id}"
+        try:
+            samples = [NodeSample.of(pool.host, source, row) for row in rows]
+        except (TypeError, ValueError) as error:  # not a list, or a malformed row
+            self._drop(pool.identity, f"bad node samples: {error}")
+            return
+        if self.on_samples is not None:
+            self.on_samples(samples)
 
     def _limit(self, pool: _Pool) -> int:
         """How many tasks ``pool`` may hold: one per worker and ~_QUEUED_SECONDS of work more."""

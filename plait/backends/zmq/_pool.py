@@ -33,6 +33,7 @@ from zmq.utils.monitor import recv_monitor_message
 from plait._version import __version__
 from plait.backends import _worker
 from plait.backends._errors import TaskTimeout, WorkerLost
+from plait.backends._usage import NodeSampler, SampleRow
 from plait.backends._wire import HEADER, dumps_error, frame
 from plait.backends.zmq._curve import configure_client
 from plait.backends.zmq._protocol import PROTOCOL_VERSION, Message, ProtocolError, decode, encode, python_version
@@ -90,6 +91,10 @@ class Pool:
         self.draining = False
         self.exit_code: int | None = None
         self.task_seconds = 1.0  # a moving average of how long tasks run; long until measured
+        self.sampler: NodeSampler | None = None  # looks at this node when the executor asks for it
+        self.sample_every = 0.0
+        self.next_sample = 0.0
+        self.samples: list[SampleRow] = []  # sent with the next heartbeat
         self.poller = zmq.Poller()
         self.workers: list[_Worker] = []
         # Fork before the zmq context exists: the first workers start with no threads around.
@@ -278,6 +283,7 @@ class Pool:
             self.heartbeat_period = float(message["heartbeat_period"])
             self.threshold = float(message["heartbeat_threshold"])
             self.sys_path = list(message["sys_path"])
+            self._sample_every(message.fields.get("usage_interval"))
             for worker in self.workers:
                 self._write(worker, frame(pickle.dumps(self.sys_path)))
         elif kind == "refuse":
@@ -295,6 +301,12 @@ class Pool:
             self.draining = True
         elif kind == "shutdown":
             self.exit_code = 0
+
+    def _sample_every(self, interval: Any) -> None:
+        """Sample this node every ``interval`` seconds, if it is a positive number."""
+        if isinstance(interval, (int, float)) and interval > 0:
+            self.sampler, self.sample_every = NodeSampler(), float(interval)
+            self.next_sample = time.monotonic() + self.sample_every
 
     def _cancel(self, ids: set[int]) -> None:
         self.queue = deque(item for item in self.queue if item[0] not in ids)
@@ -316,8 +328,13 @@ class Pool:
             log.error("pool %s: %s; exiting", self.pool_id, gone)
             self.exit_code = 4
             return
+        if self.sampler is not None and now >= self.next_sample:
+            self.samples.append(self.sampler.row())
+            self.next_sample = now + self.sample_every
         if self.sys_path is not None and now >= self.next_heartbeat:
-            self._send(encode("heartbeat"))
+            # Node samples ride on heartbeats: one message every period, whatever it carries.
+            self._send(encode("heartbeat", samples=self.samples) if self.samples else encode("heartbeat"))
+            self.samples = []
             self.next_heartbeat = now + self.heartbeat_period
         for worker in list(self.workers):
             if worker.deadline is not None and now >= worker.deadline:
@@ -346,6 +363,8 @@ class Pool:
             due.append(self.link_down_since + self.threshold)
         if self.sys_path is not None:
             due.append(self.next_heartbeat)
+        if self.sampler is not None:
+            due.append(self.next_sample)
         due.extend(w.deadline for w in self.workers if w.deadline is not None)
         return max(0, int((min(due) - time.monotonic()) * 1000) + 1)
 
