@@ -6,6 +6,7 @@ then :func:`run` them, or submit them to a :class:`Runtime` with the executors y
 choose.
 """
 
+from plait import monitoring
 from plait._version import __version__ as __version__
 from plait.backends import (
     Executor,
@@ -72,6 +73,7 @@ __all__ = [
     "constant",
     "exponential",
     "gather",
+    "monitoring",
     "pure",
     "register_token",
     "root_cause",

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import attrs
 
-from plait.runtime._monitor import INDEXES, SCHEMA
+from plait.report._resources import Resources, load_resources
+from plait.runtime._monitor import INDEXES, prepare
 
 __all__ = ["AppStats", "Bar", "Failure", "RunData", "load"]
 
@@ -73,6 +74,7 @@ class RunData:
     bars: list[Bar]
     bar_step: int  # 1 in bar_step attempts is drawn
     workers: list[str]
+    resources: Resources = attrs.field(factory=Resources)
 
     @property
     def tasks(self) -> int:
@@ -93,7 +95,8 @@ def load(path: str | os.PathLike[str], run: int | None = None) -> RunData:
     try:
         db = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=rw", uri=True)
         with db:
-            db.executescript(SCHEMA + INDEXES)  # a run killed before it closed has no indexes yet
+            prepare(db)  # a db from an older plait lacks the usage columns
+            db.executescript(INDEXES)  # a run killed before it closed has no indexes yet
     except sqlite3.DatabaseError as error:
         raise ValueError(f"{str(path)!r} is not a plait monitoring db: {error}") from error
     try:
@@ -159,6 +162,7 @@ def _read(db: sqlite3.Connection, path: str, run: int | None) -> RunData:
         bars=bars,
         bar_step=step,
         workers=sorted(workers, key=_natural),
+        resources=load_resources(db, run),
     )
 
 

@@ -8,6 +8,7 @@ import math
 import zlib
 
 from plait.report._data import Bar, RunData
+from plait.report._resources import render_resources
 
 __all__ = ["render"]
 
@@ -45,6 +46,7 @@ def render(data: RunData) -> str:
             _timeline(data),
             "<h2>Apps</h2>",
             _apps(data),
+            render_resources(data.resources),
             f"<h2>Failures ({data.failure_count})</h2>",
             _failures(data),
         ]

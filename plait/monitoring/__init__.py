@@ -1,0 +1,19 @@
+"""What a run did, from its monitoring db, as typed records.
+
+```python
+with pl.monitoring.open("run.db") as db:          # the latest run in the file
+    for task in db.tasks().by_app("simulate").slowest(5):
+        print(task.task, task.wall_seconds, task.cpu_seconds, task.peak_rss)
+    failed = db.tasks().failed().list()
+    for node in db.nodes():
+        print(node.name, node.max_cpu_percent, node.max_mem_used)
+```
+
+The file is the one ``Runtime(monitor="run.db")`` writes (see docs/observe.md); it may
+be read while the run goes on.
+"""
+
+from plait.backends import NodeSample
+from plait.monitoring._db import Attempt, Database, Node, Query, Run, Task, open
+
+__all__ = ["Attempt", "Database", "Node", "NodeSample", "Query", "Run", "Task", "open"]

@@ -1,0 +1,234 @@
+"""The resource part of a report: per-node CPU and memory charts, per-app usage, memory outliers."""
+
+from __future__ import annotations
+
+import html
+import sqlite3
+from collections.abc import Callable, Sequence
+
+import attrs
+
+__all__ = ["AppUsage", "NodeSeries", "Outlier", "Resources", "load_resources", "render_resources"]
+
+# A task is a memory outlier when its peak RSS is both this many times its app's median
+# and this many bytes above it: a worker's baseline (the interpreter, ~30 MB) makes
+# small ratios meaningless for small tasks.
+OUTLIER_FACTOR = 2.0
+OUTLIER_MARGIN = 64 << 20
+MIN_TASKS_FOR_MEDIAN = 3
+MAX_OUTLIERS = 50
+MAX_POINTS = 600  # per node chart: more points than pixels only make the file heavy
+
+_CHART_W, _CHART_H, _PAD = 520, 110, 36
+
+
+@attrs.frozen
+class AppUsage:
+    """What one app's measured attempts used."""
+
+    name: str
+    measured: int  # attempts with a measurement
+    median_rss: int
+    max_rss: int
+    cpu_seconds: float
+    wall_seconds: float
+
+    @property
+    def efficiency(self) -> float | None:
+        """CPU time over wall time: near 1.0 keeps a core busy, near 0 waits (I/O, sleep)."""
+        return self.cpu_seconds / self.wall_seconds if self.wall_seconds > 0 else None
+
+
+@attrs.frozen
+class Outlier:
+    task: int
+    attempt: int
+    name: str
+    worker: str
+    peak_rss: int
+    median_rss: int
+
+
+@attrs.frozen
+class NodeSeries:
+    node: str
+    cpus: int
+    mem_total: int
+    points: list[tuple[float, float, int]]  # at, cpu_percent, mem_used
+
+
+@attrs.frozen
+class Resources:
+    apps: list[AppUsage] = attrs.field(factory=list)
+    outliers: list[Outlier] = attrs.field(factory=list)
+    nodes: list[NodeSeries] = attrs.field(factory=list)
+
+
+def load_resources(db: sqlite3.Connection, run: int) -> Resources:
+    """Per-app usage, memory outliers and node samples of ``run``."""
+    apps, outliers = [], []
+    rows = db.execute(
+        """SELECT name, count(*), max(peak_rss), coalesce(sum(cpu), 0), coalesce(sum(ended - running), 0)
+           FROM attempts WHERE run = ? AND peak_rss IS NOT NULL GROUP BY name ORDER BY name""",
+        (run,),
+    ).fetchall()
+    for name, measured, max_rss, cpu, wall in rows:
+        (median,) = db.execute(
+            """SELECT peak_rss FROM attempts WHERE run = ? AND name = ? AND peak_rss IS NOT NULL
+               ORDER BY peak_rss LIMIT 1 OFFSET ?""",
+            (run, name, (measured - 1) // 2),
+        ).fetchone()
+        apps.append(AppUsage(name, measured, median, max_rss, cpu, wall))
+        if measured >= MIN_TASKS_FOR_MEDIAN:
+            floor = max(median * OUTLIER_FACTOR, median + OUTLIER_MARGIN)
+            outliers += [
+                Outlier(task, attempt, name, worker, peak_rss, median)
+                for task, attempt, worker, peak_rss in db.execute(
+                    """SELECT task, attempt, coalesce(worker, ''), peak_rss FROM attempts
+                       WHERE run = ? AND name = ? AND peak_rss > ? ORDER BY peak_rss DESC LIMIT ?""",
+                    (run, name, floor, MAX_OUTLIERS),
+                )
+            ]
+    outliers.sort(key=lambda o: o.peak_rss / max(o.median_rss, 1), reverse=True)
+    return Resources(apps, outliers[:MAX_OUTLIERS], _nodes(db, run))
+
+
+def _nodes(db: sqlite3.Connection, run: int) -> list[NodeSeries]:
+    series = []
+    for node, cpus, total, count in db.execute(
+        "SELECT node, max(cpus), max(mem_total), count(*) FROM samples WHERE run = ? GROUP BY node ORDER BY node",
+        (run,),
+    ).fetchall():
+        step = -(-count // MAX_POINTS)
+        # Several sources may sample one host (two pools on it): one series per host all the same.
+        points = db.execute(
+            """SELECT at, cpu_percent, mem_used FROM (
+                   SELECT at, cpu_percent, mem_used, row_number() OVER (ORDER BY at) AS i
+                   FROM samples WHERE run = ? AND node = ?)
+               WHERE i % ? = 0 OR i = 1 ORDER BY at""",
+            (run, node, step),
+        ).fetchall()
+        series.append(NodeSeries(node, cpus or 0, total or 0, points))
+    return series
+
+
+def render_resources(resources: Resources) -> str:
+    """The report's "Nodes" and "Resources" sections."""
+    return "\n".join(["<h2>Nodes</h2>", _node_charts(resources.nodes), "<h2>Resources</h2>", _usage_table(resources)])
+
+
+def _node_charts(nodes: list[NodeSeries]) -> str:
+    if not nodes:
+        return '<p id="nodes">No node was sampled in this run (a ZMQExecutor or ProcessExecutor samples its nodes).</p>'
+    t0 = min(p[0] for n in nodes for p in n.points)
+    t1 = max(p[0] for n in nodes for p in n.points)
+    span = max(t1 - t0, 1e-6)
+    parts = ['<div id="nodes">']
+    for n in nodes:
+        title = f"{n.node} · {n.cpus} cores · {_bytes(n.mem_total)} memory · {len(n.points)} samples"
+        cpu = [(at, percent) for at, percent, _ in n.points]
+        memory = [(at, float(used)) for at, _, used in n.points]
+        parts.append(f'<h3 class="node">{html.escape(title)}</h3>')
+        parts.append(
+            _chart(f"CPU busy, of {n.cpus} cores", cpu, t0=t0, span=span, top=100.0, color="#4e79a7", fmt=_percent)
+        )
+        parts.append(
+            _chart("memory used", memory, t0=t0, span=span, top=_memory_top(n), color="#f28e2b", fmt=_bytes)
+        )
+    parts.append("</div>")
+    return "".join(parts)
+
+
+def _memory_top(node: NodeSeries) -> float:
+    """The memory chart's top: a quarter above the most used, so a task's bump shows on a big node.
+
+    >>> _memory_top(NodeSeries("n", 2, 1000, [(0.0, 0.0, 100), (1.0, 0.0, 400)]))
+    500.0
+    """
+    most = max((used for _, _, used in node.points), default=0)
+    return float(min(node.mem_total, most * 1.25) or 1)
+
+
+def _chart(
+    label: str,
+    points: Sequence[tuple[float, float]],
+    *,
+    t0: float,
+    span: float,
+    top: float,
+    color: str,
+    fmt: Callable[[float], str],
+) -> str:
+    """A small line chart of ``points`` from 0 to ``top`` over the run's sampled time."""
+    width, height = _CHART_W, _CHART_H
+    xy = " ".join(
+        f"{_PAD + (at - t0) / span * (width - _PAD):.1f},{height - 14 - min(v / top, 1.0) * (height - 28):.1f}"
+        for at, v in points
+    )
+    high, peak = fmt(top), fmt(max((v for _, v in points), default=0.0))
+    return (
+        f'<svg class="node-chart" xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}">'
+        f'<rect x="{_PAD}" y="14" width="{width - _PAD}" height="{height - 28}" fill="#f7f7f7"/>'
+        f'<text x="{_PAD}" y="10">{html.escape(label)} · peak {peak}</text>'
+        f'<text x="{_PAD - 4}" y="20" text-anchor="end">{high}</text>'
+        f'<text x="{_PAD - 4}" y="{height - 14}" text-anchor="end">0</text>'
+        f'<text x="{width}" y="{height - 2}" text-anchor="end">{span:.0f} s</text>'
+        f'<polyline fill="none" stroke="{color}" stroke-width="1.5" points="{xy}"/></svg>'
+    )
+
+
+def _usage_table(resources: Resources) -> str:
+    if not resources.apps:
+        return '<p id="resources">No task of this run was measured.</p>'
+    head = (
+        "<tr><th>app</th><th>measured</th><th>median peak RSS</th><th>max peak RSS</th>"
+        "<th>CPU time</th><th>wall time</th><th>CPU efficiency</th></tr>"
+    )
+    rows = [
+        f"<tr><td>{html.escape(a.name)}</td><td>{a.measured}</td><td>{_bytes(a.median_rss)}</td>"
+        f"<td>{_bytes(a.max_rss)}</td><td>{a.cpu_seconds:.3g} s</td><td>{a.wall_seconds:.3g} s</td>"
+        f"<td>{'-' if a.efficiency is None else f'{a.efficiency:.0%}'}</td></tr>"
+        for a in resources.apps
+    ]
+    table = f'<table id="resources">{head}{"".join(rows)}</table>'
+    note = (
+        '<p class="note">Peak RSS is the worker process\'s peak resident memory during the task; '
+        "CPU efficiency is CPU time over wall time (100 % keeps one core busy).</p>"
+    )
+    return table + note + _outliers(resources.outliers)
+
+
+def _outliers(outliers: list[Outlier]) -> str:
+    if not outliers:
+        return '<p id="outliers">No task used far more memory than its app\'s median.</p>'
+    head = "<tr><th>task</th><th>app</th><th>worker</th><th>peak RSS</th><th>app median</th><th>ratio</th></tr>"
+    rows = [
+        f'<tr class="outlier"><td>{o.task} (attempt {o.attempt})</td><td>{html.escape(o.name)}</td>'
+        f"<td>{html.escape(o.worker)}</td><td class=failed>{_bytes(o.peak_rss)}</td><td>{_bytes(o.median_rss)}</td>"
+        f"<td>{o.peak_rss / max(o.median_rss, 1):.1f}x</td></tr>"
+        for o in outliers
+    ]
+    return (
+        f"<h3>Memory outliers ({len(outliers)})</h3>"
+        f'<p class="note">Tasks whose peak RSS is over {OUTLIER_FACTOR:g} times their app\'s median and '
+        f"{_bytes(OUTLIER_MARGIN)} above it.</p>"
+        f'<table id="outliers">{head}{"".join(rows)}</table>'
+    )
+
+
+def _percent(value: float) -> str:
+    return f"{value:.0f} %"
+
+
+def _bytes(n: float) -> str:
+    """
+    >>> _bytes(512), _bytes(3 << 20), _bytes(25 << 30)
+    ('512 B', '3.0 MiB', '25.0 GiB')
+    """
+    size = float(n)
+    for unit in ("B", "KiB", "MiB"):
+        if size < 1024:
+            return f"{size:.0f} B" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} GiB"
