@@ -150,13 +150,18 @@ class BatchExecutor:
                 self._finish(job, self._lost(job, state))
 
     def _read(self, job: _Job) -> TaskResult:
-        wire: WireResult = pickle.loads(job.result.read_bytes())
-        task_id, ok, payload, started, ended, used = wire
         worker = f"{self.label}/{self.provider.label}:{job.job_id}"
-        usage = usage_of(used)
-        if ok:
+        try:
+            wire: WireResult = pickle.loads(job.result.read_bytes())
+            task_id, ok, payload, started, ended, used = wire
+            usage = usage_of(used)
+            if not ok:
+                error = loads_error(payload)
+                return TaskResult(task_id, error=error, worker=worker, started=started, ended=ended, usage=usage)
             return TaskResult(task_id, value=loads(payload), worker=worker, started=started, ended=ended, usage=usage)
-        return TaskResult(task_id, error=loads_error(payload), worker=worker, started=started, ended=ended, usage=usage)
+        except Exception as failure:  # e.g. the value's class cannot be imported here: the task's failure
+            problem = TypeError(f"{job.spec.name}: its result in {job.result} could not be read: {failure}")
+            return TaskResult(job.spec.task_id, error=problem, worker=worker)
 
     def _lost(self, job: _Job, state: JobState) -> TaskResult:
         where = ""

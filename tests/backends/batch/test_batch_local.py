@@ -57,3 +57,26 @@ def test_a_job_that_dies_without_a_result_is_a_lost_worker(tmp_path: Path) -> No
 def test_an_argument_that_cannot_be_pickled_is_named(tmp_path: Path) -> None:
     with pl.Runtime([executor(tmp_path)]) as rt, pytest.raises(TypeError, match="argument 'value'"):
         rt.run(echo(threading.Lock()))
+
+
+def _refuse() -> None:
+    raise RuntimeError("this value cannot be rebuilt here")
+
+
+class Unreadable:
+    """Pickles fine in the job; unpickling it (in the driver) raises."""
+
+    def __reduce__(self) -> tuple[object, tuple[()]]:
+        return _refuse, ()
+
+
+@pl.app
+def made_in_the_job() -> Unreadable:
+    return Unreadable()
+
+
+def test_a_result_the_driver_cannot_read_fails_its_task_not_the_executor(tmp_path: Path) -> None:
+    with pl.Runtime([executor(tmp_path)]) as rt:
+        with pytest.raises(TypeError, match=r"made_in_the_job: its result in .* could not be read: this value cannot"):
+            rt.run(made_in_the_job())
+        assert rt.run(cube(2))[0] == 8, "the executor still works"
