@@ -1,0 +1,38 @@
+"""Apps for the monitoring tests, in a module so that workers import them by name."""
+
+from __future__ import annotations
+
+import time
+
+from plait import app
+
+MiB = 1 << 20
+
+
+@app(cache=False)
+def allocate(mib: int, tag: int = 0) -> int:
+    """Hold ``mib`` MiB, every page touched (so resident), then let it go."""
+    block = bytearray(mib * MiB)
+    block[::4096] = b"x" * (len(block) // 4096)
+    return len(block) // MiB
+
+
+@app(cache=False)
+def burn(cpu_seconds: float) -> int:
+    """Spend ``cpu_seconds`` of CPU time, however busy the machine is."""
+    start, spins = time.process_time(), 0
+    while time.process_time() - start < cpu_seconds:
+        spins += 1
+    return spins
+
+
+@app(cache=False)
+def idle(seconds: float) -> float:
+    """Wait without using the CPU: a task with a low CPU efficiency."""
+    time.sleep(seconds)
+    return seconds
+
+
+@app(cache=False)
+def broken(message: str) -> int:
+    raise ValueError(message)
