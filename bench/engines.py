@@ -1,0 +1,126 @@
+"""plait on Dask and Ray against Dask and Ray used directly, side by side in one run.
+
+No-op throughput (workload A of ../shared/notes/peers.md): --tasks no-op tasks submitted at
+once, tasks/s from the first submit (for plait: from building the graph) to the last result.
+Each engine is started once (Dask: LocalCluster of 2 single-threaded worker processes; Ray:
+num_cpus=2) and warmed up; then plait and the engine alone take turns, --rounds times, and
+the medians are compared. plait's overhead is 1 - plait/direct: the goal (issue 10) is <= 10 %.
+
+Run: ``python bench/engines.py [--tasks 2000] [--rounds 3] [--only dask|ray]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import statistics
+import time
+from collections.abc import Callable
+from typing import Any
+
+import plait as pl
+
+
+def noop(x: int) -> int:
+    return x
+
+
+def plait_on(executor: pl.Executor) -> Callable[[int], float]:
+    runtime = pl.Runtime(executors=[executor]).start()
+    app = pl.app(noop)
+    runtime.run(app(-1))  # the function shipped before the clock starts
+
+    def measure(n: int) -> float:
+        started = time.perf_counter()
+        result = runtime.run(pl.traverse(app, range(n)))
+        elapsed = time.perf_counter() - started
+        assert result == list(range(n))
+        return n / elapsed
+
+    measure.runtime = runtime  # type: ignore[attr-defined]
+    return measure
+
+
+def dask_direct(client: Any) -> Callable[[int], float]:
+    client.submit(noop, -1, pure=False).result()
+
+    def measure(n: int) -> float:
+        started = time.perf_counter()
+        result = client.gather([client.submit(noop, i, pure=False) for i in range(n)])
+        elapsed = time.perf_counter() - started
+        assert result == list(range(n))
+        return n / elapsed
+
+    return measure
+
+
+def ray_direct() -> Callable[[int], float]:
+    import ray
+
+    remote = ray.remote(noop)
+    ray.get(remote.remote(-1))
+
+    def measure(n: int) -> float:
+        started = time.perf_counter()
+        result = ray.get([remote.remote(i) for i in range(n)])
+        elapsed = time.perf_counter() - started
+        assert result == list(range(n))
+        return n / elapsed
+
+    return measure
+
+
+def side_by_side(name: str, plait: Callable[[int], float], direct: Callable[[int], float], n: int, rounds: int) -> None:
+    ours, theirs = [], []
+    for _ in range(rounds):
+        ours.append(plait(n))
+        theirs.append(direct(n))
+    a, b = statistics.median(ours), statistics.median(theirs)
+    print(f"{name:<6} direct {b:8.0f} tasks/s   plait on {name} {a:8.0f} tasks/s   ratio {a / b:5.2f}", end="")
+    print(f"   overhead {100 * (1 - a / b):+5.1f} %   (rounds: direct {[round(x) for x in theirs]}, plait {[round(x) for x in ours]})")
+
+
+def bench_dask(n: int, rounds: int) -> None:
+    from distributed import Client, LocalCluster
+
+    logging.getLogger("distributed").setLevel(logging.ERROR)
+    with (
+        LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None) as cluster,
+        Client(cluster) as client,
+    ):
+        plait = plait_on(pl.DaskExecutor(client))
+        try:
+            side_by_side("dask", plait, dask_direct(client), n, rounds)
+        finally:
+            plait.runtime.shutdown()  # type: ignore[attr-defined]
+
+
+def bench_ray(n: int, rounds: int) -> None:
+    import ray
+
+    ray.init(num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1", log_to_driver=False)
+    try:
+        plait = plait_on(pl.RayExecutor())
+        try:
+            side_by_side("ray", plait, ray_direct(), n, rounds)
+        finally:
+            plait.runtime.shutdown()  # type: ignore[attr-defined]
+    finally:
+        ray.shutdown()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--tasks", type=int, default=2000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--only", choices=["dask", "ray"])
+    args = parser.parse_args()
+    print(f"no-op throughput, {args.tasks} tasks, median of {args.rounds} rounds, 2 workers each")
+    if args.only in (None, "dask"):
+        bench_dask(args.tasks, args.rounds)
+    if args.only in (None, "ray"):
+        bench_ray(args.tasks, args.rounds)
+
+
+if __name__ == "__main__":
+    main()

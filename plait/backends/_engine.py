@@ -1,0 +1,76 @@
+"""What the Dask and Ray executors share: a task as bytes for another engine's worker, and back.
+
+The engine (Dask, Ray) only moves a tuple of bytes and runs :func:`run_remote` on it;
+plait's own wire format does the rest, as for its own workers: the function is
+pickled once per run and cached on each worker process, an app's exception comes
+back as a value with its traceback, and an unpicklable result is an error that names
+the app. So an error the engine itself raises is never the app's: it is the engine's
+(a lost worker, a cancelled future).
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import socket
+from types import ModuleType
+
+from plait.backends._task import TaskResult, TaskSpec
+from plait.backends._usage import usage_of
+from plait.backends._wire import dumps_call, dumps_function, loads, loads_error
+from plait.backends._worker import FunctionCache, WireResult, WireTask, run_task
+
+__all__ = ["decode", "encode", "require", "run_remote"]
+
+# On an engine's worker process: every function it has unpickled, by fn_key.
+_FUNCTIONS: FunctionCache = {}
+
+
+def require(module: str, extra: str, executor: str) -> ModuleType:
+    """Import an optional engine, or say which extra brings it.
+
+    >>> require("os", "none", "X").sep == os.sep
+    True
+    >>> require("no_such_engine_here", "dask", "DaskExecutor")
+    Traceback (most recent call last):
+    ImportError: DaskExecutor needs the no_such_engine_here package: pip install plait[dask]
+    """
+    try:
+        return importlib.import_module(module)
+    except ImportError as error:
+        raise ImportError(f"{executor} needs the {module} package: pip install plait[{extra}]") from error
+
+
+def encode(spec: TaskSpec, functions: dict[bytes, bytes]) -> WireTask:
+    """The task as plait's wire tuple; ``functions`` keeps each pickled function for the next task.
+
+    The function goes with every task, as the engine picks the worker: a worker that has
+    it already skips unpickling it. Raises TypeError naming what cannot be pickled.
+    """
+    fn = functions.get(spec.fn_key)
+    if fn is None:
+        fn = functions[spec.fn_key] = dumps_function(spec)
+    return spec.task_id, spec.name, spec.fn_key, fn, dumps_call(spec)
+
+
+def run_remote(task: WireTask) -> tuple[WireResult, str]:
+    """On the engine's worker: run the task; never raises. Also says which process ran it."""
+    task_id, name, fn_key, fn, call = task
+    if fn_key in _FUNCTIONS:
+        fn = None
+    return run_task(_FUNCTIONS, (task_id, name, fn_key, fn, call)), f"{socket.gethostname()}:{os.getpid()}"
+
+
+def decode(spec: TaskSpec, result: WireResult, worker: str) -> TaskResult:
+    """The TaskResult of what :func:`run_remote` sent back."""
+    _, ok, payload, started, ended, used = result
+    usage = usage_of(used)
+    if not ok:
+        error = loads_error(payload)
+        return TaskResult(spec.task_id, error=error, worker=worker, started=started, ended=ended, usage=usage)
+    try:
+        value = loads(payload)
+    except Exception as failure:
+        problem = TypeError(f"{spec.name}: its result could not be unpickled in the driver: {failure}")
+        return TaskResult(spec.task_id, error=problem, worker=worker, started=started, ended=ended, usage=usage)
+    return TaskResult(spec.task_id, value=value, worker=worker, started=started, ended=ended, usage=usage)

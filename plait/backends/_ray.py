@@ -1,0 +1,102 @@
+"""RayExecutor: plait's leaves run as Ray tasks.
+
+As with Dask, plait keeps the graph (scheduling, memo, retries, events) and Ray runs
+one independent task per leaf. Ray's own retries are off (``max_retries=0``): a task
+whose worker dies fails with :class:`WorkerLost` and plait retries it, so the retry
+shows in plait's events and counts against its budget.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+from typing import Any
+
+from plait.backends._engine import decode, encode, require, run_remote
+from plait.backends._errors import WorkerLost
+from plait.backends._task import TaskResult, TaskSpec
+
+__all__ = ["RayExecutor"]
+
+
+class RayExecutor:
+    """Run tasks on a Ray cluster.
+
+    ``address`` is what ``ray.init`` takes (``"auto"``, ``"ray://head:10001"``...). When
+    Ray is already initialized in this process, that connection is used and left open;
+    otherwise ``ray.init(address)`` is called at start (with no address and no cluster
+    around, Ray starts a local one) and ``ray.shutdown()`` at shutdown. ``capacity`` is
+    how many tasks plait keeps submitted to Ray at once.
+
+    Cancelling a task cancels it with ``force=True``: a running one has its worker
+    process killed. Timeouts are not supported (the clock would start when Ray queues
+    the task, not when it runs), so apps with a ``timeout`` are refused here.
+    """
+
+    can_kill = False
+
+    def __init__(self, address: str | None = None, *, label: str = "ray", capacity: int = 512) -> None:
+        self._ray: Any = require("ray", "ray", "RayExecutor")
+        if capacity < 1:
+            raise ValueError(f"RayExecutor: capacity must be at least 1, not {capacity}")
+        self.label = label
+        self.address = address
+        self._capacity = capacity
+        self._owns_ray = False
+        self._remote: Any = None
+        self._functions: dict[bytes, bytes] = {}
+        self._running: dict[int, tuple[Any, asyncio.Future[TaskResult]]] = {}
+
+    @property
+    def capacity(self) -> int:
+        return self._capacity
+
+    async def start(self) -> None:
+        if not self._ray.is_initialized():
+            # Starting or joining a cluster blocks for seconds: not on the runtime's loop.
+            await asyncio.get_running_loop().run_in_executor(None, self._init)
+            self._owns_ray = True
+        self._remote = self._ray.remote(run_remote).options(max_retries=0)
+
+    def _init(self) -> None:
+        self._ray.init(address=self.address, include_dashboard=False)
+
+    def submit(self, spec: TaskSpec) -> asyncio.Future[TaskResult]:
+        assert self._remote is not None, "RayExecutor.submit before start"
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[TaskResult] = loop.create_future()
+        try:
+            task = encode(spec, self._functions)
+        except TypeError as error:
+            future.set_result(TaskResult(spec.task_id, error=error, worker=self.label))
+            return future
+        ref = self._remote.remote(task)
+        self._running[spec.task_id] = (ref, future)
+        ref.future().add_done_callback(lambda done: loop.call_soon_threadsafe(self._ended, spec, done))
+        return future
+
+    def _ended(self, spec: TaskSpec, done: concurrent.futures.Future[Any]) -> None:
+        ref_future = self._running.pop(spec.task_id, None)
+        if ref_future is None or ref_future[1].done():  # cancelled meanwhile
+            return
+        try:
+            wire, where = done.result()
+        except Exception as error:  # run_remote never raises: this is Ray's failure, not the app's
+            lost = WorkerLost(f"{spec.name}: Ray lost the task ({type(error).__name__}: {error})")
+            result = TaskResult(spec.task_id, error=lost, worker=self.label)
+        else:
+            result = decode(spec, wire, f"{self.label}/{where}")
+        ref_future[1].set_result(result)
+
+    def cancel(self, task_id: int) -> None:
+        running = self._running.pop(task_id, None)
+        if running is not None:
+            ref, future = running
+            future.cancel()
+            self._ray.cancel(ref, force=True)
+
+    async def shutdown(self) -> None:
+        for task_id in list(self._running):
+            self.cancel(task_id)
+        if self._owns_ray:
+            await asyncio.get_running_loop().run_in_executor(None, self._ray.shutdown)
