@@ -19,6 +19,7 @@ from plait.backends import (
     WorkerLost,
 )
 from plait.backends._batch import BatchExecutor
+from plait.backends._dask import DaskExecutor
 from plait.backends.providers import (
     CondorProvider,
     GridEngineProvider,
@@ -28,6 +29,7 @@ from plait.backends.providers import (
     SchedulerError,
     SlurmProvider,
 )
+from plait.backends._ray import RayExecutor
 from plait.backends.zmq import ZMQExecutor
 from plait.dsl import (
     App,
@@ -52,6 +54,8 @@ __all__ = [
     "Expr",
     "LocalProvider",
     "BatchExecutor",
+    "DaskExecutor",
+    "RayExecutor",
     "CondorProvider",
     "GridEngineProvider",
     "LSFProvider",
