@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck bench clean
+.PHONY: demo test lint services bench clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -21,7 +21,10 @@ lint: $(STAMP)
 	$(BIN)/ruff check plait tests examples bench
 	$(BIN)/mypy plait
 
-test: $(STAMP) lint
+services:
+	.ci/services-up
+
+test: $(STAMP) lint services
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)
