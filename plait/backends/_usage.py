@@ -142,43 +142,62 @@ def parse_hwm(status: bytes) -> int:
     return int(status[start : status.index(b"kB", start)]) * 1024
 
 
-class TaskMeter:
-    """Measures tasks in this process: ``start()`` before the call, ``stop(token)`` after.
+# The RSS may move by a few pages between the reset and reading it back.
+_SLACK_KIB = 256
+_MAXRSS_BYTES = 1 if sys.platform == "darwin" else 1024  # ru_maxrss is in KiB, but in bytes on macOS
 
-    About 10 µs a task on Linux: two CPU clock readings, a write to reset the peak, a
-    read of the status file (both files stay open).
+
+class TaskMeter:
+    """Measures tasks in this process: ``token = start()`` before the call, ``stop(token)`` after.
+
+    On Linux ``start`` resets the process's peak RSS to its current RSS; the kernel's
+    ``ru_maxrss`` is then the larger of the peak since and a value the process keeps
+    from its exec (a worker spawned by a big driver keeps the driver's peak) and from
+    threads that ended. So ``start`` reads the current RSS too (``/proc/self/statm``), and
+    only when that kept value is above it does ``stop`` read the exact peak from
+    ``/proc/self/status`` (~8 µs more). About 5 µs a task otherwise; the files stay open.
+    Elsewhere the peak is the process's lifetime peak.
     """
 
     def __init__(self) -> None:
         self.pid = os.getpid()
-        self._clear: int | None = None
-        self._status: int | None = None
+        self._files: tuple[int, int, int] | None = None  # clear_refs, statm, status
         if sys.platform.startswith("linux"):
             try:
-                self._clear = os.open("/proc/self/clear_refs", os.O_WRONLY | os.O_CLOEXEC)
-                self._status = os.open("/proc/self/status", os.O_RDONLY | os.O_CLOEXEC)
-            except OSError:  # a hardened /proc: fall back to the lifetime peak
-                self._clear = self._status = None
+                self._files = (
+                    os.open("/proc/self/clear_refs", os.O_WRONLY | os.O_CLOEXEC),
+                    os.open("/proc/self/statm", os.O_RDONLY | os.O_CLOEXEC),
+                    os.open("/proc/self/status", os.O_RDONLY | os.O_CLOEXEC),
+                )
+            except OSError:  # a hardened /proc: the lifetime peak it is
+                self._files = None
+        self._page_kib = os.sysconf("SC_PAGE_SIZE") // 1024 if hasattr(os, "sysconf") else 4
 
-    def start(self) -> float:
-        if self._clear is not None:
-            os.pwrite(self._clear, b"5", 0)  # 5: reset the peak RSS to the current RSS
-        return _cpu()
+    def start(self) -> tuple[float, bool]:
+        """The CPU time so far, and whether ``ru_maxrss`` will not be this task's peak."""
+        if self._files is None:
+            return _cpu(resource.getrusage(resource.RUSAGE_SELF)), False
+        clear, statm, _ = self._files
+        os.pwrite(clear, b"5", 0)  # 5: the peak RSS is the current RSS from now on
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        rss_kib = int(os.pread(statm, 64, 0).split()[1]) * self._page_kib
+        return _cpu(usage), usage.ru_maxrss > rss_kib + _SLACK_KIB
 
-    def stop(self, cpu_before: float) -> tuple[float, int]:
+    def stop(self, token: tuple[float, bool]) -> tuple[float, int]:
         """CPU seconds and peak RSS bytes since ``start``: a plain pair, to travel as it is."""
-        cpu = _cpu() - cpu_before
-        if self._status is not None:
-            peak = parse_hwm(os.pread(self._status, 4096, 0))
-        else:  # kilobytes on Linux and most Unixes, bytes on macOS
-            peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * (1 if sys.platform == "darwin" else 1024)
-        return round(cpu, 6), peak
+        cpu_before, kept = token
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        if kept and self._files is not None:
+            peak = parse_hwm(os.pread(self._files[2], 4096, 0))
+        else:
+            peak = usage.ru_maxrss * _MAXRSS_BYTES
+        return round(_cpu(usage) - cpu_before, 6), peak
 
 
-def _cpu() -> float:
+def _cpu(usage: resource.struct_rusage) -> float:
     # Not os.times(): it counts in clock ticks (10 ms), longer than many tasks.
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return time.process_time() + children.ru_utime + children.ru_stime
+    return usage.ru_utime + usage.ru_stime + children.ru_utime + children.ru_stime
 
 
 _meters: list[TaskMeter | None] = []

@@ -44,9 +44,9 @@ def run_task(functions: FunctionCache, task: WireTask) -> WireResult:
     task_id, name, fn_key, fn_payload, call_payload = task
     started = time.time()
     task_meter = meter()
-    cpu_before = task_meter.start() if task_meter is not None else 0.0
+    token = task_meter.start() if task_meter is not None else None
     ok, payload = _call(functions, name, fn_key, fn_payload, call_payload)
-    usage = task_meter.stop(cpu_before) if task_meter is not None else None
+    usage = task_meter.stop(token) if task_meter is not None and token is not None else None
     return task_id, ok, payload, started, time.time(), usage
 
 
