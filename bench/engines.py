@@ -76,8 +76,9 @@ def side_by_side(name: str, plait: Callable[[int], float], direct: Callable[[int
         ours.append(plait(n))
         theirs.append(direct(n))
     a, b = statistics.median(ours), statistics.median(theirs)
-    print(f"{name:<6} direct {b:8.0f} tasks/s   plait on {name} {a:8.0f} tasks/s   ratio {a / b:5.2f}", end="")
-    print(f"   overhead {100 * (1 - a / b):+5.1f} %   (rounds: direct {[round(x) for x in theirs]}, plait {[round(x) for x in ours]})")
+    print(f"{name:<5} direct {b:6.0f} tasks/s   plait on {name} {a:6.0f} tasks/s   ratio {a / b:4.2f}", end="")
+    print(f"   overhead {100 * (1 - a / b):+5.1f} %", end="")
+    print(f"   (rounds: direct {[round(x) for x in theirs]}, plait {[round(x) for x in ours]})")
 
 
 def bench_dask(n: int, rounds: int) -> None:
@@ -85,7 +86,9 @@ def bench_dask(n: int, rounds: int) -> None:
 
     logging.getLogger("distributed").setLevel(logging.ERROR)
     with (
-        LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None) as cluster,
+        LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
+        ) as cluster,
         Client(cluster) as client,
     ):
         plait = plait_on(pl.DaskExecutor(client))

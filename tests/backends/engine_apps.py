@@ -1,0 +1,80 @@
+"""Apps and helpers the Dask and Ray tests share; engine workers import this module by name."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import plait as pl
+
+PI_DARTS = [(0.1, 0.2), (0.9, 0.9), (0.5, 0.5), (0.7, 0.8), (0.3, 0.9), (0.99, 0.1)]
+
+
+@pl.app
+def inside(x: float, y: float) -> int:
+    """The pi workflow's dart: 4 inside the quarter circle, else 0."""
+    return 4 if x * x + y * y < 1 else 0
+
+
+@pl.app
+def avg(*xs: float) -> float:
+    return sum(xs) / len(xs)
+
+
+def pi_estimate() -> pl.Expr[float]:
+    return avg(*[inside(x, y) for x, y in PI_DARTS])
+
+
+# What pi_estimate gives: 4 of the 6 darts land inside.
+PI_EXPECTED = 4 * 4 / 6
+
+
+@pl.app
+def napping(i: int, seconds: float, markers: str) -> tuple[int, int]:
+    """Leaves a file named by its process id when it starts, then sleeps: a test knows whom to kill."""
+    Path(markers, str(os.getpid())).touch()
+    time.sleep(seconds)
+    return i, os.getpid()
+
+
+@pl.app
+def touching(path: str) -> str:
+    Path(path).touch()
+    return path
+
+
+@pl.app
+def failing(x: int) -> int:
+    raise ValueError(f"no good: {x}")
+
+
+@pl.app
+def unpicklable(x: int) -> Any:
+    return threading.Lock()
+
+
+class Events:
+    """A Monitor that keeps (state, error) of every event."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, BaseException | None]] = []
+
+    def task_event(self, state: str, task_id: int, name: str, key: bytes, **info: Any) -> None:
+        self.seen.append((state, info.get("error")))
+
+    def close(self) -> None:
+        pass
+
+    def retried_for(self, kind: type[BaseException]) -> list[BaseException]:
+        return [e for s, e in self.seen if s == "retried" and isinstance(e, kind)]
+
+
+def wait_for(condition: Callable[[], object], what: str, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, f"waited {seconds} s for {what}"
+        time.sleep(0.05)

@@ -1,0 +1,139 @@
+"""DaskExecutor on a real LocalCluster of 2 worker processes, shared by the module."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+from hypothesis import HealthCheck, given, settings
+
+import plait as pl
+import plait.testing as pt
+from tests.backends.engine_apps import (
+    PI_EXPECTED,
+    Events,
+    failing,
+    napping,
+    pi_estimate,
+    touching,
+    unpicklable,
+    wait_for,
+)
+
+dask = pytest.importorskip("dask")
+distributed = pytest.importorskip("distributed")
+
+
+@pytest.fixture(scope="module")
+def client() -> Iterator[Any]:
+    # allowed-failures=0: Dask gives up on a task at its first lost worker (KilledWorker), so
+    # the kill test sees plait, not Dask, retry it.
+    with (
+        dask.config.set({"distributed.scheduler.allowed-failures": 0}),
+        distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        yield client
+
+
+@pytest.fixture(scope="module")
+def runtime(client: Any) -> Iterator[pl.Runtime]:
+    with pl.Runtime(executors=[pl.DaskExecutor(client)]) as rt:
+        yield rt
+
+
+def test_the_pi_workflow_runs_on_a_cluster_given_by_address(client: Any) -> None:
+    executor = pl.DaskExecutor(client.scheduler.address)
+    with pl.Runtime(executors=[executor]) as rt:
+        assert rt.run(pi_estimate(), timeout=60) == PI_EXPECTED
+        own = executor.client
+        assert own is not client
+    assert own.status == "closed"  # its own connection, closed; the cluster goes on
+    assert client.status == "running"
+
+
+def test_tasks_run_in_the_dask_workers_and_say_where(runtime: pl.Runtime, client: Any, tmp_path: Path) -> None:
+    done = runtime.run(pl.gather([napping(i, 0.0, str(tmp_path)) for i in range(4)]), timeout=60)
+    worker_pids = set(client.run(lambda: __import__("os").getpid()).values())
+    assert {pid for _, pid in done} <= worker_pids
+
+
+def test_an_apps_error_comes_back_as_itself(runtime: pl.Runtime) -> None:
+    with pytest.raises(ValueError, match="no good: 3") as caught:
+        runtime.run(failing(3), timeout=60)
+    assert any(frame.name == "failing" for frame in __import__("traceback").extract_tb(caught.value.__traceback__))
+
+
+def test_an_unpicklable_result_names_the_app(runtime: pl.Runtime) -> None:
+    with pytest.raises(TypeError, match=r"unpicklable: its result, a lock, cannot be pickled"):
+        runtime.run(unpicklable(1), timeout=60)
+
+
+def test_a_worker_killed_mid_run_is_lost_and_its_task_retried(client: Any, tmp_path: Path) -> None:
+    events = Events()
+    with pl.Runtime(executors=[pl.DaskExecutor(client)], monitor=events) as rt:
+        future = rt.submit(pl.gather([napping(i, 1.0, str(tmp_path)) for i in range(4)]))
+        wait_for(lambda: any(tmp_path.iterdir()), "a task to start")
+        victim = int(next(tmp_path.iterdir()).name)
+        psutil.Process(victim).send_signal(signal.SIGKILL)
+        done = future.result(timeout=120)
+    assert [i for i, _ in done] == [0, 1, 2, 3]
+    assert victim not in {pid for _, pid in done}
+    lost = events.retried_for(pl.WorkerLost)
+    assert lost, f"no task was retried as lost: {events.seen}"
+    assert "KilledWorker" in str(lost[0])
+    client.wait_for_workers(2, timeout=60)  # Dask's nanny restarts the worker
+
+
+def test_cancel_cancels_the_dask_future_of_a_task_not_started(runtime: pl.Runtime, client: Any, tmp_path: Path) -> None:
+    markers, never = tmp_path / "markers", tmp_path / "never"
+    markers.mkdir()
+    busy = [runtime.submit(napping(i, 1.5, str(markers))) for i in range(2)]
+    wait_for(lambda: len(list(markers.iterdir())) == 2, "both workers to be busy")
+    queued = runtime.submit(touching(str(never)))
+    time.sleep(0.2)  # it reaches Dask, which holds it: both workers are busy
+    assert queued.cancel()
+    assert [f.result(timeout=60)[0] for f in busy] == [0, 1]
+    time.sleep(0.5)
+    assert not never.exists(), "a cancelled task ran"
+    wait_for(lambda: not client.processing() or not any(client.processing().values()), "Dask to forget it")
+
+
+def test_an_app_with_a_timeout_is_refused_as_dask_cannot_stop_a_running_task(client: Any) -> None:
+    timed = pl.app(timeout=5)(lambda x: x)
+    with (
+        pl.Runtime(executors=[pl.DaskExecutor(client)]) as rt,
+        pytest.raises(ValueError, match="cannot stop a running task"),
+    ):
+        rt.run(timed(1), timeout=60)
+
+
+def test_with_nothing_given_it_starts_and_stops_its_own_local_cluster() -> None:
+    before = {p.pid for p in psutil.Process().children(recursive=True)}
+    executor = pl.DaskExecutor()
+    with pl.Runtime(executors=[executor]) as rt:
+        assert rt.run(pi_estimate(), timeout=60) == PI_EXPECTED
+        workers = executor.client.run(lambda: __import__("os").getpid())
+        assert len(workers) == 2
+        assert set(workers.values()).isdisjoint(before)
+    wait_for(lambda: not any(psutil.pid_exists(pid) for pid in workers.values()), "its workers to stop", 30)
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(pt.exprs(max_leaves=8))
+def test_random_graphs_give_the_same_outcome_on_dask_and_on_threads(runtime: pl.Runtime, expr: pl.Expr[int]) -> None:
+    pt.assert_equivalent(expr, pt.local_runtime(), runtime)
+
+
+def test_without_distributed_installed_it_says_which_extra_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "distributed", None)
+    with pytest.raises(ImportError, match=r"DaskExecutor needs the distributed package: pip install plait\[dask\]"):
+        pl.DaskExecutor()

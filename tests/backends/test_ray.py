@@ -1,0 +1,102 @@
+"""RayExecutor on a real local Ray (2 CPUs), shared by the module."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+from hypothesis import HealthCheck, given, settings
+
+import plait as pl
+import plait.testing as pt
+from tests.backends.engine_apps import PI_EXPECTED, Events, failing, napping, pi_estimate, wait_for
+
+ray = pytest.importorskip("ray")
+
+pytestmark = pytest.mark.slow  # Ray takes seconds to start; CI runs these all the same
+
+
+@pytest.fixture(scope="module")
+def ray_here() -> Iterator[Any]:
+    # Ray's workers do not inherit the driver's sys.path: they find the test apps through PYTHONPATH.
+    saved = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(Path(__file__).parents[2]), saved]))
+    ray.init(num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1", log_to_driver=False)
+    try:
+        yield ray
+    finally:
+        ray.shutdown()
+        if saved is None:
+            del os.environ["PYTHONPATH"]
+        else:
+            os.environ["PYTHONPATH"] = saved
+
+
+@pytest.fixture(scope="module")
+def runtime(ray_here: Any) -> Iterator[pl.Runtime]:
+    with pl.Runtime(executors=[pl.RayExecutor()]) as rt:
+        yield rt
+
+
+def test_the_pi_workflow_runs_on_ray(runtime: pl.Runtime) -> None:
+    assert runtime.run(pi_estimate(), timeout=60) == PI_EXPECTED
+
+
+def test_an_apps_error_comes_back_as_itself(runtime: pl.Runtime) -> None:
+    with pytest.raises(ValueError, match="no good: 4"):
+        runtime.run(failing(4), timeout=60)
+
+
+def test_tasks_run_in_ray_worker_processes(runtime: pl.Runtime, tmp_path: Path) -> None:
+    done = runtime.run(pl.gather([napping(i, 0.0, str(tmp_path)) for i in range(4)]), timeout=60)
+    assert [i for i, _ in done] == [0, 1, 2, 3]
+    assert os.getpid() not in {pid for _, pid in done}
+    assert all(psutil.Process(pid).parent().name() == "raylet" for _, pid in done)
+
+
+def test_a_worker_killed_mid_run_is_lost_and_its_task_retried(ray_here: Any, tmp_path: Path) -> None:
+    events = Events()
+    with pl.Runtime(executors=[pl.RayExecutor()], monitor=events) as rt:
+        future = rt.submit(pl.gather([napping(i, 1.0, str(tmp_path)) for i in range(4)]))
+        wait_for(lambda: any(tmp_path.iterdir()), "a task to start")
+        victim = int(next(tmp_path.iterdir()).name)
+        psutil.Process(victim).send_signal(signal.SIGKILL)
+        done = future.result(timeout=120)
+    assert [i for i, _ in done] == [0, 1, 2, 3]
+    assert victim not in {pid for _, pid in done}
+    lost = events.retried_for(pl.WorkerLost)
+    assert lost, f"no task was retried as lost: {events.seen}"
+    assert "Ray lost the task" in str(lost[0])
+
+
+def test_cancel_kills_a_running_task(runtime: pl.Runtime, tmp_path: Path) -> None:
+    future = runtime.submit(napping(0, 60.0, str(tmp_path)))
+    wait_for(lambda: any(tmp_path.iterdir()), "the task to start")
+    pid = int(next(tmp_path.iterdir()).name)
+    assert future.cancel()
+
+    def gone() -> bool:
+        try:
+            return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+        except psutil.NoSuchProcess:
+            return True
+
+    wait_for(gone, "Ray to kill the worker running the cancelled task", 30)
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(pt.exprs(max_leaves=8))
+def test_random_graphs_give_the_same_outcome_on_ray_and_on_threads(runtime: pl.Runtime, expr: pl.Expr[int]) -> None:
+    pt.assert_equivalent(expr, pt.local_runtime(), runtime)
+
+
+def test_without_ray_installed_it_says_which_extra_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "ray", None)
+    with pytest.raises(ImportError, match=r"RayExecutor needs the ray package: pip install plait\[ray\]"):
+        pl.RayExecutor()
