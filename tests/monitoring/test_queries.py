@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import subprocess
 import sys
 from pathlib import Path
 
@@ -161,3 +162,24 @@ def test_the_peak_is_reset_for_each_task() -> None:
     cpu, small = meter.stop(meter.start())
     assert big - small > 150 * MiB
     assert 0 <= cpu < 1.0
+
+
+CHILD = """
+from plait.backends._usage import TaskMeter
+meter = TaskMeter()
+token = meter.start()
+print(token[1], meter.stop(token)[1])
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the per-task peak is reset through Linux's /proc")
+def test_a_worker_spawned_by_a_big_driver_measures_its_own_peak() -> None:
+    # The kernel gives a process its parent's peak RSS as it execs, and ru_maxrss never
+    # falls below that: the meter sees it and reads the real peak instead.
+    block = bytearray(300 * MiB)
+    block[::4096] = b"x" * (len(block) // 4096)
+    out = subprocess.run([sys.executable, "-c", CHILD], capture_output=True, text=True, check=True, timeout=60)
+    del block
+    kept, peak = out.stdout.split()
+    assert kept == "True"
+    assert 0 < int(peak) < 150 * MiB
