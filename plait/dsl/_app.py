@@ -84,9 +84,14 @@ class App(Generic[P, T]):
         """
         call_args, call_kwargs, pairs = self._bind(args, kwargs)
         refs: list[Any] = []
-        find_refs((call_args, call_kwargs), refs)
-        deps = tuple(as_expr(r) for r in refs)
-        return Call(self._key(pairs), self, call_args, call_kwargs, deps)
+        for value in call_args:
+            find_refs(value, refs)
+        for value in call_kwargs.values():
+            find_refs(value, refs)
+        deps = tuple(map(as_expr, refs)) if refs else ()
+        # With no argument left out of the key, the key sees exactly these references.
+        in_key = None if self.options.ignore_for_cache else len(refs)
+        return Call(self._key(pairs, in_key), self, call_args, call_kwargs, deps)
 
     def _bind(
         self, args: tuple[Any, ...], kwargs: dict[str, Any]
@@ -104,10 +109,12 @@ class App(Generic[P, T]):
         pairs = [(k, v) for k, v in bound.arguments.items() if k not in ignored]
         return bound.args, bound.kwargs, pairs
 
-    def _key(self, pairs: list[tuple[str, Any]]) -> bytes:
+    def _key(self, pairs: list[tuple[str, Any]], refs_in_pairs: int | None = None) -> bytes:
         seen = 0
-        refs: list[Any] = []
-        find_refs(pairs, refs)
+        if refs_in_pairs is None:
+            refs: list[Any] = []
+            find_refs(pairs, refs)
+            refs_in_pairs = len(refs)
 
         def on_ref(value: object) -> bytes:
             nonlocal seen
@@ -130,7 +137,7 @@ class App(Generic[P, T]):
                 f"{self.name}(): argument {error.where!r} is a {error.value_type.__qualname__}, "
                 f"which plait cannot hash for the memo; {_untokenizable_hint(error.value_type)}"
             ) from None
-        if seen != len(refs):
+        if seen != refs_in_pairs:
             raise TypeError(
                 f"{self.name}(): an Expr or future is nested inside an object plait does not "
                 "look into; pass it directly or inside a list, tuple, dict or set"

@@ -14,6 +14,8 @@ from plait.dsl._expr import Expr, ref_key
 __all__ = ["find_refs", "substitute"]
 
 _CONTAINERS = (list, tuple, dict, set, frozenset)
+# Values that are never references, told apart by one set lookup: most arguments.
+_ATOMS = frozenset({int, float, str, bytes, bool, type(None)})
 
 
 def find_refs(value: Any, found: list[Any]) -> None:
@@ -26,6 +28,8 @@ def find_refs(value: Any, found: list[Any]) -> None:
     [2, 3]
     """
     cls = type(value)
+    if cls in _ATOMS:
+        return
     if cls in _CONTAINERS:
         for item in value.values() if cls is dict else value:
             find_refs(item, found)

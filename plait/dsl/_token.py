@@ -77,6 +77,9 @@ def token_of(
     >>> token_of((1, 2)) == token_of([1, 2])
     False
     """
+    scalar = _SCALARS.get(type(value))
+    if scalar is not None:  # most arguments: no writer, no list, no join
+        return scalar(value)
     out: list[bytes] = []
     _Writer(out, on_ref).write(value, where)
     return b"".join(out)
@@ -230,14 +233,10 @@ def _is_ndarray(value: object) -> bool:
     return type(value).__module__ == "numpy" and type(value).__name__ == "ndarray"
 
 
-def _scalar(tag: bytes, encode: Callable[[Any], bytes]) -> Callable[[Any], bytes]:
-    return lambda v: tag + encode(v) + b"\0"
-
-
 _SCALARS: dict[type, Callable[[Any], bytes]] = {
     type(None): lambda _: b"0",
     bool: lambda v: b"t" if v else b"f",
-    int: _scalar(b"i", lambda v: str(v).encode()),
+    int: lambda v: b"i%d\0" % v,
     float: lambda v: b"d" + struct.pack("<d", v),
     complex: lambda v: b"j" + struct.pack("<dd", v.real, v.imag),
     str: lambda v: b"s" + _len(len(v)) + v.encode("utf-8", "surrogatepass"),
