@@ -24,7 +24,8 @@ def report(db: str, output: str, run_number: int | None) -> None:
 
     DB is the file a Runtime(monitor="run.db") or plait run --monitor wrote. The page
     has a timeline of tasks per worker, per-app counts and durations, the failures
-    with their tracebacks, and the memo hit rate.
+    with their tracebacks, the memo hit rate, CPU and memory charts per node, and per
+    app the peak memory and CPU efficiency of its tasks, with the memory outliers.
     """
     try:
         data = write_report(db, output, run_number)

@@ -19,7 +19,7 @@ MIN_TASKS_FOR_MEDIAN = 3
 MAX_OUTLIERS = 50
 MAX_POINTS = 600  # per node chart: more points than pixels only make the file heavy
 
-_CHART_W, _CHART_H, _PAD = 520, 110, 36
+_CHART_W, _CHART_H, _PAD = 540, 110, 60  # _PAD: room for the axis labels
 
 
 @attrs.frozen
@@ -173,6 +173,7 @@ def _chart(
         f'<text x="{_PAD}" y="10">{html.escape(label)} · peak {peak}</text>'
         f'<text x="{_PAD - 4}" y="20" text-anchor="end">{high}</text>'
         f'<text x="{_PAD - 4}" y="{height - 14}" text-anchor="end">0</text>'
+        f'<text x="{_PAD}" y="{height - 2}">0 s</text>'
         f'<text x="{width}" y="{height - 2}" text-anchor="end">{span:.0f} s</text>'
         f'<polyline fill="none" stroke="{color}" stroke-width="1.5" points="{xy}"/></svg>'
     )

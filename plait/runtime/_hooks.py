@@ -24,7 +24,11 @@ class Memo(Protocol):
 
 
 class Monitor(Protocol):
-    """Receives every state change of every task, on the runtime's thread: keep it cheap."""
+    """Receives every state change of every task, on the runtime's thread: keep it cheap.
+
+    A monitor may also have ``node_samples(samples: Sequence[NodeSample])``: executors
+    that sample their nodes (zmq pools, local processes) then hand it their samples.
+    """
 
     def task_event(
         self,
