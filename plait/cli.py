@@ -18,8 +18,17 @@ def main() -> None:
     """plait: parallel workflows as functional expressions."""
 
 
+def _executor_url(ctx: click.Context, param: click.Parameter, url: str) -> str:
+    from plait.backends.zmq._pool import check_url
+
+    try:
+        return check_url(url)
+    except ValueError as error:
+        raise click.BadParameter(str(error)) from None
+
+
 @main.command()
-@click.option("--url", required=True, help="The executor's address, e.g. tcp://10.0.0.5:54321.")
+@click.option("--url", required=True, callback=_executor_url, help="The executor's address, e.g. tcp://10.0.0.5:54321.")
 @click.option("--pool-id", required=True, help="This pool's name, as the executor calls it.")
 @click.option("--workers", type=click.IntRange(min=1), default=None, help="Worker processes [default: one per core].")
 def worker(url: str, pool_id: str, workers: int | None) -> None:

@@ -38,7 +38,7 @@ from plait.backends._wire import HEADER, dumps_error, frame
 from plait.backends.zmq._curve import configure_client
 from plait.backends.zmq._protocol import PROTOCOL_VERSION, Message, ProtocolError, decode, encode, python_version
 
-__all__ = ["Pool", "main"]
+__all__ = ["Pool", "check_url", "main"]
 
 log = logging.getLogger("plait.zmq.pool")
 
@@ -416,6 +416,23 @@ class Pool:
         self.monitor.close()
         self.dealer.close()
         self.context.term()
+
+
+def check_url(url: str) -> str:
+    """``url`` if a pool can connect to it, else a ValueError saying what it should be.
+
+    >>> check_url("tcp://10.0.0.5:54321")
+    'tcp://10.0.0.5:54321'
+    >>> check_url("10.0.0.5:54321")
+    Traceback (most recent call last):
+    ...
+    ValueError: '10.0.0.5:54321' is not an executor address: expected tcp://HOST:PORT
+    """
+    scheme, _, rest = url.partition("://")
+    host, _, port = rest.rpartition(":")
+    if scheme != "tcp" or not host or not port.isdigit():
+        raise ValueError(f"{url!r} is not an executor address: expected tcp://HOST:PORT")
+    return url
 
 
 def main(url: str, pool_id: str, workers: int | None) -> int:
