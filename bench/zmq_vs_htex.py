@@ -199,8 +199,8 @@ def table(results: dict[str, list[Figures]]) -> str:
         if len(systems) == 2:
             plait, htex = medians["plait"][key], medians["htex"][key]
             ratio = plait / htex if key in HIGHER_IS_BETTER else htex / plait
-            goal = "≥ 10× HTEX" if key == "A_tasks_per_s" else (f"≤ {GOALS[key]}" if key in GOALS else "")
-            row += [f"{ratio:.1f}×", goal]
+            goal = "≥ 10x HTEX" if key == "A_tasks_per_s" else (f"≤ {GOALS[key]}" if key in GOALS else "")
+            row += [f"{ratio:.1f}x", goal]
         lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines)
 
