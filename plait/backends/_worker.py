@@ -9,6 +9,7 @@ batches over a socket inherited from its driver.
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import ctypes
 import os
 import pickle
@@ -20,7 +21,6 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from queue import SimpleQueue
 from typing import Any
 
 from plait.backends._usage import meter
@@ -100,17 +100,11 @@ class _Channel:
 
 
 def serve(channel: _Channel) -> None:
-    """Run batches of tasks until the driver goes away or says stop.
-
-    Results go out from a second thread, which sends whatever has finished since its
-    last send: one message per task when tasks are long, large batches when tiny.
-    """
+    """Run batches of tasks until the driver goes away or says stop."""
     functions: FunctionCache = {}
     queue: deque[WireTask] = deque()
     skipped: set[int] = set()  # cancelled by the driver after they were sent
-    done: SimpleQueue[WireResult | None] = SimpleQueue()
-    sender = threading.Thread(target=_send_results, args=(channel, done), daemon=True)
-    sender.start()
+    outbox = _Outbox(channel)
     try:
         while True:
             while not queue or channel.readable():
@@ -124,12 +118,58 @@ def serve(channel: _Channel) -> None:
             task = queue.popleft()
             if task[0] in skipped:
                 skipped.discard(task[0])
-                done.put(_skip(functions, task))
+                result = _skip(functions, task)
             else:
-                done.put(run_task(functions, task))
+                result = run_task(functions, task)
+            outbox.put(result, now=not queue)
     finally:
-        done.put(None)
-        sender.join()
+        outbox.close()
+
+
+class _Outbox:
+    """Results on their way to the driver, in the order the tasks ran.
+
+    When the worker has nothing else queued it sends at once, from its own thread: the
+    lowest latency. When more tasks wait, a second thread sends whatever has finished
+    meanwhile, so a long task never holds back the result of a short one before it, and
+    tiny tasks go back in large batches. Every send happens under one lock, in order.
+    """
+
+    def __init__(self, channel: _Channel) -> None:
+        self.channel = channel
+        self.pending: list[WireResult] = []
+        self.ready = threading.Condition()
+        self.closed = False
+        self.sender = threading.Thread(target=self._send_when_told, daemon=True)
+        self.sender.start()
+
+    def put(self, result: WireResult, *, now: bool) -> None:
+        with self.ready:
+            self.pending.append(result)
+            if now:
+                self._send()
+            else:
+                self.ready.notify()
+
+    def close(self) -> None:
+        with self.ready:
+            self.closed = True
+            self.ready.notify()
+        self.sender.join()
+
+    def _send_when_told(self) -> None:
+        with self.ready:
+            while True:
+                self.ready.wait_for(lambda: self.pending or self.closed)
+                self._send()
+                if self.closed:
+                    return
+
+    def _send(self) -> None:
+        batch, self.pending = self.pending, []
+        if batch:
+            with contextlib.suppress(OSError):  # the driver is gone; the reader sees EOF
+                self.channel.send(batch)
 
 
 def _skip(functions: FunctionCache, task: WireTask) -> WireResult:
@@ -139,21 +179,6 @@ def _skip(functions: FunctionCache, task: WireTask) -> WireResult:
         functions[fn_key] = pickle.loads(fn_payload)
     now = time.time()
     return task_id, False, dumps_error(concurrent.futures.CancelledError()), now, now, None
-
-
-def _send_results(channel: _Channel, done: SimpleQueue[WireResult | None]) -> None:
-    while True:
-        batch = [done.get()]
-        while not done.empty() and len(batch) < 1024:
-            batch.append(done.get())
-        results = [r for r in batch if r is not None]
-        if results:
-            try:
-                channel.send(results)
-            except OSError:
-                return
-        if len(results) < len(batch):
-            return
 
 
 def main(argv: list[str] | None = None) -> None:
