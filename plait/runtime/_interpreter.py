@@ -104,40 +104,45 @@ class Interpreter:
         found = self.index.get(expr._key)
         if found is not None:
             return found
-        self._check(expr)
-        top = self._add(expr)
+        new, visited = self._new_nodes(expr)
+        self.index.update(new)
+        for node in visited:
+            for child in node.inputs:
+                self._link(child, node)
+            if node.waiting == 0:
+                self.work.append((node, None))
+        return visited[0]
+
+    def _new_nodes(self, expr: Expr[Any]) -> tuple[dict[bytes, Node], list[Node]]:
+        """The nodes of the part of ``expr`` not known yet, their apps checked, in walk order.
+
+        One walk makes them and checks them into a side table; ``admit`` publishes
+        them (indexes, links, queues) only once all passed, so a refused graph leaves
+        nothing behind. Walk order is the order in which leaves become ready.
+        """
+        index = self.index
+        top = Node(expr)
+        new = {top.key: top}
+        visited = []
         todo = [top]
         while todo:
             node = todo.pop()
-            assert node.expr is not None
-            children = node.expr.children()
-            if not children:
-                self.work.append((node, None))
-                continue
+            node_expr = node.expr
+            assert node_expr is not None
+            if isinstance(node_expr, Call):
+                self._check_app(node_expr.app)
+            visited.append(node)
             inputs = []
-            for child_expr in children:
-                child = self.index.get(child_expr._key)
+            for child_expr in node_expr.children():
+                key = child_expr._key
+                child = new.get(key) or index.get(key)  # a Node is always true
                 if child is None:
-                    child = self._add(child_expr)
+                    child = new[key] = Node(child_expr)
                     todo.append(child)
                 inputs.append(child)
-                self._link(child, node)
-            node.inputs = tuple(inputs)
-            if node.waiting == 0:
-                self.work.append((node, None))
-        return top
-
-    def _check(self, expr: Expr[Any]) -> None:
-        seen: set[bytes] = set()
-        todo = [expr]
-        while todo:
-            e = todo.pop()
-            if e._key in seen or e._key in self.index:
-                continue
-            seen.add(e._key)
-            if isinstance(e, Call):
-                self._check_app(e.app)
-            todo.extend(e.children())
+            if inputs:
+                node.inputs = tuple(inputs)
+        return new, visited
 
     def _check_app(self, app: App[Any, Any]) -> None:
         label = app.options.executor or self.default_label
@@ -152,11 +157,6 @@ class Interpreter:
                 f"app {app.name} has timeout={app.options.timeout}, but executor {label!r} "
                 f"({type(executor).__name__}) cannot stop a running task; run it on a ProcessExecutor"
             )
-
-    def _add(self, expr: Expr[Any]) -> Node:
-        node = Node(expr)
-        self.index[node.key] = node
-        return node
 
     def _link(self, child: Node, parent: Node | Root) -> None:
         child.users += 1
