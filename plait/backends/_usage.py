@@ -19,7 +19,6 @@ import os
 import resource
 import sys
 import time
-from collections.abc import Sequence
 from typing import Any
 
 import attrs
@@ -32,8 +31,8 @@ __all__ = [
     "TaskUsage",
     "busy_percent",
     "meter",
-    "usage_of",
     "parse_hwm",
+    "usage_of",
 ]
 
 # at, cpu_percent, mem_used, mem_available, mem_total, load1, cpus
@@ -89,21 +88,19 @@ class NodeSample:
         return cls(node, source, float(at), float(cpu), used, available, total, float(load1), cpus)
 
 
-def busy_percent(before: Sequence[float], after: Sequence[float], idle: Sequence[int]) -> float:
-    """The busy share, in percent, of the CPU time between two readings of the node's counters.
+def busy_percent(before: tuple[float, float], after: tuple[float, float]) -> float:
+    """The busy share, in percent, of a node's CPU time between two readings of
+    (all CPU seconds, idle CPU seconds).
 
-    ``idle`` are the positions of the idle counters (idle, iowait).
-
-    >>> busy_percent([10.0, 0.0, 90.0], [40.0, 0.0, 160.0], idle=[2])
+    >>> busy_percent((100.0, 90.0), (200.0, 160.0))
     30.0
-    >>> busy_percent([1.0, 1.0], [1.0, 1.0], idle=[1])
+    >>> busy_percent((1.0, 1.0), (1.0, 1.0))
     0.0
     """
-    total = sum(after) - sum(before)
+    total, idle = after[0] - before[0], after[1] - before[1]
     if total <= 0:
         return 0.0
-    idled = sum(after[i] - before[i] for i in idle)
-    return round(100.0 * max(0.0, min(1.0, 1.0 - idled / total)), 2)
+    return round(100.0 * max(0.0, min(1.0, 1.0 - idle / total)), 2)
 
 
 class NodeSampler:
@@ -117,17 +114,20 @@ class NodeSampler:
         import psutil  # here, not at the top: workers measure tasks without it, and start faster
 
         self._psutil = psutil
-        self._before = psutil.cpu_times()
-        fields = self._before._fields
-        self._idle = [fields.index(name) for name in ("idle", "iowait") if name in fields]
+        self._before = self._cpu_seconds()
         self._cpus = psutil.cpu_count() or 1
 
+    def _cpu_seconds(self) -> tuple[float, float]:
+        times = self._psutil.cpu_times()._asdict()
+        # Linux counts guest time in user and nice already.
+        total = sum(times.values()) - times.get("guest", 0.0) - times.get("guest_nice", 0.0)
+        return total, times["idle"] + times.get("iowait", 0.0)
+
     def row(self) -> SampleRow:
-        psutil = self._psutil
-        after = psutil.cpu_times()
-        cpu = busy_percent(self._before, after, self._idle)
+        after = self._cpu_seconds()
+        cpu = busy_percent(self._before, after)
         self._before = after
-        memory = psutil.virtual_memory()
+        memory = self._psutil.virtual_memory()
         load1 = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
         return [time.time(), cpu, memory.total - memory.available, memory.available, memory.total, load1, self._cpus]
 
