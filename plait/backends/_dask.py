@@ -11,9 +11,9 @@ meanwhile) and handed back to the runtime's loop, which never waits for Dask.
 from __future__ import annotations
 
 import asyncio
-import functools
 import itertools
 import uuid
+from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
 
 from plait.backends._engine import decode, encode, require, run_remote
@@ -64,9 +64,12 @@ class DaskExecutor:
         # On the runtime's loop: what is submitted and not settled; what waits to cross to Dask.
         self._futures: dict[int, asyncio.Future[TaskResult]] = {}
         self._outbox: list[tuple[TaskSpec, WireTask, asyncio.Future[TaskResult]]] = []
-        # On Dask's loop: tasks at Dask, and those that ended and wait to be gathered.
-        self._tasks: dict[int, tuple[TaskSpec, Any, asyncio.Future[TaskResult]]] = {}
-        self._finished: list[int] = []
+        # On Dask's loop: tasks at Dask by their Dask key, and the keys by task id.
+        self._by_key: dict[str, tuple[TaskSpec, Any, asyncio.Future[TaskResult]]] = {}
+        self._keys: dict[int, str] = {}
+        self._completed: Any = None
+        self._collecting = False
+        self._pending: set[asyncio.Task[Any]] = set()
 
     @property
     def capacity(self) -> int:
@@ -83,6 +86,7 @@ class DaskExecutor:
         self._runtime_loop = asyncio.get_running_loop()
         self._client = await self._runtime_loop.run_in_executor(None, self._connect)
         self._dask_loop = self._client.loop.asyncio_loop
+        self._completed = self._distributed.as_completed(loop=self._client.loop)
 
     def _connect(self) -> Any:
         distributed = self._distributed
@@ -118,41 +122,45 @@ class DaskExecutor:
     # -- on the Dask client's loop ---------------------------------------------------
 
     def _submit_all(self, batch: list[tuple[TaskSpec, WireTask, asyncio.Future[TaskResult]]]) -> None:
-        client = self.client
-        for spec, task, future in batch:
-            if future.done():  # cancelled before it reached Dask (read across threads: a hint only)
-                continue
-            key = f"{spec.name}-{uuid.uuid4().hex}"  # the app's name shows in Dask's dashboard
-            dask_future = client.submit(run_remote, task, key=key, pure=False)
-            self._tasks[spec.task_id] = (spec, dask_future, future)
-            # Dask calls this on a thread of its own: back to its loop, where the bookkeeping lives.
-            dask_future.add_done_callback(functools.partial(self._ended_elsewhere, spec.task_id))
+        batch = [item for item in batch if not item[2].done()]  # cancelled on the way (a hint: read across threads)
+        if not batch:
+            return
+        # One map call, so one graph update for the scheduler, for the whole batch. The key
+        # carries the app's name for Dask's dashboard, and is unique: plait decides what is the same work.
+        keys = [f"{spec.name}-{uuid.uuid4().hex}" for spec, _, _ in batch]
+        dask_futures = self.client.map(run_remote, [task for _, task, _ in batch], key=keys, pure=False)
+        for (spec, _, future), key, dask_future in zip(batch, keys, dask_futures, strict=True):
+            self._by_key[key] = (spec, dask_future, future)
+            self._keys[spec.task_id] = key
+        self._completed.update(dask_futures)
+        if not self._collecting:
+            self._collecting = True
+            self._background(self._collect())
 
-    def _ended_elsewhere(self, task_id: int, _: object) -> None:
-        self._dask_loop.call_soon_threadsafe(self._ended, task_id)
+    async def _collect(self) -> None:
+        # Dask's as_completed watches the futures on this loop; whatever ended meanwhile is
+        # gathered in one round trip, not one per task.
+        try:
+            async for first in self._completed:
+                await self._gather([first, *self._completed.next_batch(block=False)])
+        finally:
+            self._collecting = False
 
-    def _ended(self, task_id: int) -> None:
-        if task_id in self._tasks:
-            if not self._finished:
-                self._dask_loop.create_task(self._gather())
-            self._finished.append(task_id)
-
-    async def _gather(self) -> None:
-        # One gather for every task that finished meanwhile: a round trip per batch, not per task.
-        while self._finished:
-            ids, self._finished = self._finished, []
-            tasks = [t for t in map(self._tasks.pop, ids, itertools.repeat(None)) if t is not None]
-            done = [t for t in tasks if t[1].status == "finished"]
-            results = [await self._failure(spec, f) for spec, f, _ in tasks if f.status != "finished"]
-            try:
-                values = await self.client.gather([f for _, f, _ in done], asynchronous=True)
-            except Exception as error:
-                results += [self._lost(spec, error) for spec, _, _ in done]
-            else:
-                for (spec, _, _), (wire, where) in zip(done, values, strict=True):
-                    results.append(decode(spec, wire, f"{self.label}/{where}"))
-            futures = {spec.task_id: future for spec, _, future in tasks}
-            self._runtime_loop.call_soon_threadsafe(_settle, [(futures[r.task_id], r) for r in results])
+    async def _gather(self, ended: list[Any]) -> None:
+        tasks = [t for t in map(self._by_key.pop, [f.key for f in ended], itertools.repeat(None)) if t is not None]
+        for spec, _, _ in tasks:
+            del self._keys[spec.task_id]
+        done = [t for t in tasks if t[1].status == "finished"]
+        results = [await self._failure(spec, f) for spec, f, _ in tasks if f.status != "finished"]
+        try:
+            values = await self.client.gather([f for _, f, _ in done], asynchronous=True)
+        except Exception as error:
+            results += [self._lost(spec, error) for spec, _, _ in done]
+        else:
+            for (spec, _, _), (wire, where) in zip(done, values, strict=True):
+                results.append(decode(spec, wire, f"{self.label}/{where}"))
+        futures = {spec.task_id: future for spec, _, future in tasks}
+        self._runtime_loop.call_soon_threadsafe(_settle, [(futures[r.task_id], r) for r in results])
 
     async def _failure(self, spec: TaskSpec, dask_future: Any) -> TaskResult:
         # run_remote never raises, so an erred or cancelled Dask future is Dask's failure, not the app's.
@@ -163,10 +171,16 @@ class DaskExecutor:
         lost = WorkerLost(f"{spec.name}: Dask lost the task ({type(error).__name__}: {error})")
         return TaskResult(spec.task_id, error=lost, worker=self.label)
 
+    def _background(self, work: Coroutine[Any, Any, Any]) -> None:
+        task = self._dask_loop.create_task(work)
+        self._pending.add(task)  # the loop keeps only a weak reference to a task
+        task.add_done_callback(self._pending.discard)
+
     def _cancel_on_dask(self, task_id: int) -> None:
-        task = self._tasks.pop(task_id, None)
-        if task is not None:
-            self._dask_loop.create_task(self.client.cancel([task[1]], asynchronous=True, reason="cancelled by plait"))
+        key = self._keys.pop(task_id, None)
+        if key is not None:
+            _, dask_future, _ = self._by_key.pop(key)
+            self._background(self.client.cancel([dask_future], asynchronous=True, reason="cancelled by plait"))
 
     # -------------------------------------------------------------------------------
 
