@@ -11,6 +11,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from collections import deque
 from collections.abc import Callable, Sequence
 
@@ -18,7 +19,7 @@ import attrs
 
 from plait.backends._errors import TaskTimeout, WorkerLost
 from plait.backends._task import TaskResult, TaskSpec
-from plait.backends._usage import NodeSample, NodeSampler, usage_of
+from plait.backends._usage import NodeSample, NodeSampler, last_seen, rss_of, usage_of
 from plait.backends._wire import HEADER, dumps_call, dumps_function, frame, loads, loads_error
 from plait.backends._worker import WireResult, WireTask
 
@@ -47,6 +48,7 @@ class _Worker:
     deadline: asyncio.TimerHandle | None = None
     alive: bool = True
     ready: bool = False  # it has said so: only then do timeouts of its tasks run
+    rss: tuple[int, float, int] | None = None  # (task, when, bytes) at its last sample while it ran a task
 
     @property
     def name(self) -> str:
@@ -110,6 +112,10 @@ class ProcessExecutor:
         if self._sampler is None or self.on_samples is None:
             return
         self.on_samples([NodeSample.of(socket.gethostname(), self.label, self._sampler.row())])
+        for worker in self._pool:  # kept to say how big a worker was if it dies (the OOM killer)
+            rss = rss_of(worker.process.pid) if worker.inflight and worker.alive else None
+            if rss is not None:
+                worker.rss = (worker.inflight[0].spec.task_id, time.time(), rss)
         if self.usage_interval is not None and not self._closing:
             self._next_sample = asyncio.get_running_loop().call_later(self.usage_interval, self._sample)
 
@@ -179,7 +185,8 @@ class ProcessExecutor:
                 (size,) = HEADER.unpack(await reader.readexactly(HEADER.size))
                 self._complete(worker, pickle.loads(await reader.readexactly(size)))
         except (asyncio.IncompleteReadError, ConnectionError):
-            self._lose(worker, WorkerLost(f"{self.label} worker {worker.name} died while running this task"))
+            size = last_seen(worker.rss, worker.inflight[0].spec.task_id, time.time()) if worker.inflight else ""
+            self._lose(worker, WorkerLost(f"{self.label} worker {worker.name} died while running this task{size}"))
 
     def _complete(self, worker: _Worker, results: list[WireResult]) -> None:
         if not worker.alive:  # results still buffered from a worker we have given up on

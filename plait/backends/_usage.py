@@ -30,8 +30,10 @@ __all__ = [
     "TaskMeter",
     "TaskUsage",
     "busy_percent",
+    "last_seen",
     "meter",
     "parse_hwm",
+    "rss_of",
     "usage_of",
 ]
 
@@ -130,6 +132,33 @@ class NodeSampler:
         memory = self._psutil.virtual_memory()
         load1 = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
         return [time.time(), cpu, memory.total - memory.available, memory.available, memory.total, load1, self._cpus]
+
+
+def rss_of(pid: int) -> int | None:
+    """The resident memory of process ``pid`` in bytes, or None if it is gone (or a zombie)."""
+    import psutil  # as in NodeSampler: only whoever samples needs it
+
+    try:
+        return int(psutil.Process(pid).memory_info().rss) or None
+    except psutil.Error:
+        return None
+
+
+def last_seen(sample: tuple[int, float, int] | None, task_id: int, now: float) -> str:
+    """What a lost worker's last sample says, to end its WorkerLost message.
+
+    ``sample`` is (task, when, RSS bytes), taken while the worker ran ``task``: "" when
+    there is none for ``task_id``. A worker the OOM killer took shows how big it was.
+
+    >>> last_seen((7, 10.0, 3 << 30), 7, now=12.5)
+    '; its RSS was 3072 MiB at its last sample, 2.5 s before'
+    >>> last_seen((6, 10.0, 3 << 30), 7, now=12.5), last_seen(None, 7, now=1.0)
+    ('', '')
+    """
+    if sample is None or sample[0] != task_id:
+        return ""
+    _, at, rss = sample
+    return f"; its RSS was {rss / (1 << 20):.0f} MiB at its last sample, {now - at:.1f} s before"
 
 
 def parse_hwm(status: bytes) -> int:

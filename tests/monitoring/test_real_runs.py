@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import socket
 from collections.abc import Callable
 from pathlib import Path
@@ -10,7 +11,7 @@ import pytest
 
 import plait as pl
 from plait.report import write_report
-from tests.monitoring.usage_apps import MiB, allocate, broken, burn, idle
+from tests.monitoring.usage_apps import MiB, allocate, broken, burn, idle, swell_and_die
 
 EXECUTORS: dict[str, Callable[[], pl.Executor]] = {
     "processes": lambda: pl.ProcessExecutor(2, usage_interval=0.2),
@@ -89,3 +90,17 @@ def test_with_task_usage_off_the_run_records_none(tmp_path: Path, monkeypatch: p
         (task,) = db.tasks()
         assert task.state == "done" and task.cpu_seconds is None and task.peak_rss is None
         assert db.nodes() == []
+
+
+@pytest.mark.parametrize("kind", sorted(EXECUTORS))
+def test_a_worker_killed_while_big_says_how_big_it_was(tmp_path: Path, kind: str) -> None:
+    # As when the OOM killer ends a task: its worker vanishes with no result to carry its usage.
+    runtime = pl.Runtime([EXECUTORS[kind]()], monitor=tmp_path / "run.db", lost_retries=0, progress=False)
+    with runtime as rt, pytest.raises(pl.WorkerLost) as lost:
+        rt.run(swell_and_die(300, 1.5))
+    found = re.search(r"its RSS was (\d+) MiB at its last sample", str(lost.value))
+    assert found is not None, str(lost.value)
+    assert 300 <= int(found.group(1)) < 1024
+    with pl.monitoring.open(tmp_path / "run.db") as db:
+        (task,) = db.tasks().failed()
+        assert task.error is not None and found.group(0) in task.error

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 
 from plait import app
@@ -36,3 +38,13 @@ def idle(seconds: float) -> float:
 @app(cache=False)
 def broken(message: str) -> int:
     raise ValueError(message)
+
+
+@app(cache=False)
+def swell_and_die(mib: int, seconds: float) -> int:
+    """Hold ``mib`` MiB for ``seconds``, then die as the OOM killer would end it."""
+    block = bytearray(mib * MiB)
+    block[::4096] = b"x" * (len(block) // 4096)
+    time.sleep(seconds)
+    os.kill(os.getpid(), signal.SIGKILL)
+    return len(block)

@@ -33,7 +33,7 @@ from zmq.utils.monitor import recv_monitor_message
 from plait._version import __version__
 from plait.backends import _worker
 from plait.backends._errors import TaskTimeout, WorkerLost
-from plait.backends._usage import NodeSampler, SampleRow
+from plait.backends._usage import NodeSampler, SampleRow, last_seen, rss_of
 from plait.backends._wire import HEADER, dumps_error, frame
 from plait.backends.zmq._curve import configure_client
 from plait.backends.zmq._protocol import PROTOCOL_VERSION, Message, ProtocolError, decode, encode, python_version
@@ -71,6 +71,7 @@ class _Worker:
     out: bytearray = attrs.field(factory=bytearray)
     received: bytearray = attrs.field(factory=bytearray)
     deadline: float | None = None
+    rss: tuple[int, float, int] | None = None  # (task, when, bytes) at its last sample while it ran a task
 
 
 class Pool:
@@ -186,8 +187,11 @@ class Pool:
     def _worker_died(self, worker: _Worker) -> None:
         how = self._kill(worker)
         if worker.inflight:
-            name = worker.inflight[0][1]
-            self._replace(worker, WorkerLost(f"worker {worker.name} on {self.host} died ({how}) while running {name}"))
+            task_id, name = worker.inflight[0][:2]
+            size = last_seen(worker.rss, task_id, time.time())
+            self._replace(
+                worker, WorkerLost(f"worker {worker.name} on {self.host} died ({how}) while running {name}{size}")
+            )
         else:
             self._replace(worker, None)
 
@@ -331,6 +335,10 @@ class Pool:
         if self.sampler is not None and now >= self.next_sample:
             self.samples.append(self.sampler.row())
             self.next_sample = now + self.sample_every
+            for worker in self.workers:  # kept to say how big a worker was if it dies (the OOM killer)
+                rss = rss_of(worker.pid) if worker.inflight else None
+                if rss is not None:
+                    worker.rss = (worker.inflight[0][0], time.time(), rss)
         if self.sys_path is not None and now >= self.next_heartbeat:
             # Node samples ride on heartbeats: one message every period, whatever it carries.
             self._send(encode("heartbeat", samples=self.samples) if self.samples else encode("heartbeat"))
