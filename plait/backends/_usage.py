@@ -181,7 +181,7 @@ class TaskMeter:
 
     On Linux ``start`` resets the process's peak RSS to its current RSS; the kernel's
     ``ru_maxrss`` is then the larger of the peak since and a value the process keeps
-    from its exec (a worker spawned by a big driver keeps the driver's peak; older
+    from its exec (a worker spawned by a big driver keeps the driver's peak; some
     kernels also keep the peak when a thread ends). So ``start`` reads the current RSS
     too (``/proc/self/statm``), and only when that kept value is above it does ``stop``
     read the exact peak from ``/proc/self/status`` (~8 µs more). About 6 µs a task
