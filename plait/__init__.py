@@ -20,6 +20,7 @@ from plait.backends import (
 )
 from plait.backends._batch import BatchExecutor
 from plait.backends._dask import DaskExecutor
+from plait.backends._ray import RayExecutor
 from plait.backends.providers import (
     CondorProvider,
     GridEngineProvider,
@@ -29,7 +30,6 @@ from plait.backends.providers import (
     SchedulerError,
     SlurmProvider,
 )
-from plait.backends._ray import RayExecutor
 from plait.backends.zmq import ZMQExecutor
 from plait.dsl import (
     App,
