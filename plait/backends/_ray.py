@@ -9,7 +9,9 @@ shows in plait's events and counts against its budget.
 from __future__ import annotations
 
 import asyncio
+import collections
 import concurrent.futures
+import functools
 from typing import Any
 
 from plait.backends._engine import decode, encode, require, run_remote
@@ -17,6 +19,10 @@ from plait.backends._errors import WorkerLost
 from plait.backends._task import TaskResult, TaskSpec
 
 __all__ = ["RayExecutor"]
+
+# While results keep coming, the runtime's loop collects them this often (s) rather than
+# being woken by each: a wake-up from Ray's thread costs as much CPU as submitting a task.
+_SETTLE_AGAIN = 0.001
 
 
 class RayExecutor:
@@ -34,6 +40,7 @@ class RayExecutor:
     """
 
     can_kill = False
+    _loop: asyncio.AbstractEventLoop  # the runtime's, set by start
 
     def __init__(self, address: str | None = None, *, label: str = "ray", capacity: int = 512) -> None:
         self._ray: Any = require("ray", "ray", "RayExecutor")
@@ -46,12 +53,15 @@ class RayExecutor:
         self._remote: Any = None
         self._functions: dict[bytes, bytes] = {}
         self._running: dict[int, tuple[Any, asyncio.Future[TaskResult]]] = {}
+        self._ended: collections.deque[tuple[TaskSpec, concurrent.futures.Future[Any]]] = collections.deque()
+        self._wake_sent = False
 
     @property
     def capacity(self) -> int:
         return self._capacity
 
     async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
         if not self._ray.is_initialized():
             # Starting or joining a cluster blocks for seconds: not on the runtime's loop.
             await asyncio.get_running_loop().run_in_executor(None, self._init)
@@ -63,8 +73,7 @@ class RayExecutor:
 
     def submit(self, spec: TaskSpec) -> asyncio.Future[TaskResult]:
         assert self._remote is not None, "RayExecutor.submit before start"
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[TaskResult] = loop.create_future()
+        future: asyncio.Future[TaskResult] = self._loop.create_future()
         try:
             task = encode(spec, self._functions)
         except TypeError as error:
@@ -72,21 +81,35 @@ class RayExecutor:
             return future
         ref = self._remote.remote(task)
         self._running[spec.task_id] = (ref, future)
-        ref.future().add_done_callback(lambda done: loop.call_soon_threadsafe(self._ended, spec, done))
+        ref.future().add_done_callback(functools.partial(self._ended_elsewhere, spec))
         return future
 
-    def _ended(self, spec: TaskSpec, done: concurrent.futures.Future[Any]) -> None:
-        ref_future = self._running.pop(spec.task_id, None)
-        if ref_future is None or ref_future[1].done():  # cancelled meanwhile
+    def _ended_elsewhere(self, spec: TaskSpec, done: concurrent.futures.Future[Any]) -> None:
+        # On a thread of Ray's: wake the runtime's loop only when it is not collecting anyway.
+        self._ended.append((spec, done))
+        if not self._wake_sent:
+            self._wake_sent = True
+            self._loop.call_soon_threadsafe(self._settle)
+
+    def _settle(self) -> None:
+        if not self._ended:
+            self._wake_sent = False  # quiet: the next result wakes the loop
             return
+        while self._ended:
+            spec, done = self._ended.popleft()
+            running = self._running.pop(spec.task_id, None)
+            if running is not None and not running[1].done():  # else cancelled meanwhile
+                running[1].set_result(self._result(spec, done))
+        # Busy: look again shortly instead of being woken for each result.
+        self._loop.call_later(_SETTLE_AGAIN, self._settle)
+
+    def _result(self, spec: TaskSpec, done: concurrent.futures.Future[Any]) -> TaskResult:
         try:
             wire, where = done.result()
         except Exception as error:  # run_remote never raises: this is Ray's failure, not the app's
             lost = WorkerLost(f"{spec.name}: Ray lost the task ({type(error).__name__}: {error})")
-            result = TaskResult(spec.task_id, error=lost, worker=self.label)
-        else:
-            result = decode(spec, wire, f"{self.label}/{where}")
-        ref_future[1].set_result(result)
+            return TaskResult(spec.task_id, error=lost, worker=self.label)
+        return decode(spec, wire, f"{self.label}/{where}")
 
     def cancel(self, task_id: int) -> None:
         running = self._running.pop(task_id, None)
