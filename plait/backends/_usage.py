@@ -171,8 +171,11 @@ def parse_hwm(status: bytes) -> int:
     return int(status[start : status.index(b"kB", start)]) * 1024
 
 
-# The RSS may move by a few pages between the reset and reading it back.
-_SLACK_KIB = 256
+# How far above the task's RSS at its start the kernel's kept peak may be and still let
+# ru_maxrss stand for the task's peak: that peak is then at most this much too high. A
+# ProcessExecutor worker keeps its driver's peak at spawn time, often within a MiB of its
+# own RSS: reading /proc/self/status for each of its tasks instead would cost ~8 µs more.
+_SLACK_KIB = 4096
 _MAXRSS_BYTES = 1 if sys.platform == "darwin" else 1024  # ru_maxrss is in KiB, but in bytes on macOS
 
 
@@ -182,10 +185,12 @@ class TaskMeter:
     On Linux ``start`` resets the process's peak RSS to its current RSS; the kernel's
     ``ru_maxrss`` is then the larger of the peak since and a value the process keeps
     from its exec (a worker spawned by a big driver keeps the driver's peak; some
-    kernels also keep the peak when a thread ends). So ``start`` reads the current RSS
-    too (``/proc/self/statm``), and only when that kept value is above it does ``stop``
-    read the exact peak from ``/proc/self/status`` (~8 µs more). About 6 µs a task
-    otherwise; the files stay open. Elsewhere the peak is the process's lifetime peak.
+    kernels also keep the peak when a thread ends). When that kept value is more than
+    4 MiB above the RSS, a task whose ``ru_maxrss`` did not rise past it gets its exact
+    peak from ``/proc/self/status`` instead (~8 µs more); so a peak is exact or at most
+    4 MiB high. Whether the value is kept is looked up again (``/proc/self/statm``)
+    only when ``ru_maxrss`` after the reset moves by more than that. About 4 µs a
+    task; the files stay open. Elsewhere the peak is the process's lifetime peak.
     """
 
     def __init__(self) -> None:
@@ -201,31 +206,39 @@ class TaskMeter:
             except OSError:  # a hardened /proc: the lifetime peak it is
                 self._files = None
         self._page_kib = os.sysconf("SC_PAGE_SIZE") // 1024 if hasattr(os, "sysconf") else 4
+        self._checked_at = -(1 << 62)  # ru_maxrss after the reset (KiB) when we last looked at the RSS
+        self._kept = False
 
-    def start(self) -> tuple[float, bool]:
-        """The CPU time so far, and whether ``ru_maxrss`` will not be this task's peak."""
-        if self._files is None:
-            return _cpu(resource.getrusage(resource.RUSAGE_SELF)), False
-        clear, statm, _ = self._files
-        os.pwrite(clear, b"5", 0)  # 5: the peak RSS is the current RSS from now on
-        usage = resource.getrusage(resource.RUSAGE_SELF)
-        rss_kib = int(os.pread(statm, 64, 0).split()[1]) * self._page_kib
-        return _cpu(usage), usage.ru_maxrss > rss_kib + _SLACK_KIB
+    def start(self) -> tuple[float, int]:
+        """The CPU time so far, and ``ru_maxrss`` right after the reset (KiB)."""
+        files = self._files
+        if files is None:
+            return _cpu(_getrusage(_SELF)), 0
+        os.pwrite(files[0], b"5", 0)  # 5: the peak RSS is the current RSS from now on
+        usage = _getrusage(_SELF)
+        floor = usage.ru_maxrss  # max(kept value, RSS now)
+        if abs(floor - self._checked_at) > _SLACK_KIB:
+            rss_kib = int(os.pread(files[1], 64, 0).split()[1]) * self._page_kib
+            self._kept, self._checked_at = floor > rss_kib + _SLACK_KIB, floor
+        return _cpu(usage), floor
 
-    def stop(self, token: tuple[float, bool]) -> tuple[float, int]:
+    def stop(self, token: tuple[float, int]) -> tuple[float, int]:
         """CPU seconds and peak RSS bytes since ``start``: a plain pair, to travel as it is."""
-        cpu_before, kept = token
-        usage = resource.getrusage(resource.RUSAGE_SELF)
-        if kept and self._files is not None:
-            peak = parse_hwm(os.pread(self._files[2], 4096, 0))
+        cpu_before, floor = token
+        usage = _getrusage(_SELF)
+        if self._kept and usage.ru_maxrss <= floor and self._files is not None:
+            peak = parse_hwm(os.pread(self._files[2], 4096, 0))  # the kept value hides the peak
         else:
             peak = usage.ru_maxrss * _MAXRSS_BYTES
         return round(_cpu(usage) - cpu_before, 6), peak
 
 
+_getrusage, _SELF, _CHILDREN = resource.getrusage, resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN
+
+
 def _cpu(usage: resource.struct_rusage) -> float:
     # Not os.times(): it counts in clock ticks (10 ms), longer than many tasks.
-    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    children = _getrusage(_CHILDREN)
     return usage.ru_utime + usage.ru_stime + children.ru_utime + children.ru_stime
 
 

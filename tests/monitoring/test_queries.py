@@ -165,10 +165,11 @@ def test_the_peak_is_reset_for_each_task() -> None:
 
 
 CHILD = """
+import resource
 from plait.backends._usage import TaskMeter
 meter = TaskMeter()
 token = meter.start()
-print(token[1], meter.stop(token)[1])
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, meter.stop(token)[1])
 """
 
 
@@ -180,6 +181,6 @@ def test_a_worker_spawned_by_a_big_driver_measures_its_own_peak() -> None:
     block[::4096] = b"x" * (len(block) // 4096)
     out = subprocess.run([sys.executable, "-c", CHILD], capture_output=True, text=True, check=True, timeout=60)
     del block
-    kept, peak = out.stdout.split()
-    assert kept == "True"
-    assert 0 < int(peak) < 150 * MiB
+    kept, peak = map(int, out.stdout.split())
+    assert kept > 300 * MiB, "the kernel did not keep the driver's peak: this test tests nothing here"
+    assert 0 < peak < 150 * MiB
