@@ -24,6 +24,11 @@ T = TypeVar("T")
 U = TypeVar("U")
 
 
+# The keyword arguments of every call made with positional arguments only: shared, never
+# mutated (a task gets them unpacked), so a million calls do not hold a million empty dicts.
+_NO_KWARGS: dict[str, Any] = {}
+
+
 def _retry_policy(retries: int | Retry | None) -> Retry | None:
     return Retry.of(retries)
 
@@ -101,7 +106,7 @@ class App(Generic[P, T]):
         # The canonical form of a call: defaults filled and each argument where the
         # signature puts it, so f(1) and f(x=1) are the same work.
         if not kwargs and self._plain is not None and len(args) == len(self._plain):
-            return args, {}, list(zip(self._plain, args, strict=True))
+            return args, _NO_KWARGS, list(zip(self._plain, args, strict=True))
         try:
             bound = self.signature.bind(*args, **kwargs)
         except TypeError as error:
