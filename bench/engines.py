@@ -3,8 +3,11 @@
 No-op throughput (workload A of ../shared/notes/peers.md): --tasks no-op tasks submitted at
 once, tasks/s from the first submit (for plait: from building the graph) to the last result.
 Each engine is started once (Dask: LocalCluster of 2 single-threaded worker processes; Ray:
-num_cpus=2) and warmed up; then plait and the engine alone take turns, --rounds times, and
-the medians are compared. plait's overhead is 1 - plait/direct: the goal (issue 10) is <= 10 %.
+num_cpus=2) and warmed up; then plait and the engine alone take turns, --rounds times. The
+ratio is the median of each round's plait/direct; plait's overhead is 1 - ratio: the goal
+(issue 10) is <= 10 %. Also printed: the driver process's CPU time per task (all its
+threads; for Dask that includes the LocalCluster's scheduler), which a busy machine
+disturbs less than wall-clock time.
 
 Run: ``python bench/engines.py [--tasks 2000] [--rounds 3] [--only dask|ray]``.
 """
@@ -25,60 +28,62 @@ def noop(x: int) -> int:
     return x
 
 
-def plait_on(executor: pl.Executor) -> Callable[[int], float]:
+Measure = Callable[[int], tuple[float, float]]  # n tasks -> (tasks/s, driver CPU µs per task)
+
+
+def timed(run: Callable[[], list[int]], n: int) -> tuple[float, float]:
+    cpu, started = time.process_time(), time.perf_counter()
+    result = run()
+    elapsed, used = time.perf_counter() - started, time.process_time() - cpu
+    assert result == list(range(n))
+    return n / elapsed, used / n * 1e6
+
+
+def plait_on(executor: pl.Executor) -> Measure:
     runtime = pl.Runtime(executors=[executor]).start()
     app = pl.app(noop)
     runtime.run(app(-1))  # the function shipped before the clock starts
 
-    def measure(n: int) -> float:
-        started = time.perf_counter()
-        result = runtime.run(pl.traverse(app, range(n)))
-        elapsed = time.perf_counter() - started
-        assert result == list(range(n))
-        return n / elapsed
+    def measure(n: int) -> tuple[float, float]:
+        return timed(lambda: runtime.run(pl.traverse(app, range(n))), n)
 
     measure.runtime = runtime  # type: ignore[attr-defined]
     return measure
 
 
-def dask_direct(client: Any) -> Callable[[int], float]:
+def dask_direct(client: Any) -> Measure:
     client.submit(noop, -1, pure=False).result()
 
-    def measure(n: int) -> float:
-        started = time.perf_counter()
-        result = client.gather([client.submit(noop, i, pure=False) for i in range(n)])
-        elapsed = time.perf_counter() - started
-        assert result == list(range(n))
-        return n / elapsed
+    def measure(n: int) -> tuple[float, float]:
+        return timed(lambda: client.gather([client.submit(noop, i, pure=False) for i in range(n)]), n)
 
     return measure
 
 
-def ray_direct() -> Callable[[int], float]:
+def ray_direct() -> Measure:
     import ray
 
     remote = ray.remote(noop)
     ray.get(remote.remote(-1))
 
-    def measure(n: int) -> float:
-        started = time.perf_counter()
-        result = ray.get([remote.remote(i) for i in range(n)])
-        elapsed = time.perf_counter() - started
-        assert result == list(range(n))
-        return n / elapsed
+    def measure(n: int) -> tuple[float, float]:
+        return timed(lambda: ray.get([remote.remote(i) for i in range(n)]), n)
 
     return measure
 
 
-def side_by_side(name: str, plait: Callable[[int], float], direct: Callable[[int], float], n: int, rounds: int) -> None:
+def side_by_side(name: str, plait: Measure, direct: Measure, n: int, rounds: int) -> None:
     ours, theirs = [], []
     for _ in range(rounds):
         ours.append(plait(n))
         theirs.append(direct(n))
-    a, b = statistics.median(ours), statistics.median(theirs)
-    print(f"{name:<5} direct {b:6.0f} tasks/s   plait on {name} {a:6.0f} tasks/s   ratio {a / b:4.2f}", end="")
-    print(f"   overhead {100 * (1 - a / b):+5.1f} %", end="")
-    print(f"   (rounds: direct {[round(x) for x in theirs]}, plait {[round(x) for x in ours]})")
+    ratio = statistics.median(a[0] / b[0] for a, b in zip(ours, theirs, strict=True))
+    speed_a, speed_b = (statistics.median(r[0] for r in runs) for runs in (ours, theirs))
+    cpu_a, cpu_b = (statistics.median(r[1] for r in runs) for runs in (ours, theirs))
+    print(f"{name:<5} direct {speed_b:6.0f} tasks/s {cpu_b:5.0f} µs CPU/task", end="")
+    print(f"   plait on {name} {speed_a:6.0f} tasks/s {cpu_a:5.0f} µs CPU/task", end="")
+    print(f"   ratio {ratio:4.2f}, overhead {100 * (1 - ratio):+5.1f} %")
+    print(f"      rounds, tasks/s: direct {[round(r[0]) for r in theirs]}, plait {[round(r[0]) for r in ours]}")
 
 
 def bench_dask(n: int, rounds: int) -> None:
