@@ -189,7 +189,7 @@ class TaskMeter:
     4 MiB above the RSS, a task whose ``ru_maxrss`` did not rise past it gets its exact
     peak from ``/proc/self/status`` instead (~8 µs more); so a peak is exact or at most
     4 MiB high. Whether the value is kept is looked up again (``/proc/self/statm``)
-    only when ``ru_maxrss`` after the reset moves by more than that. About 4 µs a
+    only when ``ru_maxrss`` after the reset moves by more than that. About 5 µs a
     task; the files stay open. Elsewhere the peak is the process's lifetime peak.
     """
 
