@@ -232,7 +232,7 @@ def report(result: dict[str, Any], chart_path: Path | None) -> int:
     print(table(shown_systems, result["medians"]))
     print(f"\n(Nx): how many times {BASELINE} is better than that system. Versions: {versions}")
     print(f"raw runs: {stem.with_suffix('.json')}")
-    if BASELINE in result["medians"] and len(result["medians"]) > 1:
+    if BASELINE in result["medians"] and any(not s.startswith("plait") for s in result["medians"]):
         chart(result, chart_path or stem.with_suffix(".png"))
         print(f"chart: {chart_path or stem.with_suffix('.png')}")
     failed = [s for s, runs in result["runs"].items() if any("error" in r for r in runs)]
