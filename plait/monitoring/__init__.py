@@ -5,6 +5,7 @@ with pl.monitoring.open("run.db") as db:          # the latest run in the file
     for task in db.tasks().by_app("simulate").slowest(5):
         print(task.task, task.wall_seconds, task.cpu_seconds, task.peak_rss)
     failed = db.tasks().failed().list()
+    culprit = db.tasks().on_node("node17").biggest(1).list()
     for node in db.nodes():
         print(node.name, node.max_cpu_percent, node.max_mem_used)
 ```

@@ -97,12 +97,14 @@ class Run:
 
 R = TypeVar("R", Attempt, Task)
 
-_ATTEMPTS = """SELECT run, task, attempt, name, lower(hex(key)), state, coalesce(executor, ''), coalesce(worker, ''),
-       pending, dispatched, running, ended, ended - running AS wall, cpu, peak_rss, error
+_ATTEMPTS = """SELECT run, task, attempt, name, lower(hex(key)) AS key, state, coalesce(executor, '') AS executor,
+       coalesce(worker, '') AS worker, pending, dispatched, running, ended, ended - running AS wall, cpu, peak_rss,
+       error
 FROM attempts WHERE run = ? ORDER BY task, attempt"""
 # A bare column next to max() comes from the row holding the max: the last attempt's.
-_TASKS = """SELECT run, task, max(attempt), name, lower(hex(key)), state, coalesce(executor, ''),
-       coalesce(worker, ''), running, ended, ended - running AS wall, cpu, peak_rss, error
+_TASKS = """SELECT run, task, max(attempt) AS attempts, name, lower(hex(key)) AS key, state,
+       coalesce(executor, '') AS executor, coalesce(worker, '') AS worker, running, ended, ended - running AS wall,
+       cpu, peak_rss, error
 FROM attempts WHERE run = ? GROUP BY task ORDER BY task"""
 
 
@@ -117,6 +119,7 @@ class Query(Generic[R]):
 
     _db: sqlite3.Connection = attrs.field(repr=False)
     _kind: type[R]
+    _run: int
     _sql: str
     _params: tuple[Any, ...] = ()
 
@@ -129,17 +132,38 @@ class Query(Generic[R]):
         """Those of the app called ``name``."""
         return self._where("name = ?", name)
 
+    def on_node(self, node: str) -> Query[R]:
+        """Those that ran on ``node``, a host name of ``db.nodes()`` (known from its samples)."""
+        sources = [
+            source
+            for (source,) in self._db.execute(
+                "SELECT DISTINCT source FROM samples WHERE run = ? AND node = ?", (self._run, node)
+            )
+        ]
+        if not sources:
+            return self._where("0")
+        # A worker's name starts with its sampler's: zmq/pool-0/3:4711 ran on pool-0's node.
+        clause = " OR ".join(["substr(worker, 1, ?) = ?"] * len(sources))
+        return self._where(clause, *(part for s in sources for part in (len(s) + 1, f"{s}/")))
+
     def slowest(self, n: int) -> Query[R]:
         """The ``n`` that ran longest (wall time on the worker), longest first."""
+        return self._top("wall", n, "slowest")
+
+    def biggest(self, n: int) -> Query[R]:
+        """The ``n`` with the highest peak RSS, highest first."""
+        return self._top("peak_rss", n, "biggest")
+
+    def _top(self, column: str, n: int, method: str) -> Query[R]:
         if n < 0:
-            raise ValueError(f"slowest(n={n}): n must be >= 0")
-        return self._step("SELECT * FROM ({}) WHERE wall IS NOT NULL ORDER BY wall DESC LIMIT ?", n)
+            raise ValueError(f"{method}(n={n}): n must be >= 0")
+        return self._step(f"SELECT * FROM ({{}}) WHERE {column} IS NOT NULL ORDER BY {column} DESC LIMIT ?", n)
 
     def _where(self, clause: str, *params: Any) -> Query[R]:
         return self._step(f"SELECT * FROM ({{}}) WHERE {clause}", *params)
 
     def _step(self, template: str, *params: Any) -> Query[R]:
-        return Query(self._db, self._kind, template.format(self._sql), (*self._params, *params))
+        return Query(self._db, self._kind, self._run, template.format(self._sql), (*self._params, *params))
 
     def __iter__(self) -> Iterator[R]:
         kind = self._kind
@@ -190,11 +214,11 @@ class Database:
 
     def tasks(self) -> Query[Task]:
         """Every task of the run, as it ended (cached ones too), by task number."""
-        return Query(self._db, Task, _TASKS, (self.run,))
+        return Query(self._db, Task, self.run, _TASKS, (self.run,))
 
     def attempts(self) -> Query[Attempt]:
         """Every attempt of every task of the run."""
-        return Query(self._db, Attempt, _ATTEMPTS, (self.run,))
+        return Query(self._db, Attempt, self.run, _ATTEMPTS, (self.run,))
 
     def nodes(self) -> list[Node]:
         """The nodes sampled during the run, by name."""

@@ -86,6 +86,16 @@ def test_records_are_typed_and_filters_narrow_in_sql(db_path: Path) -> None:
         assert db.tasks().slowest(0).list() == []
 
 
+def test_the_biggest_and_those_on_a_node(db_path: Path) -> None:
+    with pl.monitoring.open(db_path) as db:
+        assert [t.task for t in db.tasks().biggest(2)] == [5, 4]
+        assert [t.task for t in db.tasks().by_app("fit").biggest(1)] == [3]
+        assert [t.task for t in db.tasks().on_node("n1")] == [1, 2, 3, 4, 5]  # source x: workers x/...
+        assert db.tasks().on_node("nowhere").list() == []
+        with pytest.raises(ValueError, match="biggest\\(n=-2\\)"):
+            db.tasks().biggest(-2)
+
+
 def test_a_retried_task_is_one_task_of_two_attempts(db_path: Path) -> None:
     with pl.monitoring.open(db_path) as db:
         (task,) = [t for t in db.tasks() if t.task == 3]

@@ -65,6 +65,8 @@ def test_a_run_records_each_tasks_cpu_and_peak_memory_and_its_nodes(tmp_path: Pa
         (node,) = db.nodes()
         assert node.name == socket.gethostname()
         assert node.cpus >= 1 and node.mem_total > 0 and node.samples >= 1
+        assert len(db.tasks().on_node(node.name)) == 9  # every worker ran on the one node sampled
+        assert db.tasks().biggest(1).list() == [big]
         samples = db.samples(node.name)
         assert len(samples) == node.samples
         assert all(isinstance(s, pl.monitoring.NodeSample) for s in samples)
