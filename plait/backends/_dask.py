@@ -34,7 +34,8 @@ class DaskExecutor:
     scheduler address such as ``"tcp://10.0.0.5:8786"`` (connected to, then closed), or
     None: a ``LocalCluster`` of 2 single-threaded worker processes on loopback, started
     and stopped with the executor. ``capacity`` is how many tasks plait keeps submitted
-    to Dask at once; the rest wait in plait.
+    to Dask at once; the rest wait in plait. An app's ``resources=`` are Dask worker
+    resources (``dask worker --resources "GPU=1"``): its tasks run only on workers that have them.
 
     Dask reschedules the tasks of a worker that dies by itself (its
     ``distributed.scheduler.allowed-failures``); when it gives up (``KilledWorker``) or
@@ -127,12 +128,18 @@ class DaskExecutor:
             return
         # One map call, so one graph update for the scheduler, for the whole batch. The key
         # carries the app's name for Dask's dashboard, and is unique: plait decides what is the same work.
-        keys = [f"{spec.name}-{uuid.uuid4().hex}" for spec, _, _ in batch]
-        dask_futures = self.client.map(run_remote, [task for _, task, _ in batch], key=keys, pure=False)
-        for (spec, _, future), key, dask_future in zip(batch, keys, dask_futures, strict=True):
-            self._by_key[key] = (spec, dask_future, future)
-            self._keys[spec.task_id] = key
-        self._completed.update(dask_futures)
+        # An app's resources= are Dask worker resources: one map per distinct set of them.
+        groups: dict[tuple[tuple[str, Any], ...], list[tuple[TaskSpec, WireTask, asyncio.Future[TaskResult]]]] = {}
+        for item in batch:
+            groups.setdefault(tuple(sorted(item[0].resources.items())), []).append(item)
+        for resources, group in groups.items():
+            keys = [f"{spec.name}-{uuid.uuid4().hex}" for spec, _, _ in group]
+            tasks = [task for _, task, _ in group]
+            dask_futures = self.client.map(run_remote, tasks, key=keys, pure=False, resources=dict(resources) or None)
+            for (spec, _, future), key, dask_future in zip(group, keys, dask_futures, strict=True):
+                self._by_key[key] = (spec, dask_future, future)
+                self._keys[spec.task_id] = key
+            self._completed.update(dask_futures)
         if not self._collecting:
             self._collecting = True
             self._background(self._collect())

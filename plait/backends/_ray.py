@@ -12,13 +12,17 @@ import asyncio
 import collections
 import concurrent.futures
 import functools
+from collections.abc import Mapping
 from typing import Any
 
 from plait.backends._engine import decode, encode, require, run_remote
 from plait.backends._errors import WorkerLost
 from plait.backends._task import TaskResult, TaskSpec
 
-__all__ = ["RayExecutor"]
+__all__ = ["RayExecutor", "ray_options"]
+
+# An app's resources that Ray names as options of their own; any other is a custom resource.
+_RAY_NAMED = frozenset({"num_cpus", "num_gpus", "memory"})
 
 # While results keep coming, the runtime's loop collects them this often (s) rather than
 # being woken by each: a wake-up from Ray's thread costs as much CPU as submitting a task.
@@ -32,7 +36,8 @@ class RayExecutor:
     Ray is already initialized in this process, that connection is used and left open;
     otherwise ``ray.init(address)`` is called at start (with no address and no cluster
     around, Ray starts a local one) and ``ray.shutdown()`` at shutdown. ``capacity`` is
-    how many tasks plait keeps submitted to Ray at once.
+    how many tasks plait keeps submitted to Ray at once. An app's ``resources=`` become
+    Ray task options (see :func:`ray_options`): ``@pl.app(resources={"num_gpus": 1})``.
 
     Cancelling a task cancels it with ``force=True``: a running one has its worker
     process killed. Timeouts are not supported (the clock would start when Ray queues
@@ -50,7 +55,9 @@ class RayExecutor:
         self.address = address
         self._capacity = capacity
         self._owns_ray = False
+        self._function: Any = None
         self._remote: Any = None
+        self._remotes: dict[tuple[tuple[str, Any], ...], Any] = {}  # by an app's resources
         self._functions: dict[bytes, bytes] = {}
         self._running: dict[int, tuple[Any, asyncio.Future[TaskResult]]] = {}
         self._ended: collections.deque[tuple[TaskSpec, concurrent.futures.Future[Any]]] = collections.deque()
@@ -66,7 +73,9 @@ class RayExecutor:
             # Starting or joining a cluster blocks for seconds: not on the runtime's loop.
             await asyncio.get_running_loop().run_in_executor(None, self._init)
             self._owns_ray = True
-        self._remote = self._ray.remote(run_remote).options(max_retries=0)
+        self._function = self._ray.remote(run_remote)
+        self._remote = self._function.options(max_retries=0)
+        self._remotes.clear()
 
     def _init(self) -> None:
         self._ray.init(address=self.address, include_dashboard=False)
@@ -79,10 +88,19 @@ class RayExecutor:
         except TypeError as error:
             future.set_result(TaskResult(spec.task_id, error=error, worker=self.label))
             return future
-        ref = self._remote.remote(task)
+        ref = self._remote_for(spec.resources).remote(task)
         self._running[spec.task_id] = (ref, future)
         ref.future().add_done_callback(functools.partial(self._ended_elsewhere, spec))
         return future
+
+    def _remote_for(self, resources: Mapping[str, Any]) -> Any:
+        if not resources:
+            return self._remote
+        wanted = tuple(sorted(resources.items()))
+        remote = self._remotes.get(wanted)
+        if remote is None:
+            remote = self._remotes[wanted] = self._function.options(max_retries=0, **ray_options(resources))
+        return remote
 
     def _ended_elsewhere(self, spec: TaskSpec, done: concurrent.futures.Future[Any]) -> None:
         # On a thread of Ray's: wake the runtime's loop only when it is not collecting anyway.
@@ -123,3 +141,17 @@ class RayExecutor:
             self.cancel(task_id)
         if self._owns_ray:
             await asyncio.get_running_loop().run_in_executor(None, self._ray.shutdown)
+
+
+def ray_options(resources: Mapping[str, Any]) -> dict[str, Any]:
+    """Ray's task options for an app's ``resources=``.
+
+    ``num_cpus``, ``num_gpus`` and ``memory`` (bytes) are Ray's own options; any other key
+    is a custom resource of the cluster's nodes (``ray start --resources``).
+
+    >>> ray_options({"num_gpus": 1, "licence": 1})
+    {'num_gpus': 1, 'resources': {'licence': 1}}
+    """
+    options = {k: v for k, v in resources.items() if k in _RAY_NAMED}
+    custom = {k: v for k, v in resources.items() if k not in _RAY_NAMED}
+    return options | ({"resources": custom} if custom else {})

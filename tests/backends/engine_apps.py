@@ -41,6 +41,15 @@ def napping(i: int, seconds: float, markers: str) -> tuple[int, int]:
     return i, os.getpid()
 
 
+@pl.app(resources={"licence": 1})
+def licensed(i: int, seconds: float, markers: str) -> tuple[float, float]:
+    """Needs the custom resource "licence": leaves a marker, sleeps, says when it ran."""
+    started = time.time()
+    Path(markers, f"licensed-{i}").touch()
+    time.sleep(seconds)
+    return started, time.time()
+
+
 @pl.app
 def touching(path: str) -> str:
     Path(path).touch()

@@ -21,6 +21,7 @@ from tests.backends.engine_apps import (
     PI_EXPECTED,
     Events,
     failing,
+    licensed,
     napping,
     pi_estimate,
     touching,
@@ -39,7 +40,12 @@ def client() -> Iterator[Any]:
     with (
         dask.config.set({"distributed.scheduler.allowed-failures": 0}),
         distributed.LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
+            n_workers=2,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address=None,
+            resources={"licence": 1},
         ) as cluster,
         distributed.Client(cluster) as client,
     ):
@@ -77,6 +83,16 @@ def test_an_apps_error_comes_back_as_itself(runtime: pl.Runtime) -> None:
 def test_an_unpicklable_result_names_the_app(runtime: pl.Runtime) -> None:
     with pytest.raises(TypeError, match=r"unpicklable: its result, a lock, cannot be pickled"):
         runtime.run(unpicklable(1), timeout=60)
+
+
+def test_an_apps_resources_are_dask_worker_resources(runtime: pl.Runtime, client: Any, tmp_path: Path) -> None:
+    future = runtime.submit(licensed(0, 1.0, str(tmp_path)))
+    wait_for(lambda: any(tmp_path.iterdir()), "the task to start")
+    restrictions = client.run_on_scheduler(
+        lambda dask_scheduler: [ts.resource_restrictions for ts in dask_scheduler.tasks.values()]
+    )
+    assert {"licence": 1} in restrictions
+    future.result(timeout=60)
 
 
 def test_a_worker_killed_mid_run_is_lost_and_its_task_retried(client: Any, tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import sys
@@ -15,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 
 import plait as pl
 import plait.testing as pt
-from tests.backends.engine_apps import PI_EXPECTED, Events, failing, napping, pi_estimate, wait_for
+from tests.backends.engine_apps import PI_EXPECTED, Events, failing, licensed, napping, pi_estimate, wait_for
 
 ray = pytest.importorskip("ray")
 
@@ -27,7 +28,9 @@ def ray_here() -> Iterator[Any]:
     # Ray's workers do not inherit the driver's sys.path: they find the test apps through PYTHONPATH.
     saved = os.environ.get("PYTHONPATH")
     os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(Path(__file__).parents[2]), saved]))
-    ray.init(num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1", log_to_driver=False)
+    ray.init(
+        num_cpus=2, resources={"licence": 1}, include_dashboard=False, _node_ip_address="127.0.0.1", log_to_driver=False
+    )
     try:
         yield ray
     finally:
@@ -58,6 +61,12 @@ def test_tasks_run_in_ray_worker_processes(runtime: pl.Runtime, tmp_path: Path) 
     assert [i for i, _ in done] == [0, 1, 2, 3]
     assert os.getpid() not in {pid for _, pid in done}
     assert all(psutil.Process(pid).parent().name() == "raylet" for _, pid in done)
+
+
+def test_an_apps_resources_are_ray_resources(runtime: pl.Runtime, tmp_path: Path) -> None:
+    # The node has one "licence" and two CPUs: tasks that each need the licence run one at a time.
+    spans = sorted(runtime.run(pl.gather([licensed(i, 0.3, str(tmp_path)) for i in range(3)]), timeout=60))
+    assert all(end <= next_start for (_, end), (next_start, _) in itertools.pairwise(spans)), spans
 
 
 def test_a_worker_killed_mid_run_is_lost_and_its_task_retried(ray_here: Any, tmp_path: Path) -> None:
