@@ -12,6 +12,7 @@ import psutil
 import pytest
 
 import plait as pl
+from tests.processes import children_left
 
 
 def _wait_for(path: Path, within: float = 30.0) -> str:
@@ -32,13 +33,6 @@ def _gone(pid: int, within: float = 10.0) -> bool:
             return True
         time.sleep(0.02)
     return False
-
-
-def _children_gone(within: float = 10.0) -> list[psutil.Process]:
-    deadline = time.monotonic() + within
-    while (left := psutil.Process().children(recursive=True)) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    return left
 
 
 @pl.app
@@ -149,13 +143,13 @@ def test_shutting_down_leaves_no_child_processes(tmp_path: Path) -> None:
         grandchild.write_text(f"{child.pid}\n")
         child.wait()
 
-    assert not _children_gone(0), "children left over from an earlier test"
+    assert not children_left(0), "children left over from an earlier test"
     with pl.Runtime([pl.ProcessExecutor(2)]) as rt:
         running = [rt.submit(spawns()), rt.submit(sleeper(str(started)))]
         pid = int(_wait_for(grandchild))
         _wait_for(started)
         assert len(psutil.Process().children(recursive=True)) >= 3
-    assert not _children_gone(), "the runtime left worker processes behind"
+    assert not children_left(10), "the runtime left worker processes behind"
     assert _gone(pid), "a process started by a task outlived the runtime"
     for future in running:
         with pytest.raises(concurrent.futures.CancelledError):
@@ -169,4 +163,4 @@ def test_shutting_down_right_after_a_kill_leaves_no_child_processes(tmp_path: Pa
         future = rt.submit(sleeper(str(started)))
         _wait_for(started)
         future.cancel()
-    assert not _children_gone(), "a replacement worker outlived the runtime"
+    assert not children_left(10), "a replacement worker outlived the runtime"

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 
-import psutil
 import pytest
+
+from tests.processes import children_left
 
 
 @pytest.fixture(autouse=True)
 def no_process_left() -> Iterator[None]:
     """Every pool and worker a test starts is gone shortly after it ends."""
     yield
-    deadline = time.monotonic() + 5
-    while (left := psutil.Process().children(recursive=True)) and time.monotonic() < deadline:
-        time.sleep(0.05)
+    left = children_left(within=5)
     assert not left, f"processes left behind: {[(p.pid, p.name()) for p in left]}"
