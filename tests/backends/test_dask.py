@@ -8,6 +8,7 @@ import sys
 import time
 import traceback
 from collections.abc import Iterator
+from multiprocessing import resource_tracker
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +51,9 @@ def client() -> Iterator[Any]:
         distributed.Client(cluster) as client,
     ):
         yield client
+    # Dask's nannies started multiprocessing's resource tracker, a child that would outlive the
+    # module; later tests check that no child process outlives them.
+    resource_tracker._resource_tracker._stop()
 
 
 @pytest.fixture(scope="module")
