@@ -292,7 +292,8 @@ class Interpreter:
 
     def _pump(self, label: str) -> None:
         executor, queue = self.executors[label], self.queues[label]
-        while queue and self.inflight[label] < executor.capacity:
+        capacity = executor.capacity  # a property that may sum over pools: read once a pump
+        while queue and self.inflight[label] < capacity:
             node = queue.popleft()
             if node.state != QUEUED:
                 continue
