@@ -24,9 +24,7 @@ import attrs
 
 from plait.backends._errors import WorkerLost
 from plait.backends._task import TaskResult, TaskSpec
-from plait.backends._usage import usage_of
-from plait.backends._wire import dumps_call, dumps_function, loads, loads_error
-from plait.backends._worker import WireResult, WireTask
+from plait.backends._wire import WireResult, WireTask, decode_result, dumps_call, dumps_function
 from plait.backends.providers._base import JobState, Provider
 
 __all__ = ["BatchExecutor"]
@@ -153,15 +151,10 @@ class BatchExecutor:
         worker = f"{self.label}/{self.provider.label}:{job.job_id}"
         try:
             wire: WireResult = pickle.loads(job.result.read_bytes())
-            task_id, ok, payload, started, ended, used = wire
-            usage = usage_of(used)
-            if not ok:
-                error = loads_error(payload)
-                return TaskResult(task_id, error=error, worker=worker, started=started, ended=ended, usage=usage)
-            return TaskResult(task_id, value=loads(payload), worker=worker, started=started, ended=ended, usage=usage)
-        except Exception as failure:  # e.g. the value's class cannot be imported here: the task's failure
+        except Exception as failure:  # a truncated or foreign file: the task's failure
             problem = TypeError(f"{job.spec.name}: its result in {job.result} could not be read: {failure}")
             return TaskResult(job.spec.task_id, error=problem, worker=worker)
+        return decode_result(job.spec, wire, worker)
 
     def _lost(self, job: _Job, state: JobState) -> TaskResult:
         where = ""

@@ -19,9 +19,8 @@ import attrs
 
 from plait.backends._errors import TaskTimeout, WorkerLost
 from plait.backends._task import TaskResult, TaskSpec
-from plait.backends._usage import NodeSample, NodeSampler, last_seen, rss_of, usage_of
-from plait.backends._wire import HEADER, dumps_call, dumps_function, frame, loads, loads_error
-from plait.backends._worker import WireResult, WireTask
+from plait.backends._usage import NodeSample, NodeSampler, last_seen, rss_of
+from plait.backends._wire import HEADER, WireResult, WireTask, decode_result, dumps_call, dumps_function, frame
 
 __all__ = ["ProcessExecutor"]
 
@@ -196,25 +195,11 @@ class ProcessExecutor:
             task = worker.inflight.popleft()
             assert task.spec.task_id == result[0], "a worker runs its tasks in order"
             if not task.future.done():
-                task.future.set_result(self._decode(task, result, f"{self.label}/{worker.name}"))
+                task.future.set_result(decode_result(task.spec, result, f"{self.label}/{worker.name}"))
         self._disarm(worker)
         if worker.inflight:
             self._arm_deadline(worker, worker.inflight[0])
         self._schedule_flush()
-
-    @staticmethod
-    def _decode(task: _Task, result: WireResult, where: str) -> TaskResult:
-        _, ok, payload, started, ended, used = result
-        usage = usage_of(used)
-        try:
-            value = loads(payload) if ok else None
-        except Exception as failure:
-            problem = TypeError(f"{task.spec.name}: its result could not be unpickled in the driver: {failure}")
-            return TaskResult(task.spec.task_id, error=problem, worker=where, started=started, ended=ended, usage=usage)
-        remote = None if ok else loads_error(payload)
-        return TaskResult(
-            task.spec.task_id, value=value, error=remote, worker=where, started=started, ended=ended, usage=usage
-        )
 
     def _arm_deadline(self, worker: _Worker, task: _Task) -> None:
         if task.spec.timeout is not None and worker.ready:

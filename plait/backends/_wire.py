@@ -17,10 +17,19 @@ import cloudpickle
 from tblib import Traceback
 
 from plait.backends._errors import RemoteError
-from plait.backends._task import TaskSpec
+from plait.backends._task import TaskResult, TaskSpec
+from plait.backends._usage import usage_of
+
+# (task_id, name, fn_key, function payload or None if sent before, call payload)
+WireTask = tuple[int, str, bytes, bytes | None, bytes]
+# (task_id, ok, value or error payload, started, ended, (cpu_seconds, peak_rss) or None)
+WireResult = tuple[int, bool, bytes, float, float, tuple[float, int] | None]
 
 __all__ = [
     "HEADER",
+    "WireResult",
+    "WireTask",
+    "decode_result",
     "dumps",
     "dumps_call",
     "dumps_error",
@@ -92,6 +101,21 @@ def dumps_error(error: BaseException) -> bytes:
         text = "".join(traceback.format_exception(error))
         remote = RemoteError(type(error).__qualname__, str(error), text)
         return pickle.dumps((remote, None), protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def decode_result(spec: TaskSpec, result: WireResult, worker: str) -> TaskResult:
+    """The TaskResult of what a worker sent back for ``spec``.
+
+    A value that cannot be unpickled here (its class is not importable in the driver,
+    say) is that task's failure, not the executor's.
+    """
+    _, ok, payload, started, ended, used = result
+    usage = usage_of(used)
+    try:
+        value, error = (loads(payload), None) if ok else (None, loads_error(payload))
+    except Exception as failure:
+        value, error = None, TypeError(f"{spec.name}: its result could not be unpickled in the driver: {failure}")
+    return TaskResult(spec.task_id, value=value, error=error, worker=worker, started=started, ended=ended, usage=usage)
 
 
 def loads_error(payload: bytes) -> BaseException:

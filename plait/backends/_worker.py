@@ -24,14 +24,10 @@ from collections.abc import Callable
 from typing import Any
 
 from plait.backends._usage import meter
-from plait.backends._wire import HEADER, dumps, dumps_error, frame
+from plait.backends._wire import HEADER, WireResult, WireTask, dumps, dumps_error, frame
 
 __all__ = ["WireTask", "WireResult", "FunctionCache", "run_task", "main"]
 
-# (task_id, name, fn_key, function payload or None if sent before, call payload)
-WireTask = tuple[int, str, bytes, bytes | None, bytes]
-# (task_id, ok, value or error payload, started, ended, (cpu_seconds, peak_rss) or None)
-WireResult = tuple[int, bool, bytes, float, float, tuple[float, int] | None]
 
 FunctionCache = dict[bytes, Callable[..., Any]]
 

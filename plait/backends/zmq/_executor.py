@@ -19,8 +19,8 @@ import zmq
 from plait._version import __version__
 from plait.backends._errors import WorkerLost
 from plait.backends._task import TaskResult, TaskSpec
-from plait.backends._usage import NodeSample, TaskUsage
-from plait.backends._wire import dumps_call, dumps_function, loads, loads_error
+from plait.backends._usage import NodeSample
+from plait.backends._wire import decode_result, dumps_call, dumps_function
 from plait.backends.providers import LocalProvider, Provider
 from plait.backends.zmq._blocks import Blocks
 from plait.backends.zmq._curve import Keys, configure_server
@@ -455,17 +455,8 @@ class ZMQExecutor:
 
     def _decode(self, task: _Task, row: list[Any], payload: bytes) -> TaskResult:
         task_id, ok, started, ended, worker, cpu, peak_rss = row
-        where = f"{self.label}/{worker}"
-        usage = None if cpu is None or peak_rss is None else TaskUsage(cpu, peak_rss)
-        if not ok:
-            error = loads_error(payload)
-            return TaskResult(task_id, error=error, worker=where, started=started, ended=ended, usage=usage)
-        try:
-            value = loads(payload)
-        except Exception as failure:
-            problem = TypeError(f"{task.spec.name}: its result could not be unpickled in the driver: {failure}")
-            return TaskResult(task_id, error=problem, worker=where, started=started, ended=ended, usage=usage)
-        return TaskResult(task_id, value=value, worker=where, started=started, ended=ended, usage=usage)
+        used = None if cpu is None or peak_rss is None else (cpu, peak_rss)
+        return decode_result(task.spec, (task_id, ok, payload, started, ended, used), f"{self.label}/{worker}")
 
     # -- heartbeats and loss ------------------------------------------------------------
 
