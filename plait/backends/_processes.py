@@ -17,10 +17,11 @@ from collections.abc import Callable, Sequence
 
 import attrs
 
+from plait.backends._encoding import EncodedTask, TaskEncoder
 from plait.backends._errors import TaskTimeout, WorkerLost
 from plait.backends._task import TaskResult, TaskSpec
 from plait.backends._usage import NodeSample, NodeSampler, last_seen, rss_of
-from plait.backends._wire import HEADER, WireResult, WireTask, decode_result, dumps_call, dumps_function, frame
+from plait.backends._wire import HEADER, WireResult, WireTask, decode_result, frame
 
 __all__ = ["ProcessExecutor"]
 
@@ -29,20 +30,12 @@ _WORKER_MAIN = "import sys; from plait.backends._worker import main; main(sys.ar
 
 
 @attrs.define(eq=False)
-class _Task:
-    spec: TaskSpec
-    future: asyncio.Future[TaskResult]
-    call: bytes
-    fn: bytes
-
-
-@attrs.define(eq=False)
 class _Worker:
     index: int
     process: subprocess.Popen[bytes]
     writer: asyncio.StreamWriter
     reader_task: asyncio.Task[None] | None = None
-    inflight: deque[_Task] = attrs.field(factory=deque)
+    inflight: deque[EncodedTask] = attrs.field(factory=deque)
     functions: set[bytes] = attrs.field(factory=set)
     deadline: asyncio.TimerHandle | None = None
     alive: bool = True
@@ -86,8 +79,8 @@ class ProcessExecutor:
         self.workers = workers or os.cpu_count() or 1
         self.prefetch = prefetch
         self._pool: list[_Worker] = []
-        self._pending: deque[_Task] = deque()
-        self._functions: dict[bytes, bytes] = {}
+        self._pending: deque[EncodedTask] = deque()
+        self._encoder = TaskEncoder(label)
         self._flush_scheduled = False
         self._closing = False
         self._replacing: set[asyncio.Task[None]] = set()
@@ -133,16 +126,12 @@ class ProcessExecutor:
         return worker
 
     def submit(self, spec: TaskSpec) -> asyncio.Future[TaskResult]:
-        future: asyncio.Future[TaskResult] = asyncio.get_running_loop().create_future()
-        try:
-            fn = self._functions.get(spec.fn_key) or self._functions.setdefault(spec.fn_key, dumps_function(spec))
-            task = _Task(spec, future, dumps_call(spec), fn)
-        except TypeError as error:
-            future.set_result(TaskResult(spec.task_id, error=error, worker=self.label))
-            return future
+        task = self._encoder.encode(spec)
+        if task.future.done():
+            return task.future
         self._pending.append(task)
         self._schedule_flush()
-        return future
+        return task.future
 
     def _schedule_flush(self) -> None:
         # Everything submitted in one turn of the loop goes out as one batch per worker.
@@ -201,7 +190,7 @@ class ProcessExecutor:
             self._arm_deadline(worker, worker.inflight[0])
         self._schedule_flush()
 
-    def _arm_deadline(self, worker: _Worker, task: _Task) -> None:
+    def _arm_deadline(self, worker: _Worker, task: EncodedTask) -> None:
         if task.spec.timeout is not None and worker.ready:
             loop = asyncio.get_running_loop()
             worker.deadline = loop.call_later(task.spec.timeout, self._expire, worker, task)
@@ -211,7 +200,7 @@ class ProcessExecutor:
             worker.deadline.cancel()
             worker.deadline = None
 
-    def _expire(self, worker: _Worker, task: _Task) -> None:
+    def _expire(self, worker: _Worker, task: EncodedTask) -> None:
         if worker.alive and worker.inflight and worker.inflight[0] is task:
             error = TaskTimeout(
                 f"{task.spec.name} ran longer than its timeout of {task.spec.timeout} s; its process was killed"

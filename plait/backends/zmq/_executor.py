@@ -17,10 +17,11 @@ import attrs
 import zmq
 
 from plait._version import __version__
+from plait.backends._encoding import EncodedTask, TaskEncoder
 from plait.backends._errors import WorkerLost
 from plait.backends._task import TaskResult, TaskSpec
 from plait.backends._usage import NodeSample
-from plait.backends._wire import decode_result, dumps_call, dumps_function
+from plait.backends._wire import decode_result
 from plait.backends.providers import LocalProvider, Provider
 from plait.backends.zmq._blocks import Blocks
 from plait.backends.zmq._curve import Keys, configure_server
@@ -69,14 +70,6 @@ def is_loopback(address: str) -> bool:
 
 
 @attrs.define(eq=False)
-class _Task:
-    spec: TaskSpec
-    future: asyncio.Future[TaskResult]
-    call: bytes
-    fn: bytes
-
-
-@attrs.define(eq=False)
 class _Pool:
     """A registered pool, as the executor sees it."""
 
@@ -85,7 +78,7 @@ class _Pool:
     host: str
     limit: int  # its workers plus prefetch: how many tasks it may hold
     last_seen: float
-    inflight: dict[int, _Task] = attrs.field(factory=dict)
+    inflight: dict[int, EncodedTask] = attrs.field(factory=dict)
     functions: set[bytes] = attrs.field(factory=set)
     draining: bool = False
     idle_since: float | None = None  # when it last ran out of tasks, for scaling in
@@ -178,8 +171,8 @@ class ZMQExecutor:
         self._authenticator: object | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._pools: dict[bytes, _Pool] = {}
-        self._pending: deque[_Task] = deque()
-        self._functions: dict[bytes, bytes] = {}
+        self._pending: deque[EncodedTask] = deque()
+        self._encoder = TaskEncoder(label)
         self._flush_scheduled = False
         self._ticker: asyncio.TimerHandle | None = None
         self._checking_blocks = False
@@ -274,18 +267,14 @@ class ZMQExecutor:
     # -- tasks in ----------------------------------------------------------------------
 
     def submit(self, spec: TaskSpec) -> asyncio.Future[TaskResult]:
-        future: asyncio.Future[TaskResult] = asyncio.get_running_loop().create_future()
-        try:
-            fn = self._functions.get(spec.fn_key) or self._functions.setdefault(spec.fn_key, dumps_function(spec))
-            task = _Task(spec, future, dumps_call(spec), fn)
-        except TypeError as error:
-            future.set_result(TaskResult(spec.task_id, error=error, worker=self.label))
-            return future
+        task = self._encoder.encode(spec)
+        if task.future.done():
+            return task.future
         self._pending.append(task)
         self._schedule_flush()
         if self._broken and not self._pools and self.blocks is not None and not self.blocks.jobs:
             self._fail_pending(RuntimeError(self._broken))
-        return future
+        return task.future
 
     def cancel(self, task_id: int) -> None:
         for pool in self._pools.values():
@@ -453,7 +442,7 @@ class ZMQExecutor:
         pool.limit = self._limit(pool)
         self._schedule_flush()
 
-    def _decode(self, task: _Task, row: list[Any], payload: bytes) -> TaskResult:
+    def _decode(self, task: EncodedTask, row: list[Any], payload: bytes) -> TaskResult:
         task_id, ok, started, ended, worker, cpu, peak_rss = row
         used = None if cpu is None or peak_rss is None else (cpu, peak_rss)
         return decode_result(task.spec, (task_id, ok, payload, started, ended, used), f"{self.label}/{worker}")

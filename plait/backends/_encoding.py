@@ -1,0 +1,45 @@
+"""Tasks made ready to leave the driver: each call pickled once, each function once per executor."""
+
+from __future__ import annotations
+
+import asyncio
+
+import attrs
+
+from plait.backends._task import TaskResult, TaskSpec
+from plait.backends._wire import dumps_call, dumps_function
+
+__all__ = ["EncodedTask", "TaskEncoder"]
+
+
+@attrs.define(eq=False)
+class EncodedTask:
+    """A submitted task with its pickled call and function, and the future of its result."""
+
+    spec: TaskSpec
+    future: asyncio.Future[TaskResult]
+    call: bytes
+    fn: bytes
+
+
+class TaskEncoder:
+    """Pickles what an executor sends to other processes, each function only once.
+
+    A task that cannot be pickled is failed at once, on its own, with an error that
+    names the app and the argument: its future is already done.
+    """
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self._functions: dict[bytes, bytes] = {}
+
+    def encode(self, spec: TaskSpec) -> EncodedTask:
+        future: asyncio.Future[TaskResult] = asyncio.get_running_loop().create_future()
+        try:
+            fn = self._functions.get(spec.fn_key)
+            if fn is None:
+                fn = self._functions[spec.fn_key] = dumps_function(spec)
+            return EncodedTask(spec, future, dumps_call(spec), fn)
+        except TypeError as error:
+            future.set_result(TaskResult(spec.task_id, error=error, worker=self.label))
+            return EncodedTask(spec, future, b"", b"")
