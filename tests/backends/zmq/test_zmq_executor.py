@@ -15,6 +15,7 @@ import pytest
 import zmq
 
 import plait as pl
+from plait.backends import _encoding
 from plait.backends.zmq import _executor
 from plait.backends.zmq._protocol import decode, encode
 from tests.backends.zmq.zmq_apps import FAST, fail, inc, nap, stuck, total, wait_for, where
@@ -36,7 +37,7 @@ def test_a_workflow_runs_on_pools_and_its_errors_come_back_with_the_remote_trace
 def test_a_function_is_pickled_once_per_run_and_sent_once_per_pool(monkeypatch: pytest.MonkeyPatch) -> None:
     pickled: list[str] = []
     sent_with_function: list[int] = []
-    real_dumps, real_encode = _executor.dumps_function, _executor.encode
+    real_dumps, real_encode = _encoding.dumps_function, _executor.encode
 
     def counting_dumps(spec: pl.TaskSpec) -> bytes:
         pickled.append(spec.name)
@@ -47,7 +48,7 @@ def test_a_function_is_pickled_once_per_run_and_sent_once_per_pool(monkeypatch: 
             sent_with_function.extend(row[0] for row in fields["tasks"] if row[3])  # type: ignore[attr-defined]
         return real_encode(type_, payloads, **fields)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(_executor, "dumps_function", counting_dumps)
+    monkeypatch.setattr(_encoding, "dumps_function", counting_dumps)
     monkeypatch.setattr(_executor, "encode", counting_encode)
     with pl.Runtime([pl.ZMQExecutor(provider=pl.LocalProvider(workers=2), **FAST)]) as rt:
         assert rt.run(pl.gather(*[inc(i) for i in range(500)])) == list(range(1, 501))
