@@ -18,7 +18,7 @@ from typing import Any
 
 from returns.result import Failure, Success
 
-from plait.backends import Executor, TaskResult, TaskSpec, WorkerLost
+from plait.backends import Executor, TaskResult, TaskSpec, TaskUsage, WorkerLost
 from plait.dsl import App, Attempt, Await, Bind, Call, Expr, Gather, Map, Pure, Retry, substitute
 from plait.runtime._errors import DependencyError
 from plait.runtime._hooks import MISSING, Memo, Monitor
@@ -480,8 +480,37 @@ class Interpreter:
                 self._fail(node, concurrent.futures.CancelledError())
         self.drain()
 
-    def _event(self, state: str, node: Node, app: App[Any, Any] | None, **info: Any) -> None:
-        if self.monitor is not None:
-            name = app.name if app is not None else (node.expr.app.name if isinstance(node.expr, Call) else "")
-            attempt = info.pop("attempt", 0) or len(self.failures.get(node, ())) + 1
-            self.monitor.task_event(state, node.task_id, name, node.key, attempt=attempt, **info)
+    def _event(
+        self,
+        state: str,
+        node: Node,
+        app: App[Any, Any] | None,
+        *,
+        executor: str = "",
+        worker: str = "",
+        error: BaseException | None = None,
+        at: float = 0.0,
+        usage: TaskUsage | None = None,
+        attempt: int = 0,
+    ) -> None:
+        # Four times per task when a monitor listens: no dicts built, no lookups it can skip.
+        monitor = self.monitor
+        if monitor is None:
+            return
+        if app is None and isinstance(node.expr, Call):
+            app = node.expr.app
+        if not attempt:
+            failures = self.failures
+            attempt = len(failures[node]) + 1 if failures and node in failures else 1
+        monitor.task_event(
+            state,
+            node.task_id,
+            app.name if app is not None else "",
+            node.key,
+            executor=executor,
+            worker=worker,
+            attempt=attempt,
+            error=error,
+            at=at,
+            usage=usage,
+        )
