@@ -24,3 +24,16 @@ def children_left(within: float = 5.0) -> list[psutil.Process]:
         if not left or time.monotonic() >= deadline:
             return left
         time.sleep(0.05)
+
+
+def gone(pid: int, within: float = 10.0) -> bool:
+    """Whether process ``pid`` has ended (a zombie counts) within ``within`` seconds."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        try:
+            if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
+                return True
+        except psutil.NoSuchProcess:
+            return True
+        time.sleep(0.02)
+    return False

@@ -12,7 +12,7 @@ import psutil
 import pytest
 
 import plait as pl
-from tests.processes import children_left
+from tests.processes import children_left, gone
 
 
 def _wait_for(path: Path, within: float = 30.0) -> str:
@@ -21,18 +21,6 @@ def _wait_for(path: Path, within: float = 30.0) -> str:
         assert time.monotonic() < deadline, f"{path.name} never appeared"
         time.sleep(0.01)
     return path.read_text()
-
-
-def _gone(pid: int, within: float = 10.0) -> bool:
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        try:
-            if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
-                return True
-        except psutil.NoSuchProcess:
-            return True
-        time.sleep(0.02)
-    return False
 
 
 @pl.app
@@ -86,7 +74,7 @@ def test_cancelling_a_running_task_kills_its_process(tmp_path: Path) -> None:
         future = rt.submit(sleeper(str(started)))
         pid = int(_wait_for(started))
         assert future.cancel()
-        assert _gone(pid), "the cancelled task's process is still running"
+        assert gone(pid), "the cancelled task's process is still running"
         with pytest.raises(concurrent.futures.CancelledError):
             future.result(timeout=1)
         assert rt.run(after(1), timeout=30) == 2  # a new worker replaced the killed one
@@ -111,7 +99,7 @@ def test_cancelling_stops_the_work_only_that_future_needed(tmp_path: Path) -> No
         future = rt.submit(after(sleeper(str(started))))
         pid = int(_wait_for(started))
         future.cancel()
-        assert _gone(pid), "the input only the cancelled future needed kept running"
+        assert gone(pid), "the input only the cancelled future needed kept running"
 
 
 def test_work_another_future_still_needs_keeps_running(tmp_path: Path) -> None:
@@ -150,7 +138,7 @@ def test_shutting_down_leaves_no_child_processes(tmp_path: Path) -> None:
         _wait_for(started)
         assert len(psutil.Process().children(recursive=True)) >= 3
     assert not children_left(10), "the runtime left worker processes behind"
-    assert _gone(pid), "a process started by a task outlived the runtime"
+    assert gone(pid), "a process started by a task outlived the runtime"
     for future in running:
         with pytest.raises(concurrent.futures.CancelledError):
             future.result(timeout=1)

@@ -12,22 +12,10 @@ import subprocess
 import time
 from pathlib import Path
 
-import psutil
 import pytest
 
 import plait as pl
-
-
-def _gone(pid: int, within: float = 10.0) -> bool:
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        try:
-            if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
-                return True
-        except psutil.NoSuchProcess:
-            return True
-        time.sleep(0.02)
-    return False
+from tests.processes import gone
 
 
 def _pids(path: Path) -> list[int]:
@@ -54,7 +42,7 @@ def test_a_task_stuck_in_sleep_is_killed_and_fails_with_task_timeout(tmp_path: P
         with pytest.raises(pl.TaskTimeout, match=r"stuck ran longer than its timeout of 2\.0 s"):
             rt.run(stuck(), timeout=60)
         (pid,) = _pids(pids)
-        assert _gone(pid), "the worker running the stuck task is still alive"
+        assert gone(pid), "the worker running the stuck task is still alive"
         assert rt.run(fine(1), timeout=60) == 2  # a fresh worker took its place
 
 
@@ -70,7 +58,7 @@ def test_a_task_stuck_in_a_c_call_is_killed(tmp_path: Path) -> None:
     with pl.Runtime([pl.ProcessExecutor(1)]) as rt, pytest.raises(pl.TaskTimeout):
         rt.run(stuck_in_libc(), timeout=60)
     (pid,) = _pids(pids)
-    assert _gone(pid)
+    assert gone(pid)
 
 
 def test_a_timeout_also_kills_what_the_task_started(tmp_path: Path) -> None:
@@ -86,7 +74,7 @@ def test_a_timeout_also_kills_what_the_task_started(tmp_path: Path) -> None:
     with pl.Runtime([pl.ProcessExecutor(1)]) as rt, pytest.raises(pl.TaskTimeout):
         rt.run(waits_on_child(), timeout=60)
     (pid,) = _pids(pids)
-    assert _gone(pid), "the task's own child process outlived the timeout"
+    assert gone(pid), "the task's own child process outlived the timeout"
 
 
 def test_a_timeout_is_retried_when_the_policy_says_so(tmp_path: Path) -> None:
