@@ -233,7 +233,8 @@ class BatchProvider:
             raise SchedulerError(f"`{shlex.join(argv)}` did not answer within {self.command_timeout} s") from None
         except OSError as error:
             raise SchedulerError(f"`{shlex.join(argv)}` could not run: {error}") from None
-        if done.returncode != 0 and not any(text in done.stderr for text in tolerate):
+        said = done.stderr + done.stdout  # qdel, for one, says "does not exist" on stdout
+        if done.returncode != 0 and not any(text in said for text in tolerate):
             detail = done.stderr.strip() or done.stdout.strip() or "no output"
             raise SchedulerError(f"`{shlex.join(argv)}` failed with exit code {done.returncode}: {detail}")
         return done.stdout
