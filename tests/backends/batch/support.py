@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -73,3 +74,12 @@ def inside(x: float, y: float) -> int:
 @pl.app
 def avg(*xs: float) -> float:
     return sum(xs) / len(xs)
+
+
+@pl.app
+def in_job(seconds: float, i: int, marks: str) -> tuple[int, str]:
+    """Sleeps, and says which batch job (Slurm's or Grid Engine's) ran it; leaves a mark when it starts."""
+    job = os.environ.get("SLURM_JOB_ID") or os.environ.get("JOB_ID", "none")
+    Path(marks, f"{i}-{job}").touch()
+    time.sleep(seconds)
+    return i, job

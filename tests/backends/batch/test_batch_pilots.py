@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import os
 import random
 import subprocess
 import time
@@ -13,17 +12,10 @@ import pytest
 
 import plait as pl
 from plait.backends.providers import JobState
-from tests.backends.batch.support import FAST, avg, inside, wait_for
+from tests.backends.batch.support import FAST, avg, in_job, inside, wait_for
 
 pytestmark = [pytest.mark.slurm, pytest.mark.usefixtures("slurm"), pytest.mark.timeout(150)]
 
-@pl.app
-def in_job(seconds: float, i: int, marks: str) -> tuple[int, str]:
-    """Sleeps, and says which Slurm job (pilot block) ran it; leaves a mark when it starts."""
-    job = os.environ.get("SLURM_JOB_ID", "none")
-    Path(marks, f"{i}-{job}").touch()
-    time.sleep(seconds)
-    return i, job
 
 
 def provider(tmp_path: Path, **options: object) -> pl.SlurmProvider:
