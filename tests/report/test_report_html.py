@@ -9,13 +9,11 @@ import sqlite3
 import struct
 import subprocess
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 import plait as pl
 from plait.report import _data, load, render, write_report
-from plait.runtime import MISSING
 
 CHROMIUM_FLAGS = [
     "--headless",
@@ -44,25 +42,11 @@ def flaky(marker: str) -> str:
     return "ok"
 
 
-class DictMemo:
-    def __init__(self) -> None:
-        self.values: dict[bytes, Any] = {}
-
-    def get(self, key: bytes) -> Any:
-        return self.values.get(key, MISSING)
-
-    def put(self, key: bytes, name: str, value: Any) -> None:
-        self.values[key] = value
-
-    def close(self) -> None:
-        pass
-
-
 @pytest.fixture(scope="module")
 def run_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Two runs on two worker processes sharing a memo: the second is half cached."""
     tmp = tmp_path_factory.mktemp("report")
-    db, memo = tmp / "run.db", DictMemo()
+    db, memo = tmp / "run.db", tmp / "memo.db"
     with pl.Runtime([pl.ProcessExecutor(2)], monitor=db, cache=memo, progress=False) as rt:
         rt.run(pl.gather(*(simulate(s).attempt() for s in range(0, 20, 2))))
     with pl.Runtime([pl.ProcessExecutor(2)], monitor=db, cache=memo, progress=False) as rt:

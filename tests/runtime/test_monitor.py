@@ -13,7 +13,6 @@ import pytest
 from rich.console import Console
 
 import plait as pl
-from plait.runtime import MISSING
 from plait.runtime._monitor import EventLog, Monitors, ProgressMonitor, combine
 
 
@@ -49,20 +48,6 @@ _gate = threading.Event()
 def wait_for_gate(x: int) -> int:
     _gate.wait(30)
     return x
-
-
-class DictMemo:
-    def __init__(self) -> None:
-        self.values: dict[bytes, Any] = {}
-
-    def get(self, key: bytes) -> Any:
-        return self.values.get(key, MISSING)
-
-    def put(self, key: bytes, name: str, value: Any) -> None:
-        self.values[key] = value
-
-    def close(self) -> None:
-        pass
 
 
 def attempts(path: Path, where: str = "1") -> list[sqlite3.Row]:
@@ -104,7 +89,7 @@ def test_process_run_records_each_task_with_times_worker_and_error(tmp_path: Pat
 
 def test_retried_cached_and_cancelled_attempts(tmp_path: Path) -> None:
     path = tmp_path / "run.db"
-    memo = DictMemo()
+    memo = tmp_path / "memo.db"
     with pl.Runtime([pl.ThreadExecutor(2)], cache=memo, monitor=path, progress=False) as rt:
         assert rt.run(flaky(5)) == 5
         assert rt.run(square(3)) == 9
