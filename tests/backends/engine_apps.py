@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import os
+import signal
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+import psutil
 
 import plait as pl
 
@@ -87,3 +90,22 @@ def wait_for(condition: Callable[[], object], what: str, seconds: float = 60) ->
     while not condition():
         assert time.monotonic() < deadline, f"waited {seconds} s for {what}"
         time.sleep(0.05)
+
+
+def kill_a_worker_mid_run(executor: pl.Executor, markers: Path) -> tuple[int, BaseException]:
+    """SIGKILL the worker of a running task: the run must still complete, without it.
+
+    Returns the killed pid and the WorkerLost the lost task was retried for.
+    """
+    events = Events()
+    with pl.Runtime(executors=[executor], monitor=events) as rt:
+        future = rt.submit(pl.gather([napping(i, 1.0, str(markers)) for i in range(4)]))
+        wait_for(lambda: any(markers.iterdir()), "a task to start")
+        victim = int(next(markers.iterdir()).name)
+        psutil.Process(victim).send_signal(signal.SIGKILL)
+        done = future.result(timeout=120)
+    assert [i for i, _ in done] == [0, 1, 2, 3]
+    assert victim not in {pid for _, pid in done}
+    lost = events.retried_for(pl.WorkerLost)
+    assert lost, f"no task was retried as lost: {events.seen}"
+    return victim, lost[0]

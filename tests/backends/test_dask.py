@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
 import sys
 import time
 import traceback
@@ -20,8 +19,8 @@ import plait as pl
 import plait.testing as pt
 from tests.backends.engine_apps import (
     PI_EXPECTED,
-    Events,
     failing,
+    kill_a_worker_mid_run,
     licensed,
     napping,
     pi_estimate,
@@ -100,18 +99,8 @@ def test_an_apps_resources_are_dask_worker_resources(runtime: pl.Runtime, client
 
 
 def test_a_worker_killed_mid_run_is_lost_and_its_task_retried(client: Any, tmp_path: Path) -> None:
-    events = Events()
-    with pl.Runtime(executors=[pl.DaskExecutor(client)], monitor=events) as rt:
-        future = rt.submit(pl.gather([napping(i, 1.0, str(tmp_path)) for i in range(4)]))
-        wait_for(lambda: any(tmp_path.iterdir()), "a task to start")
-        victim = int(next(tmp_path.iterdir()).name)
-        psutil.Process(victim).send_signal(signal.SIGKILL)
-        done = future.result(timeout=120)
-    assert [i for i, _ in done] == [0, 1, 2, 3]
-    assert victim not in {pid for _, pid in done}
-    lost = events.retried_for(pl.WorkerLost)
-    assert lost, f"no task was retried as lost: {events.seen}"
-    assert "KilledWorker" in str(lost[0])
+    victim, lost = kill_a_worker_mid_run(pl.DaskExecutor(client), tmp_path)
+    assert "KilledWorker" in str(lost)
 
     def restarted() -> bool:  # Dask's nanny starts a new worker process in the killed one's place
         pids = client.run(os.getpid).values()

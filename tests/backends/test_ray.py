@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 import os
-import signal
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +15,15 @@ from hypothesis import HealthCheck, given, settings
 
 import plait as pl
 import plait.testing as pt
-from tests.backends.engine_apps import PI_EXPECTED, Events, failing, licensed, napping, pi_estimate, wait_for
+from tests.backends.engine_apps import (
+    PI_EXPECTED,
+    failing,
+    kill_a_worker_mid_run,
+    licensed,
+    napping,
+    pi_estimate,
+    wait_for,
+)
 
 ray = pytest.importorskip("ray")
 
@@ -70,18 +77,8 @@ def test_an_apps_resources_are_ray_resources(runtime: pl.Runtime, tmp_path: Path
 
 
 def test_a_worker_killed_mid_run_is_lost_and_its_task_retried(ray_here: Any, tmp_path: Path) -> None:
-    events = Events()
-    with pl.Runtime(executors=[pl.RayExecutor()], monitor=events) as rt:
-        future = rt.submit(pl.gather([napping(i, 1.0, str(tmp_path)) for i in range(4)]))
-        wait_for(lambda: any(tmp_path.iterdir()), "a task to start")
-        victim = int(next(tmp_path.iterdir()).name)
-        psutil.Process(victim).send_signal(signal.SIGKILL)
-        done = future.result(timeout=120)
-    assert [i for i, _ in done] == [0, 1, 2, 3]
-    assert victim not in {pid for _, pid in done}
-    lost = events.retried_for(pl.WorkerLost)
-    assert lost, f"no task was retried as lost: {events.seen}"
-    assert "Ray lost the task" in str(lost[0])
+    _, lost = kill_a_worker_mid_run(pl.RayExecutor(), tmp_path)
+    assert "Ray lost the task" in str(lost)
 
 
 def test_cancel_kills_a_running_task(runtime: pl.Runtime, tmp_path: Path) -> None:
