@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -60,7 +61,12 @@ def test_a_worker_killed_mid_task_fails_it_as_lost_the_runtime_retries_and_the_p
     assert any(isinstance(e, pl.WorkerLost) and "killed by SIGKILL" in str(e) for e in events.retried)
 
 
-def test_a_pool_killed_whole_has_its_tasks_retried_on_the_other_pool(tmp_path: Path) -> None:
+def lose_the_first_of_two_pools(
+    tmp_path: Path, silence: Callable[[psutil.Process], None], *, then_ended: bool = False
+) -> list[pl.WorkerLost]:
+    """Run six tasks on two one-worker pools, ``silence`` pool zmq-0's process mid-run: the run
+    completes on zmq-1 (and, with ``then_ended``, zmq-0's job is ended by the executor).
+    Returns the WorkerLost errors its tasks were retried for."""
     events = Events()
     provider = pl.LocalProvider(workers=1, init_blocks=2, max_blocks=2)
     executor = pl.ZMQExecutor(provider=provider, **FAST)
@@ -68,27 +74,23 @@ def test_a_pool_killed_whole_has_its_tasks_retried_on_the_other_pool(tmp_path: P
         wait_for(lambda: len(executor.pools) == 2, what="both pools to register")
         future = rt.submit(pl.gather(*[where(0.5, i, str(tmp_path)) for i in range(6)]))
         wait_for(lambda: len(started(tmp_path)) >= 2, what="tasks to start")
-        victim = pool_process(executor, "zmq-0")
-        os.killpg(victim.pid, signal.SIGKILL)  # the pool; its worker dies with it
+        pool = pool_process(executor, "zmq-0")
+        silence(pool)
         assert future.result(60) == list(range(6))
         assert "zmq-0" not in executor.pools and "zmq-1" in executor.pools  # scaling may add a block
-    assert any(isinstance(e, pl.WorkerLost) and "zmq-0" in str(e) for e in events.retried)
+        if then_ended:
+            wait_for(lambda: not pool.is_running(), what="the lost pool's job to be cancelled")
+    return [e for e in events.retried if isinstance(e, pl.WorkerLost)]
+
+
+def test_a_pool_killed_whole_has_its_tasks_retried_on_the_other_pool(tmp_path: Path) -> None:
+    lost = lose_the_first_of_two_pools(tmp_path, lambda pool: os.killpg(pool.pid, signal.SIGKILL))
+    assert any("zmq-0" in str(e) for e in lost)
 
 
 def test_a_silent_pool_is_lost_after_the_heartbeat_threshold_and_its_tasks_run_elsewhere(tmp_path: Path) -> None:
-    events = Events()
-    provider = pl.LocalProvider(workers=1, init_blocks=2, max_blocks=2)
-    executor = pl.ZMQExecutor(provider=provider, **FAST)
-    with pl.Runtime([executor], monitor=events) as rt:
-        wait_for(lambda: len(executor.pools) == 2, what="both pools to register")
-        future = rt.submit(pl.gather(*[where(0.5, i, str(tmp_path)) for i in range(6)]))
-        wait_for(lambda: len(started(tmp_path)) >= 2, what="tasks to start")
-        frozen = pool_process(executor, "zmq-0")
-        frozen.suspend()  # SIGSTOP: alive for the provider, silent on the wire
-        assert future.result(60) == list(range(6))
-        assert "zmq-0" not in executor.pools and "zmq-1" in executor.pools  # scaling may add a block
-        wait_for(lambda: not frozen.is_running(), what="the lost pool's job to be cancelled")
-    lost = [e for e in events.retried if isinstance(e, pl.WorkerLost)]
+    # SIGSTOP: alive for the provider, silent on the wire; once lost, its job is cancelled
+    lost = lose_the_first_of_two_pools(tmp_path, lambda pool: pool.suspend(), then_ended=True)
     assert lost and all("heartbeat threshold" in str(e) for e in lost)
 
 
