@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 import math
 import os
+import subprocess
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import plait as pl
+from plait.backends.providers import Provider
 
 RECORDED = Path(__file__).parent / "recorded"
 
@@ -83,3 +85,19 @@ def in_job(seconds: float, i: int, marks: str) -> tuple[int, str]:
     Path(marks, f"{i}-{job}").touch()
     time.sleep(seconds)
     return i, job
+
+
+def cancel_a_pilot_mid_run(provider: Provider, tmp_path: Path, cancel: list[str]) -> None:
+    """Run six tasks on one pilot block and cancel its job (``cancel + [job id]``) mid-run:
+    the tasks must be retried on a new block and the run complete."""
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    executor = pl.ZMQExecutor(provider=provider, **FAST)  # type: ignore[arg-type]
+    with pl.Runtime([executor], lost_retries=2) as rt:
+        future = rt.submit(pl.gather(*[in_job(0.5, i, str(marks)) for i in range(6)]))
+        wait_for(lambda: any(marks.iterdir()), what="a task to start")
+        killed = next(marks.iterdir()).name.split("-")[1]
+        subprocess.run([*cancel, killed], check=True, timeout=30, capture_output=True)
+        done = future.result(timeout=90)
+    assert [i for i, _ in done] == list(range(6))
+    assert {job for _, job in done} - {killed}, "tasks ran on a new block after the first was cancelled"

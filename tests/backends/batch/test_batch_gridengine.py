@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import random
-import subprocess
 import time
 from pathlib import Path
 
@@ -12,7 +11,7 @@ import pytest
 
 import plait as pl
 from plait.backends.providers import JobState, SchedulerError
-from tests.backends.batch.support import FAST, avg, in_job, inside, wait_for
+from tests.backends.batch.support import avg, cancel_a_pilot_mid_run, inside
 
 pytestmark = [pytest.mark.gridengine, pytest.mark.usefixtures("gridengine"), pytest.mark.timeout(150)]
 
@@ -32,17 +31,7 @@ def test_pi_one_job_per_dart(tmp_path: Path) -> None:
 
 
 def test_qdel_of_a_pilot_mid_run_retries_its_tasks_on_a_new_block(tmp_path: Path) -> None:
-    marks = tmp_path / "marks"
-    marks.mkdir()
-    executor = pl.ZMQExecutor(provider=provider(tmp_path, init_blocks=1, max_blocks=1), **FAST)  # type: ignore[arg-type]
-    with pl.Runtime([executor], lost_retries=2) as rt:
-        future = rt.submit(pl.gather(*[in_job(0.5, i, str(marks)) for i in range(6)]))
-        wait_for(lambda: any(marks.iterdir()), what="a task to start")
-        killed = next(marks.iterdir()).name.split("-")[1]
-        subprocess.run(["qdel", killed], check=True, timeout=30, capture_output=True)
-        done = future.result(timeout=90)
-    assert [i for i, _ in done] == list(range(6))
-    assert {job for _, job in done} - {killed}, "tasks ran on a new block after the first was deleted"
+    cancel_a_pilot_mid_run(provider(tmp_path, init_blocks=1, max_blocks=1), tmp_path, ["qdel"])
 
 
 def test_provider_states_of_real_jobs_confirmed_by_qacct(tmp_path: Path) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import random
-import subprocess
 import time
 from pathlib import Path
 
@@ -12,7 +11,7 @@ import pytest
 
 import plait as pl
 from plait.backends.providers import JobState
-from tests.backends.batch.support import FAST, avg, in_job, inside, wait_for
+from tests.backends.batch.support import FAST, avg, cancel_a_pilot_mid_run, in_job, inside, wait_for
 
 pytestmark = [pytest.mark.slurm, pytest.mark.usefixtures("slurm"), pytest.mark.timeout(150)]
 
@@ -39,17 +38,7 @@ def test_pi_on_pilot_blocks_scales_out_on_queue_depth(tmp_path: Path) -> None:
 
 
 def test_scancel_of_a_pilot_mid_run_retries_its_tasks_on_a_new_block(tmp_path: Path) -> None:
-    marks = tmp_path / "marks"
-    marks.mkdir()
-    executor = pl.ZMQExecutor(provider=provider(tmp_path, init_blocks=1, max_blocks=1), **FAST)  # type: ignore[arg-type]
-    with pl.Runtime([executor], lost_retries=2) as rt:
-        future = rt.submit(pl.gather(*[in_job(0.5, i, str(marks)) for i in range(6)]))
-        wait_for(lambda: any(marks.iterdir()), what="a task to start")
-        killed = next(marks.iterdir()).name.split("-")[1]
-        subprocess.run(["scancel", killed], check=True, timeout=30)
-        done = future.result(timeout=90)
-    assert [i for i, _ in done] == list(range(6))
-    assert {job for _, job in done} - {killed}, "tasks ran on a new block after the first was cancelled"
+    cancel_a_pilot_mid_run(provider(tmp_path, init_blocks=1, max_blocks=1), tmp_path, ["scancel"])
 
 
 def test_blocks_that_never_register_fail_the_run_naming_their_output(tmp_path: Path) -> None:
