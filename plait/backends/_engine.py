@@ -1,11 +1,11 @@
 """What the Dask and Ray executors share: a task as bytes for another engine's worker, and back.
 
-The engine (Dask, Ray) only moves a tuple of bytes and runs :func:`run_remote` on it;
-plait's own wire format does the rest, as for its own workers: the function is
-pickled once per run and cached on each worker process, an app's exception comes
-back as a value with its traceback, and an unpicklable result is an error that names
-the app. So an error the engine itself raises is never the app's: it is the engine's
-(a lost worker, a cancelled future).
+The engine only moves tuples of bytes and runs :func:`run_remote` on one (Dask) or
+:func:`run_remote_many` on a pack of them (Ray); plait's own wire format does the rest,
+as for its own workers: the function is pickled once per run and cached on each worker
+process, an app's exception comes back as a value with its traceback, and an
+unpicklable result is an error that names the app. So an error the engine itself
+raises is never the app's: it is the engine's (a lost worker, a cancelled future).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from plait.backends._usage import usage_of
 from plait.backends._wire import dumps_call, dumps_function, loads, loads_error
 from plait.backends._worker import FunctionCache, WireResult, WireTask, run_task
 
-__all__ = ["decode", "encode", "require", "run_remote"]
+__all__ = ["decode", "encode", "require", "run_remote", "run_remote_many"]
 
 # On an engine's worker process: every function it has unpickled, by fn_key.
 _FUNCTIONS: FunctionCache = {}
@@ -55,14 +55,29 @@ def encode(spec: TaskSpec, functions: dict[bytes, bytes]) -> WireTask:
 
 def run_remote(task: WireTask) -> tuple[WireResult, str]:
     """On the engine's worker: run the task; never raises. Also says which process ran it."""
+    return _run(task), _where()
+
+
+def run_remote_many(tasks: list[WireTask]) -> tuple[list[WireResult], str]:
+    """On the engine's worker: run a pack of tasks one after another; never raises.
+
+    Each task is measured and fails on its own, as if it ran alone. Also says which process ran them.
+    """
+    return [_run(task) for task in tasks], _where()
+
+
+def _run(task: WireTask) -> WireResult:
     task_id, name, fn_key, fn, call = task
-    if fn_key in _FUNCTIONS:
-        fn = None
-    return run_task(_FUNCTIONS, (task_id, name, fn_key, fn, call)), f"{socket.gethostname()}:{os.getpid()}"
+    # The function comes with every task: a process that has it already skips unpickling it.
+    return run_task(_FUNCTIONS, (task_id, name, fn_key, None if fn_key in _FUNCTIONS else fn, call))
+
+
+def _where() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def decode(spec: TaskSpec, result: WireResult, worker: str) -> TaskResult:
-    """The TaskResult of what :func:`run_remote` sent back."""
+    """The TaskResult of one task that :func:`run_remote` or :func:`run_remote_many` ran."""
     _, ok, payload, started, ended, used = result
     usage = usage_of(used)
     if not ok:

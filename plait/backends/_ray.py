@@ -1,9 +1,12 @@
-"""RayExecutor: plait's leaves run as Ray tasks.
+"""RayExecutor: plait's leaves run as Ray tasks, short ones several to a Ray task.
 
 As with Dask, plait keeps the graph (scheduling, memo, retries, events) and Ray runs
-one independent task per leaf. Ray's own retries are off (``max_retries=0``): a task
-whose worker dies fails with :class:`WorkerLost` and plait retries it, so the retry
-shows in plait's events and counts against its budget.
+independent tasks. Ray costs the driver ~0.5 ms of CPU per task, as much as plait's
+whole interpreter and more than a short task takes, so what the runtime submits in one
+turn of its loop is cut into packs, each run as one Ray task (see ``_packing``). Ray's
+own retries are off (``max_retries=0``): a pack whose worker dies fails each of its tasks
+with :class:`WorkerLost` and plait retries them, so a retry shows in plait's events and
+counts against its budget.
 """
 
 from __future__ import annotations
@@ -12,12 +15,17 @@ import asyncio
 import collections
 import concurrent.futures
 import functools
+import itertools
 from collections.abc import Mapping
 from typing import Any
 
-from plait.backends._engine import decode, encode, require, run_remote
+import attrs
+
+from plait.backends._engine import decode, encode, require, run_remote_many
 from plait.backends._errors import WorkerLost
+from plait.backends._packing import pack_sizes, typical
 from plait.backends._task import TaskResult, TaskSpec
+from plait.backends._worker import WireTask
 
 __all__ = ["RayExecutor", "ray_options"]
 
@@ -27,6 +35,21 @@ _RAY_NAMED = frozenset({"num_cpus", "num_gpus", "memory"})
 # While results keep coming, the runtime's loop collects them this often (s) rather than
 # being woken by each: a wake-up from Ray's thread costs as much CPU as submitting a task.
 _SETTLE_AGAIN = 0.001
+
+# An app's resources as a dict key: tasks with different ones never share a pack.
+_Resources = tuple[tuple[str, Any], ...]
+
+# A task submitted and not yet sent to Ray.
+_Waiting = tuple[TaskSpec, WireTask, "asyncio.Future[TaskResult]"]
+
+
+@attrs.frozen
+class _Pack:
+    """plait tasks that run as one Ray task, in this order."""
+
+    ref: Any  # the Ray task's ObjectRef
+    specs: tuple[TaskSpec, ...]
+    futures: tuple[asyncio.Future[TaskResult], ...]
 
 
 class RayExecutor:
@@ -39,9 +62,18 @@ class RayExecutor:
     how many tasks plait keeps submitted to Ray at once. An app's ``resources=`` become
     Ray task options (see :func:`ray_options`): ``@pl.app(resources={"num_gpus": 1})``.
 
-    Cancelling a task cancels it with ``force=True``: a running one has its worker
-    process killed. Timeouts are not supported (the clock would start when Ray queues
-    the task, not when it runs), so apps with a ``timeout`` are refused here.
+    Short tasks are packed: what the runtime submits in one turn of its loop is grouped by
+    resources and cut into packs, each run as one Ray task whose worker runs its tasks one
+    after another, each measured and failing on its own. How many go in a pack comes from
+    the run times of the app's earlier tasks here: an app never measured, or whose tasks
+    take longer than a pack should (20 ms), goes one task to a Ray task; short ones go up
+    to 64 to a pack, and never so many that a CPU of the cluster (counted at start) that
+    has no Ray task of this executor goes without work.
+
+    Cancelling a task cancels its plait future; once every task of its pack is cancelled,
+    the pack is cancelled with ``force=True``: a running one has its worker process killed.
+    Timeouts are not supported (the clock would start when Ray queues the task, not when
+    it runs), so apps with a ``timeout`` are refused here.
     """
 
     can_kill = False
@@ -55,12 +87,18 @@ class RayExecutor:
         self.address = address
         self._capacity = capacity
         self._owns_ray = False
+        self._cpus = 1
         self._function: Any = None
-        self._remote: Any = None
-        self._remotes: dict[tuple[tuple[str, Any], ...], Any] = {}  # by an app's resources
+        self._remotes: dict[_Resources, Any] = {}
         self._functions: dict[bytes, bytes] = {}
-        self._running: dict[int, tuple[Any, asyncio.Future[TaskResult]]] = {}
-        self._ended: collections.deque[tuple[TaskSpec, concurrent.futures.Future[Any]]] = collections.deque()
+        self._typical: dict[bytes, float] = {}  # an app's expected run time (s), by fn_key
+        # On the runtime's loop: every task submitted and not settled; those not yet sent to
+        # Ray; the pack of each task sent, and how many packs are at Ray.
+        self._futures: dict[int, asyncio.Future[TaskResult]] = {}
+        self._outbox: list[_Waiting] = []
+        self._packs: dict[int, _Pack] = {}
+        self._packs_out = 0
+        self._ended: collections.deque[tuple[_Pack, concurrent.futures.Future[Any]]] = collections.deque()
         self._wake_sent = False
 
     @property
@@ -69,42 +107,64 @@ class RayExecutor:
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
-        if not self._ray.is_initialized():
-            # Starting or joining a cluster blocks for seconds: not on the runtime's loop.
-            await asyncio.get_running_loop().run_in_executor(None, self._init)
-            self._owns_ray = True
-        self._function = self._ray.remote(run_remote)
-        self._remote = self._function.options(max_retries=0)
+        # Starting or joining a cluster blocks for seconds: not on the runtime's loop.
+        self._cpus = await self._loop.run_in_executor(None, self._connect)
+        self._function = self._ray.remote(run_remote_many)
         self._remotes.clear()
 
-    def _init(self) -> None:
-        self._ray.init(address=self.address, include_dashboard=False)
+    def _connect(self) -> int:
+        if not self._ray.is_initialized():
+            self._ray.init(address=self.address, include_dashboard=False)
+            self._owns_ray = True
+        return max(1, int(self._ray.cluster_resources().get("CPU", 1)))
 
     def submit(self, spec: TaskSpec) -> asyncio.Future[TaskResult]:
-        assert self._remote is not None, "RayExecutor.submit before start"
+        assert self._function is not None, "RayExecutor.submit before start"
         future: asyncio.Future[TaskResult] = self._loop.create_future()
         try:
             task = encode(spec, self._functions)
         except TypeError as error:
             future.set_result(TaskResult(spec.task_id, error=error, worker=self.label))
             return future
-        ref = self._remote_for(spec.resources).remote(task)
-        self._running[spec.task_id] = (ref, future)
-        ref.future().add_done_callback(functools.partial(self._ended_elsewhere, spec))
+        self._futures[spec.task_id] = future
+        # What one turn of the runtime's loop submits goes to Ray at once, so that it can be packed.
+        if not self._outbox:
+            self._loop.call_soon(self._send)
+        self._outbox.append((spec, task, future))
         return future
 
-    def _remote_for(self, resources: Mapping[str, Any]) -> Any:
-        if not resources:
-            return self._remote
-        wanted = tuple(sorted(resources.items()))
-        remote = self._remotes.get(wanted)
+    def _send(self) -> None:
+        waiting, self._outbox = self._outbox, []
+        groups: dict[_Resources, list[_Waiting]] = {}
+        for item in waiting:
+            if not item[2].done():  # else cancelled before it was sent
+                groups.setdefault(tuple(sorted(item[0].resources.items())), []).append(item)
+        for resources, group in groups.items():
+            # A CPU already busy with a pack of ours needs no share of these to keep working.
+            idle = self._cpus - self._packs_out
+            sizes = pack_sizes([self._typical.get(spec.fn_key) for spec, _, _ in group], idle)
+            items = iter(group)
+            for size in sizes:
+                self._launch(resources, list(itertools.islice(items, size)))
+
+    def _launch(self, resources: _Resources, items: list[_Waiting]) -> None:
+        ref = self._remote_for(resources).remote([task for _, task, _ in items])
+        pack = _Pack(ref, tuple(spec for spec, _, _ in items), tuple(future for _, _, future in items))
+        for spec in pack.specs:
+            self._packs[spec.task_id] = pack
+        self._packs_out += 1
+        ref.future().add_done_callback(functools.partial(self._ended_elsewhere, pack))
+
+    def _remote_for(self, resources: _Resources) -> Any:
+        remote = self._remotes.get(resources)
         if remote is None:
-            remote = self._remotes[wanted] = self._function.options(max_retries=0, **ray_options(resources))
+            options = ray_options(dict(resources))
+            remote = self._remotes[resources] = self._function.options(max_retries=0, **options)
         return remote
 
-    def _ended_elsewhere(self, spec: TaskSpec, done: concurrent.futures.Future[Any]) -> None:
+    def _ended_elsewhere(self, pack: _Pack, done: concurrent.futures.Future[Any]) -> None:
         # On a thread of Ray's: wake the runtime's loop only when it is not collecting anyway.
-        self._ended.append((spec, done))
+        self._ended.append((pack, done))
         if not self._wake_sent:
             self._wake_sent = True
             self._loop.call_soon_threadsafe(self._settle)
@@ -114,30 +174,42 @@ class RayExecutor:
             self._wake_sent = False  # quiet: the next result wakes the loop
             return
         while self._ended:
-            spec, done = self._ended.popleft()
-            running = self._running.pop(spec.task_id, None)
-            if running is not None and not running[1].done():  # else cancelled meanwhile
-                running[1].set_result(self._result(spec, done))
+            pack, done = self._ended.popleft()
+            self._packs_out -= 1
+            for spec, future, result in zip(pack.specs, pack.futures, self._results(pack, done), strict=True):
+                self._futures.pop(spec.task_id, None)
+                self._packs.pop(spec.task_id, None)
+                if result.started:  # measured on the worker, even if cancelled meanwhile
+                    self._typical[spec.fn_key] = typical(self._typical.get(spec.fn_key), result.ended - result.started)
+                if not future.done():  # else cancelled meanwhile
+                    future.set_result(result)
         # Busy: look again shortly instead of being woken for each result.
         self._loop.call_later(_SETTLE_AGAIN, self._settle)
 
-    def _result(self, spec: TaskSpec, done: concurrent.futures.Future[Any]) -> TaskResult:
+    def _results(self, pack: _Pack, done: concurrent.futures.Future[Any]) -> list[TaskResult]:
         try:
-            wire, where = done.result()
-        except Exception as error:  # run_remote never raises: this is Ray's failure, not the app's
-            lost = WorkerLost(f"{spec.name}: Ray lost the task ({type(error).__name__}: {error})")
-            return TaskResult(spec.task_id, error=lost, worker=self.label)
-        return decode(spec, wire, f"{self.label}/{where}")
+            wires, where = done.result()
+        except Exception as error:  # run_remote_many never raises: this is Ray's failure, not the apps'
+            return [self._lost(spec, error) for spec in pack.specs]
+        worker = f"{self.label}/{where}"
+        return [decode(spec, wire, worker) for spec, wire in zip(pack.specs, wires, strict=True)]
+
+    def _lost(self, spec: TaskSpec, error: BaseException) -> TaskResult:
+        lost = WorkerLost(f"{spec.name}: Ray lost the task ({type(error).__name__}: {error})")
+        return TaskResult(spec.task_id, error=lost, worker=self.label)
 
     def cancel(self, task_id: int) -> None:
-        running = self._running.pop(task_id, None)
-        if running is not None:
-            ref, future = running
-            future.cancel()
-            self._ray.cancel(ref, force=True)
+        future = self._futures.pop(task_id, None)
+        if future is None:
+            return
+        future.cancel()
+        pack = self._packs.pop(task_id, None)
+        # Its pack-mates keep running: only a pack left with nothing to do is stopped.
+        if pack is not None and all(f.done() for f in pack.futures):
+            self._ray.cancel(pack.ref, force=True)
 
     async def shutdown(self) -> None:
-        for task_id in list(self._running):
+        for task_id in list(self._futures):
             self.cancel(task_id)
         if self._owns_ray:
             await asyncio.get_running_loop().run_in_executor(None, self._ray.shutdown)
