@@ -44,6 +44,21 @@ def napping(i: int, seconds: float, markers: str) -> tuple[int, int]:
     return i, os.getpid()
 
 
+@pl.app
+def in_ray_task(i: int, seconds: float = 0.0, fail: bool = False) -> tuple[int, str]:
+    """Sleeps, then says which Ray task ran it: plait tasks packed together share one.
+
+    With ``fail`` it raises instead, naming that Ray task.
+    """
+    import ray  # only ever runs on Ray's workers
+
+    ray_task = ray.get_runtime_context().get_task_id()
+    time.sleep(seconds)
+    if fail:
+        raise ValueError(f"no good: {i} in Ray task {ray_task}")
+    return i, ray_task
+
+
 @pl.app(resources={"licence": 1})
 def licensed(i: int, seconds: float, markers: str) -> tuple[float, float]:
     """Needs the custom resource "licence": leaves a marker, sleeps, says when it ran."""
@@ -92,13 +107,22 @@ def wait_for(condition: Callable[[], object], what: str, seconds: float = 60) ->
         time.sleep(0.05)
 
 
-def kill_a_worker_mid_run(executor: pl.Executor, markers: Path) -> tuple[int, BaseException]:
+def kill_a_worker_mid_run(
+    executor: pl.Executor, markers: Path, *, known: bool = False, events: Events | None = None
+) -> tuple[int, BaseException]:
     """SIGKILL the worker of a running task: the run must still complete, without it.
 
-    Returns the killed pid and the WorkerLost the lost task was retried for.
+    With ``known``, the executor first runs naps of no time, enough to learn that napping
+    is short (the first on a worker also imports this module), so one that packs short
+    tasks packs the naps that follow. ``events`` sees the run's events. Returns the killed
+    pid and the WorkerLost the lost task was retried for.
     """
-    events = Events()
+    events = events or Events()
     with pl.Runtime(executors=[executor], monitor=events) as rt:
+        if known:
+            rt.run(pl.gather([napping(-i, 0.0, str(markers)) for i in range(1, 41)]), timeout=60)
+            for marker in list(markers.iterdir()):  # their workers are no victims: they run nothing now
+                marker.unlink()
         future = rt.submit(pl.gather([napping(i, 1.0, str(markers)) for i in range(4)]))
         wait_for(lambda: any(markers.iterdir()), "a task to start")
         victim = int(next(markers.iterdir()).name)
