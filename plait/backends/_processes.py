@@ -9,7 +9,6 @@ import os
 import pickle
 import signal
 import socket
-import subprocess
 import sys
 import time
 from collections import deque
@@ -19,6 +18,7 @@ import attrs
 
 from plait.backends._encoding import EncodedTask, TaskEncoder
 from plait.backends._errors import TaskTimeout, WorkerLost
+from plait.backends._launcher import Launcher
 from plait.backends._task import TaskResult, TaskSpec
 from plait.backends._usage import NodeSample, NodeSampler, last_seen, rss_of
 from plait.backends._wire import HEADER, WireResult, WireTask, decode_result, frame
@@ -26,13 +26,10 @@ from plait.backends._wire import HEADER, WireResult, WireTask, decode_result, fr
 __all__ = ["ProcessExecutor"]
 
 
-_WORKER_MAIN = "import sys; from plait.backends._worker import main; main(sys.argv[1:])"
-
-
 @attrs.define(eq=False)
 class _Worker:
     index: int
-    process: subprocess.Popen[bytes]
+    pid: int
     writer: asyncio.StreamWriter
     reader_task: asyncio.Task[None] | None = None
     inflight: deque[EncodedTask] = attrs.field(factory=deque)
@@ -44,7 +41,7 @@ class _Worker:
 
     @property
     def name(self) -> str:
-        return f"{self.index}:{self.process.pid}"
+        return f"{self.index}:{self.pid}"
 
 
 class ProcessExecutor:
@@ -54,7 +51,9 @@ class ProcessExecutor:
     defined in ``__main__`` work; each function is sent to a worker once. A worker runs
     one task at a time and holds ``prefetch`` more so it never waits for the driver.
     A task past its timeout, or cancelled while running, is stopped by killing its
-    worker's process group; the worker is replaced.
+    worker's process group; the worker is replaced. Workers are forked by a small
+    launcher process (``_launcher``), so they start in milliseconds and each task's
+    peak memory is measured from the worker's own.
 
     It samples this node (CPU, memory, load) every ``usage_interval`` seconds (None:
     never) and once more at shutdown, for ``on_samples``, which a runtime with a
@@ -79,6 +78,7 @@ class ProcessExecutor:
         self.workers = workers or os.cpu_count() or 1
         self.prefetch = prefetch
         self._pool: list[_Worker] = []
+        self._launcher: Launcher | None = None
         self._pending: deque[EncodedTask] = deque()
         self._encoder = TaskEncoder(label)
         self._flush_scheduled = False
@@ -105,7 +105,7 @@ class ProcessExecutor:
             return
         self.on_samples([NodeSample.of(socket.gethostname(), self.label, self._sampler.row())])
         for worker in self._pool:  # kept to say how big a worker was if it dies (the OOM killer)
-            rss = rss_of(worker.process.pid) if worker.inflight and worker.alive else None
+            rss = rss_of(worker.pid) if worker.inflight and worker.alive else None
             if rss is not None:
                 worker.rss = (worker.inflight[0].spec.task_id, time.time(), rss)
         if self.usage_interval is not None and not self._closing:
@@ -113,15 +113,11 @@ class ProcessExecutor:
 
     async def _spawn(self, index: int) -> _Worker:
         ours, theirs = socket.socketpair()
-        process = subprocess.Popen(
-            [sys.executable, "-c", _WORKER_MAIN, str(theirs.fileno())],
-            pass_fds=(theirs.fileno(),),
-            start_new_session=True,  # its own process group: a kill reaches what the task started
-        )
-        theirs.close()
+        with theirs:
+            pid = await self._fork(theirs)
         reader, writer = await asyncio.open_unix_connection(sock=ours)
         writer.write(frame(pickle.dumps(sys.path)))
-        worker = _Worker(index, process, writer)
+        worker = _Worker(index, pid, writer)
         worker.reader_task = asyncio.create_task(self._read(worker, reader))
         return worker
 
@@ -229,7 +225,7 @@ class ProcessExecutor:
             return
         worker.alive = False
         self._disarm(worker)
-        _kill(worker.process)
+        _kill(worker.pid)
         if worker.inflight:
             head = worker.inflight.popleft()
             if not head.future.done():
@@ -242,13 +238,37 @@ class ProcessExecutor:
             self._replacing.add(replacement)
             replacement.add_done_callback(self._replacing.discard)
 
+    async def _fork(self, worker_end: socket.socket) -> int:
+        launcher = self._live_launcher()
+        try:
+            return await asyncio.to_thread(launcher.fork, worker_end)
+        except (OSError, EOFError):  # it died since we looked (its workers with it): on to the next
+            await asyncio.to_thread(launcher.close)
+            return await asyncio.to_thread(self._live_launcher().fork, worker_end)
+
+    def _live_launcher(self) -> Launcher:
+        # On the runtime's loop thread: a launcher dies with the thread that started it.
+        if self._launcher is not None and not self._launcher.alive():
+            self._launcher.close()  # someone killed it; its workers died with it
+            self._launcher = None
+        if self._launcher is None:
+            self._launcher = Launcher()
+        return self._launcher
+
     async def _replace(self, worker: _Worker) -> None:
-        await asyncio.to_thread(worker.process.wait)
+        await self._reaped(worker)
         fresh = await self._spawn(worker.index)
         self._pool[worker.index] = fresh
         if self._closing:
             await self._stop(fresh)
         self._schedule_flush()
+
+    async def _reaped(self, worker: _Worker) -> None:
+        """Until the worker has ended (told to stop, or killed); a dead launcher took it along."""
+        launcher = self._launcher
+        if launcher is not None:
+            with contextlib.suppress(OSError, EOFError):
+                await asyncio.to_thread(launcher.reap, worker.pid)
 
     async def shutdown(self) -> None:
         self._closing = True
@@ -260,16 +280,19 @@ class ProcessExecutor:
         self._pending.clear()
         await asyncio.gather(*self._replacing, return_exceptions=True)  # each stops its fresh worker
         await asyncio.gather(*(self._stop(w) for w in self._pool))
+        if self._launcher is not None:
+            await asyncio.to_thread(self._launcher.close)
 
     async def _stop(self, worker: _Worker) -> None:
         with contextlib.suppress(Exception):
             worker.writer.write(frame(pickle.dumps(None)))
             worker.writer.close()
+        reaped = asyncio.ensure_future(self._reaped(worker))
         try:
-            await asyncio.wait_for(asyncio.to_thread(worker.process.wait), 2.0)
+            await asyncio.wait_for(asyncio.shield(reaped), 2.0)
         except TimeoutError:
-            _kill(worker.process)
-            await asyncio.to_thread(worker.process.wait)
+            _kill(worker.pid)
+            await reaped
         worker.alive = False
         if worker.reader_task is not None:
             worker.reader_task.cancel()
@@ -277,6 +300,7 @@ class ProcessExecutor:
             task.future.cancel()
 
 
-def _kill(process: subprocess.Popen[bytes]) -> None:
+def _kill(pid: int) -> None:
+    # Safe until the worker is reaped: its pid, and so its process group, stays its own.
     with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(process.pid, signal.SIGKILL)
+        os.killpg(pid, signal.SIGKILL)

@@ -1,9 +1,8 @@
 """The worker side: run tasks from a driver and send back results.
 
-``run_task`` is what every process-based worker does with one task; ``main`` is the
-loop of a local worker process (``ProcessExecutor``, which starts it with
-``python -c``), speaking length-prefixed pickled
-batches over a socket inherited from its driver.
+``run_task`` is what every process-based worker does with one task; ``fork_worker``
+starts a local worker process (for ``ProcessExecutor``'s launcher and a zmq pool),
+which speaks length-prefixed pickled batches over a socket pair with its driver.
 """
 
 from __future__ import annotations
@@ -20,13 +19,13 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from plait.backends._usage import meter
 from plait.backends._wire import HEADER, WireResult, WireTask, dumps, dumps_error, frame
 
-__all__ = ["WireTask", "WireResult", "FunctionCache", "run_task", "main"]
+__all__ = ["WireTask", "WireResult", "FunctionCache", "die_with", "fork_worker", "run_task"]
 
 
 FunctionCache = dict[bytes, Callable[..., Any]]
@@ -64,11 +63,17 @@ def _call(
         return False, dumps_error(problem)
 
 
-def _die_with_parent() -> None:
-    # A worker must not outlive a driver killed with SIGKILL, even in a long task.
+def die_with(parent: int) -> None:
+    """Make this process die with ``parent`` (on Linux), or exit now if it is gone already.
+
+    A worker must not outlive the process that started it, even in a long task, even
+    when that one is killed with SIGKILL.
+    """
     if sys.platform.startswith("linux"):
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    if os.getppid() != parent:
+        os._exit(1)
 
 
 class _Channel:
@@ -177,12 +182,31 @@ def _skip(functions: FunctionCache, task: WireTask) -> WireResult:
     return task_id, False, dumps_error(concurrent.futures.CancelledError()), now, now, None
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Entry point of a local worker process; ``argv`` is the inherited socket's fd."""
-    args = sys.argv[1:] if argv is None else argv
-    _die_with_parent()
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the driver decides when workers stop
-    channel = _Channel(socket.socket(fileno=int(args[0])))
+def fork_worker(sock: socket.socket, others: Iterable[socket.socket] = ()) -> int:
+    """Fork a local worker that serves the driver at the other end of ``sock``; its pid.
+
+    The child closes ``others`` (this process's ends of other workers' sockets, so a
+    worker's death is seen as the end of its own socket only), dies with this process,
+    and is its own process group, so a kill reaches whatever its tasks start.
+    """
+    parent = os.getpid()
+    pid = os.fork()
+    if pid == 0:  # the child: never returns
+        try:
+            die_with(parent)
+            os.setsid()
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            signal.signal(signal.SIGINT, signal.SIG_IGN)  # the driver decides when workers stop
+            for other in others:
+                other.close()
+            _serve_driver(sock)
+        finally:
+            os._exit(1)
+    return pid
+
+
+def _serve_driver(sock: socket.socket) -> None:
+    channel = _Channel(sock)
     sys.path[:] = channel.recv()
     # An empty batch of results says "ready": the driver starts the clock of a timeout
     # for the first task again from here, so a slow start-up does not count against it.
@@ -193,4 +217,3 @@ def main(argv: list[str] | None = None) -> None:
         pass
     finally:
         os._exit(0)
-

@@ -121,17 +121,7 @@ class Pool:
 
     def _fork(self, index: int) -> _Worker:
         ours, theirs = socket.socketpair()
-        pid = os.fork()
-        if pid == 0:  # the child becomes a plain local worker and never returns here
-            try:
-                os.setsid()  # its own process group: a kill reaches what the task started
-                signal.signal(signal.SIGTERM, signal.SIG_DFL)
-                ours.close()
-                for other in self.workers:
-                    other.sock.close()
-                _worker.main([str(theirs.fileno())])
-            finally:
-                os._exit(1)
+        pid = _worker.fork_worker(theirs, [ours, *(other.sock for other in self.workers)])
         theirs.close()
         ours.setblocking(False)
         worker = _Worker(index, pid, ours, f"{self.pool_id}/{index}:{pid}")
