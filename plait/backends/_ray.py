@@ -1,8 +1,8 @@
 """RayExecutor: plait's leaves run as Ray tasks, short ones several to a Ray task.
 
 As with Dask, plait keeps the graph (scheduling, memo, retries, events) and Ray runs
-independent tasks. Ray costs the driver ~0.5 ms of CPU per task, as much as plait's
-whole interpreter and more than a short task takes, so what the runtime submits in one
+independent tasks. Ray costs the driver ~0.5 ms of CPU per task, ten times what plait's
+interpreter takes and more than a short task runs, so what the runtime submits in one
 turn of its loop is cut into packs, each run as one Ray task (see ``_packing``). Ray's
 own retries are off (``max_retries=0``): a pack whose worker dies fails each of its tasks
 with :class:`WorkerLost` and plait retries them, so a retry shows in plait's events and
@@ -40,7 +40,7 @@ _SETTLE_AGAIN = 0.001
 _Resources = tuple[tuple[str, Any], ...]
 
 # A task submitted and not yet sent to Ray.
-_Waiting = tuple[TaskSpec, WireTask, "asyncio.Future[TaskResult]"]
+_Waiting = tuple[TaskSpec, WireTask, asyncio.Future[TaskResult]]
 
 
 @attrs.frozen
