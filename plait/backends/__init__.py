@@ -2,9 +2,10 @@
 
 from plait.backends._errors import RemoteError, TaskTimeout, WorkerLost
 from plait.backends._processes import ProcessExecutor
+from plait.backends._sampling import NodeSample, TaskSample
 from plait.backends._task import Executor, TaskResult, TaskSpec
 from plait.backends._threads import ThreadExecutor
-from plait.backends._usage import NodeSample, TaskUsage
+from plait.backends._usage import TaskUsage
 
 __all__ = [
     "Executor",
@@ -12,6 +13,7 @@ __all__ = [
     "ProcessExecutor",
     "RemoteError",
     "TaskResult",
+    "TaskSample",
     "TaskSpec",
     "TaskTimeout",
     "TaskUsage",

@@ -19,8 +19,8 @@ import attrs
 from plait.backends._encoding import EncodedTask, TaskEncoder
 from plait.backends._errors import TaskTimeout, WorkerLost
 from plait.backends._launcher import Launcher
+from plait.backends._sampling import NodeSample, NodeSampler, Sample, TaskSample, TaskSampler, last_seen
 from plait.backends._task import TaskResult, TaskSpec
-from plait.backends._usage import NodeSample, NodeSampler, last_seen, rss_of
 from plait.backends._wire import HEADER, WireResult, WireTask, decode_result, frame
 
 __all__ = ["ProcessExecutor"]
@@ -37,7 +37,7 @@ class _Worker:
     deadline: asyncio.TimerHandle | None = None
     alive: bool = True
     ready: bool = False  # it has said so: only then do timeouts of its tasks run
-    rss: tuple[int, float, int] | None = None  # (task, when, bytes) at its last sample while it ran a task
+    last_look: TaskSample | None = None  # at its running task, to say how big it was if it dies
 
     @property
     def name(self) -> str:
@@ -85,8 +85,9 @@ class ProcessExecutor:
         self._closing = False
         self._replacing: set[asyncio.Task[None]] = set()
         self.usage_interval = usage_interval
-        self.on_samples: Callable[[Sequence[NodeSample]], None] | None = None
+        self.on_samples: Callable[[Sequence[Sample]], None] | None = None
         self._sampler: NodeSampler | None = None
+        self._task_sampler: TaskSampler | None = None
         self._next_sample: asyncio.TimerHandle | None = None
 
     @property
@@ -96,18 +97,18 @@ class ProcessExecutor:
     async def start(self) -> None:
         self._pool = list(await asyncio.gather(*(self._spawn(i) for i in range(self.workers))))
         if self.on_samples is not None and self.usage_interval is not None:
-            self._sampler = NodeSampler()
+            self._sampler, self._task_sampler = NodeSampler(), TaskSampler()
             self._next_sample = asyncio.get_running_loop().call_later(self.usage_interval, self._sample)
 
     def _sample(self) -> None:
-        """Look at this node (the workers' and the driver's) and hand the sample on."""
-        if self._sampler is None or self.on_samples is None:
+        """Look at this node (the workers' and the driver's) and its running tasks; hand it all on."""
+        if self._sampler is None or self._task_sampler is None or self.on_samples is None:
             return
-        self.on_samples([NodeSample.of(socket.gethostname(), self.label, self._sampler.row())])
-        for worker in self._pool:  # kept to say how big a worker was if it dies (the OOM killer)
-            rss = rss_of(worker.pid) if worker.inflight and worker.alive else None
-            if rss is not None:
-                worker.rss = (worker.inflight[0].spec.task_id, time.time(), rss)
+        busy = {w.inflight[0].spec.task_id: w for w in self._pool if w.inflight and w.alive}
+        tasks = self._task_sampler.look((task, w.pid) for task, w in busy.items())
+        for look in tasks:  # kept to say how big a worker was if it dies (the OOM killer)
+            busy[look.task].last_look = look
+        self.on_samples([NodeSample.of(socket.gethostname(), self.label, self._sampler.row()), *tasks])
         if self.usage_interval is not None and not self._closing:
             self._next_sample = asyncio.get_running_loop().call_later(self.usage_interval, self._sample)
 
@@ -169,7 +170,7 @@ class ProcessExecutor:
                 (size,) = HEADER.unpack(await reader.readexactly(HEADER.size))
                 self._complete(worker, pickle.loads(await reader.readexactly(size)))
         except (asyncio.IncompleteReadError, ConnectionError):
-            size = last_seen(worker.rss, worker.inflight[0].spec.task_id, time.time()) if worker.inflight else ""
+            size = last_seen(worker.last_look, worker.inflight[0].spec.task_id, time.time()) if worker.inflight else ""
             self._lose(worker, WorkerLost(f"{self.label} worker {worker.name} died while running this task{size}"))
 
     def _complete(self, worker: _Worker, results: list[WireResult]) -> None:

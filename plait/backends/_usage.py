@@ -1,16 +1,12 @@
-"""What tasks and nodes use: each task's CPU time and peak memory, samples of each node.
+"""What each task used: its CPU time and peak memory, measured on its worker.
 
 A worker measures every task around the call (``TaskMeter``): the CPU time its process
 and the children it waited for spent, and the process's peak resident memory, which
 on Linux is reset before each task (``/proc/self/clear_refs``) so it is the task's own
 peak, even for a task far shorter than any sampling interval. Elsewhere the peak is
 the process's lifetime peak (``ru_maxrss``). ``PLAIT_TASK_USAGE=0`` in a worker's
-environment turns the measurement off.
-
-Whoever runs workers on a node samples the node (``NodeSampler``): CPU busy percent,
-memory used and available, load average. Samples travel as plain rows (``SampleRow``)
-so a zmq pool sends them inside its heartbeats; ``NodeSample.of`` checks a row that
-came over the wire.
+environment turns the measurement off. Looks at nodes and running tasks while a run
+goes on are ``_sampling``'s.
 """
 
 from __future__ import annotations
@@ -18,28 +14,11 @@ from __future__ import annotations
 import os
 import resource
 import sys
-import time
 from typing import Any
 
 import attrs
 
-__all__ = [
-    "NodeSample",
-    "NodeSampler",
-    "SampleRow",
-    "TaskMeter",
-    "TaskUsage",
-    "busy_percent",
-    "last_seen",
-    "meter",
-    "parse_hwm",
-    "rss_of",
-    "usage_of",
-]
-
-# at, cpu_percent, mem_used, mem_available, mem_total, load1, cpus
-SampleRow = list[float | int]
-_ROW_TYPES = ((int, float), (int, float), (int,), (int,), (int,), (int, float), (int,))
+__all__ = ["TaskMeter", "TaskUsage", "meter", "parse_hwm", "usage_of"]
 
 
 @attrs.frozen
@@ -53,112 +32,6 @@ class TaskUsage:
 
     cpu_seconds: float
     peak_rss: int
-
-
-@attrs.frozen
-class NodeSample:
-    """One look at a node: ``node`` is its host name, ``source`` who looked (``zmq/pool-0``)."""
-
-    node: str
-    source: str
-    at: float
-    cpu_percent: float  # busy share of all its cores since the previous sample, 0 to 100
-    mem_used: int  # bytes
-    mem_available: int
-    mem_total: int
-    load1: float
-    cpus: int
-
-    @classmethod
-    def of(cls, node: str, source: str, row: Any) -> NodeSample:
-        """The sample in a row from the wire, or ValueError saying what is wrong with it.
-
-        >>> NodeSample.of("n1", "zmq/p", [1.0, 50.0, 10, 20, 30, 0.5, 2]).mem_total
-        30
-        >>> NodeSample.of("n1", "zmq/p", [1.0, "x"])
-        Traceback (most recent call last):
-        ...
-        ValueError: a node sample from zmq/p is not a row of 7 numbers: [1.0, 'x']
-        """
-        if not (
-            isinstance(row, list)
-            and len(row) == len(_ROW_TYPES)
-            and all(isinstance(v, t) and not isinstance(v, bool) for v, t in zip(row, _ROW_TYPES, strict=True))
-        ):
-            raise ValueError(f"a node sample from {source} is not a row of 7 numbers: {row!r:.200}")
-        at, cpu, used, available, total, load1, cpus = row
-        return cls(node, source, float(at), float(cpu), used, available, total, float(load1), cpus)
-
-
-def busy_percent(before: tuple[float, float], after: tuple[float, float]) -> float:
-    """The busy share, in percent, of a node's CPU time between two readings of
-    (all CPU seconds, idle CPU seconds).
-
-    >>> busy_percent((100.0, 90.0), (200.0, 160.0))
-    30.0
-    >>> busy_percent((1.0, 1.0), (1.0, 1.0))
-    0.0
-    """
-    total, idle = after[0] - before[0], after[1] - before[1]
-    if total <= 0:
-        return 0.0
-    return round(100.0 * max(0.0, min(1.0, 1.0 - idle / total)), 2)
-
-
-class NodeSampler:
-    """Samples this node; each sample's CPU percent covers the time since the previous one.
-
-    Its own counters, not ``psutil.cpu_percent``'s global ones, so user code calling that
-    in the same process does not shorten our intervals.
-    """
-
-    def __init__(self) -> None:
-        import psutil  # here, not at the top: workers measure tasks without it, and start faster
-
-        self._psutil = psutil
-        self._before = self._cpu_seconds()
-        self._cpus = psutil.cpu_count() or 1
-
-    def _cpu_seconds(self) -> tuple[float, float]:
-        times = self._psutil.cpu_times()._asdict()
-        # Linux counts guest time in user and nice already.
-        total = sum(times.values()) - times.get("guest", 0.0) - times.get("guest_nice", 0.0)
-        return total, times["idle"] + times.get("iowait", 0.0)
-
-    def row(self) -> SampleRow:
-        after = self._cpu_seconds()
-        cpu = busy_percent(self._before, after)
-        self._before = after
-        memory = self._psutil.virtual_memory()
-        load1 = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
-        return [time.time(), cpu, memory.total - memory.available, memory.available, memory.total, load1, self._cpus]
-
-
-def rss_of(pid: int) -> int | None:
-    """The resident memory of process ``pid`` in bytes, or None if it is gone (or a zombie)."""
-    import psutil  # as in NodeSampler: only whoever samples needs it
-
-    try:
-        return int(psutil.Process(pid).memory_info().rss) or None
-    except psutil.Error:
-        return None
-
-
-def last_seen(sample: tuple[int, float, int] | None, task_id: int, now: float) -> str:
-    """What a lost worker's last sample says, to end its WorkerLost message.
-
-    ``sample`` is (task, when, RSS bytes), taken while the worker ran ``task``: "" when
-    there is none for ``task_id``. A worker the OOM killer took shows how big it was.
-
-    >>> last_seen((7, 10.0, 3 << 30), 7, now=12.5)
-    '; its RSS was 3072 MiB at its last sample, 2.5 s before'
-    >>> last_seen((6, 10.0, 3 << 30), 7, now=12.5), last_seen(None, 7, now=1.0)
-    ('', '')
-    """
-    if sample is None or sample[0] != task_id:
-        return ""
-    _, at, rss = sample
-    return f"; its RSS was {rss / (1 << 20):.0f} MiB at its last sample, {now - at:.1f} s before"
 
 
 def parse_hwm(status: bytes) -> int:

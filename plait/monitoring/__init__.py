@@ -14,7 +14,7 @@ The file is the one ``Runtime(monitor="run.db")`` writes (see docs/observe.md); 
 be read while the run goes on.
 """
 
-from plait.backends import NodeSample
+from plait.backends import NodeSample, TaskSample
 from plait.monitoring._db import Attempt, Database, Node, Query, Run, Task, open
 
-__all__ = ["Attempt", "Database", "Node", "NodeSample", "Query", "Run", "Task", "open"]
+__all__ = ["Attempt", "Database", "Node", "NodeSample", "Query", "Run", "Task", "TaskSample", "open"]

@@ -10,7 +10,7 @@ from typing import Any, Generic, TypeVar
 
 import attrs
 
-from plait.backends import NodeSample
+from plait.backends import NodeSample, TaskSample
 from plait.runtime._monitor import prepare
 
 __all__ = ["Attempt", "Database", "Node", "Query", "Run", "Task", "open"]
@@ -234,6 +234,15 @@ class Database:
         sql = """SELECT node, source, at, cpu_percent, mem_used, mem_available, mem_total, load1, cpus
                  FROM samples WHERE run = ? AND (? IS NULL OR node = ?) ORDER BY at"""
         return [NodeSample(*row) for row in self._db.execute(sql, (self.run, node, node))]
+
+    def task_samples(self, task: int | None = None) -> list[TaskSample]:
+        """The looks at running ``task`` (default: every task) during the run, oldest first.
+
+        A task is looked at every ``usage_interval`` while it runs: only long tasks have any.
+        """
+        sql = """SELECT task, at, cpu_percent, rss, peak_rss FROM task_samples
+                 WHERE run = ? AND (? IS NULL OR task = ?) ORDER BY at"""
+        return [TaskSample(*row) for row in self._db.execute(sql, (self.run, task, task))]
 
     def close(self) -> None:
         self._db.close()

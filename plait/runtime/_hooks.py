@@ -26,8 +26,9 @@ class Memo(Protocol):
 class Monitor(Protocol):
     """Receives every state change of every task, on the runtime's thread: keep it cheap.
 
-    A monitor may also have ``node_samples(samples: Sequence[NodeSample])``: executors
-    that sample their nodes (zmq pools, local processes) then hand it their samples.
+    A monitor may also have ``samples(samples: Sequence[NodeSample | TaskSample])``:
+    executors that look at their nodes and running tasks (zmq pools, local processes)
+    then hand it what they saw.
     """
 
     def task_event(

@@ -78,11 +78,11 @@ class Interpreter:
         self.lost_retries = lost_retries
         self.memo = memo
         self.monitor = monitor
-        # Executors that sample their nodes (zmq pools, local processes) tell the monitor.
-        node_samples = getattr(monitor, "node_samples", None)
+        # Executors that sample their nodes and running tasks (zmq pools, local processes) tell the monitor.
+        samples = getattr(monitor, "samples", None)
         for executor in self.executors.values():
-            if node_samples is not None and hasattr(executor, "on_samples"):
-                executor.on_samples = node_samples
+            if samples is not None and hasattr(executor, "on_samples"):
+                executor.on_samples = samples
         self.index: dict[bytes, Node] = {}
         self.queues: dict[str, deque[Node]] = {label: deque() for label in self.executors}
         self.inflight: dict[str, int] = dict.fromkeys(self.executors, 0)

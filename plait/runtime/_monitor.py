@@ -24,13 +24,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import attrs
 from rich.console import Console, RenderableType
 from rich.live import Live
 from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
-from plait.backends import NodeSample, TaskUsage
+from plait.backends import NodeSample, TaskSample, TaskUsage
 from plait.runtime._hooks import Monitor
 
 __all__ = [
@@ -53,7 +54,8 @@ __all__ = [
 #   SELECT task, name, worker, error FROM attempts WHERE state = 'failed'
 # The ``events`` view gives the same data as one row per state change. ``samples`` has a
 # row per look at a node (a zmq pool's host, or the driver's for local processes); the
-# ``nodes`` view sums them up per node.
+# ``nodes`` view sums them up per node. ``task_samples`` has a row per look at a running
+# task's worker process, every few seconds of a long task.
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
     run INTEGER PRIMARY KEY, started REAL NOT NULL, ended REAL, pid INTEGER, argv TEXT
@@ -66,6 +68,9 @@ CREATE TABLE IF NOT EXISTS attempts (
 CREATE TABLE IF NOT EXISTS samples (
     run INTEGER NOT NULL, node TEXT NOT NULL, source TEXT NOT NULL, at REAL NOT NULL, cpu_percent REAL,
     mem_used INTEGER, mem_available INTEGER, mem_total INTEGER, load1 REAL, cpus INTEGER
+);
+CREATE TABLE IF NOT EXISTS task_samples (
+    run INTEGER NOT NULL, task INTEGER NOT NULL, at REAL NOT NULL, cpu_percent REAL, rss INTEGER, peak_rss INTEGER
 );
 CREATE VIEW IF NOT EXISTS nodes (run, node, cpus, mem_total, first, last, samples, max_cpu_percent, max_mem_used) AS
     SELECT run, node, max(cpus), max(mem_total), min(at), max(at), count(*), max(cpu_percent), max(mem_used)
@@ -86,6 +91,7 @@ INDEXES = """
 CREATE INDEX IF NOT EXISTS attempts_state ON attempts (state, run);
 CREATE INDEX IF NOT EXISTS attempts_task ON attempts (run, task);
 CREATE INDEX IF NOT EXISTS samples_node ON samples (run, node, at);
+CREATE INDEX IF NOT EXISTS task_samples_task ON task_samples (run, task, at);
 """
 
 # Columns added to ``attempts`` after its first release: a db from before gets them on opening.
@@ -110,6 +116,8 @@ _COLUMNS = 15
 # dispatched, running, ended, error, cpu, peak_rss: filled in as they happen
 _LATER = (None, None, None, None, None, None)
 _now = time.time
+_INSERT_NODE_SAMPLE = "INSERT INTO samples VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+_INSERT_TASK_SAMPLE = "INSERT INTO task_samples VALUES (?, ?, ?, ?, ?, ?)"
 
 
 class EventLog:
@@ -142,7 +150,7 @@ class EventLog:
         self._db = db
         self._open: dict[int, list[Any]] = {}
         self._ended: deque[list[Any]] = deque()
-        self._samples: deque[tuple[Any, ...]] = deque()
+        self._samples: deque[tuple[str, tuple[Any, ...]]] = deque()  # (INSERT, row)
         self._wake = threading.Event()
         self._closed = False
         self._broken = False
@@ -207,13 +215,12 @@ class EventLog:
                 *_LATER,
             ]
 
-    def node_samples(self, samples: Sequence[NodeSample]) -> None:
-        """Record looks at nodes; written with the next batch of attempts."""
+    def samples(self, samples: Sequence[NodeSample | TaskSample]) -> None:
+        """Record looks at nodes and running tasks; written with the next batch of attempts."""
         run = self.run
-        self._samples.extend(
-            (run, s.node, s.source, s.at, s.cpu_percent, s.mem_used, s.mem_available, s.mem_total, s.load1, s.cpus)
-            for s in samples
-        )
+        for s in samples:  # the tables' columns after ``run`` are the records' fields, in order
+            insert = _INSERT_NODE_SAMPLE if isinstance(s, NodeSample) else _INSERT_TASK_SAMPLE
+            self._samples.append((insert, (run, *attrs.astuple(s))))
 
     def close(self) -> None:
         """Write what is left, index the table, stamp the run's end, close the file."""
@@ -250,13 +257,13 @@ class EventLog:
             self._broken = True
             warnings.warn(f"monitor {self.path}: cannot write ({error}); no more events are recorded", stacklevel=1)
 
-    def _write(self, rows: list[list[Any]], samples: list[tuple[Any, ...]]) -> None:
+    def _write(self, rows: list[list[Any]], samples: list[tuple[str, tuple[Any, ...]]]) -> None:
         with self._db:
             for start in range(0, len(rows), _CHUNK):
                 chunk = rows[start : start + _CHUNK]
                 self._db.execute(_insert(len(chunk)), list(itertools.chain.from_iterable(chunk)))
-            if samples:  # a few every few seconds
-                self._db.executemany("INSERT INTO samples VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", samples)
+            for insert in {insert for insert, _ in samples}:  # a few rows every few seconds
+                self._db.executemany(insert, [row for into, row in samples if into == insert])
 
 
 @functools.cache
@@ -293,9 +300,9 @@ class Monitors:
         for monitor in self.monitors:
             monitor.task_event(state, task_id, name, key, **info)
 
-    def node_samples(self, samples: Sequence[NodeSample]) -> None:
+    def samples(self, samples: Sequence[NodeSample | TaskSample]) -> None:
         for monitor in self.monitors:
-            record = getattr(monitor, "node_samples", None)
+            record = getattr(monitor, "samples", None)
             if record is not None:
                 record(samples)
 

@@ -11,7 +11,7 @@ import pytest
 
 import plait as pl
 from plait.report import write_report
-from tests.monitoring.usage_apps import MiB, allocate, broken, burn, idle, swell_and_die
+from tests.monitoring.usage_apps import MiB, allocate, broken, burn, grow, idle, swell_and_die
 
 EXECUTORS: dict[str, Callable[[], pl.Executor]] = {
     "processes": lambda: pl.ProcessExecutor(2, usage_interval=0.2),
@@ -81,6 +81,26 @@ def test_a_run_records_each_tasks_cpu_and_peak_memory_and_its_nodes(tmp_path: Pa
     assert not any(f"<td>{t.task} (attempt" in outliers for t in smalls)
     resources = page.split('<table id="resources">')[1].split("</table>")[0]
     assert "<td>allocate</td><td>6</td>" in resources
+
+
+@pytest.mark.parametrize("kind", sorted(EXECUTORS))
+def test_a_long_task_is_looked_at_while_it_runs(tmp_path: Path, kind: str) -> None:
+    path = tmp_path / "run.db"
+    with pl.Runtime([EXECUTORS[kind]()], monitor=path, progress=False) as rt:
+        assert rt.run(grow(8, 16, 0.25)) == 8 * 16
+    with pl.monitoring.open(path) as db:
+        (task,) = db.tasks()
+        looks = db.task_samples(task.task)
+        assert db.task_samples() == looks
+    assert task.running is not None and task.ended is not None and task.peak_rss is not None
+    assert len(looks) >= 3, looks  # a look every 0.2 s of a 2 s task
+    assert all(isinstance(look, pl.monitoring.TaskSample) and look.task == task.task for look in looks)
+    assert all(task.running - 0.5 <= look.at <= task.ended + 0.5 for look in looks)
+    # CPU use is over the time since the last look at the task: none at the first.
+    assert looks[0].cpu_percent is None
+    assert all(look.cpu_percent is not None and 0 < look.cpu_percent <= 200 for look in looks[1:])
+    assert looks[-1].rss - looks[0].rss >= 2 * 16 * MiB  # it grew while it ran
+    assert all(look.peak_rss is not None and look.rss <= look.peak_rss <= task.peak_rss for look in looks)
 
 
 def test_with_task_usage_off_the_run_records_none(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

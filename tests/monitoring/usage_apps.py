@@ -48,3 +48,17 @@ def swell_and_die(mib: int, seconds: float) -> int:
     time.sleep(seconds)
     os.kill(os.getpid(), signal.SIGKILL)
     return len(block)
+
+
+@app(cache=False)
+def grow(steps: int, mib: int, seconds: float) -> int:
+    """Keep the CPU busy for ``steps`` stretches of ``seconds``, holding ``mib`` MiB more after each."""
+    blocks = []
+    for _ in range(steps):
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            pass
+        block = bytearray(mib * MiB)
+        block[::4096] = b"x" * (len(block) // 4096)
+        blocks.append(block)
+    return sum(len(block) for block in blocks) // MiB

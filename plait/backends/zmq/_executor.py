@@ -19,8 +19,8 @@ import zmq
 from plait._version import __version__
 from plait.backends._encoding import EncodedTask, TaskEncoder
 from plait.backends._errors import WorkerLost
+from plait.backends._sampling import NodeSample, Sample, TaskSample
 from plait.backends._task import TaskResult, TaskSpec
-from plait.backends._usage import NodeSample
 from plait.backends._wire import decode_result
 from plait.backends.providers import LocalProvider, Provider
 from plait.backends.zmq._blocks import Blocks
@@ -159,7 +159,7 @@ class ZMQExecutor:
         self.idle_timeout = idle_timeout
         self.max_failed_blocks = max_failed_blocks
         self.usage_interval = usage_interval
-        self.on_samples: Callable[[Sequence[NodeSample]], None] | None = None
+        self.on_samples: Callable[[Sequence[Sample]], None] | None = None
         walltime: int | None = getattr(self.provider, "walltime_seconds", None)  # batch providers have one
         margin = min(60.0, walltime / 10) if walltime and walltime_margin is None else walltime_margin or 0.0
         self._drain_after = walltime - margin if walltime else None
@@ -373,8 +373,8 @@ class ZMQExecutor:
                 self._results(pool, message)
             elif message.type == "drained":
                 self._forget(pool)
-            elif message.type == "heartbeat" and "samples" in message.fields:
-                self._node_samples(pool, message["samples"])
+            elif message.type == "heartbeat" and message.fields.keys() & {"samples", "tasks"}:
+                self._samples(pool, message.fields.get("samples", []), message.fields.get("tasks", []))
             elif message.type != "heartbeat":
                 self._drop(identity, f"a {message.type} message, which pools do not send")
 
@@ -416,12 +416,14 @@ class ZMQExecutor:
         log.info("%s: registered %s with %d workers", self.label, where, message["capacity"])
         self._schedule_flush()
 
-    def _node_samples(self, pool: _Pool, rows: Any) -> None:
+    def _samples(self, pool: _Pool, nodes: Any, tasks: Any) -> None:
         source = f"{self.label}/{pool.pool_id}"
         try:
-            samples = [NodeSample.of(pool.host, source, row) for row in rows]
+            samples: list[Sample] = [NodeSample.of(pool.host, source, row) for row in nodes]
+            # A pool knows the tasks it was sent by the executor's ids, which are the runtime's.
+            samples += [TaskSample.of(row) for row in tasks]
         except (TypeError, ValueError) as error:  # not a list, or a malformed row
-            self._drop(pool.identity, f"bad node samples: {error}")
+            self._drop(pool.identity, f"bad samples: {error}")
             return
         if self.on_samples is not None:
             self.on_samples(samples)

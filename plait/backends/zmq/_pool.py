@@ -33,7 +33,7 @@ from zmq.utils.monitor import recv_monitor_message
 from plait._version import __version__
 from plait.backends import _worker
 from plait.backends._errors import TaskTimeout, WorkerLost
-from plait.backends._usage import NodeSampler, SampleRow, last_seen, rss_of
+from plait.backends._sampling import NodeSampler, SampleRow, TaskSample, TaskSampler, TaskSampleRow, last_seen
 from plait.backends._wire import HEADER, dumps_error, frame
 from plait.backends.zmq._curve import configure_client
 from plait.backends.zmq._protocol import PROTOCOL_VERSION, Message, ProtocolError, decode, encode, python_version
@@ -71,7 +71,7 @@ class _Worker:
     out: bytearray = attrs.field(factory=bytearray)
     received: bytearray = attrs.field(factory=bytearray)
     deadline: float | None = None
-    rss: tuple[int, float, int] | None = None  # (task, when, bytes) at its last sample while it ran a task
+    last_look: TaskSample | None = None  # at its running task, to say how big it was if it dies
 
 
 class Pool:
@@ -93,9 +93,11 @@ class Pool:
         self.exit_code: int | None = None
         self.task_seconds = 1.0  # a moving average of how long tasks run; long until measured
         self.sampler: NodeSampler | None = None  # looks at this node when the executor asks for it
+        self.task_sampler: TaskSampler | None = None  # and at the workers of running tasks
         self.sample_every = 0.0
         self.next_sample = 0.0
         self.samples: list[SampleRow] = []  # sent with the next heartbeat
+        self.task_samples: list[TaskSampleRow] = []
         self.poller = zmq.Poller()
         self.workers: list[_Worker] = []
         # Fork before the zmq context exists: the first workers start with no threads around.
@@ -178,7 +180,7 @@ class Pool:
         how = self._kill(worker)
         if worker.inflight:
             task_id, name = worker.inflight[0][:2]
-            size = last_seen(worker.rss, task_id, time.time())
+            size = last_seen(worker.last_look, task_id, time.time())
             self._replace(
                 worker, WorkerLost(f"worker {worker.name} on {self.host} died ({how}) while running {name}{size}")
             )
@@ -299,7 +301,7 @@ class Pool:
     def _sample_every(self, interval: Any) -> None:
         """Sample this node every ``interval`` seconds, if it is a positive number."""
         if isinstance(interval, (int, float)) and interval > 0:
-            self.sampler, self.sample_every = NodeSampler(), float(interval)
+            self.sampler, self.task_sampler, self.sample_every = NodeSampler(), TaskSampler(), float(interval)
             self.next_sample = time.monotonic() + self.sample_every
 
     def _cancel(self, ids: set[int]) -> None:
@@ -322,17 +324,18 @@ class Pool:
             log.error("pool %s: %s; exiting", self.pool_id, gone)
             self.exit_code = 4
             return
-        if self.sampler is not None and now >= self.next_sample:
+        if self.sampler is not None and self.task_sampler is not None and now >= self.next_sample:
             self.samples.append(self.sampler.row())
             self.next_sample = now + self.sample_every
-            for worker in self.workers:  # kept to say how big a worker was if it dies (the OOM killer)
-                rss = rss_of(worker.pid) if worker.inflight else None
-                if rss is not None:
-                    worker.rss = (worker.inflight[0][0], time.time(), rss)
+            busy = {worker.inflight[0][0]: worker for worker in self.workers if worker.inflight}
+            for look in self.task_sampler.look((task, worker.pid) for task, worker in busy.items()):
+                busy[look.task].last_look = look  # kept to say how big a worker was if it dies (the OOM killer)
+                self.task_samples.append(look.row())
         if self.sys_path is not None and now >= self.next_heartbeat:
-            # Node samples ride on heartbeats: one message every period, whatever it carries.
-            self._send(encode("heartbeat", samples=self.samples) if self.samples else encode("heartbeat"))
-            self.samples = []
+            # Samples ride on heartbeats: one message every period, whatever it carries.
+            looks: dict[str, Any] = {"samples": self.samples, "tasks": self.task_samples}
+            self._send(encode("heartbeat", **{name: rows for name, rows in looks.items() if rows}))
+            self.samples, self.task_samples = [], []
             self.next_heartbeat = now + self.heartbeat_period
         for worker in list(self.workers):
             if worker.deadline is not None and now >= worker.deadline:
