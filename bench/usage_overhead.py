@@ -75,7 +75,7 @@ def meter_cost(kept: bool, rounds: int = 20_000) -> float:
     meter._kept = kept  # as the meter finds it in such a worker
     start = time.perf_counter()
     for _ in range(rounds):
-        meter.stop(meter.start())
+        meter.stop(meter.start(), 0.0)
     return (time.perf_counter() - start) / rounds * 1e6
 
 

@@ -41,8 +41,9 @@ def run_task(functions: FunctionCache, task: WireTask) -> WireResult:
     task_meter = meter()
     token = task_meter.start() if task_meter is not None else None
     ok, payload = _call(functions, name, fn_key, fn_payload, call_payload)
-    usage = task_meter.stop(token) if task_meter is not None and token is not None else None
-    return task_id, ok, payload, started, time.time(), usage
+    ended = time.time()
+    usage = task_meter.stop(token, ended - started) if task_meter is not None and token is not None else None
+    return task_id, ok, payload, started, ended, usage
 
 
 def _call(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -168,10 +169,21 @@ def test_the_peak_is_reset_for_each_task() -> None:
     block = bytearray(200 * MiB)
     block[::4096] = b"x" * (len(block) // 4096)
     del block
-    _, big = meter.stop(before)
-    cpu, small = meter.stop(meter.start())
+    _, big = meter.stop(before, 1.0)
+    cpu, small = meter.stop(meter.start(), 0.0)
     assert big - small > 150 * MiB
     assert 0 <= cpu < 1.0
+
+
+SPIN = "import time\nend = time.process_time() + 0.3\nwhile time.process_time() < end:\n    pass"
+
+
+def test_a_tasks_cpu_time_counts_the_child_processes_it_waited_for() -> None:
+    meter = TaskMeter()
+    token, started = meter.start(), time.time()
+    subprocess.run([sys.executable, "-c", SPIN], check=True, timeout=60)  # as a shell app runs its command
+    cpu, _ = meter.stop(token, time.time() - started)
+    assert cpu >= 0.3
 
 
 CHILD = """
@@ -179,7 +191,7 @@ import resource
 from plait.backends._usage import TaskMeter
 meter = TaskMeter()
 token = meter.start()
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, meter.stop(token)[1])
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, meter.stop(token, 0.0)[1])
 """
 
 
