@@ -1,4 +1,5 @@
-"""The resource part of a report: per-node CPU and memory charts, per-app usage, memory outliers."""
+"""The resource part of a report: per-node CPU and memory charts, per-app usage, memory outliers,
+and the course of the longest-watched tasks."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from collections.abc import Callable, Sequence
 
 import attrs
 
-__all__ = ["AppUsage", "NodeSeries", "Outlier", "Resources", "load_resources", "render_resources"]
+__all__ = ["AppUsage", "NodeSeries", "Outlier", "Resources", "TaskSeries", "load_resources", "render_resources"]
 
 # A task is a memory outlier when its peak RSS is both this many times its app's median
 # and this many bytes above it: a worker's baseline (the interpreter, ~30 MB) makes
@@ -18,6 +19,7 @@ OUTLIER_MARGIN = 64 << 20
 MIN_TASKS_FOR_MEDIAN = 3
 MAX_OUTLIERS = 50
 MAX_POINTS = 600  # per node chart: more points than pixels only make the file heavy
+MAX_TASK_CHARTS = 5  # the tasks looked at while running that grew biggest
 
 _CHART_W, _CHART_H, _PAD = 540, 110, 60  # _PAD: room for the axis labels
 
@@ -58,10 +60,22 @@ class NodeSeries:
 
 
 @attrs.frozen
+class TaskSeries:
+    """The looks at one task while it ran (its last attempt's state: a task the OOM killer
+    took shows how it grew until then)."""
+
+    task: int
+    name: str
+    state: str
+    points: list[tuple[float, float | None, int]]  # at, cpu_percent (None at a first look), rss
+
+
+@attrs.frozen
 class Resources:
     apps: list[AppUsage] = attrs.field(factory=list)
     outliers: list[Outlier] = attrs.field(factory=list)
     nodes: list[NodeSeries] = attrs.field(factory=list)
+    tasks: list[TaskSeries] = attrs.field(factory=list)
 
 
 def load_resources(db: sqlite3.Connection, run: int) -> Resources:
@@ -90,7 +104,25 @@ def load_resources(db: sqlite3.Connection, run: int) -> Resources:
                 )
             ]
     outliers.sort(key=lambda o: o.peak_rss / max(o.median_rss, 1), reverse=True)
-    return Resources(apps, outliers[:MAX_OUTLIERS], _nodes(db, run))
+    return Resources(apps, outliers[:MAX_OUTLIERS], _nodes(db, run), _tasks(db, run))
+
+
+def _tasks(db: sqlite3.Connection, run: int) -> list[TaskSeries]:
+    series = []
+    for task, name, state in db.execute(
+        """SELECT s.task, coalesce(a.name, '?'), coalesce(a.state, '?') FROM
+               (SELECT task, max(rss) AS most FROM task_samples WHERE run = ? GROUP BY task) AS s
+           LEFT JOIN attempts AS a ON a.run = ? AND a.task = s.task
+               AND a.attempt = (SELECT max(attempt) FROM attempts WHERE run = ? AND task = s.task)
+           ORDER BY s.most DESC LIMIT ?""",
+        (run, run, run, MAX_TASK_CHARTS),
+    ).fetchall():
+        points = db.execute(
+            "SELECT at, cpu_percent, rss FROM task_samples WHERE run = ? AND task = ? ORDER BY at LIMIT ?",
+            (run, task, MAX_POINTS),
+        ).fetchall()
+        series.append(TaskSeries(task, name, state, points))
+    return series
 
 
 def _nodes(db: sqlite3.Connection, run: int) -> list[NodeSeries]:
@@ -114,7 +146,8 @@ def _nodes(db: sqlite3.Connection, run: int) -> list[NodeSeries]:
 
 def render_resources(resources: Resources) -> str:
     """The report's "Nodes" and "Resources" sections."""
-    return "\n".join(["<h2>Nodes</h2>", _node_charts(resources.nodes), "<h2>Resources</h2>", _usage_table(resources)])
+    sections = ["<h2>Nodes</h2>", _node_charts(resources.nodes), "<h2>Resources</h2>", _usage_table(resources)]
+    return "\n".join([*sections, _task_charts(resources.tasks)])
 
 
 def _node_charts(nodes: list[NodeSeries]) -> str:
@@ -139,6 +172,31 @@ def _node_charts(nodes: list[NodeSeries]) -> str:
     return "".join(parts)
 
 
+def _task_charts(tasks: list[TaskSeries]) -> str:
+    if not tasks:
+        return ""  # no task ran longer than the sampling interval
+    parts = [
+        f"<h3>Tasks watched while running (the {len(tasks)} that grew biggest)</h3>",
+        '<p class="note">Each long task\'s worker process, looked at every sampling interval: CPU use since '
+        "the previous look (100 % is one core) and resident memory.</p>",
+        '<div id="tasks">',
+    ]
+    for t in tasks:
+        t0 = t.points[0][0]
+        span = max(t.points[-1][0] - t0, 1e-6)
+        title = f"task {t.task} · {t.name} · {t.state} · {len(t.points)} looks"
+        cpu = [(at, percent) for at, percent, _ in t.points if percent is not None]
+        rss = [(at, float(used)) for at, _, used in t.points]
+        top_cpu = max([100.0, *(percent for _, percent in cpu)])
+        top_rss = max(used for _, used in rss) * 1.25 or 1.0
+        parts.append(f'<h4 class="task">{html.escape(title)}</h4>')
+        if cpu:  # a task looked at once has no CPU figure yet
+            parts.append(_chart("CPU", cpu, t0=t0, span=span, top=top_cpu, color="#4e79a7", fmt=_percent, kind="task"))
+        parts.append(_chart("RSS", rss, t0=t0, span=span, top=top_rss, color="#e15759", fmt=_bytes, kind="task"))
+    parts.append("</div>")
+    return "".join(parts)
+
+
 def _memory_top(node: NodeSeries) -> float:
     """The memory chart's top: a quarter above the most used, so a task's bump shows on a big node.
 
@@ -158,8 +216,9 @@ def _chart(
     top: float,
     color: str,
     fmt: Callable[[float], str],
+    kind: str = "node",
 ) -> str:
-    """A small line chart of ``points`` from 0 to ``top`` over the run's sampled time."""
+    """A small line chart of ``points`` from 0 to ``top`` over ``span`` seconds from ``t0``."""
     width, height = _CHART_W, _CHART_H
     xy = " ".join(
         f"{_PAD + (at - t0) / span * (width - _PAD):.1f},{height - 14 - min(v / top, 1.0) * (height - 28):.1f}"
@@ -167,7 +226,7 @@ def _chart(
     )
     high, peak = fmt(top), fmt(max((v for _, v in points), default=0.0))
     return (
-        f'<svg class="node-chart" xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'<svg class="{kind}-chart" xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
         f'viewBox="0 0 {width} {height}">'
         f'<rect x="{_PAD}" y="14" width="{width - _PAD}" height="{height - 28}" fill="#f7f7f7"/>'
         f'<text x="{_PAD}" y="10">{html.escape(label)} · peak {peak}</text>'

@@ -102,6 +102,11 @@ def test_a_long_task_is_looked_at_while_it_runs(tmp_path: Path, kind: str) -> No
     assert looks[-1].rss - looks[0].rss >= 2 * 16 * MiB  # it grew while it ran
     assert all(look.peak_rss is not None and look.rss <= look.peak_rss <= task.peak_rss for look in looks)
 
+    write_report(path, tmp_path / "report.html")
+    watched = (tmp_path / "report.html").read_text().split('<div id="tasks">')[1].split("</div>")[0]
+    assert f"task {task.task} · grow · done · {len(looks)} looks" in watched
+    assert watched.count('class="task-chart"') == 2  # its CPU and its memory
+
 
 def test_with_task_usage_off_the_run_records_none(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PLAIT_TASK_USAGE", "0")  # workers inherit it
@@ -126,3 +131,6 @@ def test_a_worker_killed_while_big_says_how_big_it_was(tmp_path: Path, kind: str
     with pl.monitoring.open(tmp_path / "run.db") as db:
         (task,) = db.tasks().failed()
         assert task.error is not None and found.group(0) in task.error
+        assert max(look.rss for look in db.task_samples(task.task)) >= 300 * MiB  # how it grew until it died
+    write_report(tmp_path / "run.db", tmp_path / "report.html")
+    assert f"task {task.task} · swell_and_die · failed" in (tmp_path / "report.html").read_text()
