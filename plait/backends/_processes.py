@@ -245,7 +245,16 @@ class ProcessExecutor:
             return await asyncio.to_thread(launcher.fork, worker_end)
         except (OSError, EOFError):  # it died since we looked (its workers with it): on to the next
             await asyncio.to_thread(launcher.close)
-            return await asyncio.to_thread(self._live_launcher().fork, worker_end)
+        launcher = self._live_launcher()
+        try:
+            return await asyncio.to_thread(launcher.fork, worker_end)
+        except (OSError, EOFError) as error:  # a fresh one died too: it cannot start here
+            await asyncio.to_thread(launcher.close)
+            code = launcher.process.returncode
+            raise RuntimeError(
+                f"ProcessExecutor {self.label!r}: its worker launcher ({sys.executable}) exits as it starts, "
+                f"with code {code}: its error output is above"
+            ) from error
 
     def _live_launcher(self) -> Launcher:
         # On the runtime's loop thread: a launcher dies with the thread that started it.

@@ -51,6 +51,14 @@ def test_a_worker_of_a_big_driver_starts_from_its_own_small_peak() -> None:
     assert peak < 150 * MiB
 
 
+def test_a_launcher_that_cannot_start_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    # As when the driver's interpreter cannot import plait in a fresh process (a broken environment).
+    monkeypatch.setattr("plait.backends._launcher._MAIN", "import sys; sys.exit(3)")
+    with pytest.raises(RuntimeError, match=r"worker launcher .* exits as it starts, with code 3"):
+        pl.Runtime([pl.ProcessExecutor(1)]).start()
+    assert not children_left(10)
+
+
 def test_a_killed_launcher_takes_its_workers_and_the_run_goes_on(tmp_path: Path) -> None:
     started = tmp_path / "started"
     started.mkdir()
