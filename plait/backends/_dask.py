@@ -1,25 +1,25 @@
-"""DaskExecutor: plait's leaves run on a Dask distributed cluster.
+"""DaskExecutor: plait's leaves run on a Dask distributed cluster, short ones several to a Dask task.
 
 plait keeps the graph: scheduling, memo, retries and events stay in its interpreter,
-and Dask gets one independent task per leaf (``pure=False``, so Dask never merges two
-of plait's attempts). All talk with Dask happens on the Dask client's own event loop
-thread: what the runtime submits in one turn of its loop crosses there at once, and
-results are gathered in batches (one round trip for every task that finished
+and Dask gets independent tasks (``pure=False``, so Dask never merges two of plait's
+attempts). Dask costs the driver ~1.3 ms of CPU per task, far more than a short task
+runs, so what the runtime submits in one turn of its loop is cut into packs, each run as
+one Dask task (see ``_packing``). All talk with Dask happens on the Dask client's own
+event loop thread: what the runtime submits in one turn of its loop crosses there at
+once, and results are gathered in batches (one round trip for every pack that finished
 meanwhile) and handed back to the runtime's loop, which never waits for Dask.
 """
 
 from __future__ import annotations
 
 import asyncio
-import itertools
 import uuid
 from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
 
-from plait.backends._engine import decode, encode, require, run_remote
-from plait.backends._errors import WorkerLost
+from plait.backends._engine import decode_many, encode, lost, require, run_remote_many
+from plait.backends._packing import Pack, Packer, Resources, Waiting
 from plait.backends._task import TaskResult, TaskSpec
-from plait.backends._worker import WireTask
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -37,11 +37,20 @@ class DaskExecutor:
     to Dask at once; the rest wait in plait. An app's ``resources=`` are Dask worker
     resources (``dask worker --resources "GPU=1"``): its tasks run only on workers that have them.
 
+    Short tasks are packed: what the runtime submits in one turn of its loop is grouped by
+    resources and cut into packs, each run as one Dask task whose worker runs its tasks one
+    after another, each measured and failing on its own. How many go in a pack comes from
+    the run times of the app's earlier tasks here: an app never measured, or whose tasks
+    take longer than a pack should (20 ms), goes one task to a Dask task; short ones go up
+    to 64 to a pack, and never so many that a worker thread of the cluster (counted at
+    start) that has no Dask task of this executor goes without work.
+
     Dask reschedules the tasks of a worker that dies by itself (its
     ``distributed.scheduler.allowed-failures``); when it gives up (``KilledWorker``) or
-    loses the connection, the task fails with :class:`WorkerLost`, which plait retries.
-    Cancelling a task cancels its Dask future, but a task already running on a Dask
-    worker thread runs to its end, so apps with a ``timeout`` are refused here.
+    loses the connection, each task of the pack fails with :class:`WorkerLost`, which
+    plait retries. Cancelling a task cancels its plait future; once every task of its pack
+    is cancelled, so is the pack's Dask future. A Dask task already running on a worker
+    thread runs to its end, so apps with a ``timeout`` are refused here.
     """
 
     can_kill = False
@@ -64,10 +73,12 @@ class DaskExecutor:
         self._functions: dict[bytes, bytes] = {}
         # On the runtime's loop: what is submitted and not settled; what waits to cross to Dask.
         self._futures: dict[int, asyncio.Future[TaskResult]] = {}
-        self._outbox: list[tuple[TaskSpec, WireTask, asyncio.Future[TaskResult]]] = []
-        # On Dask's loop: tasks at Dask by their Dask key, and the keys by task id.
-        self._by_key: dict[str, tuple[TaskSpec, Any, asyncio.Future[TaskResult]]] = {}
-        self._keys: dict[int, str] = {}
+        self._outbox: list[Waiting] = []
+        # On Dask's loop: packs at Dask by their Dask key, and by the task id of each of their
+        # tasks not cancelled; how packs are cut.
+        self._by_key: dict[str, Pack] = {}
+        self._packs: dict[int, Pack] = {}
+        self._packer = Packer()
         self._completed: Any = None
         self._collecting = False
         self._pending: set[asyncio.Task[Any]] = set()
@@ -86,6 +97,7 @@ class DaskExecutor:
         # Starting a cluster or connecting blocks for a second or more: not on the runtime's loop.
         self._runtime_loop = asyncio.get_running_loop()
         self._client = await self._runtime_loop.run_in_executor(None, self._connect)
+        self._packer.cpus = await self._runtime_loop.run_in_executor(None, self._threads)
         self._dask_loop = self._client.loop.asyncio_loop
         self._completed = self._distributed.as_completed(loop=self._client.loop)
 
@@ -100,6 +112,11 @@ class DaskExecutor:
             )
             return distributed.Client(self._cluster)
         return distributed.Client(self._given)
+
+    def _threads(self) -> int:
+        # Each worker thread runs one Dask task at a time: as many packs keep the cluster busy.
+        threads: dict[str, int] = self.client.nthreads()
+        return max(1, sum(threads.values()))
 
     def submit(self, spec: TaskSpec) -> asyncio.Future[TaskResult]:
         future: asyncio.Future[TaskResult] = self._runtime_loop.create_future()
@@ -122,27 +139,27 @@ class DaskExecutor:
 
     # -- on the Dask client's loop ---------------------------------------------------
 
-    def _submit_all(self, batch: list[tuple[TaskSpec, WireTask, asyncio.Future[TaskResult]]]) -> None:
-        batch = [item for item in batch if not item[2].done()]  # cancelled on the way (a hint: read across threads)
-        if not batch:
-            return
-        # One map call, so one graph update for the scheduler, for the whole batch. The key
-        # carries the app's name for Dask's dashboard, and is unique: plait decides what is the same work.
-        # An app's resources= are Dask worker resources: one map per distinct set of them.
-        groups: dict[tuple[tuple[str, Any], ...], list[tuple[TaskSpec, WireTask, asyncio.Future[TaskResult]]]] = {}
-        for item in batch:
-            groups.setdefault(tuple(sorted(item[0].resources.items())), []).append(item)
-        for resources, group in groups.items():
-            keys = [f"{spec.name}-{uuid.uuid4().hex}" for spec, _, _ in group]
-            tasks = [task for _, task, _ in group]
-            dask_futures = self.client.map(run_remote, tasks, key=keys, pure=False, resources=dict(resources) or None)
-            for (spec, _, future), key, dask_future in zip(group, keys, dask_futures, strict=True):
-                self._by_key[key] = (spec, dask_future, future)
-                self._keys[spec.task_id] = key
-            self._completed.update(dask_futures)
-        if not self._collecting:
+    def _submit_all(self, batch: list[Waiting]) -> None:
+        # The packer skips what was cancelled on the way (a hint: futures read across threads).
+        groups = self._packer.cut(batch)
+        for resources, packs in groups.items():
+            self._map(resources, packs)
+        if groups and not self._collecting:
             self._collecting = True
             self._background(self._collect())
+
+    def _map(self, resources: Resources, packs: list[list[Waiting]]) -> None:
+        # One map call, so one graph update for the scheduler, for the whole group. The key
+        # carries an app's name for Dask's dashboard, and is unique: plait decides what is the same work.
+        # An app's resources= are Dask worker resources: one map per distinct set of them.
+        keys = [f"{items[0][0].name}-{uuid.uuid4().hex}" for items in packs]
+        tasks = [[task for _, task, _ in items] for items in packs]
+        dask_futures = self.client.map(run_remote_many, tasks, key=keys, pure=False, resources=dict(resources) or None)
+        for items, key, dask_future in zip(packs, keys, dask_futures, strict=True):
+            pack = self._by_key[key] = Pack.of(dask_future, items)
+            for spec in pack.specs:
+                self._packs[spec.task_id] = pack
+        self._completed.update(dask_futures)
 
     async def _collect(self) -> None:
         # Dask's as_completed watches the futures on this loop; whatever ended meanwhile is
@@ -154,29 +171,33 @@ class DaskExecutor:
             self._collecting = False
 
     async def _gather(self, ended: list[Any]) -> None:
-        tasks = [t for t in map(self._by_key.pop, [f.key for f in ended], itertools.repeat(None)) if t is not None]
-        for spec, _, _ in tasks:
-            del self._keys[spec.task_id]
-        done = [t for t in tasks if t[1].status == "finished"]
-        results = [await self._failure(spec, f) for spec, f, _ in tasks if f.status != "finished"]
+        # A pack stays in _by_key until it ends, even when all of it was cancelled: the packer counts it till then.
+        done: list[Pack] = []
+        failed: list[Pack] = []
+        for dask_future in ended:
+            (done if dask_future.status == "finished" else failed).append(self._by_key.pop(dask_future.key))
+        outcomes = [(pack, await self._failure(pack)) for pack in failed]
         try:
-            values = await self.client.gather([f for _, f, _ in done], asynchronous=True)
+            values = await self.client.gather([pack.handle for pack in done], asynchronous=True)
         except Exception as error:
-            results += [self._lost(spec, error) for spec, _, _ in done]
+            outcomes += [(pack, lost(pack.specs, error, "Dask", self.label)) for pack in done]
         else:
-            for (spec, _, _), (wire, where) in zip(done, values, strict=True):
-                results.append(decode(spec, wire, f"{self.label}/{where}"))
-        futures = {spec.task_id: future for spec, _, future in tasks}
-        self._runtime_loop.call_soon_threadsafe(_settle, [(futures[r.task_id], r) for r in results])
+            ran = zip(done, values, strict=True)
+            outcomes += [(pack, decode_many(pack.specs, value, self.label)) for pack, value in ran]
+        settled: list[tuple[asyncio.Future[TaskResult], TaskResult]] = []
+        for pack, results in outcomes:
+            self._packer.ended(pack, results)
+            for spec in pack.specs:
+                self._packs.pop(spec.task_id, None)
+            settled += zip(pack.futures, results, strict=True)
+        self._runtime_loop.call_soon_threadsafe(_settle, settled)
 
-    async def _failure(self, spec: TaskSpec, dask_future: Any) -> TaskResult:
-        # run_remote never raises, so an erred or cancelled Dask future is Dask's failure, not the app's.
+    async def _failure(self, pack: Pack) -> list[TaskResult]:
+        # run_remote_many never raises, so an erred or cancelled Dask future is Dask's failure, not the apps'.
+        dask_future = pack.handle
         error = await dask_future.exception(asynchronous=True) if dask_future.status == "error" else None
-        return self._lost(spec, error or RuntimeError(f"Dask says the task is {dask_future.status}"))
-
-    def _lost(self, spec: TaskSpec, error: BaseException) -> TaskResult:
-        lost = WorkerLost(f"{spec.name}: Dask lost the task ({type(error).__name__}: {error})")
-        return TaskResult(spec.task_id, error=lost, worker=self.label)
+        error = error or RuntimeError(f"Dask says the task is {dask_future.status}")
+        return lost(pack.specs, error, "Dask", self.label)
 
     def _background(self, work: Coroutine[Any, Any, Any]) -> None:
         task = self._dask_loop.create_task(work)
@@ -184,10 +205,10 @@ class DaskExecutor:
         task.add_done_callback(self._pending.discard)
 
     def _cancel_on_dask(self, task_id: int) -> None:
-        key = self._keys.pop(task_id, None)
-        if key is not None:
-            _, dask_future, _ = self._by_key.pop(key)
-            self._background(self.client.cancel([dask_future], asynchronous=True, reason="cancelled by plait"))
+        pack = self._packs.pop(task_id, None)
+        # Its pack-mates keep running: only a pack left with nothing to do is cancelled.
+        if pack is not None and pack.unwanted:
+            self._background(self.client.cancel([pack.handle], asynchronous=True, reason="cancelled by plait"))
 
     # -------------------------------------------------------------------------------
 

@@ -1,11 +1,11 @@
 """What the Dask and Ray executors share: a task as bytes for another engine's worker, and back.
 
-The engine only moves tuples of bytes and runs :func:`run_remote` on one (Dask) or
-:func:`run_remote_many` on a pack of them (Ray); plait's own wire format does the rest,
-as for its own workers: the function is pickled once per run and cached on each worker
-process, an app's exception comes back as a value with its traceback, and an
-unpicklable result is an error that names the app. So an error the engine itself
-raises is never the app's: it is the engine's (a lost worker, a cancelled future).
+The engine only moves tuples of bytes and runs :func:`run_remote_many` on a pack of them
+(see ``_packing``); plait's own wire format does the rest, as for its own workers: the
+function is pickled once per run and cached on each worker process, an app's exception
+comes back as a value with its traceback, and an unpicklable result is an error that
+names the app. So an error the engine itself raises is never the app's: it is the
+engine's (a lost worker, a cancelled future), and each task of the pack is :func:`lost`.
 """
 
 from __future__ import annotations
@@ -13,14 +13,16 @@ from __future__ import annotations
 import importlib
 import os
 import socket
+from collections.abc import Sequence
 from types import ModuleType
 
+from plait.backends._errors import WorkerLost
 from plait.backends._task import TaskResult, TaskSpec
 from plait.backends._usage import usage_of
 from plait.backends._wire import dumps_call, dumps_function, loads, loads_error
 from plait.backends._worker import FunctionCache, WireResult, WireTask, run_task
 
-__all__ = ["decode", "encode", "require", "run_remote", "run_remote_many"]
+__all__ = ["decode_many", "encode", "lost", "require", "run_remote_many"]
 
 # On an engine's worker process: every function it has unpickled, by fn_key.
 _FUNCTIONS: FunctionCache = {}
@@ -53,17 +55,12 @@ def encode(spec: TaskSpec, functions: dict[bytes, bytes]) -> WireTask:
     return spec.task_id, spec.name, spec.fn_key, fn, dumps_call(spec)
 
 
-def run_remote(task: WireTask) -> tuple[WireResult, str]:
-    """On the engine's worker: run the task; never raises. Also says which process ran it."""
-    return _run(task), _where()
-
-
 def run_remote_many(tasks: list[WireTask]) -> tuple[list[WireResult], str]:
     """On the engine's worker: run a pack of tasks one after another; never raises.
 
     Each task is measured and fails on its own, as if it ran alone. Also says which process ran them.
     """
-    return [_run(task) for task in tasks], _where()
+    return [_run(task) for task in tasks], f"{socket.gethostname()}:{os.getpid()}"
 
 
 def _run(task: WireTask) -> WireResult:
@@ -72,12 +69,33 @@ def _run(task: WireTask) -> WireResult:
     return run_task(_FUNCTIONS, (task_id, name, fn_key, None if fn_key in _FUNCTIONS else fn, call))
 
 
-def _where() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
+def decode_many(specs: Sequence[TaskSpec], ran: tuple[list[WireResult], str], label: str) -> list[TaskResult]:
+    """The TaskResult of each task of a pack, from what :func:`run_remote_many` sent back.
+
+    ``label`` is the executor's: the worker is named as that, then the process that ran the pack.
+    """
+    results, where = ran
+    return [_decode(spec, result, f"{label}/{where}") for spec, result in zip(specs, results, strict=True)]
 
 
-def decode(spec: TaskSpec, result: WireResult, worker: str) -> TaskResult:
-    """The TaskResult of one task that :func:`run_remote` or :func:`run_remote_many` ran."""
+def lost(specs: Sequence[TaskSpec], error: BaseException, engine: str, label: str) -> list[TaskResult]:
+    """A :class:`WorkerLost` for each task of a pack that ``engine`` failed to run, naming its error.
+
+    :func:`run_remote_many` never raises, so any error the engine reports is the engine's,
+    not the apps': plait retries each task.
+    """
+    return [
+        TaskResult(
+            spec.task_id,
+            error=WorkerLost(f"{spec.name}: {engine} lost the task ({type(error).__name__}: {error})"),
+            worker=label,
+        )
+        for spec in specs
+    ]
+
+
+def _decode(spec: TaskSpec, result: WireResult, worker: str) -> TaskResult:
+    """The TaskResult of one task that :func:`run_remote_many` ran."""
     _, ok, payload, started, ended, used = result
     usage = usage_of(used)
     if not ok:

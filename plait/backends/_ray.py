@@ -15,17 +15,12 @@ import asyncio
 import collections
 import concurrent.futures
 import functools
-import itertools
 from collections.abc import Mapping
 from typing import Any
 
-import attrs
-
-from plait.backends._engine import decode, encode, require, run_remote_many
-from plait.backends._errors import WorkerLost
-from plait.backends._packing import pack_sizes, typical
+from plait.backends._engine import decode_many, encode, lost, require, run_remote_many
+from plait.backends._packing import Pack, Packer, Resources, Waiting
 from plait.backends._task import TaskResult, TaskSpec
-from plait.backends._worker import WireTask
 
 __all__ = ["RayExecutor", "ray_options"]
 
@@ -35,21 +30,6 @@ _RAY_NAMED = frozenset({"num_cpus", "num_gpus", "memory"})
 # While results keep coming, the runtime's loop collects them this often (s) rather than
 # being woken by each: a wake-up from Ray's thread costs as much CPU as submitting a task.
 _SETTLE_AGAIN = 0.001
-
-# An app's resources as a dict key: tasks with different ones never share a pack.
-_Resources = tuple[tuple[str, Any], ...]
-
-# A task submitted and not yet sent to Ray.
-_Waiting = tuple[TaskSpec, WireTask, asyncio.Future[TaskResult]]
-
-
-@attrs.frozen
-class _Pack:
-    """plait tasks that run as one Ray task, in this order."""
-
-    ref: Any  # the Ray task's ObjectRef
-    specs: tuple[TaskSpec, ...]
-    futures: tuple[asyncio.Future[TaskResult], ...]
 
 
 class RayExecutor:
@@ -87,18 +67,16 @@ class RayExecutor:
         self.address = address
         self._capacity = capacity
         self._owns_ray = False
-        self._cpus = 1
         self._function: Any = None
-        self._remotes: dict[_Resources, Any] = {}
+        self._remotes: dict[Resources, Any] = {}
         self._functions: dict[bytes, bytes] = {}
-        self._typical: dict[bytes, float] = {}  # an app's expected run time (s), by fn_key
         # On the runtime's loop: every task submitted and not settled; those not yet sent to
-        # Ray; the pack of each task sent, and how many packs are at Ray.
+        # Ray; the pack of each task sent; how packs are cut.
         self._futures: dict[int, asyncio.Future[TaskResult]] = {}
-        self._outbox: list[_Waiting] = []
-        self._packs: dict[int, _Pack] = {}
-        self._packs_out = 0
-        self._ended: collections.deque[tuple[_Pack, concurrent.futures.Future[Any]]] = collections.deque()
+        self._outbox: list[Waiting] = []
+        self._packs: dict[int, Pack] = {}
+        self._packer = Packer()
+        self._ended: collections.deque[tuple[Pack, concurrent.futures.Future[Any]]] = collections.deque()
         self._wake_sent = False
 
     @property
@@ -108,7 +86,7 @@ class RayExecutor:
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         # Starting or joining a cluster blocks for seconds: not on the runtime's loop.
-        self._cpus = await self._loop.run_in_executor(None, self._connect)
+        self._packer.cpus = await self._loop.run_in_executor(None, self._connect)
         self._function = self._ray.remote(run_remote_many)
         self._remotes.clear()
 
@@ -135,34 +113,25 @@ class RayExecutor:
 
     def _send(self) -> None:
         waiting, self._outbox = self._outbox, []
-        groups: dict[_Resources, list[_Waiting]] = {}
-        for item in waiting:
-            if not item[2].done():  # else cancelled before it was sent
-                groups.setdefault(tuple(sorted(item[0].resources.items())), []).append(item)
-        for resources, group in groups.items():
-            # A CPU already busy with a pack of ours needs no share of these to keep working.
-            idle = self._cpus - self._packs_out
-            sizes = pack_sizes([self._typical.get(spec.fn_key) for spec, _, _ in group], idle)
-            items = iter(group)
-            for size in sizes:
-                self._launch(resources, list(itertools.islice(items, size)))
+        for resources, packs in self._packer.cut(waiting).items():
+            for items in packs:
+                self._launch(resources, items)
 
-    def _launch(self, resources: _Resources, items: list[_Waiting]) -> None:
+    def _launch(self, resources: Resources, items: list[Waiting]) -> None:
         ref = self._remote_for(resources).remote([task for _, task, _ in items])
-        pack = _Pack(ref, tuple(spec for spec, _, _ in items), tuple(future for _, _, future in items))
+        pack = Pack.of(ref, items)
         for spec in pack.specs:
             self._packs[spec.task_id] = pack
-        self._packs_out += 1
         ref.future().add_done_callback(functools.partial(self._ended_elsewhere, pack))
 
-    def _remote_for(self, resources: _Resources) -> Any:
+    def _remote_for(self, resources: Resources) -> Any:
         remote = self._remotes.get(resources)
         if remote is None:
             options = ray_options(dict(resources))
             remote = self._remotes[resources] = self._function.options(max_retries=0, **options)
         return remote
 
-    def _ended_elsewhere(self, pack: _Pack, done: concurrent.futures.Future[Any]) -> None:
+    def _ended_elsewhere(self, pack: Pack, done: concurrent.futures.Future[Any]) -> None:
         # On a thread of Ray's: wake the runtime's loop only when it is not collecting anyway.
         self._ended.append((pack, done))
         if not self._wake_sent:
@@ -175,28 +144,22 @@ class RayExecutor:
             return
         while self._ended:
             pack, done = self._ended.popleft()
-            self._packs_out -= 1
-            for spec, future, result in zip(pack.specs, pack.futures, self._results(pack, done), strict=True):
+            results = self._results(pack, done)
+            self._packer.ended(pack, results)
+            for spec, future, result in zip(pack.specs, pack.futures, results, strict=True):
                 self._futures.pop(spec.task_id, None)
                 self._packs.pop(spec.task_id, None)
-                if result.started:  # measured on the worker, even if cancelled meanwhile
-                    self._typical[spec.fn_key] = typical(self._typical.get(spec.fn_key), result.ended - result.started)
                 if not future.done():  # else cancelled meanwhile
                     future.set_result(result)
         # Busy: look again shortly instead of being woken for each result.
         self._loop.call_later(_SETTLE_AGAIN, self._settle)
 
-    def _results(self, pack: _Pack, done: concurrent.futures.Future[Any]) -> list[TaskResult]:
+    def _results(self, pack: Pack, done: concurrent.futures.Future[Any]) -> list[TaskResult]:
         try:
-            wires, where = done.result()
+            ran = done.result()
         except Exception as error:  # run_remote_many never raises: this is Ray's failure, not the apps'
-            return [self._lost(spec, error) for spec in pack.specs]
-        worker = f"{self.label}/{where}"
-        return [decode(spec, wire, worker) for spec, wire in zip(pack.specs, wires, strict=True)]
-
-    def _lost(self, spec: TaskSpec, error: BaseException) -> TaskResult:
-        lost = WorkerLost(f"{spec.name}: Ray lost the task ({type(error).__name__}: {error})")
-        return TaskResult(spec.task_id, error=lost, worker=self.label)
+            return lost(pack.specs, error, "Ray", self.label)
+        return decode_many(pack.specs, ran, self.label)
 
     def cancel(self, task_id: int) -> None:
         future = self._futures.pop(task_id, None)
@@ -205,8 +168,8 @@ class RayExecutor:
         future.cancel()
         pack = self._packs.pop(task_id, None)
         # Its pack-mates keep running: only a pack left with nothing to do is stopped.
-        if pack is not None and all(f.done() for f in pack.futures):
-            self._ray.cancel(pack.ref, force=True)
+        if pack is not None and pack.unwanted:
+            self._ray.cancel(pack.handle, force=True)
 
     async def shutdown(self) -> None:
         for task_id in list(self._futures):
