@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import threading
@@ -57,6 +58,24 @@ def in_ray_task(i: int, seconds: float = 0.0, fail: bool = False) -> tuple[int, 
     if fail:
         raise ValueError(f"no good: {i} in Ray task {ray_task}")
     return i, ray_task
+
+
+@pl.app
+def in_dask_task(i: int, seconds: float = 0.0, fail: bool = False, markers: str | None = None) -> tuple[int, str]:
+    """Sleeps, then says which Dask task (its key) ran it: plait tasks packed together share one.
+
+    With ``markers`` it first leaves a file there named by its process id; with ``fail`` it
+    raises instead of returning, naming that Dask task.
+    """
+    import distributed  # only ever runs on Dask's workers
+
+    dask_task = distributed.get_worker().get_current_task()
+    if markers is not None:
+        Path(markers, str(os.getpid())).touch()
+    time.sleep(seconds)
+    if fail:
+        raise ValueError(f"no good: {i} in Dask task {dask_task}")
+    return i, dask_task
 
 
 @pl.app(resources={"licence": 1})
@@ -133,3 +152,17 @@ def kill_a_worker_mid_run(
     lost = events.retried_for(pl.WorkerLost)
     assert lost, f"no task was retried as lost: {events.seen}"
     return victim, lost[0]
+
+
+def spec(task_id: int, app: pl.App[..., Any], *args: Any) -> pl.TaskSpec:
+    """The task the runtime would submit for ``app(*args)``."""
+    return pl.TaskSpec(task_id, app.name, app.identity, app.fn, args, {})
+
+
+async def taught(executor: pl.Executor, app: pl.App[..., Any], *args: Any) -> None:
+    """Start ``executor`` and run enough tasks of ``app`` for it to know they are short.
+
+    The tasks run are ``app(-i, *args)``, with task ids -1 to -40.
+    """
+    await executor.start()
+    await asyncio.wait_for(asyncio.gather(*(executor.submit(spec(-i, app, -i, *args)) for i in range(1, 41))), 60)
