@@ -25,6 +25,8 @@ from tests.backends.engine_apps import (
     licensed,
     napping,
     pi_estimate,
+    spec,
+    taught,
     wait_for,
 )
 
@@ -111,17 +113,6 @@ def test_long_tasks_never_share_a_ray_task(ray_here: Any) -> None:
         for wave in range(2):  # the first never measured, the second known to be long
             done = rt.run(pl.gather([in_ray_task(i, 0.1) for i in range(4 * wave, 4 * wave + 4)]), timeout=60)
             assert len(ray_tasks(done)) == 4, done
-
-
-def spec(task_id: int, app: pl.App[..., Any], *args: Any) -> pl.TaskSpec:
-    """The task the runtime would submit for ``app(*args)``."""
-    return pl.TaskSpec(task_id, app.name, app.identity, app.fn, args, {})
-
-
-async def taught(executor: pl.RayExecutor, app: pl.App[..., Any], *args: Any) -> None:
-    """Start ``executor`` and run enough tasks of ``app`` for it to know they are short."""
-    await executor.start()
-    await asyncio.wait_for(asyncio.gather(*(executor.submit(spec(-i, app, -i, *args)) for i in range(1, 41))), 60)
 
 
 def test_a_task_failing_in_a_pack_fails_alone(ray_here: Any) -> None:
