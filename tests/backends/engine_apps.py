@@ -45,37 +45,32 @@ def napping(i: int, seconds: float, markers: str) -> tuple[int, int]:
     return i, os.getpid()
 
 
-@pl.app
-def in_ray_task(i: int, seconds: float = 0.0, fail: bool = False) -> tuple[int, str]:
-    """Sleeps, then says which Ray task ran it: plait tasks packed together share one.
+def _engine_task() -> tuple[str, str]:
+    """Which engine task runs this code: ("Dask", its key) or ("Ray", its task id)."""
+    try:
+        import distributed
 
-    With ``fail`` it raises instead, naming that Ray task.
-    """
-    import ray  # only ever runs on Ray's workers
+        return "Dask", distributed.get_worker().get_current_task()
+    except ValueError:  # not on a Dask worker
+        import ray
 
-    ray_task = ray.get_runtime_context().get_task_id()
-    time.sleep(seconds)
-    if fail:
-        raise ValueError(f"no good: {i} in Ray task {ray_task}")
-    return i, ray_task
+        return "Ray", ray.get_runtime_context().get_task_id()
 
 
 @pl.app
-def in_dask_task(i: int, seconds: float = 0.0, fail: bool = False, markers: str | None = None) -> tuple[int, str]:
-    """Sleeps, then says which Dask task (its key) ran it: plait tasks packed together share one.
+def in_engine_task(i: int, seconds: float = 0.0, fail: bool = False, markers: str | None = None) -> tuple[int, str]:
+    """Sleeps, then says which Dask or Ray task ran it: plait tasks packed together share one.
 
     With ``markers`` it first leaves a file there named by its process id; with ``fail`` it
-    raises instead of returning, naming that Dask task.
+    raises instead of returning, naming that engine task.
     """
-    import distributed  # only ever runs on Dask's workers
-
-    dask_task = distributed.get_worker().get_current_task()
+    engine, engine_task = _engine_task()
     if markers is not None:
         Path(markers, str(os.getpid())).touch()
     time.sleep(seconds)
     if fail:
-        raise ValueError(f"no good: {i} in Dask task {dask_task}")
-    return i, dask_task
+        raise ValueError(f"no good: {i} in {engine} task {engine_task}")
+    return i, engine_task
 
 
 @pl.app(resources={"licence": 1})
@@ -166,3 +161,72 @@ async def taught(executor: pl.Executor, app: pl.App[..., Any], *args: Any) -> No
     """
     await executor.start()
     await asyncio.wait_for(asyncio.gather(*(executor.submit(spec(-i, app, -i, *args)) for i in range(1, 41))), 60)
+
+
+EngineApp = pl.App[..., tuple[int, str]]  # in_engine_task
+
+
+def engine_tasks(done: list[tuple[int, str]]) -> set[str]:
+    """The engine tasks (Ray task ids, Dask keys) that ran what ``in_engine_task`` returned."""
+    return {engine_task for _, engine_task in done}
+
+
+def unmeasured_then_packed(executor: pl.Executor, app: EngineApp) -> None:
+    """An app never measured runs a task per engine task; once known to be short, its tasks share."""
+    with pl.Runtime(executors=[executor]) as rt:
+        first = rt.run(pl.gather([app(i) for i in range(40)]), timeout=60)
+        then = rt.run(pl.gather([app(i) for i in range(40, 80)]), timeout=60)
+    assert [i for i, _ in first + then] == list(range(80))
+    assert len(engine_tasks(first)) == 40
+    # Packed, and no pack holds more than its share of the 2 CPUs: each gets some.
+    assert 2 <= len(engine_tasks(then)) < 40, then
+
+
+def long_tasks_never_share(executor: pl.Executor, app: EngineApp) -> None:
+    with pl.Runtime(executors=[executor]) as rt:
+        for wave in range(2):  # the first never measured, the second known to be long
+            done = rt.run(pl.gather([app(i, 0.1) for i in range(4 * wave, 4 * wave + 4)]), timeout=60)
+            assert len(engine_tasks(done)) == 4, done
+
+
+def a_failing_task_fails_alone(executor: pl.Executor, app: EngineApp, engine: str) -> None:
+    """A task that raises in a pack fails alone, measured; its pack-mate succeeds in the same engine task."""
+
+    async def scenario() -> list[pl.TaskResult]:
+        await taught(executor, app)
+        try:
+            # Submitted in one turn of the loop: with 2 CPUs idle, two packs of two.
+            futures = [executor.submit(spec(i, app, i, 0.0, i == 1)) for i in range(4)]
+            return await asyncio.wait_for(asyncio.gather(*futures), 60)
+        finally:
+            await executor.shutdown()
+
+    results = asyncio.run(scenario())
+    assert [r.ok for r in results] == [True, False, True, True], results
+    assert isinstance(results[1].error, ValueError)
+    _, its_engine_task = results[0].value
+    assert f"no good: 1 in {engine} task {its_engine_task}" in str(results[1].error)
+    assert results[1].ended > results[1].started > 0  # measured on its own
+    assert engine_tasks([r.value for r in results if r.ok]) == {its_engine_task, results[2].value[1]}
+
+
+def cancelling_one_of_a_pack_spares_the_rest(executor: pl.Executor, app: EngineApp, markers: Path) -> None:
+    """Cancelling one task of a pack cancels it alone: its pack-mates' results come, from one engine task."""
+
+    async def scenario() -> list[pl.TaskResult | None]:
+        await taught(executor, app)
+        try:
+            # Submitted in one turn of the loop: with 2 CPUs idle, two packs of three.
+            futures = [executor.submit(spec(i, app, i, 0.3, False, str(markers))) for i in range(6)]
+            await asyncio.to_thread(wait_for, lambda: any(markers.iterdir()), "a pack to start")
+            executor.cancel(1)  # the second task of the first pack
+            done = await asyncio.wait_for(asyncio.gather(*futures, return_exceptions=True), 60)
+            return [None if isinstance(r, asyncio.CancelledError) else r for r in done]
+        finally:
+            await executor.shutdown()
+
+    results = asyncio.run(scenario())
+    assert results[1] is None
+    values = [r.value for r in results if r is not None and r.ok]
+    assert [i for i, _ in values] == [0, 2, 3, 4, 5], results
+    assert values[0][1] == values[1][1], "the cancelled task's pack-mates ran as one engine task"

@@ -22,15 +22,20 @@ import plait.testing as pt
 from tests.backends.engine_apps import (
     PI_EXPECTED,
     Events,
+    a_failing_task_fails_alone,
+    cancelling_one_of_a_pack_spares_the_rest,
+    engine_tasks,
     failing,
-    in_dask_task,
+    in_engine_task,
     kill_a_worker_mid_run,
     licensed,
+    long_tasks_never_share,
     napping,
     pi_estimate,
     spec,
     taught,
     touching,
+    unmeasured_then_packed,
     unpicklable,
     wait_for,
 )
@@ -133,66 +138,20 @@ def wait_for_a_worker_in_place_of(victim: int, client: Any) -> None:
     wait_for(restarted, "Dask to restart the killed worker")
 
 
-def dask_tasks(done: list[tuple[int, str]]) -> set[str]:
-    return {dask_task for _, dask_task in done}
-
-
 def test_an_app_never_measured_runs_a_task_per_dask_task_then_its_short_tasks_are_packed(client: Any) -> None:
-    with pl.Runtime(executors=[pl.DaskExecutor(client)]) as rt:
-        first = rt.run(pl.gather([in_dask_task(i) for i in range(40)]), timeout=60)
-        then = rt.run(pl.gather([in_dask_task(i) for i in range(40, 80)]), timeout=60)
-    assert [i for i, _ in first + then] == list(range(80))
-    assert len(dask_tasks(first)) == 40
-    # Packed, and no pack holds more than its share of the 2 worker threads: each gets some.
-    assert 2 <= len(dask_tasks(then)) < 40, then
+    unmeasured_then_packed(pl.DaskExecutor(client), in_engine_task)
 
 
 def test_long_tasks_never_share_a_dask_task(client: Any) -> None:
-    with pl.Runtime(executors=[pl.DaskExecutor(client)]) as rt:
-        for wave in range(2):  # the first never measured, the second known to be long
-            done = rt.run(pl.gather([in_dask_task(i, 0.1) for i in range(4 * wave, 4 * wave + 4)]), timeout=60)
-            assert len(dask_tasks(done)) == 4, done
+    long_tasks_never_share(pl.DaskExecutor(client), in_engine_task)
 
 
 def test_a_task_failing_in_a_pack_fails_alone(client: Any) -> None:
-    async def scenario() -> list[pl.TaskResult]:
-        executor = pl.DaskExecutor(client)
-        await taught(executor, in_dask_task)
-        try:
-            # Submitted in one turn of the loop: with 2 worker threads idle, two packs of two.
-            futures = [executor.submit(spec(i, in_dask_task, i, 0.0, i == 1)) for i in range(4)]
-            return await asyncio.wait_for(asyncio.gather(*futures), 60)
-        finally:
-            await executor.shutdown()
-
-    results = asyncio.run(scenario())
-    assert [r.ok for r in results] == [True, False, True, True], results
-    assert isinstance(results[1].error, ValueError)
-    _, its_dask_task = results[0].value
-    assert f"no good: 1 in Dask task {its_dask_task}" in str(results[1].error)
-    assert results[1].ended > results[1].started > 0  # measured on its own
-    assert dask_tasks([r.value for r in results if r.ok]) == {its_dask_task, results[2].value[1]}
+    a_failing_task_fails_alone(pl.DaskExecutor(client), in_engine_task, "Dask")
 
 
 def test_cancelling_one_task_of_a_pack_lets_its_pack_mates_finish(client: Any, tmp_path: Path) -> None:
-    async def scenario() -> list[pl.TaskResult | None]:
-        executor = pl.DaskExecutor(client)
-        await taught(executor, in_dask_task)
-        try:
-            # Submitted in one turn of the loop: with 2 worker threads idle, two packs of three.
-            futures = [executor.submit(spec(i, in_dask_task, i, 0.3, False, str(tmp_path))) for i in range(6)]
-            await asyncio.to_thread(wait_for, lambda: any(tmp_path.iterdir()), "a pack to start")
-            executor.cancel(1)  # the second task of the first pack
-            done = await asyncio.wait_for(asyncio.gather(*futures, return_exceptions=True), 60)
-            return [None if isinstance(r, asyncio.CancelledError) else r for r in done]
-        finally:
-            await executor.shutdown()
-
-    results = asyncio.run(scenario())
-    assert results[1] is None
-    values = [r.value for r in results if r is not None and r.ok]
-    assert [i for i, _ in values] == [0, 2, 3, 4, 5], results
-    assert values[0][1] == values[1][1], "the cancelled task's pack-mates ran as one Dask task"
+    cancelling_one_of_a_pack_spares_the_rest(pl.DaskExecutor(client), in_engine_task, tmp_path)
 
 
 def test_cancelling_every_task_of_a_pack_cancels_its_dask_task(client: Any, tmp_path: Path) -> None:
@@ -202,28 +161,28 @@ def test_cancelling_every_task_of_a_pack_cancels_its_dask_task(client: Any, tmp_
 
     async def scenario() -> list[tuple[int, str]]:
         executor = pl.DaskExecutor(client)
-        await taught(executor, in_dask_task)
+        await taught(executor, in_engine_task)
         try:
             # Naps never measured: one to a Dask task, a worker busy with each. Then two short
             # tasks make one pack, which Dask holds.
             busy = [executor.submit(spec(i, napping, i, 1.0, str(busy_markers))) for i in range(2)]
             await asyncio.to_thread(wait_for, lambda: len(list(busy_markers.iterdir())) == 2, "both workers busy")
             for i in (2, 3):
-                executor.submit(spec(i, in_dask_task, i, 0.0, False, str(never)))
+                executor.submit(spec(i, in_engine_task, i, 0.0, False, str(never)))
             await asyncio.sleep(0.2)  # the pack reaches Dask
             executor.cancel(2)
             executor.cancel(3)
             await asyncio.wait_for(asyncio.gather(*busy), 60)
             await asyncio.sleep(0.5)
             # No longer counted as at Dask: four short tasks make a pack for each idle worker thread.
-            after = [executor.submit(spec(i, in_dask_task, i)) for i in range(4, 8)]
+            after = [executor.submit(spec(i, in_engine_task, i)) for i in range(4, 8)]
             return [r.value for r in await asyncio.wait_for(asyncio.gather(*after), 60)]
         finally:
             await executor.shutdown()
 
     after = asyncio.run(scenario())
     assert not any(never.iterdir()), "a cancelled pack ran"
-    assert len(dask_tasks(after)) == 2, after
+    assert len(engine_tasks(after)) == 2, after
 
 
 def test_cancel_cancels_the_dask_future_of_a_task_not_started(runtime: pl.Runtime, client: Any, tmp_path: Path) -> None:

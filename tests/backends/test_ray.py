@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import os
 import sys
@@ -19,14 +18,16 @@ import plait.testing as pt
 from tests.backends.engine_apps import (
     PI_EXPECTED,
     Events,
+    a_failing_task_fails_alone,
+    cancelling_one_of_a_pack_spares_the_rest,
     failing,
-    in_ray_task,
+    in_engine_task,
     kill_a_worker_mid_run,
     licensed,
+    long_tasks_never_share,
     napping,
     pi_estimate,
-    spec,
-    taught,
+    unmeasured_then_packed,
     wait_for,
 )
 
@@ -94,67 +95,20 @@ def test_a_worker_killed_mid_pack_takes_its_pack_and_all_of_it_is_retried(ray_he
     assert len(events.retried_for(pl.WorkerLost)) == 2, events.seen
 
 
-def ray_tasks(done: list[tuple[int, str]]) -> set[str]:
-    return {ray_task for _, ray_task in done}
-
-
 def test_an_app_never_measured_runs_a_task_per_ray_task_then_its_short_tasks_are_packed(ray_here: Any) -> None:
-    with pl.Runtime(executors=[pl.RayExecutor()]) as rt:
-        first = rt.run(pl.gather([in_ray_task(i) for i in range(40)]), timeout=60)
-        then = rt.run(pl.gather([in_ray_task(i) for i in range(40, 80)]), timeout=60)
-    assert [i for i, _ in first + then] == list(range(80))
-    assert len(ray_tasks(first)) == 40
-    # Packed, and no pack holds more than its share of the 2 CPUs: each gets some.
-    assert 2 <= len(ray_tasks(then)) < 40, then
+    unmeasured_then_packed(pl.RayExecutor(), in_engine_task)
 
 
 def test_long_tasks_never_share_a_ray_task(ray_here: Any) -> None:
-    with pl.Runtime(executors=[pl.RayExecutor()]) as rt:
-        for wave in range(2):  # the first never measured, the second known to be long
-            done = rt.run(pl.gather([in_ray_task(i, 0.1) for i in range(4 * wave, 4 * wave + 4)]), timeout=60)
-            assert len(ray_tasks(done)) == 4, done
+    long_tasks_never_share(pl.RayExecutor(), in_engine_task)
 
 
 def test_a_task_failing_in_a_pack_fails_alone(ray_here: Any) -> None:
-    async def scenario() -> list[pl.TaskResult]:
-        executor = pl.RayExecutor()
-        await taught(executor, in_ray_task)
-        try:
-            # Submitted in one turn of the loop: with 2 CPUs idle, two packs of two.
-            futures = [executor.submit(spec(i, in_ray_task, i, 0.0, i == 1)) for i in range(4)]
-            return await asyncio.wait_for(asyncio.gather(*futures), 60)
-        finally:
-            await executor.shutdown()
-
-    results = asyncio.run(scenario())
-    assert [r.ok for r in results] == [True, False, True, True], results
-    assert isinstance(results[1].error, ValueError)
-    _, its_ray_task = results[0].value
-    assert f"no good: 1 in Ray task {its_ray_task}" in str(results[1].error)
-    assert results[1].ended > results[1].started > 0  # measured on its own
-    assert ray_tasks([r.value for r in results if r.ok]) == {its_ray_task, results[2].value[1]}
+    a_failing_task_fails_alone(pl.RayExecutor(), in_engine_task, "Ray")
 
 
 def test_cancelling_one_task_of_a_pack_lets_its_pack_mates_finish(ray_here: Any, tmp_path: Path) -> None:
-    naps = tmp_path / "naps"
-    naps.mkdir()
-
-    async def scenario() -> list[pl.TaskResult | None]:
-        executor = pl.RayExecutor()
-        await taught(executor, napping, 0.0, str(tmp_path))
-        try:
-            # Submitted in one turn of the loop: with 2 CPUs idle, two packs of two.
-            futures = [executor.submit(spec(i, napping, i, 0.5, str(naps))) for i in range(4)]
-            await asyncio.to_thread(wait_for, lambda: any(naps.iterdir()), "a pack to start")
-            executor.cancel(1)  # the second task of the first pack
-            done = await asyncio.wait_for(asyncio.gather(*futures, return_exceptions=True), 60)
-            return [None if isinstance(r, asyncio.CancelledError) else r for r in done]
-        finally:
-            await executor.shutdown()
-
-    results = asyncio.run(scenario())
-    assert results[1] is None
-    assert [r.value[0] for r in results if r is not None and r.ok] == [0, 2, 3], results
+    cancelling_one_of_a_pack_spares_the_rest(pl.RayExecutor(), in_engine_task, tmp_path)
 
 
 def test_cancel_kills_a_running_task(runtime: pl.Runtime, tmp_path: Path) -> None:
