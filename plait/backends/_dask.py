@@ -17,7 +17,7 @@ import uuid
 from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
 
-from plait.backends._engine import decode_many, encode, lost, require, run_remote_many
+from plait.backends._engine import Outbox, decode_many, lost, require, run_remote_many
 from plait.backends._packing import Pack, Packer, Resources, Waiting
 from plait.backends._task import TaskResult, TaskSpec
 
@@ -70,10 +70,8 @@ class DaskExecutor:
         self._client: Any = None
         self._cluster: Any = None
         self._owns_client = False
-        self._functions: dict[bytes, bytes] = {}
-        # On the runtime's loop: what is submitted and not settled; what waits to cross to Dask.
-        self._futures: dict[int, asyncio.Future[TaskResult]] = {}
-        self._outbox: list[Waiting] = []
+        # On the runtime's loop: tasks submitted and on their way to Dask.
+        self._outbox = Outbox(label, self._send)
         # On Dask's loop: packs at Dask by their Dask key, and by the task id of each of their
         # tasks not cancelled; how packs are cut.
         self._by_key: dict[str, Pack] = {}
@@ -119,22 +117,10 @@ class DaskExecutor:
         return max(1, sum(threads.values()))
 
     def submit(self, spec: TaskSpec) -> asyncio.Future[TaskResult]:
-        future: asyncio.Future[TaskResult] = self._runtime_loop.create_future()
-        try:
-            task = encode(spec, self._functions)
-        except TypeError as error:
-            future.set_result(TaskResult(spec.task_id, error=error, worker=self.label))
-            return future
-        self._futures[spec.task_id] = future
-        future.add_done_callback(lambda _: self._futures.pop(spec.task_id, None))
-        # What one turn of the runtime's loop submits crosses to Dask's loop at once.
-        if not self._outbox:
-            self._runtime_loop.call_soon(self._send)
-        self._outbox.append((spec, task, future))
-        return future
+        return self._outbox.submit(spec)
 
-    def _send(self) -> None:
-        batch, self._outbox = self._outbox, []
+    def _send(self, batch: list[Waiting]) -> None:
+        # What one turn of the runtime's loop submits crosses to Dask's loop at once.
         self._dask_loop.call_soon_threadsafe(self._submit_all, batch)
 
     # -- on the Dask client's loop ---------------------------------------------------
@@ -213,13 +199,13 @@ class DaskExecutor:
     # -------------------------------------------------------------------------------
 
     def cancel(self, task_id: int) -> None:
-        future = self._futures.get(task_id)
+        future = self._outbox.futures.get(task_id)
         if future is not None:
             future.cancel()
             self._dask_loop.call_soon_threadsafe(self._cancel_on_dask, task_id)
 
     async def shutdown(self) -> None:
-        for task_id in list(self._futures):
+        for task_id in list(self._outbox.futures):
             self.cancel(task_id)
         if self._owns_client and self._client is not None:
             await asyncio.get_running_loop().run_in_executor(None, self._close)

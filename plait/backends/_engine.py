@@ -10,19 +10,21 @@ engine's (a lost worker, a cancelled future), and each task of the pack is :func
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import os
 import socket
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from types import ModuleType
 
 from plait.backends._errors import WorkerLost
+from plait.backends._packing import Waiting
 from plait.backends._task import TaskResult, TaskSpec
 from plait.backends._usage import usage_of
 from plait.backends._wire import dumps_call, dumps_function, loads, loads_error
 from plait.backends._worker import FunctionCache, WireResult, WireTask, run_task
 
-__all__ = ["decode_many", "encode", "lost", "require", "run_remote_many"]
+__all__ = ["Outbox", "decode_many", "encode", "lost", "require", "run_remote_many"]
 
 # On an engine's worker process: every function it has unpickled, by fn_key.
 _FUNCTIONS: FunctionCache = {}
@@ -107,3 +109,39 @@ def _decode(spec: TaskSpec, result: WireResult, worker: str) -> TaskResult:
         problem = TypeError(f"{spec.name}: its result could not be unpickled in the driver: {failure}")
         return TaskResult(spec.task_id, error=problem, worker=worker, started=started, ended=ended, usage=usage)
     return TaskResult(spec.task_id, value=value, worker=worker, started=started, ended=ended, usage=usage)
+
+
+class Outbox:
+    """Where an engine executor's ``submit`` puts tasks, on the runtime's loop.
+
+    Each task is encoded as it comes (an argument that cannot be pickled fails that task
+    at once, naming it), and what one turn of the loop submits goes to ``hand_on`` together
+    when the turn ends, so it can be packed. ``futures`` holds each task submitted and not
+    yet settled or cancelled, by task id.
+    """
+
+    def __init__(self, label: str, hand_on: Callable[[list[Waiting]], None]) -> None:
+        self.label = label
+        self.futures: dict[int, asyncio.Future[TaskResult]] = {}
+        self._hand_on = hand_on
+        self._waiting: list[Waiting] = []
+        self._functions: dict[bytes, bytes] = {}  # each function pickled once, by fn_key
+
+    def submit(self, spec: TaskSpec) -> asyncio.Future[TaskResult]:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[TaskResult] = loop.create_future()
+        try:
+            task = encode(spec, self._functions)
+        except TypeError as error:
+            future.set_result(TaskResult(spec.task_id, error=error, worker=self.label))
+            return future
+        self.futures[spec.task_id] = future
+        future.add_done_callback(lambda _: self.futures.pop(spec.task_id, None))
+        if not self._waiting:
+            loop.call_soon(self._flush)
+        self._waiting.append((spec, task, future))
+        return future
+
+    def _flush(self) -> None:
+        waiting, self._waiting = self._waiting, []
+        self._hand_on(waiting)

@@ -18,7 +18,7 @@ import functools
 from collections.abc import Mapping
 from typing import Any
 
-from plait.backends._engine import decode_many, encode, lost, require, run_remote_many
+from plait.backends._engine import Outbox, decode_many, lost, require, run_remote_many
 from plait.backends._packing import Pack, Packer, Resources, Waiting
 from plait.backends._task import TaskResult, TaskSpec
 
@@ -69,11 +69,9 @@ class RayExecutor:
         self._owns_ray = False
         self._function: Any = None
         self._remotes: dict[Resources, Any] = {}
-        self._functions: dict[bytes, bytes] = {}
-        # On the runtime's loop: every task submitted and not settled; those not yet sent to
-        # Ray; the pack of each task sent; how packs are cut.
-        self._futures: dict[int, asyncio.Future[TaskResult]] = {}
-        self._outbox: list[Waiting] = []
+        # On the runtime's loop: tasks submitted and on their way to Ray; the pack of each
+        # task sent; how packs are cut.
+        self._outbox = Outbox(label, self._send)
         self._packs: dict[int, Pack] = {}
         self._packer = Packer()
         self._ended: collections.deque[tuple[Pack, concurrent.futures.Future[Any]]] = collections.deque()
@@ -98,21 +96,9 @@ class RayExecutor:
 
     def submit(self, spec: TaskSpec) -> asyncio.Future[TaskResult]:
         assert self._function is not None, "RayExecutor.submit before start"
-        future: asyncio.Future[TaskResult] = self._loop.create_future()
-        try:
-            task = encode(spec, self._functions)
-        except TypeError as error:
-            future.set_result(TaskResult(spec.task_id, error=error, worker=self.label))
-            return future
-        self._futures[spec.task_id] = future
-        # What one turn of the runtime's loop submits goes to Ray at once, so that it can be packed.
-        if not self._outbox:
-            self._loop.call_soon(self._send)
-        self._outbox.append((spec, task, future))
-        return future
+        return self._outbox.submit(spec)
 
-    def _send(self) -> None:
-        waiting, self._outbox = self._outbox, []
+    def _send(self, waiting: list[Waiting]) -> None:
         for resources, packs in self._packer.cut(waiting).items():
             for items in packs:
                 self._launch(resources, items)
@@ -147,7 +133,6 @@ class RayExecutor:
             results = self._results(pack, done)
             self._packer.ended(pack, results)
             for spec, future, result in zip(pack.specs, pack.futures, results, strict=True):
-                self._futures.pop(spec.task_id, None)
                 self._packs.pop(spec.task_id, None)
                 if not future.done():  # else cancelled meanwhile
                     future.set_result(result)
@@ -162,7 +147,7 @@ class RayExecutor:
         return decode_many(pack.specs, ran, self.label)
 
     def cancel(self, task_id: int) -> None:
-        future = self._futures.pop(task_id, None)
+        future = self._outbox.futures.get(task_id)
         if future is None:
             return
         future.cancel()
@@ -172,7 +157,7 @@ class RayExecutor:
             self._ray.cancel(pack.handle, force=True)
 
     async def shutdown(self) -> None:
-        for task_id in list(self._futures):
+        for task_id in list(self._outbox.futures):
             self.cancel(task_id)
         if self._owns_ray:
             await asyncio.get_running_loop().run_in_executor(None, self._ray.shutdown)
