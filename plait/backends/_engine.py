@@ -17,14 +17,14 @@ import socket
 from collections.abc import Callable, Sequence
 from types import ModuleType
 
+from plait.backends._encoding import TaskEncoder
 from plait.backends._errors import WorkerLost
 from plait.backends._packing import Waiting
 from plait.backends._task import TaskResult, TaskSpec
-from plait.backends._usage import usage_of
-from plait.backends._wire import dumps_call, dumps_function, loads, loads_error
+from plait.backends._wire import decode_result
 from plait.backends._worker import FunctionCache, WireResult, WireTask, run_task
 
-__all__ = ["Outbox", "decode_many", "encode", "lost", "require", "run_remote_many"]
+__all__ = ["Outbox", "decode_many", "lost", "require", "run_remote_many"]
 
 # On an engine's worker process: every function it has unpickled, by fn_key.
 _FUNCTIONS: FunctionCache = {}
@@ -43,18 +43,6 @@ def require(module: str, extra: str, executor: str) -> ModuleType:
         return importlib.import_module(module)
     except ImportError as error:
         raise ImportError(f"{executor} needs the {module} package: pip install plait[{extra}]") from error
-
-
-def encode(spec: TaskSpec, functions: dict[bytes, bytes]) -> WireTask:
-    """The task as plait's wire tuple; ``functions`` keeps each pickled function for the next task.
-
-    The function goes with every task, as the engine picks the worker: a worker that has
-    it already skips unpickling it. Raises TypeError naming what cannot be pickled.
-    """
-    fn = functions.get(spec.fn_key)
-    if fn is None:
-        fn = functions[spec.fn_key] = dumps_function(spec)
-    return spec.task_id, spec.name, spec.fn_key, fn, dumps_call(spec)
 
 
 def run_remote_many(tasks: list[WireTask]) -> tuple[list[WireResult], str]:
@@ -77,7 +65,7 @@ def decode_many(specs: Sequence[TaskSpec], ran: tuple[list[WireResult], str], la
     ``label`` is the executor's: the worker is named as that, then the process that ran the pack.
     """
     results, where = ran
-    return [_decode(spec, result, f"{label}/{where}") for spec, result in zip(specs, results, strict=True)]
+    return [decode_result(spec, result, f"{label}/{where}") for spec, result in zip(specs, results, strict=True)]
 
 
 def lost(specs: Sequence[TaskSpec], error: BaseException, engine: str, label: str) -> list[TaskResult]:
@@ -96,21 +84,6 @@ def lost(specs: Sequence[TaskSpec], error: BaseException, engine: str, label: st
     ]
 
 
-def _decode(spec: TaskSpec, result: WireResult, worker: str) -> TaskResult:
-    """The TaskResult of one task that :func:`run_remote_many` ran."""
-    _, ok, payload, started, ended, used = result
-    usage = usage_of(used)
-    if not ok:
-        error = loads_error(payload)
-        return TaskResult(spec.task_id, error=error, worker=worker, started=started, ended=ended, usage=usage)
-    try:
-        value = loads(payload)
-    except Exception as failure:
-        problem = TypeError(f"{spec.name}: its result could not be unpickled in the driver: {failure}")
-        return TaskResult(spec.task_id, error=problem, worker=worker, started=started, ended=ended, usage=usage)
-    return TaskResult(spec.task_id, value=value, worker=worker, started=started, ended=ended, usage=usage)
-
-
 class Outbox:
     """Where an engine executor's ``submit`` puts tasks, on the runtime's loop.
 
@@ -125,20 +98,20 @@ class Outbox:
         self.futures: dict[int, asyncio.Future[TaskResult]] = {}
         self._hand_on = hand_on
         self._waiting: list[Waiting] = []
-        self._functions: dict[bytes, bytes] = {}  # each function pickled once, by fn_key
+        self._encoder = TaskEncoder(label)
 
     def submit(self, spec: TaskSpec) -> asyncio.Future[TaskResult]:
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[TaskResult] = loop.create_future()
-        try:
-            task = encode(spec, self._functions)
-        except TypeError as error:
-            future.set_result(TaskResult(spec.task_id, error=error, worker=self.label))
+        encoded = self._encoder.encode(spec)
+        future = encoded.future
+        if future.done():  # it could not be pickled
             return future
         self.futures[spec.task_id] = future
         future.add_done_callback(lambda _: self.futures.pop(spec.task_id, None))
         if not self._waiting:
-            loop.call_soon(self._flush)
+            asyncio.get_running_loop().call_soon(self._flush)
+        # The function goes with every task, as the engine picks the worker: a worker that
+        # has it already skips unpickling it.
+        task = (spec.task_id, spec.name, spec.fn_key, encoded.fn, encoded.call)
         self._waiting.append((spec, task, future))
         return future
 
