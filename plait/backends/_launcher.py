@@ -26,7 +26,7 @@ import sys
 import threading
 from collections.abc import Sequence
 
-from plait.backends._worker import die_with, fork_worker
+from plait.backends._worker import die_with, fork_worker, recv_exactly
 
 __all__ = ["Launcher", "serve"]
 
@@ -68,7 +68,7 @@ class Launcher:
     def _ask(self, op: bytes, number: int, fds: Sequence[int] = ()) -> int:
         with self._lock:
             socket.send_fds(self._control, [_REQUEST.pack(op, number)], list(fds))
-            (reply,) = _REPLY.unpack(_exactly(self._control, _REPLY.size))
+            (reply,) = _REPLY.unpack(recv_exactly(self._control, _REPLY.size))
             return int(reply)
 
     def close(self) -> None:
@@ -87,7 +87,7 @@ def serve(control_fd: int, driver: int) -> None:
             message, fds, _, _ = socket.recv_fds(control, _REQUEST.size, 1)
             if not message:
                 return  # the driver is done
-            op, number = _REQUEST.unpack(message + _exactly(control, _REQUEST.size - len(message)))
+            op, number = _REQUEST.unpack(message + recv_exactly(control, _REQUEST.size - len(message)))
             control.sendall(_REPLY.pack(_fork(fds[0], control) if op == b"f" else _reap(number)))
     finally:
         os._exit(0)
@@ -102,13 +102,3 @@ def _reap(pid: int) -> int:
     with contextlib.suppress(ChildProcessError):  # not ours, or reaped already
         return os.waitpid(pid, 0)[1]
     return -1
-
-
-def _exactly(sock: socket.socket, size: int) -> bytes:
-    data = b""
-    while len(data) < size:
-        chunk = sock.recv(size - len(data))
-        if not chunk:
-            raise EOFError("the launcher's peer hung up")
-        data += chunk
-    return data

@@ -67,14 +67,23 @@ class NodeSample:
         ...
         ValueError: a node sample from zmq/p is not a row of 7 numbers: [1.0, 'x']
         """
-        if not (
-            isinstance(row, list)
-            and len(row) == len(_ROW_TYPES)
-            and all(isinstance(v, t) and not isinstance(v, bool) for v, t in zip(row, _ROW_TYPES, strict=True))
-        ):
+        if not _fits(row, _ROW_TYPES):
             raise ValueError(f"a node sample from {source} is not a row of 7 numbers: {row!r:.200}")
         at, cpu, used, available, total, load1, cpus = row
         return cls(node, source, float(at), float(cpu), used, available, total, float(load1), cpus)
+
+
+def _fits(row: Any, types: tuple[tuple[type, ...], ...]) -> bool:
+    """Whether ``row`` is a list with a value of each of ``types``, in order (a bool is no number).
+
+    >>> _fits([1, 2.5], ((int,), (float,))), _fits([True, 2.5], ((int,), (float,))), _fits((1, 2.5), ((int,), (float,)))
+    (True, False, False)
+    """
+    return (
+        isinstance(row, list)
+        and len(row) == len(types)
+        and all(isinstance(v, t) and not isinstance(v, bool) for v, t in zip(row, types, strict=True))
+    )
 
 
 def busy_percent(before: tuple[float, float], after: tuple[float, float]) -> float:
@@ -149,11 +158,7 @@ class TaskSample:
         ...
         ValueError: a task sample is not a row of task, at, cpu_percent, rss, peak_rss: [7, 1.0, 5.0]
         """
-        if not (
-            isinstance(row, list)
-            and len(row) == len(_TASK_ROW_TYPES)
-            and all(isinstance(v, t) and not isinstance(v, bool) for v, t in zip(row, _TASK_ROW_TYPES, strict=True))
-        ):
+        if not _fits(row, _TASK_ROW_TYPES):
             raise ValueError(f"a task sample is not a row of task, at, cpu_percent, rss, peak_rss: {row!r:.200}")
         task, at, cpu, rss, peak = row
         return cls(task, float(at), None if cpu is None else float(cpu), rss, peak)

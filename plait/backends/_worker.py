@@ -25,7 +25,7 @@ from typing import Any
 from plait.backends._usage import meter
 from plait.backends._wire import HEADER, WireResult, WireTask, dumps, dumps_error, frame
 
-__all__ = ["WireTask", "WireResult", "FunctionCache", "die_with", "fork_worker", "run_task"]
+__all__ = ["WireTask", "WireResult", "FunctionCache", "die_with", "fork_worker", "recv_exactly", "run_task"]
 
 
 FunctionCache = dict[bytes, Callable[..., Any]]
@@ -77,13 +77,24 @@ def die_with(parent: int) -> None:
         os._exit(1)
 
 
+def recv_exactly(sock: socket.socket, size: int) -> bytes:
+    """The next ``size`` bytes from ``sock``; EOFError if its peer hangs up first."""
+    data = bytearray()
+    while len(data) < size:
+        chunk = sock.recv(size - len(data))
+        if not chunk:
+            raise EOFError(f"the peer hung up {len(data)} bytes into {size}")
+        data += chunk
+    return bytes(data)
+
+
 class _Channel:
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
 
     def recv(self) -> Any:
-        (size,) = HEADER.unpack(self._exactly(HEADER.size))
-        return pickle.loads(self._exactly(size))
+        (size,) = HEADER.unpack(recv_exactly(self.sock, HEADER.size))
+        return pickle.loads(recv_exactly(self.sock, size))
 
     def readable(self) -> bool:
         return bool(select.select([self.sock], [], [], 0)[0])
@@ -91,14 +102,6 @@ class _Channel:
     def send(self, message: Any) -> None:
         self.sock.sendall(frame(pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)))
 
-    def _exactly(self, n: int) -> bytes:
-        data = bytearray()
-        while len(data) < n:
-            chunk = self.sock.recv(n - len(data))
-            if not chunk:
-                raise EOFError
-            data += chunk
-        return bytes(data)
 
 
 def serve(channel: _Channel) -> None:
