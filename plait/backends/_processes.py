@@ -104,10 +104,7 @@ class ProcessExecutor:
         """Look at this node (the workers' and the driver's) and its running tasks; hand it all on."""
         if self._sampler is None or self._task_sampler is None or self.on_samples is None:
             return
-        busy = {w.inflight[0].spec.task_id: w for w in self._pool if w.inflight and w.alive}
-        tasks = self._task_sampler.look((task, w.pid) for task, w in busy.items())
-        for look in tasks:  # kept to say how big a worker was if it dies (the OOM killer)
-            busy[look.task].last_look = look
+        tasks = self._task_sampler.look({w.inflight[0].spec.task_id: w for w in self._pool if w.inflight and w.alive})
         self.on_samples([NodeSample.of(socket.gethostname(), self.label, self._sampler.row()), *tasks])
         if self.usage_interval is not None and not self._closing:
             self._next_sample = asyncio.get_running_loop().call_later(self.usage_interval, self._sample)

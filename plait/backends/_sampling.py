@@ -14,8 +14,8 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, Protocol
 
 import attrs
 
@@ -175,6 +175,13 @@ class TaskSample:
 Sample = NodeSample | TaskSample
 
 
+class Watched(Protocol):
+    """A worker as a TaskSampler sees it."""
+
+    pid: int
+    last_look: TaskSample | None
+
+
 class TaskSampler:
     """Looks at the worker processes of running tasks: ``look([(task, pid), ...])``."""
 
@@ -187,15 +194,19 @@ class TaskSampler:
         # peak is then the task's so far.
         self._peaks = sys.platform.startswith("linux") and os.environ.get("PLAIT_TASK_USAGE", "1") != "0"
 
-    def look(self, running: Iterable[tuple[int, int]]) -> list[TaskSample]:
-        """A sample for each (task, pid) whose process is still there."""
+    def look(self, running: Mapping[int, Watched]) -> list[TaskSample]:
+        """A sample for each running task (by task id: its worker) whose process is still
+        there; each worker keeps its own as ``last_look``, to say how big it was should it
+        die (the OOM killer's SIGKILL leaves no result to carry it)."""
         before, self._before = self._before, {}
         samples = []
-        for task, pid in running:
+        for task, worker in running.items():
             try:
-                samples.append(self._look(task, pid, before.get((task, pid))))
+                look = self._look(task, worker.pid, before.get((task, worker.pid)))
             except (self._psutil.Error, OSError, ValueError):  # it ended meanwhile
                 continue
+            worker.last_look = look
+            samples.append(look)
         return samples
 
     def _look(self, task: int, pid: int, before: tuple[float, float] | None) -> TaskSample:

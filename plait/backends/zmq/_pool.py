@@ -328,9 +328,7 @@ class Pool:
             self.samples.append(self.sampler.row())
             self.next_sample = now + self.sample_every
             busy = {worker.inflight[0][0]: worker for worker in self.workers if worker.inflight}
-            for look in self.task_sampler.look((task, worker.pid) for task, worker in busy.items()):
-                busy[look.task].last_look = look  # kept to say how big a worker was if it dies (the OOM killer)
-                self.task_samples.append(look.row())
+            self.task_samples += [look.row() for look in self.task_sampler.look(busy)]
         if self.sys_path is not None and now >= self.next_heartbeat:
             # Samples ride on heartbeats: one message every period, whatever it carries.
             looks: dict[str, Any] = {"samples": self.samples, "tasks": self.task_samples}
