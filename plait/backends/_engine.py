@@ -50,13 +50,13 @@ def run_remote_many(tasks: list[WireTask]) -> tuple[list[WireResult], str]:
 
     Each task is measured and fails on its own, as if it ran alone. Also says which process ran them.
     """
-    return [_run(task) for task in tasks], f"{socket.gethostname()}:{os.getpid()}"
+    return [_run(task, follows=i > 0) for i, task in enumerate(tasks)], f"{socket.gethostname()}:{os.getpid()}"
 
 
-def _run(task: WireTask) -> WireResult:
+def _run(task: WireTask, *, follows: bool) -> WireResult:
     task_id, name, fn_key, fn, call = task
     # The function comes with every task: a process that has it already skips unpickling it.
-    return run_task(_FUNCTIONS, (task_id, name, fn_key, None if fn_key in _FUNCTIONS else fn, call))
+    return run_task(_FUNCTIONS, (task_id, name, fn_key, None if fn_key in _FUNCTIONS else fn, call), follows=follows)
 
 
 def decode_many(specs: Sequence[TaskSpec], ran: tuple[list[WireResult], str], label: str) -> list[TaskResult]:

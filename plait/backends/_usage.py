@@ -14,11 +14,13 @@ from __future__ import annotations
 import os
 import resource
 import sys
+import threading
+import time
 from typing import Any
 
 import attrs
 
-__all__ = ["TaskMeter", "TaskUsage", "meter", "parse_hwm", "usage_of"]
+__all__ = ["TaskMeter", "TaskUsage", "Window", "meter", "parse_hwm", "usage_of"]
 
 
 @attrs.frozen
@@ -56,24 +58,33 @@ _MAXRSS_BYTES = 1 if sys.platform == "darwin" else 1024  # ru_maxrss is in KiB, 
 # before, that child's CPU time counts in the next task that looks.
 _CHILD_WALL = 0.001
 
+Window = tuple[float, float, int, int]
+"""A task's open measurement: wall time, CPU time and ru_maxrss (KiB) at its start, and
+the thread it runs on."""
+
 
 class TaskMeter:
-    """Measures tasks in this process: ``token = start()`` before the call, ``stop(token)`` after.
+    """Measures tasks in this process: ``window = start()`` before the call, ``stop(window)`` after.
 
-    On Linux ``start`` resets the process's peak RSS to its current RSS; the kernel's
-    ``ru_maxrss`` is then the larger of the peak since and a value the process keeps
-    from its exec (a worker spawned by a big driver keeps the driver's peak; some
-    kernels also keep the peak when a thread ends). When that kept value is more than
-    4 MiB above the RSS, a task whose ``ru_maxrss`` did not rise past it gets its exact
-    peak from ``/proc/self/status`` instead (~8 µs more); so a peak is exact or at most
-    4 MiB high. Whether the value is kept is looked up again (``/proc/self/statm``)
-    only when ``ru_maxrss`` after the reset moves by more than that. Three or four
-    system calls, 3 to 4 µs a task when hot; the files stay open. Elsewhere the peak
-    is the process's lifetime peak.
+    On Linux each task's peak RSS starts from the RSS at its start (the kernel's peak is
+    reset through ``/proc/self/clear_refs``). ``stop`` also opens a window for a task that
+    follows straight on, on the same thread (``start(follows=True)``): one reading ends a
+    task and starts the next, so a worker running tasks back to back makes two system
+    calls a task (the reset and one ``getrusage``), about 2 µs when hot, and the few
+    microseconds it spends between two tasks count in the second one's wall and CPU time.
+    The files stay open.
+
+    The kernel's ``ru_maxrss`` is the larger of the peak since the reset and a value the
+    process keeps from its exec (a worker spawned by a big process keeps that one's
+    peak; some kernels also keep the peak when a thread ends). When that kept value is
+    more than 4 MiB above the RSS, each task opens its own window, and one whose
+    ``ru_maxrss`` did not rise past the kept value gets its exact peak from
+    ``/proc/self/status`` instead (~8 µs more); so a peak is exact or at most 4 MiB high.
+    Whether a value is kept is looked up again (``/proc/self/statm``) whenever
+    ``ru_maxrss`` moves by more than that. Elsewhere the peak is the process's lifetime peak.
     """
 
     def __init__(self) -> None:
-        self.pid = os.getpid()
         self._files: tuple[int, int, int] | None = None  # clear_refs, statm, status
         if sys.platform.startswith("linux"):
             try:
@@ -90,9 +101,15 @@ class TaskMeter:
         # What reaped children used so far; it changes only when this process reaps one, so
         # a task's start reuses the last task's reading: a system call less per task.
         self._children = _children_cpu()
+        self._next: Window | None = None  # opened by the last stop, for a task straight after
 
-    def start(self) -> tuple[float, int]:
-        """The CPU time so far, and ``ru_maxrss`` right after the reset (KiB)."""
+    def start(self, *, follows: bool = False) -> Window:
+        """Open a task's window: the one the last ``stop`` on this thread opened if the task
+        ``follows`` it straight on, else a new one (the reset and a ``getrusage``)."""
+        thread, opened = threading.get_ident(), self._next
+        self._next = None
+        if follows and opened is not None and opened[3] == thread:
+            return opened
         files = self._files
         if files is not None:
             os.pwrite(files[0], b"5", 0)  # 5: the peak RSS is the current RSS from now on
@@ -101,20 +118,28 @@ class TaskMeter:
         if files is not None and abs(floor - self._checked_at) > _SLACK_KIB:
             rss_kib = int(os.pread(files[1], 64, 0).split()[1]) * self._page_kib
             self._kept, self._checked_at = floor > rss_kib + _SLACK_KIB, floor
-        return usage.ru_utime + usage.ru_stime + self._children, floor
+        return time.time(), usage.ru_utime + usage.ru_stime + self._children, floor, thread
 
-    def stop(self, token: tuple[float, int], wall: float) -> tuple[float, int]:
-        """CPU seconds and peak RSS bytes since ``start``, ``wall`` seconds ago: a plain pair,
-        to travel as it is."""
-        cpu_before, floor = token
+    def stop(self, window: Window) -> tuple[float, tuple[float, int]]:
+        """The wall time now, and the window's CPU seconds and peak RSS bytes: a plain
+        pair, to travel as it is."""
+        started, cpu_before, floor, thread = window
+        ended = time.time()
         usage = _getrusage(_SELF)
-        if wall >= _CHILD_WALL:
+        if ended - started >= _CHILD_WALL:
             self._children = _children_cpu()
-        if self._kept and usage.ru_maxrss <= floor and self._files is not None:
-            peak = parse_hwm(os.pread(self._files[2], 4096, 0))  # the kept value hides the peak
+        cpu = usage.ru_utime + usage.ru_stime + self._children
+        maxrss, files = usage.ru_maxrss, self._files
+        if self._kept and maxrss <= floor and files is not None:
+            peak = parse_hwm(os.pread(files[2], 4096, 0))  # the kept value hides the peak
         else:
-            peak = usage.ru_maxrss * _MAXRSS_BYTES
-        return usage.ru_utime + usage.ru_stime + self._children - cpu_before, peak
+            peak = maxrss * _MAXRSS_BYTES
+        if files is None:
+            self._next = (ended, cpu, maxrss, thread)  # no reset to make: the lifetime peak it is
+        elif not self._kept and abs(maxrss - self._checked_at) <= _SLACK_KIB:
+            os.pwrite(files[0], b"5", 0)
+            self._next = (ended, cpu, maxrss, thread)
+        return ended, (cpu - cpu_before, peak)
 
 
 _getrusage, _SELF, _CHILDREN = resource.getrusage, resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN

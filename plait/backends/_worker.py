@@ -31,19 +31,23 @@ __all__ = ["WireTask", "WireResult", "FunctionCache", "die_with", "fork_worker",
 FunctionCache = dict[bytes, Callable[..., Any]]
 
 
-def run_task(functions: FunctionCache, task: WireTask) -> WireResult:
+def run_task(functions: FunctionCache, task: WireTask, *, follows: bool = False) -> WireResult:
     """Run one task; every failure, even of unpickling, becomes an error result.
 
-    What the task used (``plait.backends._usage``) comes with it, failed or not.
+    What the task used (``plait.backends._usage``) comes with it, failed or not; a task
+    that ``follows`` the previous one straight on, on this thread, is measured from where
+    that one's measurement ended.
     """
     task_id, name, fn_key, fn_payload, call_payload = task
-    started = time.time()
     task_meter = meter()
-    token = task_meter.start() if task_meter is not None else None
+    if task_meter is None:
+        started = time.time()
+        ok, payload = _call(functions, name, fn_key, fn_payload, call_payload)
+        return task_id, ok, payload, started, time.time(), None
+    window = task_meter.start(follows=follows)
     ok, payload = _call(functions, name, fn_key, fn_payload, call_payload)
-    ended = time.time()
-    usage = task_meter.stop(token, ended - started) if task_meter is not None and token is not None else None
-    return task_id, ok, payload, started, ended, usage
+    ended, usage = task_meter.stop(window)
+    return task_id, ok, payload, window[0], ended, usage
 
 
 def _call(
@@ -110,9 +114,11 @@ def serve(channel: _Channel) -> None:
     queue: deque[WireTask] = deque()
     skipped: set[int] = set()  # cancelled by the driver after they were sent
     outbox = _Outbox(channel)
+    follows = False  # whether the next task follows the last one straight on
     try:
         while True:
             while not queue or channel.readable():
+                follows = False
                 message = channel.recv()
                 if message is None:
                     return
@@ -123,9 +129,9 @@ def serve(channel: _Channel) -> None:
             task = queue.popleft()
             if task[0] in skipped:
                 skipped.discard(task[0])
-                result = _skip(functions, task)
+                result, follows = _skip(functions, task), False
             else:
-                result = run_task(functions, task)
+                result, follows = run_task(functions, task, follows=follows), True
             outbox.put(result, now=not queue)
     finally:
         outbox.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -169,10 +170,43 @@ def test_the_peak_is_reset_for_each_task() -> None:
     block = bytearray(200 * MiB)
     block[::4096] = b"x" * (len(block) // 4096)
     del block
-    _, big = meter.stop(before, 1.0)
-    cpu, small = meter.stop(meter.start(), 0.0)
+    _, (_, big) = meter.stop(before)
+    _, (cpu, small) = meter.stop(meter.start(follows=True))
     assert big - small > 150 * MiB
     assert 0 <= cpu < 1.0
+
+
+def spin(seconds: float) -> None:
+    end = time.process_time() + seconds
+    while time.process_time() < end:
+        pass
+
+
+def test_a_task_that_follows_straight_on_starts_where_the_last_one_ended() -> None:
+    meter = TaskMeter()
+    meter.stop(meter.start())  # its first window looks at the RSS; from then on they chain
+    first = meter.start(follows=True)
+    spin(0.2)
+    ended, (busy, _) = meter.stop(first)
+    second = meter.start(follows=True)
+    _, (idle, _) = meter.stop(second)
+    assert second[0] == ended  # one reading ended the first and started the second
+    assert busy >= 0.2 and 0 <= idle < 0.05  # and the second's CPU time is its own
+    time.sleep(0.01)
+    alone = meter.start(follows=False)
+    assert alone[0] >= ended + 0.01  # a task after a wait opens its own window
+
+
+def test_a_task_on_another_thread_opens_its_own_window() -> None:
+    meter = TaskMeter()
+    meter.stop(meter.start())
+    ended, _ = meter.stop(meter.start(follows=True))
+    time.sleep(0.01)
+    windows: list[tuple[float, float, int, int]] = []
+    thread = threading.Thread(target=lambda: windows.append(meter.start(follows=True)))
+    thread.start()
+    thread.join()
+    assert windows[0][0] >= ended + 0.01 and windows[0][3] == thread.ident
 
 
 SPIN = "import time\nend = time.process_time() + 0.3\nwhile time.process_time() < end:\n    pass"
@@ -180,9 +214,9 @@ SPIN = "import time\nend = time.process_time() + 0.3\nwhile time.process_time() 
 
 def test_a_tasks_cpu_time_counts_the_child_processes_it_waited_for() -> None:
     meter = TaskMeter()
-    token, started = meter.start(), time.time()
+    window = meter.start()
     subprocess.run([sys.executable, "-c", SPIN], check=True, timeout=60)  # as a shell app runs its command
-    cpu, _ = meter.stop(token, time.time() - started)
+    _, (cpu, _) = meter.stop(window)
     assert cpu >= 0.3
 
 
@@ -190,8 +224,8 @@ CHILD = """
 import resource
 from plait.backends._usage import TaskMeter
 meter = TaskMeter()
-token = meter.start()
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, meter.stop(token, 0.0)[1])
+window = meter.start()
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, meter.stop(window)[1][1])
 """
 
 
