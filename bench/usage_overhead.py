@@ -1,38 +1,55 @@
 """What resource monitoring costs: task throughput with it off vs on, side by side.
 
-The tasks spin for ``--work`` seconds of CPU each (default 0.3 ms: about 5 000 tasks/s
-on 2 workers; 0 for no-ops, the worst case). Both sides record events in a monitoring
-db; "on" adds what issue #11 added: each task's CPU time and peak RSS, measured on its
-worker and stored with its attempt, and node samples (every ``--interval`` seconds; the
-default is plait's, 5 s). "off" is ``PLAIT_TASK_USAGE=0`` in the workers and
-``usage_interval=None``. Rounds alternate so drift in machine load hits both alike.
-Also times the worker-side measurement alone.
+First one worker's own loop (``_worker.serve``, the loop of every ProcessExecutor and
+zmq worker), fed by this process over its socket as fast as it takes tasks of
+``--worker-work`` seconds of CPU (default 0.18 ms: about 5 000 tasks/s): what the
+measurement costs a worker that has a core to itself, as on a compute node.
 
-Run: ``python bench/usage_overhead.py [--tasks N] [--rounds R] [--work S] [--interval S] [--executor KIND]``
+Then whole runs: tasks spin for ``--work`` seconds of CPU each (default 0.3 ms: about
+5 000 tasks/s on 2 workers; 0 for no-ops, the worst case), and the driver, the workers
+and, for zmq, the pool share the machine's cores. Both sides record events in a
+monitoring db; "on" adds what issue #11 added: each task's CPU time and peak RSS,
+measured on its worker and stored with its attempt, and node samples (every
+``--interval`` seconds; the default is plait's, 5 s). "off" is ``PLAIT_TASK_USAGE=0``
+in the workers and ``usage_interval=None``. Rounds alternate so drift in machine load
+hits both alike. Also times the worker-side measurement alone.
+
+Run: ``python bench/usage_overhead.py [--tasks N] [--rounds R] [--work S] [--worker-work S]
+[--interval S] [--executor KIND]``
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import pickle
+import socket
 import statistics
+import sys
 import tempfile
 import time
 from collections.abc import Callable
+from typing import Any
 
+import cloudpickle
 import psutil
 
 import plait as pl
 from plait.backends._usage import TaskMeter
+from plait.backends._wire import HEADER, frame
+from plait.backends._worker import fork_worker, recv_exactly
+
+
+def spin(cpu_seconds: float) -> None:
+    end = time.process_time() + cpu_seconds
+    while time.process_time() < end:
+        pass
 
 
 @pl.app(cache=False)
 def work(i: int, cpu_seconds: float) -> int:
     """Spin for ``cpu_seconds`` of CPU: 0 is a no-op, 0.0003 gives ~5 000 tasks/s on 2 workers."""
-    if cpu_seconds:
-        end = time.process_time() + cpu_seconds
-        while time.process_time() < end:
-            pass
+    spin(cpu_seconds)
     return i
 
 
@@ -68,15 +85,72 @@ def throughput(kind: str, args: argparse.Namespace, db: str, usage: bool) -> tup
         del os.environ["PLAIT_TASK_USAGE"]
 
 
-def meter_cost(kept: bool, rounds: int = 20_000) -> float:
-    """Microseconds a worker spends measuring one task (start and stop); ``kept``: as a worker
-    whose kernel-kept peak is above its RSS (a ProcessExecutor worker of a bigger driver)."""
+def meter_cost(follows: bool, kept: bool = False, rounds: int = 20_000) -> float:
+    """Microseconds a worker spends measuring one task (start and stop), for tasks that
+    ``follow`` each other straight on or not; ``kept``: as a worker whose kernel-kept peak
+    is above its RSS (one spawned by a bigger process)."""
     meter = TaskMeter()
+    meter.stop(meter.start())  # the first start looks at the RSS
     meter._kept = kept  # as the meter finds it in such a worker
     start = time.perf_counter()
     for _ in range(rounds):
-        meter.stop(meter.start(), 0.0)
+        meter.stop(meter.start(follows=follows))
     return (time.perf_counter() - start) / rounds * 1e6
+
+
+def worker_loop(cpu_seconds: float, tasks: int, usage: bool) -> tuple[float, float]:
+    """Tasks per second of one worker's loop, kept fed with batches as a driver keeps it,
+    and its CPU microseconds per task (its result-sending thread included)."""
+    os.environ["PLAIT_TASK_USAGE"] = "1" if usage else "0"  # the worker forked below inherits it
+    ours, theirs = socket.socketpair()
+    pid = fork_worker(theirs)
+    theirs.close()
+    try:
+        send(ours, sys.path)
+        call = pickle.dumps(((cpu_seconds,), {}))
+        receive(ours)  # ready
+        send(ours, [(0, "spin", b"spin", cloudpickle.dumps(spin), call)])
+        receive(ours)
+        worker = psutil.Process(pid)
+        before, start = sum(worker.cpu_times()[:2]), time.perf_counter()
+        sent = done = 0
+        while done < tasks:
+            while sent < tasks and sent - done < 32:  # two batches of 16 ahead, as prefetch keeps it
+                batch = min(16, tasks - sent)
+                send(ours, [(1 + sent + i, "spin", b"spin", None, call) for i in range(batch)])
+                sent += batch
+            done += len(receive(ours))
+        seconds, cpu = time.perf_counter() - start, sum(worker.cpu_times()[:2]) - before
+        send(ours, None)
+        os.waitpid(pid, 0)
+        return tasks / seconds, cpu / tasks * 1e6
+    finally:
+        ours.close()
+        del os.environ["PLAIT_TASK_USAGE"]
+
+
+def send(sock: socket.socket, message: Any) -> None:
+    sock.sendall(frame(pickle.dumps(message)))
+
+
+def receive(sock: socket.socket) -> Any:
+    (size,) = HEADER.unpack(recv_exactly(sock, HEADER.size))
+    return pickle.loads(recv_exactly(sock, size))
+
+
+def compare_worker_loop(args: argparse.Namespace) -> None:
+    runs: dict[bool, list[tuple[float, float]]] = {False: [], True: []}
+    for round_ in range(2 * args.rounds):
+        for usage in (False, True) if round_ % 2 == 0 else (True, False):
+            runs[usage].append(worker_loop(args.worker_work, args.tasks, usage))
+    off, on = (statistics.median(r[0] for r in runs[usage]) for usage in (False, True))
+    ratios = sorted(b[0] / a[0] for a, b in zip(runs[False], runs[True], strict=True))
+    print(
+        f"  off {off:,.0f} tasks/s, on {on:,.0f} tasks/s, on/off {on / off:.3f} (goal >= 0.98);"
+        f" round by round {ratios[0]:.3f} to {ratios[-1]:.3f}"
+    )
+    cpu_off, cpu_on = (statistics.median(r[1] for r in runs[usage]) for usage in (False, True))
+    print(f"  worker CPU per task (median): off {cpu_off:.1f} us, on {cpu_on:.1f} us, more {cpu_on - cpu_off:.1f} us")
 
 
 def compare(kind: str, args: argparse.Namespace, tmp: str) -> None:
@@ -104,10 +178,16 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--interval", type=float, default=5.0, help="node sampling interval with usage on (s)")
     parser.add_argument("--work", type=float, default=0.0003, help="CPU seconds per task (0: no-op)")
+    parser.add_argument("--worker-work", type=float, default=0.00018, help="CPU seconds per task in the worker loop")
     parser.add_argument("--executor", choices=["processes", "zmq", "both"], default="both")
     args = parser.parse_args()
-    fast, kept = meter_cost(kept=False), meter_cost(kept=True)
-    print(f"worker-side measurement: {fast:.1f} us per task ({kept:.1f} us when it reads the kept peak)")
+    chained, alone, kept = meter_cost(True), meter_cost(False), meter_cost(True, kept=True)
+    print(
+        f"worker-side measurement, hot: {chained:.1f} us per task back to back, {alone:.1f} us after a wait,"
+        f" {kept:.1f} us when it reads a kept peak"
+    )
+    print(f"one worker's loop, on a core of its own, tasks of {args.worker_work * 1e3:g} ms CPU, usage off vs on:")
+    compare_worker_loop(args)
     kinds = ["processes", "zmq"] if args.executor == "both" else [args.executor]
     with tempfile.TemporaryDirectory() as tmp:
         for kind in kinds:
