@@ -10,6 +10,7 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import ctypes
+import functools
 import os
 import pickle
 import select
@@ -20,7 +21,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, NoReturn
 
 from plait.backends._usage import meter
 from plait.backends._wire import HEADER, WireResult, WireTask, dumps, dumps_error, frame
@@ -39,24 +40,38 @@ def run_task(functions: FunctionCache, task: WireTask, *, follows: bool = False)
     that one's measurement ended.
     """
     task_id, name, fn_key, fn_payload, call_payload = task
+    if fn_payload is not None:
+        # Loading a function imports its module: the worker's cost, once, kept out of the
+        # task's measurement, where a slow import would make a short app look long.
+        _load(functions, fn_key, fn_payload)
+        follows = False
     task_meter = meter()
     if task_meter is None:
         started = time.time()
-        ok, payload = _call(functions, name, fn_key, fn_payload, call_payload)
+        ok, payload = _call(functions, name, fn_key, call_payload)
         return task_id, ok, payload, started, time.time(), None
     window = task_meter.start(follows=follows)
-    ok, payload = _call(functions, name, fn_key, fn_payload, call_payload)
+    ok, payload = _call(functions, name, fn_key, call_payload)
     ended, usage = task_meter.stop(window)
     return task_id, ok, payload, window[0], ended, usage
 
 
-def _call(
-    functions: FunctionCache, name: str, fn_key: bytes, fn_payload: bytes | None, call: bytes
-) -> tuple[bool, bytes]:
+def _load(functions: FunctionCache, fn_key: bytes, payload: bytes) -> None:
+    """Unpickle a function into ``functions``. One that cannot be loaded is kept as one
+    that raises why, for this task and every later one of it (they come without it)."""
+    try:
+        functions[fn_key] = pickle.loads(payload)
+    except BaseException as error:  # even SystemExit from the module's import
+        functions[fn_key] = functools.partial(_raise, error)
+
+
+def _raise(error: BaseException, *args: Any, **kwargs: Any) -> NoReturn:
+    raise error
+
+
+def _call(functions: FunctionCache, name: str, fn_key: bytes, call: bytes) -> tuple[bool, bytes]:
     """Whether the call succeeded, and its pickled value or error."""
     try:
-        if fn_payload is not None:
-            functions[fn_key] = pickle.loads(fn_payload)
         args, kwargs = pickle.loads(call)
         value = functions[fn_key](*args, **kwargs)
     except BaseException as error:  # the task's failure is a value here, even SystemExit
@@ -187,7 +202,7 @@ def _skip(functions: FunctionCache, task: WireTask) -> WireResult:
     """The reply for a task cancelled before it started: it does not run."""
     task_id, _, fn_key, fn_payload, _ = task
     if fn_payload is not None:  # later tasks of this function come without it
-        functions[fn_key] = pickle.loads(fn_payload)
+        _load(functions, fn_key, fn_payload)
     now = time.time()
     return task_id, False, dumps_error(concurrent.futures.CancelledError()), now, now, None
 
