@@ -110,10 +110,8 @@ class TaskMeter:
         self._next = None
         if follows and opened is not None and opened[3] == thread:
             return opened
-        files = self._files
-        if files is not None:
-            os.pwrite(files[0], b"5", 0)  # 5: the peak RSS is the current RSS from now on
-        usage = _getrusage(_SELF)
+        self._reset()
+        files, usage = self._files, _getrusage(_SELF)
         floor = usage.ru_maxrss  # max(kept value, RSS now)
         if files is not None and abs(floor - self._checked_at) > _SLACK_KIB:
             rss_kib = int(os.pread(files[1], 64, 0).split()[1]) * self._page_kib
@@ -134,12 +132,14 @@ class TaskMeter:
             peak = parse_hwm(os.pread(files[2], 4096, 0))  # the kept value hides the peak
         else:
             peak = maxrss * _MAXRSS_BYTES
-        if files is None:
-            self._next = (ended, cpu, maxrss, thread)  # no reset to make: the lifetime peak it is
-        elif not self._kept and abs(maxrss - self._checked_at) <= _SLACK_KIB:
-            os.pwrite(files[0], b"5", 0)
+        if files is None or (not self._kept and abs(maxrss - self._checked_at) <= _SLACK_KIB):
+            self._reset()
             self._next = (ended, cpu, maxrss, thread)
         return ended, (cpu - cpu_before, peak)
+
+    def _reset(self) -> None:
+        if self._files is not None:
+            os.pwrite(self._files[0], b"5", 0)  # 5: the peak RSS is the current RSS from now on
 
 
 _getrusage, _SELF, _CHILDREN = resource.getrusage, resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN
