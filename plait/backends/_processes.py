@@ -237,21 +237,19 @@ class ProcessExecutor:
             replacement.add_done_callback(self._replacing.discard)
 
     async def _fork(self, worker_end: socket.socket) -> int:
-        launcher = self._live_launcher()
-        try:
-            return await asyncio.to_thread(launcher.fork, worker_end)
-        except (OSError, EOFError):  # it died since we looked (its workers with it): on to the next
-            await asyncio.to_thread(launcher.close)
-        launcher = self._live_launcher()
-        try:
-            return await asyncio.to_thread(launcher.fork, worker_end)
-        except (OSError, EOFError) as error:  # a fresh one died too: it cannot start here
-            await asyncio.to_thread(launcher.close)
-            code = launcher.process.returncode
-            raise RuntimeError(
-                f"ProcessExecutor {self.label!r}: its worker launcher ({sys.executable}) exits as it starts, "
-                f"with code {code}: its error output is above"
-            ) from error
+        # The launcher may have died since we looked (its workers with it): then a fresh one
+        # gets a try. If that one dies too, it cannot start here.
+        for _ in range(2):
+            launcher = self._live_launcher()
+            try:
+                return await asyncio.to_thread(launcher.fork, worker_end)
+            except (OSError, EOFError) as error:
+                await asyncio.to_thread(launcher.close)
+                failure = error
+        raise RuntimeError(
+            f"ProcessExecutor {self.label!r}: its worker launcher ({sys.executable}) exits as it starts, "
+            f"with code {launcher.process.returncode}: its error output is above"
+        ) from failure
 
     def _live_launcher(self) -> Launcher:
         # On the runtime's loop thread: a launcher dies with the thread that started it.
