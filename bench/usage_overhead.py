@@ -29,15 +29,13 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from typing import Any
 
 import cloudpickle
 import psutil
 
 import plait as pl
 from plait.backends._usage import TaskMeter
-from plait.backends._wire import HEADER, frame
-from plait.backends._worker import fork_worker, recv_exactly
+from plait.backends._worker import _Channel, fork_worker
 
 
 def spin(cpu_seconds: float) -> None:
@@ -105,37 +103,29 @@ def worker_loop(cpu_seconds: float, tasks: int, usage: bool) -> tuple[float, flo
     ours, theirs = socket.socketpair()
     pid = fork_worker(theirs)
     theirs.close()
+    channel = _Channel(ours)  # the worker's own framing, from this end
     try:
-        send(ours, sys.path)
+        channel.send(sys.path)
         call = pickle.dumps(((cpu_seconds,), {}))
-        receive(ours)  # ready
-        send(ours, [(0, "spin", b"spin", cloudpickle.dumps(spin), call)])
-        receive(ours)
+        channel.recv()  # ready
+        channel.send([(0, "spin", b"spin", cloudpickle.dumps(spin), call)])
+        channel.recv()
         worker = psutil.Process(pid)
         before, start = sum(worker.cpu_times()[:2]), time.perf_counter()
         sent = done = 0
         while done < tasks:
             while sent < tasks and sent - done < 32:  # two batches of 16 ahead, as prefetch keeps it
                 batch = min(16, tasks - sent)
-                send(ours, [(1 + sent + i, "spin", b"spin", None, call) for i in range(batch)])
+                channel.send([(1 + sent + i, "spin", b"spin", None, call) for i in range(batch)])
                 sent += batch
-            done += len(receive(ours))
+            done += len(channel.recv())
         seconds, cpu = time.perf_counter() - start, sum(worker.cpu_times()[:2]) - before
-        send(ours, None)
+        channel.send(None)
         os.waitpid(pid, 0)
         return tasks / seconds, cpu / tasks * 1e6
     finally:
         ours.close()
         del os.environ["PLAIT_TASK_USAGE"]
-
-
-def send(sock: socket.socket, message: Any) -> None:
-    sock.sendall(frame(pickle.dumps(message)))
-
-
-def receive(sock: socket.socket) -> Any:
-    (size,) = HEADER.unpack(recv_exactly(sock, HEADER.size))
-    return pickle.loads(recv_exactly(sock, size))
 
 
 def compare_worker_loop(args: argparse.Namespace) -> None:
