@@ -140,7 +140,7 @@ def plait_driver(executor: str) -> Iterator[Driver]:
             # One Expr runs without a gather node around it, as a user would run it.
             return [rt.run(exprs[0])] if len(exprs) == 1 else rt.run(pl.gather(*exprs))
 
-        yield Driver(pl.app(cache=False), gather, pl.__version__)
+        yield Driver(pl.app(pure=False), gather, pl.__version__)
 
 
 @contextlib.contextmanager

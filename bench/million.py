@@ -29,12 +29,12 @@ import plait as pl
 SMALL_RUNS = 3  # before the big run, and as many after
 
 
-@pl.app(cache=False)
+@pl.app(pure=False)
 def noop(x: int) -> int:
     return x
 
 
-@pl.app(cache=False)
+@pl.app(pure=False)
 def total(xs: list[int]) -> int:
     return sum(xs)
 

@@ -44,7 +44,7 @@ def spin(cpu_seconds: float) -> None:
         pass
 
 
-@pl.app(cache=False)
+@pl.app(pure=False)
 def work(i: int, cpu_seconds: float) -> int:
     """Spin for ``cpu_seconds`` of CPU: 0 is a no-op, 0.0003 gives ~5 000 tasks/s on 2 workers."""
     spin(cpu_seconds)

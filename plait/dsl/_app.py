@@ -6,6 +6,9 @@ import functools
 import inspect
 import itertools
 import os
+import sys
+import types
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, Generic, ParamSpec, TypeVar, overload
 
@@ -14,6 +17,7 @@ import attrs
 from plait.dsl._args import find_refs
 from plait.dsl._expr import Call, Expr, as_expr, gather, ref_key
 from plait.dsl._file import File, WithOutputs, output_token, outputs_spec
+from plait.dsl._reach import NO_REACH, ImpureAppWarning, MemoKeyWarning, Reach, reach_of
 from plait.dsl._retry import Retry
 from plait.dsl._token import Untokenizable, code_token, digest, token_of
 
@@ -41,11 +45,17 @@ class AppOptions:
     timeout: float | None = attrs.field(default=None)
     executor: str | None = None
     cache: bool = True
+    pure: bool | None = None
     version: str | None = None
     resources: Mapping[str, Any] = attrs.field(factory=dict, converter=dict)
     ignore_for_cache: tuple[str, ...] = attrs.field(default=(), converter=tuple)
     # Files the task writes (pl.File), or names of parameters whose arguments are paths it writes
     outputs: tuple[Any, ...] = attrs.field(default=(), converter=tuple)
+
+    @property
+    def memoized(self) -> bool:
+        """Whether results are kept in the memo: ``cache`` and not ``pure=False``."""
+        return self.cache and self.pure is not False
 
     @timeout.validator
     def _check_timeout(self, _: attrs.Attribute[float | None], value: float | None) -> None:
@@ -60,16 +70,57 @@ class App(Generic[P, T]):
     fn: Callable[P, T]
     options: AppOptions
     name: str = attrs.field(init=False)
-    identity: bytes = attrs.field(init=False)
     signature: inspect.Signature = attrs.field(init=False)
     _plain: tuple[str, ...] | None = attrs.field(init=False)
+    # Found at the first call, not at definition: the helpers and constants an app reads
+    # are often defined below it in the same file.
+    _identity: bytes | None = attrs.field(init=False, default=None)
+    _reach: Reach | None = attrs.field(init=False, default=None)
+    _bare_calls: int = attrs.field(init=False, default=0)
 
     def __attrs_post_init__(self) -> None:
         setattr_ = object.__setattr__
         setattr_(self, "name", getattr(self.fn, "__qualname__", repr(self.fn)))
         setattr_(self, "signature", inspect.signature(self.fn))
-        setattr_(self, "identity", _identity(self.fn, self.options, self.name))
         setattr_(self, "_plain", _plain_parameters(self.signature, self.options))
+
+    @property
+    def identity(self) -> bytes:
+        """Module, name, and a hash of the code and of what it reaches (or ``version=``)."""
+        found = self._identity
+        if found is None:
+            reach = self.reach
+            found = _identity(self.fn, self.options, self.name, reach.token)
+            object.__setattr__(self, "_identity", found)
+            self._warn_about(reach)
+        return found
+
+    @property
+    def reach(self) -> Reach:
+        """What this app's key covers beyond its own body: see ``plait cache why``."""
+        found = self._reach
+        if found is None:
+            fn = _user_function(self.fn)
+            found = reach_of(fn) if isinstance(fn, types.FunctionType) else NO_REACH
+            object.__setattr__(self, "_reach", found)
+        return found
+
+    def _warn_about(self, reach: Reach) -> None:
+        if reach.nondeterministic and self.options.pure is None:
+            _warn(
+                f"app {self.name} reads {', '.join(reach.nondeterministic)}: its calls with equal "
+                "arguments are the same work and share one result. Pass what varies (a seed, an "
+                f"index) as an argument, or mark it @pl.app(pure=False) so each call runs",
+                ImpureAppWarning,
+            )
+        if self.options.memoized and self.options.version is None and (reach.not_covered or reach.truncated):
+            beyond = ["what lies beyond its first 5 000 functions"] if reach.truncated else []
+            missing = [*reach.not_covered, *beyond]
+            _warn(
+                f"app {self.name}: its memo key does not cover {'; '.join(missing)}; when those "
+                "change, give the app a new version=...",
+                MemoKeyWarning,
+            )
 
     @property
     def __plait_identity__(self) -> bytes:
@@ -89,6 +140,8 @@ class App(Generic[P, T]):
         Arguments are typed ``Any`` on purpose: each may be the value the function
         takes, or an Expr or future of it. Arity and names are checked here, at call time.
         """
+        if not args and not kwargs and self.options.pure is None:
+            self._count_bare_call()
         call_args, call_kwargs, pairs = self._bind(args, kwargs)
         refs: list[Any] = []
         for value in call_args:
@@ -99,6 +152,17 @@ class App(Generic[P, T]):
         # With no argument left out of the key, the key sees exactly these references.
         in_key = None if self.options.ignore_for_cache else len(refs)
         return Call(self._key(pairs, in_key), self, call_args, call_kwargs, deps)
+
+    def _count_bare_call(self) -> None:
+        calls = self._bare_calls + 1
+        object.__setattr__(self, "_bare_calls", calls)
+        if calls == 2:
+            _warn(
+                f"app {self.name} is called with no arguments more than once: the calls are the "
+                "same work and share one result. If each call should run, mark it "
+                "@pl.app(pure=False); if sharing is right, @pl.app(pure=True) says so",
+                ImpureAppWarning,
+            )
 
     def _bind(
         self, args: tuple[Any, ...], kwargs: dict[str, Any]
@@ -138,7 +202,7 @@ class App(Generic[P, T]):
         except FileNotFoundError as error:
             raise FileNotFoundError(f"{self.name}(): argument {name!r}: {error}") from None
         except Untokenizable as error:
-            if not self.options.cache:
+            if not self.options.memoized:
                 return digest(b"C", self.identity, *parts[2:], _unique())
             raise TypeError(
                 f"{self.name}(): argument {error.where!r} is a {error.value_type.__qualname__}, "
@@ -149,7 +213,7 @@ class App(Generic[P, T]):
                 f"{self.name}(): an Expr or future is nested inside an object plait does not "
                 "look into; pass it directly or inside a list, tuple, dict or set"
             )
-        if not self.options.cache:
+        if self.options.pure is False:
             parts.append(_unique())
         return digest(*parts)
 
@@ -197,12 +261,29 @@ def _plain_parameters(sig: inspect.Signature, options: AppOptions) -> tuple[str,
     return tuple(p.name for p in params) if plain else None
 
 
-def _identity(fn: Callable[..., Any], options: AppOptions, name: str) -> bytes:
-    """Module + qualname + the code's hash (closure included), or the explicit version."""
+def _warn(message: str, category: type[Warning]) -> None:
+    """Warn at the user's line: the first frame outside plait."""
+    frame, level = sys._getframe(1), 2
+    while frame.f_back is not None and frame.f_code.co_filename.startswith(_PLAIT_DIR):
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, category, stacklevel=level)
+
+
+_PLAIT_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+
+
+def _user_function(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """The user's function behind a wrapper plait made (a shell command, an output check)."""
+    inner = getattr(fn, "__plait_inner__", None)
+    return fn if inner is None else _user_function(inner[0])
+
+
+def _identity(fn: Callable[..., Any], options: AppOptions, name: str, reach: bytes) -> bytes:
+    """Module + qualname + the code's hash (closure included) + its reach, or the explicit version."""
     where = f"{getattr(fn, '__module__', '?')}.{name}".encode()
     inner = getattr(fn, "__plait_inner__", None)
     if inner is not None:  # a wrapper plait made (a shell command, an output check): its fn + settings
-        return digest(b"w", _identity(inner[0], options, name), token_of(inner[1]))
+        return digest(b"w", _identity(inner[0], options, name, reach), token_of(inner[1]))
     if options.version is not None:
         return digest(b"v", where, options.version.encode())
     code = getattr(fn, "__code__", None)
@@ -212,13 +293,13 @@ def _identity(fn: Callable[..., Any], options: AppOptions, name: str) -> bytes:
         closure = tuple(c.cell_contents for c in getattr(fn, "__closure__", None) or ())
         extra = token_of((closure, getattr(fn, "__defaults__", None), getattr(fn, "__kwdefaults__", None)))
     except Untokenizable as error:
-        if not options.cache:
+        if not options.memoized:
             return digest(b"u", where, _unique())
         raise TypeError(
             f"app {name}: its closure holds a {error.value_type.__qualname__}, which plait "
             "cannot hash; give the app an explicit version=... or cache=False"
         ) from None
-    return digest(b"c", where, code_token(code), extra)
+    return digest(b"c", where, code_token(code), extra, reach)
 
 
 @overload
@@ -232,6 +313,7 @@ def app(
     timeout: float | None = None,
     executor: str | None = None,
     cache: bool = True,
+    pure: bool | None = None,
     version: str | None = None,
     resources: Mapping[str, Any] | None = None,
     ignore_for_cache: Iterable[str] = (),
@@ -244,8 +326,10 @@ def app(fn: Callable[P, T] | None = None, /, **options: Any) -> Any:
 
     Use it bare (``@app``) or with options (``@app(retries=3, timeout=60)``):
     ``retries`` (a count or a :class:`Retry`), ``timeout`` (seconds; the task's process
-    is killed), ``executor`` (a label), ``cache`` (memoize across runs), ``version``
-    (replaces the code hash in the app's identity), ``resources`` (passed to the
+    is killed), ``executor`` (a label), ``cache`` (memoize across runs), ``pure``
+    (``False``: every call is its own work, never shared nor memoized; ``True``: says the
+    app is a function of its arguments, which silences :class:`ImpureAppWarning`),
+    ``version`` (replaces the code hash in the app's identity), ``resources`` (passed to the
     executor), ``ignore_for_cache`` (argument names left out of the key), ``outputs``
     (:class:`File` objects the task writes, or names of parameters whose arguments are
     paths it writes: keyed by path, checked to exist after the task).

@@ -190,7 +190,9 @@ class _Writer:
             self.out.append(b"m")
             self.write((fn.__func__, fn.__self__), where)
         elif isinstance(fn, types.FunctionType):
-            self.out.append(b"F" + _qualified(fn) + b"\0" + code_token(fn.__code__))
+            from plait.dsl._reach import reach_token  # it tokenizes with this module
+
+            self.out.append(b"F" + _qualified(fn) + b"\0" + code_token(fn.__code__) + reach_token(fn))
             if fn.__closure__ is None and fn.__defaults__ is None and fn.__kwdefaults__ is None:
                 self.out.append(b"-")  # the common case, kept cheap: maps over plain functions
                 return

@@ -262,7 +262,7 @@ class Interpreter:
     def _start_call(self, node: Node, expr: Call[Any], values: list[Any]) -> None:
         app = expr.app
         node.task_id = next(self.task_ids)  # before the memo: a cached task is a task in the monitor too
-        if self.memo is not None and app.options.cache:
+        if self.memo is not None and app.options.memoized:
             cached = self.memo.get(node.key)
             if cached is not MISSING:
                 self._event("cached", node, app)
@@ -322,7 +322,7 @@ class Interpreter:
             self._event("running", node, app, executor=label, worker=result.worker, at=result.started)
         if result.error is None:
             self.tasks.pop(node.task_id, None)
-            if self.memo is not None and app.options.cache:
+            if self.memo is not None and app.options.memoized:
                 self.memo.put(node.key, app.name, result.value)
             self._event("done", node, app, executor=label, worker=result.worker, at=result.ended, usage=result.usage)
             self.failures.pop(node, None)

@@ -20,13 +20,13 @@ MiB = 1 << 20
 linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux keeps a peak across vfork and exec")
 
 
-@pl.app(cache=False)
+@pl.app(pure=False)
 def own_peak() -> int:
     """The worker's lifetime peak RSS in bytes, as the kernel keeps it."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
-@pl.app(cache=False)
+@pl.app(pure=False)
 def whose(i: int, started: str) -> tuple[int, int]:
     Path(started, str(i)).touch()
     time.sleep(0.2)

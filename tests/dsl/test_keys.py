@@ -208,13 +208,23 @@ def test_an_untokenizable_argument_is_an_error_naming_the_app_and_argument() -> 
         consume({"k": Opaque(1)})
 
 
-def test_cache_false_accepts_anything_with_a_key_never_shared() -> None:
+def test_cache_false_accepts_anything_and_shares_what_it_can_key() -> None:
     @pl.app(cache=False)
     def consume(data: object) -> int:
         return 1
 
+    assert consume(Opaque(1)).key != consume(Opaque(1)).key  # no token: a call of its own
+    assert consume(1).key == consume(1).key  # not memoized, but equal calls in a run are one
+
+
+def test_pure_false_makes_every_call_its_own_work() -> None:
+    @pl.app(pure=False)
+    def consume(data: object) -> int:
+        return 1
+
+    assert consume(1).key != consume(1).key
     assert consume(Opaque(1)).key != consume(Opaque(1)).key
-    assert consume(1).key != consume(1).key  # not memoized, not deduplicated
+    assert not consume.options.memoized
 
 
 def test_register_token_makes_a_type_cacheable() -> None:

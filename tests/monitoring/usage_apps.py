@@ -11,7 +11,7 @@ from plait import app
 MiB = 1 << 20
 
 
-@app(cache=False)
+@app(pure=False)
 def allocate(mib: int, tag: int = 0) -> int:
     """Hold ``mib`` MiB, every page touched (so resident), then let it go."""
     block = bytearray(mib * MiB)
@@ -19,7 +19,7 @@ def allocate(mib: int, tag: int = 0) -> int:
     return len(block) // MiB
 
 
-@app(cache=False)
+@app(pure=False)
 def burn(cpu_seconds: float) -> int:
     """Spend ``cpu_seconds`` of CPU time, however busy the machine is."""
     start, spins = time.process_time(), 0
@@ -28,19 +28,19 @@ def burn(cpu_seconds: float) -> int:
     return spins
 
 
-@app(cache=False)
+@app(pure=False)
 def idle(seconds: float) -> float:
     """Wait without using the CPU: a task with a low CPU efficiency."""
     time.sleep(seconds)
     return seconds
 
 
-@app(cache=False)
+@app(pure=False)
 def broken(message: str) -> int:
     raise ValueError(message)
 
 
-@app(cache=False)
+@app(pure=False)
 def swell_and_die(mib: int, seconds: float) -> int:
     """Hold ``mib`` MiB for ``seconds``, then die as the OOM killer would end it."""
     block = bytearray(mib * MiB)
@@ -50,7 +50,7 @@ def swell_and_die(mib: int, seconds: float) -> int:
     return len(block)
 
 
-@app(cache=False)
+@app(pure=False)
 def grow(steps: int, mib: int, seconds: float) -> int:
     """Keep the CPU busy for ``steps`` stretches of ``seconds``, holding ``mib`` MiB more after each."""
     blocks = []

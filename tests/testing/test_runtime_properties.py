@@ -139,7 +139,7 @@ def test_graphs_with_failing_apps_agree_across_runtimes(expr: pl.Expr[Any]) -> N
 
 
 def test_an_app_that_fails_differently_each_time_is_caught() -> None:
-    @pl.app(cache=False)
+    @pl.app(pure=False)
     def flaky(x: int) -> int:
         raise ValueError(f"bad luck {uuid.uuid4().hex}")
 

@@ -27,13 +27,13 @@ def fail(message: str) -> int:
     raise ValueError(message)
 
 
-@app(cache=False)
+@app(pure=False)
 def nap(seconds: float, x: int = 0) -> int:
     time.sleep(seconds)
     return x
 
 
-@app(cache=False)
+@app(pure=False)
 def where(seconds: float, x: int, directory: str) -> int:
     """Leave this worker's pid in ``directory`` (so a test can kill it), then nap."""
     Path(directory, f"{x}-{os.getpid()}").touch()
