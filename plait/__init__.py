@@ -34,6 +34,8 @@ from plait.backends.zmq import ZMQExecutor
 from plait.dsl import (
     App,
     Expr,
+    ImpureAppWarning,
+    MemoKeyWarning,
     Retry,
     app,
     constant,
@@ -52,6 +54,8 @@ __all__ = [
     "DependencyError",
     "Executor",
     "Expr",
+    "ImpureAppWarning",
+    "MemoKeyWarning",
     "LocalProvider",
     "BatchExecutor",
     "DaskExecutor",

@@ -18,6 +18,7 @@ from plait.dsl._expr import (
     set_interpreter,
 )
 from plait.dsl._file import File
+from plait.dsl._reach import ImpureAppWarning, MemoKeyWarning, Reach
 from plait.dsl._retry import Constant, Exponential, Retry, constant, exponential
 from plait.dsl._token import Untokenizable, register_token, token_of
 
@@ -32,6 +33,9 @@ __all__ = [
     "Expr",
     "Exponential",
     "Gather",
+    "ImpureAppWarning",
+    "MemoKeyWarning",
+    "Reach",
     "Interpreter",
     "Map",
     "Pure",

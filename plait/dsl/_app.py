@@ -89,9 +89,14 @@ class App(Generic[P, T]):
         """Module, name, and a hash of the code and of what it reaches (or ``version=``)."""
         found = self._identity
         if found is None:
-            reach = self.reach
-            found = _identity(self.fn, self.options, self.name, reach.token)
-            object.__setattr__(self, "_identity", found)
+            # An app that calls itself holds itself in its closure or globals: while its
+            # identity is being made, it stands for itself by name.
+            object.__setattr__(self, "_identity", _SELF + self.name.encode())
+            try:
+                reach = self.reach
+                found = _identity(self.fn, self.options, self.name, reach.token)
+            finally:
+                object.__setattr__(self, "_identity", found)
             self._warn_about(reach)
         return found
 
@@ -259,6 +264,9 @@ def _plain_parameters(sig: inspect.Signature, options: AppOptions) -> tuple[str,
     params = list(sig.parameters.values())
     plain = all(p.kind is p.POSITIONAL_OR_KEYWORD for p in params) and not options.ignore_for_cache
     return tuple(p.name for p in params) if plain else None
+
+
+_SELF = b"this app: "
 
 
 def _warn(message: str, category: type[Warning]) -> None:

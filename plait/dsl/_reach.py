@@ -168,8 +168,9 @@ class _Walk:
                 self.cls(obj, via)
             else:
                 self.function(obj, via=via)
+        parts = sorted(self.parts | {(f"d {name}", b"") for name in self.distributions})
         return Reach(
-            token=digest(*(label.encode() + b"\0" + token for label, token in sorted(self.parts))),
+            token=digest(*(label.encode() + b"\0" + token for label, token in parts)),
             code=tuple(sorted(self.code)),
             constants=tuple(sorted(self.constants)),
             distributions=tuple(sorted(self.distributions)),
@@ -295,7 +296,7 @@ def _class_token(item: tuple[str, object]) -> tuple[str, bytes | None]:
 
 def _function_behind(obj: object) -> object:
     """The plain function of an app (apps may call each other), a shell app or a bound method."""
-    if hasattr(obj, "__plait_identity__") and hasattr(obj, "fn"):
+    if hasattr(type(obj), "__plait_identity__") and hasattr(obj, "fn"):  # the class: not the lazy property
         obj = obj.fn
     inner = getattr(obj, "__plait_inner__", None)
     if inner is not None:

@@ -7,12 +7,15 @@
 - :func:`check_laws` adds functor/applicative/monad law tests to a test module.
 - :class:`ChaosExecutor` fails, loses, delays and reorders tasks, seeded;
   :func:`chaos_runtime` retries what it injects, :func:`local_runtime` does not.
+- :func:`check_deterministic` runs an app twice per drawn input in two worker
+  processes and reports differing results: proof that sharing its calls is safe.
 - :func:`assert_equivalent` runs a graph on several runtimes and compares outcomes;
   :func:`schedule_independent` checks that completion order does not matter.
 - The pytest fixture ``plait_runtime`` (``pytest --plait-chaos=SEED`` for chaos).
 """
 
 from plait.testing._chaos import ChaosError, ChaosEvent, ChaosExecutor
+from plait.testing._determinism import check_deterministic
 from plait.testing._equivalence import (
     assert_equivalent,
     chaos_runtime,
@@ -29,6 +32,7 @@ __all__ = [
     "ChaosExecutor",
     "assert_equivalent",
     "chaos_runtime",
+    "check_deterministic",
     "check_laws",
     "describe",
     "evaluate",
