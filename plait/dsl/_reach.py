@@ -283,7 +283,8 @@ _HANDLES = frozenset(
 
 def _library_callable(obj: object) -> bool:
     """A callable that is not an instance of the user's own class: a builtin, a ufunc, …"""
-    return callable(obj) and _origin(type(obj).__module__) != _USER
+    module = getattr(obj, "__module__", None)
+    return callable(obj) and _origin(module if isinstance(module, str) else type(obj).__module__) != _USER
 
 
 def _class_token(item: tuple[str, object]) -> tuple[str, bytes | None]:
@@ -457,8 +458,8 @@ def _origin(module: str | None) -> str:
     if module is None or module in sys.builtin_module_names:
         return _STDLIB
     path = _path_of(module) or _path_of(top)
-    if path is None:
-        return _STDLIB if top in sys.stdlib_module_names else _USER
+    if path is None:  # the user's module made in memory, or a compiled module's made-up name
+        return _USER if module in sys.modules and top not in sys.stdlib_module_names else _STDLIB
     if _in_site_packages(path):
         return _distribution(top)
     if any(path.startswith(p) for p in _stdlib_dirs()) or (top in sys.stdlib_module_names and "." not in path):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import subprocess
 import sys
+import types
 import warnings
 import zipfile
 from collections.abc import Callable, Iterator
@@ -192,9 +193,10 @@ def test_a_very_large_reach_is_cut_short_with_a_warning(monkeypatch) -> None:
     monkeypatch.setattr(_reach, "MAX_REACH", 5)
     chain = "\n".join(f"def h{i}(x):\n    return h{i + 1}(x)" for i in range(20))
     source = f"import plait as pl\n{chain}\ndef h20(x):\n    return x\n@pl.app\ndef deep(x):\n    return h0(x)\n"
-    namespace: dict[str, object] = {"__name__": "chain_of_helpers"}
-    exec(compile(source, "<chain>", "exec"), namespace)
-    deep = namespace["deep"]
+    module = types.ModuleType("chain_of_helpers")
+    monkeypatch.setitem(sys.modules, module.__name__, module)
+    exec(compile(source, "<chain>", "exec"), vars(module))
+    deep = module.deep
     assert isinstance(deep, pl.App)
     with pytest.warns(pl.MemoKeyWarning, match="beyond its first"):
         deep(1)
@@ -218,6 +220,7 @@ def test_a_constant_with_no_token_is_named_in_a_warning_and_left_out() -> None:
 
 USES_TINYLIB = '''
 import sys
+import types
 sys.path.insert(0, {site!r})
 import plait as pl
 import plait_tinylib
@@ -276,6 +279,7 @@ def test_an_installed_library_s_version_change_reruns_what_uses_it(tmp_path: Pat
 
 RUN = '''
 import sys
+import types
 import plait as pl
 import helpers
 
