@@ -1,12 +1,15 @@
-"""``plait cache info|clear``: look into and empty a memo file from the shell."""
+"""``plait cache info|clear|why``: look into and empty a memo file, see what a key covers."""
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import click
 
+from plait.dsl import App
 from plait.runtime._memo import cache_info, clear_cache
+from plait.runtime._run_cli import load_target
 
 __all__ = ["cache"]
 
@@ -44,6 +47,47 @@ def clear(path: Path, app_name: str | None) -> None:
         raise click.ClickException(str(error)) from None
     what = f"entries of {app_name}" if app_name else "entries"
     click.echo(f"{path}: removed {removed} {what}")
+
+
+@cache.command()
+@click.argument("target")
+def why(target: str) -> None:
+    """What the memo key of the app TARGET (path.py:app or package.module:app) covers.
+
+    Its results are served from the memo until one of these changes: so this is why a
+    task reran, or did not.
+    """
+    app = load_target(target)
+    if not isinstance(app, App):
+        raise click.BadParameter(f"{target} is a {type(app).__name__}, not an app", param_hint="TARGET")
+    with warnings.catch_warnings():  # what they would warn of is printed below
+        warnings.simplefilter("ignore")
+        lines = key_coverage(app)
+    click.echo("\n".join(lines))
+
+
+def key_coverage(app: App[..., object]) -> list[str]:
+    """The lines ``plait cache why`` prints for ``app``."""
+    reach, options = app.reach, app.options
+    lines = [f"app {app.name} ({getattr(app.fn, '__module__', '?')}), identity {app.identity.hex()}"]
+    if options.version is not None:
+        return [*lines, f"  version={options.version!r}: its key changes only when you change the version"]
+    if not options.memoized:
+        lines.append("  not memoized: " + ("pure=False, every call runs" if options.pure is False else "cache=False"))
+    lines.append("  its own code, closure and default arguments, and the arguments of each call")
+    for title, names in (
+        ("functions and classes of your code it reaches", reach.code),
+        ("module constants it reads (their values)", reach.constants),
+        ("installed distributions it uses (their versions)", reach.distributions),
+        ("NOT covered (no token; give it a version= when they change)", reach.not_covered),
+        ("reads what varies from call to call (mark it pure=False)" if options.pure is None else "reads what varies",
+         reach.nondeterministic),
+    ):  # fmt: skip
+        if names:
+            lines.append(f"  {title}:")
+            lines.extend(f"    {name}" for name in names)
+    lines.append("  never covered: files read by a name that is not a pl.File, environment variables, the network")
+    return lines
 
 
 def _size(n: int) -> str:

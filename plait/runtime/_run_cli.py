@@ -47,15 +47,7 @@ def load_expr(target: str) -> Expr[Any]:
     imported as a module named after it, its directory first on ``sys.path`` (as
     ``python path.py`` would), and its functions are sent to workers by value.
     """
-    where, sep, name = target.rpartition(":")
-    if not sep or not where or not name:
-        raise click.BadParameter(f"{target!r}: expected path.py:name or package.module:name", param_hint="TARGET")
-    module = _load_module(where)
-    found: Any = module
-    for part in name.split("."):
-        if not hasattr(found, part):
-            raise click.BadParameter(f"{where} has no {name!r}", param_hint="TARGET")
-        found = getattr(found, part)
+    found = load_target(target)
     if isinstance(found, App):
         raise click.BadParameter(
             f"{target} is an app; name an Expr (an app called with its arguments)", param_hint="TARGET"
@@ -64,6 +56,19 @@ def load_expr(target: str) -> Expr[Any]:
         found = found()
     if not isinstance(found, Expr):
         raise click.BadParameter(f"{target} is a {type(found).__name__}, not an Expr", param_hint="TARGET")
+    return found
+
+
+def load_target(target: str) -> Any:
+    """What ``target`` (``path.py:name`` or ``package.module:name``) names, the module imported."""
+    where, sep, name = target.rpartition(":")
+    if not sep or not where or not name:
+        raise click.BadParameter(f"{target!r}: expected path.py:name or package.module:name", param_hint="TARGET")
+    found: Any = _load_module(where)
+    for part in name.split("."):
+        if not hasattr(found, part):
+            raise click.BadParameter(f"{where} has no {name!r}", param_hint="TARGET")
+        found = getattr(found, part)
     return found
 
 
