@@ -80,26 +80,29 @@ def reach_token(fn: types.FunctionType) -> bytes:
     Cached by code object and module, once per process: a lambda made anew for each of a
     million calls is walked once. Its closure is not walked here (the caller tokenizes it).
     """
-    key = (fn.__code__, id(fn.__globals__))
-    found = _reach_tokens.get(key)
-    if found is None:
-        if key in _walking:  # a function that reaches itself through a default argument
-            return b""
-        _walking.add(key)
-        try:
-            walk = _Walk()
-            walk.function(fn, root=True, closure=False)
-            found = walk.result().token
-        finally:
-            _walking.discard(key)
-        if len(_reach_tokens) >= 4096:
-            _reach_tokens.clear()
-        _reach_tokens[key] = found
-    return found
+    code = fn.__code__
+    found = _reach_tokens.get(code)
+    if found is not None and found[0] is fn.__globals__:
+        return found[1]
+    if code in _walking:  # a function that reaches itself through a default argument
+        return b""
+    _walking.add(code)
+    try:
+        walk = _Walk()
+        walk.function(fn, root=True, closure=False)
+        token = walk.result().token
+    finally:
+        _walking.discard(code)
+    if len(_reach_tokens) >= 4096:
+        _reach_tokens.clear()
+    _reach_tokens[code] = (fn.__globals__, token)
+    return token
 
 
-_reach_tokens: dict[tuple[types.CodeType, int], bytes] = {}
-_walking: set[tuple[types.CodeType, int]] = set()
+# By code object, with the module's globals it was walked in (a code object can run in
+# several: the same file exec'd twice).
+_reach_tokens: dict[types.CodeType, tuple[dict[str, Any], bytes]] = {}
+_walking: set[types.CodeType] = set()
 
 
 _NON_DETERMINISTIC_TIME = (

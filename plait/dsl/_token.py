@@ -190,8 +190,6 @@ class _Writer:
             self.out.append(b"m")
             self.write((fn.__func__, fn.__self__), where)
         elif isinstance(fn, types.FunctionType):
-            from plait.dsl._reach import reach_token  # it tokenizes with this module
-
             self.out.append(b"F" + _qualified(fn) + b"\0" + code_token(fn.__code__) + reach_token(fn))
             if fn.__closure__ is None and fn.__defaults__ is None and fn.__kwdefaults__ is None:
                 self.out.append(b"-")  # the common case, kept cheap: maps over plain functions
@@ -245,3 +243,7 @@ _SCALARS: dict[type, Callable[[Any], bytes]] = {
     bytes: lambda v: b"b" + _len(len(v)) + v,
     type(Ellipsis): lambda _: b"e",
 }
+
+# What a function reaches is part of its token; that walk tokenizes constants with this
+# module, so it is imported once this module's names exist.
+from plait.dsl._reach import reach_token  # noqa: E402
