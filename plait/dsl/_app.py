@@ -161,7 +161,7 @@ class App(Generic[P, T]):
     def _count_bare_call(self) -> None:
         calls = self._bare_calls + 1
         object.__setattr__(self, "_bare_calls", calls)
-        if calls == 2:
+        if calls == 2 and not self.reach.nondeterministic:  # that warning said it already
             _warn(
                 f"app {self.name} is called with no arguments more than once: the calls are the "
                 "same work and share one result. If each call should run, mark it "
