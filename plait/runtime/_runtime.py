@@ -14,6 +14,7 @@ from returns.result import Failure, Result, Success
 
 from plait.backends import Executor, ProcessExecutor
 from plait.dsl import Expr, Retry, set_interpreter
+from plait.runtime._debug import debug_error
 from plait.runtime._hooks import Memo, Monitor
 from plait.runtime._interpreter import Interpreter, Root
 from plait.runtime._memo import SQLiteMemo
@@ -40,6 +41,20 @@ class PlaitFuture(concurrent.futures.Future[T]):
     @property
     def expr(self) -> Expr[T]:
         return self.__plait_expr__
+
+    def debug(self, *, post_mortem: bool = True) -> Result[T, BaseException]:
+        """Call the task this future failed from again, here, under pdb's post-mortem.
+
+        With its arguments as it got them (for a failed dependency, the task that
+        started it); ``post_mortem=False`` only reproduces. ``Failure(error)`` if it
+        fails again. ``plait debug run.db`` does the same from a monitoring db.
+        """
+        if not self.done():
+            raise ValueError("debug(): the future has not finished")
+        error = self.exception()
+        if error is None:
+            raise ValueError("debug(): the future did not fail")
+        return debug_error(error, post_mortem=post_mortem)
 
     def cancel(self) -> bool:
         if not super().cancel():
