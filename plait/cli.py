@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 import plait
+from plait.monitoring._debug_cli import debug
 from plait.report._cli import graph, report
 from plait.runtime._cache_cli import cache
 from plait.runtime._run_cli import run
@@ -42,3 +43,4 @@ main.add_command(cache)
 main.add_command(run)
 main.add_command(report)
 main.add_command(graph)
+main.add_command(debug)

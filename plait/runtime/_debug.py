@@ -64,6 +64,8 @@ def rerun(
     try:
         return Success(fn(*args, **kwargs))
     except Exception as error:
+        if error.__traceback__ is not None:  # start at the task's own frame, not this one
+            error = error.with_traceback(error.__traceback__.tb_next)
         if post_mortem:
             pdb.post_mortem(error.__traceback__)
         return Failure(error)
