@@ -45,7 +45,7 @@ from plait.dsl import (
 )
 from plait.dsl._file import File
 from plait.dsl._shell import ShellError, ShellResult, shell
-from plait.runtime import DependencyError, PlaitFuture, Runtime, root_cause, run
+from plait.runtime import DependencyError, PlaitFuture, Plan, Runtime, root_cause, run
 
 __all__ = [
     "App",
@@ -63,6 +63,7 @@ __all__ = [
     "SchedulerError",
     "SlurmProvider",
     "PlaitFuture",
+    "Plan",
     "ProcessExecutor",
     "RemoteError",
     "Retry",

@@ -43,6 +43,7 @@ __all__ = [
     "EventLog",
     "Monitors",
     "ProgressMonitor",
+    "clock",
     "combine",
     "describe",
     "outdated",
@@ -496,7 +497,7 @@ class ProgressMonitor:
         finished = self.finished
         rate = finished / elapsed
         left = self.total - finished
-        eta = _clock(left / rate) if rate > 0 and left > 0 else "-:--:--"
+        eta = clock(left / rate) if rate > 0 and left > 0 else "-:--:--"
         line = Text.assemble((f"{finished}/{self.total} ", "bold"), (f"done {self.done} ", "green"))
         # Counts that are zero stay out of the way, so the line fits 80 columns.
         for label, count, style in (("failed", self.failed, "red"), ("cached", self.cached, "cyan")):
@@ -511,10 +512,10 @@ class ProgressMonitor:
         return row
 
 
-def _clock(seconds: float) -> str:
+def clock(seconds: float) -> str:
     """``h:mm:ss``.
 
-    >>> _clock(3725.4)
+    >>> clock(3725.4)
     '1:02:05'
     """
     whole = int(seconds)

@@ -18,7 +18,7 @@ from plait.dsl import App, Expr
 from plait.runtime._monitor import DEFAULT_DEBUG_PAYLOAD_BYTES, EventLog
 from plait.runtime._runtime import Runtime
 
-__all__ = ["load_expr", "parse_executor", "run"]
+__all__ = ["executor_option", "load_expr", "parse_executor", "run"]
 
 _EXECUTORS: dict[str, type[ProcessExecutor] | type[ThreadExecutor]] = {
     "processes": ProcessExecutor,
@@ -88,15 +88,18 @@ def _load_module(where: str) -> Any:
     return module
 
 
-@click.command()
-@click.argument("target")
-@click.option(
+executor_option = click.option(
     "--executor",
     "executor_spec",
     default="processes",
     show_default=True,
     help="Where tasks run: processes[:N] or threads[:N] (N workers; default one per core).",
 )
+
+
+@click.command()
+@click.argument("target")
+@executor_option
 @click.option("--cache", type=click.Path(dir_okay=False), help="Memo file: results kept across runs (SQLite).")
 @click.option("--monitor", type=click.Path(dir_okay=False), help="Record every task's states here, for plait report.")
 @click.option("--progress/--no-progress", default=None, help="Progress bar on stderr [default: when it is a terminal].")

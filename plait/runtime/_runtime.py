@@ -19,6 +19,7 @@ from plait.runtime._hooks import Memo, Monitor
 from plait.runtime._interpreter import Interpreter, Root
 from plait.runtime._memo import SQLiteMemo
 from plait.runtime._monitor import EventLog, combine, progress_monitor
+from plait.runtime._plan import Plan, history_of, make_plan, median_seconds
 
 __all__ = ["PlaitFuture", "Runtime", "current_runtime", "run"]
 
@@ -215,6 +216,17 @@ class Runtime:
     def _call_soon(self, fn: Any, *args: Any) -> None:
         if not self._closed:
             self._loop.call_soon_threadsafe(fn, *args)
+
+    def plan(self, expr: Expr[Any], *, history: str | os.PathLike[str] | None = None) -> Plan:
+        """What running ``expr`` here would do, without running any of it (see :class:`Plan`).
+
+        Tasks are looked up in this runtime's memo; times come from ``history``, a
+        monitoring db of earlier runs (default: the one this runtime writes, if any).
+        """
+        interpreter = self._interpreter
+        seconds = median_seconds(history if history is not None else history_of(interpreter.monitor))
+        workers = sum(getattr(e, "workers", None) or e.capacity for e in self._executors)
+        return make_plan(expr, interpreter.memo, seconds, workers)
 
     # -- what Expr.__eq__ and Expr.awaitable need -------------------------------------
 
