@@ -299,9 +299,15 @@ class Database:
             if state is None:
                 return f"{where} has no task {task}"
             return f"{where}: task {task} did not fail (it ended {state[0]})"
-        failing = [run for (run,) in self._db.execute("SELECT DISTINCT run FROM attempts WHERE state = 'failed'")]
+        failing = [
+            run
+            for (run,) in self._db.execute(
+                "SELECT DISTINCT run FROM attempts WHERE state = 'failed' AND run != ? AND (? IS NULL OR name = ?)",
+                (self.run, task, task),
+            )
+        ]
         subject = f"no task of app {task!r}" if task is not None else "no task"
-        hint = f"; runs with failures: {', '.join(map(str, failing))} (choose one with --run)" if failing else ""
+        hint = f"; it did in run {', '.join(map(str, failing))} (choose one with --run)" if failing else ""
         return f"{where}: {subject} failed{hint}"
 
     def close(self) -> None:

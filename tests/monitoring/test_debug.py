@@ -154,10 +154,14 @@ def test_a_call_over_the_cap_is_recorded_as_such_and_debug_says_how_to_raise_it(
 def test_debug_says_when_there_is_nothing_to_debug(tmp_path: Path) -> None:
     path = tmp_path / "run.db"
     with pl.Runtime([pl.ThreadExecutor(2)], monitor=path, progress=False) as rt:
+        rt.run(total_under([9], 5).attempt())
+    with pl.Runtime([pl.ThreadExecutor(2)], monitor=path, progress=False) as rt:
         rt.run(total_under([1], 5))
     result = CliRunner().invoke(debug, [str(path), "1"])
-    assert "task 1 did not fail (it ended done)" in result.output
-    assert "no task failed" in CliRunner().invoke(debug, [str(path)]).output
+    assert "run 2: task 1 did not fail (it ended done)" in result.output
+    latest = CliRunner().invoke(debug, [str(path)]).output
+    assert "run 2: no task failed; it did in run 1 (choose one with --run)" in latest
+    assert "re-running total_under(values=[9], limit=5)" in CliRunner().invoke(debug, [str(path), "--run", "1"]).output
 
 
 def test_an_unpicklable_call_is_recorded_and_its_exception_still_pickles(tmp_path: Path) -> None:
