@@ -18,6 +18,7 @@ from returns.result import Failure
 import plait as pl
 from plait.monitoring._debug_cli import debug
 from plait.runtime import EventLog
+from tests.test_cli_run import plait
 
 STEPS = """
 import plait as pl
@@ -51,18 +52,6 @@ if __name__ == "__main__":
     with pl.Runtime([executor()], monitor="run.db", progress=False) as rt:
         print(rt.run(work))
 """
-
-
-def plait(*args: str, cwd: Path, stdin: str = "") -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-c", "from plait.cli import main; main(prog_name='plait')", *args],
-        cwd=cwd,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
 
 
 @pytest.fixture(scope="module", params=["processes", "zmq"])

@@ -4,8 +4,6 @@ graph, worked out without running an app or handing an executor a task."""
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
@@ -15,6 +13,7 @@ import plait as pl
 from plait.backends import TaskResult, TaskSpec
 from plait.runtime import EventLog
 from plait.runtime._plan import AppPlan
+from tests.test_cli_run import plait
 
 
 @pl.app
@@ -149,18 +148,12 @@ whole = add([mark(i) for i in range(1, 5)])
 
 def test_plait_plan_prints_the_plan_and_runs_nothing(tmp_path: Path) -> None:
     (tmp_path / "flow.py").write_text(textwrap.dedent(FLOW))
-
-    def plait(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-c", "from plait.cli import main; main(prog_name='plait')", *args],
-            cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False,
-        )
-
-    ran = plait("run", "flow.py:part", "--executor", "threads:2", "--cache", "memo.db", "--monitor", "run.db")
+    options = ["--executor", "threads:2", "--cache", "memo.db", "--monitor", "run.db"]
+    ran = plait("run", "flow.py:part", *options, cwd=tmp_path)
     assert ran.returncode == 0, ran.stderr
     for mark in tmp_path.glob("ran-*"):
         mark.unlink()
-    planned = plait("plan", "flow.py:whole", "--cache", "memo.db", "--monitor", "run.db", "--executor", "threads:2")
+    planned = plait("plan", "flow.py:whole", *options, cwd=tmp_path)  # the same options as the run
     assert planned.returncode == 0, planned.stderr
     rows = {line.split()[0]: line.split()[1:4] for line in planned.stdout.splitlines()[1:4]}
     assert rows == {"add": ["1", "0", "1"], "mark": ["4", "2", "2"], "total": ["5", "2", "3"]}
