@@ -160,3 +160,5 @@ def test_plait_plan_prints_the_plan_and_runs_nothing(tmp_path: Path) -> None:
     assert "critical path (2 tasks" in planned.stdout and "on 2 workers" in planned.stdout
     assert "no recorded time for: add" in planned.stdout  # mark has times from the run, add none
     assert list(tmp_path.glob("ran-*")) == []
+    with pl.monitoring.open(tmp_path / "run.db") as db:
+        assert len(db.runs()) == 1  # the plan recorded no run of its own
