@@ -47,7 +47,7 @@ from plait.dsl import (
 )
 from plait.dsl._file import File
 from plait.dsl._shell import ShellError, ShellResult, shell
-from plait.runtime import DependencyError, PlaitFuture, Runtime, root_cause, run
+from plait.runtime import DependencyError, PlaitFuture, Plan, Runtime, root_cause, run
 
 __all__ = [
     "App",
@@ -67,6 +67,7 @@ __all__ = [
     "SchedulerError",
     "SlurmProvider",
     "PlaitFuture",
+    "Plan",
     "ProcessExecutor",
     "RemoteError",
     "Retry",

@@ -5,8 +5,10 @@ from __future__ import annotations
 import click
 
 import plait
+from plait.monitoring._debug_cli import debug
 from plait.report._cli import graph, report
 from plait.runtime._cache_cli import cache
+from plait.runtime._plan_cli import plan
 from plait.runtime._run_cli import run
 
 __all__ = ["main"]
@@ -42,3 +44,5 @@ main.add_command(cache)
 main.add_command(run)
 main.add_command(report)
 main.add_command(graph)
+main.add_command(debug)
+main.add_command(plan)

@@ -35,12 +35,14 @@ def build():
 """
 
 
-def plait(*args: str, cwd: Path, path: str | None = None) -> subprocess.CompletedProcess[str]:
+def plait(*args: str, cwd: Path, path: str | None = None, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    """The plait command in a fresh process; ``stdin`` is what it reads (a pdb session, say)."""
     env = None if path is None else {"PATH": path}
     return subprocess.run(
         [sys.executable, "-c", "from plait.cli import main; main(prog_name='plait')", *args],
         cwd=cwd,
         env=env,
+        input=stdin,
         capture_output=True,
         text=True,
         timeout=120,

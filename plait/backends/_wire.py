@@ -11,6 +11,7 @@ import inspect
 import pickle
 import struct
 import traceback
+from collections.abc import Callable
 from typing import Any
 
 import cloudpickle
@@ -36,7 +37,9 @@ __all__ = [
     "dumps_function",
     "frame",
     "loads",
+    "loads_call",
     "loads_error",
+    "loads_function",
 ]
 
 HEADER = struct.Struct("<I")
@@ -56,6 +59,17 @@ def dumps(value: Any) -> bytes:
 
 
 loads = pickle.loads
+
+
+def loads_function(payload: bytes) -> Callable[..., Any]:
+    """The function ``dumps_function`` pickled: what a worker (and ``plait debug``) calls."""
+    return pickle.loads(payload)  # type: ignore[no-any-return]
+
+
+def loads_call(payload: bytes) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """The arguments ``dumps_call`` pickled, as a worker (and ``plait debug``) reads them."""
+    args, kwargs = pickle.loads(payload)
+    return args, kwargs
 
 
 def dumps_function(spec: TaskSpec) -> bytes:

@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable
 from typing import Any, NoReturn
 
 from plait.backends._usage import meter
-from plait.backends._wire import HEADER, WireResult, WireTask, dumps, dumps_error, frame
+from plait.backends._wire import HEADER, WireResult, WireTask, dumps, dumps_error, frame, loads_call, loads_function
 
 __all__ = ["WireTask", "WireResult", "FunctionCache", "die_with", "fork_worker", "recv_exactly", "run_task"]
 
@@ -60,7 +60,7 @@ def _load(functions: FunctionCache, fn_key: bytes, payload: bytes) -> None:
     """Unpickle a function into ``functions``. One that cannot be loaded is kept as one
     that raises why, for this task and every later one of it (they come without it)."""
     try:
-        functions[fn_key] = pickle.loads(payload)
+        functions[fn_key] = loads_function(payload)
     except BaseException as error:  # even SystemExit from the module's import
         functions[fn_key] = functools.partial(_raise, error)
 
@@ -72,7 +72,7 @@ def _raise(error: BaseException, *args: Any, **kwargs: Any) -> NoReturn:
 def _call(functions: FunctionCache, name: str, fn_key: bytes, call: bytes) -> tuple[bool, bytes]:
     """Whether the call succeeded, and its pickled value or error."""
     try:
-        args, kwargs = pickle.loads(call)
+        args, kwargs = loads_call(call)
         value = functions[fn_key](*args, **kwargs)
     except BaseException as error:  # the task's failure is a value here, even SystemExit
         return False, dumps_error(error)

@@ -15,6 +15,6 @@ be read while the run goes on.
 """
 
 from plait.backends import NodeSample, TaskSample
-from plait.monitoring._db import Attempt, Database, Node, Query, Run, Task, open
+from plait.monitoring._db import Attempt, Database, FailedCall, Node, Query, Run, Task, open
 
-__all__ = ["Attempt", "Database", "Node", "NodeSample", "Query", "Run", "Task", "TaskSample", "open"]
+__all__ = ["Attempt", "Database", "FailedCall", "Node", "NodeSample", "Query", "Run", "Task", "TaskSample", "open"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 from collections.abc import Iterator
@@ -11,9 +12,9 @@ from typing import Any, Generic, TypeVar
 import attrs
 
 from plait.backends import NodeSample, TaskSample
-from plait.runtime._monitor import prepare
+from plait.runtime._monitor import outdated, prepare
 
-__all__ = ["Attempt", "Database", "Node", "Query", "Run", "Task", "open"]
+__all__ = ["Attempt", "Database", "FailedCall", "Node", "Query", "Run", "Task", "open"]
 
 
 @attrs.frozen
@@ -88,6 +89,28 @@ class Node:
 
 
 @attrs.frozen
+class FailedCall:
+    """A task that failed for good, and the call ``plait debug`` makes again.
+
+    ``fn`` and ``call`` are its pickled function and arguments as its worker got them,
+    None when they were not kept; ``problem`` then says why (bigger than the cap, not
+    picklable, or written by a plait that did not keep calls). ``path`` is the driver's
+    ``sys.path``, where the function's modules were imported from.
+    """
+
+    run: int
+    task: int
+    name: str
+    worker: str
+    error: str
+    fn: bytes | None
+    call: bytes | None
+    call_bytes: int | None
+    problem: str | None
+    path: tuple[str, ...]
+
+
+@attrs.frozen
 class Run:
     run: int
     started: float
@@ -106,6 +129,14 @@ _TASKS = """SELECT run, task, max(attempt) AS attempts, name, lower(hex(key)) AS
        coalesce(executor, '') AS executor, coalesce(worker, '') AS worker, running, ended, ended - running AS wall,
        cpu, peak_rss, error
 FROM attempts WHERE run = ? GROUP BY task ORDER BY task"""
+
+# The last failed attempt that matches, with its kept call (NULLs when none was kept).
+_FAILED_CALL = """SELECT a.run, a.task, a.name, coalesce(a.worker, ''), a.error, f.fn, f.problem, c.call, c.bytes,
+       c.problem, r.path, c.task IS NOT NULL
+FROM attempts a JOIN runs r ON r.run = a.run
+LEFT JOIN calls c ON c.run = a.run AND c.task = a.task LEFT JOIN functions f ON f.key = c.fn_key
+WHERE a.run = :run AND a.state = 'failed' AND {}
+ORDER BY a.ended DESC, a.task DESC LIMIT 1"""
 
 
 @attrs.frozen
@@ -194,8 +225,7 @@ class Database:
             tables = {name for (name,) in self._db.execute("SELECT name FROM sqlite_master")}
             if not {"runs", "attempts"} <= tables:
                 raise sqlite3.DatabaseError("it has no runs and attempts tables")
-            columns = {row[1] for row in self._db.execute("PRAGMA table_info(attempts)")}
-            if "samples" not in tables or "peak_rss" not in columns:  # written by an older plait
+            if outdated(self._db):  # written by an older plait
                 with self._db:
                     prepare(self._db)
             runs = self._db.execute("SELECT max(run) FROM runs").fetchone()[0]
@@ -243,6 +273,42 @@ class Database:
         sql = """SELECT task, at, cpu_percent, rss, peak_rss FROM task_samples
                  WHERE run = ? AND (? IS NULL OR task = ?) ORDER BY at"""
         return [TaskSample(*row) for row in self._db.execute(sql, (self.run, task, task))]
+
+    def failed_call(self, task: int | str | None = None) -> FailedCall:
+        """The call of a failed task of the run: task number ``task``, the latest failure
+        of the app called ``task``, or (None) the latest failure. ValueError says why
+        there is none."""
+        which = "a.task = :task" if isinstance(task, int) else "a.name = :task" if task is not None else "1"
+        row = self._db.execute(_FAILED_CALL.format(which), {"run": self.run, "task": task}).fetchone()
+        if row is None:
+            raise ValueError(self._no_failure(task))
+        run, number, name, worker, error, fn, fn_problem, call, size, call_problem, path, kept = row
+        problem = fn_problem or call_problem
+        if not kept:
+            problem = "its call was not kept (the run was recorded by a plait from before plait debug)"
+        return FailedCall(
+            run, number, name, worker, error or "", fn, call, size, problem, tuple(json.loads(path or "[]"))
+        )
+
+    def _no_failure(self, task: int | str | None) -> str:
+        where = f"{self.path} run {self.run}"
+        if isinstance(task, int):
+            state = self._db.execute(
+                "SELECT state FROM attempts WHERE run = ? AND task = ? ORDER BY attempt DESC", (self.run, task)
+            ).fetchone()
+            if state is None:
+                return f"{where} has no task {task}"
+            return f"{where}: task {task} did not fail (it ended {state[0]})"
+        failing = [
+            run
+            for (run,) in self._db.execute(
+                "SELECT DISTINCT run FROM attempts WHERE state = 'failed' AND run != ? AND (? IS NULL OR name = ?)",
+                (self.run, task, task),
+            )
+        ]
+        subject = f"no task of app {task!r}" if task is not None else "no task"
+        hint = f"; it did in run {', '.join(map(str, failing))} (choose one with --run)" if failing else ""
+        return f"{where}: {subject} failed{hint}"
 
     def close(self) -> None:
         self._db.close()

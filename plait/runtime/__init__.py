@@ -4,20 +4,24 @@ from plait.runtime._errors import DependencyError, root_cause
 from plait.runtime._hooks import MISSING, Memo, Monitor
 from plait.runtime._memo import CorruptEntryWarning, SQLiteMemo
 from plait.runtime._monitor import EventLog, Monitors, ProgressMonitor
+from plait.runtime._plan import AppPlan, Plan, Step
 from plait.runtime._runtime import PlaitFuture, Runtime, current_runtime, run
 
 __all__ = [
     "MISSING",
+    "AppPlan",
     "CorruptEntryWarning",
     "DependencyError",
     "EventLog",
     "Memo",
     "Monitor",
     "Monitors",
+    "Plan",
     "PlaitFuture",
     "ProgressMonitor",
     "Runtime",
     "SQLiteMemo",
+    "Step",
     "current_runtime",
     "root_cause",
     "run",

@@ -28,7 +28,8 @@ class Monitor(Protocol):
 
     A monitor may also have ``samples(samples: Sequence[NodeSample | TaskSample])``:
     executors that look at their nodes and running tasks (zmq pools, local processes)
-    then hand it what they saw.
+    then hand it what they saw. And ``failed_call(spec: TaskSpec)``: the interpreter
+    then hands it the call of each task that failed for good, to keep for ``plait debug``.
     """
 
     def task_event(

@@ -20,6 +20,7 @@ from returns.result import Failure, Success
 
 from plait.backends import Executor, TaskResult, TaskSpec, TaskUsage, WorkerLost
 from plait.dsl import App, Attempt, Await, Bind, Call, Expr, Gather, Map, Pure, Retry, substitute
+from plait.runtime._debug import remember_call
 from plait.runtime._errors import DependencyError
 from plait.runtime._hooks import MISSING, Memo, Monitor
 
@@ -83,6 +84,7 @@ class Interpreter:
         for executor in self.executors.values():
             if samples is not None and hasattr(executor, "on_samples"):
                 executor.on_samples = samples
+        self.keep_call = getattr(monitor, "failed_call", None)  # a monitor that keeps calls for plait debug
         self.index: dict[bytes, Node] = {}
         self.queues: dict[str, deque[Node]] = {label: deque() for label in self.executors}
         self.inflight: dict[str, int] = dict.fromkeys(self.executors, 0)
@@ -337,6 +339,7 @@ class Interpreter:
         history.append(error)
         delay = self._retry_delay(app, error, history)
         if delay is None:
+            self._keep_call(node.value, error)
             self.tasks.pop(node.task_id, None)
             del self.failures[node]
             self._event(
@@ -354,6 +357,12 @@ class Interpreter:
             asyncio.get_running_loop().call_later(delay, self._requeue, node, app)
         else:
             self._requeue(node, app)
+
+    def _keep_call(self, spec: TaskSpec, error: BaseException) -> None:
+        """Keep the call of a task that failed for good, for ``future.debug()`` and the monitor."""
+        remember_call(error, spec)
+        if self.keep_call is not None:
+            self.keep_call(spec)
 
     def _retry_delay(self, app: App[Any, Any], error: BaseException, history: list[BaseException]) -> float | None:
         if isinstance(error, concurrent.futures.CancelledError):

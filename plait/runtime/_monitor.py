@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import itertools
+import json
 import os
 import sqlite3
 import sys
@@ -20,7 +21,7 @@ import time
 import traceback
 import warnings
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,17 +32,21 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
-from plait.backends import NodeSample, TaskSample, TaskUsage
+from plait.backends import NodeSample, TaskSample, TaskSpec, TaskUsage
+from plait.backends._wire import dumps_call, dumps_function
 from plait.runtime._hooks import Monitor
 
 __all__ = [
+    "DEFAULT_DEBUG_PAYLOAD_BYTES",
     "INDEXES",
     "SCHEMA",
     "EventLog",
     "Monitors",
     "ProgressMonitor",
+    "clock",
     "combine",
     "describe",
+    "outdated",
     "prepare",
     "progress_monitor",
 ]
@@ -55,10 +60,14 @@ __all__ = [
 # The ``events`` view gives the same data as one row per state change. ``samples`` has a
 # row per look at a node (a zmq pool's host, or the driver's for local processes); the
 # ``nodes`` view sums them up per node. ``task_samples`` has a row per look at a running
-# task's worker process, every few seconds of a long task.
+# task's worker process, every few seconds of a long task. ``calls`` keeps the pickled
+# arguments of each task that failed for good (``plait debug`` re-runs it), up to a cap:
+# ``call`` is NULL and ``problem`` says why when they were bigger or did not pickle;
+# ``functions`` its app's pickled function, once per app identity (``fn_key``); ``runs.path``
+# the driver's sys.path (JSON), which workers import from.
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
-    run INTEGER PRIMARY KEY, started REAL NOT NULL, ended REAL, pid INTEGER, argv TEXT
+    run INTEGER PRIMARY KEY, started REAL NOT NULL, ended REAL, pid INTEGER, argv TEXT, path TEXT
 );
 CREATE TABLE IF NOT EXISTS attempts (
     run INTEGER NOT NULL, task INTEGER NOT NULL, attempt INTEGER NOT NULL, name TEXT NOT NULL, key BLOB,
@@ -72,6 +81,11 @@ CREATE TABLE IF NOT EXISTS samples (
 CREATE TABLE IF NOT EXISTS task_samples (
     run INTEGER NOT NULL, task INTEGER NOT NULL, at REAL NOT NULL, cpu_percent REAL, rss INTEGER, peak_rss INTEGER
 );
+CREATE TABLE IF NOT EXISTS calls (
+    run INTEGER NOT NULL, task INTEGER NOT NULL, fn_key BLOB NOT NULL, call BLOB, bytes INTEGER, problem TEXT,
+    PRIMARY KEY (run, task)
+);
+CREATE TABLE IF NOT EXISTS functions (key BLOB PRIMARY KEY, fn BLOB, problem TEXT);
 CREATE VIEW IF NOT EXISTS nodes (run, node, cpus, mem_total, first, last, samples, max_cpu_percent, max_mem_used) AS
     SELECT run, node, max(cpus), max(mem_total), min(at), max(at), count(*), max(cpu_percent), max(mem_used)
     FROM samples GROUP BY run, node;
@@ -94,17 +108,30 @@ CREATE INDEX IF NOT EXISTS samples_node ON samples (run, node, at);
 CREATE INDEX IF NOT EXISTS task_samples_task ON task_samples (run, task, at);
 """
 
-# Columns added to ``attempts`` after its first release: a db from before gets them on opening.
-_ADDED_COLUMNS = (("cpu", "REAL"), ("peak_rss", "INTEGER"))
+# Columns added to tables after their first release: a db from before gets them on opening.
+_ADDED_COLUMNS = (("attempts", "cpu", "REAL"), ("attempts", "peak_rss", "INTEGER"), ("runs", "path", "TEXT"))
 
 
 def prepare(db: sqlite3.Connection) -> None:
     """Create the tables a monitoring db needs, and add columns an older db lacks."""
     db.executescript(SCHEMA)
-    have = {row[1] for row in db.execute("PRAGMA table_info(attempts)")}
-    for column, kind in _ADDED_COLUMNS:
-        if column not in have:
-            db.execute(f"ALTER TABLE attempts ADD COLUMN {column} {kind}")
+    for table, column, kind in missing_columns(db):
+        db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+
+
+def outdated(db: sqlite3.Connection) -> bool:
+    """Whether a db was written by an older plait: it lacks tables or columns ``prepare`` adds."""
+    tables = {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    return not tables >= _TABLES or bool(missing_columns(db))
+
+
+def missing_columns(db: sqlite3.Connection) -> list[tuple[str, str, str]]:
+    """The columns a db written by an older plait lacks: (table, column, type)."""
+    have = {(table, row[1]) for table in ("attempts", "runs") for row in db.execute(f"PRAGMA table_info({table})")}
+    return [added for added in _ADDED_COLUMNS if added[:2] not in have]
+
+
+_TABLES = frozenset({"runs", "attempts", "samples", "task_samples", "calls", "functions"})
 
 _CHUNK = 200  # rows per INSERT: 3 000 parameters, well under SQLite's limit of 32 766
 _FLUSH_EVERY = 0.25  # seconds between batches: the db lags the run by about this much
@@ -120,6 +147,9 @@ _INSERT_NODE_SAMPLE = "INSERT INTO samples VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 _INSERT_TASK_SAMPLE = "INSERT INTO task_samples VALUES (?, ?, ?, ?, ?, ?)"
 
 
+DEFAULT_DEBUG_PAYLOAD_BYTES = 1 << 20
+
+
 class EventLog:
     """Records every task event of a run into the SQLite file at ``path``.
 
@@ -127,10 +157,19 @@ class EventLog:
     that run's number. An attempt is written at most a quarter second after it ends,
     so the file can be read while the run goes on; attempts still in flight are
     written when the runtime closes.
+
+    The call of a task that fails for good (its pickled function and arguments, which
+    ``plait debug`` re-runs) is kept when its arguments pickle to at most
+    ``debug_payload_bytes`` (0: never); bigger ones are recorded with their size only.
     """
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(
+        self, path: str | os.PathLike[str], *, debug_payload_bytes: int = DEFAULT_DEBUG_PAYLOAD_BYTES
+    ) -> None:
+        if debug_payload_bytes < 0:
+            raise ValueError(f"debug_payload_bytes={debug_payload_bytes}: must be >= 0")
         self.path = Path(path)
+        self.debug_payload_bytes = debug_payload_bytes
         if self.path.is_dir():
             raise ValueError(f"monitor={str(path)!r} is a directory; give a file path such as run.db")
         try:
@@ -139,9 +178,10 @@ class EventLog:
             db.execute("PRAGMA synchronous=NORMAL")  # a lost last batch after a power cut is fine for a log
             with db:
                 prepare(db)
-                argv = " ".join(sys.argv)
+                argv, where = " ".join(sys.argv), json.dumps(sys.path)
                 cursor = db.execute(
-                    "INSERT INTO runs (started, pid, argv) VALUES (?, ?, ?)", (_now(), os.getpid(), argv)
+                    "INSERT INTO runs (started, pid, argv, path) VALUES (?, ?, ?, ?)",
+                    (_now(), os.getpid(), argv, where),
                 )
         except sqlite3.DatabaseError as error:
             raise ValueError(f"monitor={str(path)!r}: cannot use it as a monitoring database: {error}") from error
@@ -151,6 +191,8 @@ class EventLog:
         self._open: dict[int, list[Any]] = {}
         self._ended: deque[list[Any]] = deque()
         self._samples: deque[tuple[str, tuple[Any, ...]]] = deque()  # (INSERT, row)
+        self._failed_calls: deque[TaskSpec] = deque()
+        self._functions_kept: set[bytes] = set()
         self._wake = threading.Event()
         self._closed = False
         self._broken = False
@@ -222,6 +264,10 @@ class EventLog:
             insert = _INSERT_NODE_SAMPLE if isinstance(s, NodeSample) else _INSERT_TASK_SAMPLE
             self._samples.append((insert, (run, *attrs.astuple(s))))
 
+    def failed_call(self, spec: TaskSpec) -> None:
+        """Keep the call of a task that failed for good; pickled and written by the writer thread."""
+        self._failed_calls.append(spec)
+
     def close(self) -> None:
         """Write what is left, index the table, stamp the run's end, close the file."""
         if self._closed:
@@ -246,13 +292,16 @@ class EventLog:
             self._flush()
 
     def _flush(self) -> None:
-        ended, taken = self._ended, self._samples
+        ended, taken, failed = self._ended, self._samples, self._failed_calls
         rows = [ended.popleft() for _ in range(len(ended))]
         samples = [taken.popleft() for _ in range(len(taken))]
-        if not (rows or samples) or self._broken:
+        calls = [failed.popleft() for _ in range(len(failed))]
+        if not (rows or samples or calls) or self._broken:
             return
         try:
             self._write(rows, samples)
+            if calls:
+                self._write_calls(calls)
         except sqlite3.Error as error:  # a full disk, a deleted file: the run goes on unrecorded
             self._broken = True
             warnings.warn(f"monitor {self.path}: cannot write ({error}); no more events are recorded", stacklevel=1)
@@ -264,6 +313,34 @@ class EventLog:
                 self._db.execute(_insert(len(chunk)), list(itertools.chain.from_iterable(chunk)))
             for insert in {insert for insert, _ in samples}:  # a few rows every few seconds
                 self._db.executemany(insert, [row for into, row in samples if into == insert])
+
+
+    def _write_calls(self, specs: list[TaskSpec]) -> None:
+        # Pickled here, not on the loop thread: the same bytes the executor sent its worker.
+        functions = []
+        for spec in specs:
+            if spec.fn_key not in self._functions_kept:
+                self._functions_kept.add(spec.fn_key)
+                fn, _, problem = _pickled(dumps_function, spec, None)
+                functions.append((spec.fn_key, fn, problem))
+        calls = [(self.run, s.task_id, s.fn_key, *_pickled(dumps_call, s, self.debug_payload_bytes)) for s in specs]
+        with self._db:
+            self._db.executemany("INSERT OR IGNORE INTO functions VALUES (?, ?, ?)", functions)
+            self._db.executemany("INSERT OR REPLACE INTO calls VALUES (?, ?, ?, ?, ?, ?)", calls)
+
+
+def _pickled(
+    dump: Callable[[TaskSpec], bytes], spec: TaskSpec, cap: int | None
+) -> tuple[bytes | None, int | None, str | None]:
+    """(payload, its size, why it is not kept) for one part of a failed call."""
+    try:
+        payload = dump(spec)
+    except Exception as error:
+        return None, None, str(error)
+    if cap is not None and len(payload) > cap:
+        why = f"its arguments pickle to {len(payload)} bytes, over the cap of debug_payload_bytes={cap}"
+        return None, len(payload), why
+    return payload, len(payload), None
 
 
 @functools.cache
@@ -301,10 +378,17 @@ class Monitors:
             monitor.task_event(state, task_id, name, key, **info)
 
     def samples(self, samples: Sequence[NodeSample | TaskSample]) -> None:
+        self._each("samples", samples)
+
+    def failed_call(self, spec: TaskSpec) -> None:
+        self._each("failed_call", spec)
+
+    def _each(self, method: str, argument: Any) -> None:
+        """Call the optional ``method`` of each monitor that has it."""
         for monitor in self.monitors:
-            record = getattr(monitor, "samples", None)
-            if record is not None:
-                record(samples)
+            call = getattr(monitor, method, None)
+            if call is not None:
+                call(argument)
 
     def close(self) -> None:
         errors = []
@@ -413,7 +497,7 @@ class ProgressMonitor:
         finished = self.finished
         rate = finished / elapsed
         left = self.total - finished
-        eta = _clock(left / rate) if rate > 0 and left > 0 else "-:--:--"
+        eta = clock(left / rate) if rate > 0 and left > 0 else "-:--:--"
         line = Text.assemble((f"{finished}/{self.total} ", "bold"), (f"done {self.done} ", "green"))
         # Counts that are zero stay out of the way, so the line fits 80 columns.
         for label, count, style in (("failed", self.failed, "red"), ("cached", self.cached, "cyan")):
@@ -428,10 +512,10 @@ class ProgressMonitor:
         return row
 
 
-def _clock(seconds: float) -> str:
+def clock(seconds: float) -> str:
     """``h:mm:ss``.
 
-    >>> _clock(3725.4)
+    >>> clock(3725.4)
     '1:02:05'
     """
     whole = int(seconds)

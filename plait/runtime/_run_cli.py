@@ -15,9 +15,10 @@ import cloudpickle
 
 from plait.backends import Executor, ProcessExecutor, ThreadExecutor
 from plait.dsl import App, Expr
+from plait.runtime._monitor import DEFAULT_DEBUG_PAYLOAD_BYTES, EventLog
 from plait.runtime._runtime import Runtime
 
-__all__ = ["load_expr", "parse_executor", "run"]
+__all__ = ["executor_option", "load_expr", "parse_executor", "run"]
 
 _EXECUTORS: dict[str, type[ProcessExecutor] | type[ThreadExecutor]] = {
     "processes": ProcessExecutor,
@@ -92,19 +93,37 @@ def _load_module(where: str) -> Any:
     return module
 
 
-@click.command()
-@click.argument("target")
-@click.option(
+executor_option = click.option(
     "--executor",
     "executor_spec",
     default="processes",
     show_default=True,
     help="Where tasks run: processes[:N] or threads[:N] (N workers; default one per core).",
 )
+
+
+@click.command()
+@click.argument("target")
+@executor_option
 @click.option("--cache", type=click.Path(dir_okay=False), help="Memo file: results kept across runs (SQLite).")
 @click.option("--monitor", type=click.Path(dir_okay=False), help="Record every task's states here, for plait report.")
 @click.option("--progress/--no-progress", default=None, help="Progress bar on stderr [default: when it is a terminal].")
-def run(target: str, executor_spec: str, cache: str | None, monitor: str | None, progress: bool | None) -> None:
+@click.option(
+    "--debug-payload-bytes",
+    type=click.IntRange(min=0),
+    default=DEFAULT_DEBUG_PAYLOAD_BYTES,
+    show_default=True,
+    help="With --monitor: keep a failed task's arguments up to this size, for plait debug.",
+)
+def run(
+    target: str,
+    *,
+    executor_spec: str,
+    cache: str | None,
+    monitor: str | None,
+    progress: bool | None,
+    debug_payload_bytes: int,
+) -> None:
     """Compute the Expr TARGET and print its result.
 
     TARGET is path.py:name or package.module:name; name is an Expr, or a function
@@ -113,7 +132,8 @@ def run(target: str, executor_spec: str, cache: str | None, monitor: str | None,
     executor = parse_executor(executor_spec)
     expr = load_expr(target)
     try:
-        runtime = Runtime([executor], cache=cache, monitor=monitor, progress=progress)
+        log = EventLog(monitor, debug_payload_bytes=debug_payload_bytes) if monitor else None
+        runtime = Runtime([executor], cache=cache, monitor=log, progress=progress)
     except ValueError as error:  # a --cache or --monitor file it cannot use
         raise click.ClickException(str(error)) from None
     with runtime:

@@ -14,10 +14,12 @@ from returns.result import Failure, Result, Success
 
 from plait.backends import Executor, ProcessExecutor
 from plait.dsl import Expr, Retry, set_interpreter
+from plait.runtime._debug import debug_error
 from plait.runtime._hooks import Memo, Monitor
 from plait.runtime._interpreter import Interpreter, Root
 from plait.runtime._memo import SQLiteMemo
 from plait.runtime._monitor import EventLog, combine, progress_monitor
+from plait.runtime._plan import Plan, history_of, make_plan, median_seconds
 
 __all__ = ["PlaitFuture", "Runtime", "current_runtime", "run"]
 
@@ -40,6 +42,20 @@ class PlaitFuture(concurrent.futures.Future[T]):
     @property
     def expr(self) -> Expr[T]:
         return self.__plait_expr__
+
+    def debug(self, *, post_mortem: bool = True) -> Result[T, BaseException]:
+        """Call the task this future failed from again, here, under pdb's post-mortem.
+
+        With its arguments as it got them (for a failed dependency, the task that
+        started it); ``post_mortem=False`` only reproduces. ``Failure(error)`` if it
+        fails again. ``plait debug run.db`` does the same from a monitoring db.
+        """
+        if not self.done():
+            raise ValueError("debug(): the future has not finished")
+        error = self.exception()
+        if error is None:
+            raise ValueError("debug(): the future did not fail")
+        return debug_error(error, post_mortem=post_mortem)
 
     def cancel(self) -> bool:
         if not super().cancel():
@@ -200,6 +216,17 @@ class Runtime:
     def _call_soon(self, fn: Any, *args: Any) -> None:
         if not self._closed:
             self._loop.call_soon_threadsafe(fn, *args)
+
+    def plan(self, expr: Expr[Any], *, history: str | os.PathLike[str] | None = None) -> Plan:
+        """What running ``expr`` here would do, without running any of it (see :class:`Plan`).
+
+        Tasks are looked up in this runtime's memo; times come from ``history``, a
+        monitoring db of earlier runs (default: the one this runtime writes, if any).
+        """
+        interpreter = self._interpreter
+        seconds = median_seconds(history if history is not None else history_of(interpreter.monitor))
+        workers = sum(getattr(e, "workers", None) or e.capacity for e in self._executors)
+        return make_plan(expr, interpreter.memo, seconds, workers)
 
     # -- what Expr.__eq__ and Expr.awaitable need -------------------------------------
 
