@@ -132,7 +132,7 @@ class Interpreter:
             node_expr = node.expr
             assert node_expr is not None
             if isinstance(node_expr, Call):
-                self._check_app(node_expr.app)
+                self.check_app(node_expr.app)
             visited.append(node)
             inputs = []
             for child_expr in node_expr.children():
@@ -146,7 +146,8 @@ class Interpreter:
                 node.inputs = tuple(inputs)
         return new, visited
 
-    def _check_app(self, app: App[Any, Any]) -> None:
+    def check_app(self, app: App[Any, Any]) -> None:
+        """Raise if ``app`` asks for an executor this runtime lacks, or one that cannot honour it."""
         label = app.options.executor or self.default_label
         executor = self.executors.get(label)
         if executor is None:

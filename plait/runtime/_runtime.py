@@ -7,13 +7,14 @@ import atexit
 import concurrent.futures
 import os
 import threading
+from collections import deque
 from collections.abc import Awaitable, Coroutine, Sequence
 from typing import Any, TypeVar
 
 from returns.result import Failure, Result, Success
 
 from plait.backends import Executor, ProcessExecutor
-from plait.dsl import Expr, Retry, set_interpreter
+from plait.dsl import Call, Expr, Retry, set_interpreter
 from plait.runtime._debug import debug_error
 from plait.runtime._hooks import Memo, Monitor
 from plait.runtime._interpreter import Interpreter, Root
@@ -107,6 +108,10 @@ class Runtime:
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._closed = False
+        # Submissions not yet admitted: the caller returns at once, and all that came in
+        # between two turns of the loop are admitted and dispatched together.
+        self._inbox: deque[tuple[Expr[Any], PlaitFuture[Any]]] = deque()
+        self._inbox_lock = threading.Lock()
 
     # -- lifecycle -------------------------------------------------------------
 
@@ -146,6 +151,8 @@ class Runtime:
         _forget(self)
 
     async def _stop(self) -> None:
+        for _, future in self._take_inbox():
+            future.cancel()
         self._interpreter.cancel_all()
         await asyncio.gather(*(e.shutdown() for e in self._executors), return_exceptions=True)
         self._close_hooks()
@@ -166,12 +173,25 @@ class Runtime:
     # -- use ---------------------------------------------------------------------
 
     def submit(self, expr: Expr[T]) -> PlaitFuture[T]:
-        """Start computing ``expr`` now; returns a future of its result.
+        """Start computing ``expr`` now; returns a future of its result at once.
 
-        Raises at once if the graph asks for an executor this runtime lacks.
+        Raises here if the app called, or one called in its arguments, asks for an
+        executor this runtime lacks; an error admitting the rest of the graph (such an app
+        deeper in it) comes back through the future.
         """
         future = self._future(expr)
-        self._wait(self._admit(expr, future))
+        # The seed's idiom is an app call a future, its arguments calls or futures: their apps
+        # are checked here, cheaply; a graph's deeper nodes are checked when it is admitted.
+        for node in (expr, *expr.children()):
+            if isinstance(node, Call):
+                self._interpreter.check_app(node.app)
+        with self._inbox_lock:
+            if self._closed:
+                raise RuntimeError("this Runtime has been shut down; make a new one")
+            wake = not self._inbox
+            self._inbox.append((expr, future))
+        if wake:
+            self._loop.call_soon_threadsafe(self._admit_inbox)
         return future
 
     def _future(self, expr: Expr[T]) -> PlaitFuture[T]:
@@ -183,30 +203,29 @@ class Runtime:
             self.start()
         return PlaitFuture(expr, self)
 
-    async def _admit(self, expr: Expr[Any], future: PlaitFuture[Any]) -> None:
-        self._admit_now(expr, future)
+    def _take_inbox(self) -> list[tuple[Expr[Any], PlaitFuture[Any]]]:
+        with self._inbox_lock:
+            taken = list(self._inbox)
+            self._inbox.clear()
+        return taken
 
-    def _admit_now(self, expr: Expr[Any], future: PlaitFuture[Any]) -> None:
+    def _admit_inbox(self) -> None:
         interpreter = self._interpreter
-        node = interpreter.admit(expr)
-        future._root = interpreter.watch(node, future)
+        for expr, future in self._take_inbox():
+            if future.cancelled():
+                continue
+            try:
+                future._root = root = interpreter.watch(interpreter.admit(expr), future)
+            except Exception as error:
+                future.set_exception(error)
+                continue
+            if future.cancelled():  # while it was being admitted: cancel() found no root yet
+                interpreter.cancel(root)
         interpreter.drain()
-
-    def _admit_or_fail(self, expr: Expr[Any], future: PlaitFuture[Any]) -> None:
-        try:
-            self._admit_now(expr, future)
-        except Exception as error:
-            future.set_exception(error)
 
     def run(self, expr: Expr[T], timeout: float | None = None) -> T:
         """Compute ``expr`` and return its result (or raise its error)."""
-        # One hand-off to the loop thread where submit() needs two (admit, then wait):
-        # an error admitting the graph comes back through the future, as run raises it anyway.
-        future = self._future(expr)
-        if self._closed:
-            raise RuntimeError("this Runtime has been shut down")
-        self._loop.call_soon_threadsafe(self._admit_or_fail, expr, future)
-        return future.result(timeout)
+        return self.submit(expr).result(timeout)
 
     def _wait(self, coroutine: Coroutine[Any, Any, T]) -> T:
         if self._closed and self._thread is None:

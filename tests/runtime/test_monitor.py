@@ -42,10 +42,12 @@ def flaky(x: int) -> int:
 
 
 _gate = threading.Event()
+_waiting = threading.Event()
 
 
 @pl.app
 def wait_for_gate(x: int) -> int:
+    _waiting.set()
     _gate.wait(30)
     return x
 
@@ -96,6 +98,7 @@ def test_retried_cached_and_cancelled_attempts(tmp_path: Path) -> None:
     with pl.Runtime([pl.ThreadExecutor(2)], cache=memo, monitor=path, progress=False) as rt:
         assert rt.run(square(3)) == 9  # served by the memo
         future = rt.submit(wait_for_gate(1))
+        assert _waiting.wait(30)  # submit returns before the task is admitted: cancel it once it runs
         future.cancel()
         _gate.set()
     first = attempts(path, "run = 1")

@@ -1,0 +1,89 @@
+"""The seed's eager idiom against the gathered graph, and against Parsl HTEX, side by side.
+
+The seed writes ``fs = [rt.submit(f(x)) for x in xs]`` then ``[f.result() for f in fs]``:
+one future at a time. This runs 5 000 no-ops that way and as one gathered graph on
+plait's ZMQExecutor (2 local workers), and the same eager loop on Parsl's HTEX (2 local
+workers) when Parsl is installed (``pip install -e '.[bench]'``). Each figure is taken in a
+fresh process, the systems alternating, and the median of the rounds is printed with the
+ratios: eager / gathered (goal >= 0.8) and plait eager / HTEX eager (goal >= 10).
+
+Run: ``python bench/eager.py [--rounds 3] [--n 5000]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+import _workloads as wl  # noqa: E402  (the no-op app and Parsl's set-up, shared with the other benches)
+
+
+def child(way: str, n: int) -> float:
+    """Tasks/s of ``n`` no-ops run ``way``."""
+    if way == "parsl-eager":
+        with wl.parsl_driver("htex") as driver:
+            app = driver.wrap(wl.noop)
+            assert app(-1).result() == -1
+            started = time.perf_counter()
+            futures = [app(i) for i in range(n)]
+            assert [f.result() for f in futures] == list(range(n))
+            return n / (time.perf_counter() - started)
+    import plait as pl
+
+    noop = pl.app(pure=False)(wl.noop)
+    with pl.Runtime([pl.ZMQExecutor(provider=pl.LocalProvider(workers=2))], progress=False) as rt:
+        assert rt.run(noop(-1)) == -1
+        started = time.perf_counter()
+        if way == "plait-eager":
+            futures = [rt.submit(noop(i)) for i in range(n)]
+            assert [f.result() for f in futures] == list(range(n))
+        else:
+            assert rt.run(pl.gather([noop(i) for i in range(n)])) == list(range(n))
+        return n / (time.perf_counter() - started)
+
+
+def run_child(way: str, n: int) -> float:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(HERE), os.environ.get("PYTHONPATH")]))}
+    argv = [sys.executable, __file__, "--child", way, "--n", str(n)]
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=900, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"{way} failed ({done.returncode}):\n{done.stderr[-3000:]}")
+    return float(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--n", type=int, default=5000)
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(child(args.child, args.n)))
+        return
+    ways = ["plait-eager", "plait-gathered"]
+    if importlib.util.find_spec("parsl") is not None:
+        ways.append("parsl-eager")
+    runs: dict[str, list[float]] = {way: [] for way in ways}
+    for _ in range(args.rounds):
+        for way in ways:
+            runs[way].append(run_child(way, args.n))
+    median = {way: statistics.median(values) for way, values in runs.items()}
+    for way in ways:
+        print(f"{way:15} {median[way]:>10,.0f} tasks/s  (rounds: {', '.join(f'{v:,.0f}' for v in runs[way])})")
+    print(f"eager / gathered      {median['plait-eager'] / median['plait-gathered']:.2f}  (goal >= 0.8)")
+    if "parsl-eager" in median:
+        print(f"plait / HTEX, eager   {median['plait-eager'] / median['parsl-eager']:.1f}x  (goal >= 10)")
+
+
+if __name__ == "__main__":
+    main()
