@@ -85,6 +85,9 @@ CREATE VIEW IF NOT EXISTS events (run, task, attempt, name, state, at, executor,
         WHERE ended IS NOT NULL;
 """
 
+# Tables every monitoring db has had since its first release: how other commands know one.
+CORE_TABLES = frozenset({"runs", "attempts"})
+
 # Built when a run closes (or by ``plait report`` on a db whose run was killed):
 # keeping them up to date row by row would slow the run down.
 INDEXES = """
