@@ -473,6 +473,23 @@ class Interpreter:
         if live and isinstance(expr, Call):
             self._event("cancelled", node, expr.app)
 
+    def unfinished(self, root: Root) -> tuple[list[str], int, int]:
+        """What ``root`` still waits for: labels of running tasks, and counts of queued
+        tasks and of steps waiting on inputs. Said when a wait for it times out."""
+        running: list[str] = []
+        queued = waiting = 0
+        seen, todo = {root.node}, [root.node]
+        while todo:
+            node = todo.pop()
+            if node.state == RUNNING:
+                running.append(node.label())
+            queued += node.state == QUEUED
+            waiting += node.state in (WAITING, BOUND)
+            fresh = [child for child in node.inputs if child not in seen]
+            seen.update(fresh)
+            todo.extend(fresh)
+        return running, queued, waiting
+
     def cancel_all(self) -> None:
         """Fail every unfinished node with CancelledError: the runtime is shutting down."""
         for node in list(self.index.values()):
