@@ -22,6 +22,7 @@ from plait.backends import Executor, TaskResult, TaskSpec, TaskUsage, WorkerLost
 from plait.dsl import App, Attempt, Await, Bind, Call, Expr, Gather, Map, Pure, Retry, substitute
 from plait.runtime._errors import DependencyError
 from plait.runtime._hooks import MISSING, Memo, Monitor
+from plait.runtime._monitor import silence
 
 __all__ = ["Interpreter", "Root"]
 
@@ -519,15 +520,18 @@ class Interpreter:
         if not attempt:
             failures = self.failures
             attempt = len(failures[node]) + 1 if failures and node in failures else 1
-        monitor.task_event(
-            state,
-            node.task_id,
-            app.name if app is not None else "",
-            node.key,
-            executor=executor,
-            worker=worker,
-            attempt=attempt,
-            error=error,
-            at=at,
-            usage=usage,
-        )
+        try:
+            monitor.task_event(
+                state,
+                node.task_id,
+                app.name if app is not None else "",
+                node.key,
+                executor=executor,
+                worker=worker,
+                attempt=attempt,
+                error=error,
+                at=at,
+                usage=usage,
+            )
+        except Exception as failure:  # an observer's bug must not stop the run it watches
+            self.monitor = silence(monitor, failure, state)
