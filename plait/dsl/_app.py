@@ -141,8 +141,10 @@ class App(Generic[P, T]):
                 token = token_of(output_token(value) if name in outputs else value, on_ref, where=name)
                 parts.append(name.encode() + b"=" + token)
         except FileNotFoundError as error:
-            hint = f"if {self.name} writes it, {declare_outputs_hint(self.decorator, self.name, name, value)}"
-            raise FileNotFoundError(f"{self.name}(): argument {name!r}: {error}; {hint}") from None
+            message = f"{self.name}(): argument {name!r}: {error}"
+            if "out" in name.lower():  # named as an output (Parsl's outputs=): say how plait declares one
+                message += f"; if {self.name} writes it, {declare_outputs_hint(self.decorator, self.name, name, value)}"
+            raise FileNotFoundError(message) from None
         except Untokenizable as error:
             if not self.options.cache:
                 return digest(b"C", self.identity, *parts[2:], _unique())

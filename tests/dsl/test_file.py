@@ -183,3 +183,5 @@ def test_a_file_meant_as_an_output_but_not_declared_shows_how_to_declare_it(
     listed = r"argument 'outputs': .* declare its outputs on the decorator, not in the call: a parameter per file"
     with pytest.raises(FileNotFoundError, match=listed):
         write("hi", pl.File(__file__), outputs=(pl.File(tmp_path / "out.txt"),))
+    with pytest.raises(FileNotFoundError, match=r"input file \S+ does not exist$"):  # no hint for an input
+        size(pl.File(tmp_path / "in.txt"))
