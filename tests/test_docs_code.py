@@ -15,14 +15,13 @@ line. What a page may say about its blocks, in HTML comments (invisible on the p
 A block whose first line is ``>>>`` runs as a doctest: its output must match (``...``
 matches anything). Batch schedulers' commands are stubs on PATH that fail: pages make
 providers, which look for them, but submit nothing.
-A block whose first line is ``# file: NAME`` is a file of docs/testing.md's example: it is
-written to NAME, not run (tests/testing/test_docs_example.py runs it with pytest).
+A block whose first line is ``# file: NAME`` is a file of docs/testing.md's example, which
+tests/testing/test_docs_example.py writes out and runs with pytest: it is left alone here.
 """
 
 from __future__ import annotations
 
 import doctest
-import importlib
 import os
 import re
 import subprocess
@@ -34,6 +33,7 @@ from pathlib import Path
 import attrs
 import pytest
 
+import plait
 from plait.backends.providers._scheduler import BatchProvider
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -49,7 +49,7 @@ _PIECE = re.compile(
     r"|^[ \t]*```python[^\n]*\n(?P<code>.*?)^[ \t]*```",
     re.MULTILINE | re.DOTALL,
 )
-_FILE = re.compile(r"# file: (\S+)\n")
+_FILE = "# file: "
 
 
 @attrs.frozen
@@ -57,7 +57,7 @@ class Block:
     kind: str  # "code", "hidden", "doctest", "file" or "skipped"
     line: int  # the page's line of the block's first line of code
     source: str
-    note: str = ""  # why a skipped block is not run; the file a file block is
+    note: str = ""  # why a skipped block is not run
 
 
 def blocks(page: Path) -> Iterator[Block]:
@@ -67,17 +67,16 @@ def blocks(page: Path) -> Iterator[Block]:
         assert kind is not None
         source = textwrap.dedent(match.group(kind))
         line = text.count("\n", 0, match.start(kind)) + 1
-        note = match.group("reason") or ""
         if kind == "code" and source.startswith(">>>"):
             kind = "doctest"
-        elif kind == "code" and (file := _FILE.match(source)):
-            kind, note = "file", file.group(1)
-        yield Block(kind, line, source, note)
+        elif kind == "code" and source.startswith(_FILE):
+            kind = "file"
+        yield Block(kind, line, source, match.group("reason") or "")
 
 
 def run_page(page: Path) -> None:
     """Run one page's blocks (in this process: the test starts one per page)."""
-    namespace: dict[str, object] = {"__name__": "__main__", "pl": importlib.import_module("plait")}
+    namespace: dict[str, object] = {"__name__": "__main__", "pl": plait}
     for block in blocks(page):
         # Padded so that tracebacks give the page's own line numbers.
         padded = "\n" * (block.line - 1) + block.source
@@ -87,8 +86,6 @@ def run_page(page: Path) -> None:
             compile(padded, str(page), "exec")
         elif block.kind == "doctest":
             _doctest(page, block, namespace)
-        elif block.kind == "file":
-            Path(block.note).write_text(block.source)
 
 
 def _doctest(page: Path, block: Block, namespace: dict[str, object]) -> None:
