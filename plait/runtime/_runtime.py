@@ -26,6 +26,7 @@ T = TypeVar("T")
 
 _SHUT_DOWN = "this Runtime has been shut down; make a new one (or submit inside its with block)"
 _SHOWN = 5  # running tasks named in a timeout's message
+_LOOP_ANSWER = 1.0  # seconds a timeout waits for the loop to say what is unfinished
 
 
 class PlaitFuture(concurrent.futures.Future[T]):
@@ -203,11 +204,19 @@ class Runtime:
         except TimeoutError:
             if future.done():
                 raise  # the app's own TimeoutError
-            unfinished = self._wait(self._unfinished(future))
+            unfinished = self._describe_unfinished(future)
             if not future.cancel():  # it ended meanwhile
                 return future.result()
             message = f"run(timeout={timeout}): no result in time, so it was cancelled; {unfinished}"
             raise TimeoutError(message) from None
+
+    def _describe_unfinished(self, future: PlaitFuture[Any]) -> str:
+        asked = asyncio.run_coroutine_threadsafe(self._unfinished(future), self._loop)
+        try:
+            return asked.result(_LOOP_ANSWER)
+        except TimeoutError:  # the timeout must not wait for what it is about
+            asked.cancel()
+            return "the runtime's loop did not answer: a map or bind function may be blocking it"
 
     async def _unfinished(self, future: PlaitFuture[Any]) -> str:
         if future._root is None:

@@ -293,6 +293,15 @@ def test_run_with_a_timeout_names_it_and_what_was_still_running_and_cancels_it()
         assert time.monotonic() - start < 30
 
 
+def test_run_times_out_on_time_even_when_a_map_function_blocks_the_loop(threads: pl.Runtime) -> None:
+    import time
+
+    start = time.monotonic()
+    with pytest.raises(TimeoutError, match=r"the runtime's loop did not answer: a map or bind function may be"):
+        threads.run(pl.pure(2.0).map(time.sleep), timeout=0.5)
+    assert time.monotonic() - start < 2.0
+
+
 def test_an_apps_own_timeout_error_is_not_taken_for_run_timing_out(threads: pl.Runtime) -> None:
     @pl.app
     def times_out() -> None:
