@@ -10,13 +10,13 @@ import sys
 import types
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import Any, Generic, ParamSpec, TypeVar, overload
+from typing import Any, ClassVar, Generic, ParamSpec, TypeVar, overload
 
 import attrs
 
 from plait.dsl._args import find_refs
 from plait.dsl._expr import Call, Expr, as_expr, gather, ref_key
-from plait.dsl._file import File, WithOutputs, output_token, outputs_spec
+from plait.dsl._file import File, WithOutputs, declare_outputs_hint, output_token, outputs_spec
 from plait.dsl._reach import NO_REACH, ImpureAppWarning, MemoKeyWarning, Reach, reach_of
 from plait.dsl._retry import Retry
 from plait.dsl._token import Untokenizable, code_token, digest, token_of
@@ -66,6 +66,8 @@ class AppOptions:
 @attrs.frozen(eq=False, repr=False)
 class App(Generic[P, T]):
     """A function whose calls build ``Expr[T]``; run them with ``plait.run``."""
+
+    decorator: ClassVar[str] = "pl.app"  # what makes one, as errors show it
 
     fn: Callable[P, T]
     options: AppOptions
@@ -179,6 +181,9 @@ class App(Generic[P, T]):
         try:
             bound = self.signature.bind(*args, **kwargs)
         except TypeError as error:
+            if "outputs" in kwargs and "outputs" not in self.signature.parameters:  # a Parsl habit
+                hint = declare_outputs_hint(self.decorator, self.name, "outputs", kwargs["outputs"])
+                raise TypeError(f"{self.name}() takes no argument 'outputs': {hint}") from None
             raise TypeError(f"{self.name}(): {error}") from None
         bound.apply_defaults()
         ignored = self.options.ignore_for_cache
@@ -205,7 +210,10 @@ class App(Generic[P, T]):
                 token = token_of(output_token(value) if name in outputs else value, on_ref, where=name)
                 parts.append(name.encode() + b"=" + token)
         except FileNotFoundError as error:
-            raise FileNotFoundError(f"{self.name}(): argument {name!r}: {error}") from None
+            message = f"{self.name}(): argument {name!r}: {error}"
+            if "out" in name.lower():  # named as an output (Parsl's outputs=): say how plait declares one
+                message += f"; if {self.name} writes it, {declare_outputs_hint(self.decorator, self.name, name, value)}"
+            raise FileNotFoundError(message) from None
         except Untokenizable as error:
             if not self.options.memoized:
                 return digest(b"C", self.identity, *parts[2:], _unique())

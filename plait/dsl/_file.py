@@ -167,6 +167,22 @@ def outputs_spec(outputs: Iterable[object], signature: inspect.Signature, app: s
     return OutputSpec(tuple(files), tuple(params))
 
 
+def declare_outputs_hint(decorator: str, app: str, param: str, value: object) -> str:
+    """How to declare as an output the file a call passes to ``param``, Parsl-style
+    (``write(text, outputs=[File("out.txt")])``) where plait wants it on the decorator.
+
+    >>> declare_outputs_hint("pl.shell", "sort", "out", File("/a"))
+    "declare the parameter as an output: @pl.shell(outputs=['out'])"
+    """
+    if isinstance(value, (str, os.PathLike)):
+        return f"declare the parameter as an output: @{decorator}(outputs=[{param!r}])"
+    return (
+        f"declare its outputs on the decorator, not in the call: a parameter per file, "
+        f"@{decorator}(outputs=['out']) def {app.rpartition('.')[2]}(..., out: pl.File), called with "
+        f"out=pl.File('result.txt'); or fixed paths, @{decorator}(outputs=[pl.File('result.txt')])"
+    )
+
+
 def declared_outputs(
     spec: OutputSpec,
     signature: inspect.Signature,

@@ -13,7 +13,7 @@ import inspect
 import os
 import shlex
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, ParamSpec, overload
+from typing import Any, ClassVar, ParamSpec, overload
 
 import attrs
 
@@ -143,6 +143,8 @@ class ShellCommand:
 @attrs.frozen(eq=False, repr=False)
 class ShellApp(App[P, ShellResult]):
     """An app whose calls run a command line; refuses paths outside ``root`` at once."""
+
+    decorator: ClassVar[str] = "pl.shell"
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Expr[ShellResult]:
         command = self.fn

@@ -13,22 +13,33 @@ from plait.runtime._run_cli import load_target
 
 __all__ = ["cache"]
 
-_PATH = click.argument("path", type=click.Path(dir_okay=False, path_type=Path), default="plait-cache.db")
+_DEFAULT = Path("plait-cache.db")
+_PATH = click.argument("path", type=click.Path(dir_okay=False, path_type=Path), default=_DEFAULT)
+
+
+def _refuse(error: OSError | ValueError, path: Path) -> click.ClickException:
+    message = str(error)
+    if isinstance(error, FileNotFoundError) and path == _DEFAULT:
+        message += " (the default PATH): give the file your Runtime(cache=...) names"
+    return click.ClickException(message)
 
 
 @click.group()
 def cache() -> None:
-    """Inspect or clear a memo file (the Runtime's cache="path.db")."""
+    """Inspect or clear a memo file (the Runtime's cache="path.db").
+
+    PATH defaults to plait-cache.db in the current directory.
+    """
 
 
 @cache.command()
 @_PATH
 def info(path: Path) -> None:
-    """Entries and sizes in the memo at PATH, per app."""
+    """Entries and sizes in the memo at PATH (default: plait-cache.db), per app."""
     try:
         found = cache_info(path)
     except (FileNotFoundError, ValueError) as error:
-        raise click.ClickException(str(error)) from None
+        raise _refuse(error, path) from None
     sizes = f"{_size(found.bytes)} of results, {_size(found.file_bytes)} on disk"
     click.echo(f"{found.path}: {found.entries} entries, {sizes}")
     width = max((len(name) for name, _, _ in found.apps), default=0)
@@ -40,11 +51,11 @@ def info(path: Path) -> None:
 @_PATH
 @click.option("--app", "app_name", default=None, help="Remove only this app's entries (its qualified name).")
 def clear(path: Path, app_name: str | None) -> None:
-    """Remove the memo at PATH, or only one app's entries in it."""
+    """Remove the memo at PATH (default: plait-cache.db), or only one app's entries in it."""
     try:
         removed = clear_cache(path, app_name)
     except (FileNotFoundError, ValueError) as error:
-        raise click.ClickException(str(error)) from None
+        raise _refuse(error, path) from None
     what = f"entries of {app_name}" if app_name else "entries"
     click.echo(f"{path}: removed {removed} {what}")
 

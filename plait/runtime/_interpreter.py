@@ -23,6 +23,7 @@ from plait.dsl import App, Attempt, Await, Bind, Call, Expr, Gather, Map, Pure, 
 from plait.runtime._debug import remember_call
 from plait.runtime._errors import DependencyError
 from plait.runtime._hooks import MISSING, Memo, Monitor
+from plait.runtime._monitor import silence
 
 __all__ = ["Interpreter", "Root"]
 
@@ -483,6 +484,23 @@ class Interpreter:
         if live and isinstance(expr, Call):
             self._event("cancelled", node, expr.app)
 
+    def unfinished(self, root: Root) -> tuple[list[str], int, int]:
+        """What ``root`` still waits for: labels of running tasks, and counts of queued
+        tasks and of steps waiting on inputs. Said when a wait for it times out."""
+        running: list[str] = []
+        queued = waiting = 0
+        seen, todo = {root.node}, [root.node]
+        while todo:
+            node = todo.pop()
+            if node.state == RUNNING:
+                running.append(node.label())
+            queued += node.state == QUEUED
+            waiting += node.state in (WAITING, BOUND)
+            fresh = [child for child in node.inputs if child not in seen]
+            seen.update(fresh)
+            todo.extend(fresh)
+        return running, queued, waiting
+
     def cancel_all(self) -> None:
         """Fail every unfinished node with CancelledError: the runtime is shutting down."""
         for node in list(self.index.values()):
@@ -512,15 +530,18 @@ class Interpreter:
         if not attempt:
             failures = self.failures
             attempt = len(failures[node]) + 1 if failures and node in failures else 1
-        monitor.task_event(
-            state,
-            node.task_id,
-            app.name if app is not None else "",
-            node.key,
-            executor=executor,
-            worker=worker,
-            attempt=attempt,
-            error=error,
-            at=at,
-            usage=usage,
-        )
+        try:
+            monitor.task_event(
+                state,
+                node.task_id,
+                app.name if app is not None else "",
+                node.key,
+                executor=executor,
+                worker=worker,
+                attempt=attempt,
+                error=error,
+                at=at,
+                usage=usage,
+            )
+        except Exception as failure:  # an observer's bug must not stop the run it watches
+            self.monitor = silence(monitor, failure, state)

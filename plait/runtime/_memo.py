@@ -31,6 +31,7 @@ import attrs
 import cloudpickle
 
 from plait.runtime._hooks import MISSING
+from plait.runtime._monitor import CORE_TABLES
 
 __all__ = ["CacheInfo", "CorruptEntryWarning", "SQLiteMemo", "cache_info", "clear_cache"]
 
@@ -159,6 +160,8 @@ class SQLiteMemo:
 def _connect(path: Path) -> sqlite3.Connection:
     if path.is_dir():
         raise ValueError(f"plait memo: {path} is a directory; give the path of a file such as {path / 'plait.db'}")
+    if path.is_file() and path.stat().st_size and (what := _not_a_memo(path)):
+        raise ValueError(f"plait memo: {path} is not a plait cache: it is {what}; give the cache another path")
     path.parent.mkdir(parents=True, exist_ok=True)
     db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
     try:
@@ -169,14 +172,69 @@ def _connect(path: Path) -> sqlite3.Connection:
         (schema,) = db.execute("SELECT value FROM plait_meta WHERE name = 'schema'").fetchone()
     except sqlite3.DatabaseError as error:
         db.close()
-        raise ValueError(
-            f"plait memo: {path} is not a usable plait cache ({error}); "
-            f"remove it or run `plait cache clear {path}`"
-        ) from None
+        raise ValueError(f"plait memo: {path} is not a usable plait cache ({error}); give another path") from None
     if schema != str(_SCHEMA):
         db.close()
         raise ValueError(f"plait memo: {path} has schema {schema}, this plait writes {_SCHEMA}; use another file")
     return db
+
+
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+def _not_a_memo(path: Path) -> str | None:
+    """What the file at ``path`` is, said for an error message; None when it is a plait memo.
+
+    Reads without writing anything: a file that turns out not to be a memo is left as it was.
+    """
+    with path.open("rb") as file:
+        head = file.read(512)
+    if not head.startswith(_SQLITE_MAGIC):
+        return _what_file(head)
+    try:
+        tables = _tables(path)
+    except sqlite3.DatabaseError as error:
+        return f"an SQLite database that cannot be read ({error})"
+    return _what_database(tables)
+
+
+def _what_file(head: bytes) -> str:
+    if not head:
+        return "an empty file"
+    try:
+        head.decode()
+    except UnicodeDecodeError:
+        return "not an SQLite database"
+    return "not an SQLite database" if b"\x00" in head else "a text file"
+
+
+def _what_database(tables: set[str]) -> str | None:
+    if tables >= {"plait_meta", "plait_results"}:
+        return None
+    if tables >= CORE_TABLES:
+        return "a plait monitoring database (what Runtime(monitor=...) writes; `plait report` reads it)"
+    if not tables:
+        return "an SQLite database with no tables"
+    return f"an SQLite database with other tables ({', '.join(sorted(tables))})"
+
+
+def _tables(path: Path) -> set[str]:
+    # Read-only still makes -wal and -shm files for a WAL database; `immutable` makes none,
+    # and is exact when there is no -wal file (all the data is then in the main file).
+    mode = "ro" if _files(path)[1].exists() else "ro&immutable=1"
+    db = sqlite3.connect(f"{path.resolve().as_uri()}?mode={mode}", uri=True)
+    try:
+        return {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    finally:
+        db.close()
+
+
+def _memo_file(path: Path) -> None:
+    """Raise, naming the file and what it is, unless ``path`` is a plait memo."""
+    if not path.is_file():
+        raise FileNotFoundError(f"no plait cache at {path}")
+    if what := _not_a_memo(path):
+        raise ValueError(f"{path} is not a plait cache: it is {what}; nothing was changed")
 
 
 @attrs.frozen
@@ -193,8 +251,7 @@ class CacheInfo:
 def cache_info(path: str | os.PathLike[str]) -> CacheInfo:
     """Count what the memo at ``path`` holds; raises FileNotFoundError naming it if absent."""
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no plait cache at {path}")
+    _memo_file(path)
     db = _connect(path)
     try:
         apps = tuple(
@@ -212,17 +269,14 @@ def cache_info(path: str | os.PathLike[str]) -> CacheInfo:
 def clear_cache(path: str | os.PathLike[str], app: str | None = None) -> int:
     """Delete the entries of ``app`` (all entries when None) from the memo at ``path``.
 
-    Returns how many were deleted. Clearing everything removes the files, so a file
-    too damaged to open can be cleared as well.
+    Returns how many were deleted. Clearing everything removes the files. A file that
+    is not a plait memo (a monitoring db, another SQLite db, a text file) is refused,
+    untouched: the path may well be a slip.
     """
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no plait cache at {path}")
+    _memo_file(path)
     if app is None:
-        try:
-            count = cache_info(path).entries
-        except ValueError:
-            count = 0
+        count = cache_info(path).entries
         for file in _files(path):
             file.unlink(missing_ok=True)
         return count

@@ -99,6 +99,9 @@ CREATE VIEW IF NOT EXISTS events (run, task, attempt, name, state, at, executor,
         WHERE ended IS NOT NULL;
 """
 
+# Tables every monitoring db has had since its first release: how other commands know one.
+CORE_TABLES = frozenset({"runs", "attempts"})
+
 # Built when a run closes (or by ``plait report`` on a db whose run was killed):
 # keeping them up to date row by row would slow the run down.
 INDEXES = """
@@ -399,6 +402,30 @@ class Monitors:
                 errors.append(error)
         if errors:
             raise errors[0]
+
+
+class Silenced:
+    """A monitor that raised: told nothing more in this run, but still closed at its end."""
+
+    def __init__(self, monitor: Monitor) -> None:
+        self.monitor = monitor
+
+    def task_event(self, state: str, task_id: int, name: str, key: bytes, **info: Any) -> None:
+        pass
+
+    def close(self) -> None:
+        self.monitor.close()
+
+
+def silence(monitor: Monitor, error: Exception, state: str) -> Monitor:
+    """What the interpreter tells from now on, when ``monitor`` raised on a ``state`` event."""
+    warnings.warn(
+        f"plait: monitor {monitor!r} raised {type(error).__name__}: {error} on a {state!r} event; "
+        "it is told nothing more in this run",
+        RuntimeWarning,
+        stacklevel=3,
+    )
+    return Silenced(monitor)
 
 
 def combine(monitors: Sequence[Monitor | None]) -> Monitor | None:

@@ -27,6 +27,11 @@ __all__ = ["PlaitFuture", "Runtime", "current_runtime", "run"]
 T = TypeVar("T")
 
 
+_SHUT_DOWN = "this Runtime has been shut down; make a new one (or submit inside its with block)"
+_SHOWN = 5  # running tasks named in a timeout's message
+_LOOP_ANSWER = 1.0  # seconds a timeout waits for the loop to say what is unfinished
+
+
 class PlaitFuture(concurrent.futures.Future[T]):
     """The future of a submitted Expr. Pass it to apps like the value it will hold.
 
@@ -121,7 +126,7 @@ class Runtime:
             if self._thread is not None:
                 return self
             if self._closed:
-                raise RuntimeError("this Runtime has been shut down; make a new one")
+                raise RuntimeError(_SHUT_DOWN)
             self._thread = threading.Thread(target=self._loop.run_forever, name="plait-runtime", daemon=True)
             self._thread.start()
         try:
@@ -187,7 +192,7 @@ class Runtime:
                 self._interpreter.check_app(node.app)
         with self._inbox_lock:
             if self._closed:
-                raise RuntimeError("this Runtime has been shut down; make a new one")
+                raise RuntimeError(_SHUT_DOWN)
             wake = not self._inbox
             self._inbox.append((expr, future))
         if wake:
@@ -199,6 +204,8 @@ class Runtime:
             raise TypeError(f"submit takes an Expr (the result of calling an app), not {type(expr).__name__}")
         if threading.current_thread() is self._thread:
             raise RuntimeError("submit() inside a map or bind function would deadlock: return an Expr from bind")
+        if self._closed:
+            raise RuntimeError(_SHUT_DOWN)
         if self._thread is None:
             self.start()
         return PlaitFuture(expr, self)
@@ -224,12 +231,42 @@ class Runtime:
         interpreter.drain()
 
     def run(self, expr: Expr[T], timeout: float | None = None) -> T:
-        """Compute ``expr`` and return its result (or raise its error)."""
-        return self.submit(expr).result(timeout)
+        """Compute ``expr`` and return its result (or raise its error).
+
+        After ``timeout`` seconds without a result, cancels the work and raises
+        ``TimeoutError`` naming what was still running.
+        """
+        future = self.submit(expr)
+        try:
+            return future.result(timeout)
+        except TimeoutError:
+            if future.done():
+                raise  # the app's own TimeoutError
+            unfinished = self._describe_unfinished(future)
+            if not future.cancel():  # it ended meanwhile
+                return future.result()
+            message = f"run(timeout={timeout}): no result in time, so it was cancelled; {unfinished}"
+            raise TimeoutError(message) from None
+
+    def _describe_unfinished(self, future: PlaitFuture[Any]) -> str:
+        asked = asyncio.run_coroutine_threadsafe(self._unfinished(future), self._loop)
+        try:
+            return asked.result(_LOOP_ANSWER)
+        except TimeoutError:  # the timeout must not wait for what it is about
+            asked.cancel()
+            return "the runtime's loop did not answer: a map or bind function may be blocking it"
+
+    async def _unfinished(self, future: PlaitFuture[Any]) -> str:
+        if future._root is None:
+            return "its graph was not even admitted yet (the runtime's loop is busy)"
+        running, queued, waiting = self._interpreter.unfinished(future._root)
+        shown = ", ".join(running[:_SHOWN]) + (f" and {len(running) - _SHOWN} more" if len(running) > _SHOWN else "")
+        return f"still running: {shown or 'nothing'}; {queued} tasks queued, {waiting} steps waiting on inputs"
 
     def _wait(self, coroutine: Coroutine[Any, Any, T]) -> T:
         if self._closed and self._thread is None:
-            raise RuntimeError("this Runtime has been shut down")
+            coroutine.close()
+            raise RuntimeError(_SHUT_DOWN)
         return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result()
 
     def _call_soon(self, fn: Any, *args: Any) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -149,3 +150,38 @@ def test_an_output_argument_must_be_a_path(plait_runtime: pl.Runtime) -> None:
 def test_the_wrapped_app_keeps_its_name_and_signature() -> None:
     assert write.name == "write"
     assert list(write.signature.parameters) == ["text", "out"]
+
+
+def test_outputs_passed_in_the_call_parsl_style_show_how_to_declare_them(tmp_path: Path) -> None:
+    out = pl.File(tmp_path / "out.txt")
+
+    @pl.shell
+    def write(text: str) -> str:
+        return f"echo {text} > out.txt"
+
+    with pytest.raises(TypeError) as raised:
+        write("hi", outputs=[out])  # type: ignore[call-arg]
+    message = str(raised.value)
+    assert message.startswith("test_outputs_passed_in_the_call_parsl_style_show_how_to_declare_them.<locals>.write()")
+    assert "takes no argument 'outputs': declare its outputs on the decorator, not in the call" in message
+    assert "@pl.shell(outputs=['out']) def write(..., out: pl.File)" in message
+    assert "@pl.shell(outputs=[pl.File('result.txt')])" in message
+
+
+@pytest.mark.parametrize(("decorator", "make"), [("pl.app", pl.app), ("pl.shell", pl.shell)])
+def test_a_file_meant_as_an_output_but_not_declared_shows_how_to_declare_it(
+    tmp_path: Path, decorator: str, make: Any
+) -> None:
+    @make
+    def write(text: str, out: pl.File, outputs: tuple[pl.File, ...] = ()) -> str:
+        return f"echo {text} > {out}"
+
+    missing = re.escape(str(tmp_path / "out.txt"))
+    single = rf"argument 'out': input file {missing} does not exist; if \S*write writes it, declare the parameter"
+    with pytest.raises(FileNotFoundError, match=single + re.escape(f" as an output: @{decorator}(outputs=['out'])")):
+        write("hi", pl.File(tmp_path / "out.txt"))
+    listed = r"argument 'outputs': .* declare its outputs on the decorator, not in the call: a parameter per file"
+    with pytest.raises(FileNotFoundError, match=listed):
+        write("hi", pl.File(__file__), outputs=(pl.File(tmp_path / "out.txt"),))
+    with pytest.raises(FileNotFoundError, match=r"input file \S+ does not exist$"):  # no hint for an input
+        size(pl.File(tmp_path / "in.txt"))

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import sqlite3
 import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import psutil
@@ -131,10 +133,11 @@ def test_an_entry_that_does_not_unpickle_is_recomputed(tmp_path: Path) -> None:
 def test_a_file_that_is_not_a_database_is_refused_by_name(tmp_path: Path) -> None:
     bad = tmp_path / "notes.db"
     bad.write_bytes(b"this is not sqlite" * 100)
-    with pytest.raises(ValueError, match=r"notes\.db is not a usable plait cache"):
+    with pytest.raises(ValueError, match=r"notes\.db is not a plait cache: it is a text file"):
         pl.Runtime([pl.ThreadExecutor(1)], cache=bad)
-    assert clear_cache(bad) == 0
-    assert not bad.exists()
+    with pytest.raises(ValueError, match=r"notes\.db is not a plait cache: it is a text file; nothing was changed"):
+        clear_cache(bad)
+    assert bad.exists()
     with pytest.raises(ValueError, match=r"is a directory; give the path of a file"):
         pl.Runtime([pl.ThreadExecutor(1)], cache=tmp_path)
 
@@ -272,6 +275,65 @@ def test_the_cache_command_shows_and_clears_a_memo(tmp_path: Path) -> None:
     assert "removed 1 entries" in runner.invoke(main, ["cache", "clear", str(db)]).output
     missing = runner.invoke(main, ["cache", "info", str(db)])
     assert missing.exit_code == 1 and f"no plait cache at {db}" in missing.output
+
+
+def _monitoring_db(path: Path) -> None:
+    with pl.Runtime([pl.ThreadExecutor(1)], monitor=path) as rt:
+        rt.run(pl.pure(1).map(str), timeout=30)
+
+
+def _other_sqlite_db(path: Path) -> None:
+    db = sqlite3.connect(path)
+    db.execute("CREATE TABLE birds (name TEXT)")
+    db.commit()
+    db.close()
+
+
+@pytest.mark.parametrize(
+    ("make", "what"),
+    [
+        (_monitoring_db, "a plait monitoring database"),
+        (_other_sqlite_db, r"an SQLite database with other tables \(birds\)"),
+        (lambda path: path.write_text("x,y\n1,2\n"), "a text file"),
+        (lambda path: path.write_bytes(bytes(range(256))), "not an SQLite database"),
+    ],
+    ids=["monitoring", "sqlite", "text", "binary"],
+)
+def test_the_cache_command_refuses_a_file_that_is_not_a_memo_and_changes_nothing(
+    tmp_path: Path, make: Callable[[Path], None], what: str
+) -> None:
+    from click.testing import CliRunner
+
+    from plait.cli import main
+
+    path = tmp_path / "run.db"
+    make(path)
+
+    def state() -> dict[str, tuple[bytes, int]]:
+        return {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in tmp_path.iterdir()}
+
+    before = state()
+    for args in (["info"], ["clear"], ["clear", "--app", "f"]):
+        result = CliRunner().invoke(main, ["cache", *args, str(path)])
+        assert result.exit_code == 1, result.output
+        refusal = rf"run\.db is not a plait cache: it is {what}.*nothing was changed"
+        assert re.search(refusal, result.output), result.output
+        assert state() == before
+    with pytest.raises(ValueError, match=f"run\\.db is not a plait cache: it is {what}"):
+        pl.Runtime([pl.ThreadExecutor(1)], cache=path)
+    assert state() == before
+
+
+def test_the_cache_command_says_its_default_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+
+    from plait.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    assert "default: plait-cache.db" in CliRunner().invoke(main, ["cache", "clear", "--help"]).output
+    missing = CliRunner().invoke(main, ["cache", "clear", "--app", "f"])
+    assert missing.exit_code == 1
+    assert "no plait cache at plait-cache.db (the default PATH): give the file your Runtime(cache" in missing.output
 
 
 def test_one_loop_turn_is_one_transaction(tmp_path: Path) -> None:

@@ -152,6 +152,26 @@ def nap(seconds: float) -> float:
     return seconds
 
 
+class Faulty(Recorder):
+    def task_event(self, state: str, task_id: int, name: str, key: bytes, **info: Any) -> None:
+        super().task_event(state, task_id, name, key, **info)
+        if state == "running":
+            raise ValueError("a bug in the user's monitor")
+
+
+def test_a_monitor_that_raises_is_silenced_with_a_warning_and_the_run_goes_on() -> None:
+    faulty = Faulty()
+    with (
+        pytest.warns(RuntimeWarning, match=r"monitor .*Faulty.* raised ValueError: a bug in the user's monitor on a "
+                     r"'running' event; it is told nothing more in this run"),
+        pl.Runtime([pl.ThreadExecutor(1)], monitor=faulty, progress=False) as rt,
+    ):
+        assert rt.run(square(3), timeout=30) == 9  # it hung: the task's end was never handled
+        assert rt.run(square(4), timeout=30) == 16
+    assert faulty.events == [("pending", "square"), ("dispatched", "square"), ("running", "square")]
+    assert faulty.closed
+
+
 def test_progress_bar_counts_on_a_terminal() -> None:
     out = io.StringIO()
     bar = ProgressMonitor(Console(file=out, force_terminal=True, width=120))

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import gc
 import os
+import re
 import subprocess
 import sys
 import textwrap
 import threading
 import traceback
+import warnings
 import weakref
 from collections.abc import Iterator
 from pathlib import Path
@@ -254,3 +256,56 @@ def test_shutdown_stops_every_worker_process() -> None:
     runtime.shutdown()
     _, still = psutil.wait_procs(children, timeout=5)
     assert still == []
+
+
+def test_a_runtime_after_its_with_block_says_it_was_shut_down() -> None:
+    with pl.Runtime(executors=[pl.ThreadExecutor(1)]) as runtime:
+        assert runtime.run(add(1, 2), timeout=30) == 3
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for use in (runtime.submit, runtime.run):
+            with pytest.raises(RuntimeError, match=r"this Runtime has been shut down; make a new one"):
+                use(add(1, 2))
+        gc.collect()  # an unawaited coroutine warns when it is collected
+    assert [str(w.message) for w in caught] == []
+
+
+@pl.app
+def sleepy(seconds: float) -> float:
+    import time
+
+    time.sleep(seconds)
+    return seconds
+
+
+def test_run_with_a_timeout_names_it_and_what_was_still_running_and_cancels_it() -> None:
+    import time
+
+    with pl.Runtime(executors=[pl.ProcessExecutor(workers=1)]) as runtime:
+        runtime.run(add(1, 2), timeout=30)  # the worker is up: the timeout below is all the task's
+        with pytest.raises(TimeoutError) as raised:
+            runtime.run(add(sleepy(60), sleepy(61)), timeout=1.5)
+        message = str(raised.value)
+        assert "run(timeout=1.5): no result in time, so it was cancelled" in message
+        assert re.search(r"still running: sleepy\(6[01]\)", message) and "1 steps waiting on inputs" in message
+        start = time.monotonic()
+        assert runtime.run(add(3, 4), timeout=30) == 7  # the sleeper was killed, its worker replaced
+        assert time.monotonic() - start < 30
+
+
+def test_run_times_out_on_time_even_when_a_map_function_blocks_the_loop(threads: pl.Runtime) -> None:
+    import time
+
+    start = time.monotonic()
+    with pytest.raises(TimeoutError, match=r"the runtime's loop did not answer: a map or bind function may be"):
+        threads.run(pl.pure(2.0).map(time.sleep), timeout=0.5)
+    assert time.monotonic() - start < 2.0
+
+
+def test_an_apps_own_timeout_error_is_not_taken_for_run_timing_out(threads: pl.Runtime) -> None:
+    @pl.app
+    def times_out() -> None:
+        raise TimeoutError("the instrument did not answer")
+
+    with pytest.raises(TimeoutError, match=r"^the instrument did not answer$"):
+        threads.run(times_out(), timeout=30)

@@ -1,0 +1,35 @@
+"""The Makefile and pyproject.toml: `make demo` stays light, installs stay free of warnings."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import tomllib
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).parent.parent
+
+
+def _planned(target: str, venv: Path) -> str:
+    """The commands `make TARGET` would run for a fresh clone (no venv yet), without running them."""
+    return subprocess.run(
+        ["make", "-n", "-C", str(ROOT), target, f"VENV={venv}"], capture_output=True, text=True, check=True
+    ).stdout
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="needs make, as the README does")
+def test_make_demo_installs_plait_alone_and_make_test_the_test_stack(tmp_path: Path) -> None:
+    installs = re.compile(r"pip install -q -e (\S+)")
+    assert installs.findall(_planned("demo", tmp_path / "venv")) == ["."]
+    assert installs.findall(_planned("test", tmp_path / "venv")) == ["'.[test]'"]
+
+
+def test_the_license_is_an_spdx_string_for_a_setuptools_that_reads_it() -> None:
+    # A TOML table makes setuptools >= 77 print a deprecation warning on every install.
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert pyproject["project"]["license"] == "MIT"
+    (setuptools,) = pyproject["build-system"]["requires"]
+    assert setuptools == "setuptools>=77"
