@@ -126,13 +126,14 @@ def profiled(on: bool) -> Iterator[None]:
 
 @contextlib.contextmanager
 def plait_driver(executor: str) -> Iterator[Driver]:
-    """plait on ``threads``, ``processes`` or ``zmq``, 2 workers each."""
+    """plait on ``threads``, ``processes``, ``zmq`` or ``zmq-clear`` (no CurveZMQ), 2 workers each."""
     import plait as pl
 
     make = {
         "threads": lambda: pl.ThreadExecutor(2),
         "processes": lambda: pl.ProcessExecutor(2),
         "zmq": lambda: pl.ZMQExecutor(provider=pl.LocalProvider(workers=2)),
+        "zmq-clear": lambda: pl.ZMQExecutor(provider=pl.LocalProvider(workers=2), encrypted=False),
     }[executor]
     with pl.Runtime([make()], progress=False) as rt:
 
@@ -208,6 +209,7 @@ SYSTEMS: dict[str, Callable[[], contextlib.AbstractContextManager[Driver]]] = {
     "plait-threads": lambda: plait_driver("threads"),
     "plait-processes": lambda: plait_driver("processes"),
     "plait-zmq": lambda: plait_driver("zmq"),
+    "plait-zmq-clear": lambda: plait_driver("zmq-clear"),
     "parsl-threads": lambda: parsl_driver("threads"),
     "parsl-htex": lambda: parsl_driver("htex"),
     "dask": dask_driver,

@@ -27,6 +27,7 @@ from plait.backends.providers import LocalProvider, Provider
 from plait.backends.providers._scheduler import single_line
 from plait.backends.zmq._blocks import Blocks
 from plait.backends.zmq._curve import Keys, configure_server
+from plait.backends.zmq._frames import WIRE_BYTES, MessageTooBig, join, split
 from plait.backends.zmq._protocol import (
     PROTOCOL_VERSION,
     Message,
@@ -208,7 +209,8 @@ class ZMQExecutor:
         sock = self._context.socket(zmq.ROUTER)
         sock.linger = 0
         sock.router_mandatory = True  # a send to a vanished pool raises, never vanishes silently
-        sock.maxmsgsize = self.max_message_bytes  # a bigger message disconnects its sender
+        # zmq holds a frame whole before the handshake can fail: a stranger gets this much, no more.
+        sock.maxmsgsize = WIRE_BYTES
         # Credit bounds what is queued per pool; the marks only have to exceed it.
         sock.sndhwm = sock.rcvhwm = 100_000
         # ZMTP heartbeats, answered by zmq's own thread even while this loop is busy:
@@ -342,7 +344,7 @@ class ZMQExecutor:
     def _send(self, identity: bytes, frames: list[bytes]) -> bool:
         assert self._socket is not None
         try:
-            self._socket.send_multipart([identity, *frames], flags=zmq.NOBLOCK, copy=False)
+            self._socket.send_multipart([identity, *split(frames)], flags=zmq.NOBLOCK, copy=False)
         except zmq.ZMQError as error:  # gone (EHOSTUNREACH) or not reading for far too long (EAGAIN)
             log.warning("%s: could not send to pool %r: %s", self.label, identity, error)
             return False
@@ -366,11 +368,27 @@ class ZMQExecutor:
             return True
         for _ in range(limit):
             try:
-                frames = sock.recv_multipart(zmq.NOBLOCK)
+                identity, *frames = sock.recv_multipart(zmq.NOBLOCK)
             except zmq.Again:
                 return True
-            self._handle(frames)
+            try:
+                whole = join(frames, self.max_message_bytes)
+            except MessageTooBig as error:
+                self._too_big(identity, str(error))
+                continue
+            except ProtocolError as error:
+                self._drop(identity, str(error))
+                continue
+            self._handle([identity, *whole])
         return False
+
+    def _too_big(self, identity: bytes, reason: str) -> None:
+        """A message over ``max_message_bytes`` is dropped, and its pool lost: the tasks
+        whose results it held would otherwise never end."""
+        self._drop(identity, reason)
+        pool = self._pools.get(identity)
+        if pool is not None:
+            self._lose(pool, f"{pool.where()} sent {reason}")
 
     def _handle(self, frames: list[bytes]) -> None:
         identity = frames[0]

@@ -39,6 +39,7 @@ from plait.backends._errors import TaskTimeout, WorkerLost
 from plait.backends._sampling import NodeSampler, SampleRow, TaskSample, TaskSampler, TaskSampleRow, last_seen
 from plait.backends._wire import HEADER, dumps_error, frame
 from plait.backends.zmq._curve import configure_client, read_keys
+from plait.backends.zmq._frames import WIRE_BYTES, join, split
 from plait.backends.zmq._protocol import PROTOCOL_VERSION, Message, ProtocolError, decode, encode, python_version
 
 __all__ = ["Pool", "check_url", "main"]
@@ -115,6 +116,7 @@ class Pool:
         self.context: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
         self.dealer = self.context.socket(zmq.DEALER)
         self.dealer.linger = 1000  # long enough to deliver the last results of a drain
+        self.dealer.maxmsgsize = WIRE_BYTES  # what a peer failing the handshake can make us hold
         if keys is not None:
             configure_client(self.dealer, keys)
         # The link to the executor, watched through ZMTP heartbeats (the executor's socket
@@ -255,7 +257,7 @@ class Pool:
     # -- the executor -----------------------------------------------------------------
 
     def _send(self, frames: list[bytes]) -> None:
-        self.dealer.send_multipart(frames, copy=False)
+        self.dealer.send_multipart(split(frames), copy=False)
 
     def _from_executor(self) -> None:
         while self.exit_code is None:
@@ -264,7 +266,7 @@ class Pool:
             except zmq.Again:
                 return
             try:
-                message = decode(frames)
+                message = decode(join(frames))
             except ProtocolError as error:
                 log.warning("pool %s: dropped a message from the executor: %s", self.pool_id, error)
                 continue

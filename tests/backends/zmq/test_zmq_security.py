@@ -11,7 +11,9 @@ import logging
 import os
 import pickle
 import signal
+import socket
 import stat
+import struct
 import subprocess
 import sys
 import textwrap
@@ -25,8 +27,9 @@ import zmq
 import plait as pl
 from plait.backends.zmq._curve import Keys
 from plait.backends.zmq._executor import pool_command
+from plait.backends.zmq._frames import MessageTooBig, join, split
 from plait.backends.zmq._protocol import decode, encode, python_version
-from tests.backends.zmq.zmq_apps import FAST, inc, total
+from tests.backends.zmq.zmq_apps import FAST, big, inc, total
 from tests.processes import gone
 
 OURS = {"protocol": 1, "plait": pl.__version__, "python": python_version()}
@@ -195,3 +198,36 @@ def test_a_pool_with_the_wrong_server_key_exits_at_once() -> None:
         assert "not this run's executor" in done.stderr
         assert time.monotonic() - started < 10
         assert executor.pools == ["zmq-0"]
+
+
+def bytes_taken_before_cut_off(port: int, mechanism: bytes, declared: int = 64 << 20) -> int:
+    """Speak ZMTP 3.0 by hand: a greeting offering ``mechanism``, then one frame of
+    ``declared`` bytes; how many of them the executor read before it hung up."""
+    greeting = b"\xff" + bytes(8) + b"\x7f" + b"\x03\x00" + mechanism.ljust(20, b"\x00") + bytes(32)
+    chunk, sent = bytes(1 << 20), 0
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
+        try:
+            raw.sendall(greeting)
+            raw.sendall(b"\x06" + struct.pack(">Q", declared))  # a long command frame
+            while sent < declared:
+                raw.sendall(chunk)
+                sent += len(chunk)
+        except OSError:  # reset, or a full buffer nobody reads: cut off either way
+            pass
+    return sent
+
+
+def test_a_stranger_cannot_make_the_driver_hold_more_than_a_frame() -> None:
+    executor = pl.ZMQExecutor(provider=pl.LocalProvider(workers=1), **FAST)
+    with pl.Runtime([executor]) as rt:
+        for mechanism in (b"NULL", b"CURVE"):  # whichever the executor speaks, and the other
+            assert bytes_taken_before_cut_off(executor.port, mechanism) < 16 << 20, mechanism
+        assert executor.dropped == 0
+        assert rt.run(big(3 << 20)) == bytes(3 << 20), "a result bigger than a frame travels in pieces"
+
+
+def test_pieces_join_only_up_to_max_message_bytes() -> None:
+    frames = [bytes(frame) for frame in split([b"envelope", bytes(5000)], limit=1000)]
+    assert join(frames, limit=5000) == [b"envelope", bytes(5000)]
+    with pytest.raises(MessageTooBig, match="a frame of 5000 bytes, more than max_message_bytes=4999"):
+        join(frames, limit=4999)

@@ -44,6 +44,12 @@ def where(seconds: float, x: int, directory: str) -> int:
     return x
 
 
+@app(cache=False)
+def big(size: int) -> bytes:
+    """A result of ``size`` bytes."""
+    return bytes(size)
+
+
 @app(timeout=0.5)
 def stuck(seconds: float) -> float:
     time.sleep(seconds)
