@@ -226,6 +226,18 @@ def medians(runs: Sequence[Figures]) -> Figures:
     return {key: statistics.median(run[key] for run in runs) for key in runs[0]}
 
 
+def alternate(rounds: int, names: Sequence[str], run: Callable[[str], Figures]) -> dict[str, list[Figures]]:
+    """``run`` every name once a round, alternating (so a busy spell hurts all alike),
+    printing each result as it comes; every name's figures, round by round."""
+    results: dict[str, list[Figures]] = {name: [] for name in names}
+    for number in range(rounds):
+        for name in names:
+            figures = run(name)
+            results[name].append(figures)
+            print(f"round {number + 1} {name}: " + ", ".join(f"{k}={v:.3g}" for k, v in figures.items()), flush=True)
+    return results
+
+
 def speedup(key: str, ours: float, theirs: float) -> float:
     """How many times better ``ours`` is than ``theirs`` on figure ``key`` (> 1: ours wins).
 

@@ -71,12 +71,7 @@ def main() -> None:
     if args.child:
         print(json.dumps(child(args.child)))
         return
-    results: dict[str, list[wl.Figures]] = {mode: [] for mode in MODES}
-    for number in range(args.rounds):
-        for mode in MODES:
-            figures = run_child(mode)
-            results[mode].append(figures)
-            print(f"round {number + 1} {mode}: " + ", ".join(f"{k}={v:.3g}" for k, v in figures.items()), flush=True)
+    results = wl.alternate(args.rounds, list(MODES), run_child)
     print()
     print(table(results))
 
