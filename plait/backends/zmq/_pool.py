@@ -297,7 +297,9 @@ class Pool:
             for worker in self.workers:
                 self._write(worker, frame(pickle.dumps(self.sys_path)))
         elif kind == "refuse":
-            log.error("pool %s: %s", self.pool_id, message["reason"])
+            # The executor does not say its versions to whoever asks; ours help compare with its log.
+            ours = f"protocol {PROTOCOL_VERSION}, plait {__version__}, python {python_version()}"
+            log.error("pool %s: %s (this pool runs %s)", self.pool_id, message["reason"], ours)
             self.exit_code = 3
         elif kind == "tasks":
             payloads = iter(message.payloads)

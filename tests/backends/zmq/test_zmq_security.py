@@ -231,3 +231,10 @@ def test_pieces_join_only_up_to_max_message_bytes() -> None:
     assert join(frames, limit=5000) == [b"envelope", bytes(5000)]
     with pytest.raises(MessageTooBig, match="a frame of 5000 bytes, more than max_message_bytes=4999"):
         join(frames, limit=4999)
+
+
+def test_a_pool_without_a_readable_key_file_says_so_and_exits(tmp_path: Path) -> None:
+    argv = pool_command("tcp://127.0.0.1:9", "keyless", 1, tmp_path / "missing.keys")
+    done = subprocess.run(argv, check=False, capture_output=True, text=True, timeout=30)
+    assert done.returncode == 2
+    assert f"cannot read the executor's keys from {tmp_path / 'missing.keys'}" in done.stderr
