@@ -144,6 +144,8 @@ class ZMQExecutor:
         if prefetch is not None and prefetch < 0:
             raise ValueError(f"ZMQExecutor({label!r}): prefetch={prefetch} must be >= 0")
         single_line(f"ZMQExecutor({label!r})", "label", label)  # it names the provider's jobs
+        if not isinstance(encrypted, bool):  # None once meant "unless loopback": never guess off
+            raise TypeError(f"ZMQExecutor({label!r}): encrypted={encrypted!r} must be True or False")
         if usage_interval is not None and usage_interval <= 0:
             raise ValueError(f"ZMQExecutor({label!r}): usage_interval={usage_interval} must be > 0, or None for none")
         self.label = label
@@ -220,12 +222,13 @@ class ZMQExecutor:
         if self.encrypted:
             self.keys = Keys.generate()
             self._authenticator = configure_server(self._context, sock, self.keys)
-            self.key_file = self.keys.write_client_file(self._key_file_directory())
         host = f"[{self.address}]" if ":" in self.address else self.address
         if self.port:
             sock.bind(f"tcp://{host}:{self.port}")
         else:
             self.port = sock.bind_to_random_port(f"tcp://{host}")
+        if self.keys is not None:
+            self.key_file = self.keys.write_client_file(self._key_file_directory())
         self.url = f"tcp://{host}:{self.port}"
         self._socket = sock
         self._loop.add_reader(cast(int, sock.getsockopt(zmq.FD)), self._on_readable)

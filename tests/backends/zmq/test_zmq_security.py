@@ -51,6 +51,8 @@ def test_every_address_is_encrypted_unless_explicitly_opted_out() -> None:
     for address in ("127.0.0.1", "localhost", "192.0.2.7"):
         assert pl.ZMQExecutor(address=address).encrypted
     assert not pl.ZMQExecutor(encrypted=False).encrypted
+    with pytest.raises(TypeError, match="encrypted=None must be True or False"):
+        pl.ZMQExecutor(encrypted=None)  # type: ignore[arg-type]  # what "unless loopback" was spelled
 
 
 def test_a_stranger_on_loopback_gets_no_answer_and_cannot_have_a_pickle_loaded(
