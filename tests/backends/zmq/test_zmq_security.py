@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import pickle
+import select
 import signal
 import socket
 import stat
@@ -114,6 +115,8 @@ def as_nobody(key_file: Path, url: str) -> str:
             os._exit(0)
     os.close(write)
     with os.fdopen(read) as said:
+        if not select.select([said], [], [], 30)[0]:  # never hang the suite on a stuck child
+            os.kill(pid, signal.SIGKILL)
         answer = said.read()
     os.waitpid(pid, 0)
     return answer
