@@ -30,7 +30,7 @@ from plait.backends.zmq._curve import Keys
 from plait.backends.zmq._executor import pool_command
 from plait.backends.zmq._frames import MessageTooBig, join, split
 from plait.backends.zmq._protocol import decode, encode, python_version
-from tests.backends.zmq.zmq_apps import FAST, big, inc, total
+from tests.backends.zmq.zmq_apps import FAST, big, inc, length, total
 from tests.processes import gone
 
 OURS = {"protocol": 1, "plait": pl.__version__, "python": python_version()}
@@ -229,6 +229,7 @@ def test_a_stranger_cannot_make_the_driver_hold_more_than_a_frame() -> None:
             assert bytes_taken_before_cut_off(executor.port, mechanism) < 16 << 20, mechanism
         assert executor.dropped == 0
         assert rt.run(big(3 << 20)) == bytes(3 << 20), "a result bigger than a frame travels in pieces"
+        assert rt.run(length(big(3 << 20))) == 3 << 20, "and so does an argument"
 
 
 def test_pieces_join_only_up_to_max_message_bytes() -> None:

@@ -50,6 +50,11 @@ def big(size: int) -> bytes:
     return bytes(size)
 
 
+@app(cache=False)
+def length(data: bytes) -> int:
+    return len(data)
+
+
 @app(timeout=0.5)
 def stuck(seconds: float) -> float:
     time.sleep(seconds)
