@@ -126,13 +126,14 @@ def profiled(on: bool) -> Iterator[None]:
 
 @contextlib.contextmanager
 def plait_driver(executor: str) -> Iterator[Driver]:
-    """plait on ``threads``, ``processes`` or ``zmq``, 2 workers each."""
+    """plait on ``threads``, ``processes``, ``zmq`` or ``zmq-clear`` (no CurveZMQ), 2 workers each."""
     import plait as pl
 
     make = {
         "threads": lambda: pl.ThreadExecutor(2),
         "processes": lambda: pl.ProcessExecutor(2),
         "zmq": lambda: pl.ZMQExecutor(provider=pl.LocalProvider(workers=2)),
+        "zmq-clear": lambda: pl.ZMQExecutor(provider=pl.LocalProvider(workers=2), encrypted=False),
     }[executor]
     with pl.Runtime([make()], progress=False) as rt:
 
@@ -208,6 +209,7 @@ SYSTEMS: dict[str, Callable[[], contextlib.AbstractContextManager[Driver]]] = {
     "plait-threads": lambda: plait_driver("threads"),
     "plait-processes": lambda: plait_driver("processes"),
     "plait-zmq": lambda: plait_driver("zmq"),
+    "plait-zmq-clear": lambda: plait_driver("zmq-clear"),
     "parsl-threads": lambda: parsl_driver("threads"),
     "parsl-htex": lambda: parsl_driver("htex"),
     "dask": dask_driver,
@@ -222,6 +224,18 @@ def medians(runs: Sequence[Figures]) -> Figures:
     {'C_s': 2.0}
     """
     return {key: statistics.median(run[key] for run in runs) for key in runs[0]}
+
+
+def alternate(rounds: int, names: Sequence[str], run: Callable[[str], Figures]) -> dict[str, list[Figures]]:
+    """``run`` every name once a round, alternating (so a busy spell hurts all alike),
+    printing each result as it comes; every name's figures, round by round."""
+    results: dict[str, list[Figures]] = {name: [] for name in names}
+    for number in range(rounds):
+        for name in names:
+            figures = run(name)
+            results[name].append(figures)
+            print(f"round {number + 1} {name}: " + ", ".join(f"{k}={v:.3g}" for k, v in figures.items()), flush=True)
+    return results
 
 
 def speedup(key: str, ours: float, theirs: float) -> float:

@@ -86,12 +86,7 @@ def main() -> None:
         print(json.dumps(child(CHILDREN[args.child], args.profile)))
         return
     systems = [args.only] if args.only else ["plait", "htex"]
-    results: dict[str, list[Figures]] = {s: [] for s in systems}
-    for number in range(args.rounds):
-        for system in systems:
-            figures = run_child(system, args.profile if system == "plait" else None)
-            results[system].append(figures)
-            print(f"round {number + 1} {system}: " + ", ".join(f"{k}={v:.3g}" for k, v in figures.items()), flush=True)
+    results = wl.alternate(args.rounds, systems, lambda s: run_child(s, args.profile if s == "plait" else None))
     print()
     print(table(results))
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 import plait
@@ -33,11 +35,18 @@ def _executor_url(ctx: click.Context, param: click.Parameter, url: str) -> str:
 @click.option("--url", required=True, callback=_executor_url, help="The executor's address, e.g. tcp://10.0.0.5:54321.")
 @click.option("--pool-id", required=True, help="This pool's name, as the executor calls it.")
 @click.option("--workers", type=click.IntRange(min=1), default=None, help="Worker processes [default: one per core].")
-def worker(url: str, pool_id: str, workers: int | None) -> None:
+@click.option(
+    "--keys",
+    "key_file",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="The file with the run's CurveZMQ keys (mode 0600) [default: none, for an executor with encrypted=False].",
+)
+def worker(url: str, pool_id: str, workers: int | None, key_file: Path | None) -> None:
     """Run a pool of worker processes for a ZMQExecutor (what its providers start)."""
     from plait.backends.zmq._pool import main as pool_main
 
-    raise SystemExit(pool_main(url, pool_id, workers))
+    raise SystemExit(pool_main(url, pool_id, workers, key_file))
 
 
 main.add_command(cache)

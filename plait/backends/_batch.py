@@ -26,6 +26,7 @@ from plait.backends._errors import WorkerLost
 from plait.backends._task import TaskResult, TaskSpec
 from plait.backends._wire import WireResult, WireTask, decode_result, dumps_call, dumps_function
 from plait.backends.providers._base import JobState, Provider
+from plait.backends.providers._scheduler import single_line
 
 __all__ = ["BatchExecutor"]
 
@@ -70,6 +71,7 @@ class BatchExecutor:
             raise ValueError(f"BatchExecutor(max_jobs={max_jobs}): need at least one job")
         if poll_interval <= 0:
             raise ValueError(f"BatchExecutor(poll_interval={poll_interval}): must be positive")
+        single_line(f"BatchExecutor({label!r})", "label", label)  # it names the provider's jobs
         self.label = label
         self.provider = provider
         self.max_jobs = max_jobs or provider.max_blocks

@@ -22,12 +22,13 @@ import attrs
 
 from plait.backends.providers._base import JobState
 
-__all__ = ["BatchProvider", "Launcher", "SchedulerError", "format_walltime", "parse_walltime"]
+__all__ = ["BatchProvider", "Launcher", "SchedulerError", "format_walltime", "parse_walltime", "single_line"]
 
 Launcher = Literal["single", "srun", "mpiexec"]
 _LAUNCHERS = ("single", "srun", "mpiexec")
 _WALLTIME = re.compile(r"^(?:(\d+)-)?(\d+):(\d{2}):(\d{2})$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 class SchedulerError(RuntimeError):
@@ -62,10 +63,23 @@ def format_walltime(seconds: int) -> str:
     return f"{hours:02d}:{minutes:02d}:{secs:02d}"
 
 
-def _lines(value: str | Sequence[str]) -> tuple[str, ...]:
-    """User text given as one string or several, as non-empty lines."""
-    parts = value.splitlines() if isinstance(value, str) else [line for item in value for line in item.splitlines()]
-    return tuple(line.strip() for line in parts if line.strip())
+def single_line(owner: str, field: str, value: str) -> None:
+    """Refuse ``value`` if it holds a newline or another control character: written into a
+    job script it would end its line, and the rest would run as a shell command.
+
+    >>> single_line("SlurmProvider", "partition", "debug\\nrm -rf ~")
+    Traceback (most recent call last):
+    ...
+    ValueError: SlurmProvider: partition='debug\\nrm -rf ~' holds a control character (a newline?); it must be one line
+    """
+    if _CONTROL.search(value):
+        raise ValueError(f"{owner}: {field}={value!r} holds a control character (a newline?); it must be one line")
+
+
+def _options(value: str | Sequence[str]) -> tuple[str, ...]:
+    """``scheduler_options`` given as one option or several, each stripped, without empty ones."""
+    items = [value] if isinstance(value, str) else list(value)
+    return tuple(item.strip() for item in items if item.strip())
 
 
 def _absolute(path: str | os.PathLike[str]) -> Path:
@@ -89,8 +103,11 @@ class BatchProvider:
     ``walltime`` is ``[D-]HH:MM:SS``. A block is one job of ``nodes_per_block`` nodes
     with ``cores_per_node`` cores each; ``launcher`` starts the command once per node
     (``"srun"``, ``"mpiexec"``) or once (``"single"``, one-node blocks only).
-    ``scheduler_options`` are extra header lines (the directive prefix is added when
-    missing); ``worker_init`` is shell run before the command, e.g. activating an env.
+    ``scheduler_options`` are extra header lines, one per item (the directive prefix is
+    added when missing); ``worker_init`` is shell run before the command, e.g. activating
+    an env. Every text option but ``worker_init`` must be one line: a newline in, say, a
+    partition would make the rest of it a shell line of the script. ``worker_init`` is
+    the user's own shell code, lines and all, and goes in verbatim.
     Scripts and the jobs' stdout/stderr go to ``job_dir``, which must be on a file
     system the compute nodes share. ``check_commands=False`` skips looking for the
     scheduler's commands on PATH: to render and review scripts on another machine.
@@ -110,7 +127,7 @@ class BatchProvider:
     init_blocks: int = attrs.field(default=1, validator=_non_negative)
     min_blocks: int = attrs.field(default=0, validator=_non_negative)
     max_blocks: int = attrs.field(default=1, validator=_positive)
-    scheduler_options: tuple[str, ...] = attrs.field(default=(), converter=_lines)
+    scheduler_options: tuple[str, ...] = attrs.field(default=(), converter=_options)
     worker_init: str = ""
     launcher: Launcher = "single"
     job_dir: Path = attrs.field(default=Path(".plait/jobs"), converter=_absolute)
@@ -131,6 +148,7 @@ class BatchProvider:
         name = type(self).__name__
         self.label = self.scheduler
         self.workers_per_block = self.cores_per_node
+        self._check_single_lines()
         if not self.min_blocks <= self.max_blocks or self.init_blocks > self.max_blocks:
             raise ValueError(
                 f"{name}: need min_blocks <= max_blocks and init_blocks <= max_blocks, got "
@@ -150,6 +168,15 @@ class BatchProvider:
                     f"here (or its module loaded)?"
                 )
 
+    def _check_single_lines(self) -> None:
+        name = type(self).__name__
+        for field in attrs.fields(type(self)):
+            value = getattr(self, field.name)
+            if field.name != "worker_init" and isinstance(value, (str, Path)):
+                single_line(name, field.name, str(value))
+        for option in self.scheduler_options:
+            single_line(name, "scheduler_options", option)
+
     # -- what a job is -----------------------------------------------------------------
 
     @property
@@ -163,6 +190,7 @@ class BatchProvider:
 
     def job_script(self, command: Sequence[str], job_name: str, env: Mapping[str, str] | None = None) -> str:
         """The script ``submit`` would submit, without submitting anything."""
+        single_line(type(self).__name__, "job_name", job_name)
         header = self.header_lines(job_name)
         exports = [f"export {_env_name(key)}={shlex.quote(value)}" for key, value in (env or {}).items()]
         init = [self.worker_init.strip("\n")] if self.worker_init.strip() else []  # verbatim: it may hold heredocs

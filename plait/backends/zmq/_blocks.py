@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 
 from plait.backends.providers import JobState, Provider
 
@@ -22,17 +22,13 @@ log = logging.getLogger("plait.zmq")
 class Blocks:
     """The pools started for one executor, by pool id, and the provider jobs behind them.
 
-    ``command(pool_id)`` is the argv of the pool a block runs; ``env`` what it needs
-    to connect (the executor's keys when encryption is on).
+    ``command(pool_id)`` is the argv of the pool a block runs.
     """
 
-    def __init__(
-        self, provider: Provider, label: str, command: Callable[[str], Sequence[str]], env: Mapping[str, str]
-    ) -> None:
+    def __init__(self, provider: Provider, label: str, command: Callable[[str], Sequence[str]]) -> None:
         self.provider = provider
         self.label = label
         self.command = command
-        self.env = dict(env)
         self.jobs: dict[str, str] = {}  # pool id -> job id, for blocks not known to be over
         self.submitted: dict[str, str] = {}  # pool id -> job id, of every block ever started
         self.registered: set[str] = set()  # blocks whose pool has registered
@@ -57,7 +53,7 @@ class Blocks:
                 self._count += 1
                 self._submitting += 1
             try:
-                job_id = self.provider.submit(self.command(pool_id), job_name=f"plait-{pool_id}", env=self.env)
+                job_id = self.provider.submit(self.command(pool_id), job_name=f"plait-{pool_id}")
             finally:
                 with self._lock:
                     self._submitting -= 1

@@ -1,26 +1,27 @@
-"""CurveZMQ for one run: fresh keys, the server side with its allow-list, the client side.
+"""CurveZMQ for one run: fresh keys, the file that carries the pool's half, both sides' sockets.
 
-The executor makes a server key pair and one client key pair per run and hands the
-client pair and the server's public key to pools in their environment. A peer
-without the server's public key cannot finish the handshake; one with another client
-key is refused by the authenticator, so it can neither register nor receive tasks.
+The executor makes a server key pair and one client key pair per run. A pool gets the
+server's public key and the client pair from a key file only its owner can read (its
+path, never its content, travels in the pool's command line). A peer without the
+server's public key cannot finish the handshake; one with another client key is
+refused by the authenticator: neither can register, send a byte the executor reads, or
+receive a task. A pool knows the server's key, so nothing else bound to the executor's
+address can finish a handshake with it either.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
-from collections.abc import Mapping
+import tempfile
+from pathlib import Path
 
 import attrs
 import zmq
 from zmq.auth.thread import ThreadAuthenticator
 
-__all__ = ["CLIENT_PUBLIC", "CLIENT_SECRET", "SERVER_PUBLIC", "Keys", "configure_client", "configure_server"]
-
-SERVER_PUBLIC = "PLAIT_ZMQ_SERVER_KEY"
-CLIENT_PUBLIC = "PLAIT_ZMQ_PUBLIC_KEY"
-CLIENT_SECRET = "PLAIT_ZMQ_SECRET_KEY"
+__all__ = ["Keys", "configure_client", "configure_server", "read_keys"]
 
 log = logging.getLogger("plait.zmq")
 
@@ -36,15 +37,37 @@ class Keys:
 
     @classmethod
     def generate(cls) -> Keys:
+        if not zmq.has("curve"):
+            raise RuntimeError("this pyzmq's libzmq has no CurveZMQ: pools could not authenticate")
         return cls(*zmq.curve_keypair(), *zmq.curve_keypair())
 
-    def client_env(self) -> dict[str, str]:
-        """What a pool needs in its environment to connect."""
-        return {
-            SERVER_PUBLIC: self.server_public.decode(),
-            CLIENT_PUBLIC: self.client_public.decode(),
-            CLIENT_SECRET: self.client_secret.decode(),
-        }
+    def write_client_file(self, directory: Path) -> Path:
+        """A new file in ``directory`` with what a pool needs to connect; only its owner may read it.
+
+        ``mkstemp`` creates it with O_EXCL and mode 0600 in one call: it is never, even
+        for a moment, readable by others, whatever the umask.
+        """
+        directory.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix="plait-", suffix=".keys", dir=directory)
+        with os.fdopen(fd, "w") as file:
+            json.dump(
+                {
+                    "server_public": self.server_public.decode(),
+                    "client_public": self.client_public.decode(),
+                    "client_secret": self.client_secret.decode(),
+                },
+                file,
+            )
+        return Path(name)
+
+
+def read_keys(path: Path) -> dict[str, bytes]:
+    """The keys in a file ``write_client_file`` wrote, or a ValueError naming the file."""
+    try:
+        keys = json.loads(path.read_text())
+        return {name: keys[name].encode() for name in ("server_public", "client_public", "client_secret")}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
+        raise ValueError(f"cannot read the executor's keys from {path}: {error}") from None
 
 
 class _OnlyOurClient:
@@ -72,11 +95,8 @@ def configure_server(
     return authenticator
 
 
-def configure_client(socket: zmq.Socket[bytes], env: Mapping[str, str] = os.environ) -> bool:
-    """Make ``socket`` a Curve client if ``env`` holds the keys; whether it did."""
-    if SERVER_PUBLIC not in env:
-        return False
-    socket.curve_serverkey = env[SERVER_PUBLIC].encode()
-    socket.curve_publickey = env[CLIENT_PUBLIC].encode()
-    socket.curve_secretkey = env[CLIENT_SECRET].encode()
-    return True
+def configure_client(socket: zmq.Socket[bytes], keys: dict[str, bytes]) -> None:
+    """Make ``socket`` a Curve client that talks only to the server whose key ``keys`` pins."""
+    socket.curve_serverkey = keys["server_public"]
+    socket.curve_publickey = keys["client_public"]
+    socket.curve_secretkey = keys["client_secret"]

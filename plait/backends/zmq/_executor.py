@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
 import math
-import socket
+import shutil
 import sys
+import tempfile
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any, cast
 
 import attrs
@@ -23,8 +24,10 @@ from plait.backends._sampling import NodeSample, Sample, TaskSample
 from plait.backends._task import TaskResult, TaskSpec
 from plait.backends._wire import decode_result
 from plait.backends.providers import LocalProvider, Provider
+from plait.backends.providers._scheduler import single_line
 from plait.backends.zmq._blocks import Blocks
 from plait.backends.zmq._curve import Keys, configure_server
+from plait.backends.zmq._frames import WIRE_BYTES, MessageTooBig, join, split
 from plait.backends.zmq._protocol import (
     PROTOCOL_VERSION,
     Message,
@@ -47,26 +50,17 @@ _QUEUED_SECONDS = 0.005
 _READ_BURST = 256
 
 
-def pool_command(url: str, pool_id: str, workers: int) -> list[str]:
+def pool_command(url: str, pool_id: str, workers: int, key_file: Path | None = None) -> list[str]:
     """The argv of ``plait worker`` for one pool, with this Python (so the same venv).
 
-    >>> pool_command("tcp://127.0.0.1:5000", "zmq-0", 2)[-6:]
-    ['worker', '--url', 'tcp://127.0.0.1:5000', '--pool-id', 'zmq-0', '--workers=2']
+    It names the key file, never a key: a command line is visible to every user.
+
+    >>> pool_command("tcp://127.0.0.1:5000", "zmq-0", 2, Path("/run/k.keys"))[-8:]
+    ['worker', '--url', 'tcp://127.0.0.1:5000', '--pool-id', 'zmq-0', '--workers=2', '--keys', '/run/k.keys']
     """
     run_cli = [sys.executable, "-c", "from plait.cli import main; main()"]
-    return [*run_cli, "worker", "--url", url, "--pool-id", pool_id, f"--workers={workers}"]
-
-
-def is_loopback(address: str) -> bool:
-    """Whether ``address`` (an IP or a host name) is this machine's loopback.
-
-    >>> is_loopback("127.0.0.2"), is_loopback("localhost"), is_loopback("10.0.0.1")
-    (True, True, False)
-    """
-    try:
-        return ipaddress.ip_address(socket.gethostbyname(address)).is_loopback
-    except (OSError, ValueError):
-        return False
+    keys = [] if key_file is None else ["--keys", str(key_file)]
+    return [*run_cli, "worker", "--url", url, "--pool-id", pool_id, f"--workers={workers}", *keys]
 
 
 @attrs.define(eq=False)
@@ -100,9 +94,13 @@ class ZMQExecutor:
     worker): short tasks travel in batches, long ones are not hoarded by one pool. Pools and executor exchange
     heartbeats every ``heartbeat_period`` seconds; a pool silent for
     ``heartbeat_threshold`` is lost (its tasks fail with WorkerLost, which the runtime
-    retries), and a pool that stops hearing from the executor exits. ``encrypted``
-    (CurveZMQ with keys made for this run) defaults to on unless ``address`` is
-    loopback.
+    retries), and a pool that stops hearing from the executor exits.
+
+    Every link is CurveZMQ with keys made for this run, loopback included: only a pool
+    holding the run's key file (mode 0600, named in its command line) can connect, and
+    a pool talks only to this executor. ``encrypted=False`` turns that off: then any
+    process that can reach the port can take tasks and answer with pickles the driver
+    loads, so it is unsafe on any host with other users (a shared login node is one).
 
     Blocks scale with the work: when tasks wait, more blocks are submitted, up to
     ``provider.max_blocks``; a pool idle for ``idle_timeout`` seconds is drained and its
@@ -129,7 +127,7 @@ class ZMQExecutor:
         heartbeat_period: float = 2.0,
         heartbeat_threshold: float = 10.0,
         prefetch: int | None = None,
-        encrypted: bool | None = None,
+        encrypted: bool = True,
         max_message_bytes: int = 1 << 30,
         idle_timeout: float = 30.0,
         max_failed_blocks: int = 3,
@@ -145,6 +143,9 @@ class ZMQExecutor:
             raise ValueError(f"ZMQExecutor({label!r}): max_failed_blocks={max_failed_blocks} must be >= 1")
         if prefetch is not None and prefetch < 0:
             raise ValueError(f"ZMQExecutor({label!r}): prefetch={prefetch} must be >= 0")
+        single_line(f"ZMQExecutor({label!r})", "label", label)  # it names the provider's jobs
+        if not isinstance(encrypted, bool):  # None once meant "unless loopback": never guess off
+            raise TypeError(f"ZMQExecutor({label!r}): encrypted={encrypted!r} must be True or False")
         if usage_interval is not None and usage_interval <= 0:
             raise ValueError(f"ZMQExecutor({label!r}): usage_interval={usage_interval} must be > 0, or None for none")
         self.label = label
@@ -154,7 +155,7 @@ class ZMQExecutor:
         self.heartbeat_period = heartbeat_period
         self.heartbeat_threshold = heartbeat_threshold
         self.prefetch = 64 * self.provider.workers_per_block if prefetch is None else prefetch
-        self.encrypted = not is_loopback(address) if encrypted is None else encrypted
+        self.encrypted = encrypted
         self.max_message_bytes = max_message_bytes
         self.idle_timeout = idle_timeout
         self.max_failed_blocks = max_failed_blocks
@@ -165,6 +166,8 @@ class ZMQExecutor:
         self._drain_after = walltime - margin if walltime else None
         self.url = ""
         self.keys: Keys | None = None
+        self.key_file: Path | None = None  # the pools' half of the keys
+        self._key_directory: Path | None = None  # made for the key file, so removed with it
         self.blocks: Blocks | None = None
         self._context: zmq.Context[zmq.Socket[bytes]] | None = None
         self._socket: zmq.Socket[bytes] | None = None
@@ -208,29 +211,32 @@ class ZMQExecutor:
         sock = self._context.socket(zmq.ROUTER)
         sock.linger = 0
         sock.router_mandatory = True  # a send to a vanished pool raises, never vanishes silently
-        sock.maxmsgsize = self.max_message_bytes  # a bigger message disconnects its sender
+        # zmq holds a frame whole before the handshake can fail: a stranger gets this much, no more.
+        sock.maxmsgsize = WIRE_BYTES
         # Credit bounds what is queued per pool; the marks only have to exceed it.
         sock.sndhwm = sock.rcvhwm = 100_000
         # ZMTP heartbeats, answered by zmq's own thread even while this loop is busy:
         # they keep a pool's link alive through long turns of the loop, and break a dead one.
         sock.heartbeat_ivl = int(self.heartbeat_period * 1000)
         sock.heartbeat_timeout = sock.heartbeat_ttl = int(self.heartbeat_threshold * 1000)
-        env: dict[str, str] = {}
         if self.encrypted:
             self.keys = Keys.generate()
             self._authenticator = configure_server(self._context, sock, self.keys)
-            env = self.keys.client_env()
         host = f"[{self.address}]" if ":" in self.address else self.address
         if self.port:
             sock.bind(f"tcp://{host}:{self.port}")
         else:
             self.port = sock.bind_to_random_port(f"tcp://{host}")
+        if self.keys is not None:
+            self.key_file = self.keys.write_client_file(self._key_file_directory())
         self.url = f"tcp://{host}:{self.port}"
         self._socket = sock
         self._loop.add_reader(cast(int, sock.getsockopt(zmq.FD)), self._on_readable)
         self._ticker = self._loop.call_later(self.heartbeat_period, self._tick)
         workers = self.provider.workers_per_block
-        self.blocks = Blocks(self.provider, self.label, lambda pool_id: pool_command(self.url, pool_id, workers), env)
+        self.blocks = Blocks(
+            self.provider, self.label, lambda pool_id: pool_command(self.url, pool_id, workers, self.key_file)
+        )
         await asyncio.to_thread(self.blocks.scale_out, self.provider.init_blocks)
         log.info("%s: listening on %s (encrypted: %s)", self.label, self.url, self.encrypted)
 
@@ -255,6 +261,22 @@ class ZMQExecutor:
             self._authenticator.stop()  # type: ignore[attr-defined]
         if self._context is not None:
             self._context.term()
+        self._remove_key_file()
+
+    def _key_file_directory(self) -> Path:
+        """Where pools can read the key file: a batch provider's ``job_dir`` (shared with the
+        compute nodes), else a new private directory."""
+        job_dir: Path | None = getattr(self.provider, "job_dir", None)
+        if job_dir is not None:
+            return job_dir
+        self._key_directory = Path(tempfile.mkdtemp(prefix="plait-zmq-"))
+        return self._key_directory
+
+    def _remove_key_file(self) -> None:
+        if self.key_file is not None:
+            self.key_file.unlink(missing_ok=True)
+        if self._key_directory is not None:
+            shutil.rmtree(self._key_directory, ignore_errors=True)
 
     def _stop_blocks(self, blocks: Blocks) -> None:
         # Pools told to shut down exit at once; give them a moment before killing the jobs.
@@ -325,7 +347,7 @@ class ZMQExecutor:
     def _send(self, identity: bytes, frames: list[bytes]) -> bool:
         assert self._socket is not None
         try:
-            self._socket.send_multipart([identity, *frames], flags=zmq.NOBLOCK, copy=False)
+            self._socket.send_multipart([identity, *split(frames)], flags=zmq.NOBLOCK, copy=False)
         except zmq.ZMQError as error:  # gone (EHOSTUNREACH) or not reading for far too long (EAGAIN)
             log.warning("%s: could not send to pool %r: %s", self.label, identity, error)
             return False
@@ -349,11 +371,27 @@ class ZMQExecutor:
             return True
         for _ in range(limit):
             try:
-                frames = sock.recv_multipart(zmq.NOBLOCK)
+                identity, *frames = sock.recv_multipart(zmq.NOBLOCK)
             except zmq.Again:
                 return True
-            self._handle(frames)
+            try:
+                whole = join(frames, self.max_message_bytes)
+            except MessageTooBig as error:
+                self._too_big(identity, str(error))
+                continue
+            except ProtocolError as error:
+                self._drop(identity, str(error))
+                continue
+            self._handle([identity, *whole])
         return False
+
+    def _too_big(self, identity: bytes, reason: str) -> None:
+        """A message over ``max_message_bytes`` is dropped, and its pool lost: the tasks
+        whose results it held would otherwise never end."""
+        self._drop(identity, reason)
+        pool = self._pools.get(identity)
+        if pool is not None:
+            self._lose(pool, f"{pool.where()} sent {reason}")
 
     def _handle(self, frames: list[bytes]) -> None:
         identity = frames[0]
@@ -389,7 +427,9 @@ class ZMQExecutor:
         problem = mismatch(self._ours, message.fields)
         if problem is not None:
             log.error("%s: refused %s: %s", self.label, where, problem)
-            self._send(identity, encode("refuse", reason=f"refused by executor {self.label!r}: {problem}"))
+            # Which versions we run is for the driver's log, not for whoever asked.
+            reason = f"refused by executor {self.label!r}: versions differ (its log says which)"
+            self._send(identity, encode("refuse", reason=reason))
             return
         if message["capacity"] < 1:
             self._send(identity, encode("refuse", reason=f"refused: capacity {message['capacity']} < 1"))

@@ -9,8 +9,10 @@ bytes between the executor and its workers.
 
 A worker that dies fails its running task with WorkerLost and is replaced; a task past
 its timeout, or cancelled while it runs, is stopped by killing its worker. The pool
-exits when told to, when drained, or when its link to the executor has been down
-for the heartbeat threshold.
+exits when told to, when drained, when its link to the executor has been down
+for the heartbeat threshold, or when whatever listens at the executor's address fails
+the handshake: a pool pins the executor's Curve key, so it serves that executor only
+and never waits for another process to take over the address.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import socket
 import sys
 import time
 from collections import deque
+from pathlib import Path
 from typing import Any
 
 import attrs
@@ -35,7 +38,8 @@ from plait.backends import _worker
 from plait.backends._errors import TaskTimeout, WorkerLost
 from plait.backends._sampling import NodeSampler, SampleRow, TaskSample, TaskSampler, TaskSampleRow, last_seen
 from plait.backends._wire import HEADER, dumps_error, frame
-from plait.backends.zmq._curve import configure_client
+from plait.backends.zmq._curve import configure_client, read_keys
+from plait.backends.zmq._frames import WIRE_BYTES, join, split
 from plait.backends.zmq._protocol import PROTOCOL_VERSION, Message, ProtocolError, decode, encode, python_version
 
 __all__ = ["Pool", "check_url", "main"]
@@ -53,7 +57,12 @@ _SHORT_TASK = 0.005
 _REGISTER_TIMEOUT = 60.0
 # A driver whose link is up but whose loop sends nothing for this many thresholds is hung.
 _SILENCE_THRESHOLDS = 10
-_LINK_EVENTS = zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_DISCONNECTED
+# A peer at the executor's address that fails the handshake is not this run's executor
+# (a pool pins its server key): whoever it is, the pool leaves rather than wait for it.
+_HANDSHAKE_FAILED = (
+    zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL | zmq.EVENT_HANDSHAKE_FAILED_AUTH
+)
+_LINK_EVENTS = zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_DISCONNECTED | _HANDSHAKE_FAILED
 _RESULTS_PER_MESSAGE = 1024
 
 # (task_id, name, fn_key, timeout, call payload)
@@ -77,7 +86,7 @@ class _Worker:
 class Pool:
     """One pool's state and its event loop (a zmq poller over the DEALER and workers)."""
 
-    def __init__(self, url: str, pool_id: str, workers: int) -> None:
+    def __init__(self, url: str, pool_id: str, workers: int, keys: dict[str, bytes] | None = None) -> None:
         self.url = url
         self.pool_id = pool_id
         self.host = socket.gethostname()
@@ -107,7 +116,9 @@ class Pool:
         self.context: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
         self.dealer = self.context.socket(zmq.DEALER)
         self.dealer.linger = 1000  # long enough to deliver the last results of a drain
-        configure_client(self.dealer)
+        self.dealer.maxmsgsize = WIRE_BYTES  # what a peer failing the handshake can make us hold
+        if keys is not None:
+            configure_client(self.dealer, keys)
         # The link to the executor, watched through ZMTP heartbeats (the executor's socket
         # pings every period and asks us to drop the link after the threshold without
         # traffic): zmq's threads keep it up while the driver's loop is busy, and it breaks
@@ -246,7 +257,7 @@ class Pool:
     # -- the executor -----------------------------------------------------------------
 
     def _send(self, frames: list[bytes]) -> None:
-        self.dealer.send_multipart(frames, copy=False)
+        self.dealer.send_multipart(split(frames), copy=False)
 
     def _from_executor(self) -> None:
         while self.exit_code is None:
@@ -255,7 +266,7 @@ class Pool:
             except zmq.Again:
                 return
             try:
-                message = decode(frames)
+                message = decode(join(frames))
             except ProtocolError as error:
                 log.warning("pool %s: dropped a message from the executor: %s", self.pool_id, error)
                 continue
@@ -272,6 +283,9 @@ class Pool:
                 self.link_down_since = time.monotonic()
             elif event == zmq.EVENT_HANDSHAKE_SUCCEEDED:
                 self.link_down_since = None
+            elif event & _HANDSHAKE_FAILED:
+                log.error("pool %s: the peer at %s is not this run's executor; exiting", self.pool_id, self.url)
+                self.exit_code = 4
 
     def _on_message(self, message: Message) -> None:
         kind = message.type
@@ -283,7 +297,9 @@ class Pool:
             for worker in self.workers:
                 self._write(worker, frame(pickle.dumps(self.sys_path)))
         elif kind == "refuse":
-            log.error("pool %s: %s", self.pool_id, message["reason"])
+            # The executor does not say its versions to whoever asks; ours help compare with its log.
+            ours = f"protocol {PROTOCOL_VERSION}, plait {__version__}, python {python_version()}"
+            log.error("pool %s: %s (this pool runs %s)", self.pool_id, message["reason"], ours)
             self.exit_code = 3
         elif kind == "tasks":
             payloads = iter(message.payloads)
@@ -434,10 +450,19 @@ def check_url(url: str) -> str:
     return url
 
 
-def main(url: str, pool_id: str, workers: int | None) -> int:
-    """Run a pool until it is shut down, drained, or loses its executor; its exit code."""
+def main(url: str, pool_id: str, workers: int | None, key_file: Path | None = None) -> int:
+    """Run a pool until it is shut down, drained, or loses its executor; its exit code.
+
+    ``key_file`` holds the run's CurveZMQ keys; without it the pool connects in the clear
+    (to an executor made with ``encrypted=False``).
+    """
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s plait worker %(levelname)s %(message)s")
+    try:
+        keys = None if key_file is None else read_keys(key_file)
+    except ValueError as error:
+        log.error("pool %s: %s", pool_id, error)
+        return 2
     # A batch system stops a job with SIGTERM: leave through ``finally``, killing the workers.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C in the driver's terminal is the driver's
-    return Pool(url, pool_id, workers or os.cpu_count() or 1).run()
+    return Pool(url, pool_id, workers or os.cpu_count() or 1, keys).run()

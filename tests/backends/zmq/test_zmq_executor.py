@@ -18,7 +18,7 @@ import plait as pl
 from plait.backends import _encoding
 from plait.backends.zmq import _executor
 from plait.backends.zmq._protocol import decode, encode
-from tests.backends.zmq.zmq_apps import FAST, fail, inc, nap, stuck, total, wait_for, where
+from tests.backends.zmq.zmq_apps import FAST, fail, inc, keyed_dealer, nap, stuck, total, wait_for, where
 
 
 def test_a_workflow_runs_on_pools_and_its_errors_come_back_with_the_remote_traceback() -> None:
@@ -101,19 +101,18 @@ def test_a_drained_pool_finishes_what_it_holds_then_exits() -> None:
         wait_for(lambda: executor.pools == [], what="the drained pool to leave")
 
 
-def test_a_pool_of_another_protocol_version_is_refused_and_the_others_go_on() -> None:
+def test_a_pool_of_another_protocol_version_is_refused_and_the_others_go_on(caplog: pytest.LogCaptureFixture) -> None:
     executor = pl.ZMQExecutor(provider=pl.LocalProvider(workers=1), **FAST)
     with pl.Runtime([executor]) as rt, zmq.Context() as context:
-        stranger = context.socket(zmq.DEALER)
-        stranger.linger = 0
-        stranger.connect(executor.url)
+        stranger = keyed_dealer(context, executor)
         old = {"protocol": 999, "plait": "0.0.1", "python": "2.7"}
         stranger.send_multipart(encode("register", **old, capacity=4, host="h", pool="old", pid=1))
         assert stranger.poll(10_000), "no answer to a register"
         answer = decode(stranger.recv_multipart())
         assert answer.type == "refuse"
-        assert "protocol version 999 in the pool, 1 in the executor" in answer["reason"]
-        assert "python version 2.7 in the pool" in answer["reason"]
+        assert "versions differ" in answer["reason"]
+        assert "protocol version 999 in the pool, 1 in the executor" in caplog.text  # the driver's log says which
+        assert "python version 2.7 in the pool" in caplog.text
         stranger.close()
         assert rt.run(inc(1)) == 2
         assert executor.pools == ["zmq-0"]
@@ -122,9 +121,7 @@ def test_a_pool_of_another_protocol_version_is_refused_and_the_others_go_on() ->
 def test_a_pool_with_no_capacity_is_refused_too() -> None:
     executor = pl.ZMQExecutor(provider=pl.LocalProvider(workers=1), **FAST)
     with pl.Runtime([executor]), zmq.Context() as context:
-        stranger = context.socket(zmq.DEALER)
-        stranger.linger = 0
-        stranger.connect(executor.url)
+        stranger = keyed_dealer(context, executor)
         ours = executor._ours
         stranger.send_multipart(encode("register", **ours, capacity=0, host="h", pool="p", pid=1))
         assert stranger.poll(10_000)

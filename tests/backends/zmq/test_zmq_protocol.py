@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 import plait as pl
 from plait.backends.zmq._protocol import MAX_ENVELOPE_BYTES, ProtocolError, decode, encode
-from tests.backends.zmq.zmq_apps import FAST, inc, total
+from tests.backends.zmq.zmq_apps import FAST, inc, keyed_dealer, total
 
 VALID = [
     encode("register", protocol=1, plait="0.1.0", python="3.11", capacity=2, host="h", pool="p", pid=1),
@@ -66,16 +66,12 @@ def test_the_executor_drops_thousands_of_bad_messages_and_keeps_serving(caplog: 
             attacker.send_multipart(frames)
             sent += 1
 
-        attacker = context.socket(zmq.DEALER)
-        attacker.linger = 0
-        attacker.connect(executor.url)
+        attacker = keyed_dealer(context, executor)  # one that holds the keys: strangers are not even heard
         send()
         attacker.send_multipart([b"\x81" * (MAX_ENVELOPE_BYTES + 10)])  # oversized envelope: dropped
         attacker.send_multipart(VALID[1])  # results from a peer that never registered: dropped
         attacker.close()
-        too_big = context.socket(zmq.DEALER)  # beyond max_message_bytes: zmq cuts the peer off
-        too_big.linger = 0
-        too_big.connect(executor.url)
+        too_big = keyed_dealer(context, executor)  # beyond max_message_bytes: zmq cuts the peer off
         too_big.send_multipart([b"x" * (5 << 20)])
         too_big.close()
         assert rt.run(total(*[inc(i) for i in range(500)])) == sum(range(1, 501))

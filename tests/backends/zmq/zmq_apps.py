@@ -7,7 +7,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from plait import app
+import zmq
+
+from plait import ZMQExecutor, app
+from plait.backends.zmq._curve import configure_client, read_keys
 
 FAST = {"heartbeat_period": 0.2, "heartbeat_threshold": 1.5}
 
@@ -41,6 +44,17 @@ def where(seconds: float, x: int, directory: str) -> int:
     return x
 
 
+@app(cache=False)
+def big(size: int) -> bytes:
+    """A result of ``size`` bytes."""
+    return bytes(size)
+
+
+@app(cache=False)
+def length(data: bytes) -> int:
+    return len(data)
+
+
 @app(timeout=0.5)
 def stuck(seconds: float) -> float:
     time.sleep(seconds)
@@ -54,3 +68,13 @@ def wait_for(predicate: Callable[[], object], timeout: float = 15.0, what: str =
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout} s waiting for {what}")
         time.sleep(0.02)
+
+
+def keyed_dealer(context: zmq.Context[zmq.Socket[bytes]], executor: ZMQExecutor) -> zmq.Socket[bytes]:
+    """A raw socket connected to ``executor`` with the run's keys: a pool the test writes by hand."""
+    socket = context.socket(zmq.DEALER)
+    socket.linger = 0
+    if executor.key_file is not None:
+        configure_client(socket, read_keys(executor.key_file))
+    socket.connect(executor.url)
+    return socket

@@ -1,0 +1,85 @@
+"""Frames of at most FRAME_BYTES on the wire: a bigger one travels in pieces, behind a table.
+
+ZeroMQ reads a frame whole before anyone can look at it, even from a peer that has not
+finished its handshake, up to the socket's ``ZMQ_MAXMSGSIZE``. With that cap at 1 GiB, a
+process without the run's keys could make the driver hold a gigabyte per connection
+before the handshake failed. So both ends cap every frame at FRAME_BYTES, and a message
+with a bigger frame (a large result, a large argument) is sent as a *table* frame — a
+msgpack array ``["pieces", [n1, n2, ...]]``, never a map, so it can never pass for an
+envelope — then the pieces, n1 for the first frame, n2 for the second, and so on.
+``join`` puts them back. Only peers that passed the handshake get that far.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import msgpack  # type: ignore[import-untyped]
+
+from plait.backends.zmq._protocol import ProtocolError
+
+__all__ = ["FRAME_BYTES", "WIRE_BYTES", "MessageTooBig", "join", "split"]
+
+FRAME_BYTES = 1 << 20
+# The sockets' ZMQ_MAXMSGSIZE: a frame and the CurveZMQ box around it (a MESSAGE command
+# with its nonce and MAC, under a hundred bytes), which zmq counts too.
+WIRE_BYTES = FRAME_BYTES + 1024
+_TABLE = "pieces"
+_ARRAY_STARTS = {*range(0x90, 0xA0), 0xDC, 0xDD}  # how a msgpack array begins
+
+
+class MessageTooBig(ProtocolError):
+    """A message whose frames, put back together, are bigger than the receiver allows."""
+
+
+def split(frames: Sequence[bytes], limit: int = FRAME_BYTES) -> list[bytes | memoryview]:
+    """``frames`` as they go on the wire: unchanged when every one fits in ``limit``.
+
+    >>> [bytes(frame) for frame in split([b"envelope", b"abcde"], limit=2)]
+    [b'\\x92\\xa6pieces\\x92\\x04\\x03', b'en', b've', b'lo', b'pe', b'ab', b'cd', b'e']
+    """
+    if all(len(frame) <= limit for frame in frames):
+        return list(frames)
+    counts: list[int] = []
+    pieces: list[bytes | memoryview] = []
+    for frame in frames:
+        view = memoryview(frame)
+        parts = [view[start : start + limit] for start in range(0, len(frame), limit)] or [view]
+        counts.append(len(parts))
+        pieces += parts
+    return [bytes(msgpack.packb([_TABLE, counts])), *pieces]
+
+
+def join(frames: list[bytes], limit: int | None = None) -> list[bytes]:
+    """The frames ``split`` made, put back together; MessageTooBig when one is over ``limit``.
+
+    >>> join([bytes(frame) for frame in split([b"envelope", b"abcde"], limit=2)])
+    [b'envelope', b'abcde']
+    >>> join([b"\\x92\\xa6pieces\\x92\\x01\\x05", b"x"])
+    Traceback (most recent call last):
+    ...
+    plait.backends.zmq._protocol.ProtocolError: a table of 6 pieces before 1 frames
+    """
+    if not frames or not frames[0][:1] or frames[0][0] not in _ARRAY_STARTS:
+        return frames
+    counts = _table(frames[0])
+    if sum(counts) != len(frames) - 1:
+        raise ProtocolError(f"a table of {sum(counts)} pieces before {len(frames) - 1} frames")
+    whole, start = [], 1
+    for count in counts:
+        size = sum(len(piece) for piece in frames[start : start + count])
+        if limit is not None and size > limit:
+            raise MessageTooBig(f"a frame of {size} bytes, more than max_message_bytes={limit}")
+        whole.append(b"".join(frames[start : start + count]))
+        start += count
+    return whole
+
+
+def _table(frame: bytes) -> list[int]:
+    try:
+        tag, counts = msgpack.unpackb(frame)
+    except Exception as error:  # msgpack raises many kinds for bad input; a wrong shape too
+        raise ProtocolError(f"a table frame that is not one: {type(error).__name__}: {error}") from None
+    if tag != _TABLE or not isinstance(counts, list) or not all(isinstance(c, int) and c > 0 for c in counts):
+        raise ProtocolError(f"a table frame that is not one: {frame[:100]!r}")
+    return counts
