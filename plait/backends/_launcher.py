@@ -12,6 +12,14 @@ The driver holds the launcher by a socket pair: it sends a worker's end of a new
 socket pair with a fork request and gets back the pid, and asks the launcher to reap
 a worker it has told to stop or has killed. A worker is the launcher's child, dies
 with it, and the launcher dies with the thread of the driver that started it.
+
+The launcher is what keeps a worker's tasks from outliving it (``_reaper``): a child
+subreaper, so a process its workers' tasks orphan becomes its child; in a process
+group of its own, so a kill aimed at its driver's group leaves it time to clean up;
+and when its driver goes (the socket pair's end, or SIGTERM, which the kernel sends it
+when the driver dies, even by SIGKILL) it kills every process under it, waits until
+they are all gone, and exits. A zmq pool runs one too, forked (``Launcher.forked``):
+when the pool is killed, its tasks' commands die with it.
 """
 
 from __future__ import annotations
@@ -26,6 +34,9 @@ import sys
 import threading
 from collections.abc import Sequence
 
+import attrs
+
+from plait.backends._reaper import become_subreaper, end_descendants
 from plait.backends._worker import die_with, fork_worker, recv_exactly
 
 __all__ = ["Launcher", "serve"]
@@ -34,6 +45,8 @@ _MAIN = "import sys; from plait.backends._launcher import serve; serve(int(sys.a
 # A request: b"f" (fork; the worker's socket rides along) or b"r" (reap that pid). A reply: a pid or a status.
 _REQUEST = struct.Struct("!cq")
 _REPLY = struct.Struct("!q")
+# How long a launcher that is ending waits for what its workers started to die.
+_END_WITHIN = 10.0
 
 
 class Launcher:
@@ -44,14 +57,38 @@ class Launcher:
     works (a fork takes about a millisecond), and are safe to call from any thread.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, process: subprocess.Popen[bytes] | _Forked, control: socket.socket) -> None:
+        self.process = process
+        self._control = control
+        self._lock = threading.Lock()
+
+    @classmethod
+    def spawned(cls) -> Launcher:
+        """A launcher in a fresh interpreter (this one's), with a small peak of its own."""
         ours, theirs = socket.socketpair()
         with theirs:
-            self.process = subprocess.Popen(
-                [sys.executable, "-c", _MAIN, str(theirs.fileno()), str(os.getpid())], pass_fds=(theirs.fileno(),)
+            process = subprocess.Popen(
+                [sys.executable, "-c", _MAIN, str(theirs.fileno()), str(os.getpid())],
+                pass_fds=(theirs.fileno(),),
+                process_group=0,
             )
-        self._control = ours
-        self._lock = threading.Lock()
+        return cls(process, ours)
+
+    @classmethod
+    def forked(cls) -> Launcher:
+        """A launcher forked from this process, which must have no other thread yet."""
+        ours, theirs = socket.socketpair()
+        parent = os.getpid()
+        pid = os.fork()
+        if pid == 0:  # the child: never returns
+            try:
+                ours.close()
+                os.setpgid(0, 0)
+                serve(theirs.detach(), parent)
+            finally:
+                os._exit(1)
+        theirs.close()
+        return cls(_Forked(pid), ours)
 
     def alive(self) -> bool:
         return self.process.poll() is None
@@ -77,20 +114,51 @@ class Launcher:
         self.process.wait()
 
 
+@attrs.define
+class _Forked:
+    """A forked launcher, held as ``subprocess.Popen`` holds a spawned one."""
+
+    pid: int
+    returncode: int | None = None
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+    def wait(self) -> int:
+        if self.returncode is None:
+            self.returncode = os.waitstatus_to_exitcode(os.waitpid(self.pid, 0)[1])
+        return self.returncode
+
+
 def serve(control_fd: int, driver: int) -> None:
-    """The launcher process: fork and reap workers as the driver asks, until it hangs up."""
-    die_with(driver)
+    """The launcher process: fork and reap workers as the driver asks, until it hangs up;
+    then kill whatever its workers left running, and exit."""
+    signal.signal(signal.SIGTERM, _leave)
+    die_with(driver, signal.SIGTERM)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C in the driver's terminal is the driver's
+    become_subreaper()
     control = socket.socket(fileno=control_fd)
     try:
         while True:
             message, fds, _, _ = socket.recv_fds(control, _REQUEST.size, 1)
             if not message:
-                return  # the driver is done
+                return  # the driver is done, or gone
             op, number = _REQUEST.unpack(message + recv_exactly(control, _REQUEST.size - len(message)))
             control.sendall(_REPLY.pack(_fork(fds[0], control) if op == b"f" else _reap(number)))
+    except (OSError, EOFError):
+        return  # the driver is gone
     finally:
+        end_descendants(_END_WITHIN)
         os._exit(0)
+
+
+def _leave(signum: int, frame: object) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # once is enough: we are leaving
+    raise SystemExit(0)
 
 
 def _fork(fd: int, control: socket.socket) -> int:

@@ -7,6 +7,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import psutil
+
 from plait import app
 
 FAST = {"heartbeat_period": 0.2, "heartbeat_threshold": 1.5}
@@ -54,3 +56,9 @@ def wait_for(predicate: Callable[[], object], timeout: float = 15.0, what: str =
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout} s waiting for {what}")
         time.sleep(0.02)
+
+
+def workers_of(pool: psutil.Process) -> list[psutil.Process]:
+    """A pool's worker processes: the children of its launcher, the pool's one child."""
+    (launcher,) = pool.children()
+    return launcher.children()
