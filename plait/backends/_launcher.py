@@ -24,7 +24,6 @@ when the pool is killed, its tasks' commands die with it.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import socket
@@ -33,10 +32,11 @@ import subprocess
 import sys
 import threading
 from collections.abc import Sequence
+from typing import NoReturn
 
 import attrs
 
-from plait.backends._reaper import become_subreaper, end_descendants
+from plait.backends._reaper import become_subreaper, end_descendants, reap_orphans
 from plait.backends._worker import die_with, fork_worker, recv_exactly
 
 __all__ = ["Launcher", "serve"]
@@ -137,36 +137,48 @@ class _Forked:
 def serve(control_fd: int, driver: int) -> None:
     """The launcher process: fork and reap workers as the driver asks, until it hangs up;
     then kill whatever its workers left running, and exit."""
-    signal.signal(signal.SIGTERM, _leave)
+    signal.signal(signal.SIGTERM, _end)
     die_with(driver, signal.SIGTERM)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C in the driver's terminal is the driver's
     become_subreaper()
     control = socket.socket(fileno=control_fd)
+    workers: set[int] = set()
     try:
         while True:
             message, fds, _, _ = socket.recv_fds(control, _REQUEST.size, 1)
             if not message:
                 return  # the driver is done, or gone
             op, number = _REQUEST.unpack(message + recv_exactly(control, _REQUEST.size - len(message)))
-            control.sendall(_REPLY.pack(_fork(fds[0], control) if op == b"f" else _reap(number)))
+            control.sendall(_REPLY.pack(_fork(fds[0], control, workers) if op == b"f" else _reap(number, workers)))
     except (OSError, EOFError):
         return  # the driver is gone
     finally:
-        end_descendants(_END_WITHIN)
-        os._exit(0)
+        _end()
 
 
-def _leave(signum: int, frame: object) -> None:
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # once is enough: we are leaving
-    raise SystemExit(0)
+def _end(*_: object) -> NoReturn:
+    """Kill every process under this one, and exit: on the driver's hang-up, or its death
+    (SIGTERM). Run from the signal handler too, it never returns into what it interrupted,
+    so a cleanup it cuts short is started again, not abandoned."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    end_descendants(_END_WITHIN)
+    os._exit(0)
 
 
-def _fork(fd: int, control: socket.socket) -> int:
+def _fork(fd: int, control: socket.socket, workers: set[int]) -> int:
     with socket.socket(fileno=fd) as worker_end:
-        return fork_worker(worker_end, [control])
+        pid = fork_worker(worker_end, [control])
+    workers.add(pid)
+    return pid
 
 
-def _reap(pid: int) -> int:
-    with contextlib.suppress(ChildProcessError):  # not ours, or reaped already
+def _reap(pid: int, workers: set[int]) -> int:
+    """Worker ``pid``'s wait status (-1 if not ours), once it has ended; and the orphans
+    its end left us, which kill_tree has killed."""
+    workers.discard(pid)
+    try:
         return os.waitpid(pid, 0)[1]
-    return -1
+    except ChildProcessError:  # not ours, or reaped already
+        return -1
+    finally:
+        reap_orphans(workers)

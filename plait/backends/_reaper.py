@@ -24,9 +24,9 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Container, Iterable
 
-__all__ = ["become_subreaper", "end_descendants", "kill_tree"]
+__all__ = ["become_subreaper", "end_descendants", "kill_tree", "reap_orphans"]
 
 _PR_SET_CHILD_SUBREAPER = 36
 _PROC = "/proc"
@@ -78,6 +78,20 @@ def end_descendants(within: float) -> None:
         time.sleep(0.01)
 
 
+def reap_orphans(workers: Container[int]) -> None:
+    """Reap this process's dead children but ``workers``: orphans a subreaper was handed.
+
+    A worker's status is for whoever asks for it, and until then its pid stays its own.
+    """
+    if not os.path.isdir(_PROC):
+        return
+    me = os.getpid()
+    for pid, state, parent, _ in _processes():
+        if parent == me and state == b"Z" and pid not in workers:
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, 0)
+
+
 def _stop_then_kill(root: int, spare: set[int]) -> None:
     stopped: set[int] = set()
     for _ in range(_MAX_ROUNDS):
@@ -99,7 +113,9 @@ def _members(root: int) -> set[int]:
     """The living processes in ``root``'s tree or session, ``root`` included."""
     children: dict[int, list[int]] = {}
     members = {root}
-    for pid, parent, session in _living():
+    for pid, state, parent, session in _processes():
+        if state in (b"Z", b"X"):  # dead: it cannot fork, and its children have been handed on
+            continue
         children.setdefault(parent, []).append(pid)
         if session == root:
             members.add(pid)
@@ -112,8 +128,8 @@ def _members(root: int) -> set[int]:
     return members
 
 
-def _living() -> Iterable[tuple[int, int, int]]:
-    """(pid, parent pid, session id) of each process not yet dead, from ``/proc``."""
+def _processes() -> Iterable[tuple[int, bytes, int, int]]:
+    """(pid, state, parent pid, session id) of each process, from ``/proc``."""
     for entry in os.listdir(_PROC):
         if not entry.isdigit():
             continue
@@ -124,5 +140,4 @@ def _living() -> Iterable[tuple[int, int, int]]:
             continue
         # After the command name in parentheses (which may hold anything): state, ppid, pgrp, session.
         state, parent, _, session = stat[stat.rindex(b")") + 2 :].split(b" ", 4)[:4]
-        if state not in (b"Z", b"X"):
-            yield int(entry), int(parent), int(session)
+        yield int(entry), state, int(parent), int(session)
