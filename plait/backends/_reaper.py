@@ -26,7 +26,7 @@ import sys
 import time
 from collections.abc import Container, Iterable
 
-__all__ = ["become_subreaper", "end_descendants", "kill_tree", "reap_orphans"]
+__all__ = ["become_subreaper", "end_descendants", "kill_tree", "reap_orphans", "session_alive"]
 
 _PR_SET_CHILD_SUBREAPER = 36
 _PROC = "/proc"
@@ -90,6 +90,17 @@ def reap_orphans(workers: Container[int]) -> None:
         if parent == me and state == b"Z" and pid not in workers:
             with contextlib.suppress(ChildProcessError):
                 os.waitpid(pid, 0)
+
+
+def session_alive(session: int) -> bool:
+    """Whether a living process is in ``session`` (without ``/proc``: whether its leader is)."""
+    if not os.path.isdir(_PROC):
+        try:
+            os.kill(session, 0)
+        except ProcessLookupError:
+            return False
+        return True
+    return any(sid == session and state not in (b"Z", b"X") for _, state, _, sid in _processes())
 
 
 def _stop_then_kill(root: int, spare: set[int]) -> None:

@@ -13,12 +13,15 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 
 import plait as pl
+from plait.backends.providers import JobState
 from tests.backends.zmq.zmq_apps import FAST, wait_for
 from tests.processes import gone
 
@@ -117,3 +120,50 @@ def test_a_killed_pools_command_dies_with_it_and_its_retry_never_runs_beside_it(
         assert future.result(60).returncode == 0
     assert log.read_text() == "retry\n", "the retry ran while the first attempt's command still did"
     assert gone(sleeper, within=5), f"the command outlived its pool by {time.monotonic() - started:.1f} s and more"
+
+
+def test_a_local_job_runs_until_nothing_is_left_in_its_session(tmp_path: Path) -> None:
+    provider = pl.LocalProvider(workers=1)
+    pidfile = tmp_path / "pid"
+    job = provider.submit(["sh", "-c", f"sleep 300 & echo $! > {pidfile}"], job_name="left")
+    sleeper = pid_in(pidfile)
+    wait_for(lambda: provider._jobs[job].poll() is not None, what="the job's own process to exit")
+    assert provider.status([job]) == {job: JobState.RUNNING}, "a job with a process left is over"
+    os.kill(sleeper, signal.SIGKILL)
+    wait_for(lambda: provider.status([job]) == {job: JobState.COMPLETED}, timeout=5, what="the job to end")
+
+
+class HeldProvider(pl.LocalProvider):
+    """A LocalProvider whose jobs do not end, as its scheduler sees them, until ``release``."""
+
+    def __init__(self) -> None:
+        super().__init__(workers=1, init_blocks=2, max_blocks=2)
+        self.release = threading.Event()
+
+    def status(self, job_ids: Sequence[str]) -> dict[str, JobState]:
+        held = not self.release.is_set()
+        return {job: JobState.RUNNING if held else state for job, state in super().status(job_ids).items()}
+
+
+def test_a_lost_pools_tasks_are_retried_only_once_its_job_has_ended(tmp_path: Path) -> None:
+    first, log = tmp_path / "first", tmp_path / "log"
+
+    @pl.shell(retries=1)
+    def once() -> str:
+        return f"if [ -e {first} ]; then echo retry >> {log}; else echo $$ > {first}; exec sleep 300; fi"
+
+    provider = HeldProvider()
+    zmq = pl.ZMQExecutor(provider=provider, usage_interval=None, heartbeat_period=0.2, heartbeat_threshold=10)
+    with pl.Runtime([zmq], progress=False) as rt:
+        wait_for(lambda: len(zmq.pools) == 2, what="both pools to register")
+        future = rt.submit(once())
+        pid_in(first)
+        (victim,) = [pool.pool_id for pool in list(zmq._pools.values()) if pool.inflight]
+        assert zmq.blocks is not None
+        os.kill(int(zmq.blocks.jobs[victim]), signal.SIGKILL)
+        wait_for(lambda: victim not in zmq.pools, what="the pool to be lost")
+        time.sleep(0.5)
+        assert not log.exists(), "the task was retried while its lost pool's job had not ended"
+        provider.release.set()
+        assert future.result(30).returncode == 0
+    assert log.read_text() == "retry\n"
