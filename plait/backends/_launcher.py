@@ -13,13 +13,14 @@ socket pair with a fork request and gets back the pid, and asks the launcher to 
 a worker it has told to stop or has killed. A worker is the launcher's child, dies
 with it, and the launcher dies with the thread of the driver that started it.
 
-The launcher is what keeps a worker's tasks from outliving it (``_reaper``): a child
-subreaper, so a process its workers' tasks orphan becomes its child; in a process
-group of its own, so a kill aimed at its driver's group leaves it time to clean up;
-and when its driver goes (the socket pair's end, or SIGTERM, which the kernel sends it
-when the driver dies, even by SIGKILL) it kills every process under it, waits until
-they are all gone, and exits. A zmq pool runs one too, forked (``Launcher.forked``):
-when the pool is killed, its tasks' commands die with it.
+The launcher is what keeps a worker's tasks from outliving it (``_reaper``). It is a
+child subreaper, so a process its workers' tasks orphan becomes its child. It is in a
+process group of its own (a session, when spawned), so a kill aimed at its driver's
+group leaves it time to clean up. When its driver goes (the socket pair's end, or
+SIGTERM, which the kernel sends it when the driver dies, even by SIGKILL) it kills
+every process under it, waits until they are all gone, and exits. A zmq pool runs one
+too, forked (``Launcher.forked``): when the pool is killed, its tasks' commands die
+with it.
 """
 
 from __future__ import annotations
@@ -70,7 +71,7 @@ class Launcher:
             process = subprocess.Popen(
                 [sys.executable, "-c", _MAIN, str(theirs.fileno()), str(os.getpid())],
                 pass_fds=(theirs.fileno(),),
-                process_group=0,
+                start_new_session=True,  # and so no terminal: it never waits on a tty (SIGTTOU)
             )
         return cls(process, ours)
 
