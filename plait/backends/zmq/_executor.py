@@ -11,7 +11,7 @@ import sys
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import attrs
 import zmq
@@ -39,6 +39,7 @@ from plait.backends.zmq._scaling import blocks_to_start, may_scale_in
 __all__ = ["ZMQExecutor", "pool_command"]
 
 log = logging.getLogger("plait.zmq")
+T = TypeVar("T")
 
 # Beyond one task per worker, a pool is sent about this much work per worker (at most
 # ``prefetch`` tasks): enough that short tasks flow in batches while results travel back.
@@ -562,25 +563,25 @@ class ZMQExecutor:
                     task.future.set_result(TaskResult(task.spec.task_id, error=error, worker=where))
             self._schedule_flush()
 
-        stopping = self._retire(pool)
-        if stopping is None:  # not our block, or over already: nothing more to wait for
-            fail(True)
+        if self.blocks is None or pool.pool_id not in self.blocks.jobs:
+            fail(True)  # not our block, or over already: nothing more to wait for
         else:
+            stopping = self._in_background(self.blocks.stop, pool.pool_id, self.heartbeat_threshold)
             stopping.add_done_callback(lambda done: fail(_ended(done)))
 
     def _forget(self, pool: _Pool) -> None:
         """A drained pool said goodbye."""
         self._pools.pop(pool.identity, None)
-        self._retire(pool)
+        if self.blocks is not None and pool.pool_id in self.blocks.jobs:
+            self._in_background(self.blocks.cancel, [pool.pool_id])
 
-    def _retire(self, pool: _Pool) -> asyncio.Task[bool] | None:
-        """Stop the pool's block, if it is ours and running; whether its job ended in time."""
-        if self.blocks is None or self._loop is None or pool.pool_id not in self.blocks.jobs:
-            return None
-        stopping = self._loop.create_task(asyncio.to_thread(self.blocks.stop, pool.pool_id, self.heartbeat_threshold))
-        self._background.add(stopping)
-        stopping.add_done_callback(self._background.discard)
-        return stopping
+    def _in_background(self, call: Callable[..., T], *args: Any) -> asyncio.Task[T]:
+        """``call(*args)`` on a thread, awaited by shutdown."""
+        assert self._loop is not None
+        job = self._loop.create_task(asyncio.to_thread(call, *args))
+        self._background.add(job)
+        job.add_done_callback(self._background.discard)
+        return job
 
     async def drain(self, pool_ids: Sequence[str]) -> None:
         """Stop sending to these pools; they finish what they hold, then exit."""
