@@ -46,6 +46,8 @@ def kill_tree(root: int) -> None:
     ``root`` must not have been reaped yet: until then its pid, and so its session id,
     cannot name another process.
     """
+    if root <= 1:  # 0 is the kernel's threads' session, 1 is init: never a worker
+        raise ValueError(f"kill_tree({root}): not a worker's pid")
     if not os.path.isdir(_PROC):
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(root, signal.SIGKILL)

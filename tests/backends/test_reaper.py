@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 import plait as pl
+from plait.backends._reaper import kill_tree
 from plait.backends.providers import JobState
 from tests.backends.zmq.zmq_apps import FAST, wait_for
 from tests.processes import gone
@@ -167,3 +168,9 @@ def test_a_lost_pools_tasks_are_retried_only_once_its_job_has_ended(tmp_path: Pa
         provider.release.set()
         assert future.result(30).returncode == 0
     assert log.read_text() == "retry\n"
+
+
+@pytest.mark.parametrize("pid", [0, 1, -5])
+def test_kill_tree_refuses_what_cannot_be_a_worker(pid: int) -> None:
+    with pytest.raises(ValueError, match="not a worker's pid"):
+        kill_tree(pid)
