@@ -12,11 +12,19 @@ The driver holds the launcher by a socket pair: it sends a worker's end of a new
 socket pair with a fork request and gets back the pid, and asks the launcher to reap
 a worker it has told to stop or has killed. A worker is the launcher's child, dies
 with it, and the launcher dies with the thread of the driver that started it.
+
+The launcher is what keeps a worker's tasks from outliving it (``_reaper``). It is a
+child subreaper, so a process its workers' tasks orphan becomes its child. It is in a
+process group of its own (a session, when spawned), so a kill aimed at its driver's
+group leaves it time to clean up. When its driver goes (the socket pair's end, or
+SIGTERM, which the kernel sends it when the driver dies, even by SIGKILL) it kills
+every process under it, waits until they are all gone, and exits. A zmq pool runs one
+too, forked (``Launcher.forked``): when the pool is killed, its tasks' commands die
+with it.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import socket
@@ -25,7 +33,11 @@ import subprocess
 import sys
 import threading
 from collections.abc import Sequence
+from typing import NoReturn
 
+import attrs
+
+from plait.backends._reaper import become_subreaper, end_descendants, reap_orphans
 from plait.backends._worker import die_with, fork_worker, recv_exactly
 
 __all__ = ["Launcher", "serve"]
@@ -34,6 +46,8 @@ _MAIN = "import sys; from plait.backends._launcher import serve; serve(int(sys.a
 # A request: b"f" (fork; the worker's socket rides along) or b"r" (reap that pid). A reply: a pid or a status.
 _REQUEST = struct.Struct("!cq")
 _REPLY = struct.Struct("!q")
+# How long a launcher that is ending waits for what its workers started to die.
+_END_WITHIN = 10.0
 
 
 class Launcher:
@@ -44,14 +58,38 @@ class Launcher:
     works (a fork takes about a millisecond), and are safe to call from any thread.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, process: subprocess.Popen[bytes] | _Forked, control: socket.socket) -> None:
+        self.process = process
+        self._control = control
+        self._lock = threading.Lock()
+
+    @classmethod
+    def spawned(cls) -> Launcher:
+        """A launcher in a fresh interpreter (this one's), with a small peak of its own."""
         ours, theirs = socket.socketpair()
         with theirs:
-            self.process = subprocess.Popen(
-                [sys.executable, "-c", _MAIN, str(theirs.fileno()), str(os.getpid())], pass_fds=(theirs.fileno(),)
+            process = subprocess.Popen(
+                [sys.executable, "-c", _MAIN, str(theirs.fileno()), str(os.getpid())],
+                pass_fds=(theirs.fileno(),),
+                start_new_session=True,  # and so no terminal: it never waits on a tty (SIGTTOU)
             )
-        self._control = ours
-        self._lock = threading.Lock()
+        return cls(process, ours)
+
+    @classmethod
+    def forked(cls) -> Launcher:
+        """A launcher forked from this process, which must have no other thread yet."""
+        ours, theirs = socket.socketpair()
+        parent = os.getpid()
+        pid = os.fork()
+        if pid == 0:  # the child: never returns
+            try:
+                ours.close()
+                os.setpgid(0, 0)
+                serve(theirs.detach(), parent)
+            finally:
+                os._exit(1)
+        theirs.close()
+        return cls(_Forked(pid), ours)
 
     def alive(self) -> bool:
         return self.process.poll() is None
@@ -77,28 +115,71 @@ class Launcher:
         self.process.wait()
 
 
+@attrs.define
+class _Forked:
+    """A forked launcher, held as ``subprocess.Popen`` holds a spawned one."""
+
+    pid: int
+    returncode: int | None = None
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+    def wait(self) -> int:
+        if self.returncode is None:
+            self.returncode = os.waitstatus_to_exitcode(os.waitpid(self.pid, 0)[1])
+        return self.returncode
+
+
 def serve(control_fd: int, driver: int) -> None:
-    """The launcher process: fork and reap workers as the driver asks, until it hangs up."""
-    die_with(driver)
+    """The launcher process: fork and reap workers as the driver asks, until it hangs up;
+    then kill whatever its workers left running, and exit."""
+    signal.signal(signal.SIGTERM, _end)
+    die_with(driver, signal.SIGTERM)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C in the driver's terminal is the driver's
+    become_subreaper()
     control = socket.socket(fileno=control_fd)
+    workers: set[int] = set()
     try:
         while True:
             message, fds, _, _ = socket.recv_fds(control, _REQUEST.size, 1)
             if not message:
-                return  # the driver is done
+                return  # the driver is done, or gone
             op, number = _REQUEST.unpack(message + recv_exactly(control, _REQUEST.size - len(message)))
-            control.sendall(_REPLY.pack(_fork(fds[0], control) if op == b"f" else _reap(number)))
+            control.sendall(_REPLY.pack(_fork(fds[0], control, workers) if op == b"f" else _reap(number, workers)))
+    except (OSError, EOFError):
+        return  # the driver is gone
     finally:
-        os._exit(0)
+        _end()
 
 
-def _fork(fd: int, control: socket.socket) -> int:
+def _end(*_: object) -> NoReturn:
+    """Kill every process under this one, and exit: on the driver's hang-up, or its death
+    (SIGTERM). Run from the signal handler too, it never returns into what it interrupted,
+    so a cleanup it cuts short is started again, not abandoned."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    end_descendants(_END_WITHIN)
+    os._exit(0)
+
+
+def _fork(fd: int, control: socket.socket, workers: set[int]) -> int:
     with socket.socket(fileno=fd) as worker_end:
-        return fork_worker(worker_end, [control])
+        pid = fork_worker(worker_end, [control])
+    workers.add(pid)
+    return pid
 
 
-def _reap(pid: int) -> int:
-    with contextlib.suppress(ChildProcessError):  # not ours, or reaped already
+def _reap(pid: int, workers: set[int]) -> int:
+    """Worker ``pid``'s wait status (-1 if not ours), once it has ended; and the orphans
+    its end left us, which kill_tree has killed."""
+    workers.discard(pid)
+    try:
         return os.waitpid(pid, 0)[1]
-    return -1
+    except ChildProcessError:  # not ours, or reaped already
+        return -1
+    finally:
+        reap_orphans(workers)

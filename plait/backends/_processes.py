@@ -7,7 +7,6 @@ import concurrent.futures
 import contextlib
 import os
 import pickle
-import signal
 import socket
 import sys
 import time
@@ -19,6 +18,7 @@ import attrs
 from plait.backends._encoding import EncodedTask, TaskEncoder
 from plait.backends._errors import TaskTimeout, WorkerLost
 from plait.backends._launcher import Launcher
+from plait.backends._reaper import kill_tree
 from plait.backends._sampling import NodeSample, NodeSampler, Sample, TaskSample, TaskSampler, last_seen
 from plait.backends._task import TaskResult, TaskSpec
 from plait.backends._wire import HEADER, WireResult, WireTask, decode_result, frame
@@ -51,7 +51,8 @@ class ProcessExecutor:
     defined in ``__main__`` work; each function is sent to a worker once. A worker runs
     one task at a time and holds ``prefetch`` more so it never waits for the driver.
     A task past its timeout, or cancelled while running, is stopped by killing its
-    worker's process group; the worker is replaced. Workers are forked by a small
+    worker and every process its task started (``_reaper.kill_tree``), before its
+    failure is reported; the worker is replaced. Workers are forked by a small
     launcher process (``_launcher``), so they start in milliseconds and each task's
     peak memory is measured from the worker's own.
 
@@ -257,7 +258,7 @@ class ProcessExecutor:
             self._launcher.close()  # someone killed it; its workers died with it
             self._launcher = None
         if self._launcher is None:
-            self._launcher = Launcher()
+            self._launcher = Launcher.spawned()
         return self._launcher
 
     async def _replace(self, worker: _Worker) -> None:
@@ -306,6 +307,5 @@ class ProcessExecutor:
 
 
 def _kill(pid: int) -> None:
-    # Safe until the worker is reaped: its pid, and so its process group, stays its own.
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, signal.SIGKILL)
+    # Safe until the worker is reaped: its pid, and so its session, stays its own.
+    kill_tree(pid)

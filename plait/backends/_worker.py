@@ -83,15 +83,16 @@ def _call(functions: FunctionCache, name: str, fn_key: bytes, call: bytes) -> tu
         return False, dumps_error(problem)
 
 
-def die_with(parent: int) -> None:
-    """Make this process die with ``parent`` (on Linux), or exit now if it is gone already.
+def die_with(parent: int, signum: int = signal.SIGKILL) -> None:
+    """Have ``signum`` sent to this process when ``parent`` dies (on Linux), or exit now
+    if it is gone already.
 
     A worker must not outlive the process that started it, even in a long task, even
     when that one is killed with SIGKILL.
     """
     if sys.platform.startswith("linux"):
         libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        libc.prctl(1, signum)  # PR_SET_PDEATHSIG
     if os.getppid() != parent:
         os._exit(1)
 
@@ -212,7 +213,7 @@ def fork_worker(sock: socket.socket, others: Iterable[socket.socket] = ()) -> in
 
     The child closes ``others`` (this process's ends of other workers' sockets, so a
     worker's death is seen as the end of its own socket only), dies with this process,
-    and is its own process group, so a kill reaches whatever its tasks start.
+    and leads a session of its own, so ``_reaper.kill_tree`` finds what its tasks start.
     """
     parent = os.getpid()
     pid = os.fork()

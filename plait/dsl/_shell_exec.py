@@ -1,9 +1,9 @@
 """Running one command line on a worker, for shell apps.
 
-The command stays in the worker's process group. A process-based executor gives each
-worker a group of its own and stops a task past its timeout (or cancelled) by killing
-that group, so the command and everything it started die with it; a command in a
-group of its own would outlive a killed worker.
+The command runs as the worker's child, in its session. A process-based executor stops
+a task past its timeout (or cancelled) by killing the worker with every process in its
+tree or session (``plait.backends._reaper``), so the command and everything it started
+die with it, even in a process group or session of its own.
 """
 
 from __future__ import annotations

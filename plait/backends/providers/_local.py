@@ -1,4 +1,4 @@
-"""LocalProvider: "jobs" are process groups on this machine."""
+"""LocalProvider: "jobs" are sessions on this machine."""
 
 from __future__ import annotations
 
@@ -8,15 +8,20 @@ import signal
 import subprocess
 from collections.abc import Mapping, Sequence
 
+from plait.backends._reaper import session_alive
 from plait.backends.providers._base import JobState
 
 __all__ = ["LocalProvider"]
 
 
 class LocalProvider:
-    """Runs each block as a local process (its own process group).
+    """Runs each block as a local process, in a session of its own.
 
-    ``workers`` is how many worker processes each block runs; by default one per core.
+    A job has ended when its process has and nothing is left in its session: a pool's
+    launcher, which kills what the pool's tasks started before it exits, stays there.
+    Cancelling a job kills its process group: that pool; its launcher, in a group of
+    its own, then cleans up. ``workers`` is how many worker processes each block runs;
+    by default one per core.
     """
 
     label = "local"
@@ -51,7 +56,7 @@ class LocalProvider:
                 states[job_id] = JobState.UNKNOWN
                 continue
             code = process.poll()
-            if code is None:
+            if code is None or session_alive(process.pid):
                 states[job_id] = JobState.RUNNING
             elif code == 0:
                 states[job_id] = JobState.COMPLETED

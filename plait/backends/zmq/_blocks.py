@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
 
 from plait.backends.providers import JobState, Provider
@@ -109,6 +110,22 @@ class Blocks:
             job_ids = [self.jobs.pop(p) for p in pool_ids if p in self.jobs]
         if job_ids:
             self.provider.cancel(job_ids)
+
+    def stop(self, pool_id: str, within: float) -> bool:
+        """Cancel this block's job and wait, up to ``within`` seconds, until the provider
+        says it has ended: whether it has (a lost pool's tasks wait for this to retry)."""
+        with self._lock:
+            job_id = self.jobs.pop(pool_id, None)
+        if job_id is None:
+            return True  # ended already, and ``ended`` said so
+        self.provider.cancel([job_id])
+        deadline, pause = time.monotonic() + within, 0.02
+        while not self.provider.status([job_id]).get(job_id, JobState.UNKNOWN).finished:
+            if time.monotonic() + pause > deadline:
+                return False
+            time.sleep(pause)
+            pause = min(2 * pause, 1.0)  # a batch scheduler's status is a command: not too often
+        return True
 
     def cancel_all(self) -> None:
         self.cancel(list(self.jobs))

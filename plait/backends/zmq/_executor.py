@@ -12,7 +12,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import attrs
 import zmq
@@ -42,6 +42,7 @@ from plait.backends.zmq._scaling import blocks_to_start, may_scale_in
 __all__ = ["ZMQExecutor", "pool_command"]
 
 log = logging.getLogger("plait.zmq")
+T = TypeVar("T")
 
 # Beyond one task per worker, a pool is sent about this much work per worker (at most
 # ``prefetch`` tasks): enough that short tasks flow in batches while results travel back.
@@ -179,7 +180,7 @@ class ZMQExecutor:
         self._flush_scheduled = False
         self._ticker: asyncio.TimerHandle | None = None
         self._checking_blocks = False
-        self._background: set[asyncio.Task[None]] = set()
+        self._background: set[asyncio.Task[Any]] = set()
         self._closing = False
         self.dropped = 0  # messages that were not ours, or not from a registered pool
         self._broken = ""  # why no pool can come, once that is so
@@ -584,29 +585,43 @@ class ZMQExecutor:
                 task.future.set_result(TaskResult(task.spec.task_id, error=error, worker=self.label))
 
     def _lose(self, pool: _Pool, reason: str) -> None:
-        """The pool is gone: its tasks fail with WorkerLost (the runtime retries them)."""
+        """The pool is gone: its tasks fail with WorkerLost (the runtime retries them) once
+        its block's job has ended, so that no retry runs beside what the pool still runs."""
         if self._pools.pop(pool.identity, None) is None:
             return
         log.warning("%s: lost %s: %s", self.label, pool.where(), reason)
         error = WorkerLost(f"{self.label}: lost {reason}")
         where = f"{self.label}/{pool.pool_id}"
-        for task in pool.inflight.values():
-            if not task.future.done():
-                task.future.set_result(TaskResult(task.spec.task_id, error=error, worker=where))
+        tasks = list(pool.inflight.values())
         pool.inflight.clear()
-        self._retire(pool)
-        self._schedule_flush()
+
+        def fail(ended: bool) -> None:
+            if not ended:
+                log.warning("%s: retrying the tasks of %s, whose job is not known to have ended", self.label, where)
+            for task in tasks:
+                if not task.future.done():
+                    task.future.set_result(TaskResult(task.spec.task_id, error=error, worker=where))
+            self._schedule_flush()
+
+        if self.blocks is None or pool.pool_id not in self.blocks.jobs:
+            fail(True)  # not our block, or over already: nothing more to wait for
+        else:
+            stopping = self._in_background(self.blocks.stop, pool.pool_id, self.heartbeat_threshold)
+            stopping.add_done_callback(lambda done: fail(_ended(done)))
 
     def _forget(self, pool: _Pool) -> None:
         """A drained pool said goodbye."""
         self._pools.pop(pool.identity, None)
-        self._retire(pool)
+        if self.blocks is not None and pool.pool_id in self.blocks.jobs:
+            self._in_background(self.blocks.cancel, [pool.pool_id])
 
-    def _retire(self, pool: _Pool) -> None:
-        if self.blocks is not None and self._loop is not None and pool.pool_id in self.blocks.jobs:
-            job = self._loop.create_task(asyncio.to_thread(self.blocks.cancel, [pool.pool_id]))
-            self._background.add(job)
-            job.add_done_callback(self._background.discard)
+    def _in_background(self, call: Callable[..., T], *args: Any) -> asyncio.Task[T]:
+        """``call(*args)`` on a thread, awaited by shutdown."""
+        assert self._loop is not None
+        job = self._loop.create_task(asyncio.to_thread(call, *args))
+        self._background.add(job)
+        job.add_done_callback(self._background.discard)
+        return job
 
     async def drain(self, pool_ids: Sequence[str]) -> None:
         """Stop sending to these pools; they finish what they hold, then exit."""
@@ -614,3 +629,8 @@ class ZMQExecutor:
             if pool.pool_id in pool_ids:
                 pool.draining = True
                 self._send(pool.identity, encode("drain"))
+
+
+def _ended(stopping: asyncio.Task[bool]) -> bool:
+    """Whether a block's stop says its job has ended (a scheduler that failed to answer: no)."""
+    return not stopping.cancelled() and stopping.exception() is None and stopping.result()

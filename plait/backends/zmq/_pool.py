@@ -8,16 +8,21 @@ ones start while the pool registers. The pool never unpickles a payload: it rela
 bytes between the executor and its workers.
 
 A worker that dies fails its running task with WorkerLost and is replaced; a task past
-its timeout, or cancelled while it runs, is stopped by killing its worker. The pool
-exits when told to, when drained, when its link to the executor has been down
-for the heartbeat threshold, or when whatever listens at the executor's address fails
-the handshake: a pool pins the executor's Curve key, so it serves that executor only
-and never waits for another process to take over the address.
+its timeout, or cancelled while it runs, is stopped by killing its worker and every
+process its task started (``_reaper.kill_tree``). The pool exits when told to, when
+drained, when its link to the executor has been down for the heartbeat threshold, or
+when whatever listens at the executor's address fails the handshake: a pool pins the
+executor's Curve key, so it serves that executor only and never waits for another
+process to take over the address.
+
+Workers are forked by the pool's launcher (``plait.backends._launcher``), a child of
+the pool forked before anything else: when the pool goes, even by SIGKILL, its
+launcher kills the workers and everything their tasks started, within milliseconds
+(a lost pool's tasks are retried no sooner than the executor's next heartbeat tick).
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import pickle
@@ -36,6 +41,8 @@ from zmq.utils.monitor import recv_monitor_message
 from plait._version import __version__
 from plait.backends import _worker
 from plait.backends._errors import TaskTimeout, WorkerLost
+from plait.backends._launcher import Launcher
+from plait.backends._reaper import kill_tree
 from plait.backends._sampling import NodeSampler, SampleRow, TaskSample, TaskSampler, TaskSampleRow, last_seen
 from plait.backends._wire import HEADER, dumps_error, frame
 from plait.backends.zmq._curve import configure_client, read_keys
@@ -109,7 +116,8 @@ class Pool:
         self.task_samples: list[TaskSampleRow] = []
         self.poller = zmq.Poller()
         self.workers: list[_Worker] = []
-        # Fork before the zmq context exists: the first workers start with no threads around.
+        # Fork before the zmq context exists, with no threads around; workers fork from it.
+        self.launcher = Launcher.forked()
         for index in range(workers):
             self.workers.append(self._fork(index))
             self.poller.register(self.workers[-1].sock.fileno(), zmq.POLLIN)
@@ -134,8 +142,11 @@ class Pool:
 
     def _fork(self, index: int) -> _Worker:
         ours, theirs = socket.socketpair()
-        pid = _worker.fork_worker(theirs, [ours, *(other.sock for other in self.workers)])
-        theirs.close()
+        with theirs:
+            try:
+                pid = self.launcher.fork(theirs)
+            except (OSError, EOFError) as error:  # someone killed it, and its workers with it
+                raise RuntimeError(f"pool {self.pool_id}: its worker launcher is gone ({error})") from error
         ours.setblocking(False)
         worker = _Worker(index, pid, ours, f"{self.pool_id}/{index}:{pid}")
         if self.sys_path is not None:
@@ -199,13 +210,13 @@ class Pool:
             self._replace(worker, None)
 
     def _kill(self, worker: _Worker) -> str:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(worker.pid, signal.SIGKILL)
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(worker.pid, signal.SIGKILL)
+        """Kill the worker and what its task started, wait until it has ended; how it ended."""
+        kill_tree(worker.pid)  # before the launcher reaps it: until then its pid is its own
         try:
-            _, status = os.waitpid(worker.pid, 0)
-        except ChildProcessError:
+            status = self.launcher.reap(worker.pid)
+        except (OSError, EOFError):
+            status = -1
+        if status < 0:
             return "exit status unknown"
         if os.WIFSIGNALED(status):
             return f"killed by {signal.Signals(os.WTERMSIG(status)).name}"
@@ -424,8 +435,8 @@ class Pool:
             self._read_worker(worker)
 
     def close(self) -> None:
+        self.launcher.close()  # it kills the workers, and what their tasks started, first
         for worker in self.workers:
-            self._kill(worker)
             worker.sock.close()
         self.dealer.disable_monitor()
         self.monitor.close()

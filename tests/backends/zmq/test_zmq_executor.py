@@ -18,7 +18,18 @@ import plait as pl
 from plait.backends import _encoding
 from plait.backends.zmq import _executor
 from plait.backends.zmq._protocol import decode, encode
-from tests.backends.zmq.zmq_apps import FAST, fail, inc, keyed_dealer, nap, stuck, total, wait_for, where
+from tests.backends.zmq.zmq_apps import (
+    FAST,
+    fail,
+    inc,
+    keyed_dealer,
+    nap,
+    stuck,
+    total,
+    wait_for,
+    where,
+    workers_of,
+)
 
 
 def test_a_workflow_runs_on_pools_and_its_errors_come_back_with_the_remote_traceback() -> None:
@@ -79,13 +90,13 @@ def test_cancelling_a_running_task_kills_its_worker_which_is_replaced() -> None:
     with pl.Runtime([executor]) as rt:
         assert rt.run(inc(0)) == 1
         pool = psutil.Process(int(executor.blocks.jobs["zmq-0"]))  # type: ignore[union-attr]
-        (first,) = pool.children()
+        (first,) = workers_of(pool)
         future = rt.submit(nap(30, 1))
         time.sleep(0.5)
         future.cancel()
         wait_for(lambda: not first.is_running(), what="the worker of the cancelled task to die")
         assert rt.run(inc(1)) == 2
-        (second,) = pool.children()
+        (second,) = workers_of(pool)
         assert second.pid != first.pid
         with pytest.raises(concurrent.futures.CancelledError):
             future.result(0)

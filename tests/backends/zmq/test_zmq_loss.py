@@ -14,7 +14,7 @@ from typing import Any
 import psutil
 
 import plait as pl
-from tests.backends.zmq.zmq_apps import FAST, wait_for, where
+from tests.backends.zmq.zmq_apps import FAST, wait_for, where, workers_of
 
 
 class Events:
@@ -56,7 +56,7 @@ def test_a_worker_killed_mid_task_fails_it_as_lost_the_runtime_retries_and_the_p
         os.kill(victim, signal.SIGKILL)
         assert future.result(60) == [0, 1, 2, 3]
         assert len(started(tmp_path)[x]) == 2, "the killed task ran again"
-        workers = [p.pid for p in pool.children()]
+        workers = [p.pid for p in workers_of(pool)]
         assert len(workers) == 2 and victim not in workers
     assert any(isinstance(e, pl.WorkerLost) and "killed by SIGKILL" in str(e) for e in events.retried)
 
@@ -123,7 +123,7 @@ def test_when_the_driver_is_killed_its_pools_and_workers_exit_within_the_thresho
         assert driver.stdout is not None
         assert driver.stdout.readline().strip() == "ready"
         descendants = psutil.Process(driver.pid).children(recursive=True)
-        assert len(descendants) == 3, descendants  # one pool, two workers
+        assert len(descendants) == 4, descendants  # one pool, its launcher, two workers
     finally:
         driver.kill()
         driver.wait()

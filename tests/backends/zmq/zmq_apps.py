@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import psutil
 import zmq
 
 from plait import ZMQExecutor, app
@@ -78,3 +79,9 @@ def keyed_dealer(context: zmq.Context[zmq.Socket[bytes]], executor: ZMQExecutor)
         configure_client(socket, read_keys(executor.key_file))
     socket.connect(executor.url)
     return socket
+
+
+def workers_of(pool: psutil.Process) -> list[psutil.Process]:
+    """A pool's worker processes: the children of its launcher, the pool's one child."""
+    (launcher,) = pool.children()
+    return launcher.children()
