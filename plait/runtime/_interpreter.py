@@ -220,7 +220,7 @@ class Interpreter:
         elif isinstance(expr, Attempt):
             self._finish(node, Success(values[0]))
         elif isinstance(expr, Map):
-            self._apply(node, expr.fn, values[0], self._finish)
+            self._apply(node, expr.fn, values[0], self._mapped)
         elif isinstance(expr, Bind):
             self._apply(node, expr.fn, values[0], self._continue)
         else:  # pragma: no cover - every Expr kind is handled above
@@ -233,6 +233,16 @@ class Interpreter:
             self._fail(node, error)
             return
         then(node, result)
+
+    def _mapped(self, node: Node, value: Any) -> None:
+        if isinstance(value, Expr):  # an app called in map: its result would be the Expr itself
+            problem = TypeError(
+                f"{node.label()}: the function returned an Expr ({value.label()}), not a value; "
+                "use .bind(fn) to run the Expr it returns"
+            )
+            self._fail(node, problem)
+        else:
+            self._finish(node, value)
 
     def _continue(self, node: Node, inner: Any) -> None:
         if not isinstance(inner, Expr):

@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 
 from returns.result import Failure, Result, Success
 
-from plait.backends import Executor, ProcessExecutor
+from plait.backends import Executor, ProcessExecutor, running_task
 from plait.dsl import Expr, Retry, set_interpreter
 from plait.runtime._hooks import Memo, Monitor
 from plait.runtime._interpreter import Interpreter, Root
@@ -201,7 +201,7 @@ class Runtime:
         if not self._closed:
             self._loop.call_soon_threadsafe(fn, *args)
 
-    # -- what Expr.__eq__ and Expr.awaitable need -------------------------------------
+    # -- what plait.testing and Expr.awaitable need -------------------------------------
 
     def outcome(self, expr: Expr[Any]) -> Result[Any, BaseException]:
         """``Success(value)`` or ``Failure(error)`` of ``expr``, computed here."""
@@ -226,7 +226,18 @@ def _forget(runtime: Runtime) -> None:
 
 
 def current_runtime() -> Runtime:
-    """The innermost runtime opened with ``with``, or a default one on local processes."""
+    """The innermost runtime opened with ``with``, or a default one on local processes.
+
+    Not inside a task: a worker that started a runtime of its own would run a second
+    pool beside the first, outside its limits, its memo and its monitoring.
+    """
+    task = running_task()
+    if task is not None:
+        raise RuntimeError(
+            f"plait.run inside the app {task}: a task must not start or use a runtime. Compose "
+            "instead: pass the Expr to the app as an argument (it gets the result), or continue "
+            "with expr.bind(fn), where fn returns the next Expr"
+        )
     if _active:
         return _active[-1]
     with _default_lock:
@@ -248,10 +259,7 @@ def run(expr: Expr[T], timeout: float | None = None) -> T:
 
 
 class _CurrentRuntime:
-    """Lets ``==`` and ``awaitable()`` on Exprs use whatever runtime is current."""
-
-    def outcome(self, expr: Expr[Any]) -> Result[Any, BaseException]:
-        return current_runtime().outcome(expr)
+    """Lets ``awaitable()`` on Exprs use whatever runtime is current."""
 
     def awaitable(self, expr: Expr[T]) -> Awaitable[T]:
         return current_runtime().awaitable(expr)

@@ -7,6 +7,8 @@
 - :func:`check_laws` adds functor/applicative/monad law tests to a test module.
 - :class:`ChaosExecutor` fails, loses, delays and reorders tasks, seeded;
   :func:`chaos_runtime` retries what it injects, :func:`local_runtime` does not.
+- :func:`same_outcome` runs two graphs and compares what they compute (``==`` compares
+  keys); :func:`returns_compares_outcomes` makes ``returns``' law checks do the same.
 - :func:`assert_equivalent` runs a graph on several runtimes and compares outcomes;
   :func:`schedule_independent` checks that completion order does not matter.
 - The pytest fixture ``plait_runtime`` (``pytest --plait-chaos=SEED`` for chaos).
@@ -18,6 +20,8 @@ from plait.testing._equivalence import (
     chaos_runtime,
     local_runtime,
     outcome,
+    returns_compares_outcomes,
+    same_outcome,
     schedule_independent,
 )
 from plait.testing._laws import check_laws
@@ -35,5 +39,7 @@ __all__ = [
     "exprs",
     "local_runtime",
     "outcome",
+    "returns_compares_outcomes",
+    "same_outcome",
     "schedule_independent",
 ]
