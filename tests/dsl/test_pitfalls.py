@@ -42,9 +42,9 @@ def test_map_with_an_app_points_to_bind() -> None:
 
 
 def test_a_map_function_that_returns_an_expr_fails_pointing_to_bind() -> None:
-    with pl.Runtime(executors=[pl.ThreadExecutor(1)]) as rt:
-        with pytest.raises(TypeError, match=r"returned an Expr \(point\(1\)\), not a value; use \.bind"):
-            rt.run(pl.pure(1).map(lambda v: point(v)), timeout=30)
+    expected = r"returned an Expr \(point\(1\)\), not a value; use \.bind"
+    with pl.Runtime(executors=[pl.ThreadExecutor(1)]) as rt, pytest.raises(TypeError, match=expected):
+        rt.run(pl.pure(1).map(lambda v: point(v)), timeout=30)
 
 
 @pytest.mark.parametrize(
@@ -76,9 +76,9 @@ def test_an_attribute_of_the_result_says_expr_and_what_to_do() -> None:
 
 def test_plait_run_inside_an_app_is_refused_on_threads_and_processes() -> None:
     for executor in (pl.ThreadExecutor(1), pl.ProcessExecutor(1)):
-        with pl.Runtime(executors=[executor]) as rt:
-            with pytest.raises(RuntimeError, match=r"plait.run inside the app nested: a task must not.*\.bind"):
-                rt.run(nested(1), timeout=60)
+        refused = pytest.raises(RuntimeError, match=r"plait.run inside the app nested: a task must not.*\.bind")
+        with pl.Runtime(executors=[executor]) as rt, refused:
+            rt.run(nested(1), timeout=60)
 
 
 @pl.app
