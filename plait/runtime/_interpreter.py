@@ -22,6 +22,7 @@ from plait.backends import Executor, TaskResult, TaskSpec, TaskUsage, WorkerLost
 from plait.dsl import App, Attempt, Await, Bind, Call, Expr, Gather, Map, Pure, Retry, substitute
 from plait.runtime._errors import DependencyError
 from plait.runtime._hooks import MISSING, Memo, Monitor
+from plait.runtime._tracebacks import user_frames
 
 __all__ = ["Interpreter", "Root"]
 
@@ -230,7 +231,7 @@ class Interpreter:
         try:
             result = fn(value)
         except BaseException as error:  # user code must not take the loop down with it
-            self._fail(node, error)
+            self._fail(node, user_frames(error))
             return
         then(node, result)
 
@@ -343,6 +344,7 @@ class Interpreter:
     def _task_failed(self, node: Node, app: App[Any, Any], result: TaskResult, label: str) -> None:
         error, worker, ended = result.error, result.worker, result.ended
         assert error is not None
+        user_frames(error)  # before the monitor records it
         history = self.failures.setdefault(node, [])
         history.append(error)
         delay = self._retry_delay(app, error, history)

@@ -16,6 +16,7 @@ import cloudpickle
 from plait.backends import Executor, ProcessExecutor, ThreadExecutor
 from plait.dsl import App, Expr
 from plait.runtime._runtime import Runtime
+from plait.runtime._tracebacks import user_frames
 
 __all__ = ["load_expr", "parse_executor", "run"]
 
@@ -115,6 +116,6 @@ def run(target: str, executor_spec: str, cache: str | None, monitor: str | None,
         try:
             value = runtime.run(expr)
         except Exception as error:
-            click.echo("".join(traceback.format_exception(error)).rstrip(), err=True)
+            click.echo("".join(traceback.format_exception(user_frames(error))).rstrip(), err=True)
             raise click.ClickException(f"{target} failed: {type(error).__name__}: {error}") from None
     click.echo(value if isinstance(value, str) else pprint.pformat(value))

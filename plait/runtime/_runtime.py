@@ -18,6 +18,7 @@ from plait.runtime._hooks import Memo, Monitor
 from plait.runtime._interpreter import Interpreter, Root
 from plait.runtime._memo import SQLiteMemo
 from plait.runtime._monitor import EventLog, combine, progress_monitor
+from plait.runtime._tracebacks import user_facing
 
 __all__ = ["PlaitFuture", "Runtime", "current_runtime", "run"]
 
@@ -40,6 +41,10 @@ class PlaitFuture(concurrent.futures.Future[T]):
     @property
     def expr(self) -> Expr[T]:
         return self.__plait_expr__
+
+    @user_facing
+    def result(self, timeout: float | None = None) -> T:
+        return super().result(timeout)
 
     def cancel(self) -> bool:
         if not super().cancel():
@@ -182,6 +187,7 @@ class Runtime:
         except Exception as error:
             future.set_exception(error)
 
+    @user_facing
     def run(self, expr: Expr[T], timeout: float | None = None) -> T:
         """Compute ``expr`` and return its result (or raise its error)."""
         # One hand-off to the loop thread where submit() needs two (admit, then wait):
@@ -249,6 +255,7 @@ def current_runtime() -> Runtime:
         return _default[0]
 
 
+@user_facing
 def run(expr: Expr[T], timeout: float | None = None) -> T:
     """Compute ``expr`` on the current runtime and return its result.
 
