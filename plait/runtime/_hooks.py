@@ -28,7 +28,8 @@ class Monitor(Protocol):
 
     A monitor may also have ``samples(samples: Sequence[NodeSample | TaskSample])``:
     executors that look at their nodes and running tasks (zmq pools, local processes)
-    then hand it what they saw.
+    then hand it what they saw. And ``settled()``: called just before a submitted
+    Expr's result is handed over, so what it draws comes before what the program does next.
     """
 
     def task_event(

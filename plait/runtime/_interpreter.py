@@ -84,6 +84,7 @@ class Interpreter:
         for executor in self.executors.values():
             if samples is not None and hasattr(executor, "on_samples"):
                 executor.on_samples = samples
+        self.settled: Callable[[], None] | None = getattr(monitor, "settled", None)
         self.index: dict[bytes, Node] = {}
         self.queues: dict[str, deque[Node]] = {label: deque() for label in self.executors}
         self.inflight: dict[str, int] = dict.fromkeys(self.executors, 0)
@@ -431,6 +432,8 @@ class Interpreter:
     def _notify_root(self, root: Root) -> None:
         node = root.node
         root.node.users -= 1
+        if self.settled is not None:
+            self.settled()
         try:
             if node.state == DONE:
                 root.future.set_result(node.value)
