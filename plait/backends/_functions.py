@@ -11,6 +11,7 @@ driver, which has the file, shows its lines.
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import io
 import pickle
@@ -54,15 +55,31 @@ def _app_reference(fn: types.FunctionType) -> tuple[str, str] | None:
     return (module_name, qualname) if getattr(found, "__wrapped__", None) is fn else None
 
 
-def _function_at(module: str, qualname: str, code: bytes, by_value: bytes) -> Any:
+def _fingerprint(code: types.CodeType) -> bytes:
+    """What the code does: bytecode, names and constants, nested code included (a
+    changed constant changes no bytecode). Line numbers and file names are left out.
+
+    >>> _fingerprint(compile("x + 1", "a", "eval")) != _fingerprint(compile("x + 2", "b", "eval"))
+    True
+    """
+    parts, pending = [], [code]
+    while pending:
+        current = pending.pop()
+        constants = [c for c in current.co_consts if not isinstance(c, types.CodeType)]
+        parts += [current.co_code, repr((current.co_names, constants)).encode()]
+        pending += [c for c in current.co_consts if isinstance(c, types.CodeType)]
+    return hashlib.sha256(b"\0".join(parts)).digest()
+
+
+def _function_at(module: str, qualname: str, fingerprint: bytes, by_value: bytes) -> Any:
     """On the worker: the app function at ``module.qualname`` when it imports and its
-    bytecode is the driver's, else the by-value copy."""
+    code is the driver's, else the by-value copy."""
     try:
         found: Any = importlib.import_module(module)
         for part in qualname.split("."):
             found = getattr(found, part)
         fn = found.__wrapped__
-        if fn.__code__.co_code == code:
+        if _fingerprint(fn.__code__) == fingerprint:
             return fn
     except Exception:  # not importable here: what was sent by value is the function
         pass
@@ -91,5 +108,5 @@ class _Pickler(cloudpickle.Pickler):  # type: ignore[misc]  # cloudpickle has no
         if type(obj) is types.FunctionType and obj is not self._by_value:
             reference = _app_reference(obj)
             if reference is not None:
-                return _function_at, (*reference, obj.__code__.co_code, _by_value(obj))
+                return _function_at, (*reference, _fingerprint(obj.__code__), _by_value(obj))
         return super().reducer_override(obj)

@@ -42,17 +42,31 @@ def test_an_app_of_a_module_is_sent_by_reference_with_a_copy_for_workers_that_ca
     assert here is failing_apps.fail_here.fn  # importable: the module's own function
     # A worker where the module is not importable gets the by-value copy, file name kept.
     (tmp_path / "payload").write_bytes(payload)
+    assert load_elsewhere(tmp_path) == failing_apps.__file__
+    # A worker that imports another version of the module (an edited file, another host).
+    other = tmp_path / "tests" / "runtime"
+    other.mkdir(parents=True)
+    for package in (other.parent, other):
+        (package / "__init__.py").write_text("")
+    edited = Path(failing_apps.__file__).read_text().replace("failed on purpose", "another version")
+    (other / "failing_apps.py").write_text(edited)
+    assert load_elsewhere(tmp_path, tmp_path) == failing_apps.__file__
+
+
+def load_elsewhere(tmp_path: Path, *path: Path) -> str:
+    """The file name of the function unpickled from tmp_path/payload in a fresh process
+    whose path has plait and ``path``, but not this test package."""
     probe = "import pickle, sys; fn = pickle.loads(open(sys.argv[1], 'rb').read()); print(fn.__code__.co_filename)"
     out = subprocess.run(
         [sys.executable, "-c", probe, str(tmp_path / "payload")],
         cwd=tmp_path,
-        env={"PYTHONPATH": str(Path(pl.__file__).parents[1])},  # plait, but not the tests package
+        env={"PYTHONPATH": ":".join(map(str, [Path(pl.__file__).parents[1], *path]))},
         capture_output=True,
         text=True,
         timeout=60,
         check=True,
     )
-    assert out.stdout.strip() == failing_apps.__file__
+    return out.stdout.strip()
 
 
 SCRIPT = """
