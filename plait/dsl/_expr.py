@@ -145,14 +145,13 @@ class Expr(ContainerN[T_co, Never, Never], SupportsKind1["Expr[Any]", T_co]):  #
         return _the_interpreter().awaitable(self)
 
     def __eq__(self, other: object) -> bool:
-        key = ref_key(other)
-        if not key:
+        if not isinstance(other, Expr):  # a future too: its hash is not its work's, so it never equals
             raise TypeError(
                 f"{self.label()} == {_short(other)}: an Expr is work not done yet, not its result, so it "
                 "compares only with other Exprs (by key: the same work). Compare its result after it "
                 "runs: plait.run(expr) == value, or expr.map(lambda v: v == value)"
             )
-        return self._key == key
+        return self._key == other._key
 
     def __hash__(self) -> int:
         return hash(self._key)

@@ -49,9 +49,11 @@ def test_comparing_an_expr_with_a_value_is_an_error_that_says_how() -> None:
     assert runs == []
 
 
-def test_a_plait_future_compares_as_the_work_it_computes(threads: pl.Runtime) -> None:
+def test_an_expr_compared_with_a_future_is_an_error_too(threads: pl.Runtime) -> None:
     future = threads.submit(add(1, 2))
-    assert add(1, 2) == future and add(2, 1) != future
+    with pytest.raises(TypeError, match="compares only with other Exprs"):
+        assert add(1, 2) == future
+    assert future.expr == add(1, 2)
 
 
 def test_same_outcome_runs_both_sides() -> None:
