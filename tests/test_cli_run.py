@@ -81,12 +81,17 @@ def test_run_a_function_or_a_module_target(flow: Path) -> None:
     assert (by_module.returncode, by_module.stdout) == (0, "285\n"), by_module.stderr
 
 
-def test_a_failing_run_shows_the_traceback_and_exits_1(flow: Path) -> None:
-    failed = plait("run", "flow.py:bad", "--executor", "threads:1", cwd=flow)
+@pytest.mark.parametrize("executor", ["threads:1", "processes:1"])
+def test_a_failing_run_shows_the_users_frames_and_the_summary_and_exits_1(flow: Path, executor: str) -> None:
+    failed = plait("run", "flow.py:bad", "--executor", executor, cwd=flow)
     assert failed.returncode == 1
-    assert "Traceback" in failed.stderr
-    assert 'raise ValueError(f"no good: {x}")' in failed.stderr
-    assert "Error: flow.py:bad failed: ValueError: no good: 1" in failed.stderr
+    assert failed.stderr.splitlines() == [
+        "Traceback (most recent call last):",
+        f'  File "{flow / "flow.py"}", line 14, in boom',
+        '    raise ValueError(f"no good: {x}")',
+        "ValueError: no good: 1",
+        "Error: flow.py:bad failed: ValueError: no good: 1",
+    ], failed.stderr
 
 
 @pytest.mark.parametrize(

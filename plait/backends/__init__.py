@@ -3,7 +3,7 @@
 from plait.backends._errors import RemoteError, TaskTimeout, WorkerLost
 from plait.backends._processes import ProcessExecutor
 from plait.backends._sampling import NodeSample, TaskSample
-from plait.backends._task import Executor, TaskResult, TaskSpec
+from plait.backends._task import Executor, TaskResult, TaskSpec, running_task
 from plait.backends._threads import ThreadExecutor
 from plait.backends._usage import TaskUsage
 
@@ -19,4 +19,5 @@ __all__ = [
     "TaskUsage",
     "ThreadExecutor",
     "WorkerLost",
+    "running_task",
 ]

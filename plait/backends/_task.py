@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+import contextlib
+import threading
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Protocol, runtime_checkable
 
 import attrs
 
 from plait.backends._usage import TaskUsage
 
-__all__ = ["Executor", "TaskResult", "TaskSpec"]
+__all__ = ["Executor", "TaskResult", "TaskSpec", "running", "running_task"]
 
 
 @attrs.frozen
@@ -78,3 +80,21 @@ class Executor(Protocol):
     def cancel(self, task_id: int) -> None: ...
 
     async def shutdown(self) -> None: ...
+
+
+_this_thread = threading.local()
+
+
+def running_task() -> str | None:
+    """The name of the task this thread is running, or None outside tasks."""
+    return getattr(_this_thread, "task", None)
+
+
+@contextlib.contextmanager
+def running(name: str) -> Iterator[None]:
+    """Within: this thread runs the task ``name`` (so the runtime can refuse to nest)."""
+    _this_thread.task = name
+    try:
+        yield
+    finally:
+        _this_thread.task = None

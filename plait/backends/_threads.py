@@ -8,7 +8,7 @@ import os
 import threading
 import time
 
-from plait.backends._task import TaskResult, TaskSpec
+from plait.backends._task import TaskResult, TaskSpec, running
 
 __all__ = ["ThreadExecutor"]
 
@@ -56,7 +56,8 @@ def _run(spec: TaskSpec, label: str) -> TaskResult:
     worker = f"{label}/{threading.current_thread().name}"
     started = time.time()
     try:
-        value = spec.fn(*spec.args, **spec.kwargs)
+        with running(spec.name):
+            value = spec.fn(*spec.args, **spec.kwargs)
     except BaseException as error:
         return TaskResult(spec.task_id, error=error, worker=worker, started=started, ended=time.time())
     return TaskResult(spec.task_id, value=value, worker=worker, started=started, ended=time.time())

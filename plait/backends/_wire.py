@@ -18,6 +18,7 @@ import cloudpickle
 from tblib import Traceback
 
 from plait.backends._errors import RemoteError
+from plait.backends._functions import dumps_function_payload
 from plait.backends._task import TaskResult, TaskSpec
 from plait.backends._usage import usage_of
 
@@ -73,9 +74,9 @@ def loads_call(payload: bytes) -> tuple[tuple[Any, ...], dict[str, Any]]:
 
 
 def dumps_function(spec: TaskSpec) -> bytes:
-    """The task's function, by value when it lives in ``__main__`` or a closure."""
+    """The task's function, by value when it lives in ``__main__`` or a closure (see _functions)."""
     try:
-        return bytes(cloudpickle.dumps(spec.fn, protocol=pickle.HIGHEST_PROTOCOL))
+        return dumps_function_payload(spec.fn)
     except Exception as error:
         raise TypeError(f"{spec.name}: the function cannot be pickled to send to a worker: {error}") from error
 

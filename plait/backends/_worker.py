@@ -23,6 +23,7 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any, NoReturn
 
+from plait.backends._task import running
 from plait.backends._usage import meter
 from plait.backends._wire import HEADER, WireResult, WireTask, dumps, dumps_error, frame, loads_call, loads_function
 
@@ -73,7 +74,8 @@ def _call(functions: FunctionCache, name: str, fn_key: bytes, call: bytes) -> tu
     """Whether the call succeeded, and its pickled value or error."""
     try:
         args, kwargs = loads_call(call)
-        value = functions[fn_key](*args, **kwargs)
+        with running(name):
+            value = functions[fn_key](*args, **kwargs)
     except BaseException as error:  # the task's failure is a value here, even SystemExit
         return False, dumps_error(error)
     try:

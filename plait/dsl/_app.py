@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import difflib
 import functools
 import inspect
 import itertools
 import os
+import re
 import sys
 import types
+import typing
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, ClassVar, Generic, ParamSpec, TypeVar, overload
@@ -21,7 +24,7 @@ from plait.dsl._reach import NO_REACH, ImpureAppWarning, MemoKeyWarning, Reach, 
 from plait.dsl._retry import Retry
 from plait.dsl._token import Untokenizable, code_token, digest, token_of
 
-__all__ = ["App", "AppOptions", "app", "traverse"]
+__all__ = ["App", "AppOptions", "app", "app_options", "traverse", "typed_signature"]
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -151,10 +154,13 @@ class App(Generic[P, T]):
             self._count_bare_call()
         call_args, call_kwargs, pairs = self._bind(args, kwargs)
         refs: list[Any] = []
+        apps: list[App[..., Any]] = []
         for value in call_args:
-            find_refs(value, refs)
+            find_refs(value, refs, apps)
         for value in call_kwargs.values():
-            find_refs(value, refs)
+            find_refs(value, refs, apps)
+        if apps:
+            self._check_apps_passed(call_args, call_kwargs)
         deps = tuple(map(as_expr, refs)) if refs else ()
         # With no argument left out of the key, the key sees exactly these references.
         in_key = None if self.options.ignore_for_cache else len(refs)
@@ -189,6 +195,20 @@ class App(Generic[P, T]):
         ignored = self.options.ignore_for_cache
         pairs = [(k, v) for k, v in bound.arguments.items() if k not in ignored]
         return bound.args, bound.kwargs, pairs
+
+    def _check_apps_passed(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        """Refuse an app passed where its call was meant (``mean([point, point])``): on the
+        worker it is a function, not a number. A parameter annotated as a callable or an
+        App takes apps."""
+        for name, value in self.signature.bind(*args, **kwargs).arguments.items():
+            apps: list[App[..., Any]] = []
+            find_refs(value, [], apps)
+            if apps and not _takes_callables(self.signature.parameters[name]):
+                raise TypeError(
+                    f"{self.name}(): argument {name!r} holds the app {apps[0].name} itself, not a call "
+                    f"of it; call it ({apps[0].name}(...)) to pass its result, or annotate {name!r} as a "
+                    "Callable if the task really takes a function"
+                )
 
     def _key(self, pairs: list[tuple[str, Any]], refs_in_pairs: int | None = None) -> bytes:
         seen = 0
@@ -267,6 +287,17 @@ _reseed_unique()
 os.register_at_fork(after_in_child=_reseed_unique)  # a forked child must not repeat its parent's
 
 
+def _takes_callables(parameter: inspect.Parameter) -> bool:
+    """Whether ``parameter`` is annotated to take functions: ``Callable[...]`` or an ``App``.
+
+    >>> def f(fn: Callable[[int], int], n: int, *more: "App[..., int]") -> None: ...
+    >>> [_takes_callables(p) for p in inspect.signature(f).parameters.values()]
+    [True, False, True]
+    """
+    text = parameter.annotation if isinstance(parameter.annotation, str) else repr(parameter.annotation)
+    return re.search(r"\b(Callable|App)\b", text) is not None
+
+
 def _plain_parameters(sig: inspect.Signature, options: AppOptions) -> tuple[str, ...] | None:
     """The parameter names, when every parameter is positional-or-keyword and none is ignored."""
     params = list(sig.parameters.values())
@@ -318,6 +349,29 @@ def _identity(fn: Callable[..., Any], options: AppOptions, name: str, reach: byt
     return digest(b"c", where, code_token(code), extra, reach)
 
 
+def app_options(options: dict[str, Any], where: str, also: Iterable[str] = ()) -> AppOptions:
+    """The AppOptions that ``options`` name; an unknown name is refused with the nearest
+    valid one (``also``: names the caller takes itself, which it has already removed)."""
+    valid = [f.name for f in attrs.fields(AppOptions)]
+    for name in options:
+        if name not in valid:
+            near = difflib.get_close_matches(name, [*valid, *also], n=1)
+            hint = f"did you mean {near[0]}=?" if near else f"the options are {', '.join([*valid, *also])}"
+            raise TypeError(f"{where}: no option {name}=; {hint}")
+    if options.get("resources") is None:
+        options.pop("resources", None)
+    return AppOptions(**options)
+
+
+def typed_signature(decorator: Callable[..., Any]) -> Callable[..., Any]:
+    """``decorator``, whose ``**options`` show in ``help()`` and editors as the keyword
+    options of its last ``@overload`` (type checkers read the overloads themselves)."""
+    options = inspect.signature(typing.get_overloads(decorator)[-1]).parameters.values()
+    fn = next(iter(inspect.signature(decorator).parameters.values()))
+    decorator.__signature__ = inspect.Signature([fn, *options])  # type: ignore[attr-defined]
+    return decorator
+
+
 @overload
 def app(fn: Callable[P, T], /) -> App[P, T]: ...
 
@@ -337,6 +391,7 @@ def app(
 ) -> Callable[[Callable[P, T]], App[P, T]]: ...
 
 
+@typed_signature
 def app(fn: Callable[P, T] | None = None, /, **options: Any) -> Any:
     """Make ``fn`` an app: calling it builds an ``Expr`` that a runtime runs on a worker.
 
@@ -350,9 +405,7 @@ def app(fn: Callable[P, T] | None = None, /, **options: Any) -> Any:
     (:class:`File` objects the task writes, or names of parameters whose arguments are
     paths it writes: keyed by path, checked to exist after the task).
     """
-    if options.get("resources") is None:
-        options.pop("resources", None)
-    opts = AppOptions(**options)
+    opts = app_options(options, "@app")
     if fn is None:
         return functools.partial(_make_app, options=opts)
     return _make_app(fn, opts)

@@ -18,8 +18,9 @@ _CONTAINERS = (list, tuple, dict, set, frozenset)
 _ATOMS = frozenset({int, float, str, bytes, bool, type(None)})
 
 
-def find_refs(value: Any, found: list[Any]) -> None:
-    """Append every Expr or future inside ``value`` to ``found``, depth first.
+def find_refs(value: Any, found: list[Any], apps: list[Any] | None = None) -> None:
+    """Append every Expr or future inside ``value`` to ``found``, depth first, and every
+    app (not a call of it) to ``apps`` when given.
 
     >>> from plait.dsl._expr import pure
     >>> found = []
@@ -32,9 +33,11 @@ def find_refs(value: Any, found: list[Any]) -> None:
         return
     if cls in _CONTAINERS:
         for item in value.values() if cls is dict else value:
-            find_refs(item, found)
+            find_refs(item, found, apps)
     elif isinstance(value, Expr) or ref_key(value):
         found.append(value)
+    elif apps is not None and hasattr(cls, "__plait_identity__"):
+        apps.append(value)
 
 
 def substitute(value: Any, values: Iterator[Any]) -> Any:

@@ -1,8 +1,8 @@
 """Expressions: immutable descriptions of work, identified by Merkle keys.
 
-Nothing here runs anything. An interpreter (``plait.runtime``) registers itself with
-:func:`set_interpreter` so that ``==`` and ``awaitable()`` can interpret, which is what
-``returns``' law checker needs.
+Nothing here runs anything: ``==`` and ``hash`` compare keys. An interpreter
+(``plait.runtime``) registers itself with :func:`set_interpreter` so that
+``awaitable()`` can interpret, which ``returns``' interfaces need.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any, ClassVar, Generic, Never, NoReturn, Protocol, TypeVar, c
 import attrs
 from returns.interfaces.container import ContainerN
 from returns.primitives.hkt import Kind1, SupportsKind1
-from returns.result import Failure, Result, Success
+from returns.result import Result, Success
 
 from plait.dsl._token import Untokenizable, digest, token_of
 
@@ -42,9 +42,7 @@ T_co = TypeVar("T_co", covariant=True)
 
 
 class Interpreter(Protocol):
-    """What the DSL needs from a runtime to give ``==`` and ``awaitable()`` meaning."""
-
-    def outcome(self, expr: Expr[Any]) -> Result[Any, BaseException]: ...
+    """What the DSL needs from a runtime to give ``awaitable()`` meaning."""
 
     def awaitable(self, expr: Expr[T]) -> Awaitable[T]: ...
 
@@ -53,7 +51,7 @@ _interpreter: list[Interpreter] = []
 
 
 def set_interpreter(interpreter: Interpreter) -> None:
-    """Let ``Expr.__eq__`` and ``Expr.awaitable`` run expressions with ``interpreter``."""
+    """Let ``Expr.awaitable`` run expressions with ``interpreter``."""
     _interpreter[:] = [interpreter]
 
 
@@ -80,8 +78,9 @@ def _key_or_fresh(*parts: object) -> bytes:
 class Expr(ContainerN[T_co, Never, Never], SupportsKind1["Expr[Any]", T_co]):  # type: ignore[type-var]
     """A lazy value of type ``T``: build it by calling apps, run it with ``plait.run``.
 
-    Two Exprs with equal ``key`` describe the same work. ``==`` interprets both sides
-    and compares their outcomes, which is what lets ``returns``' laws be checked.
+    Two Exprs are ``==`` when their keys are equal, that is when they describe the same
+    work; comparing or hashing runs nothing. To compare results, run them
+    (``plait.testing.same_outcome``).
     """
 
     _key: bytes = attrs.field(alias="key")
@@ -111,6 +110,12 @@ class Expr(ContainerN[T_co, Never, Never], SupportsKind1["Expr[Any]", T_co]):  #
 
         Keep it cheap: use an app for real work.
         """
+        if _is_app(function):
+            name = getattr(function, "name", "app")
+            raise TypeError(
+                f"{self.label()}.map({name}): {name} is an app, whose call builds an Expr rather than "
+                f"a value; use .bind({name}) to run it on the result"
+            )
         return Map(_key_or_fresh(b"M", self._key, function), self, function)
 
     def bind(self, function: Callable[[T_co], Kind1[Expr[Any], U]]) -> Expr[U]:
@@ -140,12 +145,13 @@ class Expr(ContainerN[T_co, Never, Never], SupportsKind1["Expr[Any]", T_co]):  #
         return _the_interpreter().awaitable(self)
 
     def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Expr):
-            return NotImplemented
-        if self._key == other._key:
-            return True
-        interpreter = _the_interpreter()
-        return _same_outcome(interpreter.outcome(self), interpreter.outcome(other))
+        if not isinstance(other, Expr):  # a future too: its hash is not its work's, so it never equals
+            raise TypeError(
+                f"{self.label()} == {_short(other)}: an Expr is work not done yet, not its result, so it "
+                "compares only with other Exprs (by key: the same work). Compare its result after it "
+                "runs: plait.run(expr) == value, or expr.map(lambda v: v == value)"
+            )
+        return self._key == other._key
 
     def __hash__(self) -> int:
         return hash(self._key)
@@ -162,22 +168,62 @@ class Expr(ContainerN[T_co, Never, Never], SupportsKind1["Expr[Any]", T_co]):  #
             "or plait.traverse(app, expr)"
         )
 
+    def __format__(self, format_spec: str) -> str:
+        raise TypeError(
+            f"{self.label()} in a string: an Expr is work not done yet, so its text would be a "
+            "description, not its result. Format the result where it is known: "
+            "expr.map(lambda v: f'...{v}...'), or inside an app; {expr!r} shows the description"
+        )
+
     def __repr__(self) -> str:
         return f"<Expr {self.label()} {self._key.hex()[:12]}>"
 
 
-def _same_outcome(a: Result[Any, BaseException], b: Result[Any, BaseException]) -> bool:
-    # Exceptions do not compare by value; two failures agree when their root causes do.
-    if isinstance(a, Success) and isinstance(b, Success):
-        return bool(a.unwrap() == b.unwrap())
-    if isinstance(a, Failure) and isinstance(b, Failure):
-        x, y = _root(a.failure()), _root(b.failure())
-        return type(x) is type(y) and x.args == y.args
-    return False
+def _refusal(shape: str, instead: str) -> Callable[..., NoReturn]:
+    def refuse(self: Expr[Any], *_: object) -> NoReturn:
+        raise TypeError(
+            f"{shape.format(e=self.label())}: an Expr is work not done yet, not its result; "
+            f"use expr{instead}, or pass the Expr to an app, which receives its result"
+        )
+
+    return refuse
 
 
-def _root(exc: BaseException) -> BaseException:
-    return getattr(exc, "root", exc)
+_OPERATORS = [
+    ("add", "+"), ("sub", "-"), ("mul", "*"), ("matmul", "@"), ("truediv", "/"), ("floordiv", "//"),
+    ("mod", "%"), ("pow", "**"), ("and", "&"), ("or", "|"), ("xor", "^"), ("lshift", "<<"),
+    ("rshift", ">>"),
+]  # fmt: skip
+_COMPARISONS = [("lt", "<"), ("le", "<="), ("gt", ">"), ("ge", ">=")]
+# What people try on an Expr as if it were its result, with the Expr way to say it.
+# Set on the class rather than written as methods, so that type checkers still flag them.
+_REFUSED = {
+    **{f"__{name}__": (f"{{e}} {op} ...", f".map(lambda v: v {op} ...)") for name, op in _OPERATORS + _COMPARISONS},
+    **{f"__r{name}__": (f"... {op} {{e}}", f".map(lambda v: ... {op} v)") for name, op in _OPERATORS},
+    **{f"__{name}__": (f"{name}({{e}})", f".map({name})") for name in ("float", "int", "complex", "abs", "len")},
+    "__round__": ("round({e})", ".map(round)"),
+    "__index__": ("...[{e}]", ".map(lambda v: items[v])"),
+    "__neg__": ("-{e}", ".map(lambda v: -v)"),
+    "__pos__": ("+{e}", ".map(lambda v: +v)"),
+    "__invert__": ("~{e}", ".map(lambda v: ~v)"),
+    "__getitem__": ("{e}[...]", ".map(lambda v: v[...])"),
+    "__contains__": ("... in {e}", ".map(lambda v: ... in v)"),
+}  # fmt: skip
+
+for _dunder, (_what, _instead) in _REFUSED.items():
+    setattr(Expr, _dunder, _refusal(_what, _instead))
+
+
+def _no_attribute(self: Expr[Any], name: str) -> NoReturn:
+    if name.startswith("_"):  # also what unpickling and copying probe for: plainly absent
+        raise AttributeError(name)
+    raise AttributeError(
+        f"{self.label()}.{name}: an Expr has no attribute {name!r}; its result may, once it runs: "
+        f"use .map(lambda v: v.{name}), or pass the Expr to an app, which receives its result"
+    )
+
+
+setattr(Expr, "__getattr__", _no_attribute)  # noqa: B010 - set here, type checkers still flag typos
 
 
 def _apply_pair(pair: list[Any]) -> Any:
@@ -193,6 +239,11 @@ class _Recovery(Generic[U]):
         if isinstance(result, Success):
             return result.unwrap()
         return self.function(result.failure())
+
+
+def _is_app(value: object) -> bool:
+    """Whether ``value`` is an app (its class is in ``_app``, which imports this module)."""
+    return hasattr(type(value), "__plait_identity__")
 
 
 @final

@@ -17,7 +17,7 @@ from typing import Any, ClassVar, ParamSpec, overload
 
 import attrs
 
-from plait.dsl._app import App, AppOptions
+from plait.dsl._app import App, app_options, typed_signature
 from plait.dsl._expr import Expr
 from plait.dsl._file import (
     File,
@@ -35,6 +35,7 @@ __all__ = ["ShellError", "ShellResult", "shell"]
 P = ParamSpec("P")
 Command = str | Sequence[str | os.PathLike[str]]
 Stream = str | os.PathLike[str] | None
+_SHELL_OPTIONS = ("cwd", "env", "stdout", "stderr", "root")
 _TAIL_LINES = 20
 _TAIL_BYTES = 64 * 1024
 
@@ -296,12 +297,14 @@ def shell(
     timeout: float | None = None,
     executor: str | None = None,
     cache: bool = True,
+    pure: bool | None = None,
     version: str | None = None,
     resources: Mapping[str, Any] | None = None,
     ignore_for_cache: Iterable[str] = (),
 ) -> Callable[[Callable[P, Command]], App[P, ShellResult]]: ...
 
 
+@typed_signature
 def shell(fn: Callable[..., Any] | None = None, /, **options: Any) -> Any:
     """Make ``fn`` a shell app: it returns a command line, which runs on a worker.
 
@@ -323,12 +326,7 @@ def _make_shell(fn: Callable[..., Any], options: dict[str, Any]) -> ShellApp[Any
     if not callable(fn):
         raise TypeError(f"@shell decorates a function returning a command line, not {fn!r}")
     name = getattr(fn, "__qualname__", repr(fn))
-    shell_only = {k: options.pop(k, None) for k in ("cwd", "env", "stdout", "stderr", "root")}
-    if options.get("resources") is None:
-        options.pop("resources", None)
-    try:
-        app_options = AppOptions(**options)
-    except TypeError as error:
-        raise TypeError(f"shell app {name}: {error}") from None
-    settings = _settings(fn, name, outputs=app_options.outputs, **shell_only)
-    return ShellApp(ShellCommand(fn, settings), app_options)
+    shell_only = {k: options.pop(k, None) for k in _SHELL_OPTIONS}
+    options_ = app_options(options, f"shell app {name}", also=_SHELL_OPTIONS)
+    settings = _settings(fn, name, outputs=options_.outputs, **shell_only)
+    return ShellApp(ShellCommand(fn, settings), options_)

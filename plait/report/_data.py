@@ -81,6 +81,16 @@ class RunData:
         return sum(a.tasks for a in self.apps)
 
     @property
+    def worker_slots(self) -> list[str]:
+        """The workers the executors kept: a worker that died and was replaced in its slot
+        (the same executor and index, another process) is one slot.
+
+        >>> RunData("", 1, 1, 0, 0, "", {}, [], [], 0, [], 1, ["p/0:11", "p/0:12", "p/1:13"]).worker_slots
+        ['p/0', 'p/1']
+        """
+        return sorted({re.sub(r":\d+$", "", w) for w in self.workers}, key=_natural)
+
+    @property
     def memo_hit_rate(self) -> float | None:
         """Of the tasks that finished, the share served by the memo."""
         cached = self.states.get("cached", 0)

@@ -5,12 +5,11 @@ from __future__ import annotations
 import datetime
 import html
 import math
-import zlib
 
 from plait.report._data import Bar, RunData
 from plait.report._resources import render_resources
 
-__all__ = ["render"]
+__all__ = ["app_colors", "render"]
 
 _WIDTH = 1100  # timeline drawing area, px
 _LABEL = 170  # worker names column, px
@@ -37,16 +36,18 @@ svg text { font-size: 11px; font-family: inherit; }
 def render(data: RunData) -> str:
     """The whole page for one run."""
     title = f"plait run {data.run}"
+    colors = app_colors([a.name for a in data.apps])
+    window = _window(data)
     body = "\n".join(
         [
             f"<h1>{html.escape(title)}</h1>",
             _meta(data),
             _cards(data),
             "<h2>Timeline</h2>",
-            _timeline(data),
+            _timeline(data, window, colors),
             "<h2>Apps</h2>",
-            _apps(data),
-            render_resources(data.resources),
+            _apps(data, colors),
+            render_resources(data.resources, window),
             f"<h2>Failures ({data.failure_count})</h2>",
             _failures(data),
         ]
@@ -75,16 +76,19 @@ def _cards(data: RunData) -> str:
     cards = [("tasks", str(data.tasks))]
     cards += [(state, str(data.states.get(state, 0))) for state in ("done", "failed", "retried", "cached", "cancelled")]
     cards.append(("memo hit rate", "-" if rate is None else f"{rate:.0%}"))
-    cards.append(("workers", str(len(data.workers))))
+    slots = data.worker_slots
+    cards.append(("workers", str(len(slots))))
+    if len(data.workers) > len(slots):
+        cards.append(("workers replaced", str(len(data.workers) - len(slots))))
     items = "".join(f'<div class="card" id="card-{_slug(k)}"><b>{v}</b>{html.escape(k)}</div>' for k, v in cards)
     return f'<div class="cards">{items}</div>'
 
 
-def _apps(data: RunData) -> str:
+def _apps(data: RunData, colors: dict[str, str]) -> str:
     head = "<tr><th>app</th><th>tasks</th><th>done</th><th>failed</th><th>retried</th><th>cached</th>"
     head += "<th>cancelled</th><th>mean</th><th>max</th><th>total</th></tr>"
     rows = [
-        f'<tr><td><span style="color:{_color(a.name)}">■</span> {html.escape(a.name)}</td><td>{a.tasks}</td>'
+        f'<tr><td><span style="color:{colors[a.name]}">■</span> {html.escape(a.name)}</td><td>{a.tasks}</td>'
         f"<td>{a.done}</td><td{' class=failed' if a.failed else ''}>{a.failed}</td><td>{a.retried}</td>"
         f"<td>{a.cached}</td><td>{a.cancelled}</td><td>{_seconds(a.mean_seconds)}</td>"
         f"<td>{_seconds(a.max_seconds)}</td><td>{_seconds(a.total_seconds)}</td></tr>"
@@ -111,12 +115,20 @@ def _failures(data: RunData) -> str:
     return f'<div id="failures">{"".join(items)}{note}</div>'
 
 
-def _timeline(data: RunData) -> str:
+def _window(data: RunData) -> tuple[float, float]:
+    """``(start, seconds)`` that the timeline and the node charts share: from the first
+    bar or node sample to the last, so their time axes line up."""
+    times = [t for b in data.bars for t in (b.start, b.end)]
+    times += [p[0] for n in data.resources.nodes for p in n.points]
+    if not times:
+        return data.started, 1e-6
+    return min(times), max(max(times) - min(times), 1e-6)
+
+
+def _timeline(data: RunData, window: tuple[float, float], colors: dict[str, str]) -> str:
     if not data.bars:
         return '<p id="timeline">No task ran on a worker in this run.</p>'
-    t0 = min(b.start for b in data.bars)
-    t1 = max(b.end for b in data.bars)
-    span = max(t1 - t0, 1e-6)
+    t0, span = window
     rows = {w: i for i, w in enumerate(data.workers)}
     height = len(rows) * _ROW + 24
     scale = _WIDTH / span
@@ -128,7 +140,7 @@ def _timeline(data: RunData) -> str:
         y = i * _ROW
         parts.append(f'<text x="{_LABEL - 6}" y="{y + 13}" text-anchor="end">{html.escape(worker)}</text>')
         parts.append(f'<rect x="{_LABEL}" y="{y + 1}" width="{_WIDTH}" height="{_ROW - 2}" fill="#f4f4f4"/>')
-    parts += [_bar(b, rows[b.worker], t0, scale) for b in data.bars if b.worker in rows]
+    parts += [_bar(b, rows[b.worker], t0, scale, colors[b.name]) for b in data.bars if b.worker in rows]
     axis_y = len(rows) * _ROW
     for tick in _ticks(span):
         x = _LABEL + tick * scale
@@ -141,7 +153,7 @@ def _timeline(data: RunData) -> str:
     return "".join(parts) + note
 
 
-def _bar(bar: Bar, row: int, t0: float, scale: float) -> str:
+def _bar(bar: Bar, row: int, t0: float, scale: float, color: str) -> str:
     x = _LABEL + (bar.start - t0) * scale
     width = max((bar.end - bar.start) * scale, 1.0)
     # A white edge keeps back-to-back tasks apart; a red one marks a failed attempt.
@@ -150,7 +162,7 @@ def _bar(bar: Bar, row: int, t0: float, scale: float) -> str:
     tip = f"{bar.name} · task {bar.task} attempt {bar.attempt} · {bar.state} · {_seconds(bar.end - bar.start)}"
     return (
         f'<rect class="bar" x="{x:.1f}" y="{row * _ROW + 3}" width="{width:.1f}" height="{_ROW - 6}" '
-        f'fill="{_color(bar.name)}"{stroke}><title>{html.escape(tip)}</title></rect>'
+        f'fill="{color}"{stroke}><title>{html.escape(tip)}</title></rect>'
     )
 
 
@@ -169,9 +181,18 @@ def _ticks(span: float) -> list[float]:
     return [round(i * step, 10) for i in range(count + 1)]
 
 
-def _color(name: str) -> str:
-    """The same app gets the same colour in every report."""
-    return _PALETTE[zlib.crc32(name.encode()) % len(_PALETTE)]
+def app_colors(names: list[str]) -> dict[str, str]:
+    """A distinct colour for each app, in order: the palette's, then hues spread by the
+    golden angle (a hash of the name made two of three apps share one).
+
+    >>> colors = app_colors([f"app{i}" for i in range(12)])
+    >>> len(set(colors.values())), colors["app0"]
+    (12, '#4e79a7')
+    """
+    return {
+        name: _PALETTE[i] if i < len(_PALETTE) else f"hsl({i * 137.508 % 360:.0f}, 55%, 55%)"
+        for i, name in enumerate(names)
+    }
 
 
 def _seconds(value: float | None) -> str:

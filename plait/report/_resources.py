@@ -20,6 +20,9 @@ MIN_TASKS_FOR_MEDIAN = 3
 MAX_OUTLIERS = 50
 MAX_POINTS = 600  # per node chart: more points than pixels only make the file heavy
 MAX_TASK_CHARTS = 5  # the tasks looked at while running that grew biggest
+# CPU time is read to the microsecond but the kernel charges it in scheduler ticks: for
+# tasks shorter than this on average, CPU over wall time says more about ticks than work.
+MIN_MEASURABLE_SECONDS = 0.1
 
 _CHART_W, _CHART_H, _PAD = 540, 110, 60  # _PAD: room for the axis labels
 
@@ -37,8 +40,17 @@ class AppUsage:
 
     @property
     def efficiency(self) -> float | None:
-        """CPU time over wall time: near 1.0 keeps a core busy, near 0 waits (I/O, sleep)."""
-        return self.cpu_seconds / self.wall_seconds if self.wall_seconds > 0 else None
+        """CPU time over wall time: near 1.0 keeps a core busy, near 0 waits (I/O, sleep);
+        None when the attempts are too short to tell.
+
+        >>> AppUsage("f", 100, 0, 0, cpu_seconds=1.7, wall_seconds=1.0).efficiency is None  # 10 ms each
+        True
+        >>> AppUsage("f", 4, 0, 0, cpu_seconds=1.0, wall_seconds=2.0).efficiency
+        0.5
+        """
+        if self.wall_seconds < MIN_MEASURABLE_SECONDS * self.measured or self.wall_seconds <= 0:
+            return None
+        return self.cpu_seconds / self.wall_seconds
 
 
 @attrs.frozen
@@ -114,8 +126,9 @@ def _tasks(db: sqlite3.Connection, run: int) -> list[TaskSeries]:
                (SELECT task, max(rss) AS most FROM task_samples WHERE run = ? GROUP BY task) AS s
            LEFT JOIN attempts AS a ON a.run = ? AND a.task = s.task
                AND a.attempt = (SELECT max(attempt) FROM attempts WHERE run = ? AND task = s.task)
+           WHERE s.task IN (SELECT task FROM task_samples WHERE run = ? GROUP BY task HAVING count(*) > 1)
            ORDER BY s.most DESC LIMIT ?""",
-        (run, run, run, MAX_TASK_CHARTS),
+        (run, run, run, run, MAX_TASK_CHARTS),
     ).fetchall():
         points = db.execute(
             "SELECT at, cpu_percent, rss FROM task_samples WHERE run = ? AND task = ? ORDER BY at LIMIT ?",
@@ -144,21 +157,24 @@ def _nodes(db: sqlite3.Connection, run: int) -> list[NodeSeries]:
     return series
 
 
-def render_resources(resources: Resources) -> str:
-    """The report's "Nodes" and "Resources" sections."""
-    sections = ["<h2>Nodes</h2>", _node_charts(resources.nodes), "<h2>Resources</h2>", _usage_table(resources)]
+def render_resources(resources: Resources, window: tuple[float, float]) -> str:
+    """The report's "Nodes" and "Resources" sections; node charts span ``window``
+    (start, seconds): the timeline's."""
+    sections = ["<h2>Nodes</h2>", _node_charts(resources.nodes, window), "<h2>Resources</h2>", _usage_table(resources)]
     return "\n".join([*sections, _task_charts(resources.tasks)])
 
 
-def _node_charts(nodes: list[NodeSeries]) -> str:
+def _node_charts(nodes: list[NodeSeries], window: tuple[float, float]) -> str:
     if not nodes:
         return '<p id="nodes">No node was sampled in this run (a ZMQExecutor or ProcessExecutor samples its nodes).</p>'
-    t0 = min(p[0] for n in nodes for p in n.points)
-    t1 = max(p[0] for n in nodes for p in n.points)
-    span = max(t1 - t0, 1e-6)
+    t0, span = window
     parts = ['<div id="nodes">']
     for n in nodes:
-        title = f"{n.node} · {n.cpus} cores · {_bytes(n.mem_total)} memory · {len(n.points)} samples"
+        title = f"{n.node} · {n.cpus} cores · {_bytes(n.mem_total)} memory"
+        if len(n.points) < 2:  # a line needs two looks: a run shorter than the sampling interval has one
+            parts.append(f'<h3 class="node">{html.escape(title)} · no samples to chart (too short a run)</h3>')
+            continue
+        title += f" · {len(n.points)} samples"
         cpu = [(at, percent) for at, percent, _ in n.points]
         memory = [(at, float(used)) for at, _, used in n.points]
         parts.append(f'<h3 class="node">{html.escape(title)}</h3>')
@@ -190,7 +206,7 @@ def _task_charts(tasks: list[TaskSeries]) -> str:
         top_cpu = max([100.0, *(percent for _, percent in cpu)])
         top_rss = max(used for _, used in rss) * 1.25 or 1.0
         parts.append(f'<h4 class="task">{html.escape(title)}</h4>')
-        if cpu:  # a task looked at once has no CPU figure yet
+        if len(cpu) > 1:  # the first look has no CPU figure yet, and a line needs two
             parts.append(_chart("CPU", cpu, t0=t0, span=span, top=top_cpu, color="#4e79a7", fmt=_percent, kind="task"))
         parts.append(_chart("RSS", rss, t0=t0, span=span, top=top_rss, color="#e15759", fmt=_bytes, kind="task"))
     parts.append("</div>")
@@ -233,7 +249,7 @@ def _chart(
         f'<text x="{_PAD - 4}" y="20" text-anchor="end">{high}</text>'
         f'<text x="{_PAD - 4}" y="{height - 14}" text-anchor="end">0</text>'
         f'<text x="{_PAD}" y="{height - 2}">0 s</text>'
-        f'<text x="{width}" y="{height - 2}" text-anchor="end">{span:.0f} s</text>'
+        f'<text x="{width}" y="{height - 2}" text-anchor="end">{span:.3g} s</text>'
         f'<polyline fill="none" stroke="{color}" stroke-width="1.5" points="{xy}"/></svg>'
     )
 
@@ -254,7 +270,8 @@ def _usage_table(resources: Resources) -> str:
     table = f'<table id="resources">{head}{"".join(rows)}</table>'
     note = (
         '<p class="note">Peak RSS is the worker process\'s peak resident memory during the task; '
-        "CPU efficiency is CPU time over wall time (100 % keeps one core busy).</p>"
+        "CPU efficiency is CPU time over wall time (100 % keeps one core busy; more uses several); "
+        f"- when an app's tasks took under {MIN_MEASURABLE_SECONDS:g} s on average, too short to measure.</p>"
     )
     return table + note + _outliers(resources.outliers)
 

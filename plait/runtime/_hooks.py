@@ -30,6 +30,8 @@ class Monitor(Protocol):
     executors that look at their nodes and running tasks (zmq pools, local processes)
     then hand it what they saw. And ``failed_call(spec: TaskSpec)``: the interpreter
     then hands it the call of each task that failed for good, to keep for ``plait debug``.
+    And ``settled()``: called just before a submitted
+    Expr's result is handed over, so what it draws comes before what the program does next.
     """
 
     def task_event(

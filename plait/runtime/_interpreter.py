@@ -24,6 +24,7 @@ from plait.runtime._debug import remember_call
 from plait.runtime._errors import DependencyError
 from plait.runtime._hooks import MISSING, Memo, Monitor
 from plait.runtime._monitor import silence
+from plait.runtime._tracebacks import user_frames
 
 __all__ = ["Interpreter", "Root"]
 
@@ -86,6 +87,7 @@ class Interpreter:
             if samples is not None and hasattr(executor, "on_samples"):
                 executor.on_samples = samples
         self.keep_call = getattr(monitor, "failed_call", None)  # a monitor that keeps calls for plait debug
+        self.settled: Callable[[], None] | None = getattr(monitor, "settled", None)
         self.index: dict[bytes, Node] = {}
         self.queues: dict[str, deque[Node]] = {label: deque() for label in self.executors}
         self.inflight: dict[str, int] = dict.fromkeys(self.executors, 0)
@@ -224,7 +226,7 @@ class Interpreter:
         elif isinstance(expr, Attempt):
             self._finish(node, Success(values[0]))
         elif isinstance(expr, Map):
-            self._apply(node, expr.fn, values[0], self._finish)
+            self._apply(node, expr.fn, values[0], self._mapped)
         elif isinstance(expr, Bind):
             self._apply(node, expr.fn, values[0], self._continue)
         else:  # pragma: no cover - every Expr kind is handled above
@@ -234,9 +236,19 @@ class Interpreter:
         try:
             result = fn(value)
         except BaseException as error:  # user code must not take the loop down with it
-            self._fail(node, error)
+            self._fail(node, user_frames(error))
             return
         then(node, result)
+
+    def _mapped(self, node: Node, value: Any) -> None:
+        if isinstance(value, Expr):  # an app called in map: its result would be the Expr itself
+            problem = TypeError(
+                f"{node.label()}: the function returned an Expr ({value.label()}), not a value; "
+                "use .bind(fn) to run the Expr it returns"
+            )
+            self._fail(node, problem)
+        else:
+            self._finish(node, value)
 
     def _continue(self, node: Node, inner: Any) -> None:
         if not isinstance(inner, Expr):
@@ -337,6 +349,7 @@ class Interpreter:
     def _task_failed(self, node: Node, app: App[Any, Any], result: TaskResult, label: str) -> None:
         error, worker, ended = result.error, result.worker, result.ended
         assert error is not None
+        user_frames(error)  # before the monitor records it
         history = self.failures.setdefault(node, [])
         history.append(error)
         delay = self._retry_delay(app, error, history)
@@ -430,6 +443,8 @@ class Interpreter:
     def _notify_root(self, root: Root) -> None:
         node = root.node
         root.node.users -= 1
+        if self.settled is not None:
+            self.settled()
         try:
             if node.state == DONE:
                 root.future.set_result(node.value)

@@ -393,6 +393,12 @@ class Monitors:
             if call is not None:
                 call(argument)
 
+    def settled(self) -> None:
+        for monitor in self.monitors:
+            settled = getattr(monitor, "settled", None)
+            if settled is not None:
+                settled()
+
     def close(self) -> None:
         errors = []
         for monitor in self.monitors:
@@ -513,6 +519,12 @@ class ProgressMonitor:
         self.total = self.done = self.failed = self.cached = self.cancelled = 0
         self.running.clear()
 
+    def settled(self) -> None:
+        """A result is about to reach the program: if nothing else is outstanding, leave the
+        last line now, before the program prints what it got."""
+        if self.finished >= self.total and not self.running:
+            self.close()
+
     def close(self) -> None:
         if self._tick is not None:
             self._tick.cancel()
@@ -535,7 +547,12 @@ class ProgressMonitor:
         row = Table.grid(padding=(0, 1))
         row.add_column(width=20)
         row.add_column(no_wrap=True, overflow="ellipsis")
-        row.add_row(ProgressBar(total=max(self.total, 1), completed=finished, width=20), line)
+        # Named colours, not rich's default RGB ones: a 16-colour terminal shows those all grey.
+        done = "red" if self.failed else "green"
+        bar = ProgressBar(
+            total=max(self.total, 1), completed=finished, width=20, complete_style="blue", finished_style=done
+        )
+        row.add_row(bar, line)
         return row
 
 

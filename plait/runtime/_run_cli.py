@@ -17,6 +17,7 @@ from plait.backends import Executor, ProcessExecutor, ThreadExecutor
 from plait.dsl import App, Expr
 from plait.runtime._monitor import DEFAULT_DEBUG_PAYLOAD_BYTES, EventLog
 from plait.runtime._runtime import Runtime
+from plait.runtime._tracebacks import user_frames
 
 __all__ = ["executor_option", "load_expr", "parse_executor", "run"]
 
@@ -140,6 +141,6 @@ def run(
         try:
             value = runtime.run(expr)
         except Exception as error:
-            click.echo("".join(traceback.format_exception(error)).rstrip(), err=True)
+            click.echo("".join(traceback.format_exception(user_frames(error))).rstrip(), err=True)
             raise click.ClickException(f"{target} failed: {type(error).__name__}: {error}") from None
     click.echo(value if isinstance(value, str) else pprint.pformat(value))

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 from returns.result import Failure, Result, Success
 
-from plait.backends import Executor, ProcessExecutor
+from plait.backends import Executor, ProcessExecutor, running_task
 from plait.dsl import Call, Expr, Retry, set_interpreter
 from plait.runtime._debug import debug_error
 from plait.runtime._hooks import Memo, Monitor
@@ -21,6 +21,7 @@ from plait.runtime._interpreter import Interpreter, Root
 from plait.runtime._memo import SQLiteMemo
 from plait.runtime._monitor import EventLog, combine, progress_monitor
 from plait.runtime._plan import Plan, history_of, make_plan, median_seconds
+from plait.runtime._tracebacks import user_facing
 
 __all__ = ["PlaitFuture", "Runtime", "current_runtime", "run"]
 
@@ -62,6 +63,10 @@ class PlaitFuture(concurrent.futures.Future[T]):
         if error is None:
             raise ValueError("debug(): the future did not fail")
         return debug_error(error, post_mortem=post_mortem)
+
+    @user_facing
+    def result(self, timeout: float | None = None) -> T:
+        return super().result(timeout)
 
     def cancel(self) -> bool:
         if not super().cancel():
@@ -230,6 +235,7 @@ class Runtime:
                 interpreter.cancel(root)
         interpreter.drain()
 
+    @user_facing
     def run(self, expr: Expr[T], timeout: float | None = None) -> T:
         """Compute ``expr`` and return its result (or raise its error).
 
@@ -284,7 +290,7 @@ class Runtime:
         workers = sum(getattr(e, "workers", None) or e.capacity for e in self._executors)
         return make_plan(expr, interpreter.memo, seconds, workers)
 
-    # -- what Expr.__eq__ and Expr.awaitable need -------------------------------------
+    # -- what plait.testing and Expr.awaitable need -------------------------------------
 
     def outcome(self, expr: Expr[Any]) -> Result[Any, BaseException]:
         """``Success(value)`` or ``Failure(error)`` of ``expr``, computed here."""
@@ -309,7 +315,18 @@ def _forget(runtime: Runtime) -> None:
 
 
 def current_runtime() -> Runtime:
-    """The innermost runtime opened with ``with``, or a default one on local processes."""
+    """The innermost runtime opened with ``with``, or a default one on local processes.
+
+    Not inside a task: a worker that started a runtime of its own would run a second
+    pool beside the first, outside its limits, its memo and its monitoring.
+    """
+    task = running_task()
+    if task is not None:
+        raise RuntimeError(
+            f"plait.run inside the app {task}: a task must not start or use a runtime. Compose "
+            "instead: pass the Expr to the app as an argument (it gets the result), or continue "
+            "with expr.bind(fn), where fn returns the next Expr"
+        )
     if _active:
         return _active[-1]
     with _default_lock:
@@ -321,6 +338,7 @@ def current_runtime() -> Runtime:
         return _default[0]
 
 
+@user_facing
 def run(expr: Expr[T], timeout: float | None = None) -> T:
     """Compute ``expr`` on the current runtime and return its result.
 
@@ -331,10 +349,7 @@ def run(expr: Expr[T], timeout: float | None = None) -> T:
 
 
 class _CurrentRuntime:
-    """Lets ``==`` and ``awaitable()`` on Exprs use whatever runtime is current."""
-
-    def outcome(self, expr: Expr[Any]) -> Result[Any, BaseException]:
-        return current_runtime().outcome(expr)
+    """Lets ``awaitable()`` on Exprs use whatever runtime is current."""
 
     def awaitable(self, expr: Expr[T]) -> Awaitable[T]:
         return current_runtime().awaitable(expr)

@@ -9,6 +9,8 @@
   :func:`chaos_runtime` retries what it injects, :func:`local_runtime` does not.
 - :func:`check_deterministic` runs an app twice per drawn input in two worker
   processes and reports differing results: proof that sharing its calls is safe.
+- :func:`same_outcome` runs two graphs and compares what they compute (``==`` compares
+  keys); :func:`returns_compares_outcomes` makes ``returns``' law checks do the same.
 - :func:`assert_equivalent` runs a graph on several runtimes and compares outcomes;
   :func:`schedule_independent` checks that completion order does not matter.
 - The pytest fixture ``plait_runtime`` (``pytest --plait-chaos=SEED`` for chaos).
@@ -21,6 +23,8 @@ from plait.testing._equivalence import (
     chaos_runtime,
     local_runtime,
     outcome,
+    returns_compares_outcomes,
+    same_outcome,
     schedule_independent,
 )
 from plait.testing._laws import check_laws
@@ -39,5 +43,7 @@ __all__ = [
     "exprs",
     "local_runtime",
     "outcome",
+    "returns_compares_outcomes",
+    "same_outcome",
     "schedule_independent",
 ]

@@ -2,19 +2,31 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
+from collections.abc import Iterator
 from typing import Any
+from unittest import mock
 
 import attrs
 from returns.result import Failure, Result, Success
 
 from plait.backends import Executor, ThreadExecutor
 from plait.dsl import Attempt, Expr, Retry, Untokenizable, token_of
-from plait.runtime import Memo, Runtime, root_cause
+from plait.runtime import Memo, Runtime, current_runtime, root_cause
 from plait.testing._chaos import ChaosError, ChaosExecutor
 from plait.testing.strategies import describe, evaluate, step
 
-__all__ = ["assert_equivalent", "chaos_runtime", "local_runtime", "outcome", "schedule_independent"]
+__all__ = [
+    "assert_equivalent",
+    "chaos_runtime",
+    "local_runtime",
+    "outcome",
+    "returns_compares_outcomes",
+    "same_outcome",
+    "schedule_independent",
+]
 
 
 def local_runtime(workers: int = 4, *, cache: Memo | str | os.PathLike[str] | None = None) -> Runtime:
@@ -169,6 +181,55 @@ def _agree(a: Result[Any, BaseException], b: Result[Any, BaseException], expr: E
         possible = possible_failures(expr)
         return all(any(_same_root(f, p) for p in possible) for f in (a.failure(), b.failure()))
     return False
+
+
+def same_outcome(a: Expr[Any], b: Expr[Any], runtime: Runtime | None = None, *, timeout: float = 60.0) -> bool:
+    """Whether ``a`` and ``b`` compute equal values, or fail with equal root causes (same
+    type and arguments), on ``runtime`` (the current one by default).
+
+    ``a == b`` only says whether they are the same work (equal keys) and runs nothing;
+    this runs both.
+
+    >>> from plait.testing._palette import add, neg
+    >>> with local_runtime(1):
+    ...     same_outcome(add(1, 2), add(2, 1)), add(1, 2) == add(2, 1)
+    (True, False)
+    """
+    chosen = current_runtime() if runtime is None else runtime
+    x, y = outcome(a, chosen, timeout=timeout), outcome(b, chosen, timeout=timeout)
+    if isinstance(x, Success) and isinstance(y, Success):
+        return _same_value(x.unwrap(), y.unwrap())
+    return isinstance(x, Failure) and isinstance(y, Failure) and _same_root(x.failure(), y.failure())
+
+
+@contextlib.contextmanager
+def returns_compares_outcomes() -> Iterator[None]:
+    """Within: ``returns``' ``assert_equal``, which its law checks use, compares two Exprs
+    with :func:`same_outcome` on the current runtime instead of by key.
+
+    ``returns`` compares containers with ``==``; for an Expr that says "same work",
+    which most laws' two sides are not, though they compute the same thing.
+    """
+    from returns.primitives import asserts
+
+    by_key = asserts.assert_equal
+
+    def assert_equal(first: Any, second: Any, **options: Any) -> None:
+        if not (isinstance(first, Expr) and isinstance(second, Expr)):
+            by_key(first, second, **options)
+        elif not same_outcome(first, second):
+            raise AssertionError(
+                f"different outcomes:\n  {_show(outcome(first, current_runtime()))} from\n{describe(first)}\n"
+                f"  {_show(outcome(second, current_runtime()))} from\n{describe(second)}"
+            )
+
+    # Each law module imported assert_equal by name: replace it where it was imported.
+    modules = [m for name, m in list(sys.modules.items()) if name.startswith("returns.")]
+    users = [m for m in modules if vars(m).get("assert_equal") is by_key]
+    with contextlib.ExitStack() as stack:
+        for module in users:
+            stack.enter_context(mock.patch.object(module, "assert_equal", assert_equal))
+        yield
 
 
 def _show(result: Result[Any, BaseException]) -> str:

@@ -125,8 +125,6 @@ def test_app_options_are_checked_when_decorating() -> None:
         pl.app(timeout=-1)(lambda: 1)
     with pytest.raises(TypeError, match="retries must be a count"):
         pl.app(retries="3")(lambda: 1)  # type: ignore[call-overload]
-    with pytest.raises(TypeError, match="unexpected keyword argument 'retry'"):
-        pl.app(retry=3)(lambda: 1)  # type: ignore[call-overload]
 
 
 def test_map_and_bind_keys_follow_their_functions() -> None:

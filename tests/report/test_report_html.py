@@ -76,6 +76,12 @@ def test_the_report_counts_what_the_run_did(run_db: Path) -> None:
     assert data.failures[-1].state == "retried" and "OSError: disk hiccup" in data.failures[-1].error
 
 
+def test_failures_show_the_apps_file_and_line_without_plaits_frames(run_db: Path) -> None:
+    errors = [f.error for f in load(run_db).failures]
+    assert errors and all(f'{__file__}", line' in e for e in errors), errors[0]
+    assert not any("<dynamic-code>" in e or "/plait/" in e for e in errors), errors[0]
+
+
 def test_an_earlier_run_and_bad_paths(run_db: Path, tmp_path: Path) -> None:
     assert load(run_db, run=1).states == {"done": 8, "failed": 2}
     with pytest.raises(ValueError, match="has no run 7"):

@@ -184,6 +184,19 @@ def test_progress_bar_counts_on_a_terminal() -> None:
     assert "\x1b[" in text  # drawn in place with terminal control codes
 
 
+def test_the_bars_last_line_comes_before_what_the_program_prints_next_in_colour() -> None:
+    out = io.StringIO()
+    console = Console(file=out, force_terminal=True, color_system="standard", width=120)
+    bar = ProgressMonitor(console)
+    with pl.Runtime([pl.ThreadExecutor(2)], monitor=bar, progress=False) as rt:
+        value = rt.run(pl.gather(nap(1.0), square(3)))
+        console.print(f"RESULT {value}")
+        time.sleep(0.6)  # past the bar's next tick, which used to draw the last line
+    text = out.getvalue()
+    assert text.rindex("2/2") < text.index("RESULT") and text.count("RESULT") == 1, repr(text)
+    assert "\x1b[32m" + "━" * 20 in text  # the full bar in green, not the 16-colour grey of rich's default
+
+
 def test_a_quick_run_draws_no_bar() -> None:
     out = io.StringIO()
     bar = ProgressMonitor(Console(file=out, force_terminal=True, width=120))

@@ -1,0 +1,74 @@
+"""What users see of a failure: their own frames, not plait's machinery around them.
+
+A task's error crosses the worker loop, the wire, the interpreter and a future before
+it reaches the user; each adds frames that say nothing about their code. They are cut
+from the error's traceback (and those of its causes) when frames of the user's remain;
+``PLAIT_TRACEBACK=full`` keeps them, for debugging plait itself.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import functools
+import os
+import types
+from collections.abc import Callable
+from pathlib import Path
+from typing import ParamSpec, TypeVar
+
+__all__ = ["user_facing", "user_frames"]
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+# plait's own files, and those of the futures that carry a result between threads
+_MACHINERY = (str(Path(__file__).resolve().parents[1]) + os.sep, str(Path(concurrent.futures.__file__).parent) + os.sep)
+# Frames rebuilt from a worker's traceback (tblib) run this stub: its column positions
+# are the stub's, not the user's line's, so they are dropped rather than shown wrong.
+_STUB = compile("raise __traceback_maker", "<string>", "exec").co_code
+
+
+def user_frames(error: BaseException) -> BaseException:
+    """``error`` with the tracebacks of it and its causes cut to the user's frames."""
+    if os.environ.get("PLAIT_TRACEBACK") == "full":
+        return error
+    pending, seen = [error], set()
+    while pending:  # a loop, not recursion: causes can chain deep
+        current = pending.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        current.__traceback__ = _cut(current.__traceback__)
+        pending += [e for e in (current.__cause__, current.__context__) if e is not None]
+    return error
+
+
+def _cut(tb: types.TracebackType | None) -> types.TracebackType | None:
+    frames = []
+    while tb is not None:
+        frames.append(tb)
+        tb = tb.tb_next
+    kept = [f for f in frames if not f.tb_frame.f_code.co_filename.startswith(_MACHINERY)]
+    if not kept:  # plait's own error: its frames are what explain it
+        kept = frames
+    head = None
+    for frame in reversed(kept):
+        lasti = -1 if frame.tb_frame.f_code.co_code == _STUB else frame.tb_lasti
+        head = types.TracebackType(head, frame.tb_frame, lasti, frame.tb_lineno)
+    return head
+
+
+def user_facing(method: Callable[P, T]) -> Callable[P, T]:
+    """``method``, whose errors reach the caller without plait's frames (its own included:
+    an exception re-raised bare keeps the traceback it has, and this one has been cut)."""
+
+    @functools.wraps(method)
+    def call(*args: P.args, **kwargs: P.kwargs) -> T:
+        __tracebackhide__ = True  # for pytest and IPython when the frames are kept
+        try:
+            return method(*args, **kwargs)
+        except BaseException as error:
+            user_frames(error)
+            raise
+
+    return call

@@ -1,0 +1,11 @@
+"""Apps in an importable module, for the traceback tests: each fails on a known line."""
+
+from __future__ import annotations
+
+import plait as pl
+
+
+@pl.app
+def fail_here(x: int) -> int:
+    doubled = 2 * x
+    raise ValueError(f"failed on purpose: {doubled}")

@@ -1,0 +1,126 @@
+"""A task's error names the user's file and line, without plait's own frames around it."""
+
+from __future__ import annotations
+
+import pickle
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import traceback
+from pathlib import Path
+
+import pytest
+
+import plait as pl
+from tests.runtime import failing_apps
+
+SOURCE_LINE = 'raise ValueError(f"failed on purpose: {doubled}")'
+
+
+def shown(error: BaseException) -> str:
+    return "".join(traceback.format_exception(error))
+
+
+@pytest.mark.parametrize("executor", [pl.ProcessExecutor(1), pl.ThreadExecutor(1)], ids=["processes", "threads"])
+def test_the_error_of_an_app_in_a_module_names_its_file_and_line(executor: pl.Executor) -> None:
+    with pl.Runtime(executors=[executor]) as rt, pytest.raises(ValueError) as caught:
+        rt.run(failing_apps.fail_here(2), timeout=60)
+    text = shown(caught.value)
+    assert f'{failing_apps.__file__}", line 11, in fail_here' in text and SOURCE_LINE in text, text
+    assert "<dynamic-code>" not in text
+    assert "/plait/" not in text and "concurrent/futures" not in text, text
+
+
+def test_an_app_of_a_module_is_sent_by_reference_with_a_copy_for_workers_that_cannot_import_it(
+    tmp_path: Path,
+) -> None:
+    from plait.backends._functions import dumps_function_payload
+
+    payload = dumps_function_payload(failing_apps.fail_here.fn)
+    here = pickle.loads(payload)
+    assert here is failing_apps.fail_here.fn  # importable: the module's own function
+    # A worker where the module is not importable gets the by-value copy, file name kept.
+    (tmp_path / "payload").write_bytes(payload)
+    assert load_elsewhere(tmp_path) == failing_apps.__file__
+    # A worker that imports another version of the module (an edited file, another host).
+    other = tmp_path / "tests" / "runtime"
+    other.mkdir(parents=True)
+    for package in (other.parent, other):
+        (package / "__init__.py").write_text("")
+    edited = Path(failing_apps.__file__).read_text().replace("failed on purpose", "another version")
+    (other / "failing_apps.py").write_text(edited)
+    assert load_elsewhere(tmp_path, tmp_path) == failing_apps.__file__
+
+
+def load_elsewhere(tmp_path: Path, *path: Path) -> str:
+    """The file name of the function unpickled from tmp_path/payload in a fresh process
+    whose path has plait and ``path``, but not this test package."""
+    probe = "import pickle, sys; fn = pickle.loads(open(sys.argv[1], 'rb').read()); print(fn.__code__.co_filename)"
+    out = subprocess.run(
+        [sys.executable, "-c", probe, str(tmp_path / "payload")],
+        cwd=tmp_path,
+        env={"PYTHONPATH": ":".join(map(str, [Path(pl.__file__).parents[1], *path]))},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return out.stdout.strip()
+
+
+SCRIPT = """
+import plait as pl
+
+@pl.app
+def fail_in_script(x: int) -> int:
+    raise ValueError(f"script failed: {x}")
+
+if __name__ == "__main__":
+    with pl.Runtime(executors=[pl.ProcessExecutor(1)]) as rt:
+        rt.run(fail_in_script(1))
+"""
+
+
+def run_script(tmp_path: Path, **env: str) -> str:
+    script = tmp_path / "workflow.py"
+    script.write_text(textwrap.dedent(SCRIPT))
+    path = str(Path(pl.__file__).parents[1])
+    out = subprocess.run(
+        [sys.executable, str(script)],
+        env={"PYTHONPATH": path, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert out.returncode == 1
+    return out.stderr
+
+
+def test_an_app_of_a_main_script_shows_its_script_line_and_no_plait_frames(tmp_path: Path) -> None:
+    stderr = run_script(tmp_path)
+    assert f'{tmp_path / "workflow.py"}", line 6, in fail_in_script' in stderr, stderr
+    assert 'raise ValueError(f"script failed: {x}")' in stderr
+    assert "/plait/" not in stderr, stderr
+    assert stderr.count("File ") == 2  # the script's call of run, and the task's line
+
+
+def test_plait_traceback_full_keeps_plait_frames(tmp_path: Path) -> None:
+    stderr = run_script(tmp_path, PLAIT_TRACEBACK="full")
+    assert "plait/backends/_worker.py" in stderr and "plait/runtime/_runtime.py" in stderr, stderr
+    assert "workflow.py\", line 6, in fail_in_script" in stderr
+
+
+def test_the_monitor_records_the_users_frames(tmp_path: Path) -> None:
+    with pl.Runtime(executors=[pl.ProcessExecutor(1)], monitor=tmp_path / "run.db") as rt, pytest.raises(ValueError):
+        rt.run(failing_apps.fail_here(1), timeout=60)
+    db = sqlite3.connect(tmp_path / "run.db")
+    (error,) = db.execute("SELECT error FROM attempts WHERE state = 'failed'").fetchone()
+    db.close()
+    assert error.splitlines() == [
+        "Traceback (most recent call last):",
+        f'  File "{failing_apps.__file__}", line 11, in fail_here',
+        f"    {SOURCE_LINE}",
+        "ValueError: failed on purpose: 2",
+    ]
