@@ -45,6 +45,9 @@ log = logging.getLogger("plait.zmq")
 _QUEUED_SECONDS = 0.005
 # How many messages one turn of the loop reads before letting other work run.
 _READ_BURST = 256
+# Drops are logged once per peer, for this many peers: a flood from many identities
+# costs neither a flood of log lines nor a set that grows with it.
+_LOGGED_PEERS = 64
 
 
 def pool_command(url: str, pool_id: str, workers: int) -> list[str]:
@@ -179,6 +182,7 @@ class ZMQExecutor:
         self._background: set[asyncio.Task[None]] = set()
         self._closing = False
         self.dropped = 0  # messages that were not ours, or not from a registered pool
+        self._dropped_from: set[bytes] = set()  # the peers whose drops have been logged
         self._broken = ""  # why no pool can come, once that is so
         self._ours: dict[str, str | int] = {
             "protocol": PROTOCOL_VERSION,
@@ -352,7 +356,11 @@ class ZMQExecutor:
                 frames = sock.recv_multipart(zmq.NOBLOCK)
             except zmq.Again:
                 return True
-            self._handle(frames)
+            try:
+                self._handle(frames)
+            except Exception as error:  # a message we failed to foresee must not stop the loop or the ticker
+                log.debug("%s: handling a message raised", self.label, exc_info=True)
+                self._drop(frames[0], f"handling it raised {type(error).__name__}: {error!s:.200}")
         return False
 
     def _handle(self, frames: list[bytes]) -> None:
@@ -379,9 +387,12 @@ class ZMQExecutor:
                 self._drop(identity, f"a {message.type} message, which pools do not send")
 
     def _drop(self, identity: bytes, reason: str) -> None:
-        # A flood of garbage must not become a flood of log lines: the first few, then a count.
+        # A flood of garbage must not become a flood of log lines: a peer's first, then a count.
         self.dropped += 1
-        if self.dropped <= 20 or self.dropped % 1000 == 0:
+        first = identity not in self._dropped_from and len(self._dropped_from) < _LOGGED_PEERS
+        if first:
+            self._dropped_from.add(identity)
+        if first or self.dropped % 1000 == 0:
             log.warning("%s: dropped a message from %r (%d so far): %s", self.label, identity, self.dropped, reason)
 
     def _register(self, identity: bytes, message: Message) -> None:
@@ -453,6 +464,8 @@ class ZMQExecutor:
 
     def _tick(self) -> None:
         assert self._loop is not None
+        # Next round first: whatever this one meets, loss detection goes on.
+        self._ticker = self._loop.call_later(self.heartbeat_period, self._tick)
         # Judge silence on what has arrived: after a long turn of the loop (admitting a
         # big graph), heartbeats wait unread in the socket.
         while not self._receive(_READ_BURST):
@@ -471,7 +484,6 @@ class ZMQExecutor:
             self._background.add(check)
             check.add_done_callback(self._background.discard)
         self._read_soon()
-        self._ticker = self._loop.call_later(self.heartbeat_period, self._tick)
 
     async def _check_blocks(self, blocks: Blocks) -> None:
         """A block whose job ended loses its pool now, without waiting for the threshold."""
