@@ -408,6 +408,10 @@ class ZMQExecutor:
         if self._closing:
             self._send(identity, encode("shutdown"))
             return
+        again = self._pools.get(identity)
+        if again is not None:  # a pool that registers anew has forgotten what it held
+            log.warning("%s: %s registered again; its %d tasks are retried", self.label, where, len(again.inflight))
+            self._fail_inflight(again, WorkerLost(f"{self.label}: lost what {again.where()} held: it registered again"))
         workers = message["capacity"]
         pool = _Pool(identity, message["pool"], message["host"], 0, time.monotonic(), workers=workers)
         pool.limit = self._limit(pool)
@@ -560,14 +564,17 @@ class ZMQExecutor:
         if self._pools.pop(pool.identity, None) is None:
             return
         log.warning("%s: lost %s: %s", self.label, pool.where(), reason)
-        error = WorkerLost(f"{self.label}: lost {reason}")
+        self._fail_inflight(pool, WorkerLost(f"{self.label}: lost {reason}"))
+        self._retire(pool)
+        self._schedule_flush()
+
+    def _fail_inflight(self, pool: _Pool, error: WorkerLost) -> None:
+        """The tasks ``pool`` held fail with ``error`` (the runtime retries them)."""
         where = f"{self.label}/{pool.pool_id}"
         for task in pool.inflight.values():
             if not task.future.done():
                 task.future.set_result(TaskResult(task.spec.task_id, error=error, worker=where))
         pool.inflight.clear()
-        self._retire(pool)
-        self._schedule_flush()
 
     def _forget(self, pool: _Pool) -> None:
         """A drained pool said goodbye."""

@@ -16,8 +16,8 @@ import psutil
 import zmq
 
 import plait as pl
-from plait.backends.zmq._protocol import encode
-from tests.backends.zmq.zmq_apps import FAST, wait_for, where
+from plait.backends.zmq._protocol import decode, encode
+from tests.backends.zmq.zmq_apps import FAST, nap, wait_for, where
 
 
 class Events:
@@ -152,3 +152,22 @@ def test_when_the_driver_is_killed_its_pools_and_workers_exit_within_the_thresho
         driver.kill()
         driver.wait()
     wait_for(lambda: all(gone(p) for p in descendants), timeout=10, what="the pool and its workers to exit")
+
+
+def test_a_pool_that_registers_twice_has_what_it_held_retried() -> None:
+    events = Events()
+    executor = pl.ZMQExecutor(provider=pl.LocalProvider(workers=1), **FAST)
+    register = encode("register", **executor._ours, capacity=4, host="h", pool="twice", pid=1)
+    with pl.Runtime([executor], monitor=events) as rt, zmq.Context() as context:
+        wait_for(lambda: executor.pools == ["zmq-0"], what="the real pool to register")
+        twice = context.socket(zmq.DEALER)
+        twice.linger = 0
+        twice.connect(executor.url)
+        twice.send_multipart(register)
+        assert twice.poll(10_000) and decode(twice.recv_multipart()).type == "accept"
+        future = rt.submit(pl.gather(*[nap(0.1, i) for i in range(8)]))
+        assert twice.poll(10_000) and decode(twice.recv_multipart()).type == "tasks"
+        twice.send_multipart(register)  # and never runs what it was sent
+        assert future.result(30) == list(range(8))
+        twice.close()
+    assert any("registered again" in str(e) for e in events.retried)
