@@ -1,0 +1,107 @@
+"""Nothing in the interpreter recurses on graph depth: deep chains fail, cancel and shut down."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import plait as pl
+from tests.processes import children_left
+
+
+@pl.app
+def broken() -> int:
+    raise ValueError("the root cause")
+
+
+@pl.app
+def step(x: int) -> int:
+    return x + 1
+
+
+@pl.app
+def blocked(started: str) -> int:
+    with open(started, "w") as f:
+        f.write(f"{os.getpid()}\n")
+    time.sleep(120)
+    return 0
+
+
+def chain(first: pl.Expr[int], depth: int) -> pl.Expr[int]:
+    expr = first
+    for _ in range(depth):
+        expr = step(expr)
+    return expr
+
+
+def started(path: Path) -> bool:
+    return path.exists() and path.read_text().endswith("\n")
+
+
+def wait_until(predicate: Any, within: float = 30.0) -> None:
+    deadline = time.monotonic() + within
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
+
+
+def test_a_100_000_deep_chain_over_a_failing_task_fails_fast_naming_the_root_cause() -> None:
+    top = chain(broken(), 100_000)
+    begun = time.monotonic()
+    with pl.Runtime([pl.ThreadExecutor(1)]) as rt, pytest.raises(pl.DependencyError) as info:
+        rt.run(top, timeout=60)
+    assert time.monotonic() - begun < 30
+    error = info.value
+    assert isinstance(error.root, ValueError) and str(error.root) == "the root cause"
+    assert str(error).startswith("broken() failed with ValueError: the root cause")
+    assert len(str(error)) < 1000
+
+
+def test_labels_and_reprs_of_deep_chains_are_short() -> None:
+    top = chain(step(0), 100_000)
+    assert top.label().startswith("step(step(") and len(top.label()) < 100
+    nested: pl.Expr[Any] = step(0)
+    for _ in range(10_000):
+        nested = step([nested])  # type: ignore[arg-type]
+    assert len(repr(nested)) < 100
+
+
+@pytest.mark.parametrize("how", ["cancel", "shutdown"])
+def test_a_1000_deep_unfinished_chain_cancels_and_shuts_down_leaving_no_process(tmp_path: Path, how: str) -> None:
+    marker = tmp_path / "started"
+    assert not children_left(0), "children left over from an earlier test"
+    with pl.Runtime([pl.ProcessExecutor(1)]) as rt:
+        future = rt.submit(chain(blocked(str(marker)), 1000))
+        wait_until(lambda: started(marker))
+        if how == "cancel":
+            assert future.cancel()
+            assert rt.run(step(1), timeout=30) == 2  # the runtime goes on
+    with pytest.raises(concurrent.futures.CancelledError):
+        future.result(timeout=1)
+    assert not children_left(10), "the runtime left processes behind"
+
+
+class FailsOnCancel:
+    """A monitor that raises when told of a cancelled task: something before the executors' shutdown."""
+
+    def task_event(self, state: str, task_id: int, name: str, key: bytes, **info: Any) -> None:
+        if state == "cancelled":
+            raise RuntimeError("the monitor broke")
+
+    def close(self) -> None:
+        pass
+
+
+def test_shutdown_stops_the_executors_even_when_cancelling_the_graph_raises(tmp_path: Path) -> None:
+    marker = tmp_path / "started"
+    assert not children_left(0), "children left over from an earlier test"
+    runtime = pl.Runtime([pl.ProcessExecutor(1)], monitor=FailsOnCancel())
+    with pytest.raises(RuntimeError, match="the monitor broke"), runtime as rt:
+        rt.submit(blocked(str(marker)))
+        wait_until(lambda: started(marker))
+    assert not children_left(10), "the launcher and workers outlived the runtime"
