@@ -105,3 +105,15 @@ def test_shutdown_stops_the_executors_even_when_cancelling_the_graph_raises(tmp_
         rt.submit(blocked(str(marker)))
         wait_until(lambda: started(marker))
     assert not children_left(10), "the launcher and workers outlived the runtime"
+
+
+def countdown(n: int) -> pl.Expr[int]:
+    """A bind whose inner expression is the next bind, ``n`` deep."""
+    return pl.pure(0) if n == 0 else pl.pure(n - 1).bind(countdown)
+
+
+def test_5000_nested_binds_settle_without_recursion() -> None:
+    with pl.Runtime([pl.ThreadExecutor(1)]) as rt:
+        assert rt.run(countdown(5000), timeout=60) == 0
+        with pytest.raises(pl.DependencyError, match="the root cause"):
+            rt.run(pl.pure(5000).bind(countdown).bind(lambda _: chain(broken(), 3)), timeout=60)
