@@ -426,6 +426,7 @@ class ZMQExecutor:
                 heartbeat_threshold=self.heartbeat_threshold,
                 sys_path=sys.path,
                 usage_interval=self.usage_interval or 0.0,
+                max_message_bytes=self.max_message_bytes,
             ),
         )
         log.info("%s: registered %s with %d workers", self.label, where, message["capacity"])

@@ -6,6 +6,7 @@ import os
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from plait import app
 
@@ -54,3 +55,23 @@ def wait_for(predicate: Callable[[], object], timeout: float = 15.0, what: str =
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout} s waiting for {what}")
         time.sleep(0.02)
+
+
+class Unspeakable(Exception):
+    """An exception that can be neither pickled nor printed."""
+
+    def __reduce__(self) -> Any:
+        raise TypeError("no pickling")
+
+    def __str__(self) -> str:
+        raise TypeError("no printing")
+
+
+@app
+def unspeakable() -> int:
+    raise Unspeakable()
+
+
+@app(cache=False)
+def blob(size: int) -> bytes:
+    return b"x" * size
