@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import concurrent.futures
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -12,6 +11,7 @@ import pytest
 
 import plait as pl
 from tests.processes import children_left
+from tests.runtime.test_cancel import _wait_for, sleeper
 
 
 @pl.app
@@ -24,30 +24,11 @@ def step(x: int) -> int:
     return x + 1
 
 
-@pl.app
-def blocked(started: str) -> int:
-    with open(started, "w") as f:
-        f.write(f"{os.getpid()}\n")
-    time.sleep(120)
-    return 0
-
-
 def chain(first: pl.Expr[int], depth: int) -> pl.Expr[int]:
     expr = first
     for _ in range(depth):
         expr = step(expr)
     return expr
-
-
-def started(path: Path) -> bool:
-    return path.exists() and path.read_text().endswith("\n")
-
-
-def wait_until(predicate: Any, within: float = 30.0) -> None:
-    deadline = time.monotonic() + within
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.01)
 
 
 def test_a_100_000_deep_chain_over_a_failing_task_fails_fast_naming_the_root_cause() -> None:
@@ -76,8 +57,8 @@ def test_a_1000_deep_unfinished_chain_cancels_and_shuts_down_leaving_no_process(
     marker = tmp_path / "started"
     assert not children_left(0), "children left over from an earlier test"
     with pl.Runtime([pl.ProcessExecutor(1)]) as rt:
-        future = rt.submit(chain(blocked(str(marker)), 1000))
-        wait_until(lambda: started(marker))
+        future = rt.submit(chain(sleeper(str(marker)), 1000))
+        _wait_for(marker)
         if how == "cancel":
             assert future.cancel()
             assert rt.run(step(1), timeout=30) == 2  # the runtime goes on
@@ -102,8 +83,8 @@ def test_shutdown_stops_the_executors_even_when_cancelling_the_graph_raises(tmp_
     assert not children_left(0), "children left over from an earlier test"
     runtime = pl.Runtime([pl.ProcessExecutor(1)], monitor=FailsOnCancel())
     with pytest.raises(RuntimeError, match="the monitor broke"), runtime as rt:
-        rt.submit(blocked(str(marker)))
-        wait_until(lambda: started(marker))
+        rt.submit(sleeper(str(marker)))
+        _wait_for(marker)
     assert not children_left(10), "the launcher and workers outlived the runtime"
 
 
