@@ -165,7 +165,10 @@ class SQLiteMemo:
         self._turn_ends = False
         if self._reading:
             self._reading = False
-            self._db.execute("COMMIT")
+            try:
+                self._db.execute("COMMIT")
+            except sqlite3.Error as error:  # a read's end: nothing is lost, but say what is wrong
+                self._trouble(error, "what it holds is computed again")
         self._write()
 
     def _write(self) -> None:
