@@ -1,6 +1,6 @@
 """Where leaves run. Executors take TaskSpecs and give TaskResults; they never see an Expr."""
 
-from plait.backends._errors import RemoteError, TaskTimeout, WorkerLost
+from plait.backends._errors import RemoteError, ResultTooLarge, TaskTimeout, WorkerLost
 from plait.backends._processes import ProcessExecutor
 from plait.backends._sampling import NodeSample, TaskSample
 from plait.backends._task import Executor, TaskResult, TaskSpec, running_task
@@ -12,6 +12,7 @@ __all__ = [
     "NodeSample",
     "ProcessExecutor",
     "RemoteError",
+    "ResultTooLarge",
     "TaskResult",
     "TaskSample",
     "TaskSpec",

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
-__all__ = ["RemoteError", "TaskTimeout", "WorkerLost"]
+__all__ = ["RemoteError", "ResultTooLarge", "TaskTimeout", "WorkerLost"]
 
 
 class WorkerLost(RuntimeError):
     """The process or pool running a task died or stopped answering.
 
     Not the app's fault: the runtime retries it (``Runtime(lost_retries=...)``).
+    """
+
+
+class ResultTooLarge(Exception):
+    """A task's result is bigger than its executor takes back (``max_message_bytes``).
+
+    The task ran to its end; running it again would give the same size, so it is not
+    treated as a lost worker.
     """
 
 

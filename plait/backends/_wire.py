@@ -36,6 +36,7 @@ __all__ = [
     "dumps_call",
     "dumps_error",
     "dumps_function",
+    "error_text",
     "frame",
     "loads",
     "loads_call",
@@ -107,15 +108,30 @@ def _unpicklable_argument(spec: TaskSpec, error: Exception) -> str:
 
 def dumps_error(error: BaseException) -> bytes:
     """An exception with its traceback; a RemoteError when it does not pickle."""
-    tb = Traceback(error.__traceback__).as_dict() if error.__traceback__ else None
     try:
+        tb = Traceback(error.__traceback__).as_dict() if error.__traceback__ else None
         payload = bytes(cloudpickle.dumps((error, tb), protocol=pickle.HIGHEST_PROTOCOL))
         pickle.loads(payload)  # an exception whose __init__ differs from its args fails here
         return payload
     except Exception:
-        text = "".join(traceback.format_exception(error))
-        remote = RemoteError(type(error).__qualname__, str(error), text)
+        text = "".join(traceback.format_exception(error))  # it copes with a __str__ that raises
+        remote = RemoteError(type(error).__qualname__, error_text(error), text)
         return pickle.dumps((remote, None), protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def error_text(error: BaseException) -> str:
+    """``str(error)``, or why there is none: an exception's ``__str__`` is user code too.
+
+    >>> class Mute(Exception):
+    ...     def __str__(self) -> str:
+    ...         raise RuntimeError("no")
+    >>> error_text(Mute())
+    '<its __str__ raised RuntimeError>'
+    """
+    try:
+        return str(error)
+    except Exception as failure:
+        return f"<its __str__ raised {type(failure).__name__}>"
 
 
 def decode_result(spec: TaskSpec, result: WireResult, worker: str) -> TaskResult:

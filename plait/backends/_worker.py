@@ -25,7 +25,17 @@ from typing import Any, NoReturn
 
 from plait.backends._task import running
 from plait.backends._usage import meter
-from plait.backends._wire import HEADER, WireResult, WireTask, dumps, dumps_error, frame, loads_call, loads_function
+from plait.backends._wire import (
+    HEADER,
+    WireResult,
+    WireTask,
+    dumps,
+    dumps_error,
+    error_text,
+    frame,
+    loads_call,
+    loads_function,
+)
 
 __all__ = ["WireTask", "WireResult", "FunctionCache", "die_with", "fork_worker", "recv_exactly", "run_task"]
 
@@ -81,7 +91,8 @@ def _call(functions: FunctionCache, name: str, fn_key: bytes, call: bytes) -> tu
     try:
         return True, dumps(value)
     except Exception as error:
-        problem = TypeError(f"{name}: its result, a {type(value).__qualname__}, cannot be pickled: {error}")
+        why = error_text(error)
+        problem = TypeError(f"{name}: its result, a {type(value).__qualname__}, cannot be pickled: {why}")
         return False, dumps_error(problem)
 
 

@@ -8,6 +8,7 @@ Nothing here runs anything: ``==`` and ``hash`` compare keys. An interpreter
 from __future__ import annotations
 
 import concurrent.futures
+import contextvars
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from typing import Any, ClassVar, Generic, Never, NoReturn, Protocol, TypeVar, cast, final
@@ -96,8 +97,16 @@ class Expr(ContainerN[T_co, Never, Never], SupportsKind1["Expr[Any]", T_co]):  #
         return ()
 
     def label(self) -> str:
-        """A short human description, used in errors and drawings."""
+        """A short human description, used in errors and drawings.
+
+        It shows a few levels of inputs, so it costs the same for a node at the end of
+        a chain of a million.
+        """
         return self.kind
+
+    def brief(self) -> str:
+        """The label of this node as an input of another: its inputs elided."""
+        return self.label()
 
     def to_dot(self, name: str = "plait") -> str:
         """This graph as Graphviz DOT text (``dot -Tsvg``); each shared node is drawn once."""
@@ -176,7 +185,7 @@ class Expr(ContainerN[T_co, Never, Never], SupportsKind1["Expr[Any]", T_co]):  #
         )
 
     def __repr__(self) -> str:
-        return f"<Expr {self.label()} {self._key.hex()[:12]}>"
+        return f"<Expr {self.brief() if _label_depth.get() >= _LABEL_DEPTH else self.label()} {self._key.hex()[:12]}>"
 
 
 def _refusal(shape: str, instead: str) -> Callable[..., NoReturn]:
@@ -276,6 +285,9 @@ class Call(Expr[T_co]):
         parts = [_short(a) for a in self.args] + [f"{k}={_short(v)}" for k, v in self.kwargs.items()]
         return f"{self.app.name}({', '.join(parts)})"
 
+    def brief(self) -> str:
+        return f"{self.app.name}(…)"
+
 
 @final
 @attrs.frozen(eq=False, repr=False)
@@ -336,7 +348,10 @@ class Attempt(Expr[T_co]):
         return (self.src,)
 
     def label(self) -> str:
-        return f"attempt({self.src.label()})"
+        return f"attempt({_short(self.src, 60)})"
+
+    def brief(self) -> str:
+        return "attempt(…)"
 
 
 @final
@@ -350,6 +365,10 @@ class Await(Expr[T_co]):
     def label(self) -> str:
         inner = getattr(self.future, "__plait_expr__", None)
         return inner.label() if isinstance(inner, Expr) else "future"
+
+    def brief(self) -> str:
+        inner = getattr(self.future, "__plait_expr__", None)
+        return inner.brief() if isinstance(inner, Expr) else "future"
 
 
 def ref_key(value: object) -> bytes:
@@ -417,8 +436,23 @@ def _is_iterable(value: object) -> bool:
 
 
 def _short(value: object, limit: int = 24) -> str:
-    text = value.label() if isinstance(value, Expr) else repr(value)
+    # Inputs of inputs show to _LABEL_DEPTH levels, then briefly: a label never walks down a chain.
+    depth = _label_depth.get()
+    if depth >= _LABEL_DEPTH and isinstance(value, Expr):
+        text = value.brief()
+    else:
+        token = _label_depth.set(depth + 1)
+        try:
+            text = value.label() if isinstance(value, Expr) else repr(value)
+        finally:
+            _label_depth.reset(token)
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+_LABEL_DEPTH = 3
+# How many levels of inputs the label being built has shown (an Expr inside an argument's
+# repr counts too); beyond _LABEL_DEPTH, inputs show by their brief label.
+_label_depth = contextvars.ContextVar("plait_label_depth", default=0)
 
 
 def _name(fn: object) -> str:

@@ -2,7 +2,7 @@
 
 from plait.runtime._errors import DependencyError, root_cause
 from plait.runtime._hooks import MISSING, Memo, Monitor
-from plait.runtime._memo import CorruptEntryWarning, SQLiteMemo
+from plait.runtime._memo import CorruptEntryWarning, MemoWarning, SQLiteMemo
 from plait.runtime._monitor import EventLog, Monitors, ProgressMonitor
 from plait.runtime._plan import AppPlan, Plan, Step
 from plait.runtime._runtime import PlaitFuture, Runtime, current_runtime, run
@@ -14,6 +14,7 @@ __all__ = [
     "DependencyError",
     "EventLog",
     "Memo",
+    "MemoWarning",
     "Monitor",
     "Monitors",
     "Plan",

@@ -5,6 +5,7 @@ from __future__ import annotations
 __all__ = ["DependencyError", "root_cause"]
 
 _PATH_KEEP = 8  # a failure deep in a long chain keeps its ends, not every step
+_STEP_KEEP = 80  # and a step with a long label keeps its start: the message stays small
 
 
 class DependencyError(Exception):
@@ -36,11 +37,15 @@ class DependencyError(Exception):
         ('f(0)', 'g(…)', 'h(…)')
         """
         if isinstance(error, DependencyError):
-            path = (*error.path, dependent)
+            path = (*error.path, _step(dependent))
             if len(path) > _PATH_KEEP:
                 path = (*path[:2], "…", *path[-(_PATH_KEEP - 3) :])
             return cls(error.root, path)
-        return cls(error, (failed, dependent))
+        return cls(error, (_step(failed), _step(dependent)))
+
+
+def _step(label: str) -> str:
+    return label if len(label) <= _STEP_KEEP else label[: _STEP_KEEP - 1] + "…"
 
 
 def root_cause(error: BaseException) -> BaseException:

@@ -29,6 +29,9 @@ from plait.runtime._tracebacks import user_frames
 __all__ = ["Interpreter", "Root"]
 
 WAITING, QUEUED, RUNNING, BOUND, DONE, FAILED = range(6)
+# What a work item asks of its node: start it once its inputs are in; finish it or fail
+# it with a value (a bind or attempt whose input settled); cancel it if nothing needs it.
+START, FINISH, FAIL, ABANDON = range(4)
 _NO_INPUTS: tuple[Node, ...] = ()
 
 
@@ -93,7 +96,9 @@ class Interpreter:
         self.inflight: dict[str, int] = dict.fromkeys(self.executors, 0)
         self.tasks: dict[int, Node] = {}
         self.failures: dict[Node, list[BaseException]] = {}
-        self.work: deque[tuple[Node, BaseException | None]] = deque()
+        # Everything that settles one node because another settled goes through here, not
+        # through a call: a chain of any length settles without recursion.
+        self.work: deque[tuple[Node, int, Any]] = deque()
         self.draining = False
         self.task_ids = itertools.count(1)
         self.functions: dict[int, bytes] = {}
@@ -115,7 +120,7 @@ class Interpreter:
             for child in node.inputs:
                 self._link(child, node)
             if node.waiting == 0:
-                self.work.append((node, None))
+                self.work.append((node, START, None))
         return visited[0]
 
     def _new_nodes(self, expr: Expr[Any]) -> tuple[dict[bytes, Node], list[Node]]:
@@ -201,15 +206,24 @@ class Interpreter:
         self.draining = True
         try:
             while self.work:
-                node, error = self.work.popleft()
-                if error is not None:
-                    self._fail(node, error)
-                elif node.state == WAITING:
-                    self._start(node)
+                self._do(*self.work.popleft())
             for label in self.queues:
                 self._pump(label)
         finally:
             self.draining = False
+
+    def _do(self, node: Node, action: int, value: Any) -> None:
+        if action == START:
+            if node.state == WAITING:
+                self._start(node)
+        elif action == FAIL:
+            self._fail(node, value)
+        elif action == ABANDON:
+            if node.users <= 0:  # nothing has come to need it since it was abandoned
+                self._fail(node, concurrent.futures.CancelledError())
+        elif node.state not in (DONE, FAILED):
+            self._release_inputs(node)
+            self._finish(node, value)
 
     def _start(self, node: Node) -> None:
         expr = node.expr
@@ -268,12 +282,7 @@ class Interpreter:
 
     def _forward(self, node: Node, inner: Node) -> None:
         # A bind's result is its inner expression's result, failure included, unchanged.
-        state, value = inner.state, inner.value
-        self._release_inputs(node)
-        if state == DONE:
-            self._finish(node, value)
-        else:
-            self._fail(node, value)
+        self.work.append((node, FINISH if inner.state == DONE else FAIL, inner.value))
 
     def _start_call(self, node: Node, expr: Call[Any], values: list[Any]) -> None:
         app = expr.app
@@ -430,15 +439,14 @@ class Interpreter:
         if node.state == DONE:
             dependent.waiting -= 1
             if dependent.waiting == 0:
-                self.work.append((dependent, None))
+                self.work.append((dependent, START, None))
         elif isinstance(dependent.expr, Attempt):
-            error = node.value
-            self._release_inputs(dependent)
-            self._finish(dependent, Failure(error))
+            self.work.append((dependent, FINISH, Failure(node.value)))
         elif isinstance(node.value, concurrent.futures.CancelledError):
-            self.work.append((dependent, node.value))
+            self.work.append((dependent, FAIL, node.value))
         else:
-            self.work.append((dependent, DependencyError.caused_by(node.value, node.label(), dependent.label())))
+            error = DependencyError.caused_by(node.value, node.label(), dependent.label())
+            self.work.append((dependent, FAIL, error))
 
     def _notify_root(self, root: Root) -> None:
         node = root.node
@@ -462,8 +470,8 @@ class Interpreter:
             if child.users <= 0:
                 if child.state in (DONE, FAILED):
                     self._release(child)
-                else:
-                    self._abandon(child)
+                else:  # nobody wants this unfinished work any more: cancel it, and what only it needed
+                    self.work.append((child, ABANDON, None))
 
     def _release(self, node: Node) -> None:
         """Nothing needs this result any more: forget it (the memo keeps it if on)."""
@@ -471,11 +479,6 @@ class Interpreter:
             del self.index[node.key]
         node.value = None
         node.expr = None
-
-    def _abandon(self, node: Node) -> None:
-        """Nobody wants this unfinished work any more: cancel it, and what only it needed."""
-        self._fail(node, concurrent.futures.CancelledError())
-        self._release(node)
 
     # -- cancelling ------------------------------------------------------------------
 

@@ -7,13 +7,19 @@ a commit survives the process dying at any point; only a power cut may lose the 
 few commits, which are then recomputed.
 
 Each row carries a checksum of its pickled value. A row whose digest does not match,
-or that does not unpickle, is recomputed with a warning, never fatal.
+or that does not unpickle, is recomputed with a warning, never fatal; a file SQLite
+finds damaged is said so once, with how to repair it, and left alone for the run.
 
-Statements are grouped: the first ``get`` or ``put`` in a turn of the runtime's event
-loop opens a transaction and the end of that turn commits it, so a result is
-committed within the loop turn in which its task ended. A lookup alone in its own
-transaction costs ~10 µs (SQLite re-checks the WAL each time), inside one ~2 µs; a
-write ~3x less CPU than one commit per row.
+Statements are grouped by turn of the runtime's event loop: its lookups share one read
+transaction (in WAL mode it blocks no writer), and the results that ended in it are
+written in one short write transaction when it ends. So a result is committed within
+the loop turn in which its task ended, and no write lock is ever held while other code
+runs (a ``.map`` function, say) — another run on the same file waits milliseconds, not
+a loop turn. A lookup alone in its own transaction costs ~10 µs (SQLite re-checks the
+WAL each time), inside one ~2 µs; a write ~3x less CPU than one commit per row.
+
+Contention is not damage: a file another process keeps locked past ``busy_timeout``,
+or one on a read-only filesystem, is named as such, never called unusable.
 """
 
 from __future__ import annotations
@@ -33,23 +39,35 @@ import cloudpickle
 from plait.runtime._hooks import MISSING
 from plait.runtime._monitor import CORE_TABLES
 
-__all__ = ["CacheInfo", "CorruptEntryWarning", "SQLiteMemo", "cache_info", "clear_cache"]
+__all__ = ["CacheInfo", "CorruptEntryWarning", "MemoWarning", "SQLiteMemo", "cache_info", "clear_cache"]
 
 _SCHEMA = 1
-_CREATE = """
-CREATE TABLE IF NOT EXISTS plait_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS plait_results (
-    key BLOB PRIMARY KEY,
-    name TEXT NOT NULL,
-    value BLOB NOT NULL,
-    digest INTEGER NOT NULL,
-    created REAL NOT NULL
-) WITHOUT ROWID;
-"""
+_CREATE = (
+    "CREATE TABLE IF NOT EXISTS plait_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    """CREATE TABLE IF NOT EXISTS plait_results (
+        key BLOB PRIMARY KEY,
+        name TEXT NOT NULL,
+        value BLOB NOT NULL,
+        digest INTEGER NOT NULL,
+        created REAL NOT NULL
+    ) WITHOUT ROWID""",
+)
+# (key, name, pickled value, digest, created)
+_Row = tuple[bytes, str, bytes, int, float]
+# Damaged entries named one by one in a run; beyond, one warning says how to repair the file.
+_CORRUPT_ENTRIES_SHOWN = 3
+_REPAIR = (
+    "To repair it: `sqlite3 {path} .recover | sqlite3 repaired.db` keeps what is readable "
+    "(then use repaired.db); `plait cache clear {path}` starts afresh"
+)
 
 
 class CorruptEntryWarning(UserWarning):
-    """A memo entry could not be read back; its task is computed again."""
+    """A memo entry, or the memo file, could not be read back; the work is computed again."""
+
+
+class MemoWarning(UserWarning):
+    """The memo file is locked by another process or read-only: results are not memoized."""
 
 
 def _digest(data: bytes) -> int:
@@ -61,7 +79,8 @@ class SQLiteMemo:
     """A :class:`~plait.runtime.Memo` in the SQLite file at ``path`` (created if missing).
 
     The interpreter calls it from the runtime's loop thread only; the connection is
-    opened where the store is made, hence ``check_same_thread=False``.
+    opened where the store is made, hence ``check_same_thread=False``. A write waits
+    up to ``busy_timeout`` seconds for another process's write to end.
 
     >>> import tempfile, os
     >>> path = os.path.join(tempfile.mkdtemp(), "memo.db")
@@ -72,17 +91,19 @@ class SQLiteMemo:
     >>> memo.close()
     """
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, busy_timeout: float = 30.0) -> None:
         self.path = Path(path)
-        self._db = _connect(self.path)
-        self._txn: str | None = None  # this loop turn's transaction: None, "read" or "write"
+        self.busy_timeout = busy_timeout
+        self._db = _connect(self.path, busy_timeout)
+        self._reading = False  # this loop turn's read transaction is open
+        self._turn_ends = False  # the end of this loop turn is scheduled
+        self._unwritten: dict[bytes, _Row] = {}  # this loop turn's results
+        self._damaged = False  # SQLite found the file damaged: left alone for the rest of the run
+        self._corrupt_entries = 0
+        self._warned: set[str] = set()  # the kinds of trouble already told
 
     def get(self, key: bytes) -> Any:
-        try:
-            self._join(write=False)
-            row = self._db.execute("SELECT value, digest, name FROM plait_results WHERE key = ?", (key,)).fetchone()
-        except sqlite3.DatabaseError as error:
-            return self._corrupt(key, "?", f"the database could not be read ({error})")
+        row = self._lookup(key)
         if row is None:
             return MISSING
         data, digest, name = row
@@ -93,59 +114,104 @@ class SQLiteMemo:
         except Exception as error:
             return self._corrupt(key, name, f"it does not unpickle ({type(error).__name__}: {error})")
 
+    def _lookup(self, key: bytes) -> tuple[bytes, int, str] | None:
+        """The stored value, digest and app name of ``key``: None if none can be read."""
+        if self._damaged:
+            return None
+        unwritten = self._unwritten.get(key)
+        if unwritten is not None:
+            return unwritten[2], unwritten[3], unwritten[1]
+        try:
+            self._join_read()
+            row = self._db.execute("SELECT value, digest, name FROM plait_results WHERE key = ?", (key,)).fetchone()
+        except sqlite3.Error as error:
+            self._trouble(error, "what it holds is computed again")
+            return None
+        return None if row is None else (row[0], row[1], row[2])
+
     def put(self, key: bytes, name: str, value: Any) -> None:
+        if self._damaged:
+            return
         try:
             data = cloudpickle.dumps(value, protocol=5)
         except Exception as error:
             self._not_memoized(name, f"it cannot be pickled ({error})")
             return
-        try:
-            self._join(write=True)
-            self._db.execute(
-                "INSERT OR REPLACE INTO plait_results VALUES (?, ?, ?, ?, ?)",
-                (key, name, data, _digest(data), time.time()),
-            )
-        except sqlite3.Error as error:
-            self._not_memoized(name, f"the database refused it ({error})")
+        self._unwritten[key] = (key, name, data, _digest(data), time.time())
+        if not self._end_turn_later():  # not on a loop: each write commits on its own
+            self._write()
 
     def close(self) -> None:
         self._end()
         self._db.close()
 
-    def _join(self, write: bool) -> None:
-        """Join this loop turn's transaction: open it, or turn a read into a write."""
-        if self._txn == "write" or (self._txn == "read" and not write):
-            return
+    def _end_turn_later(self) -> bool:
+        """Make sure the end of this loop turn commits; False when not on a loop."""
+        if self._turn_ends:
+            return True
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
-            return  # not on a loop: each statement is its own transaction
-        if self._txn == "read":
-            # Upgrading a read snapshot fails if another process wrote since; start afresh.
-            self._db.execute("COMMIT")
-        else:
-            loop.call_soon(self._end)
-        self._db.execute("BEGIN IMMEDIATE" if write else "BEGIN")
-        self._txn = "write" if write else "read"
+            return False
+        loop.call_soon(self._end)
+        self._turn_ends = True
+        return True
+
+    def _join_read(self) -> None:
+        if not self._reading and self._end_turn_later():
+            self._db.execute("BEGIN")
+            self._reading = True
 
     def _end(self) -> None:
-        if self._txn is None:
+        self._turn_ends = False
+        if self._reading:
+            self._reading = False
+            try:
+                self._db.execute("COMMIT")
+            except sqlite3.Error as error:  # a read's end: nothing is lost, but say what is wrong
+                self._trouble(error, "what it holds is computed again")
+        self._write()
+
+    def _write(self) -> None:
+        """Write the results not written yet in one short transaction."""
+        if not self._unwritten:
             return
-        wrote, self._txn = self._txn == "write", None
+        rows, self._unwritten = list(self._unwritten.values()), {}
         try:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.executemany("INSERT OR REPLACE INTO plait_results VALUES (?, ?, ?, ?, ?)", rows)
             self._db.execute("COMMIT")
         except sqlite3.Error as error:
-            self._db.rollback()
-            if wrote:
-                self._not_memoized("the tasks that just ended", f"the commit failed ({error})")
+            if self._db.in_transaction:
+                self._db.rollback()
+            names = ", ".join(sorted({row[1] for row in rows}))
+            self._trouble(error, f"the results of {len(rows)} tasks ({names:.200}) are not memoized")
+
+    def _trouble(self, error: sqlite3.Error, consequence: str) -> None:
+        """Say once per run and kind what is wrong with the file, and what to do."""
+        kind = _kind(error, self.path)
+        if kind == "damaged":
+            self._damaged, self._unwritten = True, {}
+            consequence = "this run computes everything again without it"
+        if kind in self._warned:
+            return
+        self._warned.add(kind)
+        category = MemoWarning if kind in ("locked", "read-only") else CorruptEntryWarning
+        message = f"plait memo: {_explain(self.path, error, self.busy_timeout)}; {consequence}"
+        warnings.warn(message, category, stacklevel=4)
 
     def _corrupt(self, key: bytes, name: str, why: str) -> Any:
-        warnings.warn(
-            f"plait memo {self.path}: the entry for {name} (key {key.hex()[:12]}) is unreadable, "
-            f"{why}; computing it again",
-            CorruptEntryWarning,
-            stacklevel=3,
-        )
+        self._corrupt_entries += 1
+        if self._corrupt_entries <= _CORRUPT_ENTRIES_SHOWN:
+            message = f"the entry for {name} (key {key.hex()[:12]}) is unreadable, {why}; computing it again"
+        elif self._corrupt_entries == _CORRUPT_ENTRIES_SHOWN + 1:
+            message = (
+                "more entries are unreadable; each is computed again and replaced, without more warnings. "
+                + _REPAIR.format(path=self.path)
+            )
+        else:
+            return MISSING
+        warnings.warn(f"plait memo {self.path}: {message}", CorruptEntryWarning, stacklevel=3)
         return MISSING
 
     def _not_memoized(self, name: str, why: str) -> None:
@@ -157,22 +223,21 @@ class SQLiteMemo:
         return f"SQLiteMemo({str(self.path)!r})"
 
 
-def _connect(path: Path) -> sqlite3.Connection:
+def _connect(path: Path, busy_timeout: float = 30.0) -> sqlite3.Connection:
     if path.is_dir():
         raise ValueError(f"plait memo: {path} is a directory; give the path of a file such as {path / 'plait.db'}")
     if path.is_file() and path.stat().st_size and (what := _not_a_memo(path)):
         raise ValueError(f"plait memo: {path} is not a plait cache: it is {what}; give the cache another path")
     path.parent.mkdir(parents=True, exist_ok=True)
-    db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
     try:
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=NORMAL")
-        db.executescript(_CREATE)
-        db.execute("INSERT OR IGNORE INTO plait_meta VALUES ('schema', ?)", (str(_SCHEMA),))
-        (schema,) = db.execute("SELECT value FROM plait_meta WHERE name = 'schema'").fetchone()
-    except sqlite3.DatabaseError as error:
+        db = sqlite3.connect(path, timeout=busy_timeout, check_same_thread=False, isolation_level=None)
+    except sqlite3.Error as error:
+        raise ValueError(_unusable(path, error, busy_timeout)) from None
+    try:
+        schema = _schema(db)
+    except sqlite3.Error as error:
         db.close()
-        raise ValueError(f"plait memo: {path} is not a usable plait cache ({error}); give another path") from None
+        raise ValueError(_unusable(path, error, busy_timeout)) from None
     if schema != str(_SCHEMA):
         db.close()
         raise ValueError(f"plait memo: {path} has schema {schema}, this plait writes {_SCHEMA}; use another file")
@@ -235,6 +300,64 @@ def _memo_file(path: Path) -> None:
         raise FileNotFoundError(f"no plait cache at {path}")
     if what := _not_a_memo(path):
         raise ValueError(f"{path} is not a plait cache: it is {what}; nothing was changed")
+
+
+def _unusable(path: Path, error: sqlite3.Error, busy_timeout: float) -> str:
+    if _kind(error, path) in ("locked", "read-only", "damaged"):  # a live cache: never advise removing it
+        return f"plait memo: {_explain(path, error, busy_timeout)}"
+    return f"plait memo: {path} is not a usable plait cache ({error}); give another path"
+
+
+def _schema(db: sqlite3.Connection) -> str:
+    """The file's schema version; a new file gets its tables first.
+
+    A file made before is only read here: opening a memo that another run is writing
+    takes no lock.
+    """
+    if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+        db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=NORMAL")
+    tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    if not {"plait_meta", "plait_results"} <= tables:
+        db.execute("BEGIN IMMEDIATE")
+        for statement in _CREATE:
+            db.execute(statement)
+        db.execute("INSERT OR IGNORE INTO plait_meta VALUES ('schema', ?)", (str(_SCHEMA),))
+        db.execute("COMMIT")
+    row = db.execute("SELECT value FROM plait_meta WHERE name = 'schema'").fetchone()
+    return "missing" if row is None else str(row[0])
+
+
+def _kind(error: sqlite3.Error, path: Path) -> str:
+    """What an SQLite error says about the memo file: locked, read-only, damaged, or other."""
+    name = getattr(error, "sqlite_errorname", "")
+    if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")):
+        return "locked"
+    if name.startswith("SQLITE_READONLY") or (name.startswith("SQLITE_CANTOPEN") and not _writable(path)):
+        return "read-only"
+    if name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB")):
+        return "damaged"
+    return "other"
+
+
+def _writable(path: Path) -> bool:
+    # os.access sees a read-only mount even for root, whom permission bits do not stop.
+    return os.access(path if path.exists() else path.parent, os.W_OK)
+
+
+def _explain(path: Path, error: sqlite3.Error, busy_timeout: float) -> str:
+    kind = _kind(error, path)
+    if kind == "locked":
+        return (
+            f"{path} is locked by another process (waited {busy_timeout:g} s: {error}); "
+            "let that run finish, or give this one another cache file"
+        )
+    if kind == "read-only":
+        where = path if path.exists() else path.parent
+        return f"{path} cannot be written: {where} is read-only here ({error}); give a cache path this run can write"
+    if kind == "damaged":
+        return f"{path} is damaged ({error}). {_REPAIR.format(path=path)}"
+    return f"{path} could not be used ({error})"
 
 
 @attrs.frozen

@@ -151,21 +151,30 @@ class Runtime:
                 return
             self._closed = True
             thread = self._thread
-        if thread is not None:
-            self._wait(self._stop())
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            thread.join()
-        else:  # never started: the memo and monitor files were opened all the same
-            self._close_hooks()
-        self._loop.close()
-        _forget(self)
+        try:
+            if thread is not None:
+                try:
+                    self._wait(self._stop())
+                finally:
+                    self._loop.call_soon_threadsafe(self._loop.stop)
+                    thread.join()
+            else:  # never started: the memo and monitor files were opened all the same
+                self._close_hooks()
+        finally:
+            self._loop.close()
+            _forget(self)
 
     async def _stop(self) -> None:
         for _, future in self._take_inbox():
             future.cancel()
-        self._interpreter.cancel_all()
-        await asyncio.gather(*(e.shutdown() for e in self._executors), return_exceptions=True)
-        self._close_hooks()
+        # Whatever cancelling the graph meets, the executors (and their workers) stop.
+        try:
+            self._interpreter.cancel_all()
+        finally:
+            try:
+                await asyncio.gather(*(e.shutdown() for e in self._executors), return_exceptions=True)
+            finally:
+                self._close_hooks()
 
     def _close_hooks(self) -> None:
         for hook in (self._interpreter.memo, self._interpreter.monitor):

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import os
+import random
 import re
+import shutil
 import signal
 import sqlite3
 import subprocess
 import sys
 import textwrap
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -17,7 +20,7 @@ import psutil
 import pytest
 
 import plait as pl
-from plait.runtime._memo import CorruptEntryWarning, SQLiteMemo, cache_info, clear_cache
+from plait.runtime._memo import CorruptEntryWarning, MemoWarning, SQLiteMemo, cache_info, clear_cache
 
 
 def _lines(path: Path) -> list[str]:
@@ -367,7 +370,120 @@ def test_one_loop_turn_is_one_transaction(tmp_path: Path) -> None:
 def test_a_write_the_database_refuses_is_a_warning_not_a_failure(tmp_path: Path) -> None:
     memo = SQLiteMemo(tmp_path / "memo.db")
     memo._db.execute("PRAGMA query_only = ON")  # as a full disk or a read-only mount would
-    with pytest.warns(CorruptEntryWarning, match="result of simulate is not memoized: the database refused it"):
+    refused = r"memo\.db is read-only here .*results of 1 tasks \(simulate\) are not memoized"
+    with pytest.warns(MemoWarning, match=refused):
         memo.put(b"k" * 16, "simulate", 1)
     assert memo.get(b"k" * 16) is pl.runtime.MISSING
     memo.close()
+
+
+@pl.app
+def tenfold(i: int) -> int:
+    return i * 10
+
+
+def _held_write_lock(db: Path) -> sqlite3.Connection:
+    """Another driver in the middle of a write to ``db``."""
+    other = sqlite3.connect(db, isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")
+    return other
+
+
+def test_opening_a_memo_another_run_is_writing_takes_no_lock(tmp_path: Path) -> None:
+    db = tmp_path / "memo.db"
+    SQLiteMemo(db).close()
+    other = _held_write_lock(db)
+    begun = time.monotonic()
+    with pl.Runtime([pl.ThreadExecutor(1)], cache=db) as rt:
+        assert rt.run(pl.pure(1).map(lambda x: x + 1)) == 2
+    assert time.monotonic() - begun < 2
+    other.rollback()
+    other.close()
+
+
+def test_a_memo_locked_past_the_busy_timeout_is_said_locked_once_and_never_to_be_cleared(tmp_path: Path) -> None:
+    db = tmp_path / "memo.db"
+    SQLiteMemo(db).close()
+    other = _held_write_lock(db)
+    memo = SQLiteMemo(db, busy_timeout=0.2)
+    with pytest.warns(MemoWarning, match=r"memo\.db is locked by another process \(waited 0\.2 s") as caught:
+        memo.put(b"k" * 16, "simulate", 1)
+        memo.put(b"j" * 16, "simulate", 2)
+    assert len(caught) == 1, "one warning a run, not one a write"
+    assert not any(word in str(caught[0].message) for word in ("clear", "remove", "not a usable"))
+    other.rollback()
+    other.close()
+    memo.put(b"k" * 16, "simulate", 1)  # free again: written
+    assert memo.get(b"k" * 16) == 1
+    memo.close()
+
+
+def test_no_write_transaction_is_open_while_a_map_function_runs(tmp_path: Path) -> None:
+    db = tmp_path / "memo.db"
+
+    def write_elsewhere(value: int) -> int:
+        # Runs on the loop in the turn in which tenfold(3)'s result was memoized.
+        other = sqlite3.connect(db, timeout=0, isolation_level=None)
+        try:
+            other.execute("BEGIN IMMEDIATE")
+            other.execute("ROLLBACK")
+        finally:
+            other.close()
+        return value
+
+    with pl.Runtime([pl.ThreadExecutor(1)], cache=db) as rt:
+        assert rt.run(tenfold(3).map(write_elsewhere), timeout=30) == 30
+    assert cache_info(db).entries == 1
+
+
+RO_PROBE = """
+import sys
+from plait.runtime._memo import SQLiteMemo
+for name in ("memo.db", "new.db"):
+    try:
+        SQLiteMemo(sys.argv[1] + "/" + name).close()
+        print(name, "opened")
+    except ValueError as error:
+        print(error)
+"""
+
+
+@pytest.mark.skipif(shutil.which("unshare") is None, reason="needs unshare(1) to mount a read-only directory")
+def test_a_memo_on_a_read_only_filesystem_is_said_read_only_naming_the_path(tmp_path: Path) -> None:
+    directory = tmp_path / "ro"
+    directory.mkdir()
+    memo = SQLiteMemo(directory / "memo.db")
+    memo.put(b"k" * 16, "simulate", 1)
+    memo.close()
+    # A read-only bind mount in a user and mount namespace: root ignores permission bits.
+    script = (
+        f"mount --bind {directory} {directory} && mount -o remount,bind,ro {directory} && "
+        f"{sys.executable} -c '{RO_PROBE}' {directory}"
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(pl.__file__).parent.parent)}
+    command = ["unshare", "-rm", "sh", "-c", script]
+    out = subprocess.run(command, check=True, capture_output=True, text=True, env=env, timeout=60)
+    lines = out.stdout.splitlines()
+    assert len(lines) == 2, out
+    assert f"{directory}/memo.db cannot be written: {directory}/memo.db is read-only" in lines[0]
+    assert f"{directory}/new.db cannot be written: {directory} is read-only" in lines[1]
+    assert not any(word in out.stdout for word in ("clear", "remove", "not a usable"))
+
+
+def test_a_damaged_memo_file_is_said_once_with_how_to_repair_it_and_recomputed(tmp_path: Path) -> None:
+    db = tmp_path / "memo.db"
+    work = pl.gather(*[tenfold(i) for i in range(300)])
+    with pl.Runtime([pl.ThreadExecutor(1)], cache=db) as rt:
+        assert rt.run(work, timeout=60) == [i * 10 for i in range(300)]
+    with sqlite3.connect(db) as conn:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    with open(db, "r+b") as f:  # random bytes in the middle of the file
+        f.seek(db.stat().st_size // 2)
+        f.write(random.Random(16).randbytes(4096))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pl.Runtime([pl.ThreadExecutor(1)], cache=db) as rt:
+            assert rt.run(work, timeout=60) == [i * 10 for i in range(300)]
+    told = [str(w.message) for w in caught if issubclass(w.category, CorruptEntryWarning)]
+    assert 1 <= len(told) <= 4, told
+    assert any(f"sqlite3 {db} .recover" in m and f"plait cache clear {db}" in m for m in told)

@@ -49,6 +49,9 @@ T = TypeVar("T")
 _QUEUED_SECONDS = 0.005
 # How many messages one turn of the loop reads before letting other work run.
 _READ_BURST = 256
+# Drops are logged once per peer, for this many peers: a flood from many identities
+# costs neither a flood of log lines nor a set that grows with it.
+_LOGGED_PEERS = 64
 
 
 def pool_command(url: str, pool_id: str, workers: int, key_file: Path | None = None) -> list[str]:
@@ -183,6 +186,7 @@ class ZMQExecutor:
         self._background: set[asyncio.Task[Any]] = set()
         self._closing = False
         self.dropped = 0  # messages that were not ours, or not from a registered pool
+        self._dropped_from: set[bytes] = set()  # the peers whose drops have been logged
         self._broken = ""  # why no pool can come, once that is so
         self._ours: dict[str, str | int] = {
             "protocol": PROTOCOL_VERSION,
@@ -383,7 +387,11 @@ class ZMQExecutor:
             except ProtocolError as error:
                 self._drop(identity, str(error))
                 continue
-            self._handle([identity, *whole])
+            try:
+                self._handle([identity, *whole])
+            except Exception as error:  # a message we failed to foresee must not stop the loop or the ticker
+                log.debug("%s: handling a message raised", self.label, exc_info=True)
+                self._drop(identity, f"handling it raised {type(error).__name__}: {error!s:.200}")
         return False
 
     def _too_big(self, identity: bytes, reason: str) -> None:
@@ -418,9 +426,12 @@ class ZMQExecutor:
                 self._drop(identity, f"a {message.type} message, which pools do not send")
 
     def _drop(self, identity: bytes, reason: str) -> None:
-        # A flood of garbage must not become a flood of log lines: the first few, then a count.
+        # A flood of garbage must not become a flood of log lines: a peer's first, then a count.
         self.dropped += 1
-        if self.dropped <= 20 or self.dropped % 1000 == 0:
+        first = identity not in self._dropped_from and len(self._dropped_from) < _LOGGED_PEERS
+        if first:
+            self._dropped_from.add(identity)
+        if first or self.dropped % 1000 == 0:
             log.warning("%s: dropped a message from %r (%d so far): %s", self.label, identity, self.dropped, reason)
 
     def _register(self, identity: bytes, message: Message) -> None:
@@ -438,6 +449,10 @@ class ZMQExecutor:
         if self._closing:
             self._send(identity, encode("shutdown"))
             return
+        again = self._pools.get(identity)
+        if again is not None:  # a pool that registers anew has forgotten what it held
+            log.warning("%s: %s registered again; its %d tasks are retried", self.label, where, len(again.inflight))
+            self._fail_inflight(again, WorkerLost(f"{self.label}: lost what {again.where()} held: it registered again"))
         workers = message["capacity"]
         pool = _Pool(identity, message["pool"], message["host"], 0, time.monotonic(), workers=workers)
         pool.limit = self._limit(pool)
@@ -452,6 +467,7 @@ class ZMQExecutor:
                 heartbeat_threshold=self.heartbeat_threshold,
                 sys_path=sys.path,
                 usage_interval=self.usage_interval or 0.0,
+                max_message_bytes=self.max_message_bytes,
             ),
         )
         log.info("%s: registered %s with %d workers", self.label, where, message["capacity"])
@@ -494,6 +510,8 @@ class ZMQExecutor:
 
     def _tick(self) -> None:
         assert self._loop is not None
+        # Next round first: whatever this one meets, loss detection goes on.
+        self._ticker = self._loop.call_later(self.heartbeat_period, self._tick)
         # Judge silence on what has arrived: after a long turn of the loop (admitting a
         # big graph), heartbeats wait unread in the socket.
         while not self._receive(_READ_BURST):
@@ -512,7 +530,6 @@ class ZMQExecutor:
             self._background.add(check)
             check.add_done_callback(self._background.discard)
         self._read_soon()
-        self._ticker = self._loop.call_later(self.heartbeat_period, self._tick)
 
     async def _check_blocks(self, blocks: Blocks) -> None:
         """A block whose job ended loses its pool now, without waiting for the threshold."""
@@ -590,24 +607,31 @@ class ZMQExecutor:
         if self._pools.pop(pool.identity, None) is None:
             return
         log.warning("%s: lost %s: %s", self.label, pool.where(), reason)
+        tasks = self._take_inflight(pool)
         error = WorkerLost(f"{self.label}: lost {reason}")
-        where = f"{self.label}/{pool.pool_id}"
-        tasks = list(pool.inflight.values())
-        pool.inflight.clear()
-
-        def fail(ended: bool) -> None:
-            if not ended:
-                log.warning("%s: retrying the tasks of %s, whose job is not known to have ended", self.label, where)
-            for task in tasks:
-                if not task.future.done():
-                    task.future.set_result(TaskResult(task.spec.task_id, error=error, worker=where))
-            self._schedule_flush()
-
         if self.blocks is None or pool.pool_id not in self.blocks.jobs:
-            fail(True)  # not our block, or over already: nothing more to wait for
+            self._fail(pool, tasks, error, ended=True)  # not our block, or over already: nothing to wait for
         else:
             stopping = self._in_background(self.blocks.stop, pool.pool_id, self.heartbeat_threshold)
-            stopping.add_done_callback(lambda done: fail(_ended(done)))
+            stopping.add_done_callback(lambda done: self._fail(pool, tasks, error, ended=_ended(done)))
+
+    def _fail_inflight(self, pool: _Pool, error: WorkerLost) -> None:
+        """The tasks ``pool`` held fail with ``error`` now (the runtime retries them)."""
+        self._fail(pool, self._take_inflight(pool), error, ended=True)
+
+    def _take_inflight(self, pool: _Pool) -> list[EncodedTask]:
+        tasks = list(pool.inflight.values())
+        pool.inflight.clear()
+        return tasks
+
+    def _fail(self, pool: _Pool, tasks: list[EncodedTask], error: WorkerLost, ended: bool) -> None:
+        where = f"{self.label}/{pool.pool_id}"
+        if not ended:
+            log.warning("%s: retrying the tasks of %s, whose job is not known to have ended", self.label, where)
+        for task in tasks:
+            if not task.future.done():
+                task.future.set_result(TaskResult(task.spec.task_id, error=error, worker=where))
+        self._schedule_flush()
 
     def _forget(self, pool: _Pool) -> None:
         """A drained pool said goodbye."""

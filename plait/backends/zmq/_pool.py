@@ -40,7 +40,7 @@ from zmq.utils.monitor import recv_monitor_message
 
 from plait._version import __version__
 from plait.backends import _worker
-from plait.backends._errors import TaskTimeout, WorkerLost
+from plait.backends._errors import ResultTooLarge, TaskTimeout, WorkerLost
 from plait.backends._launcher import Launcher
 from plait.backends._reaper import kill_tree
 from plait.backends._sampling import NodeSampler, SampleRow, TaskSample, TaskSampler, TaskSampleRow, last_seen
@@ -102,6 +102,7 @@ class Pool:
         self.functions: dict[bytes, bytes] = {}
         self.results: list[tuple[list[Any], bytes]] = []
         self.sys_path: list[str] | None = None  # the driver's, from its accept
+        self.max_message_bytes: int | None = None  # the biggest frame the executor takes, from its accept
         self.heartbeat_period = 1.0
         self.threshold = _REGISTER_TIMEOUT / _SILENCE_THRESHOLDS  # until the executor says
         self.next_heartbeat = 0.0
@@ -190,9 +191,26 @@ class Pool:
                 head = worker.inflight.popleft()
                 assert head[0] == task_id, "a worker runs its tasks in order"
                 cpu, peak_rss = usage or (None, None)
-                self.results.append(([task_id, ok, started, ended, worker.name, cpu, peak_rss], payload))
+                self._result([task_id, ok, started, ended, worker.name, cpu, peak_rss], payload, head[1])
                 self.task_seconds += 0.1 * (ended - started - self.task_seconds)
             self._arm(worker)
+
+    def _result(self, row: list[Any], payload: bytes, name: str) -> None:
+        """Queue a result for the executor; one too big for it to take is that task's failure.
+
+        Sent as it is, it would make the executor drop the link: the pool lost, and the
+        task retried to the same end.
+        """
+        limit = self.max_message_bytes
+        if limit is not None and len(payload) > limit:
+            row[1] = False
+            payload = dumps_error(
+                ResultTooLarge(
+                    f"{name}: its result is {len(payload)} bytes, more than the executor's "
+                    f"max_message_bytes of {limit}; return less (write it to a file), or raise the limit"
+                )
+            )
+        self.results.append((row, payload))
 
     def _arm(self, worker: _Worker) -> None:
         timeout = worker.inflight[0][3] if worker.inflight else None
@@ -305,6 +323,8 @@ class Pool:
             self.threshold = float(message["heartbeat_threshold"])
             self.sys_path = list(message["sys_path"])
             self._sample_every(message.fields.get("usage_interval"))
+            limit = message.fields.get("max_message_bytes")
+            self.max_message_bytes = limit if isinstance(limit, int) and limit > 0 else None
             for worker in self.workers:
                 self._write(worker, frame(pickle.dumps(self.sys_path)))
         elif kind == "refuse":

@@ -9,6 +9,7 @@ a payload, so anything a stranger sends is either a well-formed message or a
 
 from __future__ import annotations
 
+import math
 import platform
 from collections.abc import Sequence
 from typing import Any
@@ -101,7 +102,11 @@ def decode(frames: Sequence[bytes]) -> Message:
     >>> decode(encode("tasks", tasks=[[1, "f", b"k", True, None]]))
     Traceback (most recent call last):
     ...
-    plait.backends.zmq._protocol.ProtocolError: a tasks message with 1 rows needs 2 payload frames, got 0
+    plait.backends.zmq._protocol.ProtocolError: a tasks message like this one needs 2 payload frames, got 0
+    >>> decode(encode("heartbeat", [b"x"]))
+    Traceback (most recent call last):
+    ...
+    plait.backends.zmq._protocol.ProtocolError: a heartbeat message like this one needs 0 payload frames, got 1
     """
     if not frames:
         raise ProtocolError("an empty message")
@@ -123,8 +128,7 @@ def decode(frames: Sequence[bytes]) -> Message:
             raise ProtocolError(f"a {type_} message needs {name!r} of type {'/'.join(t.__name__ for t in types)}")
     expected = _payload_count(type_, fields)
     if expected != len(payloads):
-        rows = len(fields[type_])
-        raise ProtocolError(f"a {type_} message with {rows} rows needs {expected} payload frames, got {len(payloads)}")
+        raise ProtocolError(f"a {type_} message like this one needs {expected} payload frames, got {len(payloads)}")
     return Message(type_, fields, payloads)
 
 
@@ -139,7 +143,13 @@ def _payload_count(type_: str, fields: dict[str, Any]) -> int:
 
 
 def _row(row: Any, shape: tuple[tuple[type, ...], ...], type_: str) -> list[Any]:
-    if not (isinstance(row, list) and len(row) == len(shape) and all(map(isinstance, row, shape))):
+    # A NaN or infinite time is as malformed as a string: arithmetic on it raises later.
+    if not (
+        isinstance(row, list)
+        and len(row) == len(shape)
+        and all(map(isinstance, row, shape))
+        and all(math.isfinite(value) for value in row if isinstance(value, float))
+    ):
         raise ProtocolError(f"a malformed row in a {type_} message: {row!r:.200}")
     return row
 

@@ -8,6 +8,7 @@ import subprocess
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 
 import psutil
@@ -15,17 +16,19 @@ import pytest
 import zmq
 
 import plait as pl
-from plait.backends import _encoding
+from plait.backends import ResultTooLarge, _encoding
 from plait.backends.zmq import _executor
 from plait.backends.zmq._protocol import decode, encode
 from tests.backends.zmq.zmq_apps import (
     FAST,
+    blob,
     fail,
     inc,
     keyed_dealer,
     nap,
     stuck,
     total,
+    unspeakable,
     wait_for,
     where,
     workers_of,
@@ -189,3 +192,32 @@ def test_a_refused_pool_says_why_and_exits_with_its_workers() -> None:
             pool.wait()
         assert pool.returncode == 3
         assert "protocol version 1 in the pool, 7 in the executor" in errors
+
+
+@pytest.mark.parametrize(
+    "executor",
+    [lambda: pl.ProcessExecutor(1), lambda: pl.ZMQExecutor(provider=pl.LocalProvider(workers=1), **FAST)],
+    ids=["processes", "zmq"],
+)
+def test_an_exception_that_neither_pickles_nor_prints_fails_its_task_not_its_worker(
+    executor: Callable[[], pl.Executor],
+) -> None:
+    with pl.Runtime([executor()], lost_retries=0) as rt:
+        with pytest.raises(pl.RemoteError, match="Unspeakable") as info:
+            rt.run(unspeakable())
+        assert info.value.type_name == "Unspeakable"
+        assert info.value.message == "<its __str__ raised TypeError>"
+        assert rt.run(inc(1)) == 2
+
+
+def test_a_result_over_max_message_bytes_fails_its_task_once_naming_size_and_limit() -> None:
+    executor = pl.ZMQExecutor(provider=pl.LocalProvider(workers=2), max_message_bytes=1 << 20, **FAST)
+    with pl.Runtime([executor]) as rt:
+        with pytest.raises(ResultTooLarge, match=r"blob: its result is 2097\d\d\d bytes.* 1048576") as info:
+            rt.run(blob(2 << 20))
+        assert not getattr(info.value, "__notes__", None), "it was retried"
+        # The limit is per result: several under it travel together, and the pool was never lost.
+        assert [len(b) for b in rt.run(pl.gather(*[blob(900_000 + i) for i in range(4)]))] == [
+            900_000 + i for i in range(4)
+        ]
+        assert executor.pools == ["zmq-0"]

@@ -7,14 +7,17 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import psutil
+import zmq
 
 import plait as pl
-from tests.backends.zmq.zmq_apps import FAST, wait_for, where, workers_of
+from plait.backends.zmq._protocol import decode, encode
+from tests.backends.zmq.zmq_apps import FAST, keyed_dealer, nap, wait_for, where, workers_of
 
 
 class Events:
@@ -62,9 +65,10 @@ def test_a_worker_killed_mid_task_fails_it_as_lost_the_runtime_retries_and_the_p
 
 
 def lose_the_first_of_two_pools(
-    tmp_path: Path, silence: Callable[[psutil.Process], None], *, then_ended: bool = False
+    tmp_path: Path, silence: Callable[[psutil.Process], None], *, then_ended: bool = False, garble: bool = False
 ) -> list[pl.WorkerLost]:
-    """Run six tasks on two one-worker pools, ``silence`` pool zmq-0's process mid-run: the run
+    """Run six tasks on two one-worker pools, ``silence`` pool zmq-0's process mid-run (with
+    ``garble``, after a stranger sent the executor malformed messages): the run
     completes on zmq-1 (and, with ``then_ended``, zmq-0's job is ended by the executor).
     Returns the WorkerLost errors its tasks were retried for."""
     events = Events()
@@ -75,6 +79,8 @@ def lose_the_first_of_two_pools(
         future = rt.submit(pl.gather(*[where(0.5, i, str(tmp_path)) for i in range(6)]))
         wait_for(lambda: len(started(tmp_path)) >= 2, what="tasks to start")
         pool = pool_process(executor, "zmq-0")
+        if garble:  # while the driver's loop is busy, so the heartbeat round is the one to read them
+            rt.run(pl.pure(executor.url).map(send_malformed))
         silence(pool)
         assert future.result(60) == list(range(6))
         assert "zmq-0" not in executor.pools and "zmq-1" in executor.pools  # scaling may add a block
@@ -86,6 +92,24 @@ def lose_the_first_of_two_pools(
 def test_a_pool_killed_whole_has_its_tasks_retried_on_the_other_pool(tmp_path: Path) -> None:
     lost = lose_the_first_of_two_pools(tmp_path, lambda pool: os.killpg(pool.pid, signal.SIGKILL))
     assert any("zmq-0" in str(e) for e in lost)
+
+
+def send_malformed(url: str) -> None:
+    """Messages of known types with the wrong frames or fields, from a peer that never
+    registered; then a pause longer than a heartbeat period."""
+    with zmq.Context() as context, context.socket(zmq.DEALER) as stranger:
+        stranger.linger = 1000
+        stranger.connect(url)
+        for _ in range(20):
+            stranger.send_multipart(encode("heartbeat", [b"x"]))
+            stranger.send_multipart(encode("results", [b"x"], results=[[1, True, float("nan"), 1.0, "w", None, None]]))
+            stranger.send_multipart(encode("cancel", ids="not a list"))
+    time.sleep(0.5)
+
+
+def test_a_malformed_message_does_not_stop_loss_detection(tmp_path: Path) -> None:
+    lost = lose_the_first_of_two_pools(tmp_path, lambda pool: pool.suspend(), then_ended=True, garble=True)
+    assert lost and all("heartbeat threshold" in str(e) for e in lost)
 
 
 def test_a_silent_pool_is_lost_after_the_heartbeat_threshold_and_its_tasks_run_elsewhere(tmp_path: Path) -> None:
@@ -128,3 +152,20 @@ def test_when_the_driver_is_killed_its_pools_and_workers_exit_within_the_thresho
         driver.kill()
         driver.wait()
     wait_for(lambda: all(gone(p) for p in descendants), timeout=10, what="the pool and its workers to exit")
+
+
+def test_a_pool_that_registers_twice_has_what_it_held_retried() -> None:
+    events = Events()
+    executor = pl.ZMQExecutor(provider=pl.LocalProvider(workers=1), **FAST)
+    register = encode("register", **executor._ours, capacity=4, host="h", pool="twice", pid=1)
+    with pl.Runtime([executor], monitor=events) as rt, zmq.Context() as context:
+        wait_for(lambda: executor.pools == ["zmq-0"], what="the real pool to register")
+        twice = keyed_dealer(context, executor)
+        twice.send_multipart(register)
+        assert twice.poll(10_000) and decode(twice.recv_multipart()).type == "accept"
+        future = rt.submit(pl.gather(*[nap(0.1, i) for i in range(8)]))
+        assert twice.poll(10_000) and decode(twice.recv_multipart()).type == "tasks"
+        twice.send_multipart(register)  # and never runs what it was sent
+        assert future.result(30) == list(range(8))
+        twice.close()
+    assert any("registered again" in str(e) for e in events.retried)

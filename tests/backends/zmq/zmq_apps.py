@@ -6,6 +6,7 @@ import os
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import psutil
 import zmq
@@ -85,3 +86,23 @@ def workers_of(pool: psutil.Process) -> list[psutil.Process]:
     """A pool's worker processes: the children of its launcher, the pool's one child."""
     (launcher,) = pool.children()
     return launcher.children()
+
+
+class Unspeakable(Exception):
+    """An exception that can be neither pickled nor printed."""
+
+    def __reduce__(self) -> Any:
+        raise TypeError("no pickling")
+
+    def __str__(self) -> str:
+        raise TypeError("no printing")
+
+
+@app
+def unspeakable() -> int:
+    raise Unspeakable()
+
+
+@app(pure=False)
+def blob(size: int) -> bytes:
+    return b"x" * size
