@@ -106,6 +106,12 @@ class Expr(ContainerN[T_co, Never, Never], SupportsKind1["Expr[Any]", T_co]):  #
 
         return to_dot(self, name)
 
+    def _repr_svg_(self) -> str:
+        """The graph, drawn for Jupyter; repeated calls of one app show as one box with a count."""
+        from plait.dsl._svg import draw  # _svg imports this module
+
+        return draw(self)
+
     def map(self, function: Callable[[T_co], U]) -> Expr[U]:
         """Apply a plain function to the result; runs in the runtime, not on a worker.
 
