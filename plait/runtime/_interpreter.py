@@ -23,9 +23,10 @@ from plait.dsl import App, Attempt, Await, Bind, Call, Expr, Gather, Map, Pure, 
 from plait.runtime._errors import DependencyError
 from plait.runtime._hooks import MISSING, Memo, Monitor
 
-__all__ = ["Interpreter", "Root"]
+__all__ = ["ENDINGS", "Interpreter", "Root"]
 
 WAITING, QUEUED, RUNNING, BOUND, DONE, FAILED = range(6)
+ENDINGS = ("done", "failed", "cached", "cancelled", "retried")  # the task events that end an attempt
 _NO_INPUTS: tuple[Node, ...] = ()
 
 
@@ -91,6 +92,9 @@ class Interpreter:
         self.work: deque[tuple[Node, BaseException | None]] = deque()
         self.draining = False
         self.task_ids = itertools.count(1)
+        # How many tasks ended each way, for a Runtime's display. Keys fixed up front: other
+        # threads read it while this one counts.
+        self.ended = dict.fromkeys(ENDINGS, 0)
         self.functions: dict[int, bytes] = {}
 
     # -- admission ---------------------------------------------------------------
@@ -494,6 +498,8 @@ class Interpreter:
         attempt: int = 0,
     ) -> None:
         # Four times per task when a monitor listens: no dicts built, no lookups it can skip.
+        if state in self.ended:
+            self.ended[state] += 1
         monitor = self.monitor
         if monitor is None:
             return

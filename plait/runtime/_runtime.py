@@ -7,13 +7,14 @@ import atexit
 import concurrent.futures
 import os
 import threading
-from collections.abc import Awaitable, Coroutine, Sequence
+from collections.abc import Awaitable, Coroutine, Generator, Sequence
 from typing import Any, TypeVar
 
 from returns.result import Failure, Result, Success
 
 from plait.backends import Executor, ProcessExecutor
 from plait.dsl import Expr, Retry, set_interpreter
+from plait.runtime._display import future_repr, runtime_html, runtime_repr
 from plait.runtime._hooks import Memo, Monitor
 from plait.runtime._interpreter import Interpreter, Root
 from plait.runtime._memo import SQLiteMemo
@@ -48,6 +49,13 @@ class PlaitFuture(concurrent.futures.Future[T]):
         if root is not None:
             self._runtime._call_soon(self._runtime._interpreter.cancel, root)
         return True
+
+    def __await__(self) -> Generator[Any, None, T]:
+        """``await future`` in async code or a notebook cell, on any event loop."""
+        return asyncio.wrap_future(self).__await__()
+
+    def __repr__(self) -> str:
+        return future_repr(self, self.expr.label(), self._root)
 
 
 class Runtime:
@@ -146,6 +154,15 @@ class Runtime:
 
     def __exit__(self, *exc: object) -> None:
         self.shutdown()
+
+    def _state(self) -> str:
+        return "shut down" if self._closed else "running" if self._thread is not None else "not started"
+
+    def __repr__(self) -> str:
+        return runtime_repr(self._state(), self._executors, self._interpreter)
+
+    def _repr_html_(self) -> str:
+        return runtime_html(self._state(), self._executors, self._interpreter)
 
     # -- use ---------------------------------------------------------------------
 

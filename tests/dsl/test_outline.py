@@ -37,7 +37,7 @@ def test_a_2000_leaf_fan_in_is_two_boxes_under_the_stated_size() -> None:
     assert (MAX_WIDTH, MAX_HEIGHT) == (1104, 1556)  # the bound docs/observe.md states
     assert width < 400 and height < 200  # two boxes, not 2 000
     labels = texts(svg)
-    assert "inside ×2000" in labels
+    assert "inside \N{MULTIPLICATION SIGN}2000" in labels
     assert any(label.startswith("avg(") for label in labels)
     assert labels[-1] == "2001 nodes in 2 boxes"
     assert svg.count("<line ") == 1
@@ -57,9 +57,9 @@ def test_folding_keeps_apart_calls_with_different_inputs() -> None:
     right = [avg(x, 1) for x in left]
     folded = outline(pl.gather(*right))
     assert sorted((b.label, b.count) for b in folded.boxes) == [
-        ("avg ×30", 30),
+        ("avg \N{MULTIPLICATION SIGN}30", 30),
         ("gather(30 items)", 1),
-        ("inside ×30", 30),
+        ("inside \N{MULTIPLICATION SIGN}30", 30),
     ]
     assert len(folded.edges) == 2
 
