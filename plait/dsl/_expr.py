@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import uuid
-from collections.abc import Awaitable, Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Generator, Iterable, Iterator
 from typing import Any, ClassVar, Generic, Never, NoReturn, Protocol, TypeVar, cast, final
 
 import attrs
@@ -144,6 +144,10 @@ class Expr(ContainerN[T_co, Never, Never], SupportsKind1["Expr[Any]", T_co]):  #
     def awaitable(self) -> Awaitable[T_co]:
         """Interpret this expression from async code: ``await expr.awaitable()``."""
         return _the_interpreter().awaitable(self)
+
+    def __await__(self) -> Generator[Any, None, T_co]:
+        """``await expr`` in async code or a notebook cell: submits it and waits without blocking the loop."""
+        return self.awaitable().__await__()
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Expr):

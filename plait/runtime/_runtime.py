@@ -19,6 +19,7 @@ from plait.runtime._hooks import Memo, Monitor
 from plait.runtime._interpreter import Interpreter, Root
 from plait.runtime._memo import SQLiteMemo
 from plait.runtime._monitor import EventLog, combine, progress_monitor
+from plait.runtime._notebook import track
 
 __all__ = ["PlaitFuture", "Runtime", "current_runtime", "run"]
 
@@ -182,7 +183,9 @@ class Runtime:
             raise RuntimeError("submit() inside a map or bind function would deadlock: return an Expr from bind")
         if self._thread is None:
             self.start()
-        return PlaitFuture(expr, self)
+        future = PlaitFuture(expr, self)
+        track(future)  # in a notebook: interrupting the cell cancels it
+        return future
 
     async def _admit(self, expr: Expr[Any], future: PlaitFuture[Any]) -> None:
         self._admit_now(expr, future)
@@ -191,6 +194,8 @@ class Runtime:
         interpreter = self._interpreter
         node = interpreter.admit(expr)
         future._root = interpreter.watch(node, future)
+        if future.cancelled():  # before it was admitted (an interrupted run)
+            interpreter.cancel(future._root)
         interpreter.drain()
 
     def _admit_or_fail(self, expr: Expr[Any], future: PlaitFuture[Any]) -> None:
@@ -207,7 +212,11 @@ class Runtime:
         if self._closed:
             raise RuntimeError("this Runtime has been shut down")
         self._loop.call_soon_threadsafe(self._admit_or_fail, expr, future)
-        return future.result(timeout)
+        try:
+            return future.result(timeout)
+        except BaseException:  # KeyboardInterrupt, a timeout: nobody else waits for this work
+            future.cancel()
+            raise
 
     def _wait(self, coroutine: Coroutine[Any, Any, T]) -> T:
         if self._closed and self._thread is None:
