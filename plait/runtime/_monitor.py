@@ -385,7 +385,7 @@ class ProgressMonitor:
             self._schedule(_SHOW_AFTER)
         elif self._live is not None:
             now = time.monotonic()
-            if now - self._drawn >= _REDRAW_EVERY:
+            if now - self._drawn >= _REDRAW_EVERY or self.finished >= self.total:  # the last count shows at once
                 self._draw(now)
 
     def _terminal(self, renderable: ProgressMonitor) -> Screen:

@@ -38,24 +38,35 @@ def in_kernel() -> bool:
 
 
 class NotebookScreen:
-    """Draws ``renderable`` as one notebook output, replaced on each refresh: Live's part in a cell."""
+    """Draws ``renderable`` as one notebook output, replaced on each refresh: Live's part in a cell.
+
+    The output belongs to the cell that was running when it started; when another cell runs,
+    the next refresh starts a new output there.
+    """
 
     def __init__(self, renderable: RenderableType) -> None:
         self.renderable = renderable
         self._handle: Any = None
+        self._cell: object = None
 
     def start(self) -> None:
         from IPython import display as ipython  # loaded: we are in its kernel
 
         show: Any = ipython.display  # untyped; it returns the handle that updates this output
+        self._cell = _running_cell()
         self._handle = show(self._bundle(), raw=True, display_id=True)
 
     def refresh(self) -> None:
-        if self._handle is not None:
+        if self._handle is None:
+            return
+        if _running_cell() != self._cell:  # the user ran another cell: draw there, leave the old output be
+            self.start()
+        else:
             self._handle.update(self._bundle(), raw=True)
 
     def stop(self) -> None:
-        self.refresh()
+        if self._handle is not None and _running_cell() == self._cell:  # its last count, where it was
+            self._handle.update(self._bundle(), raw=True)
         self._handle = None
 
     def _bundle(self) -> dict[str, str]:
@@ -64,6 +75,12 @@ class NotebookScreen:
         console.print(self.renderable)
         text = console.export_text(clear=False).rstrip("\n")
         return {"text/plain": text, "text/html": console.export_html(inline_styles=True, code_format=_PRE)}
+
+
+def _running_cell() -> object:
+    """The id of the execute request the kernel is running (or last ran)."""
+    header = getattr(_shell(), "parent_header", None) or {}
+    return header.get("header", {}).get("msg_id")
 
 
 class _Cell:
