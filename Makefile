@@ -4,14 +4,14 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint services bench clean
+.PHONY: demo test lint docs services bench clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 
 $(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install -q -e '.[test]'
+	$(BIN)/python -m pip install -q -e '.[test,docs]'
 	touch $@
 
 demo: $(STAMP)
@@ -21,10 +21,14 @@ lint: $(STAMP)
 	$(BIN)/ruff check plait tests examples bench
 	$(BIN)/mypy plait
 
+# The documentation site in build/site, strict: a broken link or API reference fails it.
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
 services:
 	.ci/services-up
 
-test: $(STAMP) lint services
+test: $(STAMP) lint docs services
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)
