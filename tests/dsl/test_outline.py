@@ -8,16 +8,7 @@ import xml.etree.ElementTree as ET
 import plait as pl
 from plait.dsl._outline import MAX_BOXES, outline
 from plait.dsl._svg import MAX_HEIGHT, MAX_WIDTH
-
-
-@pl.app
-def inside(x: float, y: float) -> int:
-    return 4 if x * x + y * y < 1 else 0
-
-
-@pl.app
-def avg(*xs: float) -> float:
-    return sum(xs) / len(xs)
+from tests.backends.engine_apps import avg, inside
 
 
 def size(svg: str) -> tuple[int, int]:
