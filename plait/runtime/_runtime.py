@@ -205,7 +205,10 @@ class Runtime:
             future.set_exception(error)
 
     def run(self, expr: Expr[T], timeout: float | None = None) -> T:
-        """Compute ``expr`` and return its result (or raise its error)."""
+        """Compute ``expr`` and return its result (or raise its error).
+
+        A wait cut short (KeyboardInterrupt, ``timeout``) cancels the work: nothing else waits for it.
+        """
         # One hand-off to the loop thread where submit() needs two (admit, then wait):
         # an error admitting the graph comes back through the future, as run raises it anyway.
         future = self._future(expr)

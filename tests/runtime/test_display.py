@@ -88,3 +88,11 @@ def test_memo_hits_are_counted(tmp_path: object) -> None:
         "<Runtime shut down on threads (ThreadExecutor, 1 workers): tasks 0 running, 0 done, 1 memo hits>"
     )
     assert "<th>memo hits</th><td>1</td>" in rt._repr_html_()
+
+
+def test_a_run_whose_wait_times_out_cancels_its_work(rt: pl.Runtime) -> None:
+    with pytest.raises(TimeoutError):
+        rt.run(held(7), timeout=0.2)
+    assert repr(rt).endswith("tasks 0 running, 0 done, 1 cancelled>")
+    release.set()
+    assert rt.run(held(8), timeout=10) == 8
