@@ -52,7 +52,7 @@ def test_interrupting_a_run_cancels_its_tasks_and_the_runtime_goes_on(kernel: Ke
     before = counts(kernel)
     cell = kernel.run("rt.run(pl.gather(*[slow(i) for i in range(100, 120)]))", interrupt_after=1.0)
     assert cell.error == "KeyboardInterrupt"
-    assert cell.seconds < 3  # 20 tasks of 0.4 s on 2 workers would take 4 s
+    assert cell.seconds < 3.5  # 20 tasks of 0.4 s on 2 workers would take 4 s
     after = counts(kernel)
     assert after["running"] == after.get("queued", 0) == 0
     assert after.get("cancelled", 0) - before.get("cancelled", 0) >= 10  # the rest of the 20 never ran
