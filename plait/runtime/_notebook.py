@@ -4,8 +4,8 @@ Two things. The progress bar becomes one cell output updated in place (a display
 id), where a terminal gets rich's Live: the kernel routes output from the runtime's
 thread to the cell that is running. And interrupting a cell cancels the work that cell
 submitted: IPython's ``pre_run_cell`` starts a list of the cell's futures and
-``post_run_cell`` cancels those still unfinished when the cell ended with
-KeyboardInterrupt, so the runtime stays usable and its workers free for the next cell.
+``post_run_cell`` cancels those still unfinished when the cell ended interrupted, so the
+runtime stays usable and its workers free for the next cell.
 
 IPython is never imported here: if the user's process has not loaded it, there is no
 kernel, and nothing in this module does anything.
@@ -13,6 +13,7 @@ kernel, and nothing in this module does anything.
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures
 import io
 import sys
@@ -23,6 +24,9 @@ from rich.console import Console, RenderableType
 
 __all__ = ["NotebookScreen", "in_kernel", "track"]
 
+# How an interrupt ends a cell: KeyboardInterrupt, or CancelledError in a cell that was in
+# an ``await`` (ipykernel delivers it only once the await is over: ipython/ipykernel#881).
+_INTERRUPTED = (KeyboardInterrupt, asyncio.CancelledError)
 _WIDTH = 100
 _PRE = '<pre style="white-space: pre; line-height: 1.3; font-family: monospace">{code}</pre>'
 
@@ -94,7 +98,7 @@ class _Cell:
 
     def end(self, result: Any) -> None:
         futures, self.futures = self.futures, weakref.WeakSet()
-        if isinstance(getattr(result, "error_in_exec", None), KeyboardInterrupt):
+        if isinstance(getattr(result, "error_in_exec", None), _INTERRUPTED):
             for future in list(futures):
                 future.cancel()
 

@@ -69,6 +69,15 @@ def test_interrupting_a_wait_cancels_what_that_cell_submitted_and_nothing_else(k
     assert kernel.run("rt.run(slow(8))").result == "8"
 
 
+def test_an_interrupted_await_cancels_the_rest_of_what_its_cell_submitted(kernel: Kernel) -> None:
+    # ipykernel delivers the interrupt to an awaiting cell only when the await ends, as
+    # CancelledError (ipython/ipykernel#881): the other 19 futures are cancelled then.
+    cell = kernel.run("fs = [rt.submit(slow(i)) for i in range(300, 320)]; await fs[0]", interrupt_after=0.2)
+    assert cell.error == "CancelledError"
+    states = kernel.run("time.sleep(0.2); [repr(f).rpartition('state=')[2] for f in fs]").result
+    assert states.count("cancelled>") >= 15, states
+
+
 def test_progress_is_one_output_updated_in_place_while_the_cell_runs() -> None:
     kernel = Kernel()
     try:
