@@ -23,10 +23,10 @@ from plait.dsl import App, Attempt, Await, Bind, Call, Expr, Gather, Map, Pure, 
 from plait.runtime._errors import DependencyError
 from plait.runtime._hooks import MISSING, Memo, Monitor
 
-__all__ = ["ENDINGS", "Interpreter", "Root"]
+__all__ = ["Interpreter", "Root"]
 
 WAITING, QUEUED, RUNNING, BOUND, DONE, FAILED = range(6)
-ENDINGS = ("done", "failed", "cached", "cancelled", "retried")  # the task events that end an attempt
+_ENDINGS = ("done", "failed", "cached", "cancelled", "retried")  # the task events that end an attempt
 _NO_INPUTS: tuple[Node, ...] = ()
 
 
@@ -94,7 +94,7 @@ class Interpreter:
         self.task_ids = itertools.count(1)
         # How many tasks ended each way, for a Runtime's display. Keys fixed up front: other
         # threads read it while this one counts.
-        self.ended = dict.fromkeys(ENDINGS, 0)
+        self.ended = dict.fromkeys(_ENDINGS, 0)
         self.functions: dict[int, bytes] = {}
 
     # -- admission ---------------------------------------------------------------
