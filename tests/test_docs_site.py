@@ -45,10 +45,3 @@ def test_a_broken_link_or_reference_fails_the_build(tmp_path: Path, page: str, c
     assert built.returncode != 0
     assert complaint in built.stderr
 
-
-def test_a_page_with_a_doctest_and_a_reference_builds(tmp_path: Path) -> None:
-    # The control: the same build passes on a good page, and a doctest in a docstring
-    # (Retry's "[1.0, 1.0, None]", which markdown reads as a link) is shown as code.
-    built = build(tmp_path, "# A\n\n::: plait.Retry\n")
-    assert built.returncode == 0, built.stderr
-    assert 'class="gp">&gt;&gt;&gt; </span>' in (tmp_path / "site" / "index.html").read_text()

@@ -78,28 +78,23 @@ def test_an_interrupted_await_cancels_the_rest_of_what_its_cell_submitted(kernel
     assert states.count("cancelled>") >= 15, states
 
 
-def test_progress_is_one_output_updated_in_place_while_the_cell_runs() -> None:
-    kernel = Kernel()
-    try:
-        cell = kernel.run(
-            "import time, plait as pl\n"
-            "@pl.app(cache=False)\n"
-            "def nap(x: int) -> int:\n"
-            "    time.sleep(0.3)\n"
-            "    return x\n"
-            "with pl.Runtime([pl.ThreadExecutor(2)]) as rt:\n"  # progress=None: on, as a notebook output
-            "    total = sum(rt.run(pl.gather(*[nap(i) for i in range(10)])))\n"
-            "total"
-        )
-        assert cell.result == "45"
-        (shown,) = cell.of("display_data")
-        updates = cell.of("update_display_data")
-        display_id = shown["transient"]["display_id"]
-        assert len(updates) >= 3 and all(u["transient"]["display_id"] == display_id for u in updates)
-        texts = [shown["data"]["text/plain"]] + [u["data"]["text/plain"] for u in updates]
-        finished = [int(re.match(r"\S+ (\d+)/10 ", t)[1]) for t in texts]  # type: ignore[index]
-        assert finished == sorted(finished) and finished[0] < 10 and finished[-1] == 10
-        assert "<pre" in shown["data"]["text/html"]
-        assert not cell.of("stream")  # nothing printed to stdout or stderr
-    finally:
-        kernel.close()
+def test_progress_is_one_output_updated_in_place_while_the_cell_runs(kernel: Kernel) -> None:
+    cell = kernel.run(
+        "@pl.app(cache=False)\n"
+        "def nap(x: int) -> int:\n"
+        "    time.sleep(0.3)\n"
+        "    return x\n"
+        "with pl.Runtime([pl.ThreadExecutor(2)]) as threads:\n"  # progress=None: on, as a notebook output
+        "    total = sum(threads.run(pl.gather(*[nap(i) for i in range(10)])))\n"
+        "total"
+    )
+    assert cell.result == "45"
+    (shown,) = cell.of("display_data")
+    updates = cell.of("update_display_data")
+    display_id = shown["transient"]["display_id"]
+    assert len(updates) >= 3 and all(u["transient"]["display_id"] == display_id for u in updates)
+    texts = [shown["data"]["text/plain"]] + [u["data"]["text/plain"] for u in updates]
+    finished = [int(re.match(r"\S+ (\d+)/10 ", t)[1]) for t in texts]  # type: ignore[index]
+    assert finished == sorted(finished) and finished[0] < 10 and finished[-1] == 10
+    assert "<pre" in shown["data"]["text/html"]
+    assert not cell.of("stream")  # nothing printed to stdout or stderr
