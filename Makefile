@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 DEMO_STAMP := $(VENV)/.installed-demo
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: demo test lint services bench clean
+.PHONY: demo test lint docs services bench clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -18,7 +18,7 @@ $(DEMO_STAMP): pyproject.toml | $(BIN)/python
 	touch $@
 
 $(TEST_STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install -q -e '.[test]'
+	$(BIN)/python -m pip install -q -e '.[test,docs]'
 	touch $@
 
 demo: $(DEMO_STAMP)
@@ -28,10 +28,14 @@ lint: $(TEST_STAMP)
 	$(BIN)/ruff check plait tests examples bench
 	$(BIN)/mypy plait
 
+# The documentation site in build/site, strict: a broken link or API reference fails it.
+docs: $(TEST_STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
 services:
 	.ci/services-up
 
-test: $(TEST_STAMP) lint services
+test: $(TEST_STAMP) lint docs services
 	$(BIN)/python -m pytest -q
 
 bench: $(TEST_STAMP)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import concurrent.futures
 import contextvars
 import uuid
-from collections.abc import Awaitable, Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Generator, Iterable, Iterator
 from typing import Any, ClassVar, Generic, Never, NoReturn, Protocol, TypeVar, cast, final
 
 import attrs
@@ -114,6 +114,12 @@ class Expr(ContainerN[T_co, Never, Never], SupportsKind1["Expr[Any]", T_co]):  #
 
         return to_dot(self, name)
 
+    def _repr_svg_(self) -> str:
+        """The graph, drawn for Jupyter; repeated calls of one app show as one box with a count."""
+        from plait.dsl._svg import draw  # _svg imports this module
+
+        return draw(self)
+
     def map(self, function: Callable[[T_co], U]) -> Expr[U]:
         """Apply a plain function to the result; runs in the runtime, not on a worker.
 
@@ -152,6 +158,10 @@ class Expr(ContainerN[T_co, Never, Never], SupportsKind1["Expr[Any]", T_co]):  #
     def awaitable(self) -> Awaitable[T_co]:
         """Interpret this expression from async code: ``await expr.awaitable()``."""
         return _the_interpreter().awaitable(self)
+
+    def __await__(self) -> Generator[Any, None, T_co]:
+        """``await expr`` in async code or a notebook cell: submits it and waits without blocking the loop."""
+        return self.awaitable().__await__()
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Expr):  # a future too: its hash is not its work's, so it never equals

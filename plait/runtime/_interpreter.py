@@ -32,6 +32,7 @@ WAITING, QUEUED, RUNNING, BOUND, DONE, FAILED = range(6)
 # What a work item asks of its node: start it once its inputs are in; finish it or fail
 # it with a value (a bind or attempt whose input settled); cancel it if nothing needs it.
 START, FINISH, FAIL, ABANDON = range(4)
+_ENDINGS = ("done", "failed", "cached", "cancelled", "retried")  # the task events that end an attempt
 _NO_INPUTS: tuple[Node, ...] = ()
 
 
@@ -101,6 +102,9 @@ class Interpreter:
         self.work: deque[tuple[Node, int, Any]] = deque()
         self.draining = False
         self.task_ids = itertools.count(1)
+        # How many tasks ended each way, for a Runtime's display. Keys fixed up front: other
+        # threads read it while this one counts.
+        self.ended = dict.fromkeys(_ENDINGS, 0)
         self.functions: dict[int, bytes] = {}
 
     # -- admission ---------------------------------------------------------------
@@ -540,6 +544,8 @@ class Interpreter:
         attempt: int = 0,
     ) -> None:
         # Four times per task when a monitor listens: no dicts built, no lookups it can skip.
+        if state in self.ended:
+            self.ended[state] += 1
         monitor = self.monitor
         if monitor is None:
             return

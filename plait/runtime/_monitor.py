@@ -23,7 +23,7 @@ import warnings
 from collections import deque
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import attrs
 from rich.console import Console, RenderableType
@@ -35,6 +35,7 @@ from rich.text import Text
 from plait.backends import NodeSample, TaskSample, TaskSpec, TaskUsage
 from plait.backends._wire import dumps_call, dumps_function
 from plait.runtime._hooks import Monitor
+from plait.runtime._notebook import NotebookScreen, in_kernel
 
 __all__ = [
     "DEFAULT_DEBUG_PAYLOAD_BYTES",
@@ -44,6 +45,7 @@ __all__ = [
     "Monitors",
     "ProgressMonitor",
     "clock",
+    "Screen",
     "combine",
     "describe",
     "outdated",
@@ -451,22 +453,37 @@ _REDRAW_EVERY = 0.2
 _SHOW_AFTER = 0.5  # seconds of outstanding work before the bar appears
 
 
+class Screen(Protocol):
+    """Where the bar is drawn: rich's Live on a terminal, a cell's output in a notebook."""
+
+    def start(self) -> None: ...
+
+    def refresh(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
 class ProgressMonitor:
     """A progress bar on stderr: done, failed, cached and running counts, rate and ETA.
 
     It shows once work has been outstanding for half a second (a quick call draws
     nothing), redraws on the runtime's loop while tasks are outstanding (a long task
     still ticks the clock), and leaves its last line on the terminal when the work
-    settles, so an idle runtime draws nothing. ``console`` is for tests.
+    settles, so an idle runtime draws nothing. Written to a file or a pipe (a batch
+    job's log) it prints only that last line: rich's Live redraws terminals only.
+    ``screen`` draws it elsewhere (a notebook's output); ``console`` is for tests.
     """
 
-    def __init__(self, console: Console | None = None) -> None:
+    def __init__(
+        self, console: Console | None = None, screen: Callable[[ProgressMonitor], Screen] | None = None
+    ) -> None:
         self.console = console or Console(stderr=True)
+        self.screen = screen or self._terminal
         self.total = self.done = self.failed = self.cached = self.cancelled = 0
         self.running: set[int] = set()
         self.started = 0.0
         self._busy = False
-        self._live: Live | None = None
+        self._live: Screen | None = None
         self._drawn = 0.0
         self._tick: asyncio.TimerHandle | None = None
 
@@ -485,8 +502,11 @@ class ProgressMonitor:
             self._schedule(_SHOW_AFTER)
         elif self._live is not None:
             now = time.monotonic()
-            if now - self._drawn >= _REDRAW_EVERY:
+            if now - self._drawn >= _REDRAW_EVERY or self.finished >= self.total:  # the last count shows at once
                 self._draw(now)
+
+    def _terminal(self, renderable: ProgressMonitor) -> Screen:
+        return Live(renderable, console=self.console, auto_refresh=False, transient=False)
 
     @property
     def finished(self) -> int:
@@ -501,7 +521,7 @@ class ProgressMonitor:
             self._end()  # settled: leave the last line and stop drawing until more work comes
             return
         if self._live is None:
-            self._live = Live(self, console=self.console, auto_refresh=False, transient=False)
+            self._live = self.screen(self)
             self._live.start()
         self._draw(time.monotonic())
         self._schedule(_REDRAW_EVERY * 2)
@@ -567,6 +587,12 @@ def clock(seconds: float) -> str:
 
 
 def progress_monitor(progress: bool | None) -> ProgressMonitor | None:
-    """The progress bar ``Runtime(progress=...)`` asks for: None means when stderr is a terminal."""
-    show = sys.stderr.isatty() if progress is None else progress
-    return ProgressMonitor() if show else None
+    """The progress bar ``Runtime(progress=...)`` asks for: None means on a terminal or in a notebook.
+
+    In a Jupyter kernel the bar is a cell output, updated in place.
+    """
+    notebook = in_kernel()
+    show = (sys.stderr.isatty() or notebook) if progress is None else progress
+    if not show:
+        return None
+    return ProgressMonitor(screen=NotebookScreen if notebook else None)

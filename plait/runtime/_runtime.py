@@ -8,7 +8,7 @@ import concurrent.futures
 import os
 import threading
 from collections import deque
-from collections.abc import Awaitable, Coroutine, Sequence
+from collections.abc import Awaitable, Coroutine, Generator, Sequence
 from typing import Any, TypeVar
 
 from returns.result import Failure, Result, Success
@@ -16,10 +16,12 @@ from returns.result import Failure, Result, Success
 from plait.backends import Executor, ProcessExecutor, running_task
 from plait.dsl import Call, Expr, Retry, set_interpreter
 from plait.runtime._debug import debug_error
+from plait.runtime._display import future_repr, runtime_html, runtime_repr
 from plait.runtime._hooks import Memo, Monitor
 from plait.runtime._interpreter import Interpreter, Root
 from plait.runtime._memo import SQLiteMemo
 from plait.runtime._monitor import EventLog, combine, progress_monitor
+from plait.runtime._notebook import track
 from plait.runtime._plan import Plan, history_of, make_plan, median_seconds
 from plait.runtime._tracebacks import user_facing
 
@@ -75,6 +77,13 @@ class PlaitFuture(concurrent.futures.Future[T]):
         if root is not None:
             self._runtime._call_soon(self._runtime._interpreter.cancel, root)
         return True
+
+    def __await__(self) -> Generator[Any, None, T]:
+        """``await future`` in async code or a notebook cell, on any event loop."""
+        return asyncio.wrap_future(self).__await__()
+
+    def __repr__(self) -> str:
+        return future_repr(self, self.expr.label(), self._root)
 
 
 class Runtime:
@@ -189,6 +198,15 @@ class Runtime:
     def __exit__(self, *exc: object) -> None:
         self.shutdown()
 
+    def _state(self) -> str:
+        return "shut down" if self._closed else "running" if self._thread is not None else "not started"
+
+    def __repr__(self) -> str:
+        return runtime_repr(self._state(), self._executors, self._interpreter)
+
+    def _repr_html_(self) -> str:
+        return runtime_html(self._state(), self._executors, self._interpreter)
+
     # -- use ---------------------------------------------------------------------
 
     def submit(self, expr: Expr[T]) -> PlaitFuture[T]:
@@ -222,7 +240,9 @@ class Runtime:
             raise RuntimeError(_SHUT_DOWN)
         if self._thread is None:
             self.start()
-        return PlaitFuture(expr, self)
+        future = PlaitFuture(expr, self)
+        track(future)  # in a notebook: interrupting the cell cancels it
+        return future
 
     def _take_inbox(self) -> list[tuple[Expr[Any], PlaitFuture[Any]]]:
         with self._inbox_lock:
@@ -249,7 +269,8 @@ class Runtime:
         """Compute ``expr`` and return its result (or raise its error).
 
         After ``timeout`` seconds without a result, cancels the work and raises
-        ``TimeoutError`` naming what was still running.
+        ``TimeoutError`` naming what was still running; a wait cut short otherwise
+        (KeyboardInterrupt) cancels the work too: nothing else waits for it.
         """
         future = self.submit(expr)
         try:
@@ -262,6 +283,9 @@ class Runtime:
                 return future.result()
             message = f"run(timeout={timeout}): no result in time, so it was cancelled; {unfinished}"
             raise TimeoutError(message) from None
+        except BaseException:  # KeyboardInterrupt: nobody else waits for this work
+            future.cancel()
+            raise
 
     def _describe_unfinished(self, future: PlaitFuture[Any]) -> str:
         asked = asyncio.run_coroutine_threadsafe(self._unfinished(future), self._loop)

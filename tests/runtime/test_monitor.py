@@ -206,6 +206,17 @@ def test_a_quick_run_draws_no_bar() -> None:
     assert out.getvalue() == ""
 
 
+def test_a_forced_bar_in_a_log_file_prints_its_last_line_only_not_each_redraw() -> None:
+    # A batch job's stderr is a file: redraws would fill it with a line every 0.2 s.
+    log = io.StringIO()
+    bar = ProgressMonitor(Console(file=log, force_terminal=False, force_jupyter=False, width=120))
+    with pl.Runtime([pl.ThreadExecutor(2)], monitor=bar, progress=False) as rt:
+        rt.run(pl.gather(*(square(i) for i in range(10)), nap(1.2)))  # about six redraws
+    lines = log.getvalue().splitlines()
+    assert len(lines) == 1 and "11/11" in lines[0], lines
+    assert "\x1b[" not in log.getvalue()
+
+
 def test_progress_is_off_when_stderr_is_no_terminal_and_can_be_forced() -> None:
     # pytest captures stderr, so it is not a terminal here.
     quiet = pl.Runtime([pl.ThreadExecutor(1)])
