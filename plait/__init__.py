@@ -23,6 +23,7 @@ from plait.backends._dask import DaskExecutor
 from plait.backends._ray import RayExecutor
 from plait.backends.providers import (
     CondorProvider,
+    Container,
     GridEngineProvider,
     LocalProvider,
     LSFProvider,
@@ -61,6 +62,7 @@ __all__ = [
     "DaskExecutor",
     "RayExecutor",
     "CondorProvider",
+    "Container",
     "GridEngineProvider",
     "LSFProvider",
     "PBSProProvider",

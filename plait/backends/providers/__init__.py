@@ -2,11 +2,12 @@
 
 The batch-system providers share ``BatchProvider``: the same options, a rendered job
 script (``provider.job_script(command, job_name)``), submit/status/cancel through the
-scheduler's own commands.
+scheduler's own commands. Every provider can run its command in a ``Container``.
 """
 
 from plait.backends.providers._base import JobState, Provider
 from plait.backends.providers._condor import CondorProvider
+from plait.backends.providers._container import Container
 from plait.backends.providers._gridengine import GridEngineProvider
 from plait.backends.providers._local import LocalProvider
 from plait.backends.providers._lsf import LSFProvider
@@ -17,6 +18,7 @@ from plait.backends.providers._slurm import SlurmProvider
 __all__ = [
     "BatchProvider",
     "CondorProvider",
+    "Container",
     "GridEngineProvider",
     "JobState",
     "LSFProvider",

@@ -9,6 +9,7 @@ import subprocess
 from collections.abc import Mapping, Sequence
 
 from plait.backends.providers._base import JobState
+from plait.backends.providers._container import Container, in_container
 
 __all__ = ["LocalProvider"]
 
@@ -17,12 +18,19 @@ class LocalProvider:
     """Runs each block as a local process (its own process group).
 
     ``workers`` is how many worker processes each block runs; by default one per core.
+    ``container`` runs each block in an image, the working directory bound in.
     """
 
     label = "local"
 
     def __init__(
-        self, workers: int | None = None, *, init_blocks: int = 1, min_blocks: int = 0, max_blocks: int = 1
+        self,
+        workers: int | None = None,
+        *,
+        init_blocks: int = 1,
+        min_blocks: int = 0,
+        max_blocks: int = 1,
+        container: Container | None = None,
     ) -> None:
         if workers is not None and workers < 1:
             raise ValueError(f"LocalProvider(workers={workers}): need at least one worker")
@@ -33,11 +41,12 @@ class LocalProvider:
             )
         self.workers_per_block = workers or os.cpu_count() or 1
         self.init_blocks, self.min_blocks, self.max_blocks = init_blocks, min_blocks, max_blocks
+        self.container = container
         self._jobs: dict[str, subprocess.Popen[bytes]] = {}
 
     def submit(self, command: Sequence[str], job_name: str, env: Mapping[str, str] | None = None) -> str:
         process = subprocess.Popen(
-            list(command), env={**os.environ, **(env or {})}, start_new_session=True
+            in_container(self.container, command, env), env={**os.environ, **(env or {})}, start_new_session=True
         )
         job_id = str(process.pid)
         self._jobs[job_id] = process
