@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import os
 import shlex
-import shutil
 import sys
-import uuid
 from pathlib import Path
 
 import pytest
 
 import plait as pl
 from plait.backends.providers._container import in_container
+from tests.backends.conftest import charliecloud
 
 POOL = [sys.executable, "-c", "from plait.cli import main; main()", "worker", "--url", "tcp://10.0.0.1:5000"]
 
@@ -126,36 +125,6 @@ def test_no_container_runs_the_command_as_it_is() -> None:
 # -- a real pool inside a Charliecloud image ---------------------------------------------
 
 
-@pytest.fixture
-def charliecloud_image(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, str]:
-    """A directory image: its own root, holding a token no host path has; the host's /usr and Python bound in."""
-    if shutil.which("ch-run") is None:
-        message = "ch-run is not installed: run .ci/charliecloud-up (as root)"
-        if os.environ.get("CI"):
-            pytest.fail(f"{message}; in CI the container tests must run")
-        pytest.skip(message)
-    monkeypatch.setenv("USER", os.environ.get("USER") or "plait")  # ch-run refuses to start without it
-    image = tmp_path / "image"
-    for directory in ("usr", "proc", "sys", "dev", "home", "tmp", "etc", "root", "var/tmp"):
-        (image / directory).mkdir(parents=True)
-    for link in ("bin", "lib", "lib64", "sbin"):
-        (image / link).symlink_to(f"usr/{link}")
-    for name in ("passwd", "group", "hosts", "resolv.conf"):
-        (image / "etc" / name).touch()
-    token = uuid.uuid4().hex
-    (image / "plait-image").write_text(token)
-    for bound in _python_paths():  # ch-run mounts only on directories the image has
-        (image / bound.relative_to("/")).mkdir(parents=True, exist_ok=True)
-    (image / Path.cwd().relative_to("/")).mkdir(parents=True, exist_ok=True)
-    return image, token
-
-
-def _python_paths() -> list[Path]:
-    """What this Python needs: its installation, its environment, and plait's source tree."""
-    source = Path(pl.__file__).parent.parent
-    return [Path(path) for path in dict.fromkeys([sys.base_prefix, sys.prefix, str(source)]) if path != "/usr"]
-
-
 @pl.app
 def image_token() -> str:
     return Path("/plait-image").read_text()
@@ -164,8 +133,7 @@ def image_token() -> str:
 @pytest.mark.timeout(60)
 def test_a_pool_runs_its_tasks_inside_a_charliecloud_image(charliecloud_image: tuple[Path, str]) -> None:
     image, token = charliecloud_image
-    container = pl.Container(image, runtime="charliecloud", binds=["/usr", *_python_paths()], python=None)
-    executor = pl.ZMQExecutor(provider=pl.LocalProvider(workers=1, container=container))
+    executor = pl.ZMQExecutor(provider=pl.LocalProvider(workers=1, container=charliecloud(image)))
     with pl.Runtime([executor]) as rt:
         assert rt.run(image_token()) == token
     assert not Path("/plait-image").exists() or Path("/plait-image").read_text() != token

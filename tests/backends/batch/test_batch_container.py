@@ -1,0 +1,36 @@
+"""A pilot job on the real Slurm whose pool runs inside a Charliecloud image."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+import plait as pl
+from tests.backends.batch.support import FAST
+from tests.backends.conftest import charliecloud
+
+pytestmark = [pytest.mark.slurm, pytest.mark.usefixtures("slurm"), pytest.mark.timeout(120)]
+
+
+@pl.app
+def where() -> tuple[str, str]:
+    """The image's token (only the image has the file) and the Slurm job that ran the task."""
+    return Path("/plait-image").read_text(), os.environ.get("SLURM_JOB_ID", "none")
+
+
+def test_a_slurm_block_runs_its_pool_in_the_container(tmp_path: Path, charliecloud_image: tuple[Path, str]) -> None:
+    image, token = charliecloud_image
+    slurm = pl.SlurmProvider(
+        partition="debug", walltime="00:05:00", job_dir=tmp_path / "jobs", container=charliecloud(image)
+    )
+    executor = pl.ZMQExecutor(provider=slurm, **FAST)  # type: ignore[arg-type]
+    with pl.Runtime([executor]) as rt:
+        seen, job = rt.run(where())
+        assert executor.blocks is not None
+        blocks = set(executor.blocks.submitted.values())
+    assert seen == token
+    assert job in blocks
+    launch = (tmp_path / "jobs" / "plait-zmq-0.sh").read_text().splitlines()[-1]
+    assert launch.startswith("ch-run ") and f" -b {tmp_path / 'jobs'} " in launch

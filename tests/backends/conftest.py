@@ -1,0 +1,48 @@
+"""Fixtures for the backend tests: a Charliecloud image directory to run pools in."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+import plait as pl
+
+
+@pytest.fixture
+def charliecloud_image(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, str]:
+    """A directory image: its own root, holding a token no host path has; the host's /usr and Python bound in."""
+    if shutil.which("ch-run") is None:
+        message = "ch-run is not installed: run .ci/charliecloud-up (as root)"
+        if os.environ.get("CI"):
+            pytest.fail(f"{message}; in CI the container tests must run")
+        pytest.skip(message)
+    monkeypatch.setenv("USER", os.environ.get("USER") or "plait")  # ch-run refuses to start without it
+    image = tmp_path / "image"
+    for directory in ("usr", "proc", "sys", "dev", "home", "tmp", "etc", "root", "var/tmp"):
+        (image / directory).mkdir(parents=True)
+    for link in ("bin", "lib", "lib64", "sbin"):
+        (image / link).symlink_to(f"usr/{link}")
+    for name in ("passwd", "group", "hosts", "resolv.conf"):
+        (image / "etc" / name).touch()
+    token = uuid.uuid4().hex
+    (image / "plait-image").write_text(token)
+    for bound in python_paths():  # ch-run mounts only on directories the image has
+        (image / bound.relative_to("/")).mkdir(parents=True, exist_ok=True)
+    (image / Path.cwd().relative_to("/")).mkdir(parents=True, exist_ok=True)
+    return image, token
+
+
+def python_paths() -> list[Path]:
+    """What this Python needs: its installation, its environment, and plait's source tree."""
+    source = Path(pl.__file__).parent.parent
+    return [Path(path) for path in dict.fromkeys([sys.base_prefix, sys.prefix, str(source)]) if path != "/usr"]
+
+
+def charliecloud(image: Path) -> pl.Container:
+    """The image of ``charliecloud_image`` as a Container: this Python runs in it, bound at its own paths."""
+    return pl.Container(image, runtime="charliecloud", binds=["/usr", *python_paths()], python=None)
