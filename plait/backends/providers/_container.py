@@ -19,7 +19,7 @@ from typing import Literal
 
 import attrs
 
-__all__ = ["Container", "Runtime", "in_container"]
+__all__ = ["Container", "Runtime", "image_command", "in_container"]
 
 Runtime = Literal["apptainer", "singularity", "charliecloud", "podman", "docker"]
 _RUNTIMES = ("apptainer", "singularity", "charliecloud", "podman", "docker")
@@ -99,8 +99,7 @@ class Container:
         >>> Container("img.sif").command(["python3", "-V"], binds=[Path("/home/me/jobs")], workdir=Path("/home/me"))
         ['apptainer', 'exec', '--bind', '/home/me', '--pwd', '/home/me', 'img.sif', 'python3', '-V']
         """
-        head = [self.python] if self.python and command and command[0] == sys.executable else list(command[:1])
-        argv = [*head, *command[1:]]
+        argv = image_command(command, self.python)
         mounts = list(dict.fromkeys([*_outermost([workdir, *binds]), *self.binds]))
         if self.runtime in ("apptainer", "singularity"):
             flags = [arg for mount in mounts for arg in ("--bind", mount)]
@@ -112,6 +111,19 @@ class Container:
         names = [arg for name in env_names for arg in ("-e", name)]  # the value comes from the host's environment
         run = [self.runtime, "run", "--rm", "--network", "host", *volumes, "-w", str(workdir), *names]
         return [*run, *self.options, self.image, *argv]
+
+
+def image_command(command: Sequence[str], python: str | None) -> list[str]:
+    """``command`` for an image whose interpreter is ``python``: the driver's own is replaced, if it heads it.
+
+    Everything plait starts (a pool, a batch job) runs this process's interpreter, whose
+    path means nothing inside an image that does not bind it; ``None`` keeps it.
+
+    >>> image_command([sys.executable, "-m", "plait"], "python3"), image_command(["hostname"], "python3")
+    (['python3', '-m', 'plait'], ['hostname'])
+    """
+    head = [python] if python and command and command[0] == sys.executable else list(command[:1])
+    return [*head, *command[1:]]
 
 
 def _outermost(paths: Iterable[Path]) -> list[str]:
