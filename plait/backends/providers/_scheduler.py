@@ -93,9 +93,9 @@ class BatchProvider:
     ``scheduler_options`` are extra header lines (the directive prefix is added when
     missing); ``worker_init`` is shell run before the command, e.g. activating an env.
     Scripts and the jobs' stdout/stderr go to ``job_dir``, which must be on a file
-    system the compute nodes share. ``container`` runs the command in an image
-    (``job_dir`` and the working directory bound in). ``check_commands=False`` skips looking for the
+    system the compute nodes share. ``check_commands=False`` skips looking for the
     scheduler's commands on PATH: to render and review scripts on another machine.
+    ``container`` runs the command in an image, ``job_dir`` and the working directory bound in.
     """
 
     scheduler: ClassVar[str]  # its name, e.g. "slurm": the provider's label
