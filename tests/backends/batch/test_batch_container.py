@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import attrs
 import pytest
 
 import plait as pl
@@ -14,7 +15,7 @@ from tests.backends.conftest import charliecloud
 pytestmark = [pytest.mark.slurm, pytest.mark.usefixtures("slurm"), pytest.mark.timeout(120)]
 
 
-@pl.app
+@pl.app(pure=False)  # what it reads depends on where it runs
 def where() -> tuple[str, str]:
     """The image's token (only the image has the file) and the Slurm job that ran the task."""
     return Path("/plait-image").read_text(), os.environ.get("SLURM_JOB_ID", "none")
@@ -34,3 +35,15 @@ def test_a_slurm_block_runs_its_pool_in_the_container(tmp_path: Path, charlieclo
     assert job in blocks
     launch = (tmp_path / "jobs" / "plait-zmq-0.sh").read_text().splitlines()[-1]
     assert launch.startswith("ch-run ") and f" -b {tmp_path / 'jobs'} " in launch
+
+
+def test_a_task_job_runs_in_the_container(tmp_path: Path, charliecloud_image: tuple[Path, str]) -> None:
+    image, token = charliecloud_image
+    container = charliecloud(image)
+    # The task and result files' directory is outside the working directory here: bind it.
+    container = attrs.evolve(container, binds=[*container.binds, str(tmp_path / "batch")])
+    slurm = pl.SlurmProvider(partition="debug", walltime="00:05:00", job_dir=tmp_path / "jobs", container=container)
+    executor = pl.BatchExecutor(provider=slurm, directory=tmp_path / "batch", poll_interval=0.2)
+    with pl.Runtime([executor]) as rt:
+        seen, job = rt.run(where())
+    assert seen == token and job != "none"
