@@ -118,6 +118,13 @@ def test_bad_settings_are_refused_naming_the_setting(options: dict[str, object],
         pl.Container("IMG", **options)  # type: ignore[arg-type]
 
 
+def test_local_provider_refuses_a_runtime_that_is_not_installed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", "/nonexistent")
+    with pytest.raises(FileNotFoundError, match="runtime='charliecloud'\\): 'ch-run' is not on PATH here"):
+        pl.LocalProvider(container=pl.Container("/images/env", runtime="charliecloud"))
+    pl.SlurmProvider(check_commands=False, container=pl.Container("img.sif"))  # it runs on the nodes: not checked
+
+
 def test_no_container_runs_the_command_as_it_is() -> None:
     assert in_container(None, POOL, {"A": "1"}) == POOL
 

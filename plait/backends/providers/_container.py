@@ -12,6 +12,7 @@ connects back to the executor's address as the host would).
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -88,6 +89,20 @@ class Container:
         if value is not None:
             _no_newline("python", value)
 
+    @property
+    def executable(self) -> str:
+        """The runtime's command: ``ch-run`` for Charliecloud, else the runtime's name."""
+        return "ch-run" if self.runtime == "charliecloud" else self.runtime
+
+    def installed(self) -> Container:
+        """This container, once its runtime is found on PATH here (for providers that start it here)."""
+        if shutil.which(self.executable) is None:
+            raise FileNotFoundError(
+                f"Container(runtime={self.runtime!r}): {self.executable!r} is not on PATH here; "
+                f"install {self.runtime} or load its module"
+            )
+        return self
+
     def command(
         self, command: Sequence[str], *, env_names: Iterable[str] = (), binds: Iterable[Path] = (), workdir: Path
     ) -> list[str]:
@@ -106,7 +121,7 @@ class Container:
             return [self.runtime, "exec", *flags, "--pwd", str(workdir), *self.options, self.image, *argv]
         if self.runtime == "charliecloud":
             flags = [arg for mount in mounts for arg in ("-b", mount)]
-            return ["ch-run", *flags, "-c", str(workdir), *self.options, self.image, "--", *argv]
+            return [self.executable, *flags, "-c", str(workdir), *self.options, self.image, "--", *argv]
         volumes = [arg for mount in mounts for arg in ("-v", mount if ":" in mount else f"{mount}:{mount}")]
         names = [arg for name in env_names for arg in ("-e", name)]  # the value comes from the host's environment
         run = [self.runtime, "run", "--rm", "--network", "host", *volumes, "-w", str(workdir), *names]

@@ -41,7 +41,7 @@ class LocalProvider:
             )
         self.workers_per_block = workers or os.cpu_count() or 1
         self.init_blocks, self.min_blocks, self.max_blocks = init_blocks, min_blocks, max_blocks
-        self.container = container
+        self.container = container.installed() if container is not None else None
         self._jobs: dict[str, subprocess.Popen[bytes]] = {}
 
     def submit(self, command: Sequence[str], job_name: str, env: Mapping[str, str] | None = None) -> str:
