@@ -8,6 +8,7 @@ import sys
 import uuid
 from pathlib import Path
 
+import attrs
 import pytest
 
 import plait as pl
@@ -46,3 +47,18 @@ def python_paths() -> list[Path]:
 def charliecloud(image: Path) -> pl.Container:
     """The image of ``charliecloud_image`` as a Container: this Python runs in it, bound at its own paths."""
     return pl.Container(image, runtime="charliecloud", binds=["/usr", *python_paths()], python=None)
+
+
+def with_image_library(image: Path) -> pl.Container:
+    """``charliecloud(image)`` with a module on the image's own sys.path only (not the driver's)."""
+    (image / "plait-site").mkdir()
+    (image / "plait-site" / "imageonly.py").write_text("WHERE = 'image'\n")
+    inside = os.pathsep.join(["/plait-site", *filter(None, [os.environ.get("PYTHONPATH")])])
+    return attrs.evolve(charliecloud(image), options=[f"--set-env=PYTHONPATH={inside}"])
+
+
+@pl.app(pure=False)  # what it imports depends on where it runs
+def from_the_image() -> str:
+    import imageonly  # type: ignore[import-not-found]
+
+    return str(imageonly.WHERE)

@@ -11,7 +11,7 @@ import pytest
 
 import plait as pl
 from plait.backends.providers._container import in_container
-from tests.backends.conftest import charliecloud
+from tests.backends.conftest import charliecloud, from_the_image, with_image_library
 
 POOL = [sys.executable, "-c", "from plait.cli import main; main()", "worker", "--url", "tcp://10.0.0.1:5000"]
 
@@ -144,3 +144,13 @@ def test_a_pool_runs_its_tasks_inside_a_charliecloud_image(charliecloud_image: t
     with pl.Runtime([executor]) as rt:
         assert rt.run(image_token()) == token
     assert not Path("/plait-image").exists() or Path("/plait-image").read_text() != token
+
+
+
+@pytest.mark.timeout(60)
+def test_workers_keep_the_images_own_import_paths(charliecloud_image: tuple[Path, str]) -> None:
+    # Workers take the driver's sys.path so that its modules import by name; an image's own
+    # site-packages must stay on it too, or the image's libraries vanish from the tasks.
+    executor = pl.ZMQExecutor(provider=pl.LocalProvider(workers=1, container=with_image_library(charliecloud_image[0])))
+    with pl.Runtime([executor]) as rt:
+        assert rt.run(from_the_image()) == "image"

@@ -10,7 +10,7 @@ import pytest
 
 import plait as pl
 from tests.backends.batch.support import FAST
-from tests.backends.conftest import charliecloud
+from tests.backends.conftest import charliecloud, from_the_image, with_image_library
 
 pytestmark = [pytest.mark.slurm, pytest.mark.usefixtures("slurm"), pytest.mark.timeout(120)]
 
@@ -47,3 +47,12 @@ def test_a_task_job_runs_in_the_container(tmp_path: Path, charliecloud_image: tu
     with pl.Runtime([executor]) as rt:
         seen, job = rt.run(where())
     assert seen == token and job != "none"
+
+
+def test_a_task_job_keeps_the_images_own_import_paths(tmp_path: Path, charliecloud_image: tuple[Path, str]) -> None:
+    container = with_image_library(charliecloud_image[0])
+    container = attrs.evolve(container, binds=[*container.binds, str(tmp_path / "batch")])
+    slurm = pl.SlurmProvider(partition="debug", walltime="00:05:00", job_dir=tmp_path / "jobs", container=container)
+    executor = pl.BatchExecutor(provider=slurm, directory=tmp_path / "batch", poll_interval=0.2)
+    with pl.Runtime([executor]) as rt:
+        assert rt.run(from_the_image()) == "image"
