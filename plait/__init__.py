@@ -20,6 +20,7 @@ from plait.backends import (
 )
 from plait.backends._batch import BatchExecutor
 from plait.backends._dask import DaskExecutor
+from plait.backends._environment import PackedEnvironment
 from plait.backends._ray import RayExecutor
 from plait.backends.providers import (
     CondorProvider,
@@ -66,6 +67,7 @@ __all__ = [
     "Container",
     "GridEngineProvider",
     "KubernetesProvider",
+    "PackedEnvironment",
     "LSFProvider",
     "PBSProProvider",
     "SchedulerError",
