@@ -1,4 +1,4 @@
-"""Fixtures for the backend tests: a Charliecloud image directory to run pools in."""
+"""Fixtures for the backend tests: a Charliecloud image directory to run pools in, and hosts made of it."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import attrs
 import pytest
 
 import plait as pl
+import tests
 
 
 @pytest.fixture
@@ -62,3 +63,19 @@ def from_the_image() -> str:
     import imageonly  # type: ignore[import-not-found]
 
     return str(imageonly.WHERE)
+
+
+HOST_PYTHON = str(Path(sys.base_prefix, "bin", f"python{sys.version_info[0]}.{sys.version_info[1]}"))
+
+
+def host_without_plait(image: Path) -> pl.Container:
+    """The image with this machine's Python installation bound in, and nothing of the venv or the checkout."""
+    return attrs.evolve(charliecloud(image), binds=sorted({"/usr", sys.base_prefix}))
+
+
+def packed(tmp_path: Path, **options: object) -> pl.PackedEnvironment:
+    settings: dict[str, object] = {
+        "distributions": ["plait"], "paths": [Path(tests.__file__).parent], "directory": tmp_path / "envs",
+        "cache": str(tmp_path / "cache"), "python": HOST_PYTHON,
+    }  # fmt: skip
+    return pl.PackedEnvironment(**{**settings, **options})  # type: ignore[arg-type]

@@ -15,25 +15,9 @@ import attrs
 import pytest
 
 import plait as pl
-import tests
 from plait.backends._environment import python_tag
-from tests.backends.conftest import charliecloud
+from tests.backends.conftest import HOST_PYTHON, host_without_plait, packed
 from tests.backends.environment_apps import where_plait_is
-
-HOST_PYTHON = str(Path(sys.base_prefix, "bin", f"python{sys.version_info[0]}.{sys.version_info[1]}"))
-
-
-def host_without_plait(image: Path) -> pl.Container:
-    """The image with this machine's Python installation bound in, and nothing of the venv or the checkout."""
-    return attrs.evolve(charliecloud(image), binds=sorted({"/usr", sys.base_prefix}))
-
-
-def packed(tmp_path: Path, **options: object) -> pl.PackedEnvironment:
-    settings: dict[str, object] = {
-        "distributions": ["plait"], "paths": [Path(tests.__file__).parent], "directory": tmp_path / "envs",
-        "cache": str(tmp_path / "cache"), "python": HOST_PYTHON,
-    }  # fmt: skip
-    return pl.PackedEnvironment(**{**settings, **options})  # type: ignore[arg-type]
 
 
 @pytest.mark.timeout(90)

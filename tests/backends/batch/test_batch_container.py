@@ -1,4 +1,4 @@
-"""A pilot job on the real Slurm whose pool runs inside a Charliecloud image."""
+"""Pilot and task jobs on the real Slurm that run inside a Charliecloud image."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ import pytest
 
 import plait as pl
 from tests.backends.batch.support import FAST
-from tests.backends.conftest import charliecloud, from_the_image, with_image_library
+from tests.backends.conftest import charliecloud, from_the_image, host_without_plait, packed, with_image_library
+from tests.backends.environment_apps import where_plait_is
 
 pytestmark = [pytest.mark.slurm, pytest.mark.usefixtures("slurm"), pytest.mark.timeout(120)]
 
@@ -56,3 +57,18 @@ def test_a_task_job_keeps_the_images_own_import_paths(tmp_path: Path, charlieclo
     executor = pl.BatchExecutor(provider=slurm, directory=tmp_path / "batch", poll_interval=0.2)
     with pl.Runtime([executor]) as rt:
         assert rt.run(from_the_image()) == "image"
+
+
+def test_a_task_job_runs_from_a_packed_environment_on_a_node_without_plait(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, charliecloud_image: tuple[Path, str]
+) -> None:
+    image, token = charliecloud_image
+    monkeypatch.chdir(tmp_path)  # plait's checkout is not bound: only the packed environment brings it
+    slurm = pl.SlurmProvider(
+        partition="debug", walltime="00:05:00", job_dir=tmp_path / "jobs", container=host_without_plait(image)
+    )
+    batch = {"directory": tmp_path / "batch", "poll_interval": 0.2}
+    executor = pl.BatchExecutor(provider=slurm, environment=packed(tmp_path), **batch)  # type: ignore[arg-type]
+    with pl.Runtime([executor]) as rt:
+        plait_file, seen = rt.run(where_plait_is())
+    assert seen == token and plait_file.startswith(str(tmp_path / "cache"))
