@@ -122,16 +122,22 @@ class PackedEnvironment:
         digest = hashlib.sha256(python_tag().encode())
         for name, source in files.items():
             digest.update(f"\0{name}\0{source.stat().st_size}\0".encode())
-            digest.update(source.read_bytes())
+            with source.open("rb") as content:
+                for chunk in iter(lambda: content.read(1 << 20), b""):
+                    digest.update(chunk)
         key = digest.hexdigest()[:24]
         archive = self.directory / f"env-{key}.tar"
         if not archive.exists():
             self.directory.mkdir(parents=True, exist_ok=True)
             partial = tempfile.NamedTemporaryFile(dir=self.directory, suffix=".partial", delete=False)  # noqa: SIM115
-            with partial, tarfile.open(fileobj=partial, mode="w") as tar:
-                for name, source in files.items():
-                    tar.add(source, arcname=name, recursive=False)
-            os.replace(partial.name, archive)
+            try:
+                with partial, tarfile.open(fileobj=partial, mode="w", dereference=True) as tar:  # files, not links
+                    for name, source in files.items():
+                        tar.add(source, arcname=name, recursive=False)
+                os.replace(partial.name, archive)  # whole or not at all: a pack running beside us may read it
+            except BaseException:
+                os.unlink(partial.name)
+                raise
         return Packed(archive, key, python_tag(), self.cache, self.python)
 
     def files(self) -> dict[str, Path]:
