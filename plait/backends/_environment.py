@@ -119,25 +119,11 @@ class PackedEnvironment:
     def pack(self) -> Packed:
         """Write the archive (unless one of the same content is there) and say where it is."""
         files = dict(sorted(self.files().items()))
-        digest = hashlib.sha256(python_tag().encode())
-        for name, source in files.items():
-            digest.update(f"\0{name}\0{source.stat().st_size}\0".encode())
-            with source.open("rb") as content:
-                for chunk in iter(lambda: content.read(1 << 20), b""):
-                    digest.update(chunk)
-        key = digest.hexdigest()[:24]
+        key = _digest(files)
         archive = self.directory / f"env-{key}.tar"
         if not archive.exists():
             self.directory.mkdir(parents=True, exist_ok=True)
-            partial = tempfile.NamedTemporaryFile(dir=self.directory, suffix=".partial", delete=False)  # noqa: SIM115
-            try:
-                with partial, tarfile.open(fileobj=partial, mode="w", dereference=True) as tar:  # files, not links
-                    for name, source in files.items():
-                        tar.add(source, arcname=name, recursive=False)
-                os.replace(partial.name, archive)  # whole or not at all: a pack running beside us may read it
-            except BaseException:
-                os.unlink(partial.name)
-                raise
+            _write(files, archive)
         return Packed(archive, key, python_tag(), self.cache, self.python)
 
     def files(self) -> dict[str, Path]:
@@ -174,6 +160,30 @@ class PackedEnvironment:
 
 
 Needed = Iterator[tuple[str, frozenset[str]]]  # distribution names, with the extras asked of each
+
+
+def _digest(files: dict[str, Path]) -> str:
+    """A hash of the files' names and content, and of the Python they are for."""
+    digest = hashlib.sha256(python_tag().encode())
+    for name, source in files.items():
+        digest.update(f"\0{name}\0{source.stat().st_size}\0".encode())
+        with source.open("rb") as content:
+            for chunk in iter(lambda: content.read(1 << 20), b""):
+                digest.update(chunk)
+    return digest.hexdigest()[:24]
+
+
+def _write(files: dict[str, Path], archive: Path) -> None:
+    """The tar of ``files``, whole or not at all: a pack running beside this one may read it."""
+    partial = tempfile.NamedTemporaryFile(dir=archive.parent, suffix=".partial", delete=False)  # noqa: SIM115
+    try:
+        with partial, tarfile.open(fileobj=partial, mode="w", dereference=True) as tar:  # files, not links
+            for name, source in files.items():
+                tar.add(source, arcname=name, recursive=False)
+        os.replace(partial.name, archive)
+    except BaseException:
+        os.unlink(partial.name)
+        raise
 
 
 def _requirements(dist: importlib.metadata.Distribution, extras: frozenset[str]) -> Needed:
