@@ -20,10 +20,13 @@ from plait.backends import (
 )
 from plait.backends._batch import BatchExecutor
 from plait.backends._dask import DaskExecutor
+from plait.backends._environment import PackedEnvironment
 from plait.backends._ray import RayExecutor
 from plait.backends.providers import (
     CondorProvider,
+    Container,
     GridEngineProvider,
+    KubernetesProvider,
     LocalProvider,
     LSFProvider,
     PBSProProvider,
@@ -61,7 +64,10 @@ __all__ = [
     "DaskExecutor",
     "RayExecutor",
     "CondorProvider",
+    "Container",
     "GridEngineProvider",
+    "KubernetesProvider",
+    "PackedEnvironment",
     "LSFProvider",
     "PBSProProvider",
     "SchedulerError",

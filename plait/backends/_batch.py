@@ -22,6 +22,7 @@ from typing import Any
 
 import attrs
 
+from plait.backends._environment import Packed, PackedEnvironment, in_environment
 from plait.backends._errors import WorkerLost
 from plait.backends._task import TaskResult, TaskSpec
 from plait.backends._wire import WireResult, WireTask, decode_result, dumps_call, dumps_function
@@ -54,6 +55,7 @@ class BatchExecutor:
     system the compute nodes share (default: ``.plait/batch`` in the working directory).
     A task's ``timeout`` is enforced inside its job; a job that ends without a result
     fails its task with WorkerLost, naming the job's stdout and stderr files.
+    ``environment`` packs the driver's packages at start for nodes that lack them.
     """
 
     can_kill = True
@@ -66,6 +68,7 @@ class BatchExecutor:
         max_jobs: int | None = None,
         directory: str | os.PathLike[str] = ".plait/batch",
         poll_interval: float = 1.0,
+        environment: PackedEnvironment | None = None,
     ) -> None:
         if max_jobs is not None and max_jobs < 1:
             raise ValueError(f"BatchExecutor(max_jobs={max_jobs}): need at least one job")
@@ -76,6 +79,8 @@ class BatchExecutor:
         self.provider = provider
         self.max_jobs = max_jobs or provider.max_blocks
         self.poll_interval = poll_interval
+        self.environment = environment
+        self._packed: Packed | None = None
         self.directory = Path(directory).absolute() / f"{label}-{uuid.uuid4().hex[:8]}"
         self._jobs: dict[int, _Job] = {}
         self._count = 0
@@ -88,6 +93,8 @@ class BatchExecutor:
 
     async def start(self) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
+        if self.environment is not None:
+            self._packed = await asyncio.to_thread(self.environment.pack)
         self._poller = asyncio.get_running_loop().create_task(self._poll())
 
     def submit(self, spec: TaskSpec) -> asyncio.Future[TaskResult]:
@@ -108,7 +115,7 @@ class BatchExecutor:
         return future
 
     async def _submit(self, job: _Job, task_file: Path) -> None:
-        command = [sys.executable, "-m", "plait.backends._batch_job", str(task_file)]
+        command = in_environment(self._packed, [sys.executable, "-m", "plait.backends._batch_job", str(task_file)])
         try:
             job_id = await asyncio.to_thread(self.provider.submit, command, job.name, None)
         except Exception as error:  # the scheduler refused it: that is the task's answer, not a lost worker

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from plait.backends._errors import TaskTimeout
 from plait.backends._wire import dumps_error
-from plait.backends._worker import WireResult, run_task
+from plait.backends._worker import WireResult, adopt_path, run_task
 
 __all__ = ["main"]
 
@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> None:
     (task_path,) = sys.argv[1:] if argv is None else argv
     task_file = Path(task_path)
     sys_path, timeout, wire = pickle.loads(task_file.read_bytes())
-    sys.path[:] = sys_path
+    adopt_path(sys_path)
     result_file = task_file.with_suffix(".result")
     lock = threading.Lock()
     started = time.time()

@@ -244,9 +244,19 @@ def fork_worker(sock: socket.socket, others: Iterable[socket.socket] = ()) -> in
     return pid
 
 
+def adopt_path(driver: list[str]) -> None:
+    """Import as the driver does: its ``sys.path`` first, then this interpreter's own entries.
+
+    The driver's entries let the apps' modules import by name; keeping ours matters where
+    the worker's Python is not the driver's (a container image, a packed environment):
+    its own site-packages would otherwise vanish.
+    """
+    sys.path[:] = [*driver, *(entry for entry in sys.path if entry not in driver)]
+
+
 def _serve_driver(sock: socket.socket) -> None:
     channel = _Channel(sock)
-    sys.path[:] = channel.recv()
+    adopt_path(channel.recv())
     # An empty batch of results says "ready": the driver starts the clock of a timeout
     # for the first task again from here, so a slow start-up does not count against it.
     channel.send([])

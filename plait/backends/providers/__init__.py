@@ -2,12 +2,15 @@
 
 The batch-system providers share ``BatchProvider``: the same options, a rendered job
 script (``provider.job_script(command, job_name)``), submit/status/cancel through the
-scheduler's own commands.
+scheduler's own commands. Every provider can run its command in a ``Container``;
+``KubernetesProvider`` runs it as a Pod (``provider.manifest(command, job_name)``).
 """
 
 from plait.backends.providers._base import JobState, Provider
 from plait.backends.providers._condor import CondorProvider
+from plait.backends.providers._container import Container
 from plait.backends.providers._gridengine import GridEngineProvider
+from plait.backends.providers._kubernetes import KubernetesProvider
 from plait.backends.providers._local import LocalProvider
 from plait.backends.providers._lsf import LSFProvider
 from plait.backends.providers._pbspro import PBSProProvider
@@ -17,8 +20,10 @@ from plait.backends.providers._slurm import SlurmProvider
 __all__ = [
     "BatchProvider",
     "CondorProvider",
+    "Container",
     "GridEngineProvider",
     "JobState",
+    "KubernetesProvider",
     "LSFProvider",
     "LocalProvider",
     "PBSProProvider",

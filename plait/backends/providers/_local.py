@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 
 from plait.backends._reaper import session_alive
 from plait.backends.providers._base import JobState
+from plait.backends.providers._container import Container, in_container
 
 __all__ = ["LocalProvider"]
 
@@ -22,12 +23,19 @@ class LocalProvider:
     Cancelling a job kills its process group: that pool; its launcher, in a group of
     its own, then cleans up. ``workers`` is how many worker processes each block runs;
     by default one per core.
+    ``container`` runs each block in an image, the working directory bound in.
     """
 
     label = "local"
 
     def __init__(
-        self, workers: int | None = None, *, init_blocks: int = 1, min_blocks: int = 0, max_blocks: int = 1
+        self,
+        workers: int | None = None,
+        *,
+        init_blocks: int = 1,
+        min_blocks: int = 0,
+        max_blocks: int = 1,
+        container: Container | None = None,
     ) -> None:
         if workers is not None and workers < 1:
             raise ValueError(f"LocalProvider(workers={workers}): need at least one worker")
@@ -38,11 +46,12 @@ class LocalProvider:
             )
         self.workers_per_block = workers or os.cpu_count() or 1
         self.init_blocks, self.min_blocks, self.max_blocks = init_blocks, min_blocks, max_blocks
+        self.container = container.installed() if container is not None else None
         self._jobs: dict[str, subprocess.Popen[bytes]] = {}
 
     def submit(self, command: Sequence[str], job_name: str, env: Mapping[str, str] | None = None) -> str:
         process = subprocess.Popen(
-            list(command), env={**os.environ, **(env or {})}, start_new_session=True
+            in_container(self.container, command, env), env={**os.environ, **(env or {})}, start_new_session=True
         )
         job_id = str(process.pid)
         self._jobs[job_id] = process

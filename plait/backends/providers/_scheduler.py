@@ -21,6 +21,7 @@ from typing import ClassVar, Literal
 import attrs
 
 from plait.backends.providers._base import JobState
+from plait.backends.providers._container import Container, in_container
 
 __all__ = ["BatchProvider", "Launcher", "SchedulerError", "format_walltime", "parse_walltime", "single_line"]
 
@@ -111,6 +112,7 @@ class BatchProvider:
     Scripts and the jobs' stdout/stderr go to ``job_dir``, which must be on a file
     system the compute nodes share. ``check_commands=False`` skips looking for the
     scheduler's commands on PATH: to render and review scripts on another machine.
+    ``container`` runs the command in an image, ``job_dir`` and the working directory bound in.
     """
 
     scheduler: ClassVar[str]  # its name, e.g. "slurm": the provider's label
@@ -133,6 +135,7 @@ class BatchProvider:
     job_dir: Path = attrs.field(default=Path(".plait/jobs"), converter=_absolute)
     command_timeout: float = 60.0
     check_commands: bool = True
+    container: Container | None = None
     label: str = attrs.field(init=False)
     # The workers of one pool: a pool runs on every node of a block (the launcher starts one per node).
     workers_per_block: int = attrs.field(init=False)
@@ -194,7 +197,7 @@ class BatchProvider:
         header = self.header_lines(job_name)
         exports = [f"export {_env_name(key)}={shlex.quote(value)}" for key, value in (env or {}).items()]
         init = [self.worker_init.strip("\n")] if self.worker_init.strip() else []  # verbatim: it may hold heredocs
-        body = [*exports, *init, self.launch(command)]
+        body = [*exports, *init, self.launch(in_container(self.container, command, env, [self.job_dir]))]
         return "\n".join(["#!/bin/bash", *header, "", *body]) + "\n"
 
     def header_lines(self, job_name: str) -> list[str]:

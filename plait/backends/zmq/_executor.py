@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import math
 import shutil
@@ -19,6 +20,7 @@ import zmq
 
 from plait._version import __version__
 from plait.backends._encoding import EncodedTask, TaskEncoder
+from plait.backends._environment import Packed, PackedEnvironment, in_environment
 from plait.backends._errors import WorkerLost
 from plait.backends._sampling import NodeSample, Sample, TaskSample
 from plait.backends._task import TaskResult, TaskSpec
@@ -65,6 +67,10 @@ def pool_command(url: str, pool_id: str, workers: int, key_file: Path | None = N
     run_cli = [sys.executable, "-c", "from plait.cli import main; main()"]
     keys = [] if key_file is None else ["--keys", str(key_file)]
     return [*run_cli, "worker", "--url", url, "--pool-id", pool_id, f"--workers={workers}", *keys]
+
+
+def _pool_in(packed: Packed | None, url: str, workers: int, key_file: Path | None, pool_id: str) -> list[str]:
+    return in_environment(packed, pool_command(url, pool_id, workers, key_file))
 
 
 @attrs.define(eq=False)
@@ -117,6 +123,9 @@ class ZMQExecutor:
     Each pool samples its node (CPU, memory, load) every ``usage_interval`` seconds
     (None: never) and sends the samples with its heartbeats; they go to ``on_samples``,
     which a runtime with a monitoring db sets.
+
+    ``environment`` packs the driver's packages at start, for hosts that lack them: each
+    host unpacks them once and its pools run in them (see PackedEnvironment).
     """
 
     can_kill = True
@@ -137,6 +146,7 @@ class ZMQExecutor:
         max_failed_blocks: int = 3,
         walltime_margin: float | None = None,
         usage_interval: float | None = 5.0,
+        environment: PackedEnvironment | None = None,
     ) -> None:
         if not 0 < heartbeat_period < heartbeat_threshold:
             raise ValueError(
@@ -164,6 +174,7 @@ class ZMQExecutor:
         self.idle_timeout = idle_timeout
         self.max_failed_blocks = max_failed_blocks
         self.usage_interval = usage_interval
+        self.environment = environment
         self.on_samples: Callable[[Sequence[Sample]], None] | None = None
         walltime: int | None = getattr(self.provider, "walltime_seconds", None)  # batch providers have one
         margin = min(60.0, walltime / 10) if walltime and walltime_margin is None else walltime_margin or 0.0
@@ -239,9 +250,9 @@ class ZMQExecutor:
         self._loop.add_reader(cast(int, sock.getsockopt(zmq.FD)), self._on_readable)
         self._ticker = self._loop.call_later(self.heartbeat_period, self._tick)
         workers = self.provider.workers_per_block
-        self.blocks = Blocks(
-            self.provider, self.label, lambda pool_id: pool_command(self.url, pool_id, workers, self.key_file)
-        )
+        packed = await asyncio.to_thread(self.environment.pack) if self.environment is not None else None
+        command = functools.partial(_pool_in, packed, self.url, workers, self.key_file)
+        self.blocks = Blocks(self.provider, self.label, command)
         await asyncio.to_thread(self.blocks.scale_out, self.provider.init_blocks)
         log.info("%s: listening on %s (encrypted: %s)", self.label, self.url, self.encrypted)
 

@@ -1,0 +1,14 @@
+"""Apps for the packed-environment tests: a module that imports nothing but plait, as the pools have nothing else."""
+
+from __future__ import annotations
+
+import sys
+
+import plait as pl
+
+
+@pl.app(pure=False)  # what it says depends on where it runs
+def where_plait_is() -> tuple[str, str]:
+    """The file plait was imported from in the pool, and the token of the image it runs in."""
+    with open("/plait-image") as token:
+        return sys.modules["plait"].__file__ or "", token.read()

@@ -1,0 +1,152 @@
+"""A stand-in Kubernetes API server on loopback: the Pod calls plait makes, answered in the API's shapes.
+
+No cluster can run here. This server answers create/list/delete of Pods as the API does
+(JSON bodies, ``Status`` errors), so the real ``kubernetes`` client talks HTTP to it; with
+``run=True`` it is also the kubelet: each Pod's command runs as a local process with the
+Pod's environment, so a real pool can start from a manifest and connect back.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+
+class FakeCluster:
+    def __init__(self, run: bool = False) -> None:
+        self.run = run
+        self.pods: dict[str, dict[str, Any]] = {}
+        self.processes: dict[str, subprocess.Popen[bytes]] = {}
+        self.requests: list[tuple[str, str, Any]] = []  # method, path with query, JSON body
+        self.refuse: dict[str, Any] | None = None  # a Status to answer a create with
+        self._lock = threading.Lock()
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self._thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def kubeconfig(self, path: Path) -> str:
+        config = {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [{"name": "fake", "cluster": {"server": self.url}}],
+            "users": [{"name": "fake", "user": {"token": "not-a-secret"}}],
+            "contexts": [{"name": "fake", "context": {"cluster": "fake", "user": "fake"}}],
+            "current-context": "fake",
+        }
+        path.write_text(json.dumps(config))  # YAML reads JSON
+        return str(path)
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        for name in list(self.processes):
+            self._kill(name)
+
+    # -- what the API does ------------------------------------------------------------------
+
+    def create(self, namespace: str, pod: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        if self.refuse is not None:
+            return self.refuse["code"], self.refuse
+        name = pod["metadata"]["name"]
+        with self._lock:
+            if name in self.pods:
+                return 409, _status(409, "AlreadyExists", f'pods "{name}" already exists')
+            self.pods[name] = pod
+            if self.run:
+                container = pod["spec"]["containers"][0]
+                env = {**os.environ, **{item["name"]: item["value"] for item in container.get("env", [])}}
+                self.processes[name] = subprocess.Popen(container["command"], env=env, start_new_session=True)
+        return 201, {**pod, "status": {"phase": "Pending"}}
+
+    def list(self, namespace: str, selector: str) -> dict[str, Any]:
+        wanted = dict(term.split("=", 1) for term in selector.split(",") if term)
+        with self._lock:
+            items = [
+                {**pod, "status": {"phase": self._phase(name)}}
+                for name, pod in self.pods.items()
+                if pod["metadata"]["namespace"] == namespace
+                and all(pod["metadata"]["labels"].get(k) == v for k, v in wanted.items())
+            ]
+        return {"kind": "PodList", "apiVersion": "v1", "metadata": {"resourceVersion": "1"}, "items": items}
+
+    def delete(self, namespace: str, name: str) -> tuple[int, dict[str, Any]]:
+        with self._lock:
+            pod = self.pods.pop(name, None)
+            self._kill(name)
+        if pod is None:
+            return 404, _status(404, "NotFound", f'pods "{name}" not found')
+        return 200, pod
+
+    def _phase(self, name: str) -> str:
+        process = self.processes.get(name)
+        code = process.poll() if process is not None else None
+        if process is None:
+            return "Pending"
+        return "Running" if code is None else "Succeeded" if code == 0 else "Failed"
+
+    def _kill(self, name: str) -> None:
+        process = self.processes.pop(name, None)
+        if process is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+def _status(code: int, reason: str, message: str) -> dict[str, Any]:
+    return {"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": reason, "message": message,
+            "code": code}  # fmt: skip
+
+
+def _handler(cluster: FakeCluster) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: object) -> None:  # quiet
+            pass
+
+        def _answer(self, code: int, body: dict[str, Any]) -> None:
+            data = json.dumps(body).encode()
+            self.send_response(code)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def _route(self, method: str) -> None:
+            url = urlparse(self.path)
+            length = int(self.headers.get("Content-Length") or 0)
+            body = json.loads(self.rfile.read(length)) if length else {}
+            cluster.requests.append((method, self.path, body))
+            parts = url.path.strip("/").split("/")  # api v1 namespaces NS pods [NAME]
+            if parts[:3] != ["api", "v1", "namespaces"] or len(parts) < 5 or parts[4] != "pods":
+                self._answer(404, _status(404, "NotFound", f"no route {url.path}"))
+                return
+            namespace = parts[3]
+            if method == "POST":
+                self._answer(*cluster.create(namespace, body))
+            elif method == "GET":
+                selector = parse_qs(url.query).get("labelSelector", [""])[0]
+                self._answer(200, cluster.list(namespace, selector))
+            else:
+                self._answer(*cluster.delete(namespace, parts[5]))
+
+        def do_POST(self) -> None:
+            self._route("POST")
+
+        def do_GET(self) -> None:
+            self._route("GET")
+
+        def do_DELETE(self) -> None:
+            self._route("DELETE")
+
+    return Handler
