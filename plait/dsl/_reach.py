@@ -22,7 +22,6 @@ from __future__ import annotations
 import dis
 import functools
 import importlib
-import importlib.metadata
 import importlib.util
 import os
 import sys
@@ -495,10 +494,14 @@ def _stdlib_dirs() -> tuple[str, ...]:
 
 @functools.cache
 def _distributions() -> dict[str, list[str]]:
+    import importlib.metadata  # here, not at the top: it costs start-up ~20 ms, and most apps reach no distribution
+
     return dict(importlib.metadata.packages_distributions())
 
 
 def _distribution(top: str) -> str:
+    import importlib.metadata
+
     for name in _distributions().get(top, []):
         try:
             return f"{name}=={importlib.metadata.version(name)}"

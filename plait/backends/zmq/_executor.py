@@ -13,14 +13,13 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import attrs
 import zmq
 
 from plait._version import __version__
 from plait.backends._encoding import EncodedTask, TaskEncoder
-from plait.backends._environment import Packed, PackedEnvironment, in_environment
 from plait.backends._errors import WorkerLost
 from plait.backends._sampling import NodeSample, Sample, TaskSample
 from plait.backends._task import TaskResult, TaskSpec
@@ -40,6 +39,9 @@ from plait.backends.zmq._protocol import (
     python_version,
 )
 from plait.backends.zmq._scaling import blocks_to_start, may_scale_in
+
+if TYPE_CHECKING:  # imported when an environment is packed: it costs start-up ~10 ms otherwise
+    from plait.backends._environment import Packed, PackedEnvironment
 
 __all__ = ["ZMQExecutor", "pool_command"]
 
@@ -70,7 +72,8 @@ def pool_command(url: str, pool_id: str, workers: int, key_file: Path | None = N
 
 
 def _pool_in(packed: Packed | None, url: str, workers: int, key_file: Path | None, pool_id: str) -> list[str]:
-    return in_environment(packed, pool_command(url, pool_id, workers, key_file))
+    command = pool_command(url, pool_id, workers, key_file)
+    return command if packed is None else packed.command(command)
 
 
 @attrs.define(eq=False)
