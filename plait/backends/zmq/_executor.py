@@ -620,7 +620,7 @@ class ZMQExecutor:
         per_block = self.provider.workers_per_block + self.prefetch
         starting = blocks.starting
         more = blocks_to_start(
-            queued=sum(not t.future.done() for t in self._pending),
+            queued=len(self._index.waiting),
             running=len(blocks.jobs) - starting,
             starting=starting,
             per_block=per_block,
@@ -628,7 +628,7 @@ class ZMQExecutor:
             max_blocks=self.provider.max_blocks,
         )
         if more:
-            log.info("%s: %d tasks wait; starting %d more blocks", self.label, len(self._pending), more)
+            log.info("%s: %d tasks wait; starting %d more blocks", self.label, len(self._index.waiting), more)
             self._checking_blocks = True  # no other check may decide to scale while this one submits
             try:
                 await asyncio.to_thread(blocks.scale_out, more)
@@ -651,7 +651,7 @@ class ZMQExecutor:
             pool.idle_since = idle_since = pool.idle_since or now
             idle_for = now - idle_since
             if may_scale_in(
-                idle_for=idle_for, idle_timeout=self.idle_timeout, queued=len(self._pending), blocks=staying,
+                idle_for=idle_for, idle_timeout=self.idle_timeout, queued=len(self._index.waiting), blocks=staying,
                 min_blocks=self.provider.min_blocks,
             ):
                 log.info("%s: %s idle for %.0f s; draining it", self.label, pool.where(), idle_for)
