@@ -144,7 +144,7 @@ def test_submit_status_and_cancel_are_the_apis_pod_calls(cluster: FakeCluster, t
 
 
 def test_a_refused_pod_raises_with_the_apis_reason(cluster: FakeCluster, tmp_path: Path) -> None:
-    cluster.refuse = json.loads((RECORDED / "forbidden.json").read_text())
+    cluster.refuse["pods"] = json.loads((RECORDED / "forbidden.json").read_text())
     provider = pl.KubernetesProvider(image="i", namespace="science", kubeconfig=cluster.kubeconfig(tmp_path / "kc"))
     refused = r"create Pod plait-zmq-0-\w+ in namespace 'science': 403 pods is forbidden"
     with pytest.raises(SchedulerError, match=refused):
