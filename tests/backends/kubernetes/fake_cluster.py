@@ -10,12 +10,12 @@ path in the command, so a real pool can start from a manifest and connect back.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import os
-import signal
-import base64
 import shutil
+import signal
 import subprocess
 import tempfile
 import threading
@@ -63,6 +63,20 @@ class FakeCluster:
 
     # -- what the API does ------------------------------------------------------------------
 
+    def route(self, method: str, path: str, query: dict[str, list[str]], body: Any) -> tuple[int, dict[str, Any]]:
+        """The answer to one request, as the API server's REST paths give it."""
+        parts = path.strip("/").split("/")  # api v1 namespaces NS pods|secrets [NAME]
+        if parts[:3] != ["api", "v1", "namespaces"] or len(parts) < 5 or parts[4] not in ("pods", "secrets"):
+            return 404, _status(404, "NotFound", f"no route {path}")
+        namespace, kind = parts[3], parts[4]
+        if method == "POST":
+            return self.create(namespace, kind, body)
+        if method == "GET" and kind == "pods":
+            return 200, self.list(namespace, query.get("labelSelector", [""])[0])
+        if method == "DELETE":
+            return self.delete(namespace, kind, parts[5])
+        return 405, _status(405, "MethodNotAllowed", f"{method} {path}")
+
     def create(self, namespace: str, kind: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         if kind in self.refuse:
             return self.refuse[kind]["code"], self.refuse[kind]
@@ -74,7 +88,7 @@ class FakeCluster:
             stored[name] = body
             if self.run and kind == "pods":
                 self._start(name, body)
-        return 201, {**body, "status": {"phase": "Pending"}} if kind == "pods" else body
+        return 201, ({**body, "status": {"phase": "Pending"}} if kind == "pods" else body)
 
     def _start(self, name: str, pod: dict[str, Any]) -> None:
         """As the kubelet: mount the Pod's Secrets (here: files in a private directory) and run its command.
@@ -162,20 +176,7 @@ def _handler(cluster: FakeCluster) -> type[BaseHTTPRequestHandler]:
             length = int(self.headers.get("Content-Length") or 0)
             body = json.loads(self.rfile.read(length)) if length else {}
             cluster.requests.append((method, self.path, body))
-            parts = url.path.strip("/").split("/")  # api v1 namespaces NS pods|secrets [NAME]
-            if parts[:3] != ["api", "v1", "namespaces"] or len(parts) < 5 or parts[4] not in ("pods", "secrets"):
-                self._answer(404, _status(404, "NotFound", f"no route {url.path}"))
-                return
-            namespace, kind = parts[3], parts[4]
-            if method == "POST":
-                self._answer(*cluster.create(namespace, kind, body))
-            elif method == "GET" and kind == "pods":
-                selector = parse_qs(url.query).get("labelSelector", [""])[0]
-                self._answer(200, cluster.list(namespace, selector))
-            elif method == "DELETE":
-                self._answer(*cluster.delete(namespace, kind, parts[5]))
-            else:
-                self._answer(405, _status(405, "MethodNotAllowed", f"{method} {url.path}"))
+            self._answer(*cluster.route(method, url.path, parse_qs(url.query), body))
 
         def do_POST(self) -> None:
             self._route("POST")
