@@ -122,7 +122,9 @@ class KubernetesProvider:
     account when running in a Pod, else ``~/.kube/config``. Pods that ended stay in the
     namespace, for their logs, until deleted (label ``app.kubernetes.io/managed-by=plait``).
     A command's ``--keys`` file is copied into a Secret beside its Pod (same labels), deleted
-    when ``status`` finds the Pod ended or ``cancel`` deletes the Pod.
+    when ``status`` finds the Pod ended or ``cancel`` deletes the Pod. Mounted, it is root's,
+    mode 0400: for an image that runs as another user, ``fs_group`` (the Pod's ``fsGroup``)
+    is a group its processes join and the kubelet lets read the file.
     """
 
     image: str
@@ -137,6 +139,7 @@ class KubernetesProvider:
     python: str | None = "python3"
     image_pull_policy: Literal["Always", "IfNotPresent", "Never"] | None = None
     service_account: str | None = None
+    fs_group: int | None = None
     labels: Mapping[str, str] = attrs.field(factory=dict)
     kubeconfig: str | None = None
     context: str | None = None
@@ -158,6 +161,8 @@ class KubernetesProvider:
                 f"KubernetesProvider: need 0 <= min_blocks <= max_blocks, max_blocks >= 1, init_blocks <= max_blocks: "
                 f"got init_blocks={self.init_blocks} min_blocks={self.min_blocks} max_blocks={self.max_blocks}"
             )
+        if self.fs_group is not None and (not isinstance(self.fs_group, int) or self.fs_group < 0):
+            raise ValueError(f"KubernetesProvider(fs_group={self.fs_group!r}): a group id is an integer >= 0")
         if self.walltime is not None:
             try:
                 parse_walltime(self.walltime)
@@ -204,6 +209,8 @@ class KubernetesProvider:
             spec["activeDeadlineSeconds"] = self.walltime_seconds
         if self.service_account:
             spec["serviceAccountName"] = self.service_account
+        if self.fs_group is not None:
+            spec["securityContext"] = {"fsGroup": self.fs_group}
         return {"apiVersion": "v1", "kind": "Pod", "metadata": self._metadata(self.pod_name(job_name)), "spec": spec}
 
     def secret_manifest(self, command: Sequence[str], job_name: str) -> dict[str, Any] | None:

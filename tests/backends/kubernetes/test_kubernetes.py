@@ -103,6 +103,14 @@ def test_a_key_file_is_a_read_only_secret_mount_and_never_in_the_pod(tmp_path: P
     equals_form = provider.manifest([*POOL, f"--keys={keys}"], "plait-zmq-0")
     assert equals_form["spec"]["containers"][0]["command"][-1] == f"--keys={SECRET_MOUNT}/pool.keys"
     assert "volumes" not in provider.manifest(POOL, "plait-zmq-0")["spec"], "no --keys, no Secret"
+    assert pod.spec.security_context is None, "the file stays root's unless asked"
+
+
+def test_fs_group_lets_a_non_root_image_read_its_keys(tmp_path: Path) -> None:
+    provider = pl.KubernetesProvider(image="i", fs_group=1000)
+    manifest = provider.manifest([*POOL, "--keys", str(key_file(tmp_path))], "plait-zmq-0")
+    assert same_after_round_trip(manifest, "V1Pod")
+    assert as_model(manifest, "V1Pod").spec.security_context.fs_group == 1000
 
 
 def test_the_manifest_reads_no_key_file() -> None:
@@ -147,6 +155,7 @@ def test_rendering_a_manifest_needs_no_kubernetes_client() -> None:
         ({"workers": 0}, r"workers=0\): need at least one worker"),
         ({"init_blocks": 3, "max_blocks": 2}, "init_blocks <= max_blocks"),
         ({"walltime": "90"}, r"walltime='90'\)"),
+        ({"fs_group": -1}, r"fs_group=-1\): a group id"),
     ],
 )
 def test_bad_settings_are_refused_naming_the_setting(options: dict[str, Any], message: str) -> None:
