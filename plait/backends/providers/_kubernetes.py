@@ -14,8 +14,8 @@ The client is imported when the provider first talks to a cluster
 from __future__ import annotations
 
 import base64
-import contextlib
 import json
+import logging
 import math
 import re
 import secrets
@@ -30,6 +30,8 @@ from plait.backends.providers._container import image_command
 from plait.backends.providers._scheduler import SchedulerError, parse_walltime
 
 __all__ = ["SECRET_MOUNT", "KubernetesProvider", "parse_pods"]
+
+log = logging.getLogger("plait.providers")
 
 _MANAGED_BY = "app.kubernetes.io/managed-by"
 _PROVIDER = "plait.dev/provider"  # which provider made the Pod: one list call finds all of its blocks
@@ -254,8 +256,7 @@ class KubernetesProvider:
         try:
             self._call(f"create Pod {name}", "create_namespaced_pod", self.namespace, body=manifest)
         except SchedulerError:
-            with contextlib.suppress(SchedulerError):  # the refusal is what to report, not this
-                self._delete_secret(name)  # no Pod will read it
+            self._delete_secret(name)  # no Pod will read it
             raise
         return name
 
@@ -282,10 +283,17 @@ class KubernetesProvider:
                 self._delete_secret(job_id)
 
     def _delete_secret(self, job_id: str) -> None:
-        """Delete the Secret of the Pod ``job_id`` (one already gone is ignored)."""
+        """Delete the Secret of the Pod ``job_id`` (one already gone is ignored).
+
+        One that cannot be deleted is logged, not raised: what the caller asked about is the
+        Pod (its state, its deletion, its refusal), and the keys are useless after the run.
+        """
         self._with_secret.discard(job_id)
         secret = _secret_of(job_id)
-        self._call(f"delete Secret {secret}", "delete_namespaced_secret", secret, self.namespace)
+        try:
+            self._call(f"delete Secret {secret}", "delete_namespaced_secret", secret, self.namespace)
+        except SchedulerError as error:
+            log.warning("%s; it stays until deleted by hand", error)
 
     def _call(self, what: str, method: str, *args: object, **kwargs: object) -> Any:
         """One API call; SchedulerError naming what was asked when the cluster refuses or cannot be reached."""

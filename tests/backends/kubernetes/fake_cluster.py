@@ -33,7 +33,7 @@ class FakeCluster:
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
         self.mounts: dict[str, Path] = {}  # Pod name -> the directory its Secret volumes were written to
         self.requests: list[tuple[str, str, Any]] = []  # method, path with query, JSON body
-        self.refuse: dict[str, dict[str, Any]] = {}  # a Status to answer a create of "pods" or "secrets" with
+        self.refuse: dict[str, dict[str, Any]] = {}  # by "POST pods", "DELETE secrets"...: the Status to answer
         self._lock = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
@@ -69,6 +69,9 @@ class FakeCluster:
         if parts[:3] != ["api", "v1", "namespaces"] or len(parts) < 5 or parts[4] not in ("pods", "secrets"):
             return 404, _status(404, "NotFound", f"no route {path}")
         namespace, kind = parts[3], parts[4]
+        refusal = self.refuse.get(f"{method} {kind}")
+        if refusal is not None:
+            return refusal["code"], refusal
         if method == "POST":
             return self.create(namespace, kind, body)
         if method == "GET" and kind == "pods":
@@ -78,8 +81,6 @@ class FakeCluster:
         return 405, _status(405, "MethodNotAllowed", f"{method} {path}")
 
     def create(self, namespace: str, kind: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-        if kind in self.refuse:
-            return self.refuse[kind]["code"], self.refuse[kind]
         name = body["metadata"]["name"]
         stored = self._stored(kind)
         with self._lock:

@@ -210,7 +210,7 @@ def test_submit_status_and_cancel_are_the_apis_pod_calls(cluster: FakeCluster, t
 
 
 def test_a_refused_pod_raises_with_the_apis_reason(cluster: FakeCluster, tmp_path: Path) -> None:
-    cluster.refuse["pods"] = json.loads((RECORDED / "forbidden.json").read_text())
+    cluster.refuse["POST pods"] = json.loads((RECORDED / "forbidden.json").read_text())
     provider = pl.KubernetesProvider(image="i", namespace="science", kubeconfig=cluster.kubeconfig(tmp_path / "kc"))
     refused = r"create Pod plait-zmq-0-\w+ in namespace 'science': 403 pods is forbidden"
     with pytest.raises(SchedulerError, match=refused):
@@ -248,13 +248,26 @@ def test_submit_creates_the_secret_then_the_pod_and_cancel_deletes_both(
 
 
 def test_a_refused_pod_leaves_no_secret(cluster: FakeCluster, tmp_path: Path) -> None:
-    cluster.refuse["pods"] = json.loads((RECORDED / "forbidden.json").read_text())
+    cluster.refuse["POST pods"] = json.loads((RECORDED / "forbidden.json").read_text())
     provider = pl.KubernetesProvider(image="i", namespace="science", kubeconfig=cluster.kubeconfig(tmp_path / "kc"))
     with pytest.raises(SchedulerError, match="403 pods is forbidden"):
         provider.submit([*POOL, "--keys", str(key_file(tmp_path))], "plait-zmq-0")
     secrets = [(m, urlparse(p).path.rsplit("/", 1)[-1]) for m, p, _ in cluster.requests if "/secrets" in p]
     assert secrets == [("POST", "secrets"), ("DELETE", provider.secret_name("plait-zmq-0"))]
     assert not cluster.secrets and not cluster.pods
+
+
+def test_a_secret_the_cluster_will_not_delete_is_logged_and_the_pods_still_go(
+    cluster: FakeCluster, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    cluster.refuse["DELETE secrets"] = json.loads((RECORDED / "forbidden.json").read_text())
+    provider = pl.KubernetesProvider(image="i", namespace="science", kubeconfig=cluster.kubeconfig(tmp_path / "kc"))
+    command = [*POOL, "--keys", str(key_file(tmp_path))]
+    jobs = [provider.submit(command, "plait-zmq-0"), provider.submit(command, "plait-zmq-1")]
+    provider.cancel(jobs)
+    assert not cluster.pods, "every Pod was deleted"
+    assert caplog.text.count("it stays until deleted by hand") == 2
+    assert f"delete Secret {jobs[0]}-keys in namespace 'science': 403" in caplog.text
 
 
 def test_an_unreadable_key_file_is_named_and_nothing_is_created(cluster: FakeCluster, tmp_path: Path) -> None:
