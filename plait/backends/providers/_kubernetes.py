@@ -286,7 +286,7 @@ class KubernetesProvider:
         """Delete the Secret of the Pod ``job_id`` (one already gone is ignored).
 
         One that cannot be deleted is logged, not raised: what the caller asked about is the
-        Pod (its state, its deletion, its refusal), and the keys are useless after the run.
+        Pod (its state, its deletion, its refusal), and the Secret's labels find it later.
         """
         self._with_secret.discard(job_id)
         secret = _secret_of(job_id)
