@@ -1,0 +1,146 @@
+"""How one Parsl app call becomes a plait Expr: its inputs, its tries, its join.
+
+- Inputs are resolved as Parsl resolves them: futures among the positional arguments,
+  the keyword arguments and the items of ``inputs=[...]``. When any failed, the task
+  fails with :class:`DependencyError` listing each failed input, and does not run.
+  (Futures nested deeper are resolved by plait itself.)
+- Each try is a fresh plait call, so a retry is new work. ``retries`` and
+  ``retry_handler`` decide, in the runtime, whether a failed try is tried again.
+- A join app's body returns a future or a list of futures; the task's value is theirs,
+  or :class:`JoinError` when any failed.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import functools
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+from returns.result import Failure, Result, Success
+
+import plait as pl
+from plait.compat.parsl.app.futures import DataFuture
+from plait.compat.parsl.dataflow.errors import DependencyError, JoinError
+from plait.compat.parsl.dataflow.futures import AppFuture
+from plait.dsl import as_expr
+
+__all__ = ["TaskRecord", "call_expr", "describe"]
+
+TaskRecord = dict[str, Any]  # what a retry_handler is given, with Parsl's keys
+
+
+class Tried(Protocol):
+    """What a call needs of its app and its kernel."""
+
+    def plait_call(self, record: TaskRecord, args: Sequence[Any], kwargs: dict[str, Any]) -> pl.Expr[Any]: ...
+
+    @property
+    def joins(self) -> bool: ...
+
+
+def call_expr(app: Tried, record: TaskRecord, args: Sequence[Any], kwargs: dict[str, Any]) -> pl.Expr[Any]:
+    """The Expr of one call: wait for its inputs, then try it."""
+    inputs = _inputs(args, kwargs)
+    if not inputs:
+        return _tries(app, record, args, kwargs)
+    outcomes = pl.gather(*(as_expr(i).attempt() for i in inputs))
+    return outcomes.bind(functools.partial(_when_ready, app, record, args, kwargs, inputs))
+
+
+def _inputs(args: Sequence[Any], kwargs: dict[str, Any]) -> list[concurrent.futures.Future[Any]]:
+    found = [a for a in args if isinstance(a, concurrent.futures.Future)]
+    found += [v for v in kwargs.values() if isinstance(v, concurrent.futures.Future)]
+    found += [v for v in _listed_inputs(kwargs) if isinstance(v, concurrent.futures.Future)]
+    return found
+
+
+def _listed_inputs(kwargs: dict[str, Any]) -> list[Any]:
+    listed = kwargs.get("inputs")
+    return list(listed) if isinstance(listed, (list, tuple)) else []
+
+
+def _when_ready(
+    app: Tried,
+    record: TaskRecord,
+    args: Sequence[Any],
+    kwargs: dict[str, Any],
+    inputs: list[concurrent.futures.Future[Any]],
+    outcomes: list[Result[Any, BaseException]],
+) -> pl.Expr[Any]:
+    failed = [(o.failure(), describe(f)) for f, o in zip(inputs, outcomes, strict=True) if isinstance(o, Failure)]
+    if failed:
+        raise DependencyError(failed, record["id"])
+    values = {id(f): o.unwrap() for f, o in zip(inputs, outcomes, strict=True)}
+
+    def resolved(value: Any) -> Any:
+        return values[id(value)] if isinstance(value, concurrent.futures.Future) else value
+
+    new_args = [resolved(a) for a in args]
+    new_kwargs = {k: resolved(v) for k, v in kwargs.items()}
+    if "inputs" in kwargs and isinstance(kwargs["inputs"], (list, tuple)):
+        new_kwargs["inputs"] = [resolved(v) for v in kwargs["inputs"]]
+    return _tries(app, record, new_args, new_kwargs)
+
+
+def _tries(app: Tried, record: TaskRecord, args: Sequence[Any], kwargs: dict[str, Any]) -> pl.Expr[Any]:
+    call = _try(app, record, args, kwargs)
+    if app.joins:  # after the last try: a join's futures are joined once
+        call = call.bind(functools.partial(_join, record["id"]))
+    return call
+
+
+def _try(app: Tried, record: TaskRecord, args: Sequence[Any], kwargs: dict[str, Any]) -> pl.Expr[Any]:
+    call = app.plait_call(record, args, kwargs)
+    if record["retries"] or record["retry_handler"] is not None:
+        call = call.attempt().bind(functools.partial(_after_try, app, record, args, kwargs))
+    return call
+
+
+def _after_try(
+    app: Tried, record: TaskRecord, args: Sequence[Any], kwargs: dict[str, Any], outcome: Result[Any, BaseException]
+) -> pl.Expr[Any]:
+    if isinstance(outcome, Success):
+        return pl.pure(outcome.unwrap())
+    error = outcome.failure()
+    record["fail_count"] += 1
+    record["fail_history"].append(repr(error))
+    handler = record["retry_handler"]
+    try:
+        cost = 1.0 if handler is None else handler(error, record)
+    except Exception as handler_error:  # as in Parsl: the handler's failure ends the task, as its error
+        raise handler_error from error
+    record["fail_cost"] += cost
+    if record["fail_cost"] > record["retries"]:
+        raise error
+    record["try_id"] += 1
+    return _try(app, record, args, kwargs)
+
+
+def _join(tid: int, joinable: Any) -> pl.Expr[Any]:
+    if isinstance(joinable, concurrent.futures.Future):
+        futures, single = [joinable], True
+    elif isinstance(joinable, list) and all(isinstance(f, concurrent.futures.Future) for f in joinable):
+        futures, single = joinable, False
+    else:
+        raise TypeError(f"join_app body must return a Future or list of Futures, got {joinable!r} of type {type(joinable)}")
+    outcomes = pl.gather(*(as_expr(f).attempt() for f in futures))
+    return outcomes.map(functools.partial(_joined, tid, futures, single))
+
+
+def _joined(tid: int, futures: list[concurrent.futures.Future[Any]], single: bool, outcomes: list[Result[Any, BaseException]]) -> Any:
+    failed = [(o.failure(), describe(f)) for f, o in zip(futures, outcomes, strict=True) if isinstance(o, Failure)]
+    if failed:
+        raise JoinError(failed, tid)
+    values = [o.unwrap() for o in outcomes]
+    return values[0] if single else values
+
+
+def describe(future: concurrent.futures.Future[Any]) -> str:
+    """How Parsl names a failed input: ``task 3``, a DataFuture's task, or the future's repr."""
+    if isinstance(future, AppFuture):
+        return f"task {future.tid}"
+    if isinstance(future, DataFuture):
+        return f"DataFuture from task {future.tid}"
+    return repr(future)
+

@@ -1,0 +1,171 @@
+"""The loaded configuration (Parsl's DataFlowKernel): a plait Runtime, and the task ids.
+
+``parsl.load(config)`` makes one, module-wide, as Parsl does; apps submit to it until
+``cleanup()`` (or leaving ``with parsl.load(config):``) shuts it down.
+"""
+
+from __future__ import annotations
+
+import atexit
+import concurrent.futures
+import itertools
+import os
+import threading
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+import plait as pl
+from plait.compat.parsl.app.futures import DataFuture
+from plait.compat.parsl.config import Config
+from plait.compat.parsl.data_provider.files import File
+from plait.compat.parsl.dataflow import _calls
+from plait.compat.parsl.dataflow.futures import AppFuture
+from plait.compat.parsl.errors import ConfigurationError, NoDataFlowKernelError
+from plait.runtime import MISSING
+
+__all__ = ["INTERNAL", "DataFlowKernel", "clear", "dfk", "load", "wait_for_current_tasks"]
+
+INTERNAL = "_parsl_internal"  # the threads join apps and lifted futures run on
+AUTO_LOGNAME = -1
+
+
+class _App(_calls.Tried, Protocol):
+    __name__: str
+
+
+class DataFlowKernel:
+    """A loaded configuration: its plait Runtime, task ids, and the tasks not yet finished."""
+
+    def __init__(self, config: Config | None = None) -> None:
+        self.config = config = config or Config()
+        executors = [e.to_plait() for e in config.executors]
+        executors.append(pl.ThreadExecutor(config.internal_tasks_max_threads, label=INTERNAL))
+        self._runtime = pl.Runtime(executors, cache=_RunMemo(), progress=False)
+        self._runtime.start()
+        self.run_dir = config.run_dir
+        self._tids = itertools.count()
+        self._unfinished: set[AppFuture] = set()
+        self._lock = threading.Lock()
+        self._cleaned_up = False
+        atexit.register(self.cleanup)
+
+    @property
+    def executors(self) -> dict[str, Any]:
+        return {e.label: e for e in self.config.executors}
+
+    def submit(self, app: _App, args: Sequence[Any], kwargs: dict[str, Any]) -> AppFuture:
+        """Start one call of ``app``; its errors, even in its arguments, come through the future."""
+        if self._cleaned_up:
+            raise NoDataFlowKernelError("this configuration has been cleaned up; load a new one")
+        tid = next(self._tids)
+        kwargs = self._std_paths(app.__name__, tid, kwargs)
+        future = AppFuture(tid, kwargs)
+        try:
+            future._outputs = _data_futures(future, tid, kwargs.get("outputs"))
+            record = {
+                "id": tid, "func_name": app.__name__, "args": args, "kwargs": kwargs, "try_id": 0,
+                "fail_count": 0, "fail_cost": 0.0, "fail_history": [],
+                "retries": self.config.retries, "retry_handler": self.config.retry_handler,
+            }  # fmt: skip
+            source = self._runtime.submit(_calls.call_expr(app, record, args, kwargs))
+        except Exception as error:
+            future.set_exception(error)
+            return future
+        with self._lock:
+            self._unfinished.add(future)
+        future.add_done_callback(self._finished)
+        future._follow(source)
+        return future
+
+    def _finished(self, future: concurrent.futures.Future[Any]) -> None:
+        with self._lock:
+            self._unfinished.discard(future)  # type: ignore[arg-type]
+
+    def _std_paths(self, name: str, tid: int, kwargs: dict[str, Any]) -> dict[str, Any]:
+        """``stdout=parsl.AUTO_LOGNAME`` is a file per task under the run directory."""
+        auto = [k for k in ("stdout", "stderr") if kwargs.get(k) is AUTO_LOGNAME or kwargs.get(k) == AUTO_LOGNAME]
+        if not auto:
+            return kwargs
+        where = os.path.join(os.path.abspath(self.run_dir), "task_logs", f"{tid // 10000:04d}")
+        return {**kwargs, **{k: os.path.join(where, f"task_{tid:04d}_{name}.{k}") for k in auto}}
+
+    def wait_for_current_tasks(self) -> None:
+        """Wait until every task submitted so far has finished."""
+        while True:
+            with self._lock:
+                waiting = list(self._unfinished)
+            if not waiting:
+                return
+            concurrent.futures.wait(waiting)
+
+    def cleanup(self) -> None:
+        """Stop the runtime and its executors; unfinished tasks are cancelled."""
+        if self._cleaned_up:
+            return
+        self._cleaned_up = True
+        atexit.unregister(self.cleanup)
+        self._runtime.shutdown()
+        if _loaded and _loaded[0] is self:
+            clear()
+
+    def __enter__(self) -> DataFlowKernel:
+        return self
+
+    def __exit__(self, exc_type: object, *_: object) -> None:
+        mode = self.config.exit_mode
+        if mode == "wait" and exc_type is None:
+            self.wait_for_current_tasks()
+        if mode != "skip":
+            self.cleanup()
+
+
+def _data_futures(future: AppFuture, tid: int, outputs: object) -> list[DataFuture]:
+    if outputs is None:
+        return []
+    if not isinstance(outputs, (list, tuple)) or not all(isinstance(f, File) for f in outputs):
+        raise TypeError(f"outputs= must be a list of File, not {outputs!r}")
+    return [DataFuture(future, f, tid) for f in outputs]
+
+
+class _RunMemo:
+    """Results of ``cache=True`` apps, kept for the run (Parsl's in-run memoization)."""
+
+    def __init__(self) -> None:
+        self._values: dict[bytes, Any] = {}
+
+    def get(self, key: bytes) -> Any:
+        return self._values.get(key, MISSING)
+
+    def put(self, key: bytes, name: str, value: Any) -> None:
+        self._values[key] = value
+
+    def close(self) -> None:
+        self._values.clear()
+
+
+_loaded: list[DataFlowKernel] = []
+
+
+def load(config: Config | None = None) -> DataFlowKernel:
+    """Load a configuration: from now on, apps run on it."""
+    if _loaded:
+        raise ConfigurationError("Config has already been loaded")
+    kernel = DataFlowKernel(config)
+    _loaded.append(kernel)
+    return kernel
+
+
+def dfk() -> DataFlowKernel:
+    """The loaded configuration."""
+    if not _loaded:
+        raise NoDataFlowKernelError("Must first load config")
+    return _loaded[0]
+
+
+def clear() -> None:
+    """Forget the loaded configuration, so that another can be loaded."""
+    _loaded.clear()
+
+
+def wait_for_current_tasks() -> None:
+    dfk().wait_for_current_tasks()
