@@ -1,0 +1,59 @@
+"""Parsl's user-facing module paths, mirrored: scripts change only their imports."""
+
+from __future__ import annotations
+
+import importlib
+import os
+
+import pytest
+
+import plait.compat.parsl as parsl
+
+NAMES = {
+    "plait.compat.parsl": ["python_app", "bash_app", "join_app", "File", "load", "clear", "dfk", "Config", "AUTO_LOGNAME",
+                           "ThreadPoolExecutor", "HighThroughputExecutor", "wait_for_current_tasks"],
+    "plait.compat.parsl.app.app": ["python_app", "bash_app", "join_app"],
+    "plait.compat.parsl.app.errors": ["BashExitFailure", "AppTimeout", "AppBadFormatting", "AppException",
+                                      "MissingOutputs", "BadStdStreamFile", "BashAppNoReturn"],
+    "plait.compat.parsl.app.futures": ["DataFuture"],
+    "plait.compat.parsl.dataflow.errors": ["DependencyError", "JoinError"],
+    "plait.compat.parsl.dataflow.futures": ["AppFuture"],
+    "plait.compat.parsl.data_provider.files": ["File"],
+    "plait.compat.parsl.config": ["Config"],
+    "plait.compat.parsl.executors": ["ThreadPoolExecutor", "HighThroughputExecutor"],
+    "plait.compat.parsl.executors.threads": ["ThreadPoolExecutor"],
+    "plait.compat.parsl.providers": ["LocalProvider", "SlurmProvider", "PBSProProvider", "LSFProvider",
+                                     "CondorProvider", "GridEngineProvider"],
+    "plait.compat.parsl.errors": ["ConfigurationError", "NoDataFlowKernelError"],
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("module", sorted(NAMES))
+def test_module_has_parsls_names(module: str) -> None:
+    loaded = importlib.import_module(module)
+    assert [n for n in NAMES[module] if not hasattr(loaded, n)] == []
+
+
+def test_file_paths_and_urls() -> None:
+    local = parsl.File("data/in.txt")
+    assert (local.filepath, local.filename, local.scheme, os.fspath(local)) == ("data/in.txt", "in.txt", "file", "data/in.txt")
+    remote = parsl.File("globus://endpoint/data/in.txt")
+    with pytest.raises(ValueError, match="does not stage globus"):
+        remote.filepath  # noqa: B018
+
+
+def test_providers_map_to_plaits() -> None:
+    slurm = parsl.providers.SlurmProvider(partition="debug", walltime="00:10:00", cmd_timeout=5, parallelism=1)
+    made = slurm.to_plait(None)
+    assert (type(made).__name__, made.partition, made.command_timeout) == ("SlurmProvider", "debug", 5)
+    with pytest.raises(TypeError, match="SlurmProvider: .*no_such"):
+        parsl.providers.SlurmProvider(no_such=1).to_plait(None)
+    with pytest.raises(TypeError, match="worker_init"):
+        parsl.providers.LocalProvider(worker_init="module load x").to_plait(2)
+
+
+def test_unknown_config_arguments_are_refused() -> None:
+    with pytest.raises(parsl.errors.ConfigurationError, match="no_such"):
+        parsl.Config(no_such=1)
+    with pytest.raises(TypeError, match="no_such"):
+        parsl.HighThroughputExecutor(no_such=1)
