@@ -5,7 +5,7 @@ from typing import Any
 
 import pytest
 
-import plait.compat.parsl as parsl
+from plait.compat import parsl
 from plait.compat.parsl.config import Config
 from plait.compat.parsl.executors import ThreadPoolExecutor
 

@@ -9,7 +9,7 @@ from typing import Any
 import psutil
 import pytest
 
-import plait.compat.parsl as parsl
+from plait.compat import parsl
 from plait.compat.parsl import File, bash_app, python_app
 from plait.compat.parsl.app.errors import AppTimeout, BadStdStreamFile, BashExitFailure, MissingOutputs
 from plait.compat.parsl.app.futures import DataFuture

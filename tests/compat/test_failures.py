@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-import plait.compat.parsl as parsl
+from plait.compat import parsl
 from plait.compat.parsl import join_app, python_app
 from plait.compat.parsl.app.errors import AppTimeout
 from plait.compat.parsl.dataflow.errors import DependencyError, JoinError

@@ -6,7 +6,7 @@ import os
 import time
 from typing import Any
 
-import plait.compat.parsl as parsl
+from plait.compat import parsl
 from plait.compat.parsl import bash_app, python_app
 from plait.compat.parsl.app.errors import AppTimeout, BashExitFailure
 from plait.compat.parsl.executors import HighThroughputExecutor

@@ -7,11 +7,11 @@ import os
 
 import pytest
 
-import plait.compat.parsl as parsl
+from plait.compat import parsl
 
 NAMES = {
-    "plait.compat.parsl": ["python_app", "bash_app", "join_app", "File", "load", "clear", "dfk", "Config", "AUTO_LOGNAME",
-                           "ThreadPoolExecutor", "HighThroughputExecutor", "wait_for_current_tasks"],
+    "plait.compat.parsl": ["python_app", "bash_app", "join_app", "File", "load", "clear", "dfk", "Config",
+                           "AUTO_LOGNAME", "ThreadPoolExecutor", "HighThroughputExecutor", "wait_for_current_tasks"],
     "plait.compat.parsl.app.app": ["python_app", "bash_app", "join_app"],
     "plait.compat.parsl.app.errors": ["BashExitFailure", "AppTimeout", "AppBadFormatting", "AppException",
                                       "MissingOutputs", "BadStdStreamFile", "BashAppNoReturn"],
@@ -36,7 +36,8 @@ def test_module_has_parsls_names(module: str) -> None:
 
 def test_file_paths_and_urls() -> None:
     local = parsl.File("data/in.txt")
-    assert (local.filepath, local.filename, local.scheme, os.fspath(local)) == ("data/in.txt", "in.txt", "file", "data/in.txt")
+    assert (local.filepath, local.filename, local.scheme) == ("data/in.txt", "in.txt", "file")
+    assert os.fspath(local) == str(local) == "data/in.txt"
     remote = parsl.File("globus://endpoint/data/in.txt")
     with pytest.raises(ValueError, match="does not stage globus"):
         remote.filepath  # noqa: B018
@@ -46,7 +47,7 @@ def test_providers_map_to_plaits() -> None:
     slurm = parsl.providers.SlurmProvider(partition="debug", walltime="00:10:00", cmd_timeout=5, parallelism=1)
     made = slurm.to_plait(None)
     assert (type(made).__name__, made.partition, made.command_timeout) == ("SlurmProvider", "debug", 5)
-    with pytest.raises(TypeError, match="SlurmProvider: .*no_such"):
+    with pytest.raises(TypeError, match=r"SlurmProvider: .*no_such"):
         parsl.providers.SlurmProvider(no_such=1).to_plait(None)
     with pytest.raises(TypeError, match="worker_init"):
         parsl.providers.LocalProvider(worker_init="module load x").to_plait(2)

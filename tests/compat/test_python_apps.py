@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-import plait.compat.parsl as parsl
+from plait.compat import parsl
 from plait.compat.parsl import python_app
 from plait.compat.parsl.config import Config
 from plait.compat.parsl.dataflow.errors import DependencyError

@@ -20,7 +20,13 @@ from typing import IO, Any
 
 import psutil
 
-from plait.compat.parsl.app.errors import AppBadFormatting, AppTimeout, BadStdStreamFile, BashExitFailure, MissingOutputs
+from plait.compat.parsl.app.errors import (
+    AppBadFormatting,
+    AppTimeout,
+    BadStdStreamFile,
+    BashExitFailure,
+    MissingOutputs,
+)
 from plait.compat.parsl.data_provider.files import File
 
 __all__ = ["BashTask", "JoinTask", "PythonTask"]
@@ -45,6 +51,9 @@ class _Task:
         named = self.signature.bind(*args, **kwargs).arguments
         return {**named, **named.get(self._var_keyword, {})} if self._var_keyword else named
 
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.fn(*args, **kwargs)
+
 
 class PythonTask(_Task):
     kind = "python_app"
@@ -66,9 +75,6 @@ class JoinTask(_Task):
     """A join app's body: it runs in the driver (on its internal threads) and returns futures."""
 
     kind = "join_app"
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return self.fn(*args, **kwargs)
 
 
 class BashTask(_Task):
@@ -176,4 +182,5 @@ def _walltime(seconds: float) -> Iterator[None]:
 
 
 def _raise_in(thread: int, error: type[BaseException] | None) -> None:
-    ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread), None if error is None else ctypes.py_object(error))
+    exception = None if error is None else ctypes.py_object(error)
+    ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread), exception)

@@ -69,7 +69,9 @@ class AppBase:
         label = self.executor_label()
         found = self._plait_apps.get((label, shared))
         if found is None:
-            options: dict[str, Any] = {"pure": True, "ignore_for_cache": self.ignore_for_cache} if shared else {"pure": False}
+            options: dict[str, Any] = {"pure": False}
+            if shared:
+                options = {"pure": True, "ignore_for_cache": self.ignore_for_cache}
             found = self._plait_apps[label, shared] = pl.app(executor=label, **options)(self._task)
         return found(*args, **kwargs)
 
@@ -125,9 +127,16 @@ def python_app(
     executors: str | Sequence[str] = "all",
     ignore_for_cache: Sequence[str] | None = None,
 ) -> Callable[[Callable[..., Any]], PythonApp]: ...
-def python_app(function: Callable[..., Any] | None = None, **options: Any) -> Any:
+def python_app(
+    function: Callable[..., Any] | None = None,
+    data_flow_kernel: dflow.DataFlowKernel | None = None,
+    cache: bool = False,
+    executors: str | Sequence[str] = "all",
+    ignore_for_cache: Sequence[str] | None = None,
+) -> Any:
     """Make a function a Python app: ``@python_app`` or ``@python_app(cache=True, executors=[...])``."""
-    return _decorator(PythonApp, function, options)
+    options = {"data_flow_kernel": data_flow_kernel, "cache": cache, "executors": executors}
+    return _decorator(PythonApp, function, {**options, "ignore_for_cache": ignore_for_cache})
 
 
 @overload
@@ -140,9 +149,16 @@ def bash_app(
     executors: str | Sequence[str] = "all",
     ignore_for_cache: Sequence[str] | None = None,
 ) -> Callable[[Callable[..., Any]], BashApp]: ...
-def bash_app(function: Callable[..., Any] | None = None, **options: Any) -> Any:
+def bash_app(
+    function: Callable[..., Any] | None = None,
+    data_flow_kernel: dflow.DataFlowKernel | None = None,
+    cache: bool = False,
+    executors: str | Sequence[str] = "all",
+    ignore_for_cache: Sequence[str] | None = None,
+) -> Any:
     """Make a function returning a command line a bash app."""
-    return _decorator(BashApp, function, options)
+    options = {"data_flow_kernel": data_flow_kernel, "cache": cache, "executors": executors}
+    return _decorator(BashApp, function, {**options, "ignore_for_cache": ignore_for_cache})
 
 
 @overload
@@ -154,6 +170,12 @@ def join_app(
     cache: bool = False,
     ignore_for_cache: Sequence[str] | None = None,
 ) -> Callable[[Callable[..., Any]], JoinApp]: ...
-def join_app(function: Callable[..., Any] | None = None, **options: Any) -> Any:
+def join_app(
+    function: Callable[..., Any] | None = None,
+    data_flow_kernel: dflow.DataFlowKernel | None = None,
+    cache: bool = False,
+    ignore_for_cache: Sequence[str] | None = None,
+) -> Any:
     """Make a function that launches apps and returns their future(s) a join app."""
+    options = {"data_flow_kernel": data_flow_kernel, "cache": cache, "ignore_for_cache": ignore_for_cache}
     return _decorator(JoinApp, function, options)

@@ -55,4 +55,5 @@ class DataFuture(concurrent.futures.Future[File]):
 
     def __repr__(self) -> str:
         done = "done" if self.done() else "not done"
-        return f"<{type(self).__module__}.{type(self).__qualname__} object at {hex(id(self))} representing {self.file_obj!r} {done}>"
+        name = f"{type(self).__module__}.{type(self).__qualname__}"
+        return f"<{name} object at {hex(id(self))} representing {self.file_obj!r} {done}>"

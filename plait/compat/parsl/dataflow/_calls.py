@@ -17,6 +17,7 @@ import functools
 from collections.abc import Sequence
 from typing import Any, Protocol
 
+import attrs
 from returns.result import Failure, Result, Success
 
 import plait as pl
@@ -41,80 +42,75 @@ class Tried(Protocol):
 
 def call_expr(app: Tried, record: TaskRecord, args: Sequence[Any], kwargs: dict[str, Any]) -> pl.Expr[Any]:
     """The Expr of one call: wait for its inputs, then try it."""
-    inputs = _inputs(args, kwargs)
-    if not inputs:
-        return _tries(app, record, args, kwargs)
-    outcomes = pl.gather(*(as_expr(i).attempt() for i in inputs))
-    return outcomes.bind(functools.partial(_when_ready, app, record, args, kwargs, inputs))
+    return _Call(app, record, args, kwargs).expr()
 
 
-def _inputs(args: Sequence[Any], kwargs: dict[str, Any]) -> list[concurrent.futures.Future[Any]]:
-    found = [a for a in args if isinstance(a, concurrent.futures.Future)]
-    found += [v for v in kwargs.values() if isinstance(v, concurrent.futures.Future)]
-    found += [v for v in _listed_inputs(kwargs) if isinstance(v, concurrent.futures.Future)]
-    return found
+@attrs.frozen
+class _Call:
+    """One call of an app; ``record`` counts its tries and failures."""
 
+    app: Tried
+    record: TaskRecord
+    args: Sequence[Any]
+    kwargs: dict[str, Any]
 
-def _listed_inputs(kwargs: dict[str, Any]) -> list[Any]:
-    listed = kwargs.get("inputs")
-    return list(listed) if isinstance(listed, (list, tuple)) else []
+    def expr(self) -> pl.Expr[Any]:
+        inputs = self.inputs()
+        if not inputs:
+            return self.tries()
+        outcomes = pl.gather(*(as_expr(i).attempt() for i in inputs))
+        return outcomes.bind(functools.partial(self.when_ready, inputs))
 
+    def inputs(self) -> list[concurrent.futures.Future[Any]]:
+        """The futures Parsl waits for: top-level arguments and the items of ``inputs=``."""
+        listed = self.kwargs.get("inputs")
+        candidates = [*self.args, *self.kwargs.values(), *(listed if isinstance(listed, (list, tuple)) else ())]
+        return [c for c in candidates if isinstance(c, concurrent.futures.Future)]
 
-def _when_ready(
-    app: Tried,
-    record: TaskRecord,
-    args: Sequence[Any],
-    kwargs: dict[str, Any],
-    inputs: list[concurrent.futures.Future[Any]],
-    outcomes: list[Result[Any, BaseException]],
-) -> pl.Expr[Any]:
-    failed = [(o.failure(), describe(f)) for f, o in zip(inputs, outcomes, strict=True) if isinstance(o, Failure)]
-    if failed:
-        raise DependencyError(failed, record["id"])
-    values = {id(f): o.unwrap() for f, o in zip(inputs, outcomes, strict=True)}
+    def when_ready(
+        self, inputs: list[concurrent.futures.Future[Any]], outcomes: list[Result[Any, BaseException]]
+    ) -> pl.Expr[Any]:
+        failed = _failures(inputs, outcomes)
+        if failed:
+            raise DependencyError(failed, self.record["id"])
+        values = {id(f): o.unwrap() for f, o in zip(inputs, outcomes, strict=True)}
 
-    def resolved(value: Any) -> Any:
-        return values[id(value)] if isinstance(value, concurrent.futures.Future) else value
+        def resolved(value: Any) -> Any:
+            return values[id(value)] if isinstance(value, concurrent.futures.Future) else value
 
-    new_args = [resolved(a) for a in args]
-    new_kwargs = {k: resolved(v) for k, v in kwargs.items()}
-    if "inputs" in kwargs and isinstance(kwargs["inputs"], (list, tuple)):
-        new_kwargs["inputs"] = [resolved(v) for v in kwargs["inputs"]]
-    return _tries(app, record, new_args, new_kwargs)
+        kwargs = {k: resolved(v) for k, v in self.kwargs.items()}
+        if isinstance(self.kwargs.get("inputs"), (list, tuple)):
+            kwargs["inputs"] = [resolved(v) for v in self.kwargs["inputs"]]
+        return _Call(self.app, self.record, [resolved(a) for a in self.args], kwargs).tries()
 
+    def tries(self) -> pl.Expr[Any]:
+        call = self.one_try()
+        if self.app.joins:  # after the last try: a join's futures are joined once
+            call = call.bind(functools.partial(_join, self.record["id"]))
+        return call
 
-def _tries(app: Tried, record: TaskRecord, args: Sequence[Any], kwargs: dict[str, Any]) -> pl.Expr[Any]:
-    call = _try(app, record, args, kwargs)
-    if app.joins:  # after the last try: a join's futures are joined once
-        call = call.bind(functools.partial(_join, record["id"]))
-    return call
+    def one_try(self) -> pl.Expr[Any]:
+        call = self.app.plait_call(self.record, self.args, self.kwargs)
+        if self.record["retries"] or self.record["retry_handler"] is not None:
+            call = call.attempt().bind(self.after_try)
+        return call
 
-
-def _try(app: Tried, record: TaskRecord, args: Sequence[Any], kwargs: dict[str, Any]) -> pl.Expr[Any]:
-    call = app.plait_call(record, args, kwargs)
-    if record["retries"] or record["retry_handler"] is not None:
-        call = call.attempt().bind(functools.partial(_after_try, app, record, args, kwargs))
-    return call
-
-
-def _after_try(
-    app: Tried, record: TaskRecord, args: Sequence[Any], kwargs: dict[str, Any], outcome: Result[Any, BaseException]
-) -> pl.Expr[Any]:
-    if isinstance(outcome, Success):
-        return pl.pure(outcome.unwrap())
-    error = outcome.failure()
-    record["fail_count"] += 1
-    record["fail_history"].append(repr(error))
-    handler = record["retry_handler"]
-    try:
-        cost = 1.0 if handler is None else handler(error, record)
-    except Exception as handler_error:  # as in Parsl: the handler's failure ends the task, as its error
-        raise handler_error from error
-    record["fail_cost"] += cost
-    if record["fail_cost"] > record["retries"]:
-        raise error
-    record["try_id"] += 1
-    return _try(app, record, args, kwargs)
+    def after_try(self, outcome: Result[Any, BaseException]) -> pl.Expr[Any]:
+        if isinstance(outcome, Success):
+            return pl.pure(outcome.unwrap())
+        record, error = self.record, outcome.failure()
+        record["fail_count"] += 1
+        record["fail_history"].append(repr(error))
+        handler = record["retry_handler"]
+        try:
+            cost = 1.0 if handler is None else handler(error, record)
+        except Exception as handler_error:  # as in Parsl: the handler's failure ends the task, as its error
+            raise handler_error from error
+        record["fail_cost"] += cost
+        if record["fail_cost"] > record["retries"]:
+            raise error
+        record["try_id"] += 1
+        return self.one_try()
 
 
 def _join(tid: int, joinable: Any) -> pl.Expr[Any]:
@@ -123,17 +119,27 @@ def _join(tid: int, joinable: Any) -> pl.Expr[Any]:
     elif isinstance(joinable, list) and all(isinstance(f, concurrent.futures.Future) for f in joinable):
         futures, single = joinable, False
     else:
-        raise TypeError(f"join_app body must return a Future or list of Futures, got {joinable!r} of type {type(joinable)}")
+        raise TypeError(
+            f"join_app body must return a Future or list of Futures, got {joinable!r} of type {type(joinable)}"
+        )
     outcomes = pl.gather(*(as_expr(f).attempt() for f in futures))
     return outcomes.map(functools.partial(_joined, tid, futures, single))
 
 
-def _joined(tid: int, futures: list[concurrent.futures.Future[Any]], single: bool, outcomes: list[Result[Any, BaseException]]) -> Any:
-    failed = [(o.failure(), describe(f)) for f, o in zip(futures, outcomes, strict=True) if isinstance(o, Failure)]
+def _joined(
+    tid: int, futures: list[concurrent.futures.Future[Any]], single: bool, outcomes: list[Result[Any, BaseException]]
+) -> Any:
+    failed = _failures(futures, outcomes)
     if failed:
         raise JoinError(failed, tid)
     values = [o.unwrap() for o in outcomes]
     return values[0] if single else values
+
+
+def _failures(
+    futures: list[concurrent.futures.Future[Any]], outcomes: list[Result[Any, BaseException]]
+) -> list[tuple[BaseException, str]]:
+    return [(o.failure(), describe(f)) for f, o in zip(futures, outcomes, strict=True) if isinstance(o, Failure)]
 
 
 def describe(future: concurrent.futures.Future[Any]) -> str:

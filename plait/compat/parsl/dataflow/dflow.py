@@ -77,9 +77,9 @@ class DataFlowKernel:
         future._follow(source)
         return future
 
-    def _finished(self, future: concurrent.futures.Future[Any]) -> None:
+    def _finished(self, future: Any) -> None:
         with self._lock:
-            self._unfinished.discard(future)  # type: ignore[arg-type]
+            self._unfinished.discard(future)
 
     def _std_paths(self, name: str, tid: int, kwargs: dict[str, Any]) -> dict[str, Any]:
         """``stdout=parsl.AUTO_LOGNAME`` is a file per task under the run directory."""

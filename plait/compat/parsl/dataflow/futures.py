@@ -83,7 +83,7 @@ class AppFuture(concurrent.futures.Future[Any]):
         return self._lifted(operator.attrgetter(name))
 
     def _lifted(self, get: Callable[[Any], Any]) -> AppFuture:
-        lift = self.__dict__.get("_lift")
+        lift: Callable[[AppFuture, Callable[[Any], Any]], AppFuture] | None = self.__dict__.get("_lift")
         if lift is None:
             raise TypeError("this AppFuture was not made by an app call")
         return lift(self, get)

@@ -89,7 +89,7 @@ class HighThroughputExecutor:
         return None
 
     def to_plait(self) -> pl.ZMQExecutor:
-        heartbeat = {k: v for k, v in self.heartbeat.items() if v is not None}
+        heartbeat: dict[str, Any] = {k: v for k, v in self.heartbeat.items() if v is not None}
         return pl.ZMQExecutor(
             self.label,
             self.provider.to_plait(self.workers_per_node()),

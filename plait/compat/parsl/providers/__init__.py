@@ -46,7 +46,8 @@ class _Provider:
         try:
             return self.plait_class(**kwargs)
         except TypeError as error:
-            raise TypeError(f"{type(self).__name__}: {error} (plait's {self.plait_class.__name__} has no such setting)") from None
+            theirs = self.plait_class.__name__
+            raise TypeError(f"{type(self).__name__}: {error} (plait's {theirs} has no such setting)") from None
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.kwargs.items())
@@ -57,7 +58,12 @@ def _launcher(launcher: object) -> str:
     """plait's name for a Parsl launcher object (or a name already)."""
     if isinstance(launcher, str):
         return launcher
-    known = {"SingleNodeLauncher": "single", "SimpleLauncher": "single", "SrunLauncher": "srun", "MpiExecLauncher": "mpiexec"}
+    known = {
+        "SingleNodeLauncher": "single",
+        "SimpleLauncher": "single",
+        "SrunLauncher": "srun",
+        "MpiExecLauncher": "mpiexec",
+    }
     name = type(launcher).__name__
     if name not in known:
         raise TypeError(f"launcher {name} has no plait equivalent; plait has {sorted(set(known.values()))}")
@@ -68,9 +74,13 @@ class LocalProvider(_Provider):
     """Worker pools as processes on this machine."""
 
     def to_plait(self, workers_per_block: int | None) -> Any:
-        kwargs = {k: v for k, v in self.kwargs.items() if k not in (*_NO_EFFECT, "launcher", "cmd_timeout", "nodes_per_block")}
+        # one node, this one: how jobs are launched on nodes means nothing here
+        dropped = (*_NO_EFFECT, "launcher", "cmd_timeout", "nodes_per_block")
+        kwargs = {k: v for k, v in self.kwargs.items() if k not in dropped}
         if kwargs.pop("worker_init", ""):
-            raise TypeError("LocalProvider(worker_init=...): plait's LocalProvider starts pools in this environment; drop it")
+            raise TypeError(
+                "LocalProvider(worker_init=...): plait's LocalProvider starts pools in this environment; drop it"
+            )
         try:
             return pl.LocalProvider(workers_per_block, **kwargs)
         except TypeError as error:
