@@ -117,3 +117,50 @@ def test_a_function_returning_no_command_fails(threads: parsl.DataFlowKernel) ->
 
     with pytest.raises(ValueError, match="Expected a str"):
         nothing().result(timeout=10)
+
+
+@bash_app
+def logged(message: str, stdout: Any = parsl.AUTO_LOGNAME, label: str | None = None) -> str:
+    return f"echo {message}"
+
+
+def test_auto_logname_is_a_file_per_task_in_a_fresh_run_dir(load: Any, tmp_path: Path) -> None:
+    kernel = load(run_dir=str(tmp_path / "runinfo"))
+    first, second = logged("one"), logged("two", label="mine")
+    first.result(timeout=10), second.result(timeout=10)
+    assert Path(first.stdout).read_text() == "one\n"
+    assert Path(second.stdout).name == f"task_{second.tid:04d}_logged_mine.stdout"
+    assert Path(kernel.run_dir) == tmp_path / "runinfo" / "000"
+    kernel.cleanup()
+    again = load(run_dir=str(tmp_path / "runinfo"))  # a new run does not append to the last one's logs
+    assert Path(again.run_dir).name == "001"
+    third = logged("three")
+    third.result(timeout=10)
+    assert Path(third.stdout).read_text() == "three\n" and Path(third.stdout).is_relative_to(again.run_dir)
+
+
+def test_std_autopath_names_the_files(load: Any, tmp_path: Path) -> None:
+    load(std_autopath=lambda record, stream: str(tmp_path / f"{record['func_name']}.{record['id']}.{stream}"))
+    future = logged("hi")
+    assert future.stdout == str(tmp_path / f"logged.{future.tid}.stdout")
+    future.result(timeout=10)
+    assert Path(future.stdout).read_text() == "hi\n"
+
+
+def test_a_file_as_stdout_is_a_data_future(threads: parsl.DataFlowKernel, tmp_path: Path) -> None:
+    target = File(str(tmp_path / "out.txt"))
+    future = echo("to-file", stdout=target)
+    assert isinstance(future.stdout, DataFuture)
+    assert future.stdout.result(timeout=10) is target and Path(target).read_text() == "to-file\n"
+
+
+def test_a_stream_mode_open_refuses_is_a_bad_stream(threads: parsl.DataFlowKernel, tmp_path: Path) -> None:
+    error = echo("x", stdout=(str(tmp_path / "o"), "badmode")).exception(timeout=10)
+    assert isinstance(error, BadStdStreamFile) and "badmode" in str(error)
+    assert isinstance(echo("x", stdout=(str(tmp_path / "o"),)).exception(timeout=10), BadStdStreamFile)
+
+
+def test_task_record_names_the_function(threads: parsl.DataFlowKernel) -> None:
+    future = exits(0)
+    assert future.task_record["func_name"] == "exits" and future.task_record["func"].__name__ == "exits"
+    assert future.task_record["id"] == future.tid

@@ -14,7 +14,7 @@ __all__ = ["Config"]
 # itself, and keeps no usage statistics.
 _NO_EFFECT = frozenset(
     {"strategy", "strategy_period", "max_idletime", "usage_tracking", "project_name", "initialize_logging",
-     "garbage_collect", "dependency_resolver", "monitoring", "std_autopath", "app_cache"}
+     "garbage_collect", "dependency_resolver", "monitoring", "app_cache"}
 )  # fmt: skip
 
 
@@ -24,6 +24,7 @@ class Config:
     ``executors`` (default: one ``ThreadPoolExecutor``); the first is where apps with
     ``executors='all'`` run. ``retries`` is how many times a failed task is tried again,
     ``retry_handler(exception, task_record)`` the cost of a failure (default 1).
+    ``std_autopath(task_record, "stdout")`` names the file of ``stdout=parsl.AUTO_LOGNAME``.
     ``exit_mode`` is what leaving ``with parsl.load(config):`` does: ``cleanup`` (shut
     down), ``wait`` (wait for the tasks first, unless leaving on an exception), ``skip``.
     """
@@ -37,6 +38,7 @@ class Config:
         run_dir: str = "runinfo",
         exit_mode: str = "cleanup",
         internal_tasks_max_threads: int = 10,
+        std_autopath: Callable[[dict[str, Any], str], Any] | None = None,
         **ignored: Any,
     ) -> None:
         unknown = set(ignored) - _NO_EFFECT
@@ -55,6 +57,7 @@ class Config:
         self.run_dir = run_dir
         self.exit_mode = exit_mode
         self.internal_tasks_max_threads = internal_tasks_max_threads
+        self.std_autopath = std_autopath
 
     def __repr__(self) -> str:
         return f"Config(executors={list(self.executors)!r}, retries={self.retries!r}, run_dir={self.run_dir!r})"

@@ -129,9 +129,6 @@ def _kill_tree(process: subprocess.Popen[Any]) -> None:
     process.wait()
 
 
-_MODES = ("w", "a", "a+", "w+")
-
-
 def _open_stream(stack: contextlib.ExitStack, which: str, spec: object) -> IO[str] | None:
     """The file a ``stdout=``/``stderr=`` argument names, open: Parsl appends to a plain path."""
     if spec is None:
@@ -140,16 +137,17 @@ def _open_stream(stack: contextlib.ExitStack, which: str, spec: object) -> IO[st
         path, mode = spec.filepath, "w"
     elif isinstance(spec, (str, os.PathLike)):
         path, mode = os.fspath(spec), "a+"
-    elif isinstance(spec, tuple) and len(spec) == 2 and spec[1] in _MODES:
-        path, mode = os.fspath(spec[0]), spec[1]
+    elif isinstance(spec, tuple) and len(spec) == 2:
+        path, mode = spec
     else:
-        raise BadStdStreamFile(f"{which}={spec!r}: give a path, a (path, mode) pair with mode in {_MODES}, or a File")
+        raise BadStdStreamFile(f"{which}={spec!r}: give a path, a (path, mode) pair, or a File")
     try:
+        path = os.fspath(path)
         if os.path.dirname(path):
             os.makedirs(os.path.dirname(path), exist_ok=True)
         return stack.enter_context(open(path, mode))
-    except OSError as error:
-        raise BadStdStreamFile(f"{path}: {error}") from error
+    except (OSError, ValueError, TypeError) as error:
+        raise BadStdStreamFile(f"{which}={spec!r}: {error}") from error
 
 
 @contextlib.contextmanager

@@ -11,7 +11,7 @@ import concurrent.futures
 import itertools
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 import plait as pl
@@ -27,10 +27,12 @@ __all__ = ["INTERNAL", "DataFlowKernel", "clear", "dfk", "load", "wait_for_curre
 
 INTERNAL = "_parsl_internal"  # the threads join apps and lifted futures run on
 AUTO_LOGNAME = -1
+_STREAMS = ("stdout", "stderr")
 
 
 class _App(_calls.Tried, Protocol):
     __name__: str
+    func: Callable[..., Any]
 
 
 class DataFlowKernel:
@@ -42,7 +44,7 @@ class DataFlowKernel:
         executors.append(pl.ThreadExecutor(config.internal_tasks_max_threads, label=INTERNAL))
         self._runtime = pl.Runtime(executors, cache=_RunMemo(), progress=False)
         self._runtime.start()
-        self.run_dir = config.run_dir
+        self.run_dir = _new_run_dir(config.run_dir)
         self._tids = itertools.count()
         self._unfinished: set[AppFuture] = set()
         self._lock = threading.Lock()
@@ -58,15 +60,16 @@ class DataFlowKernel:
         if self._cleaned_up:
             raise NoDataFlowKernelError("this configuration has been cleaned up; load a new one")
         tid = next(self._tids)
-        kwargs = self._std_paths(app.__name__, tid, kwargs)
-        future = AppFuture(tid, kwargs)
+        record = {
+            "id": tid, "func_name": app.__name__, "func": app.func, "args": args, "kwargs": kwargs, "try_id": 0,
+            "fail_count": 0, "fail_cost": 0.0, "fail_history": [],
+            "retries": self.config.retries, "retry_handler": self.config.retry_handler,
+        }  # fmt: skip
+        record["kwargs"] = kwargs = self._std_paths(record, kwargs)  # its errors are the caller's, as in Parsl
+        future = AppFuture(tid, kwargs, record)
         try:
             future._outputs = _data_futures(future, tid, kwargs.get("outputs"))
-            record = {
-                "id": tid, "func_name": app.__name__, "args": args, "kwargs": kwargs, "try_id": 0,
-                "fail_count": 0, "fail_cost": 0.0, "fail_history": [],
-                "retries": self.config.retries, "retry_handler": self.config.retry_handler,
-            }  # fmt: skip
+            future._streams = {k: DataFuture(future, v, tid) for k in _STREAMS if isinstance(v := kwargs.get(k), File)}
             source = self._runtime.submit(_calls.call_expr(app, record, args, kwargs))
         except Exception as error:
             future.set_exception(error)
@@ -81,13 +84,18 @@ class DataFlowKernel:
         with self._lock:
             self._unfinished.discard(future)
 
-    def _std_paths(self, name: str, tid: int, kwargs: dict[str, Any]) -> dict[str, Any]:
-        """``stdout=parsl.AUTO_LOGNAME`` is a file per task under the run directory."""
-        auto = [k for k in ("stdout", "stderr") if kwargs.get(k) is AUTO_LOGNAME or kwargs.get(k) == AUTO_LOGNAME]
+    def _std_paths(self, record: dict[str, Any], kwargs: dict[str, Any]) -> dict[str, Any]:
+        """``stdout=parsl.AUTO_LOGNAME``: the path ``Config(std_autopath=...)`` makes, else one under the run dir."""
+        auto = [k for k in _STREAMS if isinstance(kwargs.get(k), int) and kwargs[k] == AUTO_LOGNAME]
         if not auto:
             return kwargs
-        where = os.path.join(os.path.abspath(self.run_dir), "task_logs", f"{tid // 10000:04d}")
-        return {**kwargs, **{k: os.path.join(where, f"task_{tid:04d}_{name}.{k}") for k in auto}}
+        make = self.config.std_autopath or self._default_std_path
+        return {**kwargs, **{k: make(record, k) for k in auto}}
+
+    def _default_std_path(self, record: dict[str, Any], stream: str) -> str:
+        tid, label = record["id"], record["kwargs"].get("label")
+        name = f"task_{tid:04d}_{record['func_name']}{'' if label is None else f'_{label}'}.{stream}"
+        return os.path.join(self.run_dir, "task_logs", f"{tid // 10000:04d}", name)
 
     def wait_for_current_tasks(self) -> None:
         """Wait until every task submitted so far has finished."""
@@ -117,6 +125,19 @@ class DataFlowKernel:
             self.wait_for_current_tasks()
         if mode != "skip":
             self.cleanup()
+
+
+def _new_run_dir(parent: str) -> str:
+    """A directory of this run's own under ``parent``, numbered after the last: ``runinfo/003``."""
+    os.makedirs(parent, exist_ok=True)
+    numbers = [int(name) for name in os.listdir(parent) if name.isdigit()]
+    while True:
+        path = os.path.abspath(os.path.join(parent, f"{max(numbers, default=-1) + 1:03d}"))
+        try:
+            os.mkdir(path)
+            return path
+        except FileExistsError:  # another run took it
+            numbers.append(max(numbers, default=-1) + 1)
 
 
 def _data_futures(future: AppFuture, tid: int, outputs: object) -> list[DataFuture]:

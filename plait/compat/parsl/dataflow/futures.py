@@ -22,11 +22,13 @@ class AppFuture(concurrent.futures.Future[Any]):
     Its settled state is copied from the plait future that computes it.
     """
 
-    def __init__(self, tid: int, kwargs: Mapping[str, Any]) -> None:
+    def __init__(self, tid: int, kwargs: Mapping[str, Any], record: dict[str, Any]) -> None:
         super().__init__()
         self._tid = tid
         self._kwargs = kwargs
+        self._record = record
         self._outputs: Sequence[DataFuture] = ()
+        self._streams: dict[str, DataFuture] = {}
         self._source: concurrent.futures.Future[Any] | None = None
         self._lift: Callable[[AppFuture, Callable[[Any], Any]], AppFuture] | None = None
 
@@ -36,16 +38,23 @@ class AppFuture(concurrent.futures.Future[Any]):
         return self._tid
 
     @property
+    def task_record(self) -> dict[str, Any]:
+        """What Parsl documents of a task: ``id``, ``func``, ``func_name``, ``args``, ``kwargs``,
+        ``try_id``, ``fail_count``, ``fail_cost``, ``fail_history``."""
+        return self._record
+
+    @property
     def outputs(self) -> Sequence[DataFuture]:
         return self._outputs
 
     @property
     def stdout(self) -> Any:
-        return self._kwargs.get("stdout")
+        """The ``stdout=`` the call was given: a path, or a DataFuture when it was a File."""
+        return self._streams.get("stdout", self._kwargs.get("stdout"))
 
     @property
     def stderr(self) -> Any:
-        return self._kwargs.get("stderr")
+        return self._streams.get("stderr", self._kwargs.get("stderr"))
 
     def cancel(self) -> bool:
         """Cancel the work if it has not finished: what only it needs stops."""

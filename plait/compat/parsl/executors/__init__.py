@@ -38,8 +38,9 @@ class ThreadPoolExecutor:
         storage_access: object = None,
         working_dir: str | None = None,
     ) -> None:
-        if storage_access or working_dir:
-            raise TypeError("ThreadPoolExecutor: this layer stages no files (storage_access, working_dir)")
+        # working_dir is where Parsl stages files for this executor; threads do not chdir
+        if storage_access:
+            raise TypeError("ThreadPoolExecutor(storage_access=...): this layer stages no files")
         self.label = label
         self.max_threads = max_threads
 
