@@ -52,7 +52,11 @@ class ThreadPoolExecutor:
 
 
 class HighThroughputExecutor:
-    """Pilot-job worker pools that connect back over ZeroMQ: plait's ZMQExecutor."""
+    """Pilot-job worker pools that connect back over ZeroMQ: plait's ZMQExecutor.
+
+    ``encrypted`` defaults to True, as in Parsl: pools prove they hold the run's keys
+    (CurveZMQ), also on loopback.
+    """
 
     def __init__(
         self,
@@ -66,7 +70,7 @@ class HighThroughputExecutor:
         prefetch_capacity: int = 0,
         heartbeat_period: float | None = None,
         heartbeat_threshold: float | None = None,
-        encrypted: bool | None = None,
+        encrypted: bool = True,
         **ignored: Any,
     ) -> None:
         unknown = set(ignored) - _HTEX_NO_EFFECT
