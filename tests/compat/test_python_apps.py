@@ -176,3 +176,10 @@ def test_wait_for_current_tasks(threads: parsl.DataFlowKernel) -> None:
     futures = [plus(i) for i in range(20)]
     parsl.wait_for_current_tasks()
     assert all(f.done() for f in futures)
+
+
+def test_a_decorator_option_parsl_does_not_have_is_refused_where_the_app_is_defined() -> None:
+    with pytest.raises(TypeError, match="walltime"):
+        python_app(walltime=1)  # walltime is an argument of the call, not of the decorator
+    with pytest.raises(TypeError, match="executors"):
+        parsl.join_app(executors=["threads"])  # join apps run on the internal threads

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Sequence
-from typing import Any, overload
+from typing import Any
 
 import plait as pl
 from plait.compat.parsl.app._tasks import BashTask, JoinTask, PythonTask
@@ -95,6 +95,15 @@ class JoinApp(AppBase):
     task_class = JoinTask
     joins = True
 
+    def __init__(
+        self,
+        func: Callable[..., Any],
+        data_flow_kernel: dflow.DataFlowKernel | None = None,
+        cache: bool = False,
+        ignore_for_cache: Sequence[str] | None = None,
+    ) -> None:
+        super().__init__(func, data_flow_kernel, cache, "all", ignore_for_cache)
+
     def executor_label(self) -> str | None:
         return dflow.INTERNAL
 
@@ -111,71 +120,27 @@ def _lift(future: AppFuture, get: Callable[[Any], Any]) -> AppFuture:
     return _GET(get, future)
 
 
-def _decorator(cls: type[AppBase], function: Callable[..., Any] | None, options: dict[str, Any]) -> Any:
-    if function is not None:
-        return cls(function, **options)
-    return lambda func: cls(func, **options)
+def _decorator(cls: type[AppBase], doc: str) -> Callable[..., Any]:
+    """Parsl's decorator for ``cls``: bare (``@python_app``) or with options (``@python_app(cache=True)``).
+
+    The options are those of ``cls`` (``data_flow_kernel``, ``cache``, ``executors``,
+    ``ignore_for_cache``); any other is a TypeError where the app is defined.
+    """
+
+    def decorate(function: Callable[..., Any] | None = None, /, **options: Any) -> Any:
+        if function is not None:
+            return cls(function, **options)
+        cls(_check_options, **options)
+        return lambda func: cls(func, **options)
+
+    decorate.__doc__ = doc
+    return decorate
 
 
-@overload
-def python_app(function: Callable[..., Any], /) -> PythonApp: ...
-@overload
-def python_app(
-    function: None = None,
-    data_flow_kernel: dflow.DataFlowKernel | None = None,
-    cache: bool = False,
-    executors: str | Sequence[str] = "all",
-    ignore_for_cache: Sequence[str] | None = None,
-) -> Callable[[Callable[..., Any]], PythonApp]: ...
-def python_app(
-    function: Callable[..., Any] | None = None,
-    data_flow_kernel: dflow.DataFlowKernel | None = None,
-    cache: bool = False,
-    executors: str | Sequence[str] = "all",
-    ignore_for_cache: Sequence[str] | None = None,
-) -> Any:
-    """Make a function a Python app: ``@python_app`` or ``@python_app(cache=True, executors=[...])``."""
-    options = {"data_flow_kernel": data_flow_kernel, "cache": cache, "executors": executors}
-    return _decorator(PythonApp, function, {**options, "ignore_for_cache": ignore_for_cache})
+def _check_options() -> None:
+    """Stands for the function while the decorator's options are checked."""
 
 
-@overload
-def bash_app(function: Callable[..., Any], /) -> BashApp: ...
-@overload
-def bash_app(
-    function: None = None,
-    data_flow_kernel: dflow.DataFlowKernel | None = None,
-    cache: bool = False,
-    executors: str | Sequence[str] = "all",
-    ignore_for_cache: Sequence[str] | None = None,
-) -> Callable[[Callable[..., Any]], BashApp]: ...
-def bash_app(
-    function: Callable[..., Any] | None = None,
-    data_flow_kernel: dflow.DataFlowKernel | None = None,
-    cache: bool = False,
-    executors: str | Sequence[str] = "all",
-    ignore_for_cache: Sequence[str] | None = None,
-) -> Any:
-    """Make a function returning a command line a bash app."""
-    options = {"data_flow_kernel": data_flow_kernel, "cache": cache, "executors": executors}
-    return _decorator(BashApp, function, {**options, "ignore_for_cache": ignore_for_cache})
-
-
-@overload
-def join_app(function: Callable[..., Any], /) -> JoinApp: ...
-@overload
-def join_app(
-    function: None = None,
-    data_flow_kernel: dflow.DataFlowKernel | None = None,
-    cache: bool = False,
-    ignore_for_cache: Sequence[str] | None = None,
-) -> Callable[[Callable[..., Any]], JoinApp]: ...
-def join_app(
-    function: Callable[..., Any] | None = None,
-    data_flow_kernel: dflow.DataFlowKernel | None = None,
-    cache: bool = False,
-    ignore_for_cache: Sequence[str] | None = None,
-) -> Any:
-    """Make a function that launches apps and returns their future(s) a join app."""
-    options = {"data_flow_kernel": data_flow_kernel, "cache": cache, "ignore_for_cache": ignore_for_cache}
-    return _decorator(JoinApp, function, options)
+python_app = _decorator(PythonApp, "Make a function a Python app: its calls run as tasks and return AppFutures.")
+bash_app = _decorator(BashApp, "Make a function that returns a command line a bash app.")
+join_app = _decorator(JoinApp, "Make a function that launches apps and returns their future(s) a join app.")
