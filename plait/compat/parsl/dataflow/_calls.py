@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import functools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 import attrs
@@ -45,6 +45,24 @@ def call_expr(app: Tried, record: TaskRecord, args: Sequence[Any], kwargs: dict[
     return _Call(app, record, args, kwargs).expr()
 
 
+class _Step:
+    """A function the runtime runs between a call's tasks (wait for inputs, retry, join).
+
+    plait keys a bind or map by its source and its function. A step's source is this call's
+    own work, whose key is unique (Parsl's apps are impure) or, for ``cache=True``, shared
+    on purpose; so the step is keyed by name alone, and plait does not trace this layer's
+    code to hash it for every call.
+    """
+
+    __plait_identity__ = b"plait.compat.parsl step"
+
+    def __init__(self, fn: Callable[[Any], Any]) -> None:
+        self.fn = fn
+
+    def __call__(self, value: Any) -> Any:
+        return self.fn(value)
+
+
 @attrs.frozen
 class _Call:
     """One call of an app; ``record`` counts its tries and failures."""
@@ -59,7 +77,7 @@ class _Call:
         if not inputs:
             return self.tries()
         outcomes = pl.gather(*(as_expr(i).attempt() for i in inputs))
-        return outcomes.bind(functools.partial(self.when_ready, inputs))
+        return outcomes.bind(_Step(functools.partial(self.when_ready, inputs)))
 
     def inputs(self) -> list[concurrent.futures.Future[Any]]:
         """The futures Parsl waits for: top-level arguments and the items of ``inputs=``."""
@@ -86,13 +104,13 @@ class _Call:
     def tries(self) -> pl.Expr[Any]:
         call = self.one_try()
         if self.app.joins:  # after the last try: a join's futures are joined once
-            call = call.bind(functools.partial(_join, self.record["id"]))
+            call = call.bind(_Step(functools.partial(_join, self.record["id"])))
         return call
 
     def one_try(self) -> pl.Expr[Any]:
         call = self.app.plait_call(self.record, self.args, self.kwargs)
         if self.record["retries"] or self.record["retry_handler"] is not None:
-            call = call.attempt().bind(self.after_try)
+            call = call.attempt().bind(_Step(self.after_try))
         return call
 
     def after_try(self, outcome: Result[Any, BaseException]) -> pl.Expr[Any]:
@@ -123,7 +141,7 @@ def _join(tid: int, joinable: Any) -> pl.Expr[Any]:
             f"join_app body must return a Future or list of Futures, got {joinable!r} of type {type(joinable)}"
         )
     outcomes = pl.gather(*(as_expr(f).attempt() for f in futures))
-    return outcomes.map(functools.partial(_joined, tid, futures, single))
+    return outcomes.map(_Step(functools.partial(_joined, tid, futures, single)))
 
 
 def _joined(
