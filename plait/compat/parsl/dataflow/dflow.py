@@ -40,11 +40,11 @@ class DataFlowKernel:
 
     def __init__(self, config: Config | None = None) -> None:
         self.config = config = config or Config()
+        self.run_dir = _new_run_dir(config.run_dir)
         executors = [e.to_plait() for e in config.executors]
         executors.append(pl.ThreadExecutor(config.internal_tasks_max_threads, label=INTERNAL))
         self._runtime = pl.Runtime(executors, cache=_RunMemo(), progress=False)
         self._runtime.start()
-        self.run_dir = _new_run_dir(config.run_dir)
         self._tids = itertools.count()
         self._unfinished: set[AppFuture] = set()
         self._lock = threading.Lock()
