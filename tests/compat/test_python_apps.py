@@ -183,3 +183,25 @@ def test_a_decorator_option_parsl_does_not_have_is_refused_where_the_app_is_defi
         python_app(walltime=1)  # walltime is an argument of the call, not of the decorator
     with pytest.raises(TypeError, match="executors"):
         parsl.join_app(executors=["threads"])  # join apps run on the internal threads
+
+
+
+@python_app
+def times(left: int, right: int) -> int:
+    return left * right
+
+
+@python_app
+def released(event: threading.Event, value: int) -> int:
+    event.wait(10)
+    return value
+
+
+def test_calls_waiting_on_the_same_pending_future_stay_apart(threads: parsl.DataFlowKernel) -> None:
+    # b and c both wait for a, which has not finished when they are made: each is its own work.
+    event = threading.Event()
+    a = released(event, 2)
+    b, c = times(a, 3), times(a, 5)
+    d = times(b, c)
+    event.set()
+    assert (b.result(timeout=10), c.result(timeout=10), d.result(timeout=10)) == (6, 10, 60)

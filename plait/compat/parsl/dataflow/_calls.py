@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import concurrent.futures
 import functools
+import itertools
+import os
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
@@ -48,19 +50,22 @@ def call_expr(app: Tried, record: TaskRecord, args: Sequence[Any], kwargs: dict[
 class _Step:
     """A function the runtime runs between a call's tasks (wait for inputs, retry, join).
 
-    plait keys a bind or map by its source and its function. A step's source is this call's
-    own work, whose key is unique (Parsl's apps are impure) or, for ``cache=True``, shared
-    on purpose; so the step is keyed by name alone, and plait does not trace this layer's
-    code to hash it for every call.
+    plait keys a bind or map by its source and its function. Two calls waiting on the same
+    pending future have the same source, so each step carries an identity of its own: the
+    call stays its own work. (Hashing the function instead would also tell them apart, but
+    it traces this layer's code and arguments for every call.)
     """
-
-    __plait_identity__ = b"plait.compat.parsl step"
 
     def __init__(self, fn: Callable[[Any], Any]) -> None:
         self.fn = fn
+        self.__plait_identity__ = _STEP_PREFIX + next(_step_numbers).to_bytes(8, "little")
 
     def __call__(self, value: Any) -> Any:
         return self.fn(value)
+
+
+_STEP_PREFIX = os.urandom(8)  # keys live in this driver process only
+_step_numbers = itertools.count()
 
 
 @attrs.frozen
