@@ -148,3 +148,19 @@ def test_a_join_fails_with_join_error_naming_the_failed_future(threads: parsl.Da
 def test_a_join_app_must_return_futures(threads: parsl.DataFlowKernel) -> None:
     with pytest.raises(TypeError, match="must return a Future or list of Futures"):
         not_futures().result(timeout=10)
+
+
+def test_the_timeout_wrapper_stops_its_timer_when_the_function_returns_or_raises() -> None:
+    from plait.compat.parsl.app.python import timeout
+
+    def quick(fail: bool = False) -> str:
+        if fail:
+            raise KeyError("own")
+        return "quick"
+
+    assert timeout(quick, 0.05)() == "quick"
+    with pytest.raises(KeyError):
+        timeout(quick, 0.05)(True)
+    time.sleep(0.1)  # an AppTimeout from either timer would be raised here
+    with pytest.raises(AppTimeout):
+        timeout(lambda: spin.func(2), 0.1)()

@@ -16,6 +16,8 @@ NAMES = {
     "plait.compat.parsl.app.errors": ["BashExitFailure", "AppTimeout", "AppBadFormatting", "AppException",
                                       "MissingOutputs", "BadStdStreamFile", "BashAppNoReturn"],
     "plait.compat.parsl.app.futures": ["DataFuture"],
+    "plait.compat.parsl.app.python": ["PythonApp", "timeout"],
+    "plait.compat.parsl.dataflow.dflow": ["DataFlowKernel", "DataFlowKernelLoader"],
     "plait.compat.parsl.dataflow.errors": ["DependencyError", "JoinError"],
     "plait.compat.parsl.dataflow.futures": ["AppFuture"],
     "plait.compat.parsl.data_provider.files": ["File"],

@@ -205,3 +205,17 @@ def test_calls_waiting_on_the_same_pending_future_stay_apart(threads: parsl.Data
     d = times(b, c)
     event.set()
     assert (b.result(timeout=10), c.result(timeout=10), d.result(timeout=10)) == (6, 10, 60)
+
+
+def test_exit_modes_skip_keeps_the_config_loaded_and_a_wrong_one_is_refused() -> None:
+    from plait.compat.parsl.dataflow.dflow import DataFlowKernelLoader
+
+    config = Config()
+    config.exit_mode = "skip"
+    with parsl.load(config) as kernel:
+        future = plus(1)
+    assert parsl.dfk() is kernel and future.result(timeout=10) == 1 and not kernel.cleanup_called
+    kernel.cleanup()
+    assert kernel.cleanup_called and DataFlowKernelLoader._dfk is None
+    with pytest.raises(TypeError, match="exit_mode"):
+        Config(exit_mode="wrongmode")

@@ -11,6 +11,7 @@ from plait.compat.parsl.data_provider.files import File
 from plait.compat.parsl.dataflow.dflow import (
     AUTO_LOGNAME,
     DataFlowKernel,
+    DataFlowKernelLoader,
     clear,
     dfk,
     load,
@@ -22,6 +23,7 @@ __all__ = [
     "AUTO_LOGNAME",
     "Config",
     "DataFlowKernel",
+    "DataFlowKernelLoader",
     "File",
     "HighThroughputExecutor",
     "ThreadPoolExecutor",

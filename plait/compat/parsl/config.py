@@ -51,7 +51,7 @@ class Config:
         if len(set(labels)) != len(labels):
             raise ConfigurationError(f"Executors must have unique labels, got {labels}")
         if exit_mode not in ("cleanup", "skip", "wait"):
-            raise ConfigurationError(f"exit_mode must be 'cleanup', 'skip' or 'wait', not {exit_mode!r}")
+            raise TypeError(f"exit_mode must be 'cleanup', 'skip' or 'wait', not {exit_mode!r}")
         self.retries = retries
         self.retry_handler = retry_handler
         self.run_dir = run_dir

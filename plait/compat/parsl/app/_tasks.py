@@ -29,7 +29,7 @@ from plait.compat.parsl.app.errors import (
 )
 from plait.compat.parsl.data_provider.files import File
 
-__all__ = ["BashTask", "JoinTask", "PythonTask"]
+__all__ = ["BashTask", "JoinTask", "PythonTask", "time_limit"]
 
 
 class _Task:
@@ -63,7 +63,7 @@ class PythonTask(_Task):
         if walltime is None:
             return self.fn(*args, **kwargs)
         try:
-            with _walltime(walltime):
+            with time_limit(walltime):
                 return self.fn(*args, **kwargs)
         except AppTimeout as error:
             if error.args:  # the app's own
@@ -151,7 +151,7 @@ def _open_stream(stack: contextlib.ExitStack, which: str, spec: object) -> IO[st
 
 
 @contextlib.contextmanager
-def _walltime(seconds: float) -> Iterator[None]:
+def time_limit(seconds: float) -> Iterator[None]:
     """Raise AppTimeout (bare: only a class can be sent) in this thread past ``seconds``.
 
     The exception arrives between two bytecodes, so a call blocked in C (a long sleep)

@@ -23,7 +23,7 @@ from plait.compat.parsl.dataflow.futures import AppFuture
 from plait.compat.parsl.errors import ConfigurationError, NoDataFlowKernelError
 from plait.runtime import MISSING
 
-__all__ = ["INTERNAL", "DataFlowKernel", "clear", "dfk", "load", "wait_for_current_tasks"]
+__all__ = ["INTERNAL", "DataFlowKernel", "DataFlowKernelLoader", "clear", "dfk", "load", "wait_for_current_tasks"]
 
 INTERNAL = "_parsl_internal"  # the threads join apps and lifted futures run on
 AUTO_LOGNAME = -1
@@ -48,7 +48,7 @@ class DataFlowKernel:
         self._tids = itertools.count()
         self._unfinished: set[AppFuture] = set()
         self._lock = threading.Lock()
-        self._cleaned_up = False
+        self.cleanup_called = False
         atexit.register(self.cleanup)
 
     @property
@@ -57,7 +57,7 @@ class DataFlowKernel:
 
     def submit(self, app: _App, args: Sequence[Any], kwargs: dict[str, Any]) -> AppFuture:
         """Start one call of ``app``; its errors, even in its arguments, come through the future."""
-        if self._cleaned_up:
+        if self.cleanup_called:
             raise NoDataFlowKernelError("this configuration has been cleaned up; load a new one")
         tid = next(self._tids)
         record = {
@@ -108,13 +108,13 @@ class DataFlowKernel:
 
     def cleanup(self) -> None:
         """Stop the runtime and its executors; unfinished tasks are cancelled."""
-        if self._cleaned_up:
+        if self.cleanup_called:
             return
-        self._cleaned_up = True
+        self.cleanup_called = True
         atexit.unregister(self.cleanup)
         self._runtime.shutdown()
-        if _loaded and _loaded[0] is self:
-            clear()
+        if DataFlowKernelLoader._dfk is self:
+            DataFlowKernelLoader.clear()
 
     def __enter__(self) -> DataFlowKernel:
         return self
@@ -164,29 +164,37 @@ class _RunMemo:
         self._values.clear()
 
 
-_loaded: list[DataFlowKernel] = []
+class DataFlowKernelLoader:
+    """Holds the loaded configuration, as Parsl's loader does: ``parsl.load`` is its ``load``."""
+
+    _dfk: DataFlowKernel | None = None
+
+    @classmethod
+    def load(cls, config: Config | None = None) -> DataFlowKernel:
+        """Load a configuration: from now on, apps run on it."""
+        if cls._dfk is not None:
+            raise ConfigurationError("Config has already been loaded")
+        cls._dfk = DataFlowKernel(config)
+        return cls._dfk
+
+    @classmethod
+    def dfk(cls) -> DataFlowKernel:
+        """The loaded configuration."""
+        if cls._dfk is None:
+            raise NoDataFlowKernelError("Must first load config")
+        return cls._dfk
+
+    @classmethod
+    def clear(cls) -> None:
+        """Forget the loaded configuration, so that another can be loaded."""
+        cls._dfk = None
+
+    @classmethod
+    def wait_for_current_tasks(cls) -> None:
+        cls.dfk().wait_for_current_tasks()
 
 
-def load(config: Config | None = None) -> DataFlowKernel:
-    """Load a configuration: from now on, apps run on it."""
-    if _loaded:
-        raise ConfigurationError("Config has already been loaded")
-    kernel = DataFlowKernel(config)
-    _loaded.append(kernel)
-    return kernel
-
-
-def dfk() -> DataFlowKernel:
-    """The loaded configuration."""
-    if not _loaded:
-        raise NoDataFlowKernelError("Must first load config")
-    return _loaded[0]
-
-
-def clear() -> None:
-    """Forget the loaded configuration, so that another can be loaded."""
-    _loaded.clear()
-
-
-def wait_for_current_tasks() -> None:
-    dfk().wait_for_current_tasks()
+load = DataFlowKernelLoader.load
+dfk = DataFlowKernelLoader.dfk
+clear = DataFlowKernelLoader.clear
+wait_for_current_tasks = DataFlowKernelLoader.wait_for_current_tasks
