@@ -11,7 +11,8 @@ from plait.compat import parsl
 
 NAMES = {
     "plait.compat.parsl": ["python_app", "bash_app", "join_app", "File", "load", "clear", "dfk", "Config",
-                           "AUTO_LOGNAME", "ThreadPoolExecutor", "HighThroughputExecutor", "wait_for_current_tasks"],
+                           "AUTO_LOGNAME", "ThreadPoolExecutor", "HighThroughputExecutor", "wait_for_current_tasks",
+                           "set_stream_logger", "set_file_logger", "DataFlowKernelLoader"],
     "plait.compat.parsl.app.app": ["python_app", "bash_app", "join_app"],
     "plait.compat.parsl.app.errors": ["BashExitFailure", "AppTimeout", "AppBadFormatting", "AppException",
                                       "MissingOutputs", "BadStdStreamFile", "BashAppNoReturn"],
@@ -60,3 +61,15 @@ def test_unknown_config_arguments_are_refused() -> None:
         parsl.Config(no_such=1)
     with pytest.raises(TypeError, match="no_such"):
         parsl.HighThroughputExecutor(no_such=1)
+
+
+def test_set_stream_logger_shows_plaits_log_and_can_be_removed() -> None:
+    import io
+    import logging
+
+    stream = io.StringIO()
+    remove = parsl.set_stream_logger(stream=stream)
+    logging.getLogger("plait.zmq").info("a line from plait")
+    remove()
+    logging.getLogger("plait.zmq").info("after removal")
+    assert "a line from plait" in stream.getvalue() and "after removal" not in stream.getvalue()

@@ -18,6 +18,7 @@ from plait.compat.parsl.dataflow.dflow import (
     wait_for_current_tasks,
 )
 from plait.compat.parsl.executors import HighThroughputExecutor, ThreadPoolExecutor
+from plait.compat.parsl.log_utils import set_file_logger, set_stream_logger
 
 __all__ = [
     "AUTO_LOGNAME",
@@ -33,5 +34,7 @@ __all__ = [
     "join_app",
     "load",
     "python_app",
+    "set_file_logger",
+    "set_stream_logger",
     "wait_for_current_tasks",
 ]
