@@ -28,6 +28,9 @@ NAMES = {
     "plait.compat.parsl.providers": ["LocalProvider", "SlurmProvider", "PBSProProvider", "LSFProvider",
                                      "CondorProvider", "GridEngineProvider"],
     "plait.compat.parsl.errors": ["ConfigurationError", "NoDataFlowKernelError"],
+    "plait.compat.parsl.launchers": ["SingleNodeLauncher", "SimpleLauncher", "SrunLauncher", "MpiExecLauncher"],
+    "plait.compat.parsl.tests.configs.local_threads": ["config", "fresh_config"],
+    "plait.compat.parsl.tests.configs.htex_local": ["fresh_config"],
 }  # fmt: skip
 
 
@@ -47,9 +50,14 @@ def test_file_paths_and_urls() -> None:
 
 
 def test_providers_map_to_plaits() -> None:
-    slurm = parsl.providers.SlurmProvider(partition="debug", walltime="00:10:00", cmd_timeout=5, parallelism=1)
+    from plait.compat.parsl.launchers import SrunLauncher
+
+    slurm = parsl.providers.SlurmProvider(
+        partition="debug", walltime="00:10:00", cmd_timeout=5, parallelism=1, launcher=SrunLauncher()
+    )
     made = slurm.to_plait(None)
     assert (type(made).__name__, made.partition, made.command_timeout) == ("SlurmProvider", "debug", 5)
+    assert made.launcher == "srun"
     with pytest.raises(TypeError, match=r"SlurmProvider: .*no_such"):
         parsl.providers.SlurmProvider(no_such=1).to_plait(None)
     with pytest.raises(TypeError, match="worker_init"):
