@@ -58,6 +58,11 @@ def total(*xs: int) -> int:
     return sum(xs)
 
 
+def inside(x: float, y: float) -> int:
+    """The seed's dart: 4 inside the quarter circle, else 0."""
+    return 4 if x * x + y * y < 1 else 0
+
+
 class Driver(NamedTuple):
     wrap: Callable[[Callable[..., Any]], Callable[..., Any]]
     gather: Callable[[list[Any]], list[Any]]
@@ -145,12 +150,19 @@ def plait_driver(executor: str) -> Iterator[Driver]:
 
 
 @contextlib.contextmanager
-def parsl_driver(executor: str) -> Iterator[Driver]:
-    """Parsl's ``htex`` (HighThroughputExecutor, 2 local workers) or ``threads`` (ThreadPool(2))."""
-    import parsl
-    from parsl.config import Config
-    from parsl.executors import HighThroughputExecutor, ThreadPoolExecutor
-    from parsl.providers import LocalProvider
+def parsl_driver(executor: str, package: str = "parsl") -> Iterator[Driver]:
+    """Parsl's ``htex`` (HighThroughputExecutor, 2 local workers) or ``threads`` (ThreadPool(2)).
+
+    ``package`` is where Parsl is imported from: ``parsl``, or ``plait.compat.parsl`` to run
+    the same script on plait's compatibility layer.
+    """
+    import importlib
+
+    parsl = importlib.import_module(package)
+    Config = importlib.import_module(f"{package}.config").Config
+    HighThroughputExecutor = importlib.import_module(f"{package}.executors").HighThroughputExecutor
+    ThreadPoolExecutor = importlib.import_module(f"{package}.executors").ThreadPoolExecutor
+    LocalProvider = importlib.import_module(f"{package}.providers").LocalProvider
 
     if executor == "htex":
         # HTEX starts its interchange and worker pool by name: this venv's bin/ must be on PATH.
@@ -166,7 +178,8 @@ def parsl_driver(executor: str) -> Iterator[Driver]:
     with tempfile.TemporaryDirectory(prefix="parsl-bench-") as run_dir:
         parsl.load(Config(executors=[chosen], strategy="none", run_dir=run_dir))
         try:
-            yield Driver(parsl.python_app, lambda futures: [f.result() for f in futures], parsl.__version__)
+            version = getattr(parsl, "__version__", "compat")
+            yield Driver(parsl.python_app, lambda futures: [f.result() for f in futures], version)
         finally:
             parsl.dfk().cleanup()
             parsl.clear()
@@ -212,6 +225,8 @@ SYSTEMS: dict[str, Callable[[], contextlib.AbstractContextManager[Driver]]] = {
     "plait-zmq-clear": lambda: plait_driver("zmq-clear"),
     "parsl-threads": lambda: parsl_driver("threads"),
     "parsl-htex": lambda: parsl_driver("htex"),
+    "compat-threads": lambda: parsl_driver("threads", "plait.compat.parsl"),
+    "compat-htex": lambda: parsl_driver("htex", "plait.compat.parsl"),
     "dask": dask_driver,
     "ray": ray_driver,
 }

@@ -1,0 +1,5 @@
+"""Compatibility layers: other workflow systems' user-facing APIs, run on plait.
+
+Each layer is built on plait's public API only (``plait``, ``plait.dsl``,
+``plait.runtime``), never on its private modules, so plait's core does not know it exists.
+"""

@@ -1,0 +1,1 @@
+"""``parsl.app``: the app decorators, their futures and errors."""

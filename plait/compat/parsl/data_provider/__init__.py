@@ -1,0 +1,1 @@
+"""``parsl.data_provider``: files."""

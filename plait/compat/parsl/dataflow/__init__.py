@@ -1,0 +1,1 @@
+"""``parsl.dataflow``: the loaded configuration, futures and dependency errors."""

@@ -1,0 +1,1 @@
+"""``parsl.tests``: only the ready-made configurations Parsl's own tests load."""

@@ -1,0 +1,1 @@
+"""Ready-made configurations, as ``parsl.tests.configs`` names them."""
