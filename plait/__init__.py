@@ -32,6 +32,7 @@ from plait.backends.providers import (
     PBSProProvider,
     SchedulerError,
     SlurmProvider,
+    SSHProvider,
 )
 from plait.backends.zmq import ZMQExecutor
 from plait.dsl import (
@@ -72,6 +73,7 @@ __all__ = [
     "PBSProProvider",
     "SchedulerError",
     "SlurmProvider",
+    "SSHProvider",
     "PlaitFuture",
     "Plan",
     "ProcessExecutor",

@@ -11,7 +11,11 @@ import enum
 from collections.abc import Mapping, Sequence
 from typing import Protocol, runtime_checkable
 
-__all__ = ["JobState", "Provider"]
+__all__ = ["KEY_FILE_OPTION", "JobState", "Provider"]
+
+# How a pool's command names its key file. A provider whose hosts may not share the
+# driver's file system finds the file by this option and hands it over itself.
+KEY_FILE_OPTION = "--key-file"
 
 
 class JobState(enum.Enum):

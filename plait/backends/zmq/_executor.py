@@ -6,6 +6,7 @@ import asyncio
 import functools
 import logging
 import math
+import os
 import shutil
 import sys
 import tempfile
@@ -26,6 +27,7 @@ from plait.backends._sampling import NodeSample, Sample, TaskSample
 from plait.backends._task import TaskResult, TaskSpec
 from plait.backends._wire import decode_result
 from plait.backends.providers import LocalProvider, Provider
+from plait.backends.providers._base import KEY_FILE_OPTION
 from plait.backends.providers._scheduler import single_line
 from plait.backends.zmq._blocks import Blocks
 from plait.backends.zmq._curve import Keys, configure_server
@@ -62,15 +64,21 @@ def pool_command(url: str, pool_id: str, workers: int, key_file: Path | None = N
     It names the key file, never a key: a command line is visible to every user.
 
     >>> pool_command("tcp://127.0.0.1:5000", "zmq-0", 2, Path("/run/k.keys"))[-8:]
-    ['worker', '--url', 'tcp://127.0.0.1:5000', '--pool-id', 'zmq-0', '--workers=2', '--keys', '/run/k.keys']
+    ['worker', '--url', 'tcp://127.0.0.1:5000', '--pool-id', 'zmq-0', '--workers=2', '--key-file', '/run/k.keys']
     """
     run_cli = [sys.executable, "-c", "from plait.cli import main; main()"]
-    keys = [] if key_file is None else ["--keys", str(key_file)]
+    keys = [] if key_file is None else [KEY_FILE_OPTION, str(key_file)]
     return [*run_cli, "worker", "--url", url, "--pool-id", pool_id, f"--workers={workers}", *keys]
 
 
 def _pool_in(packed: Packed | None, url: str, workers: int, key_file: Path | None, pool_id: str) -> list[str]:
     return in_environment(packed, pool_command(url, pool_id, workers, key_file))
+
+
+def _chosen_key_file(label: str, key_file: str | os.PathLike[str] | None, encrypted: bool) -> Path | None:
+    if key_file is not None and not encrypted:
+        raise ValueError(f"ZMQExecutor({label!r}): key_file={str(key_file)!r} with encrypted=False: no keys to write")
+    return None if key_file is None else Path(key_file).absolute()
 
 
 @attrs.define(eq=False)
@@ -126,6 +134,10 @@ class ZMQExecutor:
 
     ``environment`` packs the driver's packages at start, for hosts that lack them: each
     host unpacks them once and its pools run in them (see PackedEnvironment).
+
+    ``key_file`` is where to write the pools' half of the keys (mode 0600, replaced at
+    each start, removed at shutdown), for pools started by hand with ``plait worker --url
+    URL --key-file FILE``; by default a provider's ``job_dir``, else a private directory.
     """
 
     can_kill = True
@@ -147,6 +159,7 @@ class ZMQExecutor:
         walltime_margin: float | None = None,
         usage_interval: float | None = 5.0,
         environment: PackedEnvironment | None = None,
+        key_file: str | os.PathLike[str] | None = None,
     ) -> None:
         if not 0 < heartbeat_period < heartbeat_threshold:
             raise ValueError(
@@ -182,6 +195,7 @@ class ZMQExecutor:
         self.url = ""
         self.keys: Keys | None = None
         self.key_file: Path | None = None  # the pools' half of the keys
+        self._chosen_key_file = _chosen_key_file(label, key_file, encrypted)
         self._key_directory: Path | None = None  # made for the key file, so removed with it
         self.blocks: Blocks | None = None
         self._context: zmq.Context[zmq.Socket[bytes]] | None = None
@@ -243,7 +257,9 @@ class ZMQExecutor:
             sock.bind(f"tcp://{host}:{self.port}")
         else:
             self.port = sock.bind_to_random_port(f"tcp://{host}")
-        if self.keys is not None:
+        if self.keys is not None and self._chosen_key_file is not None:
+            self.key_file = self.keys.write_client_file(self._chosen_key_file.parent, self._chosen_key_file.name)
+        elif self.keys is not None:
             self.key_file = self.keys.write_client_file(self._key_file_directory())
         self.url = f"tcp://{host}:{self.port}"
         self._socket = sock
