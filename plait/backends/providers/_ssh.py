@@ -50,7 +50,9 @@ class SSHProvider:
     ``ssh_options`` are extra ssh arguments (``["-i", "~/.ssh/cluster", "-p", "2222"]``).
     ``workers`` is how many worker processes each host runs. ``log_dir`` keeps each
     pool's stderr (default: a new private directory). A host ssh cannot reach is a
-    SchedulerError naming it, with ssh's own message.
+    SchedulerError naming it, with ssh's own message; it is not tried again for
+    ``retry_after`` seconds (``max_blocks`` counts the other hosts meanwhile), so one host
+    down costs a run its pool there, not the run.
     """
 
     label = "ssh"
@@ -66,6 +68,7 @@ class SSHProvider:
         workers: int = 1,
         log_dir: str | os.PathLike[str] | None = None,
         connect_timeout: float = 15.0,
+        retry_after: float = 60.0,
     ) -> None:
         if isinstance(hosts, str) or not hosts:
             raise ValueError(f"SSHProvider(hosts={hosts!r}): need a list of one host or more")
@@ -83,7 +86,8 @@ class SSHProvider:
         self.workers_per_block = workers
         self.init_blocks = self.max_blocks = len(self.hosts)
         self.min_blocks = 0
-        self.connect_timeout = connect_timeout
+        self.connect_timeout, self.retry_after = connect_timeout, retry_after
+        self._unreachable: dict[str, float] = {}  # host -> when ssh last failed to reach it
         self.log_dir = Path(log_dir) if log_dir is not None else Path(tempfile.mkdtemp(prefix="plait-ssh-"))
         self._jobs: dict[str, _Job] = {}
 
@@ -134,11 +138,19 @@ class SSHProvider:
         return self.log_dir / f"{job_name}.log", self.log_dir / f"{job_name}.log"
 
     def _free_host(self) -> str:
-        busy = {job.host for job in self._jobs.values() if job.process.poll() is None}
+        """A host with no pool (one being cancelled counts as gone) that is not known unreachable."""
+        busy = {job.host for job in self._jobs.values() if job.process.poll() is None and not job.cancelled}
+        self._forget_unreachable()
         for host in self.hosts:
-            if host not in busy:
+            if host not in busy and host not in self._unreachable:
                 return host
-        raise SchedulerError(f"SSHProvider: every host runs a pool already ({', '.join(self.hosts)})")
+        raise SchedulerError(f"SSHProvider: every host runs a pool or was unreachable ({', '.join(self.hosts)})")
+
+    def _forget_unreachable(self) -> None:
+        """Hosts unreachable for longer than ``retry_after`` are tried again."""
+        now = time.monotonic()
+        self._unreachable = {h: t for h, t in self._unreachable.items() if now - t < self.retry_after}
+        self.max_blocks = len(self.hosts) - len(self._unreachable)
 
     def _remote_group(self, host: str, process: subprocess.Popen[bytes], stderr: Path) -> int:
         """The pid the remote session's leader printed, or a SchedulerError with ssh's message."""
@@ -156,10 +168,13 @@ class SSHProvider:
         with contextlib.suppress(ProcessLookupError):
             process.kill()
         process.wait()
+        self._unreachable[host] = time.monotonic()
+        self._forget_unreachable()
         message = " ".join(stderr.read_text(errors="replace").split()) or f"ssh exited with code {process.returncode}"
         raise SchedulerError(f"SSHProvider: could not start a pool on host {host!r}: {message}")
 
     def status(self, job_ids: Sequence[str]) -> dict[str, JobState]:
+        self._forget_unreachable()
         return {job_id: self._state(self._jobs.get(job_id)) for job_id in job_ids}
 
     @staticmethod

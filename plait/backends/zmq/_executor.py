@@ -194,8 +194,7 @@ class ZMQExecutor:
         self._drain_after = walltime - margin if walltime else None
         self.url = ""
         self.keys: Keys | None = None
-        self.key_file: Path | None = None  # the pools' half of the keys
-        self._chosen_key_file = _chosen_key_file(label, key_file, encrypted)
+        self.key_file = _chosen_key_file(label, key_file, encrypted)  # the pools' half of the keys, once written
         self._key_directory: Path | None = None  # made for the key file, so removed with it
         self.blocks: Blocks | None = None
         self._context: zmq.Context[zmq.Socket[bytes]] | None = None
@@ -257,10 +256,8 @@ class ZMQExecutor:
             sock.bind(f"tcp://{host}:{self.port}")
         else:
             self.port = sock.bind_to_random_port(f"tcp://{host}")
-        if self.keys is not None and self._chosen_key_file is not None:
-            self.key_file = self.keys.write_client_file(self._chosen_key_file.parent, self._chosen_key_file.name)
-        elif self.keys is not None:
-            self.key_file = self.keys.write_client_file(self._key_file_directory())
+        if self.keys is not None:
+            self.key_file = self.keys.write_client_file(*self._key_file_place())
         self.url = f"tcp://{host}:{self.port}"
         self._socket = sock
         self._loop.add_reader(cast(int, sock.getsockopt(zmq.FD)), self._on_readable)
@@ -295,14 +292,17 @@ class ZMQExecutor:
             self._context.term()
         self._remove_key_file()
 
-    def _key_file_directory(self) -> Path:
-        """Where pools can read the key file: a batch provider's ``job_dir`` (shared with the
-        compute nodes), else a new private directory."""
+    def _key_file_place(self) -> tuple[Path, str | None]:
+        """Where pools can read the key file, and its name if it has one: where ``key_file``
+        said, else a batch provider's ``job_dir`` (shared with the compute nodes), else a new
+        private directory."""
+        if self.key_file is not None:
+            return self.key_file.parent, self.key_file.name
         job_dir: Path | None = getattr(self.provider, "job_dir", None)
         if job_dir is not None:
-            return job_dir
+            return job_dir, None
         self._key_directory = Path(tempfile.mkdtemp(prefix="plait-zmq-"))
-        return self._key_directory
+        return self._key_directory, None
 
     def _remove_key_file(self) -> None:
         if self.key_file is not None:
@@ -441,6 +441,8 @@ class ZMQExecutor:
             self._register(identity, message)
         elif pool is None:
             self._drop(identity, f"a {message.type} message from a peer that has not registered")
+            # A pool lost, back over a link that came back (as a new peer): its tasks ran elsewhere.
+            self._send(identity, encode("refuse", reason=f"refused by executor {self.label!r}: not registered (lost?)"))
         else:
             pool.last_seen = time.monotonic()
             if message.type == "results":
@@ -597,6 +599,9 @@ class ZMQExecutor:
             try:
                 await asyncio.to_thread(blocks.scale_out, more)
             except Exception as error:  # e.g. the scheduler refuses the job: tell the tasks, do not hang
+                if self._pools:  # they still serve the queue (another host may be down for a while)
+                    log.warning("%s: could not start a block: %s", self.label, error)
+                    return
                 self._broken = f"{self.label}: could not start a block: {error}"
                 self._fail_pending(RuntimeError(self._broken))
                 return

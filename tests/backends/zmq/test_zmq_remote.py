@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import os
 import shlex
+import signal
 import subprocess
 import sys
+import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,7 +22,8 @@ import pytest
 
 import plait as pl
 from plait.backends.providers import JobState
-from tests.backends.zmq.zmq_apps import host_of, wait_for
+from plait.backends.zmq._protocol import encode, python_version
+from tests.backends.zmq.zmq_apps import host_of, length, wait_for
 
 HOSTS = ["198.18.0.2", "198.18.0.3"]
 NAMES = {"198.18.0.2": "plait-h1", "198.18.0.3": "plait-h2"}
@@ -28,6 +32,7 @@ SOURCE = Path(pl.__file__).parent.parent
 # The hosts' python3 is the checkout's venv (hosts-up puts it first on PATH); this tree
 # first on its path, for a worktree whose venv holds another checkout's plait.
 INIT = f"export PYTHONPATH={shlex.quote(str(SOURCE))}"
+OURS = {"protocol": 1, "plait": pl.__version__, "python": python_version()}
 QUICK = {"heartbeat_period": 0.3, "heartbeat_threshold": 2.0, "usage_interval": None}
 
 
@@ -131,3 +136,135 @@ def test_cancel_ends_the_remote_process_group(hosts: list[str]) -> None:
 def test_bad_hosts_are_refused_by_name(hosts_given: list[str], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         pl.SSHProvider(hosts=hosts_given)
+
+
+STRANGER = """
+import sys, zmq
+from plait.backends.zmq._protocol import encode
+url, server_public, register = sys.argv[1], sys.argv[2].encode(), bytes.fromhex(sys.argv[3])
+said = []
+with zmq.Context() as context:
+    plain, wrong = context.socket(zmq.DEALER), context.socket(zmq.DEALER)
+    wrong.curve_serverkey = server_public  # the right server, but a client key of its own
+    wrong.curve_publickey, wrong.curve_secretkey = zmq.curve_keypair()
+    for socket in (plain, wrong):
+        socket.linger = 0
+        socket.connect(url)
+        socket.send_multipart([register])
+    said = ["answered" if socket.poll(1500) else "silence" for socket in (plain, wrong)]
+print(" ".join(said))
+"""
+
+
+def test_a_peer_on_a_test_host_without_the_keys_can_neither_register_nor_get_a_task(
+    hosts: list[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    executor = pl.ZMQExecutor(provider=pl.SSHProvider(hosts=HOSTS[:1], worker_init=INIT), address=DRIVER, **QUICK)
+    with pl.Runtime([executor]) as rt:
+        assert rt.run(host_of(0, 1)) == ("plait-h1", 1)
+        assert executor.keys is not None
+        (register,) = encode("register", **OURS, capacity=1, host="x", pool="stranger", pid=1)
+        stranger = ["python3", "-c", STRANGER, executor.url, executor.keys.server_public.decode(), register.hex()]
+        assert on_host(HOSTS[1], f"{INIT}; {shlex.join(stranger)}").split() == ["silence", "silence"]
+        assert rt.run(host_of(0, 2)) == ("plait-h1", 2)  # the real pool still works
+        assert executor.pools == ["zmq-0"]
+        assert executor.dropped == 0, "nothing from the strangers reached the executor"
+    assert "refused a connection with an unknown CurveZMQ client key" in caplog.text
+
+
+@pytest.mark.parametrize("encrypted", [True, False])
+def test_a_capture_on_the_bridge_shows_the_task_arguments_only_unencrypted(
+    hosts: list[str], tmp_path: Path, encrypted: bool
+) -> None:
+    marker = f"plait-marker-{uuid.uuid4().hex}"
+    capture = tmp_path / "bridge.pcap"
+    tcpdump = subprocess.Popen(
+        ["tcpdump", "-i", "plait-br0", "--immediate-mode", "-U", "-w", str(capture), "tcp"],
+        stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert tcpdump.stderr is not None
+        assert "listening on plait-br0" in tcpdump.stderr.readline()
+        executor = pl.ZMQExecutor(
+            provider=pl.SSHProvider(hosts=HOSTS, worker_init=INIT), address=DRIVER, encrypted=encrypted, **QUICK
+        )
+        with pl.Runtime([executor]) as rt:
+            data = [f"{marker}-{i}".encode() for i in range(8)]
+            assert rt.run(pl.gather([length(d) for d in data])) == [len(d) for d in data]
+        # The run's traffic is in the capture, to its end (the pools' goodbyes): tcpdump keeps up.
+        port = executor.port.to_bytes(2, "big")
+        wait_for(lambda: capture.read_bytes().count(port) > 40, what="the run's packets in the capture")
+        time.sleep(0.5)
+    finally:
+        tcpdump.send_signal(signal.SIGINT)
+        tcpdump.wait(10)
+    packets = capture.read_bytes()
+    assert (marker.encode() in packets) is not encrypted
+
+
+def test_a_host_whose_link_goes_down_loses_its_pool_and_the_other_host_finishes_the_run(
+    hosts: list[str], link_restored: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    period, threshold = QUICK["heartbeat_period"], QUICK["heartbeat_threshold"]
+    provider = pl.SSHProvider(hosts=HOSTS, worker_init=INIT, connect_timeout=2)
+    executor = pl.ZMQExecutor(provider=provider, address=DRIVER, **QUICK)
+    with pl.Runtime([executor]) as rt:
+        wait_for(lambda: len(executor.pools) == 2, what="a pool on each host")
+        future = rt.submit(pl.gather([host_of(0.4, i) for i in range(16)]))
+        time.sleep(0.5)  # both hosts are running tasks
+        subprocess.run(["ip", "-n", "plait-h1", "link", "set", "eth0", "down"], check=True)
+        cut = time.monotonic()
+        wait_for(lambda: len(executor.pools) == 1, timeout=threshold + 5, what="the pool on plait-h1 to be lost")
+        assert time.monotonic() - cut < threshold + 2 * period + 0.5
+        results = future.result(timeout=60)
+        assert [x for _, x in results] == list(range(16)), "a task is missing or was applied twice"
+        assert {h for h, _ in results} == {"plait-h1", "plait-h2"}
+        assert any("lost pool zmq-0" in line for line in caplog.messages)
+        # The link back: the lost pool is not taken back (its late results are dropped),
+        # and it has exited, having not heard from the executor for its threshold.
+        subprocess.run(["ip", "-n", "plait-h1", "link", "set", "eth0", "up"], check=True)
+        wait_for(lambda: not plait_processes(HOSTS[0]), timeout=2 * threshold + 3, what="the lost pool to exit")
+        assert rt.run(host_of(0, 99))[1] == 99
+        assert "zmq-0" not in executor.pools
+
+
+DRIVEN = """
+import sys, time, plait as pl
+from tests.backends.zmq.zmq_apps import host_of
+provider = pl.SSHProvider(hosts=sys.argv[1:], worker_init=sys.stdin.read())
+executor = pl.ZMQExecutor(provider=provider, address="198.18.0.1", heartbeat_period=0.3, heartbeat_threshold=2.0)
+with pl.Runtime([executor]) as rt:
+    while len(executor.pools) < len(sys.argv) - 1:
+        time.sleep(0.05)
+    rt.submit(pl.gather([host_of(30, i) for i in range(4)]))
+    print("running", flush=True)
+    time.sleep(60)
+"""
+
+
+def test_when_the_driver_is_killed_the_pools_on_every_host_exit_and_nothing_is_left(hosts: list[str]) -> None:
+    driver = subprocess.Popen(
+        [sys.executable, "-c", DRIVEN, *HOSTS], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    assert driver.stdin is not None and driver.stdout is not None
+    driver.stdin.write(INIT)
+    driver.stdin.close()
+    try:
+        assert driver.stdout.readline() == "running\n"
+        wait_for(lambda: all(len(plait_processes(h)) >= 3 for h in hosts), what="pools and workers on each host")
+    finally:
+        driver.kill()
+        driver.wait()
+    killed = time.monotonic()
+    wait_for(lambda: not any(map(plait_processes, hosts)), timeout=10, what="every pool and worker to exit")
+    assert time.monotonic() - killed < 2 * 2.0 + 2  # pools give up after twice the threshold of silence
+    ssh_left = [p for p in psutil.process_iter(["cmdline"]) if "plait-pool" in " ".join(p.info["cmdline"] or [])]
+    assert not ssh_left, "an ssh client of the killed driver is still there"
+
+
+def test_hosts_up_again_changes_nothing_and_is_quick(hosts: list[str]) -> None:
+    sshd = {h: Path(f"/var/lib/plait-hosts/h{k}/sshd.pid").read_text() for k, h in enumerate(hosts, 1)}
+    started = time.monotonic()
+    subprocess.run([str(SOURCE / ".ci" / "hosts-up"), "2"], check=True, capture_output=True, timeout=15)
+    assert time.monotonic() - started < 15
+    assert sshd == {h: Path(f"/var/lib/plait-hosts/h{k}/sshd.pid").read_text() for k, h in enumerate(hosts, 1)}
