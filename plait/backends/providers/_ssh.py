@@ -38,6 +38,7 @@ class _Job:
     def __init__(self, host: str, process: subprocess.Popen[bytes], group: int, stderr: Path) -> None:
         self.host, self.process, self.group, self.stderr = host, process, group, stderr
         self.cancelled = False
+        self.unreached = False  # cancelled over a link that was down: whether it ended, nobody knows
 
 
 class SSHProvider:
@@ -184,6 +185,8 @@ class SSHProvider:
         code = job.process.poll()
         if code is None:
             return JobState.RUNNING
+        if job.unreached:
+            return JobState.UNKNOWN
         if job.cancelled:
             return JobState.CANCELLED
         return JobState.COMPLETED if code == 0 else JobState.FAILED
@@ -192,7 +195,8 @@ class SSHProvider:
         """End each job's remote process group (all hosts at once), then its ssh client.
 
         A host that cannot be reached within the timeout is left to its pool, which exits
-        on its own once it has not heard from the executor for the heartbeat threshold.
+        on its own once it has not heard from the executor for the heartbeat threshold;
+        its job's state is UNKNOWN from then on, never "ended".
         """
         jobs = [job for job in map(self._jobs.get, job_ids) if job is not None and job.process.poll() is None]
         killers = []
@@ -209,6 +213,7 @@ class SSHProvider:
                 killer.kill()
                 killer.wait()
                 reached = False
+            job.unreached = not reached
             try:  # once the group is gone, the channel closes; over a cut link it never does
                 job.process.wait(max(0.0, deadline - time.monotonic()) if reached else 0.0)
             except subprocess.TimeoutExpired:
