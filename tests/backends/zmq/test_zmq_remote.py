@@ -139,7 +139,7 @@ def test_bad_hosts_are_refused_by_name(hosts_given: list[str], message: str) -> 
 
 
 STRANGER = """
-import sys, zmq
+import sys, time, zmq
 from plait.backends.zmq._protocol import encode
 url, server_public, register = sys.argv[1], sys.argv[2].encode(), bytes.fromhex(sys.argv[3])
 said = []
@@ -151,7 +151,8 @@ with zmq.Context() as context:
         socket.linger = 0
         socket.connect(url)
         socket.send_multipart([register])
-    said = ["answered" if socket.poll(1500) else "silence" for socket in (plain, wrong)]
+    time.sleep(1.5)  # long enough for an answer to come to either
+    said = ["answered" if socket.poll(0) else "silence" for socket in (plain, wrong)]
 print(" ".join(said))
 """
 
@@ -259,7 +260,7 @@ def test_when_the_driver_is_killed_the_pools_on_every_host_exit_and_nothing_is_l
         driver.wait()
     killed = time.monotonic()
     wait_for(lambda: not any(map(plait_processes, hosts)), timeout=10, what="every pool and worker to exit")
-    assert time.monotonic() - killed < 2 * 2.0 + 2  # pools give up after twice the threshold of silence
+    assert time.monotonic() - killed < 2.0 + 3  # the threshold, and time to kill the workers
     ssh_left = [p for p in psutil.process_iter(["cmdline"]) if "plait-pool" in " ".join(p.info["cmdline"] or [])]
     assert not ssh_left, "an ssh client of the killed driver is still there"
 
