@@ -42,7 +42,8 @@ class _Job:
 
 
 class SSHProvider:
-    """Starts one pool on each of ``hosts`` with ``ssh`` (``BatchMode=yes``: never a prompt).
+    """Starts one pool on each of ``hosts`` (Linux, with ``setsid``) with ``ssh``
+    (``BatchMode=yes``: never a prompt).
 
     ``user`` logs in as that user (default: ssh's, from its config or yours); ``python``
     is the interpreter on the hosts, with plait installed (a name on the login PATH or a
@@ -93,7 +94,11 @@ class SSHProvider:
         self._jobs: dict[str, _Job] = {}
 
     def ssh(self, host: str, remote_command: str) -> list[str]:
-        """The argv that runs ``remote_command`` (shell) on ``host``."""
+        """The argv that runs ``remote_command`` (shell) on ``host``.
+
+        >>> SSHProvider(["h"], user="me", ssh_options=["-p", "2222"]).ssh("h", "true")
+        ['ssh', '-o', 'BatchMode=yes', '-o', 'ConnectTimeout=15', '-p', '2222', '-l', 'me', '--', 'h', 'true']
+        """
         login = [] if self.user is None else ["-l", self.user]
         timeout = f"ConnectTimeout={max(1, round(self.connect_timeout))}"
         return ["ssh", "-o", "BatchMode=yes", "-o", timeout, *self.ssh_options, *login, "--", host, remote_command]
@@ -165,6 +170,7 @@ class SSHProvider:
                     break
                 line += chunk
         if line.strip().isdigit():
+            process.stdout.close()  # the pool writes its output to stderr: nothing more comes
             return int(line)
         with contextlib.suppress(ProcessLookupError):
             process.kill()
@@ -219,8 +225,6 @@ class SSHProvider:
             except subprocess.TimeoutExpired:
                 job.process.kill()
                 job.process.wait()
-            if job.process.stdout is not None:
-                job.process.stdout.close()
 
 
 def _keys_on_stdin(command: Sequence[str]) -> tuple[list[str], bytes]:

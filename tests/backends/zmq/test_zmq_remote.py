@@ -56,7 +56,9 @@ def host_processes(host: str) -> list[str]:
 
 
 def plait_processes(host: str) -> list[str]:
-    return [line for line in host_processes(host) if "plait" in line]
+    """Pools (``plait.cli``), their workers (forked: the same command line) and the
+    session leaders SSHProvider starts (``plait-pool``) on ``host``."""
+    return [line for line in host_processes(host) if "plait.cli" in line or "plait-pool" in line]
 
 
 @pytest.fixture(scope="module")
