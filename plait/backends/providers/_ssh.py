@@ -169,8 +169,8 @@ class SSHProvider:
                 if not chunk:
                     break
                 line += chunk
+        process.stdout.close()  # the pool writes its output to stderr: nothing more comes
         if line.strip().isdigit():
-            process.stdout.close()  # the pool writes its output to stderr: nothing more comes
             return int(line)
         with contextlib.suppress(ProcessLookupError):
             process.kill()

@@ -185,8 +185,8 @@ def test_a_capture_on_the_bridge_shows_the_task_arguments_only_unencrypted(
         ["tcpdump", "-i", "plait-br0", "--immediate-mode", "-U", "-w", str(capture), "tcp"],
         stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
+    assert tcpdump.stderr is not None
     try:
-        assert tcpdump.stderr is not None
         assert "listening on plait-br0" in tcpdump.stderr.readline()
         executor = pl.ZMQExecutor(
             provider=pl.SSHProvider(hosts=HOSTS, worker_init=INIT), address=DRIVER, encrypted=encrypted, **QUICK
@@ -201,6 +201,7 @@ def test_a_capture_on_the_bridge_shows_the_task_arguments_only_unencrypted(
     finally:
         tcpdump.send_signal(signal.SIGINT)
         tcpdump.wait(10)
+        tcpdump.stderr.close()
     packets = capture.read_bytes()
     assert (marker.encode() in packets) is not encrypted
 
@@ -260,6 +261,7 @@ def test_when_the_driver_is_killed_the_pools_on_every_host_exit_and_nothing_is_l
     finally:
         driver.kill()
         driver.wait()
+        driver.stdout.close()
     killed = time.monotonic()
     wait_for(lambda: not any(map(plait_processes, hosts)), timeout=10, what="every pool and worker to exit")
     assert time.monotonic() - killed < 2.0 + 3  # the threshold, and time to kill the workers
