@@ -2,22 +2,41 @@
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 
 import click
 
-import plait
-from plait.monitoring._debug_cli import debug
-from plait.report._cli import graph, report
-from plait.runtime._cache_cli import cache
-from plait.runtime._plan_cli import plan
-from plait.runtime._run_cli import run
+from plait._version import __version__
 
 __all__ = ["main"]
 
+# The subcommands defined elsewhere, imported only when one is run (or help lists them):
+# a pool started as ``plait worker`` loads none of them.
+_ELSEWHERE = {
+    "cache": "plait.runtime._cache_cli",
+    "debug": "plait.monitoring._debug_cli",
+    "graph": "plait.report._cli",
+    "plan": "plait.runtime._plan_cli",
+    "report": "plait.report._cli",
+    "run": "plait.runtime._run_cli",
+}
 
-@click.group()
-@click.version_option(plait.__version__, prog_name="plait")
+
+class _Commands(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *_ELSEWHERE})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        module = _ELSEWHERE.get(cmd_name)
+        if module is None:
+            return super().get_command(ctx, cmd_name)
+        command: click.Command = getattr(importlib.import_module(module), cmd_name)
+        return command
+
+
+@click.group(cls=_Commands)
+@click.version_option(__version__, prog_name="plait")
 def main() -> None:
     """plait: parallel workflows as functional expressions."""
 
@@ -50,10 +69,3 @@ def worker(url: str, pool_id: str, workers: int | None, key_file: Path | None) -
 
     raise SystemExit(pool_main(url, pool_id, workers, key_file))
 
-
-main.add_command(cache)
-main.add_command(run)
-main.add_command(report)
-main.add_command(graph)
-main.add_command(debug)
-main.add_command(plan)

@@ -24,7 +24,7 @@ def _planned(target: str, venv: Path) -> str:
 def test_make_demo_installs_plait_alone_and_make_test_the_test_stack(tmp_path: Path) -> None:
     installs = re.compile(r"pip install -q -e (\S+)")
     assert installs.findall(_planned("demo", tmp_path / "venv")) == ["."]
-    assert installs.findall(_planned("test", tmp_path / "venv")) == ["'.[test]'"]
+    assert installs.findall(_planned("test", tmp_path / "venv")) == ["'.[test,docs]'"]
 
 
 def test_the_license_is_an_spdx_string_for_a_setuptools_that_reads_it() -> None:

@@ -22,7 +22,6 @@ from __future__ import annotations
 import dis
 import functools
 import importlib
-import importlib.metadata
 import importlib.util
 import os
 import sys
@@ -36,7 +35,16 @@ import attrs
 
 from plait.dsl._token import Untokenizable, code_token, digest, token_of
 
-__all__ = ["NO_REACH", "ImpureAppWarning", "MemoKeyWarning", "Reach", "nondeterminism", "reach_of", "reach_token"]
+__all__ = [
+    "NO_REACH",
+    "ImpureAppWarning",
+    "MemoKeyWarning",
+    "Reach",
+    "class_token",
+    "nondeterminism",
+    "reach_of",
+    "reach_token",
+]
 
 # Past this many user functions and classes a reach is cut short, with a warning: a key
 # must stay cheap to make, and an app that reaches this far should say version=.
@@ -99,10 +107,34 @@ def reach_token(fn: types.FunctionType) -> bytes:
     return token
 
 
+def class_token(cls: type) -> bytes:
+    """The token of a user class's code and what it reaches; nothing for a library's class.
+
+    Part of the token of an argument that is an instance of the class: a method the app
+    calls on it is the class's code. Cached per class, once per process.
+    """
+    found = _class_tokens.get(cls)
+    if found is None:
+        if _origin(cls.__module__) != _USER or cls in _walking:
+            return b""
+        _walking.add(cls)
+        try:
+            walk = _Walk()
+            walk.enqueue(cls, "")
+            found = walk.result().token
+        finally:
+            _walking.discard(cls)
+        if len(_class_tokens) >= 4096:
+            _class_tokens.clear()
+        _class_tokens[cls] = found
+    return found
+
+
 # By code object, with the module's globals it was walked in (a code object can run in
 # several: the same file exec'd twice).
 _reach_tokens: dict[types.CodeType, tuple[dict[str, Any], bytes]] = {}
-_walking: set[types.CodeType] = set()
+_class_tokens: dict[type, bytes] = {}
+_walking: set[object] = set()
 
 
 _NON_DETERMINISTIC_TIME = (
@@ -495,10 +527,14 @@ def _stdlib_dirs() -> tuple[str, ...]:
 
 @functools.cache
 def _distributions() -> dict[str, list[str]]:
+    import importlib.metadata  # here, not at the top: it costs start-up ~20 ms, and most apps reach no distribution
+
     return dict(importlib.metadata.packages_distributions())
 
 
 def _distribution(top: str) -> str:
+    import importlib.metadata
+
     for name in _distributions().get(top, []):
         try:
             return f"{name}=={importlib.metadata.version(name)}"

@@ -103,6 +103,21 @@ def code_token(code: types.CodeType) -> bytes:
     return b"".join(out)
 
 
+def _plain_function_token(fn: types.FunctionType) -> bytes:
+    """The token of a function with no closure or defaults: one lookup for the same function again."""
+    found = _plain_tokens.get(fn.__code__)
+    if found is not None and found[0] is fn.__globals__ and found[1] == fn.__qualname__ and found[2] == fn.__module__:
+        return found[3]
+    token = b"F" + _qualified(fn) + b"\0" + code_token(fn.__code__) + reach_token(fn) + b"-"
+    if len(_plain_tokens) >= 4096:
+        _plain_tokens.clear()
+    _plain_tokens[fn.__code__] = (fn.__globals__, fn.__qualname__, fn.__module__, token)
+    return token
+
+
+_plain_tokens: dict[types.CodeType, tuple[dict[str, Any], str, str, bytes]] = {}
+
+
 def _len(n: int) -> bytes:
     return struct.pack("<Q", n)
 
@@ -152,7 +167,7 @@ class _Writer:
         elif isinstance(value, _CALLABLES) or hasattr(value, "__plait_identity__"):
             self.write_callable(value, where)
         elif (reg := _lookup_registered(cls)) is not None:
-            out.append(b"R" + _qualified(cls) + b"\0")
+            out.append(b"R" + _qualified(cls) + class_token(cls) + b"\0")
             self.write(reg(value), where)
         elif self.on_ref is not None and (ref := self.on_ref(value)):
             out.append(b"K" + ref)
@@ -177,7 +192,7 @@ class _Writer:
         return b"".join(out)
 
     def write_fields(self, value: object, names: list[str], where: str) -> None:
-        self.out.append(b"A" + _qualified(type(value)) + b"\0" + _len(len(names)))
+        self.out.append(b"A" + _qualified(type(value)) + class_token(type(value)) + b"\0" + _len(len(names)))
         for name in names:
             self.out.append(name.encode() + b"\0")
             self.write(getattr(value, name), f"{where}.{name}")
@@ -190,10 +205,10 @@ class _Writer:
             self.out.append(b"m")
             self.write((fn.__func__, fn.__self__), where)
         elif isinstance(fn, types.FunctionType):
-            self.out.append(b"F" + _qualified(fn) + b"\0" + code_token(fn.__code__) + reach_token(fn))
             if fn.__closure__ is None and fn.__defaults__ is None and fn.__kwdefaults__ is None:
-                self.out.append(b"-")  # the common case, kept cheap: maps over plain functions
+                self.out.append(_plain_function_token(fn))  # the common case, kept cheap: maps
                 return
+            self.out.append(b"F" + _qualified(fn) + b"\0" + code_token(fn.__code__) + reach_token(fn))
             cells = tuple(c.cell_contents for c in fn.__closure__ or ())
             self.write((cells, fn.__defaults__, fn.__kwdefaults__), f"{where} (closure of {fn.__qualname__})")
         else:  # classes, builtins and apps are identified by name (apps add their code hash)
@@ -246,4 +261,4 @@ _SCALARS: dict[type, Callable[[Any], bytes]] = {
 
 # What a function reaches is part of its token; that walk tokenizes constants with this
 # module, so it is imported once this module's names exist.
-from plait.dsl._reach import reach_token  # noqa: E402
+from plait.dsl._reach import class_token, reach_token  # noqa: E402

@@ -18,9 +18,10 @@ import concurrent.futures
 import io
 import sys
 import weakref
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rich.console import Console, RenderableType
+if TYPE_CHECKING:
+    from rich.console import RenderableType
 
 __all__ = ["NotebookScreen", "in_kernel", "track"]
 
@@ -75,6 +76,8 @@ class NotebookScreen:
 
     def _bundle(self) -> dict[str, str]:
         """The renderable as text and as HTML with its colours: a frontend shows the richest it can."""
+        from rich.console import Console
+
         console = Console(file=io.StringIO(), record=True, width=_WIDTH, force_terminal=True, force_jupyter=False)
         console.print(self.renderable)
         text = console.export_text(clear=False).rstrip("\n")

@@ -325,3 +325,37 @@ def test_a_memo_reruns_after_a_helper_or_constant_edit_between_runs(tmp_path: Pa
     assert run() == ("[1, 4, 7, 0, 1, 2]", ["work 0", "work 1", "work 2"])
     edit(tmp_path / "helpers.py", "FACTOR = 1", "FACTOR = 10")
     assert run() == ("[10, 13, 16, 0, 1, 2]", ["work 0", "work 1", "work 2"])
+
+
+MODELS = '''
+import dataclasses
+
+
+@dataclasses.dataclass(frozen=True)
+class Params:
+    k: int
+
+    def scaled(self):
+        return self.k * 2
+'''
+
+
+def test_a_method_of_an_argument_s_class_is_in_the_call_s_key(tmp_path: Path, monkeypatch) -> None:
+    (tmp_path / "models_for_reach.py").write_text(MODELS)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(sys, "dont_write_bytecode", True)
+
+    @pl.app
+    def fit(p: object) -> int:
+        return p.scaled()  # type: ignore[attr-defined, no-any-return]
+
+    def key() -> bytes:
+        sys.modules.pop("models_for_reach", None)
+        importlib.invalidate_caches()
+        return fit(importlib.import_module("models_for_reach").Params(3)).key
+
+    before = key()
+    assert key() == before
+    edit(tmp_path / "models_for_reach.py", "self.k * 2", "self.k * 3")
+    assert key() != before
+    sys.modules.pop("models_for_reach", None)

@@ -4,17 +4,23 @@ A block is one Pod (``restartPolicy: Never``) running the pool in ``image``; the
 connects back to the executor, so the executor's ``address`` must be reachable from
 the cluster's Pods. ``manifest`` renders the Pod without submitting, as ``job_script``
 does for batch schedulers. Status is one list call for all of this provider's Pods.
+A file the command names with ``--keys`` (a pool's CurveZMQ keys, on the driver's
+machine) reaches the Pod as a Secret of its own, mounted read-only; the command is
+told the path inside the Pod, and no key is ever in the Pod's manifest.
 The client is imported when the provider first talks to a cluster
 (``pip install plait[kubernetes]``), so rendering needs nothing installed.
 """
 
 from __future__ import annotations
 
+import base64
 import json
+import logging
 import math
 import re
 import secrets
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any, Literal
 
 import attrs
@@ -23,11 +29,19 @@ from plait.backends.providers._base import JobState
 from plait.backends.providers._container import image_command
 from plait.backends.providers._scheduler import SchedulerError, parse_walltime
 
-__all__ = ["KubernetesProvider", "parse_pods"]
+__all__ = ["SECRET_MOUNT", "KubernetesProvider", "parse_pods"]
+
+log = logging.getLogger("plait.providers")
 
 _MANAGED_BY = "app.kubernetes.io/managed-by"
 _PROVIDER = "plait.dev/provider"  # which provider made the Pod: one list call finds all of its blocks
 _NAME = re.compile(r"[^a-z0-9-]+")
+# The option by which a command names a file that must be in the Pod and stay secret
+# (``plait worker --keys FILE``): the provider knows that much and nothing of what is in it.
+_SECRET_OPTION = "--keys"
+SECRET_MOUNT = "/var/run/secrets/plait"  # where the Secret is mounted in every Pod
+_SECRET_ITEM = "pool.keys"  # the file's name under the mount (its key in the Secret)
+_SECRET_VOLUME = "plait-keys"
 _CPU = re.compile(r"^(\d+(?:\.\d+)?)(m?)$")
 # A waiting container's reasons that mean the Pod will never start by itself.
 _NEVER_STARTS = ("ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull", "CreateContainerConfigError")
@@ -73,6 +87,31 @@ def _quantity(value: str | float) -> str:
     return str(value)
 
 
+def _secret_of(pod: str) -> str:
+    """The name of the Secret of the Pod ``pod``: found from the Pod alone."""
+    return f"{pod}-keys"
+
+
+def _in_pod(command: Sequence[str]) -> tuple[list[str], str | None]:
+    """``command`` with its ``--keys`` file moved to the Secret's mount, and that file's path here (or None).
+
+    >>> _in_pod(["plait", "worker", "--keys", "/tmp/run.keys"])
+    (['plait', 'worker', '--keys', '/var/run/secrets/plait/pool.keys'], '/tmp/run.keys')
+    """
+    argv, found = list(command), []
+    in_pod = f"{SECRET_MOUNT}/{_SECRET_ITEM}"
+    for i, arg in enumerate(argv):
+        if arg == _SECRET_OPTION and i + 1 < len(argv):
+            found.append(argv[i + 1])
+            argv[i + 1] = in_pod
+        elif arg.startswith(f"{_SECRET_OPTION}="):
+            found.append(arg.partition("=")[2])
+            argv[i] = f"{_SECRET_OPTION}={in_pod}"
+    if len(found) > 1:
+        raise ValueError(f"KubernetesProvider: the command names {len(found)} files with {_SECRET_OPTION}: {found}")
+    return argv, found[0] if found else None
+
+
 @attrs.define(kw_only=True)
 class KubernetesProvider:
     """Blocks as Kubernetes Pods in ``namespace``, each running a pool in ``image``.
@@ -84,6 +123,10 @@ class KubernetesProvider:
     ``kubeconfig``/``context`` choose the cluster; by default the in-cluster service
     account when running in a Pod, else ``~/.kube/config``. Pods that ended stay in the
     namespace, for their logs, until deleted (label ``app.kubernetes.io/managed-by=plait``).
+    A command's ``--keys`` file is copied into a Secret beside its Pod (same labels), deleted
+    when ``status`` finds the Pod ended or ``cancel`` deletes the Pod. Mounted, it is root's,
+    mode 0400: for an image that runs as another user, ``fs_group`` (the Pod's ``fsGroup``)
+    is a group its processes join and the kubelet lets read the file.
     """
 
     image: str
@@ -98,6 +141,7 @@ class KubernetesProvider:
     python: str | None = "python3"
     image_pull_policy: Literal["Always", "IfNotPresent", "Never"] | None = None
     service_account: str | None = None
+    fs_group: int | None = None
     labels: Mapping[str, str] = attrs.field(factory=dict)
     kubeconfig: str | None = None
     context: str | None = None
@@ -107,6 +151,7 @@ class KubernetesProvider:
     # Pod names are unique per provider: two runs (or drivers) in one namespace never collide.
     _token: str = attrs.field(init=False, factory=lambda: secrets.token_hex(3))
     _api: Any = attrs.field(init=False, default=None)
+    _with_secret: set[str] = attrs.field(init=False, factory=set)  # Pods whose Secret may still exist
 
     def __attrs_post_init__(self) -> None:
         cores = _cores(self.cpu)
@@ -118,6 +163,8 @@ class KubernetesProvider:
                 f"KubernetesProvider: need 0 <= min_blocks <= max_blocks, max_blocks >= 1, init_blocks <= max_blocks: "
                 f"got init_blocks={self.init_blocks} min_blocks={self.min_blocks} max_blocks={self.max_blocks}"
             )
+        if self.fs_group is not None and (not isinstance(self.fs_group, int) or self.fs_group < 0):
+            raise ValueError(f"KubernetesProvider(fs_group={self.fs_group!r}): a group id is an integer >= 0")
         if self.walltime is not None:
             try:
                 parse_walltime(self.walltime)
@@ -134,8 +181,17 @@ class KubernetesProvider:
         name = _NAME.sub("-", job_name.lower()).strip("-")[:55] or "plait"
         return f"{name}-{self._token}"
 
+    def secret_name(self, job_name: str) -> str:
+        """The name of the Secret that carries the ``--keys`` file of ``job_name``'s Pod."""
+        return _secret_of(self.pod_name(job_name))
+
     def manifest(self, command: Sequence[str], job_name: str, env: Mapping[str, str] | None = None) -> dict[str, Any]:
-        """The Pod ``submit`` would create, as a dict, without submitting anything."""
+        """The Pod ``submit`` would create, as a dict, without submitting anything.
+
+        A ``--keys`` file becomes a read-only mount of the Pod's Secret (mode 0400), and
+        the command names it there; its content is only in ``secret_manifest``.
+        """
+        command, key_file = _in_pod(command)
         resources = {"cpu": self.cpu, "memory": self.memory}
         container: dict[str, Any] = {
             "name": "pool",
@@ -147,21 +203,62 @@ class KubernetesProvider:
         if self.image_pull_policy:
             container["imagePullPolicy"] = self.image_pull_policy
         spec: dict[str, Any] = {"restartPolicy": "Never", "containers": [container]}
+        if key_file is not None:
+            container["volumeMounts"] = [{"name": _SECRET_VOLUME, "mountPath": SECRET_MOUNT, "readOnly": True}]
+            secret = {"secretName": self.secret_name(job_name), "defaultMode": 0o400}
+            spec["volumes"] = [{"name": _SECRET_VOLUME, "secret": secret}]
         if self.walltime_seconds:
             spec["activeDeadlineSeconds"] = self.walltime_seconds
         if self.service_account:
             spec["serviceAccountName"] = self.service_account
+        if self.fs_group is not None:
+            spec["securityContext"] = {"fsGroup": self.fs_group}
+        return {"apiVersion": "v1", "kind": "Pod", "metadata": self._metadata(self.pod_name(job_name)), "spec": spec}
+
+    def secret_manifest(self, command: Sequence[str], job_name: str) -> dict[str, Any] | None:
+        """The Secret ``submit`` would create for the command's ``--keys`` file (None if it names none).
+
+        It holds the file's bytes, read now: print it only where the keys may be seen.
+        """
+        key_file = _in_pod(command)[1]
+        if key_file is None:
+            return None
+        name = self.secret_name(job_name)
+        try:
+            content = Path(key_file).read_bytes()
+        except OSError as error:
+            raise SchedulerError(f"kubernetes: cannot read {key_file} (--keys) for Secret {name}: {error}") from None
+        return {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": self._metadata(name),
+            "type": "Opaque",
+            "immutable": True,  # the kubelet need not watch it
+            "data": {_SECRET_ITEM: base64.b64encode(content).decode()},
+        }
+
+    def _metadata(self, name: str) -> dict[str, Any]:
+        """A Pod's or Secret's: both carry the labels that find all of this provider's objects."""
         labels = {**self.labels, _MANAGED_BY: "plait", _PROVIDER: self._token}
-        metadata = {"name": self.pod_name(job_name), "namespace": self.namespace, "labels": labels}
-        return {"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": spec}
+        return {"name": name, "namespace": self.namespace, "labels": labels}
 
     # -- talking to the cluster ----------------------------------------------------------
 
     def submit(self, command: Sequence[str], job_name: str, env: Mapping[str, str] | None = None) -> str:
-        """Create the block's Pod; its name is the job id."""
+        """Create the block's Secret (if the command names ``--keys``), then its Pod; the Pod's name is the job id."""
         manifest = self.manifest(command, job_name, env)
-        self._call(f"create Pod {manifest['metadata']['name']}", "create_namespaced_pod", self.namespace, body=manifest)
-        return str(manifest["metadata"]["name"])
+        name = str(manifest["metadata"]["name"])
+        secret = self.secret_manifest(command, job_name)
+        if secret is not None:
+            what = f"create Secret {secret['metadata']['name']}"
+            self._call(what, "create_namespaced_secret", self.namespace, body=secret)
+            self._with_secret.add(name)
+        try:
+            self._call(f"create Pod {name}", "create_namespaced_pod", self.namespace, body=manifest)
+        except SchedulerError:
+            self._delete_secret(name)  # no Pod will read it
+            raise
+        return name
 
     def status(self, job_ids: Sequence[str]) -> dict[str, JobState]:
         """The state of every Pod, from one list call; a Pod gone from the cluster was deleted: CANCELLED."""
@@ -172,12 +269,31 @@ class KubernetesProvider:
             "list Pods", "list_namespaced_pod", self.namespace, label_selector=selector, _preload_content=False
         )
         found = parse_pods(json.loads(response.data))
-        return {job_id: found.get(job_id, JobState.CANCELLED) for job_id in job_ids}
+        states = {job_id: found.get(job_id, JobState.CANCELLED) for job_id in job_ids}
+        for job_id, state in states.items():
+            if state.finished and job_id in self._with_secret:
+                self._delete_secret(job_id)  # an ended Pod never starts again (restartPolicy: Never)
+        return states
 
     def cancel(self, job_ids: Sequence[str]) -> None:
-        """Delete these Pods at once (ones already gone are ignored)."""
+        """Delete these Pods at once, and their Secrets (ones already gone are ignored)."""
         for job_id in job_ids:
             self._call(f"delete Pod {job_id}", "delete_namespaced_pod", job_id, self.namespace, grace_period_seconds=0)
+            if job_id in self._with_secret:
+                self._delete_secret(job_id)
+
+    def _delete_secret(self, job_id: str) -> None:
+        """Delete the Secret of the Pod ``job_id`` (one already gone is ignored).
+
+        One that cannot be deleted is logged, not raised: what the caller asked about is the
+        Pod (its state, its deletion, its refusal), and the Secret's labels find it later.
+        """
+        self._with_secret.discard(job_id)
+        secret = _secret_of(job_id)
+        try:
+            self._call(f"delete Secret {secret}", "delete_namespaced_secret", secret, self.namespace)
+        except SchedulerError as error:
+            log.warning("%s; it stays until deleted by hand", error)
 
     def _call(self, what: str, method: str, *args: object, **kwargs: object) -> Any:
         """One API call; SchedulerError naming what was asked when the cluster refuses or cannot be reached."""
@@ -188,7 +304,7 @@ class KubernetesProvider:
         try:
             return getattr(api, method)(*args, _request_timeout=self.request_timeout, **kwargs)
         except ApiException as error:
-            if error.status == 404 and method == "delete_namespaced_pod":
+            if error.status == 404 and method.startswith("delete_"):
                 return None
             detail = _api_message(error.body) or error.reason
             where = f"in namespace {self.namespace!r}"

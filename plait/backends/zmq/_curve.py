@@ -18,10 +18,13 @@ import os
 import sys
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import attrs
 import zmq
-from zmq.auth.thread import ThreadAuthenticator
+
+if TYPE_CHECKING:  # the executor's side only: it imports asyncio, which a pool need not start with
+    from zmq.auth.thread import ThreadAuthenticator
 
 __all__ = ["Keys", "configure_client", "configure_server", "read_keys"]
 
@@ -94,6 +97,8 @@ def configure_server(
 ) -> ThreadAuthenticator:
     """Make ``socket`` a Curve server that lets in only ``keys``' client; returns the
     authenticator, to stop with the socket."""
+    from zmq.auth.thread import ThreadAuthenticator
+
     authenticator = ThreadAuthenticator(context, log=log)
     authenticator.start()
     authenticator.configure_curve_callback("*", credentials_provider=_OnlyOurClient(keys.client_public))

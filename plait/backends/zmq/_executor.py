@@ -14,14 +14,13 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import attrs
 import zmq
 
 from plait._version import __version__
 from plait.backends._encoding import EncodedTask, TaskEncoder
-from plait.backends._environment import Packed, PackedEnvironment, in_environment
 from plait.backends._errors import WorkerLost
 from plait.backends._sampling import NodeSample, Sample, TaskSample
 from plait.backends._task import TaskResult, TaskSpec
@@ -43,6 +42,9 @@ from plait.backends.zmq._protocol import (
 )
 from plait.backends.zmq._scaling import blocks_to_start, may_scale_in
 
+if TYPE_CHECKING:  # imported when an environment is packed: it costs start-up ~10 ms otherwise
+    from plait.backends._environment import Packed, PackedEnvironment
+
 __all__ = ["ZMQExecutor", "pool_command"]
 
 log = logging.getLogger("plait.zmq")
@@ -56,6 +58,11 @@ _READ_BURST = 256
 # Drops are logged once per peer, for this many peers: a flood from many identities
 # costs neither a flood of log lines nor a set that grows with it.
 _LOGGED_PEERS = 64
+# zmq's flags as plain ints: pyzmq's send_multipart ors its enums anew for every frame,
+# about 1 us each, and a batch has a frame per task.
+_NOBLOCK = int(zmq.NOBLOCK)
+_MORE = int(zmq.SNDMORE) | _NOBLOCK
+_POLLIN = int(zmq.POLLIN)
 
 
 def pool_command(url: str, pool_id: str, workers: int, key_file: Path | None = None) -> list[str]:
@@ -72,7 +79,8 @@ def pool_command(url: str, pool_id: str, workers: int, key_file: Path | None = N
 
 
 def _pool_in(packed: Packed | None, url: str, workers: int, key_file: Path | None, pool_id: str) -> list[str]:
-    return in_environment(packed, pool_command(url, pool_id, workers, key_file))
+    command = pool_command(url, pool_id, workers, key_file)
+    return command if packed is None else packed.command(command)
 
 
 def _chosen_key_file(label: str, key_file: str | os.PathLike[str] | None, encrypted: bool) -> Path | None:
@@ -100,6 +108,17 @@ class _Pool:
 
     def where(self) -> str:
         return f"pool {self.pool_id} on {self.host}"
+
+
+@attrs.define
+class _Index:
+    """Kept up to date as tasks and pools come and go, so that nothing walks every pool
+    per task or per turn of the loop (with a thousand pools, that was the driver's cost)."""
+
+    room: dict[bytes, _Pool] = attrs.field(factory=dict)  # pools that may be sent more, as they got room
+    limits: int = 0  # the sum of the registered pools' limits
+    waiting: dict[int, EncodedTask] = attrs.field(factory=dict)  # the pending tasks, by id
+    placed: dict[int, _Pool] = attrs.field(factory=dict)  # the pool each task in flight was sent to
 
 
 class ZMQExecutor:
@@ -203,6 +222,7 @@ class ZMQExecutor:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._pools: dict[bytes, _Pool] = {}
         self._pending: deque[EncodedTask] = deque()
+        self._index = _Index()
         self._encoder = TaskEncoder(label)
         self._flush_scheduled = False
         self._ticker: asyncio.TimerHandle | None = None
@@ -225,7 +245,7 @@ class ZMQExecutor:
         Counting blocks not started yet lets tasks queue here: the queue is what scales out.
         """
         expected = max(1, self.provider.max_blocks) * (self.provider.workers_per_block + self.prefetch)
-        return max(expected, sum(p.limit for p in self._pools.values()))
+        return max(expected, self._index.limits)
 
     @property
     def pools(self) -> list[str]:
@@ -276,6 +296,7 @@ class ZMQExecutor:
         for task in self._pending:
             task.future.cancel()
         self._pending.clear()
+        self._index.waiting.clear()
         for pool in list(self._pools.values()):
             self._send(pool.identity, encode("shutdown"))
             for task in pool.inflight.values():
@@ -325,23 +346,23 @@ class ZMQExecutor:
         if task.future.done():
             return task.future
         self._pending.append(task)
+        self._index.waiting[spec.task_id] = task
         self._schedule_flush()
         if self._broken and not self._pools and self.blocks is not None and not self.blocks.jobs:
             self._fail_pending(RuntimeError(self._broken))
         return task.future
 
     def cancel(self, task_id: int) -> None:
-        for pool in self._pools.values():
-            task = pool.inflight.pop(task_id, None)
-            if task is not None:
-                task.future.cancel()
-                self._send(pool.identity, encode("cancel", ids=[task_id]))  # the pool kills it if it runs
-                self._schedule_flush()
-                return
-        for task in self._pending:
-            if task.spec.task_id == task_id:
-                task.future.cancel()  # skipped when its turn comes
-                return
+        pool = self._index.placed.pop(task_id, None)
+        if pool is not None:
+            pool.inflight.pop(task_id).future.cancel()
+            self._update_room(pool)
+            self._send(pool.identity, encode("cancel", ids=[task_id]))  # the pool kills it if it runs
+            self._schedule_flush()
+            return
+        task = self._index.waiting.pop(task_id, None)
+        if task is not None:
+            task.future.cancel()  # skipped when its turn comes
 
     def _schedule_flush(self) -> None:
         # Everything submitted in one turn of the loop goes out as one batch per pool.
@@ -351,35 +372,63 @@ class ZMQExecutor:
 
     def _flush(self) -> None:
         self._flush_scheduled = False
-        pools = [p for p in self._pools.values() if not p.draining]
-        batches: dict[_Pool, tuple[list[list[object]], list[bytes]]] = {p: ([], []) for p in pools}
+        if self._pending and self._index.room:
+            self._dispatch()
+        self._read_soon()
+
+    def _dispatch(self) -> None:
+        """Send pending tasks to the pools with room, one message per pool."""
+        batches: dict[_Pool, tuple[list[list[object]], list[bytes]]] = {}
         # Idle workers first, wherever they are; then each pool's prefetch room. So two
         # long tasks go to two idle pools, not one running and one waiting in the other.
         for fill_prefetch in (False, True):
-            for pool in pools:
-                rows, payloads = batches[pool]
+            for pool in self._index.room.values():
+                if not self._pending:
+                    break
                 holds = pool.limit if fill_prefetch else pool.workers
-                while self._pending and len(pool.inflight) < holds:
-                    task = self._pending.popleft()
-                    if task.future.done():
-                        continue
-                    spec = task.spec
-                    send_fn = spec.fn_key not in pool.functions
-                    pool.functions.add(spec.fn_key)
-                    pool.inflight[spec.task_id] = task
-                    rows.append([spec.task_id, spec.name, spec.fn_key, send_fn, spec.timeout])
-                    if send_fn:
-                        payloads.append(task.fn)
-                    payloads.append(task.call)
+                if len(pool.inflight) < holds:
+                    self._fill(pool, holds, *batches.setdefault(pool, ([], [])))
         for pool, (rows, payloads) in batches.items():
+            self._update_room(pool)
             if rows and not self._send(pool.identity, encode("tasks", payloads, tasks=rows)):
                 self._lose(pool, f"{pool.where()} could not be sent its tasks")
-        self._read_soon()
+
+    def _fill(self, pool: _Pool, holds: int, rows: list[list[object]], payloads: list[bytes]) -> None:
+        """Move pending tasks to ``pool`` until it holds ``holds``: a row and payloads each."""
+        while self._pending and len(pool.inflight) < holds:
+            task = self._pending.popleft()
+            spec = task.spec
+            if self._index.waiting.pop(spec.task_id, None) is None or task.future.done():
+                continue  # cancelled, or failed already
+            send_fn = spec.fn_key not in pool.functions
+            pool.functions.add(spec.fn_key)
+            pool.inflight[spec.task_id] = task
+            self._index.placed[spec.task_id] = pool
+            rows.append([spec.task_id, spec.name, spec.fn_key, send_fn, spec.timeout])
+            if send_fn:
+                payloads.append(task.fn)
+            payloads.append(task.call)
+
+    def _update_room(self, pool: _Pool) -> None:
+        """Keep ``_room`` true for ``pool``: in it while registered, not draining and under its limit."""
+        if not pool.draining and len(pool.inflight) < pool.limit and self._pools.get(pool.identity) is pool:
+            self._index.room.setdefault(pool.identity, pool)
+        elif self._index.room.get(pool.identity) is pool:
+            del self._index.room[pool.identity]
+
+    def _set_limit(self, pool: _Pool, limit: int) -> None:
+        self._index.limits += limit - pool.limit
+        pool.limit = limit
+        self._update_room(pool)
 
     def _send(self, identity: bytes, frames: list[bytes]) -> bool:
         assert self._socket is not None
-        try:
-            self._socket.send_multipart([identity, *split(frames)], flags=zmq.NOBLOCK, copy=False)
+        send, parts = self._socket.send, split(frames)
+        try:  # a send fails on its first frame, or not at all: zmq queues a message whole
+            send(identity, _MORE)
+            for part in parts[:-1]:
+                send(part, _MORE, copy=False)
+            send(parts[-1], _NOBLOCK, copy=False)
         except zmq.ZMQError as error:  # gone (EHOSTUNREACH) or not reading for far too long (EAGAIN)
             log.warning("%s: could not send to pool %r: %s", self.label, identity, error)
             return False
@@ -389,7 +438,7 @@ class ZMQExecutor:
 
     def _read_soon(self) -> None:
         # The socket's fd is edge-triggered: after a send, messages may wait unannounced.
-        if self._socket is not None and cast(int, self._socket.getsockopt(zmq.EVENTS)) & zmq.POLLIN and self._loop:
+        if self._socket is not None and cast(int, self._socket.getsockopt(zmq.EVENTS)) & _POLLIN and self._loop:
             self._loop.call_soon(self._on_readable)
 
     def _on_readable(self) -> None:
@@ -482,10 +531,12 @@ class ZMQExecutor:
         if again is not None:  # a pool that registers anew has forgotten what it held
             log.warning("%s: %s registered again; its %d tasks are retried", self.label, where, len(again.inflight))
             self._fail_inflight(again, WorkerLost(f"{self.label}: lost what {again.where()} held: it registered again"))
+        if again is not None:
+            self._remove(again)
         workers = message["capacity"]
         pool = _Pool(identity, message["pool"], message["host"], 0, time.monotonic(), workers=workers)
-        pool.limit = self._limit(pool)
         self._pools[identity] = pool
+        self._set_limit(pool, self._limit(pool))
         if self.blocks is not None:
             self.blocks.register(pool.pool_id)
         self._send(
@@ -525,9 +576,10 @@ class ZMQExecutor:
             task = pool.inflight.pop(row[0], None)
             if task is None:  # cancelled, or a pool confused about ids: nothing waits for it
                 continue
+            del self._index.placed[row[0]]
             if not task.future.done():
                 task.future.set_result(self._decode(task, row, payload))
-        pool.limit = self._limit(pool)
+        self._set_limit(pool, self._limit(pool))
         self._schedule_flush()
 
     def _decode(self, task: EncodedTask, row: list[Any], payload: bytes) -> TaskResult:
@@ -545,13 +597,13 @@ class ZMQExecutor:
         # big graph), heartbeats wait unread in the socket.
         while not self._receive(_READ_BURST):
             pass
-        now = time.monotonic()
+        now, heartbeat = time.monotonic(), encode("heartbeat")
         for pool in list(self._pools.values()):
             silent = now - pool.last_seen
             if silent > self.heartbeat_threshold:
                 limit = self.heartbeat_threshold
                 self._lose(pool, f"{pool.where()} sent nothing for {silent:.1f} s (heartbeat threshold {limit} s)")
-            elif not self._send(pool.identity, encode("heartbeat")):
+            elif not self._send(pool.identity, heartbeat):
                 self._lose(pool, f"{pool.where()} disconnected")
         if not self._checking_blocks and self.blocks is not None:
             self._checking_blocks = True
@@ -586,7 +638,7 @@ class ZMQExecutor:
         per_block = self.provider.workers_per_block + self.prefetch
         starting = blocks.starting
         more = blocks_to_start(
-            queued=sum(not t.future.done() for t in self._pending),
+            queued=len(self._index.waiting),
             running=len(blocks.jobs) - starting,
             starting=starting,
             per_block=per_block,
@@ -594,7 +646,7 @@ class ZMQExecutor:
             max_blocks=self.provider.max_blocks,
         )
         if more:
-            log.info("%s: %d tasks wait; starting %d more blocks", self.label, len(self._pending), more)
+            log.info("%s: %d tasks wait; starting %d more blocks", self.label, len(self._index.waiting), more)
             self._checking_blocks = True  # no other check may decide to scale while this one submits
             try:
                 await asyncio.to_thread(blocks.scale_out, more)
@@ -620,7 +672,7 @@ class ZMQExecutor:
             pool.idle_since = idle_since = pool.idle_since or now
             idle_for = now - idle_since
             if may_scale_in(
-                idle_for=idle_for, idle_timeout=self.idle_timeout, queued=len(self._pending), blocks=staying,
+                idle_for=idle_for, idle_timeout=self.idle_timeout, queued=len(self._index.waiting), blocks=staying,
                 min_blocks=self.provider.min_blocks,
             ):
                 log.info("%s: %s idle for %.0f s; draining it", self.label, pool.where(), idle_for)
@@ -628,6 +680,7 @@ class ZMQExecutor:
                 await self.drain([pool.pool_id])
 
     def _fail_pending(self, error: BaseException) -> None:
+        self._index.waiting.clear()
         while self._pending:
             task = self._pending.popleft()
             if not task.future.done():
@@ -636,8 +689,9 @@ class ZMQExecutor:
     def _lose(self, pool: _Pool, reason: str) -> None:
         """The pool is gone: its tasks fail with WorkerLost (the runtime retries them) once
         its block's job has ended, so that no retry runs beside what the pool still runs."""
-        if self._pools.pop(pool.identity, None) is None:
+        if self._pools.get(pool.identity) is not pool:
             return
+        self._remove(pool)
         log.warning("%s: lost %s: %s", self.label, pool.where(), reason)
         tasks = self._take_inflight(pool)
         error = WorkerLost(f"{self.label}: lost {reason}")
@@ -653,8 +707,17 @@ class ZMQExecutor:
 
     def _take_inflight(self, pool: _Pool) -> list[EncodedTask]:
         tasks = list(pool.inflight.values())
+        for task_id in pool.inflight:
+            del self._index.placed[task_id]
         pool.inflight.clear()
+        self._update_room(pool)
         return tasks
+
+    def _remove(self, pool: _Pool) -> None:
+        """``pool`` is registered no more: it neither counts in the capacity nor gets tasks."""
+        del self._pools[pool.identity]
+        self._index.limits -= pool.limit
+        self._index.room.pop(pool.identity, None)
 
     def _fail(self, pool: _Pool, tasks: list[EncodedTask], error: WorkerLost, ended: bool) -> None:
         where = f"{self.label}/{pool.pool_id}"
@@ -667,7 +730,7 @@ class ZMQExecutor:
 
     def _forget(self, pool: _Pool) -> None:
         """A drained pool said goodbye."""
-        self._pools.pop(pool.identity, None)
+        self._remove(pool)
         if self.blocks is not None and pool.pool_id in self.blocks.jobs:
             self._in_background(self.blocks.cancel, [pool.pool_id])
 
@@ -684,6 +747,7 @@ class ZMQExecutor:
         for pool in self._pools.values():
             if pool.pool_id in pool_ids:
                 pool.draining = True
+                self._update_room(pool)
                 self._send(pool.identity, encode("drain"))
 
 

@@ -1,18 +1,23 @@
-"""A stand-in Kubernetes API server on loopback: the Pod calls plait makes, answered in the API's shapes.
+"""A stand-in Kubernetes API server on loopback: the Pod and Secret calls plait makes, answered in the API's shapes.
 
-No cluster can run here. This server answers create/list/delete of Pods as the API does
-(JSON bodies, ``Status`` errors), so the real ``kubernetes`` client talks HTTP to it; with
-``run=True`` it is also the kubelet: each Pod's command runs as a local process with the
-Pod's environment, so a real pool can start from a manifest and connect back.
+No cluster can run here. This server answers create/list/delete of Pods and create/delete
+of Secrets as the API does (JSON bodies, ``Status`` errors), so the real ``kubernetes``
+client talks HTTP to it; with ``run=True`` it is also the kubelet: each Pod's command runs
+as a local process with the Pod's environment, and its Secret volumes are written to a
+private directory (each file with the volume's ``defaultMode``) that stands for the mount
+path in the command, so a real pool can start from a manifest and connect back.
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import os
+import shutil
 import signal
 import subprocess
+import tempfile
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -24,9 +29,11 @@ class FakeCluster:
     def __init__(self, run: bool = False) -> None:
         self.run = run
         self.pods: dict[str, dict[str, Any]] = {}
+        self.secrets: dict[str, dict[str, Any]] = {}
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
+        self.mounts: dict[str, Path] = {}  # Pod name -> the directory its Secret volumes were written to
         self.requests: list[tuple[str, str, Any]] = []  # method, path with query, JSON body
-        self.refuse: dict[str, Any] | None = None  # a Status to answer a create with
+        self.refuse: dict[str, dict[str, Any]] = {}  # by "POST pods", "DELETE secrets"...: the Status to answer
         self._lock = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
@@ -56,19 +63,55 @@ class FakeCluster:
 
     # -- what the API does ------------------------------------------------------------------
 
-    def create(self, namespace: str, pod: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-        if self.refuse is not None:
-            return self.refuse["code"], self.refuse
-        name = pod["metadata"]["name"]
+    def route(self, method: str, path: str, query: dict[str, list[str]], body: Any) -> tuple[int, dict[str, Any]]:
+        """The answer to one request, as the API server's REST paths give it."""
+        parts = path.strip("/").split("/")  # api v1 namespaces NS pods|secrets [NAME]
+        if parts[:3] != ["api", "v1", "namespaces"] or len(parts) < 5 or parts[4] not in ("pods", "secrets"):
+            return 404, _status(404, "NotFound", f"no route {path}")
+        namespace, kind = parts[3], parts[4]
+        refusal = self.refuse.get(f"{method} {kind}")
+        if refusal is not None:
+            return refusal["code"], refusal
+        if method == "POST":
+            return self.create(namespace, kind, body)
+        if method == "GET" and kind == "pods":
+            return 200, self.list(namespace, query.get("labelSelector", [""])[0])
+        if method == "DELETE":
+            return self.delete(namespace, kind, parts[5])
+        return 405, _status(405, "MethodNotAllowed", f"{method} {path}")
+
+    def create(self, namespace: str, kind: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        name = body["metadata"]["name"]
+        stored = self._stored(kind)
         with self._lock:
-            if name in self.pods:
-                return 409, _status(409, "AlreadyExists", f'pods "{name}" already exists')
-            self.pods[name] = pod
-            if self.run:
-                container = pod["spec"]["containers"][0]
-                env = {**os.environ, **{item["name"]: item["value"] for item in container.get("env", [])}}
-                self.processes[name] = subprocess.Popen(container["command"], env=env, start_new_session=True)
-        return 201, {**pod, "status": {"phase": "Pending"}}
+            if name in stored:
+                return 409, _status(409, "AlreadyExists", f'{kind} "{name}" already exists')
+            stored[name] = body
+            if self.run and kind == "pods":
+                self._start(name, body)
+        return 201, ({**body, "status": {"phase": "Pending"}} if kind == "pods" else body)
+
+    def _start(self, name: str, pod: dict[str, Any]) -> None:
+        """As the kubelet: mount the Pod's Secrets (here: files in a private directory) and run its command.
+
+        A Pod whose Secret is not there stays Pending, as the kubelet waits for it.
+        """
+        container = pod["spec"]["containers"][0]
+        env = {**os.environ, **{item["name"]: item["value"] for item in container.get("env", [])}}
+        command = list(container["command"])
+        volumes = {volume["name"]: volume for volume in pod["spec"].get("volumes", [])}
+        for mount in container.get("volumeMounts", []):
+            secret = volumes[mount["name"]]["secret"]
+            stored = self.secrets.get(secret["secretName"])
+            if stored is None or stored["metadata"]["namespace"] != pod["metadata"]["namespace"]:
+                return
+            directory = Path(tempfile.mkdtemp(prefix="fake-kubelet-"))
+            self.mounts[name] = directory
+            for item, data in stored["data"].items():
+                (directory / item).write_bytes(base64.b64decode(data))
+                (directory / item).chmod(secret.get("defaultMode", 0o644))  # the API's default mode
+            command = [arg.replace(mount["mountPath"], str(directory)) for arg in command]
+        self.processes[name] = subprocess.Popen(command, env=env, start_new_session=True)
 
     def list(self, namespace: str, selector: str) -> dict[str, Any]:
         wanted = dict(term.split("=", 1) for term in selector.split(",") if term)
@@ -81,13 +124,17 @@ class FakeCluster:
             ]
         return {"kind": "PodList", "apiVersion": "v1", "metadata": {"resourceVersion": "1"}, "items": items}
 
-    def delete(self, namespace: str, name: str) -> tuple[int, dict[str, Any]]:
+    def delete(self, namespace: str, kind: str, name: str) -> tuple[int, dict[str, Any]]:
         with self._lock:
-            pod = self.pods.pop(name, None)
-            self._kill(name)
-        if pod is None:
-            return 404, _status(404, "NotFound", f'pods "{name}" not found')
-        return 200, pod
+            body = self._stored(kind).pop(name, None)
+            if kind == "pods":
+                self._kill(name)
+        if body is None:
+            return 404, _status(404, "NotFound", f'{kind} "{name}" not found')
+        return 200, body
+
+    def _stored(self, kind: str) -> dict[str, dict[str, Any]]:
+        return self.pods if kind == "pods" else self.secrets
 
     def _phase(self, name: str) -> str:
         process = self.processes.get(name)
@@ -102,6 +149,9 @@ class FakeCluster:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGKILL)
             process.wait()
+        mounted = self.mounts.pop(name, None)
+        if mounted is not None:
+            shutil.rmtree(mounted)
 
 
 def _status(code: int, reason: str, message: str) -> dict[str, Any]:
@@ -127,18 +177,7 @@ def _handler(cluster: FakeCluster) -> type[BaseHTTPRequestHandler]:
             length = int(self.headers.get("Content-Length") or 0)
             body = json.loads(self.rfile.read(length)) if length else {}
             cluster.requests.append((method, self.path, body))
-            parts = url.path.strip("/").split("/")  # api v1 namespaces NS pods [NAME]
-            if parts[:3] != ["api", "v1", "namespaces"] or len(parts) < 5 or parts[4] != "pods":
-                self._answer(404, _status(404, "NotFound", f"no route {url.path}"))
-                return
-            namespace = parts[3]
-            if method == "POST":
-                self._answer(*cluster.create(namespace, body))
-            elif method == "GET":
-                selector = parse_qs(url.query).get("labelSelector", [""])[0]
-                self._answer(200, cluster.list(namespace, selector))
-            else:
-                self._answer(*cluster.delete(namespace, parts[5]))
+            self._answer(*cluster.route(method, url.path, parse_qs(url.query), body))
 
         def do_POST(self) -> None:
             self._route("POST")

@@ -110,6 +110,8 @@ def blob(size: int) -> bytes:
 
 @app(pure=False)  # what it returns depends on where it runs
 def host_of(seconds: float, x: int) -> tuple[str, int]:
-    """The name of the test host this runs on, from its private /tmp (see .ci/hosts-up), and ``x``."""
+    """The name of the test host this runs on, from its private /tmp (see .ci/hosts-up), and
+    ``x``; it leaves /tmp/plait-task-X there when it starts."""
+    Path(f"/tmp/plait-task-{x}").touch()
     time.sleep(seconds)
     return Path("/tmp/plait-host").read_text().strip(), x

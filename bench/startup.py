@@ -1,0 +1,75 @@
+"""Start-up to first result on a ZMQExecutor (2 local workers), and where it goes.
+
+Each round is a fresh process that imports plait, starts a Runtime with a ZMQExecutor,
+and runs one no-op; it reports the whole and its parts: importing the DSL (and defining
+the app), importing and starting the runtime and executor, the pool's start until it has
+registered (its Python, its imports, the CurveZMQ handshake), and the first task.
+
+Run: ``python bench/startup.py [--rounds 7]``.
+"""
+
+from __future__ import annotations
+
+import time
+
+T0 = time.perf_counter()  # before any import of plait: start-up counts them
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import os  # noqa: E402
+import statistics  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+PARTS = ["dsl", "runtime", "pool", "first_task", "total"]
+
+
+def child() -> dict[str, float]:
+    import plait as pl
+
+    sys.path.insert(0, str(HERE))
+    import _workloads as wl
+
+    noop = pl.app(pure=False)(wl.noop)
+    dsl = time.perf_counter()
+    executor = pl.ZMQExecutor(provider=pl.LocalProvider(workers=2))
+    with pl.Runtime([executor], progress=False) as rt:
+        runtime = time.perf_counter()
+        while not executor.pools:
+            time.sleep(0.0005)
+        pool = time.perf_counter()
+        assert rt.run(noop(-1)) == -1
+        done = time.perf_counter()
+    return {
+        "dsl": dsl - T0,
+        "runtime": runtime - dsl,
+        "pool": pool - runtime,
+        "first_task": done - pool,
+        "total": done - T0,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(child()))
+        return
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(HERE), os.environ.get("PYTHONPATH")]))}
+    runs = []
+    for _ in range(args.rounds):
+        done = subprocess.run(
+            [sys.executable, __file__, "--child"], env=env, capture_output=True, text=True, timeout=120, check=True
+        )
+        runs.append(json.loads(done.stdout.strip().splitlines()[-1]))
+    for part in PARTS:
+        values = sorted(run[part] for run in runs)
+        print(f"{part:<10} median {statistics.median(values):.3f} s  ({values[0]:.3f}-{values[-1]:.3f})")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,40 @@
+"""What importing costs: ``import plait`` loads its names when they are first used, and
+a worker pool (``plait worker``) loads only what it runs: neither the DSL, nor the
+runtime, nor asyncio, nor the other subcommands."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import plait
+
+
+def modules_after(code: str) -> set[str]:
+    """The modules a fresh interpreter holds after running ``code``."""
+    show = "import json, sys; print(json.dumps(sorted(sys.modules)))"
+    done = subprocess.run([sys.executable, "-c", f"{code}\n{show}"], capture_output=True, text=True, check=True)
+    return set(json.loads(done.stdout))
+
+
+def test_import_plait_loads_none_of_its_parts_until_a_name_is_used() -> None:
+    loaded = {m for m in modules_after("import plait") if m.startswith("plait")}
+    assert loaded == {"plait", "plait._lazy", "plait._version"}
+    used = modules_after("import plait; plait.ZMQExecutor")
+    assert "plait.backends.zmq._executor" in used
+    assert "plait.backends._dask" not in used and "plait.dsl" not in used
+
+
+def test_a_pool_loads_neither_the_dsl_nor_the_runtime_nor_asyncio() -> None:
+    # What ``pool_command`` runs, up to the pool's main.
+    loaded = modules_after("from plait.cli import main; from plait.backends.zmq._pool import main")
+    assert not {m for m in loaded if m.startswith(("plait.dsl", "plait.runtime", "plait.monitoring", "plait.report"))}
+    assert "asyncio" not in loaded
+    assert "plait.backends._processes" not in loaded
+
+
+def test_every_public_name_is_listed_by_dir_and_found_once() -> None:
+    assert set(plait.__all__) <= set(dir(plait))
+    assert plait.Runtime is plait.runtime.Runtime
+    assert vars(plait)["Runtime"] is plait.Runtime  # kept: the next lookup is a plain attribute
