@@ -25,7 +25,7 @@ from typing import Any, Literal
 
 import attrs
 
-from plait.backends.providers._base import JobState
+from plait.backends.providers._base import JobState, move_key_file
 from plait.backends.providers._container import image_command
 from plait.backends.providers._scheduler import SchedulerError, parse_walltime
 
@@ -36,9 +36,6 @@ log = logging.getLogger("plait.providers")
 _MANAGED_BY = "app.kubernetes.io/managed-by"
 _PROVIDER = "plait.dev/provider"  # which provider made the Pod: one list call finds all of its blocks
 _NAME = re.compile(r"[^a-z0-9-]+")
-# The option by which a command names a file that must be in the Pod and stay secret
-# (``plait worker --keys FILE``): the provider knows that much and nothing of what is in it.
-_SECRET_OPTION = "--keys"
 SECRET_MOUNT = "/var/run/secrets/plait"  # where the Secret is mounted in every Pod
 _SECRET_ITEM = "pool.keys"  # the file's name under the mount (its key in the Secret)
 _SECRET_VOLUME = "plait-keys"
@@ -93,23 +90,15 @@ def _secret_of(pod: str) -> str:
 
 
 def _in_pod(command: Sequence[str]) -> tuple[list[str], str | None]:
-    """``command`` with its ``--keys`` file moved to the Secret's mount, and that file's path here (or None).
+    """``command`` with its key file moved to the Secret's mount, and that file's path here (or None).
 
-    >>> _in_pod(["plait", "worker", "--keys", "/tmp/run.keys"])
-    (['plait', 'worker', '--keys', '/var/run/secrets/plait/pool.keys'], '/tmp/run.keys')
+    The provider knows that much of the file (it must be in the Pod and stay secret), and
+    nothing of what is in it.
+
+    >>> _in_pod(["plait", "worker", "--key-file", "/tmp/run.keys"])
+    (['plait', 'worker', '--key-file', '/var/run/secrets/plait/pool.keys'], '/tmp/run.keys')
     """
-    argv, found = list(command), []
-    in_pod = f"{SECRET_MOUNT}/{_SECRET_ITEM}"
-    for i, arg in enumerate(argv):
-        if arg == _SECRET_OPTION and i + 1 < len(argv):
-            found.append(argv[i + 1])
-            argv[i + 1] = in_pod
-        elif arg.startswith(f"{_SECRET_OPTION}="):
-            found.append(arg.partition("=")[2])
-            argv[i] = f"{_SECRET_OPTION}={in_pod}"
-    if len(found) > 1:
-        raise ValueError(f"KubernetesProvider: the command names {len(found)} files with {_SECRET_OPTION}: {found}")
-    return argv, found[0] if found else None
+    return move_key_file("KubernetesProvider", command, f"{SECRET_MOUNT}/{_SECRET_ITEM}")
 
 
 @attrs.define(kw_only=True)

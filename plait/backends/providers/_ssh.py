@@ -22,7 +22,7 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from plait.backends.providers._base import KEY_FILE_OPTION, JobState
+from plait.backends.providers._base import JobState, move_key_file
 from plait.backends.providers._scheduler import SchedulerError, single_line
 
 __all__ = ["SSHProvider"]
@@ -229,10 +229,5 @@ class SSHProvider:
 
 def _keys_on_stdin(command: Sequence[str]) -> tuple[list[str], bytes]:
     """``command`` reading its key file from stdin instead, and the file's content for stdin."""
-    argv = list(command)
-    if KEY_FILE_OPTION not in argv[:-1]:
-        return argv, b""
-    at = argv.index(KEY_FILE_OPTION) + 1
-    content = Path(argv[at]).read_bytes()
-    argv[at] = "-"
-    return argv, content
+    argv, key_file = move_key_file("SSHProvider", command, "-")
+    return argv, b"" if key_file is None else Path(key_file).read_bytes()
