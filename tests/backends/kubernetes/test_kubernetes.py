@@ -274,7 +274,7 @@ def test_a_secret_the_cluster_will_not_delete_is_logged_and_the_pods_still_go(
 def test_an_unreadable_key_file_is_named_and_nothing_is_created(cluster: FakeCluster, tmp_path: Path) -> None:
     provider = pl.KubernetesProvider(image="i", namespace="science", kubeconfig=cluster.kubeconfig(tmp_path / "kc"))
     missing = tmp_path / "gone.keys"
-    with pytest.raises(SchedulerError, match=f"cannot read {re.escape(str(missing))} \\(--keys\\)"):
+    with pytest.raises(SchedulerError, match=f"cannot read key file {re.escape(str(missing))} for"):
         provider.submit([*POOL, "--key-file", str(missing)], "plait-zmq-0")
     assert not cluster.requests
 
