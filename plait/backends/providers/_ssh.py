@@ -51,8 +51,8 @@ class SSHProvider:
     ``worker_init`` is shell run on the host before the pool (``source env/bin/activate``);
     ``ssh_options`` are extra ssh arguments (``["-i", "~/.ssh/cluster", "-p", "2222"]``).
     ``workers`` is how many worker processes each host runs. ``log_dir`` keeps each
-    pool's stderr (default: a new private directory). A host ssh cannot reach is a
-    SchedulerError naming it, with ssh's own message; it is not tried again for
+    pool's output after the run (default: a private directory made at the first submit).
+    A host ssh cannot reach is a SchedulerError naming it, with ssh's own message; it is not tried again for
     ``retry_after`` seconds (``max_blocks`` counts the other hosts meanwhile), so one host
     down costs a run its pool there, not the run.
     """
@@ -90,7 +90,7 @@ class SSHProvider:
         self.min_blocks = 0
         self.connect_timeout, self.retry_after = connect_timeout, retry_after
         self._unreachable: dict[str, float] = {}  # host -> when ssh last failed to reach it
-        self.log_dir = Path(log_dir) if log_dir is not None else Path(tempfile.mkdtemp(prefix="plait-ssh-"))
+        self.log_dir = Path(log_dir) if log_dir is not None else None  # made at the first submit
         self._jobs: dict[str, _Job] = {}
 
     def ssh(self, host: str, remote_command: str) -> list[str]:
@@ -141,6 +141,8 @@ class SSHProvider:
 
     def output_paths(self, job_name: str) -> tuple[Path, Path]:
         """Where a job's output goes: one file, the pool's stdout sent to its stderr."""
+        if self.log_dir is None:
+            self.log_dir = Path(tempfile.mkdtemp(prefix="plait-ssh-"))
         return self.log_dir / f"{job_name}.log", self.log_dir / f"{job_name}.log"
 
     def _free_host(self) -> str:
