@@ -37,6 +37,7 @@ if TYPE_CHECKING:
         PBSProProvider,
         SchedulerError,
         SlurmProvider,
+        SSHProvider,
     )
     from plait.backends.zmq import ZMQExecutor
     from plait.dsl import (
@@ -87,6 +88,7 @@ else:
                 "PBSProProvider",
                 "SchedulerError",
                 "SlurmProvider",
+                "SSHProvider",
             ],
             "plait.backends.zmq": ["ZMQExecutor"],
             "plait.dsl": [
@@ -129,6 +131,7 @@ __all__ = [
     "PBSProProvider",
     "SchedulerError",
     "SlurmProvider",
+    "SSHProvider",
     "PlaitFuture",
     "Plan",
     "ProcessExecutor",

@@ -55,11 +55,13 @@ def _executor_url(ctx: click.Context, param: click.Parameter, url: str) -> str:
 @click.option("--pool-id", required=True, help="This pool's name, as the executor calls it.")
 @click.option("--workers", type=click.IntRange(min=1), default=None, help="Worker processes [default: one per core].")
 @click.option(
+    "--key-file",
     "--keys",
     "key_file",
-    type=click.Path(path_type=Path),
+    type=click.Path(path_type=Path, allow_dash=True),
     default=None,
-    help="The file with the run's CurveZMQ keys (mode 0600) [default: none, for an executor with encrypted=False].",
+    help="The file with the run's CurveZMQ keys (mode 0600; what ZMQExecutor(key_file=...) writes), "
+    "or - to read them from stdin [default: none, for an executor with encrypted=False].",
 )
 def worker(url: str, pool_id: str, workers: int | None, key_file: Path | None) -> None:
     """Run a pool of worker processes for a ZMQExecutor (what its providers start)."""

@@ -3,7 +3,8 @@
 The batch-system providers share ``BatchProvider``: the same options, a rendered job
 script (``provider.job_script(command, job_name)``), submit/status/cancel through the
 scheduler's own commands. Every provider can run its command in a ``Container``;
-``KubernetesProvider`` runs it as a Pod (``provider.manifest(command, job_name)``).
+``KubernetesProvider`` runs it as a Pod (``provider.manifest(command, job_name)``);
+``SSHProvider`` starts one pool per host with ``ssh``, no scheduler.
 """
 
 from plait.backends.providers._base import JobState, Provider
@@ -16,6 +17,7 @@ from plait.backends.providers._lsf import LSFProvider
 from plait.backends.providers._pbspro import PBSProProvider
 from plait.backends.providers._scheduler import BatchProvider, SchedulerError
 from plait.backends.providers._slurm import SlurmProvider
+from plait.backends.providers._ssh import SSHProvider
 
 __all__ = [
     "BatchProvider",
@@ -29,5 +31,6 @@ __all__ = [
     "PBSProProvider",
     "Provider",
     "SchedulerError",
+    "SSHProvider",
     "SlurmProvider",
 ]

@@ -11,7 +11,12 @@ import enum
 from collections.abc import Mapping, Sequence
 from typing import Protocol, runtime_checkable
 
-__all__ = ["JobState", "Provider"]
+__all__ = ["KEY_FILE_OPTION", "JobState", "Provider", "move_key_file"]
+
+# How a pool's command names its key file (``--keys`` is its older name). A provider whose
+# hosts may not share the driver's file system finds the file by it and hands it over itself.
+KEY_FILE_OPTION = "--key-file"
+_KEY_FILE_OPTIONS = (KEY_FILE_OPTION, "--keys")
 
 
 class JobState(enum.Enum):
@@ -53,3 +58,28 @@ class Provider(Protocol):
     def status(self, job_ids: Sequence[str]) -> dict[str, JobState]: ...
 
     def cancel(self, job_ids: Sequence[str]) -> None: ...
+
+
+def move_key_file(owner: str, command: Sequence[str], there: str) -> tuple[list[str], str | None]:
+    """``command`` with the key file it names replaced by ``there`` (where the pool will
+    read it), and the file's path here, or None if it names none.
+
+    >>> move_key_file("P", ["plait", "worker", "--key-file", "/tmp/run.keys"], "-")
+    (['plait', 'worker', '--key-file', '-'], '/tmp/run.keys')
+    >>> move_key_file("P", ["plait", "worker", "--keys=/tmp/run.keys"], "/mnt/k")
+    (['plait', 'worker', '--keys=/mnt/k'], '/tmp/run.keys')
+    """
+    argv, found = list(command), []
+    for i, arg in enumerate(argv):
+        option, equals, value = arg.partition("=")
+        if option not in _KEY_FILE_OPTIONS:
+            continue
+        if equals:
+            found.append(value)
+            argv[i] = f"{option}={there}"
+        elif i + 1 < len(argv):
+            found.append(argv[i + 1])
+            argv[i + 1] = there
+    if len(found) > 1:
+        raise ValueError(f"{owner}: the command names {len(found)} key files ({KEY_FILE_OPTION}): {found}")
+    return argv, found[0] if found else None

@@ -4,7 +4,7 @@ A block is one Pod (``restartPolicy: Never``) running the pool in ``image``; the
 connects back to the executor, so the executor's ``address`` must be reachable from
 the cluster's Pods. ``manifest`` renders the Pod without submitting, as ``job_script``
 does for batch schedulers. Status is one list call for all of this provider's Pods.
-A file the command names with ``--keys`` (a pool's CurveZMQ keys, on the driver's
+A file the command names with ``--key-file`` (a pool's CurveZMQ keys, on the driver's
 machine) reaches the Pod as a Secret of its own, mounted read-only; the command is
 told the path inside the Pod, and no key is ever in the Pod's manifest.
 The client is imported when the provider first talks to a cluster
@@ -25,7 +25,7 @@ from typing import Any, Literal
 
 import attrs
 
-from plait.backends.providers._base import JobState
+from plait.backends.providers._base import JobState, move_key_file
 from plait.backends.providers._container import image_command
 from plait.backends.providers._scheduler import SchedulerError, parse_walltime
 
@@ -36,9 +36,6 @@ log = logging.getLogger("plait.providers")
 _MANAGED_BY = "app.kubernetes.io/managed-by"
 _PROVIDER = "plait.dev/provider"  # which provider made the Pod: one list call finds all of its blocks
 _NAME = re.compile(r"[^a-z0-9-]+")
-# The option by which a command names a file that must be in the Pod and stay secret
-# (``plait worker --keys FILE``): the provider knows that much and nothing of what is in it.
-_SECRET_OPTION = "--keys"
 SECRET_MOUNT = "/var/run/secrets/plait"  # where the Secret is mounted in every Pod
 _SECRET_ITEM = "pool.keys"  # the file's name under the mount (its key in the Secret)
 _SECRET_VOLUME = "plait-keys"
@@ -93,23 +90,15 @@ def _secret_of(pod: str) -> str:
 
 
 def _in_pod(command: Sequence[str]) -> tuple[list[str], str | None]:
-    """``command`` with its ``--keys`` file moved to the Secret's mount, and that file's path here (or None).
+    """``command`` with its key file moved to the Secret's mount, and that file's path here (or None).
 
-    >>> _in_pod(["plait", "worker", "--keys", "/tmp/run.keys"])
-    (['plait', 'worker', '--keys', '/var/run/secrets/plait/pool.keys'], '/tmp/run.keys')
+    The provider knows that much of the file (it must be in the Pod and stay secret), and
+    nothing of what is in it.
+
+    >>> _in_pod(["plait", "worker", "--key-file", "/tmp/run.keys"])
+    (['plait', 'worker', '--key-file', '/var/run/secrets/plait/pool.keys'], '/tmp/run.keys')
     """
-    argv, found = list(command), []
-    in_pod = f"{SECRET_MOUNT}/{_SECRET_ITEM}"
-    for i, arg in enumerate(argv):
-        if arg == _SECRET_OPTION and i + 1 < len(argv):
-            found.append(argv[i + 1])
-            argv[i + 1] = in_pod
-        elif arg.startswith(f"{_SECRET_OPTION}="):
-            found.append(arg.partition("=")[2])
-            argv[i] = f"{_SECRET_OPTION}={in_pod}"
-    if len(found) > 1:
-        raise ValueError(f"KubernetesProvider: the command names {len(found)} files with {_SECRET_OPTION}: {found}")
-    return argv, found[0] if found else None
+    return move_key_file("KubernetesProvider", command, f"{SECRET_MOUNT}/{_SECRET_ITEM}")
 
 
 @attrs.define(kw_only=True)
@@ -123,7 +112,7 @@ class KubernetesProvider:
     ``kubeconfig``/``context`` choose the cluster; by default the in-cluster service
     account when running in a Pod, else ``~/.kube/config``. Pods that ended stay in the
     namespace, for their logs, until deleted (label ``app.kubernetes.io/managed-by=plait``).
-    A command's ``--keys`` file is copied into a Secret beside its Pod (same labels), deleted
+    A command's ``--key-file`` file is copied into a Secret beside its Pod (same labels), deleted
     when ``status`` finds the Pod ended or ``cancel`` deletes the Pod. Mounted, it is root's,
     mode 0400: for an image that runs as another user, ``fs_group`` (the Pod's ``fsGroup``)
     is a group its processes join and the kubelet lets read the file.
@@ -182,13 +171,13 @@ class KubernetesProvider:
         return f"{name}-{self._token}"
 
     def secret_name(self, job_name: str) -> str:
-        """The name of the Secret that carries the ``--keys`` file of ``job_name``'s Pod."""
+        """The name of the Secret that carries the ``--key-file`` file of ``job_name``'s Pod."""
         return _secret_of(self.pod_name(job_name))
 
     def manifest(self, command: Sequence[str], job_name: str, env: Mapping[str, str] | None = None) -> dict[str, Any]:
         """The Pod ``submit`` would create, as a dict, without submitting anything.
 
-        A ``--keys`` file becomes a read-only mount of the Pod's Secret (mode 0400), and
+        A ``--key-file`` file becomes a read-only mount of the Pod's Secret (mode 0400), and
         the command names it there; its content is only in ``secret_manifest``.
         """
         command, key_file = _in_pod(command)
@@ -216,7 +205,7 @@ class KubernetesProvider:
         return {"apiVersion": "v1", "kind": "Pod", "metadata": self._metadata(self.pod_name(job_name)), "spec": spec}
 
     def secret_manifest(self, command: Sequence[str], job_name: str) -> dict[str, Any] | None:
-        """The Secret ``submit`` would create for the command's ``--keys`` file (None if it names none).
+        """The Secret ``submit`` would create for the command's ``--key-file`` file (None if it names none).
 
         It holds the file's bytes, read now: print it only where the keys may be seen.
         """
@@ -227,7 +216,7 @@ class KubernetesProvider:
         try:
             content = Path(key_file).read_bytes()
         except OSError as error:
-            raise SchedulerError(f"kubernetes: cannot read {key_file} (--keys) for Secret {name}: {error}") from None
+            raise SchedulerError(f"kubernetes: cannot read key file {key_file} for Secret {name}: {error}") from None
         return {
             "apiVersion": "v1",
             "kind": "Secret",
@@ -245,7 +234,7 @@ class KubernetesProvider:
     # -- talking to the cluster ----------------------------------------------------------
 
     def submit(self, command: Sequence[str], job_name: str, env: Mapping[str, str] | None = None) -> str:
-        """Create the block's Secret (if the command names ``--keys``), then its Pod; the Pod's name is the job id."""
+        """Create the block's Secret (if the command names a key file), then its Pod; the Pod's name is the job id."""
         manifest = self.manifest(command, job_name, env)
         name = str(manifest["metadata"]["name"])
         secret = self.secret_manifest(command, job_name)

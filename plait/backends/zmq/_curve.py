@@ -2,7 +2,8 @@
 
 The executor makes a server key pair and one client key pair per run. A pool gets the
 server's public key and the client pair from a key file only its owner can read (its
-path, never its content, travels in the pool's command line). A peer without the
+path, never its content, travels in the pool's command line), or on its stdin (``-``
+for the file: how SSHProvider hands it over, leaving no file on the host). A peer without the
 server's public key cannot finish the handshake; one with another client key is
 refused by the authenticator: neither can register, send a byte the executor reads, or
 receive a task. A pool knows the server's key, so nothing else bound to the executor's
@@ -14,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sys
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -44,14 +46,16 @@ class Keys:
             raise RuntimeError("this pyzmq's libzmq has no CurveZMQ: pools could not authenticate")
         return cls(*zmq.curve_keypair(), *zmq.curve_keypair())
 
-    def write_client_file(self, directory: Path) -> Path:
-        """A new file in ``directory`` with what a pool needs to connect; only its owner may read it.
+    def write_client_file(self, directory: Path, name: str | None = None) -> Path:
+        """A new file in ``directory`` (called ``name``, if given) with what a pool needs to
+        connect; only its owner may read it.
 
         ``mkstemp`` creates it with O_EXCL and mode 0600 in one call: it is never, even
-        for a moment, readable by others, whatever the umask.
+        for a moment, readable by others, whatever the umask. A ``name`` is then given by
+        renaming, which replaces a file of that name whole (a previous run's keys).
         """
         directory.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(prefix="plait-", suffix=".keys", dir=directory)
+        fd, written = tempfile.mkstemp(prefix="plait-", suffix=".keys", dir=directory)
         with os.fdopen(fd, "w") as file:
             json.dump(
                 {
@@ -61,13 +65,17 @@ class Keys:
                 },
                 file,
             )
-        return Path(name)
+        if name is None:
+            return Path(written)
+        os.replace(written, directory / name)
+        return directory / name
 
 
 def read_keys(path: Path) -> dict[str, bytes]:
-    """The keys in a file ``write_client_file`` wrote, or a ValueError naming the file."""
+    """The keys in a file ``write_client_file`` wrote (``-``: on stdin, to its end), or a
+    ValueError naming the file."""
     try:
-        keys = json.loads(path.read_text())
+        keys = json.loads(sys.stdin.read() if str(path) == "-" else path.read_text())
         return {name: keys[name].encode() for name in ("server_public", "client_public", "client_secret")}
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
         raise ValueError(f"cannot read the executor's keys from {path}: {error}") from None

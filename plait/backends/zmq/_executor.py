@@ -6,6 +6,7 @@ import asyncio
 import functools
 import logging
 import math
+import os
 import shutil
 import sys
 import tempfile
@@ -25,6 +26,7 @@ from plait.backends._sampling import NodeSample, Sample, TaskSample
 from plait.backends._task import TaskResult, TaskSpec
 from plait.backends._wire import decode_result
 from plait.backends.providers import LocalProvider, Provider
+from plait.backends.providers._base import KEY_FILE_OPTION
 from plait.backends.providers._scheduler import single_line
 from plait.backends.zmq._blocks import Blocks
 from plait.backends.zmq._curve import Keys, configure_server
@@ -69,16 +71,22 @@ def pool_command(url: str, pool_id: str, workers: int, key_file: Path | None = N
     It names the key file, never a key: a command line is visible to every user.
 
     >>> pool_command("tcp://127.0.0.1:5000", "zmq-0", 2, Path("/run/k.keys"))[-8:]
-    ['worker', '--url', 'tcp://127.0.0.1:5000', '--pool-id', 'zmq-0', '--workers=2', '--keys', '/run/k.keys']
+    ['worker', '--url', 'tcp://127.0.0.1:5000', '--pool-id', 'zmq-0', '--workers=2', '--key-file', '/run/k.keys']
     """
     run_cli = [sys.executable, "-c", "from plait.cli import main; main()"]
-    keys = [] if key_file is None else ["--keys", str(key_file)]
+    keys = [] if key_file is None else [KEY_FILE_OPTION, str(key_file)]
     return [*run_cli, "worker", "--url", url, "--pool-id", pool_id, f"--workers={workers}", *keys]
 
 
 def _pool_in(packed: Packed | None, url: str, workers: int, key_file: Path | None, pool_id: str) -> list[str]:
     command = pool_command(url, pool_id, workers, key_file)
     return command if packed is None else packed.command(command)
+
+
+def _chosen_key_file(label: str, key_file: str | os.PathLike[str] | None, encrypted: bool) -> Path | None:
+    if key_file is not None and not encrypted:
+        raise ValueError(f"ZMQExecutor({label!r}): key_file={str(key_file)!r} with encrypted=False: no keys to write")
+    return None if key_file is None else Path(key_file).absolute()
 
 
 @attrs.define(eq=False)
@@ -145,6 +153,10 @@ class ZMQExecutor:
 
     ``environment`` packs the driver's packages at start, for hosts that lack them: each
     host unpacks them once and its pools run in them (see PackedEnvironment).
+
+    ``key_file`` is where to write the pools' half of the keys (mode 0600, replaced at
+    each start, removed at shutdown), for pools started by hand with ``plait worker --url
+    URL --key-file FILE``; by default a provider's ``job_dir``, else a private directory.
     """
 
     can_kill = True
@@ -166,6 +178,7 @@ class ZMQExecutor:
         walltime_margin: float | None = None,
         usage_interval: float | None = 5.0,
         environment: PackedEnvironment | None = None,
+        key_file: str | os.PathLike[str] | None = None,
     ) -> None:
         if not 0 < heartbeat_period < heartbeat_threshold:
             raise ValueError(
@@ -200,7 +213,7 @@ class ZMQExecutor:
         self._drain_after = walltime - margin if walltime else None
         self.url = ""
         self.keys: Keys | None = None
-        self.key_file: Path | None = None  # the pools' half of the keys
+        self.key_file = _chosen_key_file(label, key_file, encrypted)  # the pools' half of the keys, once written
         self._key_directory: Path | None = None  # made for the key file, so removed with it
         self.blocks: Blocks | None = None
         self._context: zmq.Context[zmq.Socket[bytes]] | None = None
@@ -264,7 +277,7 @@ class ZMQExecutor:
         else:
             self.port = sock.bind_to_random_port(f"tcp://{host}")
         if self.keys is not None:
-            self.key_file = self.keys.write_client_file(self._key_file_directory())
+            self.key_file = self.keys.write_client_file(*self._key_file_place())
         self.url = f"tcp://{host}:{self.port}"
         self._socket = sock
         self._loop.add_reader(cast(int, sock.getsockopt(zmq.FD)), self._on_readable)
@@ -300,14 +313,17 @@ class ZMQExecutor:
             self._context.term()
         self._remove_key_file()
 
-    def _key_file_directory(self) -> Path:
-        """Where pools can read the key file: a batch provider's ``job_dir`` (shared with the
-        compute nodes), else a new private directory."""
+    def _key_file_place(self) -> tuple[Path, str | None]:
+        """Where pools can read the key file, and its name if it has one: where ``key_file``
+        said, else a batch provider's ``job_dir`` (shared with the compute nodes), else a new
+        private directory."""
+        if self.key_file is not None:
+            return self.key_file.parent, self.key_file.name
         job_dir: Path | None = getattr(self.provider, "job_dir", None)
         if job_dir is not None:
-            return job_dir
+            return job_dir, None
         self._key_directory = Path(tempfile.mkdtemp(prefix="plait-zmq-"))
-        return self._key_directory
+        return self._key_directory, None
 
     def _remove_key_file(self) -> None:
         if self.key_file is not None:
@@ -474,6 +490,8 @@ class ZMQExecutor:
             self._register(identity, message)
         elif pool is None:
             self._drop(identity, f"a {message.type} message from a peer that has not registered")
+            # A pool lost, back over a link that came back (as a new peer): its tasks ran elsewhere.
+            self._send(identity, encode("refuse", reason=f"refused by executor {self.label!r}: not registered (lost?)"))
         else:
             pool.last_seen = time.monotonic()
             if message.type == "results":
@@ -633,6 +651,9 @@ class ZMQExecutor:
             try:
                 await asyncio.to_thread(blocks.scale_out, more)
             except Exception as error:  # e.g. the scheduler refuses the job: tell the tasks, do not hang
+                if self._pools:  # they still serve the queue (another host may be down for a while)
+                    log.warning("%s: could not start a block: %s", self.label, error)
+                    return
                 self._broken = f"{self.label}: could not start a block: {error}"
                 self._fail_pending(RuntimeError(self._broken))
                 return

@@ -87,12 +87,13 @@ def in_job(seconds: float, i: int, marks: str) -> tuple[int, str]:
     return i, job
 
 
-def cancel_a_pilot_mid_run(provider: Provider, tmp_path: Path, cancel: list[str]) -> None:
+def cancel_a_pilot_mid_run(provider: Provider, tmp_path: Path, cancel: list[str], address: str = "127.0.0.1") -> None:
     """Run six tasks on one pilot block and cancel its job (``cancel + [job id]``) mid-run:
-    the tasks must be retried on a new block and the run complete."""
+    the tasks must be retried on a new block and the run complete. ``address``: the
+    executor's, where the block's nodes reach it."""
     marks = tmp_path / "marks"
     marks.mkdir()
-    executor = pl.ZMQExecutor(provider=provider, **FAST)  # type: ignore[arg-type]
+    executor = pl.ZMQExecutor(provider=provider, address=address, **FAST)  # type: ignore[arg-type]
     with pl.Runtime([executor], lost_retries=2) as rt:
         future = rt.submit(pl.gather(*[in_job(0.5, i, str(marks)) for i in range(6)]))
         wait_for(lambda: any(marks.iterdir()), what="a task to start")

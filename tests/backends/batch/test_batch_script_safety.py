@@ -106,7 +106,7 @@ def test_a_pool_job_script_names_the_key_file_and_holds_no_key(tmp_path: Path) -
         keys, key_file = executor.keys, executor.key_file
         assert keys is not None and key_file is not None
         assert key_file.parent == tmp_path, "the key file is where the compute nodes read the job's files"
-        assert f"--keys {key_file}" in script
+        assert f"--key-file {key_file}" in script
         for key in (keys.client_secret, keys.client_public, keys.server_secret, keys.server_public):
             assert key.decode() not in script
         assert stat.S_IMODE(key_file.stat().st_mode) == 0o600

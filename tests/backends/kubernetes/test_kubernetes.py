@@ -88,7 +88,7 @@ def key_file(tmp_path: Path) -> Path:
 def test_a_key_file_is_a_read_only_secret_mount_and_never_in_the_pod(tmp_path: Path) -> None:
     keys = key_file(tmp_path)
     provider = pl.KubernetesProvider(image="ghcr.io/me/plait:1", namespace="science")
-    manifest = provider.manifest([*POOL, "--keys", str(keys)], "plait-zmq-0")
+    manifest = provider.manifest([*POOL, "--key-file", str(keys)], "plait-zmq-0")
     assert same_after_round_trip(manifest, "V1Pod")
     pod = as_model(manifest, "V1Pod")
     [volume] = pod.spec.volumes
@@ -96,7 +96,7 @@ def test_a_key_file_is_a_read_only_secret_mount_and_never_in_the_pod(tmp_path: P
     assert volume.secret.default_mode == 0o400 and volume.secret.items is None
     [mount] = pod.spec.containers[0].volume_mounts
     assert (mount.name, mount.mount_path, mount.read_only) == (volume.name, SECRET_MOUNT, True)
-    assert pod.spec.containers[0].command == ["python3", *POOL[1:], "--keys", f"{SECRET_MOUNT}/pool.keys"]
+    assert pod.spec.containers[0].command == ["python3", *POOL[1:], "--key-file", f"{SECRET_MOUNT}/pool.keys"]
     text = json.dumps(manifest)
     assert str(keys) not in text, "the driver's path means nothing in a Pod"
     assert "NOT-IN-A-POD" not in text and base64.b64encode(KEYS).decode() not in text
@@ -108,20 +108,21 @@ def test_a_key_file_is_a_read_only_secret_mount_and_never_in_the_pod(tmp_path: P
 
 def test_fs_group_lets_a_non_root_image_read_its_keys(tmp_path: Path) -> None:
     provider = pl.KubernetesProvider(image="i", fs_group=1000)
-    manifest = provider.manifest([*POOL, "--keys", str(key_file(tmp_path))], "plait-zmq-0")
+    manifest = provider.manifest([*POOL, "--key-file", str(key_file(tmp_path))], "plait-zmq-0")
     assert same_after_round_trip(manifest, "V1Pod")
     assert as_model(manifest, "V1Pod").spec.security_context.fs_group == 1000
 
 
 def test_the_manifest_reads_no_key_file() -> None:
     provider = pl.KubernetesProvider(image="i", namespace="n")
-    manifest = provider.manifest(["plait", "worker", "--keys", "/nowhere/run.keys"], "j")
-    assert manifest["spec"]["containers"][0]["command"] == ["plait", "worker", "--keys", f"{SECRET_MOUNT}/pool.keys"]
+    manifest = provider.manifest(["plait", "worker", "--key-file", "/nowhere/run.keys"], "j")
+    in_pod = ["plait", "worker", "--key-file", f"{SECRET_MOUNT}/pool.keys"]
+    assert manifest["spec"]["containers"][0]["command"] == in_pod
 
 
 def test_the_secret_holds_the_key_file_and_the_pods_labels(tmp_path: Path) -> None:
     provider = pl.KubernetesProvider(image="i", namespace="science", labels={"team": "physics"})
-    command = [*POOL, "--keys", str(key_file(tmp_path))]
+    command = [*POOL, "--key-file", str(key_file(tmp_path))]
     secret = provider.secret_manifest(command, "plait-zmq-0")
     assert secret is not None and same_after_round_trip(secret, "V1Secret")
     model = as_model(secret, "V1Secret")
@@ -135,8 +136,8 @@ def test_the_secret_holds_the_key_file_and_the_pods_labels(tmp_path: Path) -> No
 
 def test_a_command_naming_two_key_files_is_refused() -> None:
     provider = pl.KubernetesProvider(image="i")
-    with pytest.raises(ValueError, match="names 2 files with --keys"):
-        provider.manifest(["plait", "worker", "--keys", "a", "--keys=b"], "j")
+    with pytest.raises(ValueError, match=r"names 2 key files \(--key-file\): \[.a., .b.\]"):
+        provider.manifest(["plait", "worker", "--key-file", "a", "--keys=b"], "j")
 
 
 def test_rendering_a_manifest_needs_no_kubernetes_client() -> None:
@@ -229,7 +230,7 @@ def test_submit_creates_the_secret_then_the_pod_and_cancel_deletes_both(
     cluster: FakeCluster, tmp_path: Path
 ) -> None:
     provider = pl.KubernetesProvider(image="i", namespace="science", kubeconfig=cluster.kubeconfig(tmp_path / "kc"))
-    command = [*POOL, "--keys", str(key_file(tmp_path))]
+    command = [*POOL, "--key-file", str(key_file(tmp_path))]
     job = provider.submit(command, "plait-zmq-0")
     secret = provider.secret_name("plait-zmq-0")
     assert [(m, p) for m, p, _ in cluster.requests] == [
@@ -251,7 +252,7 @@ def test_a_refused_pod_leaves_no_secret(cluster: FakeCluster, tmp_path: Path) ->
     cluster.refuse["POST pods"] = json.loads((RECORDED / "forbidden.json").read_text())
     provider = pl.KubernetesProvider(image="i", namespace="science", kubeconfig=cluster.kubeconfig(tmp_path / "kc"))
     with pytest.raises(SchedulerError, match="403 pods is forbidden"):
-        provider.submit([*POOL, "--keys", str(key_file(tmp_path))], "plait-zmq-0")
+        provider.submit([*POOL, "--key-file", str(key_file(tmp_path))], "plait-zmq-0")
     secrets = [(m, urlparse(p).path.rsplit("/", 1)[-1]) for m, p, _ in cluster.requests if "/secrets" in p]
     assert secrets == [("POST", "secrets"), ("DELETE", provider.secret_name("plait-zmq-0"))]
     assert not cluster.secrets and not cluster.pods
@@ -262,7 +263,7 @@ def test_a_secret_the_cluster_will_not_delete_is_logged_and_the_pods_still_go(
 ) -> None:
     cluster.refuse["DELETE secrets"] = json.loads((RECORDED / "forbidden.json").read_text())
     provider = pl.KubernetesProvider(image="i", namespace="science", kubeconfig=cluster.kubeconfig(tmp_path / "kc"))
-    command = [*POOL, "--keys", str(key_file(tmp_path))]
+    command = [*POOL, "--key-file", str(key_file(tmp_path))]
     jobs = [provider.submit(command, "plait-zmq-0"), provider.submit(command, "plait-zmq-1")]
     provider.cancel(jobs)
     assert not cluster.pods, "every Pod was deleted"
@@ -273,8 +274,8 @@ def test_a_secret_the_cluster_will_not_delete_is_logged_and_the_pods_still_go(
 def test_an_unreadable_key_file_is_named_and_nothing_is_created(cluster: FakeCluster, tmp_path: Path) -> None:
     provider = pl.KubernetesProvider(image="i", namespace="science", kubeconfig=cluster.kubeconfig(tmp_path / "kc"))
     missing = tmp_path / "gone.keys"
-    with pytest.raises(SchedulerError, match=f"cannot read {re.escape(str(missing))} \\(--keys\\)"):
-        provider.submit([*POOL, "--keys", str(missing)], "plait-zmq-0")
+    with pytest.raises(SchedulerError, match=f"cannot read key file {re.escape(str(missing))} for"):
+        provider.submit([*POOL, "--key-file", str(missing)], "plait-zmq-0")
     assert not cluster.requests
 
 
@@ -282,7 +283,7 @@ def test_an_ended_pods_secret_is_deleted_when_status_sees_it(tmp_path: Path) -> 
     cluster = FakeCluster(run=True)
     try:
         provider = pl.KubernetesProvider(image="i", python=None, kubeconfig=cluster.kubeconfig(tmp_path / "kc"))
-        job = provider.submit(["true", "--keys", str(key_file(tmp_path))], "plait-zmq-0")
+        job = provider.submit(["true", "--key-file", str(key_file(tmp_path))], "plait-zmq-0")
         assert cluster.secrets
         cluster.processes[job].wait(timeout=10)
         assert provider.status([job]) == {job: JobState.COMPLETED}

@@ -106,3 +106,12 @@ def unspeakable() -> int:
 @app(pure=False)
 def blob(size: int) -> bytes:
     return b"x" * size
+
+
+@app(pure=False)  # what it returns depends on where it runs
+def host_of(seconds: float, x: int) -> tuple[str, int]:
+    """The name of the test host this runs on, from its private /tmp (see .ci/hosts-up), and
+    ``x``; it leaves /tmp/plait-task-X there when it starts."""
+    Path(f"/tmp/plait-task-{x}").touch()
+    time.sleep(seconds)
+    return Path("/tmp/plait-host").read_text().strip(), x
