@@ -57,6 +57,7 @@ if TYPE_CHECKING:
     from plait.dsl._file import File
     from plait.dsl._shell import ShellError, ShellResult, shell
     from plait.runtime import DependencyError, PlaitFuture, Plan, Runtime, root_cause, run
+    from plait.staging import FsspecStager, Stager, Staging, StagingError
 else:
     from plait._lazy import exports
 
@@ -107,6 +108,7 @@ else:
             ],
             "plait.dsl._file": ["File"],
             "plait.dsl._shell": ["ShellError", "ShellResult", "shell"],
+            "plait.staging": ["FsspecStager", "Stager", "Staging", "StagingError"],
             "plait.runtime": ["DependencyError", "PlaitFuture", "Plan", "Runtime", "root_cause", "run"],
         },
     )
@@ -155,6 +157,10 @@ __all__ = [
     "run",
     "traverse",
     "File",
+    "FsspecStager",
+    "Stager",
+    "Staging",
+    "StagingError",
     "ShellError",
     "ShellResult",
     "shell",

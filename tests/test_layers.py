@@ -11,9 +11,10 @@ PACKAGE = Path(__file__).parent.parent / "plait"
 
 # What each layer may import from plait, besides itself, plait._version and plait._lazy.
 ALLOWED = {
-    "dsl": set(),
-    "backends": set(),
-    "runtime": {"dsl", "backends"},
+    "staging": set(),
+    "dsl": {"staging"},
+    "backends": {"staging"},
+    "runtime": {"dsl", "backends", "staging"},
 }
 
 

@@ -24,6 +24,7 @@ import attrs
 
 from plait.dsl._expr import Expr
 from plait.dsl._token import register_token
+from plait.staging import FsspecStager, check_url, is_url
 
 __all__ = [
     "File",
@@ -40,20 +41,28 @@ _CHUNK = 1 << 20
 
 
 def _absolute(path: str | os.PathLike[str]) -> str:
+    """A URL as it is (its scheme checked), a local path made absolute."""
     if isinstance(path, File):
         return path.path
     if not isinstance(path, (str, os.PathLike)):
-        raise TypeError(f"File takes a path (str or os.PathLike), not a {type(path).__name__}")
-    return os.path.abspath(os.fspath(path))
+        raise TypeError(f"File takes a path or URL (str or os.PathLike), not a {type(path).__name__}")
+    path = os.fspath(path)
+    if path.startswith("file://"):
+        path = path[len("file://") :]
+    elif is_url(path):
+        return check_url(path)
+    return os.path.abspath(path)
 
 
 @attrs.frozen
 class File:
-    """A file on a filesystem the driver and the workers share.
+    """A file: a path on a filesystem the driver and the workers share, or a URL.
 
-    The path is made absolute where the File is created, so a worker with another
+    A local path is made absolute where the File is created, so a worker with another
     working directory finds the same file. ``str(file)`` and ``os.fspath(file)`` are
-    the path, ready for a command line.
+    the path, ready for a command line. A URL (``https://``, ``sftp://host/path``, any
+    scheme fsspec knows) is staged: an executor fetches it to the worker before the
+    task, which sees a local path, and pushes an output there after (docs/backends.md).
 
     >>> f = File("/data/../data/input.csv")
     >>> str(f), f.name
@@ -69,6 +78,11 @@ class File:
     def name(self) -> str:
         """The last part of the path."""
         return os.path.basename(self.path)
+
+    @property
+    def is_url(self) -> bool:
+        """Whether the file is named by a URL, to be staged, rather than a local path."""
+        return is_url(self.path)
 
     def exists(self) -> bool:
         """Whether the file is there now."""
@@ -86,11 +100,14 @@ class File:
         return self.path
 
 
+_DRIVER_STAGER = FsspecStager()
 # (path, inode, size, mtime, ctime) -> content digest: an unchanged file is read once per process
 _digests: dict[tuple[str, int, int, int, int], str] = {}
 
 
 def _file_token(file: File) -> tuple[str, ...]:
+    if file.is_url:  # fsspec's configuration (FSSPEC_SFTP_KEY_FILENAME=..., ~/.config/fsspec) applies
+        return _DRIVER_STAGER.identity(file.path)
     try:
         info = os.stat(file.path)
     except FileNotFoundError:

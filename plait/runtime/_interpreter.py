@@ -20,11 +20,13 @@ from returns.result import Failure, Success
 
 from plait.backends import Executor, TaskResult, TaskSpec, TaskUsage, WorkerLost
 from plait.dsl import App, Attempt, Await, Bind, Call, Expr, Gather, Map, Pure, Retry, substitute
+from plait.dsl._staged import staged
 from plait.runtime._debug import remember_call
 from plait.runtime._errors import DependencyError
 from plait.runtime._hooks import MISSING, Memo, Monitor
 from plait.runtime._monitor import silence
 from plait.runtime._tracebacks import user_frames
+from plait.staging import Staging
 
 __all__ = ["Interpreter", "Root"]
 
@@ -34,6 +36,7 @@ WAITING, QUEUED, RUNNING, BOUND, DONE, FAILED = range(6)
 START, FINISH, FAIL, ABANDON = range(4)
 _ENDINGS = ("done", "failed", "cached", "cancelled", "retried")  # the task events that end an attempt
 _NO_INPUTS: tuple[Node, ...] = ()
+_AUTO = Staging()
 
 
 class Node:
@@ -301,17 +304,27 @@ class Interpreter:
         if values:
             it = iter(values)
             args, kwargs = substitute(args, it), substitute(kwargs, it)
+        try:
+            fn = staged(app.fn, args, kwargs, self._staging(app), app.name)
+        except ValueError as error:
+            self._fail(node, error)
+            return
         node.value = TaskSpec(
             node.task_id,
             app.name,
-            app.identity,
-            app.fn,
+            app.identity if fn is None else app.identity + b"+staged",  # workers cache functions by key
+            app.fn if fn is None else fn,
             args,
             kwargs,
             timeout=app.options.timeout,
             resources=app.options.resources,
         )
         self._queue(node, app)
+
+    def _staging(self, app: App[Any, Any]) -> Staging:
+        executor = self.executors.get(app.options.executor or self.default_label)
+        staging = getattr(executor, "staging", None)  # executors without the option stage URLs only
+        return staging if isinstance(staging, Staging) else _AUTO
 
     def _queue(self, node: Node, app: App[Any, Any]) -> None:
         node.state = QUEUED

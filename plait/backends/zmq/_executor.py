@@ -41,6 +41,7 @@ from plait.backends.zmq._protocol import (
     python_version,
 )
 from plait.backends.zmq._scaling import blocks_to_start, may_scale_in
+from plait.staging import Staging, StagingMode, staging_of
 
 if TYPE_CHECKING:  # imported when an environment is packed: it costs start-up ~10 ms otherwise
     from plait.backends._environment import Packed, PackedEnvironment
@@ -157,6 +158,12 @@ class ZMQExecutor:
     ``key_file`` is where to write the pools' half of the keys (mode 0600, replaced at
     each start, removed at shutdown), for pools started by hand with ``plait worker --url
     URL --key-file FILE``; by default a provider's ``job_dir``, else a private directory.
+
+    ``staging`` says whether the pools' hosts share the driver's filesystem (see
+    :class:`~plait.staging.Staging`): ``"auto"`` (default) stages files named by URL and
+    passes local paths as they are, which suits one machine and clusters with a shared
+    filesystem and costs nothing when no URL is used; ``"isolated"`` refuses local paths,
+    for hosts that see none of the driver's files; ``"shared"`` stages nothing.
     """
 
     can_kill = True
@@ -179,6 +186,7 @@ class ZMQExecutor:
         usage_interval: float | None = 5.0,
         environment: PackedEnvironment | None = None,
         key_file: str | os.PathLike[str] | None = None,
+        staging: Staging | StagingMode = "auto",
     ) -> None:
         if not 0 < heartbeat_period < heartbeat_threshold:
             raise ValueError(
@@ -194,7 +202,7 @@ class ZMQExecutor:
             raise TypeError(f"ZMQExecutor({label!r}): encrypted={encrypted!r} must be True or False")
         if usage_interval is not None and usage_interval <= 0:
             raise ValueError(f"ZMQExecutor({label!r}): usage_interval={usage_interval} must be > 0, or None for none")
-        self.label = label
+        self.label, self.staging = label, staging_of(label, staging)
         self.provider: Provider = provider or LocalProvider()
         self.address = address
         self.port = port
