@@ -11,7 +11,7 @@ from typing import Any
 import psutil
 import zmq
 
-from plait import ZMQExecutor, app
+from plait import File, ZMQExecutor, app, shell
 from plait.backends.zmq._curve import configure_client, read_keys
 
 FAST = {"heartbeat_period": 0.2, "heartbeat_threshold": 1.5}
@@ -115,3 +115,9 @@ def host_of(seconds: float, x: int) -> tuple[str, int]:
     Path(f"/tmp/plait-task-{x}").touch()
     time.sleep(seconds)
     return Path("/tmp/plait-host").read_text().strip(), x
+
+
+@shell(outputs=["out"])
+def shout(src: File, out: File) -> str:
+    """Upper-cases ``src`` into ``out`` and signs it with the host it ran on."""
+    return f"tr a-z A-Z < {src} > {out} && cat /tmp/plait-host >> {out}"
