@@ -19,6 +19,7 @@ from typing import Any
 
 import attrs
 
+from plait.dsl._expr import Expr
 from plait.dsl._file import File, WithOutputs, files_in
 from plait.dsl._shell import ShellCommand
 from plait.staging import Stager, Staging
@@ -32,7 +33,7 @@ def staged(
     """The function to send for this call: a :class:`StagedCall` when it has URLs to
     stage, else None (send ``fn`` as it is). Under ``"isolated"`` a local path is an
     error naming it: a host without the driver's filesystem cannot read it."""
-    if staging.mode == "shared":
+    if staging.mode == "shared" or not (_holds_file(args) or (kwargs and _holds_file(kwargs))):
         return None
     found: list[tuple[str, File]] = []
     files_in((args, dict(kwargs)), "", found)
@@ -47,6 +48,30 @@ def staged(
     if not any(file.is_url for _, file in found):
         return None
     return StagedCall(fn, staging)
+
+
+_ATOMS = frozenset({int, float, str, bytes, bool, type(None)})
+
+
+def _holds_file(value: object) -> bool:
+    """Whether ``value`` holds a File where :func:`files_in` looks: the check every call
+    pays, so it builds no names and stops at the first.
+
+    >>> _holds_file((1, "a", [{"k": File("/x")}])), _holds_file((1, "a", []))
+    (True, False)
+    """
+    cls = type(value)
+    if cls in _ATOMS:
+        return False
+    if isinstance(value, File):
+        return True
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return any(map(_holds_file, value))
+    if isinstance(value, dict):
+        return any(map(_holds_file, value.values()))
+    if attrs.has(cls) and not isinstance(value, Expr):
+        return any(_holds_file(getattr(value, field.name)) for field in attrs.fields(cls))
+    return False
 
 
 def _argument(fn: Callable[..., Any], where: str) -> str:

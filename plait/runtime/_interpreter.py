@@ -323,7 +323,7 @@ class Interpreter:
 
     def _staging(self, app: App[Any, Any]) -> Staging:
         executor = self.executors.get(app.options.executor or self.default_label)
-        staging = getattr(executor, "staging", None)  # executors without the option stage URLs only
+        staging = getattr(executor, "staging", _AUTO)  # executors without the option stage URLs only
         return staging if isinstance(staging, Staging) else _AUTO
 
     def _queue(self, node: Node, app: App[Any, Any]) -> None:
