@@ -6,6 +6,7 @@ import concurrent.futures
 import os
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import psutil
@@ -53,13 +54,22 @@ def after(x: int) -> int:
     return x + 1
 
 
-@pytest.mark.parametrize("prefetch", [0, 2])
-def test_cancelling_work_that_has_not_started_means_it_never_runs(tmp_path: Path, prefetch: int) -> None:
+# One worker each, holding the task it runs and the next: the same supervisor serves both.
+_ONE_WORKER: dict[str, Callable[[], pl.Executor]] = {
+    "processes": lambda: pl.ProcessExecutor(1, prefetch=0),
+    "processes-prefetch": lambda: pl.ProcessExecutor(1, prefetch=2),
+    "zmq": lambda: pl.ZMQExecutor(provider=pl.LocalProvider(workers=1), heartbeat_period=0.2, heartbeat_threshold=1.5),
+}
+
+
+@pytest.mark.parametrize("executor", list(_ONE_WORKER))
+def test_cancelling_work_that_has_not_started_means_it_never_runs(tmp_path: Path, executor: str) -> None:
     started, gate, marker = tmp_path / "started", tmp_path / "gate", tmp_path / "marker"
-    with pl.Runtime([pl.ProcessExecutor(1, prefetch=prefetch)]) as rt:
+    with pl.Runtime([_ONE_WORKER[executor]()]) as rt:
         blocker = rt.submit(hold(str(started), str(gate)))
         _wait_for(started)
         queued = rt.submit(mark(str(marker)))
+        time.sleep(0.5)  # long enough to be sent on to the worker, which holds it behind the blocker
         assert queued.cancel()
         gate.touch()
         assert blocker.result(timeout=30) == 1
