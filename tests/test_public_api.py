@@ -24,3 +24,13 @@ def test_every_public_name_exists_and_nothing_private_is_public() -> None:
     for name in plait.__all__:
         assert hasattr(plait, name), name
         assert not name.startswith("_"), name
+
+
+def test_the_built_in_executors_and_providers_are_what_the_exported_protocols_say() -> None:
+    for executor in (plait.ThreadExecutor(1), plait.ProcessExecutor(1)):
+        assert isinstance(executor, plait.Executor), executor
+    assert isinstance(plait.ProcessExecutor(1), plait.SamplingExecutor)
+    assert not isinstance(plait.ThreadExecutor(1), plait.SamplingExecutor)  # nothing to sample: the runtime leaves it
+    for provider in (plait.LocalProvider(1), plait.SlurmProvider(walltime="00:10:00")):
+        assert isinstance(provider, plait.Provider), provider
+        assert provider.walltime_seconds in (None, 600)

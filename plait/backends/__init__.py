@@ -1,8 +1,9 @@
 """Where leaves run. Executors take TaskSpecs and give TaskResults; they never see an Expr."""
 
 from plait.backends._errors import RemoteError, ResultTooLarge, TaskTimeout, WorkerLost
+from plait.backends._plugins import executor_plugin, provider_plugin
 from plait.backends._processes import ProcessExecutor
-from plait.backends._sampling import NodeSample, TaskSample
+from plait.backends._sampling import NodeSample, SamplingExecutor, TaskSample
 from plait.backends._task import Executor, TaskResult, TaskSpec, running_task
 from plait.backends._threads import ThreadExecutor
 from plait.backends._usage import TaskUsage
@@ -13,6 +14,7 @@ __all__ = [
     "ProcessExecutor",
     "RemoteError",
     "ResultTooLarge",
+    "SamplingExecutor",
     "TaskResult",
     "TaskSample",
     "TaskSpec",
@@ -20,5 +22,7 @@ __all__ = [
     "TaskUsage",
     "ThreadExecutor",
     "WorkerLost",
+    "executor_plugin",
+    "provider_plugin",
     "running_task",
 ]
