@@ -12,7 +12,7 @@ from typing import Any, Generic, TypeVar
 import attrs
 
 from plait.backends import NodeSample, TaskSample
-from plait.runtime._monitor import outdated, prepare
+from plait.monitoring._schema import CORE_TABLES, outdated, prepare
 
 __all__ = ["Attempt", "Database", "FailedCall", "Node", "Query", "Run", "Task", "open"]
 
@@ -223,7 +223,7 @@ class Database:
         try:
             self._db = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=rw", uri=True)
             tables = {name for (name,) in self._db.execute("SELECT name FROM sqlite_master")}
-            if not {"runs", "attempts"} <= tables:
+            if not tables >= CORE_TABLES:
                 raise sqlite3.DatabaseError("it has no runs and attempts tables")
             if outdated(self._db):  # written by an older plait
                 with self._db:

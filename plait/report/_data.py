@@ -10,8 +10,8 @@ from pathlib import Path
 
 import attrs
 
+from plait.monitoring._schema import INDEXES, prepare
 from plait.report._resources import Resources, load_resources
-from plait.runtime._monitor import INDEXES, prepare
 
 __all__ = ["AppStats", "Bar", "Failure", "RunData", "load"]
 

@@ -10,9 +10,6 @@ redraws at most a few times a second.
 from __future__ import annotations
 
 import asyncio
-import functools
-import itertools
-import json
 import os
 import sqlite3
 import sys
@@ -25,7 +22,6 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-import attrs
 from rich.console import Console, RenderableType
 from rich.live import Live
 from rich.progress_bar import ProgressBar
@@ -34,13 +30,12 @@ from rich.text import Text
 
 from plait.backends import NodeSample, TaskSample, TaskSpec, TaskUsage
 from plait.backends._wire import dumps_call, dumps_function
+from plait.monitoring._writer import ATTEMPT_COLUMNS, RunWriter
 from plait.runtime._hooks import Monitor
 from plait.runtime._notebook import NotebookScreen, in_kernel
 
 __all__ = [
     "DEFAULT_DEBUG_PAYLOAD_BYTES",
-    "INDEXES",
-    "SCHEMA",
     "EventLog",
     "Monitors",
     "ProgressMonitor",
@@ -48,108 +43,19 @@ __all__ = [
     "Screen",
     "combine",
     "describe",
-    "outdated",
-    "prepare",
     "progress_monitor",
 ]
 
-# One row per attempt of a task, written when the attempt ends: its final state and the
-# times it entered each state (wall-clock seconds), so a run of N tasks writes about N
-# rows, not one per event. ``error`` is the formatted traceback of a failed or retried
-# attempt; ``cpu`` (seconds) and ``peak_rss`` (bytes) what it used on its worker, when the
-# executor measures that. Text states keep ad-hoc SQL readable:
-#   SELECT task, name, worker, error FROM attempts WHERE state = 'failed'
-# The ``events`` view gives the same data as one row per state change. ``samples`` has a
-# row per look at a node (a zmq pool's host, or the driver's for local processes); the
-# ``nodes`` view sums them up per node. ``task_samples`` has a row per look at a running
-# task's worker process, every few seconds of a long task. ``calls`` keeps the pickled
-# arguments of each task that failed for good (``plait debug`` re-runs it), up to a cap:
-# ``call`` is NULL and ``problem`` says why when they were bigger or did not pickle;
-# ``functions`` its app's pickled function, once per app identity (``fn_key``); ``runs.path``
-# the driver's sys.path (JSON), which workers import from.
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS runs (
-    run INTEGER PRIMARY KEY, started REAL NOT NULL, ended REAL, pid INTEGER, argv TEXT, path TEXT
-);
-CREATE TABLE IF NOT EXISTS attempts (
-    run INTEGER NOT NULL, task INTEGER NOT NULL, attempt INTEGER NOT NULL, name TEXT NOT NULL, key BLOB,
-    state TEXT NOT NULL, executor TEXT, worker TEXT,
-    pending REAL, dispatched REAL, running REAL, ended REAL, error TEXT, cpu REAL, peak_rss INTEGER
-);
-CREATE TABLE IF NOT EXISTS samples (
-    run INTEGER NOT NULL, node TEXT NOT NULL, source TEXT NOT NULL, at REAL NOT NULL, cpu_percent REAL,
-    mem_used INTEGER, mem_available INTEGER, mem_total INTEGER, load1 REAL, cpus INTEGER
-);
-CREATE TABLE IF NOT EXISTS task_samples (
-    run INTEGER NOT NULL, task INTEGER NOT NULL, at REAL NOT NULL, cpu_percent REAL, rss INTEGER, peak_rss INTEGER
-);
-CREATE TABLE IF NOT EXISTS calls (
-    run INTEGER NOT NULL, task INTEGER NOT NULL, fn_key BLOB NOT NULL, call BLOB, bytes INTEGER, problem TEXT,
-    PRIMARY KEY (run, task)
-);
-CREATE TABLE IF NOT EXISTS functions (key BLOB PRIMARY KEY, fn BLOB, problem TEXT);
-CREATE VIEW IF NOT EXISTS nodes (run, node, cpus, mem_total, first, last, samples, max_cpu_percent, max_mem_used) AS
-    SELECT run, node, max(cpus), max(mem_total), min(at), max(at), count(*), max(cpu_percent), max(mem_used)
-    FROM samples GROUP BY run, node;
-CREATE VIEW IF NOT EXISTS events (run, task, attempt, name, state, at, executor, worker, error) AS
-    SELECT run, task, attempt, name, 'pending', pending, executor, worker, NULL FROM attempts WHERE pending IS NOT NULL
-    UNION ALL SELECT run, task, attempt, name, 'dispatched', dispatched, executor, worker, NULL FROM attempts
-        WHERE dispatched IS NOT NULL
-    UNION ALL SELECT run, task, attempt, name, 'running', running, executor, worker, NULL FROM attempts
-        WHERE running IS NOT NULL
-    UNION ALL SELECT run, task, attempt, name, state, ended, executor, worker, error FROM attempts
-        WHERE ended IS NOT NULL;
-"""
-
-# Tables every monitoring db has had since its first release: how other commands know one.
-CORE_TABLES = frozenset({"runs", "attempts"})
-
-# Built when a run closes (or by ``plait report`` on a db whose run was killed):
-# keeping them up to date row by row would slow the run down.
-INDEXES = """
-CREATE INDEX IF NOT EXISTS attempts_state ON attempts (state, run);
-CREATE INDEX IF NOT EXISTS attempts_task ON attempts (run, task);
-CREATE INDEX IF NOT EXISTS samples_node ON samples (run, node, at);
-CREATE INDEX IF NOT EXISTS task_samples_task ON task_samples (run, task, at);
-"""
-
-# Columns added to tables after their first release: a db from before gets them on opening.
-_ADDED_COLUMNS = (("attempts", "cpu", "REAL"), ("attempts", "peak_rss", "INTEGER"), ("runs", "path", "TEXT"))
-
-
-def prepare(db: sqlite3.Connection) -> None:
-    """Create the tables a monitoring db needs, and add columns an older db lacks."""
-    db.executescript(SCHEMA)
-    for table, column, kind in missing_columns(db):
-        db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
-
-
-def outdated(db: sqlite3.Connection) -> bool:
-    """Whether a db was written by an older plait: it lacks tables or columns ``prepare`` adds."""
-    tables = {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    return not tables >= _TABLES or bool(missing_columns(db))
-
-
-def missing_columns(db: sqlite3.Connection) -> list[tuple[str, str, str]]:
-    """The columns a db written by an older plait lacks: (table, column, type)."""
-    have = {(table, row[1]) for table in ("attempts", "runs") for row in db.execute(f"PRAGMA table_info({table})")}
-    return [added for added in _ADDED_COLUMNS if added[:2] not in have]
-
-
-_TABLES = frozenset({"runs", "attempts", "samples", "task_samples", "calls", "functions"})
-
-_CHUNK = 200  # rows per INSERT: 3 000 parameters, well under SQLite's limit of 32 766
 _FLUSH_EVERY = 0.25  # seconds between batches: the db lags the run by about this much
 
-# Where each state's time goes in an attempt's row.
-_ATTEMPT = 2
-_STATE, _EXECUTOR, _WORKER, _DISPATCHED, _RUNNING, _ENDED, _ERROR, _CPU, _PEAK_RSS = 5, 6, 7, 9, 10, 11, 12, 13, 14
-_COLUMNS = 15
+# Where each state's time goes in an attempt's row (monitoring's layout).
+_ATTEMPT, _STATE, _EXECUTOR, _WORKER, _DISPATCHED, _RUNNING, _ENDED, _ERROR, _CPU, _PEAK_RSS = map(
+    ATTEMPT_COLUMNS.index,
+    ("attempt", "state", "executor", "worker", "dispatched", "running", "ended", "error", "cpu", "peak_rss"),
+)
 # dispatched, running, ended, error, cpu, peak_rss: filled in as they happen
-_LATER = (None, None, None, None, None, None)
+_LATER = (None,) * (len(ATTEMPT_COLUMNS) - _DISPATCHED)
 _now = time.time
-_INSERT_NODE_SAMPLE = "INSERT INTO samples VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-_INSERT_TASK_SAMPLE = "INSERT INTO task_samples VALUES (?, ?, ?, ?, ?, ?)"
 
 
 DEFAULT_DEBUG_PAYLOAD_BYTES = 1 << 20
@@ -178,24 +84,13 @@ class EventLog:
         if self.path.is_dir():
             raise ValueError(f"monitor={str(path)!r} is a directory; give a file path such as run.db")
         try:
-            db = sqlite3.connect(path, check_same_thread=False)
-            db.execute("PRAGMA journal_mode=WAL")  # readers may watch while the run writes
-            db.execute("PRAGMA synchronous=NORMAL")  # a lost last batch after a power cut is fine for a log
-            with db:
-                prepare(db)
-                argv, where = " ".join(sys.argv), json.dumps(sys.path)
-                cursor = db.execute(
-                    "INSERT INTO runs (started, pid, argv, path) VALUES (?, ?, ?, ?)",
-                    (_now(), os.getpid(), argv, where),
-                )
+            self._db = RunWriter(path, sys.argv, sys.path)
         except sqlite3.DatabaseError as error:
             raise ValueError(f"monitor={str(path)!r}: cannot use it as a monitoring database: {error}") from error
-        assert cursor.lastrowid is not None
-        self.run: int = cursor.lastrowid
-        self._db = db
+        self.run: int = self._db.run
         self._open: dict[int, list[Any]] = {}
         self._ended: deque[list[Any]] = deque()
-        self._samples: deque[tuple[str, tuple[Any, ...]]] = deque()  # (INSERT, row)
+        self._samples: deque[NodeSample | TaskSample] = deque()
         self._failed_calls: deque[TaskSpec] = deque()
         self._functions_kept: set[bytes] = set()
         self._wake = threading.Event()
@@ -264,10 +159,7 @@ class EventLog:
 
     def samples(self, samples: Sequence[NodeSample | TaskSample]) -> None:
         """Record looks at nodes and running tasks; written with the next batch of attempts."""
-        run = self.run
-        for s in samples:  # the tables' columns after ``run`` are the records' fields, in order
-            insert = _INSERT_NODE_SAMPLE if isinstance(s, NodeSample) else _INSERT_TASK_SAMPLE
-            self._samples.append((insert, (run, *attrs.astuple(s))))
+        self._samples.extend(samples)
 
     def failed_call(self, spec: TaskSpec) -> None:
         """Keep the call of a task that failed for good; pickled and written by the writer thread."""
@@ -283,13 +175,7 @@ class EventLog:
         self._ended.extend(self._open.values())
         self._open.clear()
         self._flush()
-        try:
-            if not self._broken:
-                with self._db:
-                    self._db.executescript(INDEXES)
-                    self._db.execute("UPDATE runs SET ended = ? WHERE run = ?", (_now(), self.run))
-        finally:
-            self._db.close()
+        self._db.close(finished=not self._broken)
 
     def _write_loop(self) -> None:
         while not self._closed:
@@ -304,20 +190,12 @@ class EventLog:
         if not (rows or samples or calls) or self._broken:
             return
         try:
-            self._write(rows, samples)
+            self._db.write(rows, samples)
             if calls:
                 self._write_calls(calls)
         except sqlite3.Error as error:  # a full disk, a deleted file: the run goes on unrecorded
             self._broken = True
             warnings.warn(f"monitor {self.path}: cannot write ({error}); no more events are recorded", stacklevel=1)
-
-    def _write(self, rows: list[list[Any]], samples: list[tuple[str, tuple[Any, ...]]]) -> None:
-        with self._db:
-            for start in range(0, len(rows), _CHUNK):
-                chunk = rows[start : start + _CHUNK]
-                self._db.execute(_insert(len(chunk)), list(itertools.chain.from_iterable(chunk)))
-            for insert in {insert for insert, _ in samples}:  # a few rows every few seconds
-                self._db.executemany(insert, [row for into, row in samples if into == insert])
 
 
     def _write_calls(self, specs: list[TaskSpec]) -> None:
@@ -328,10 +206,8 @@ class EventLog:
                 self._functions_kept.add(spec.fn_key)
                 fn, _, problem = _pickled(dumps_function, spec, None)
                 functions.append((spec.fn_key, fn, problem))
-        calls = [(self.run, s.task_id, s.fn_key, *_pickled(dumps_call, s, self.debug_payload_bytes)) for s in specs]
-        with self._db:
-            self._db.executemany("INSERT OR IGNORE INTO functions VALUES (?, ?, ?)", functions)
-            self._db.executemany("INSERT OR REPLACE INTO calls VALUES (?, ?, ?, ?, ?, ?)", calls)
+        calls = [(s.task_id, s.fn_key, *_pickled(dumps_call, s, self.debug_payload_bytes)) for s in specs]
+        self._db.write_calls(functions, calls)
 
 
 def _pickled(
@@ -346,21 +222,6 @@ def _pickled(
         why = f"its arguments pickle to {len(payload)} bytes, over the cap of debug_payload_bytes={cap}"
         return None, len(payload), why
     return payload, len(payload), None
-
-
-@functools.cache
-def _insert(rows: int) -> str:
-    """One INSERT of ``rows`` rows.
-
-    Many rows per statement: the sqlite3 module lets go of the GIL around each
-    statement step, and one hand-over per row would stall the loop thread that
-    emits the events.
-
-    >>> _insert(2).count("?")
-    30
-    """
-    one = "(" + ", ".join("?" * _COLUMNS) + ")"
-    return "INSERT INTO attempts VALUES " + ", ".join([one] * rows)
 
 
 def describe(error: BaseException) -> str:

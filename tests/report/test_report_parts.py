@@ -8,10 +8,10 @@ import sqlite3
 import zlib
 from pathlib import Path
 
+from plait.monitoring._schema import prepare
 from plait.report import render
 from plait.report._data import AppStats, Bar, RunData
 from plait.report._resources import AppUsage, NodeSeries, Resources, load_resources
-from plait.runtime._monitor import prepare
 
 T0 = 1_700_000_000.0
 
