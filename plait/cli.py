@@ -7,9 +7,10 @@ from pathlib import Path
 import click
 
 import plait
-from plait.monitoring._debug_cli import debug
-from plait.report._cli import graph, report
+from plait.report._cli import report
 from plait.runtime._cache_cli import cache
+from plait.runtime._debug_cli import debug
+from plait.runtime._graph_cli import graph
 from plait.runtime._plan_cli import plan
 from plait.runtime._run_cli import run
 

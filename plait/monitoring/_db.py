@@ -12,7 +12,8 @@ from typing import Any, Generic, TypeVar
 import attrs
 
 from plait.backends import NodeSample, TaskSample
-from plait.monitoring._schema import CORE_TABLES, outdated, prepare
+from plait.monitoring._schema import CORE_TABLES, INDEXES, outdated, prepare
+from plait.monitoring._summary import RunSummary, summarize
 
 __all__ = ["Attempt", "Database", "FailedCall", "Node", "Query", "Run", "Task", "open"]
 
@@ -309,6 +310,12 @@ class Database:
         subject = f"no task of app {task!r}" if task is not None else "no task"
         hint = f"; it did in run {', '.join(map(str, failing))} (choose one with --run)" if failing else ""
         return f"{where}: {subject} failed{hint}"
+
+    def summary(self) -> RunSummary:
+        """The run summed up, as ``plait report`` shows it."""
+        with self._db:
+            self._db.executescript(INDEXES)  # a run killed before it closed has no indexes yet
+        return summarize(self._db, str(self.path), self.run)
 
     def close(self) -> None:
         self._db.close()
