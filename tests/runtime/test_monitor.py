@@ -13,7 +13,8 @@ import pytest
 from rich.console import Console
 
 import plait as pl
-from plait.runtime._monitor import EventLog, Monitors, ProgressMonitor, combine
+from plait.runtime._monitor import EventLog, Monitors, combine
+from plait.runtime._progress import ProgressMonitor
 
 
 @pl.app
