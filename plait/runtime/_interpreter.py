@@ -105,7 +105,6 @@ class Interpreter:
         # How many tasks ended each way, for a Runtime's display. Keys fixed up front: other
         # threads read it while this one counts.
         self.ended = dict.fromkeys(_ENDINGS, 0)
-        self.functions: dict[int, bytes] = {}
 
     # -- admission ---------------------------------------------------------------
 
