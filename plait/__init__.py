@@ -9,8 +9,12 @@ choose.
 from plait import monitoring
 from plait._version import __version__ as __version__
 from plait.backends import (
+    BatchExecutor,
+    DaskExecutor,
     Executor,
+    PackedEnvironment,
     ProcessExecutor,
+    RayExecutor,
     RemoteError,
     SamplingExecutor,
     TaskResult,
@@ -19,10 +23,6 @@ from plait.backends import (
     ThreadExecutor,
     WorkerLost,
 )
-from plait.backends._batch import BatchExecutor
-from plait.backends._dask import DaskExecutor
-from plait.backends._environment import PackedEnvironment
-from plait.backends._ray import RayExecutor
 from plait.backends.providers import (
     CondorProvider,
     Container,
@@ -40,19 +40,21 @@ from plait.backends.zmq import ZMQExecutor
 from plait.dsl import (
     App,
     Expr,
+    File,
     ImpureAppWarning,
     MemoKeyWarning,
     Retry,
+    ShellError,
+    ShellResult,
     app,
     constant,
     exponential,
     gather,
     pure,
     register_token,
+    shell,
     traverse,
 )
-from plait.dsl._file import File
-from plait.dsl._shell import ShellError, ShellResult, shell
 from plait.runtime import DependencyError, PlaitFuture, Plan, Runtime, root_cause, run
 
 __all__ = [

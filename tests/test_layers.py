@@ -63,3 +63,13 @@ def test_layer_imports_only_what_it_may(layer: str) -> None:
         if layer in PUBLIC_ONLY:
             private = sorted(m for m in others if m.count(".") > 1)
             assert not private, f"{where} imports {', '.join(private)}: use the package's public names"
+
+
+def test_plait_imports_each_subpackage_through_its_public_face() -> None:
+    """``plait/__init__`` re-exports what each subpackage's ``__init__`` says is public."""
+    private = [
+        module
+        for module in sorted(plait_imports(PACKAGE / "__init__.py"))
+        if module != "plait._version" and any(part.startswith("_") for part in module.split(".")[1:])
+    ]
+    assert not private, f"plait/__init__.py imports {', '.join(private)}: export the names from the subpackage"
