@@ -48,6 +48,10 @@ def test_every_runtime_dependency_is_imported_by_plait() -> None:
             elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
                 imported.add(node.module.split(".")[0])
     provided = importlib.metadata.packages_distributions()
-    used = {re.sub(r"[-_.]+", "-", d).lower() for module in imported for d in provided.get(module, [])}
-    names = [re.sub(r"[-_.]+", "-", re.split(r"[\s\[<>=!~;]", r, maxsplit=1)[0]).lower() for r in dependencies]
-    assert [name for name in names if name not in used] == []
+    used = {distribution(d) for module in imported for d in provided.get(module, [])}
+    assert [name for name in map(distribution, dependencies) if name not in used] == []
+
+
+def distribution(requirement: str) -> str:
+    """A requirement's distribution name, normalized: ``Dask[distributed]>=1`` -> ``dask``."""
+    return re.sub(r"[-_.]+", "-", re.split(r"[\s\[<>=!~;]", requirement, maxsplit=1)[0]).lower()

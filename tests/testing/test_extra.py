@@ -5,22 +5,18 @@ from __future__ import annotations
 
 import ast
 import importlib.metadata
-import re
 import sys
 import tomllib
 from pathlib import Path
 
+from tests.test_packaging import distribution
+
 ROOT = Path(__file__).resolve().parent.parent.parent
-
-
-def _name(requirement: str) -> str:
-    """A requirement's distribution name, normalized: ``dask[distributed]>=1`` -> ``dask``."""
-    return re.sub(r"[-_.]+", "-", re.split(r"[\s\[<>=!~;]", requirement, maxsplit=1)[0]).lower()
 
 
 def test_plait_testing_imports_only_plaits_dependencies_and_the_testing_extra() -> None:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    allowed = {_name(r) for r in [*project["dependencies"], *project["optional-dependencies"]["testing"]]}
+    allowed = {distribution(r) for r in [*project["dependencies"], *project["optional-dependencies"]["testing"]]}
     distributions = importlib.metadata.packages_distributions()
     for path in sorted((ROOT / "plait" / "testing").glob("*.py")):
         if path.name == "_pytest_plugin.py":  # loaded by pytest only: pytest is there
@@ -36,5 +32,5 @@ def test_plait_testing_imports_only_plaits_dependencies_and_the_testing_extra() 
                 top = module.split(".")[0]
                 if top in sys.stdlib_module_names or top == "plait":
                     continue
-                needs = {_name(d) for d in distributions.get(top, [top])}
+                needs = {distribution(d) for d in distributions.get(top, [top])}
                 assert needs & allowed, f"plait/testing/{path.name} imports {module}, not in plait[testing]"
