@@ -89,22 +89,30 @@ class Supervisor(Generic[T]):
         """
         batches: dict[int, list[tuple[T, bool]]] = {}
         queue = self.queue
+        if not queue:
+            return batches
+        live = [slot for slot in self.slots if slot.alive]
         for room in rooms:
-            for slot in self.slots:
-                if not queue:
-                    return batches
-                if not slot.alive or len(slot.inflight) >= room:
+            for slot in live:
+                inflight = slot.inflight
+                held = len(inflight)
+                if held >= room:
                     continue
                 batch = batches.setdefault(slot.index, [])
-                while queue and len(slot.inflight) < room:
+                functions = slot.functions
+                while held < room:
                     task = queue.popleft()
-                    send_function = task.fn_key not in slot.functions
+                    fn_key = task.fn_key
+                    send_function = fn_key not in functions
                     if send_function:
-                        slot.functions.add(task.fn_key)
-                    slot.inflight.append(task)
-                    if len(slot.inflight) == 1:
+                        functions.add(fn_key)
+                    inflight.append(task)
+                    held += 1
+                    if held == 1:
                         self._arm(slot, now)
                     batch.append((task, send_function))
+                    if not queue:
+                        return batches
         return batches
 
     def complete(self, slot: Slot[T], task_ids: Sequence[int], now: float) -> list[T | None]:
@@ -113,12 +121,13 @@ class Supervisor(Generic[T]):
         if not slot.alive:
             return []
         slot.ready = True
+        inflight, skipping = slot.inflight, slot.skipping
         done: list[T | None] = []
         for task_id in task_ids:
-            task = slot.inflight.popleft()
+            task = inflight.popleft()
             assert task.task_id == task_id, "a worker runs its tasks in order"
-            if slot.skipping and task_id in slot.skipping:
-                slot.skipping.discard(task_id)
+            if skipping and task_id in skipping:
+                skipping.discard(task_id)
                 done.append(None)
             else:
                 done.append(task)
