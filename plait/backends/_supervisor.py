@@ -76,6 +76,7 @@ class Supervisor(Generic[T]):
     def __init__(self, workers: int) -> None:
         self.queue: deque[T] = deque()
         self.slots: list[Slot[T]] = [Slot(index) for index in range(workers)]
+        self._timed = False  # whether a task with a timeout has run: until then no deadline is looked for
 
     def submit(self, task: T) -> None:
         self.queue.append(task)
@@ -91,14 +92,15 @@ class Supervisor(Generic[T]):
         queue = self.queue
         if not queue:
             return batches
-        live = [slot for slot in self.slots if slot.alive]
         for room in rooms:
-            for slot in live:
+            for slot in self.slots:
                 inflight = slot.inflight
                 held = len(inflight)
-                if held >= room:
+                if held >= room or not slot.alive:
                     continue
-                batch = batches.setdefault(slot.index, [])
+                batch = batches.get(slot.index)
+                if batch is None:
+                    batch = batches[slot.index] = []
                 functions = slot.functions
                 while held < room:
                     task = queue.popleft()
@@ -136,14 +138,23 @@ class Supervisor(Generic[T]):
 
     def _arm(self, slot: Slot[T], now: float) -> None:
         timeout = slot.inflight[0].timeout if slot.inflight and slot.ready else None
-        slot.deadline = None if timeout is None else now + timeout
+        if timeout is None:
+            slot.deadline = None
+        else:
+            slot.deadline = now + timeout
+            self._timed = True
 
     def next_deadline(self) -> float | None:
+        """The first deadline of a running task, if any (asked after every change: cheap until one has a timeout)."""
+        if not self._timed:
+            return None
         deadlines = [slot.deadline for slot in self.slots if slot.deadline is not None]
         return min(deadlines, default=None)
 
     def expired(self, now: float) -> list[Slot[T]]:
         """The live workers whose running task is past its timeout: kill each, then ``lose`` it."""
+        if not self._timed:
+            return []
         return [slot for slot in self.slots if slot.alive and slot.deadline is not None and now >= slot.deadline]
 
     def cancel(self, ids: Collection[int]) -> Cancelled[T]:
