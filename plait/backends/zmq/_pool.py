@@ -258,7 +258,7 @@ class Pool:
         return max(_WORKER_ROOM, min(_BATCH_ROOM, share))
 
     def _dispatch(self) -> None:
-        if self.sys_path is None:
+        if self.sys_path is None or not self.supervisor.queue:  # the loop's usual turn: nothing to hand out
             return
         # Idle workers first, then each up to its room: a task never waits behind a
         # running one while another worker has nothing to do.
