@@ -35,7 +35,7 @@ def executor_plugin(name: str, workers: int | None = None) -> Executor:
     factory, where = _load(EXECUTORS, name)
     executor = factory() if workers is None else factory(workers)
     if not isinstance(executor, Executor):
-        raise TypeError(f"{where} returned a {type(executor).__qualname__}, not a plait Executor")
+        raise TypeError(f"{where} returned {_lacking(executor, Executor)}")
     return executor
 
 
@@ -44,8 +44,20 @@ def provider_plugin(name: str) -> Provider:
     factory, where = _load(PROVIDERS, name)
     provider = factory()
     if not isinstance(provider, Provider):
-        raise TypeError(f"{where} returned a {type(provider).__qualname__}, not a plait Provider")
+        raise TypeError(f"{where} returned {_lacking(provider, Provider)}")
     return provider
+
+
+def _lacking(made: object, protocol: type) -> str:
+    """What ``made`` is, and what of ``protocol`` it lacks.
+
+    >>> _lacking(42, Executor)
+    'a int, not a plait Executor (it has no can_kill, cancel, capacity, label, shutdown, start, submit)'
+    """
+    members = {name for name in vars(protocol) if not name.startswith("_")} | set(protocol.__annotations__)
+    missing = sorted(name for name in members if not hasattr(made, name))
+    lacks = f" (it has no {', '.join(missing)})" if missing else ""
+    return f"a {type(made).__qualname__}, not a plait {protocol.__name__}{lacks}"
 
 
 def _load(group: str, name: str) -> tuple[Callable[..., Any], str]:
