@@ -73,7 +73,6 @@ _LINK_EVENTS = zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_DISCONNECTED | _HANDSHA
 _RESULTS_PER_MESSAGE = 1024
 
 
-
 class _Queued(NamedTuple):
     """A task from the executor, until its worker has run it (a ``_supervisor.Supervised``)."""
 
