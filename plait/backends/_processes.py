@@ -76,7 +76,7 @@ class ProcessExecutor:
         self.label = label
         self.workers = workers or os.cpu_count() or 1
         self.prefetch = prefetch
-        self._supervisor: Supervisor[EncodedTask] = Supervisor(self.workers)
+        self._supervisor: Supervisor[EncodedTask] = Supervisor(self.workers)  # on time.monotonic, asyncio's clock
         self._rooms = range(1, 2 + prefetch)  # a task each, then a prefetched one each, ...
         self._pool: list[_Worker] = []  # by slot index
         self._launcher: Launcher | None = None
@@ -146,8 +146,7 @@ class ProcessExecutor:
 
     def _flush(self) -> None:
         self._flush_scheduled = False
-        loop = asyncio.get_running_loop()
-        for index, batch in self._supervisor.assign(self._rooms, loop.time()).items():
+        for index, batch in self._supervisor.assign(self._rooms).items():
             wire: list[WireTask] = [
                 (task.spec.task_id, task.spec.name, task.spec.fn_key, task.fn if send_fn else None, task.call)
                 for task, send_fn in batch
@@ -167,8 +166,7 @@ class ProcessExecutor:
 
     def _complete(self, worker: _Worker, results: list[WireResult]) -> None:
         # Its first message, maybe an empty batch, says it has started.
-        now = asyncio.get_running_loop().time()
-        done = self._supervisor.complete(worker.slot, [result[0] for result in results], now)
+        done = self._supervisor.complete(worker.slot, [result[0] for result in results])
         for task, result in zip(done, results, strict=False):  # none when given up on: results still buffered
             if task is not None and not task.future.done():
                 task.future.set_result(decode_result(task.spec, result, f"{self.label}/{worker.name}"))
@@ -185,7 +183,7 @@ class ProcessExecutor:
 
     def _expire(self) -> None:
         self._timer = None
-        for slot in self._supervisor.expired(asyncio.get_running_loop().time()):
+        for slot in self._supervisor.expired():
             spec = slot.inflight[0].spec
             self._lose(self._pool[slot.index], TaskTimeout.killed(spec.name, spec.timeout))
         self._watch_deadlines()

@@ -2,15 +2,16 @@
 
 ProcessExecutor and each zmq pool run the same local workers (``_worker``) over socket
 pairs and supervise them the same way, through this state machine. It has no I/O of its
-own and reads no clock: its driver (asyncio in ProcessExecutor, the pool's poller) tells
-it what happened and does what it says — writes a batch, tells a worker to skip a task,
+own: its driver (asyncio in ProcessExecutor, the pool's poller) tells it what happened
+and does what it says — writes a batch, tells a worker to skip a task,
 kills a worker and forks another.
 
 - ``submit`` queues a task; ``assign`` hands queued tasks to workers, idle ones first,
   each with its function only if that worker has not had it yet.
 - A worker runs its tasks in order: the first it holds runs, the others wait in it.
   ``complete`` takes their results back; a worker's first message (maybe no results)
-  says it has started, and only then does the timeout of its running task count.
+  says it has started, and only then does the timeout of its running task count, on
+  the clock the driver gives (read only for a task with a timeout: tests give their own).
 - ``expired`` names the workers whose running task is past its timeout; ``lose`` gives
   up on a worker (killed, or died): its running task is returned to be failed, the
   others go back to the front of the queue; ``replace`` puts a fresh worker in its place.
@@ -20,8 +21,9 @@ kills a worker and forks another.
 
 from __future__ import annotations
 
+import time
 from collections import deque
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from typing import Generic, Protocol, TypeVar
 
 import attrs
@@ -73,7 +75,8 @@ class Cancelled(Generic[T]):
 class Supervisor(Generic[T]):
     """Tasks of type ``T`` on ``workers`` forked workers."""
 
-    def __init__(self, workers: int) -> None:
+    def __init__(self, workers: int, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
         self.queue: deque[T] = deque()
         self.slots: list[Slot[T]] = [Slot(index) for index in range(workers)]
         self._timed = False  # whether a task with a timeout has run: until then no deadline is looked for
@@ -81,7 +84,7 @@ class Supervisor(Generic[T]):
     def submit(self, task: T) -> None:
         self.queue.append(task)
 
-    def assign(self, rooms: Iterable[int], now: float) -> dict[int, list[tuple[T, bool]]]:
+    def assign(self, rooms: Iterable[int]) -> dict[int, list[tuple[T, bool]]]:
         """Queued tasks for workers, by slot index: each with whether to send its function.
 
         For each room in ``rooms``, every live worker in turn is given tasks until it
@@ -111,13 +114,13 @@ class Supervisor(Generic[T]):
                     inflight.append(task)
                     held += 1
                     if held == 1:
-                        self._arm(slot, now)
+                        self._arm(slot)
                     batch.append((task, send_function))
                     if not queue:
                         return batches
         return batches
 
-    def complete(self, slot: Slot[T], task_ids: Sequence[int], now: float) -> list[T | None]:
+    def complete(self, slot: Slot[T], task_ids: Sequence[int]) -> list[T | None]:
         """The tasks ``slot``'s worker has finished, in order; None for one it was told to
         skip (its result says nothing). Nothing if the slot was given up on."""
         if not slot.alive:
@@ -133,15 +136,15 @@ class Supervisor(Generic[T]):
                 done.append(None)
             else:
                 done.append(task)
-        self._arm(slot, now)
+        self._arm(slot)
         return done
 
-    def _arm(self, slot: Slot[T], now: float) -> None:
+    def _arm(self, slot: Slot[T]) -> None:
         timeout = slot.inflight[0].timeout if slot.inflight and slot.ready else None
         if timeout is None:
             slot.deadline = None
         else:
-            slot.deadline = now + timeout
+            slot.deadline = self.clock() + timeout
             self._timed = True
 
     def next_deadline(self) -> float | None:
@@ -151,10 +154,11 @@ class Supervisor(Generic[T]):
         deadlines = [slot.deadline for slot in self.slots if slot.deadline is not None]
         return min(deadlines, default=None)
 
-    def expired(self, now: float) -> list[Slot[T]]:
+    def expired(self) -> list[Slot[T]]:
         """The live workers whose running task is past its timeout: kill each, then ``lose`` it."""
         if not self._timed:
             return []
+        now = self.clock()
         return [slot for slot in self.slots if slot.alive and slot.deadline is not None and now >= slot.deadline]
 
     def cancel(self, ids: Collection[int]) -> Cancelled[T]:

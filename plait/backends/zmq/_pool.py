@@ -191,7 +191,7 @@ class Pool:
                 break
             batch = pickle.loads(buffer[HEADER.size : HEADER.size + size])  # our worker's tuples of bytes
             del buffer[: HEADER.size + size]
-            done = self.supervisor.complete(worker.slot, [result[0] for result in batch], time.monotonic())
+            done = self.supervisor.complete(worker.slot, [result[0] for result in batch])
             for task, (task_id, ok, payload, started, ended, usage) in zip(done, batch, strict=True):
                 if task is None:  # cancelled: the executor has forgotten it
                     continue
@@ -261,7 +261,7 @@ class Pool:
             return
         # Idle workers first, then each up to its room: a task never waits behind a
         # running one while another worker has nothing to do.
-        for index, batch in self.supervisor.assign((1, self._room()), time.monotonic()).items():
+        for index, batch in self.supervisor.assign((1, self._room())).items():
             wire: list[_worker.WireTask] = [
                 (task.task_id, task.name, task.fn_key, self.functions[task.fn_key] if send_fn else None, task.call)
                 for task, send_fn in batch
@@ -368,7 +368,7 @@ class Pool:
             self._send(encode("heartbeat", **{name: rows for name, rows in looks.items() if rows}))
             self.samples, self.task_samples = [], []
             self.next_heartbeat = now + self.heartbeat_period
-        for slot in self.supervisor.expired(now):
+        for slot in self.supervisor.expired():
             worker, running = self.workers[slot.index], slot.inflight[0]
             self._kill(worker)
             self._replace(worker, TaskTimeout.killed(running.name, running.timeout))
