@@ -10,31 +10,35 @@ from typing import TYPE_CHECKING
 
 from plait._version import __version__ as __version__
 
-# Each name is imported when first used (see plait._lazy); type checkers read them here.
+# Each name is imported when first used (see plait._lazy), from its subpackage's public
+# face; type checkers read them here.
 if TYPE_CHECKING:
     from plait import monitoring
     from plait.backends import (
+        BatchExecutor,
+        DaskExecutor,
         Executor,
+        PackedEnvironment,
         ProcessExecutor,
+        RayExecutor,
         RemoteError,
+        SamplingExecutor,
         TaskResult,
         TaskSpec,
         TaskTimeout,
         ThreadExecutor,
         WorkerLost,
     )
-    from plait.backends._batch import BatchExecutor
-    from plait.backends._dask import DaskExecutor
-    from plait.backends._environment import PackedEnvironment
-    from plait.backends._ray import RayExecutor
     from plait.backends.providers import (
         CondorProvider,
         Container,
         GridEngineProvider,
+        JobState,
         KubernetesProvider,
         LocalProvider,
         LSFProvider,
         PBSProProvider,
+        Provider,
         SchedulerError,
         SlurmProvider,
         SSHProvider,
@@ -43,19 +47,21 @@ if TYPE_CHECKING:
     from plait.dsl import (
         App,
         Expr,
+        File,
         ImpureAppWarning,
         MemoKeyWarning,
         Retry,
+        ShellError,
+        ShellResult,
         app,
         constant,
         exponential,
         gather,
         pure,
         register_token,
+        shell,
         traverse,
     )
-    from plait.dsl._file import File
-    from plait.dsl._shell import ShellError, ShellResult, shell
     from plait.runtime import DependencyError, PlaitFuture, Plan, Runtime, root_cause, run
     from plait.staging import FsspecStager, Stager, Staging, StagingError
 else:
@@ -66,27 +72,30 @@ else:
         {
             "plait.monitoring": ["monitoring"],
             "plait.backends": [
+                "BatchExecutor",
+                "DaskExecutor",
                 "Executor",
+                "PackedEnvironment",
                 "ProcessExecutor",
+                "RayExecutor",
                 "RemoteError",
+                "SamplingExecutor",
                 "TaskResult",
                 "TaskSpec",
                 "TaskTimeout",
                 "ThreadExecutor",
                 "WorkerLost",
             ],
-            "plait.backends._batch": ["BatchExecutor"],
-            "plait.backends._dask": ["DaskExecutor"],
-            "plait.backends._environment": ["PackedEnvironment"],
-            "plait.backends._ray": ["RayExecutor"],
             "plait.backends.providers": [
                 "CondorProvider",
                 "Container",
                 "GridEngineProvider",
+                "JobState",
                 "KubernetesProvider",
                 "LocalProvider",
                 "LSFProvider",
                 "PBSProProvider",
+                "Provider",
                 "SchedulerError",
                 "SlurmProvider",
                 "SSHProvider",
@@ -95,19 +104,21 @@ else:
             "plait.dsl": [
                 "App",
                 "Expr",
+                "File",
                 "ImpureAppWarning",
                 "MemoKeyWarning",
                 "Retry",
+                "ShellError",
+                "ShellResult",
                 "app",
                 "constant",
                 "exponential",
                 "gather",
                 "pure",
                 "register_token",
+                "shell",
                 "traverse",
             ],
-            "plait.dsl._file": ["File"],
-            "plait.dsl._shell": ["ShellError", "ShellResult", "shell"],
             "plait.staging": ["FsspecStager", "Stager", "Staging", "StagingError"],
             "plait.runtime": ["DependencyError", "PlaitFuture", "Plan", "Runtime", "root_cause", "run"],
         },
@@ -127,6 +138,9 @@ __all__ = [
     "CondorProvider",
     "Container",
     "GridEngineProvider",
+    "JobState",
+    "Provider",
+    "SamplingExecutor",
     "KubernetesProvider",
     "PackedEnvironment",
     "LSFProvider",

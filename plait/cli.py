@@ -15,8 +15,8 @@ __all__ = ["main"]
 # a pool started as ``plait worker`` loads none of them.
 _ELSEWHERE = {
     "cache": "plait.runtime._cache_cli",
-    "debug": "plait.monitoring._debug_cli",
-    "graph": "plait.report._cli",
+    "debug": "plait.runtime._debug_cli",
+    "graph": "plait.runtime._graph_cli",
     "plan": "plait.runtime._plan_cli",
     "report": "plait.report._cli",
     "run": "plait.runtime._run_cli",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ast
+import importlib.metadata
 import re
 import shutil
 import subprocess
@@ -33,3 +35,23 @@ def test_the_license_is_an_spdx_string_for_a_setuptools_that_reads_it() -> None:
     assert pyproject["project"]["license"] == "MIT"
     (setuptools,) = pyproject["build-system"]["requires"]
     assert setuptools == "setuptools>=77"
+
+
+def test_every_runtime_dependency_is_imported_by_plait() -> None:
+    """A dependency nothing imports only makes installs heavier (toolz was one)."""
+    dependencies = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    imported = set()
+    for path in (ROOT / "plait").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                imported.update(alias.name.split(".")[0] for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                imported.add(node.module.split(".")[0])
+    provided = importlib.metadata.packages_distributions()
+    used = {distribution(d) for module in imported for d in provided.get(module, [])}
+    assert [name for name in map(distribution, dependencies) if name not in used] == []
+
+
+def distribution(requirement: str) -> str:
+    """A requirement's distribution name, normalized: ``Dask[distributed]>=1`` -> ``dask``."""
+    return re.sub(r"[-_.]+", "-", re.split(r"[\s\[<>=!~;]", requirement, maxsplit=1)[0]).lower()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 import re
 from pathlib import Path
 
@@ -24,3 +26,25 @@ def test_every_public_name_exists_and_nothing_private_is_public() -> None:
     for name in plait.__all__:
         assert hasattr(plait, name), name
         assert not name.startswith("_"), name
+
+
+def test_the_built_in_executors_and_providers_are_what_the_exported_protocols_say() -> None:
+    for executor in (plait.ThreadExecutor(1), plait.ProcessExecutor(1)):
+        assert isinstance(executor, plait.Executor), executor
+    assert isinstance(plait.ProcessExecutor(1), plait.SamplingExecutor)
+    assert not isinstance(plait.ThreadExecutor(1), plait.SamplingExecutor)  # nothing to sample: the runtime leaves it
+    for provider in (plait.LocalProvider(1), plait.SlurmProvider(walltime="00:10:00")):
+        assert isinstance(provider, plait.Provider), provider
+        assert provider.walltime_seconds in (None, 600)
+
+
+def test_every_subpackage_says_what_is_public_and_has_it() -> None:
+    packages = [info.name for info in pkgutil.walk_packages(plait.__path__, "plait.") if info.ispkg]
+    assert "plait.monitoring" in packages and "plait.backends.zmq" in packages
+    for name in packages:
+        package = importlib.import_module(name)
+        public = getattr(package, "__all__", None)
+        assert public is not None, f"{name} has no __all__"
+        for exported in public:
+            assert hasattr(package, exported), f"{name}.__all__ names {exported}, which it lacks"
+            assert not exported.startswith("_"), f"{name}.__all__ names the private {exported}"

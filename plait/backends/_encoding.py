@@ -21,6 +21,19 @@ class EncodedTask:
     call: bytes
     fn: bytes
 
+    # What a worker supervisor (``_supervisor.Supervised``) reads of it.
+    @property
+    def task_id(self) -> int:
+        return self.spec.task_id
+
+    @property
+    def fn_key(self) -> bytes:
+        return self.spec.fn_key
+
+    @property
+    def timeout(self) -> float | None:
+        return self.spec.timeout
+
 
 class TaskEncoder:
     """Pickles what an executor sends to other processes, each function only once.

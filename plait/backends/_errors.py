@@ -23,6 +23,11 @@ class ResultTooLarge(Exception):
 class TaskTimeout(TimeoutError):
     """A task ran longer than its app's ``timeout`` and its process was killed."""
 
+    @classmethod
+    def killed(cls, name: str, timeout: float | None) -> TaskTimeout:
+        """For the task ``name`` whose worker was killed at its ``timeout``."""
+        return cls(f"{name} ran longer than its timeout of {timeout} s; its process was killed")
+
 
 class RemoteError(Exception):
     """An exception raised on a worker that could not be sent back as itself.

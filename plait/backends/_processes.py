@@ -10,7 +10,6 @@ import pickle
 import socket
 import sys
 import time
-from collections import deque
 from collections.abc import Callable, Sequence
 
 import attrs
@@ -20,28 +19,27 @@ from plait.backends._errors import TaskTimeout, WorkerLost
 from plait.backends._launcher import Launcher
 from plait.backends._reaper import kill_tree
 from plait.backends._sampling import NodeSample, NodeSampler, Sample, TaskSample, TaskSampler, last_seen
+from plait.backends._supervisor import Slot, Supervisor
 from plait.backends._task import TaskResult, TaskSpec
 from plait.backends._wire import HEADER, WireResult, WireTask, decode_result, frame
+from plait.backends._worker import skip_frame
 
 __all__ = ["ProcessExecutor"]
 
 
 @attrs.define(eq=False)
 class _Worker:
-    index: int
+    """A worker's process and the driver's end of its socket pair; what it holds is its slot's."""
+
     pid: int
     writer: asyncio.StreamWriter
+    slot: Slot[EncodedTask]
     reader_task: asyncio.Task[None] | None = None
-    inflight: deque[EncodedTask] = attrs.field(factory=deque)
-    functions: set[bytes] = attrs.field(factory=set)
-    deadline: asyncio.TimerHandle | None = None
-    alive: bool = True
-    ready: bool = False  # it has said so: only then do timeouts of its tasks run
     last_look: TaskSample | None = None  # at its running task, to say how big it was if it dies
 
     @property
     def name(self) -> str:
-        return f"{self.index}:{self.pid}"
+        return f"{self.slot.index}:{self.pid}"
 
 
 class ProcessExecutor:
@@ -78,9 +76,11 @@ class ProcessExecutor:
         self.label = label
         self.workers = workers or os.cpu_count() or 1
         self.prefetch = prefetch
-        self._pool: list[_Worker] = []
+        self._supervisor: Supervisor[EncodedTask] = Supervisor(self.workers)  # on time.monotonic, asyncio's clock
+        self._rooms = range(1, 2 + prefetch)  # a task each, then a prefetched one each, ...
+        self._pool: list[_Worker] = []  # by slot index
         self._launcher: Launcher | None = None
-        self._pending: deque[EncodedTask] = deque()
+        self._timer: asyncio.TimerHandle | None = None  # at the first deadline of a running task
         self._encoder = TaskEncoder(label)
         self._flush_scheduled = False
         self._closing = False
@@ -96,7 +96,9 @@ class ProcessExecutor:
         return self.workers * (1 + self.prefetch)
 
     async def start(self) -> None:
-        self._pool = list(await asyncio.gather(*(self._spawn(i) for i in range(self.workers))))
+        slots = self._supervisor.slots
+        started = await asyncio.gather(*(self._process() for _ in slots))
+        self._pool = [self._serve(slot, *process) for slot, process in zip(slots, started, strict=True)]
         if self.on_samples is not None and self.usage_interval is not None:
             self._sampler, self._task_sampler = NodeSampler(), TaskSampler()
             self._next_sample = asyncio.get_running_loop().call_later(self.usage_interval, self._sample)
@@ -105,18 +107,26 @@ class ProcessExecutor:
         """Look at this node (the workers' and the driver's) and its running tasks; hand it all on."""
         if self._sampler is None or self._task_sampler is None or self.on_samples is None:
             return
-        tasks = self._task_sampler.look({w.inflight[0].spec.task_id: w for w in self._pool if w.inflight and w.alive})
+        running = self._supervisor.running()
+        tasks = self._task_sampler.look({task_id: self._pool[slot.index] for task_id, slot in running.items()})
         self.on_samples([NodeSample.of(socket.gethostname(), self.label, self._sampler.row()), *tasks])
         if self.usage_interval is not None and not self._closing:
             self._next_sample = asyncio.get_running_loop().call_later(self.usage_interval, self._sample)
 
-    async def _spawn(self, index: int) -> _Worker:
+    async def _process(self) -> tuple[int, asyncio.StreamReader, asyncio.StreamWriter]:
+        """A new worker process: its pid and our end of its socket pair."""
         ours, theirs = socket.socketpair()
         with theirs:
             pid = await self._fork(theirs)
         reader, writer = await asyncio.open_unix_connection(sock=ours)
+        return pid, reader, writer
+
+    def _serve(
+        self, slot: Slot[EncodedTask], pid: int, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> _Worker:
+        """Put the worker process ``pid`` to work in ``slot``."""
         writer.write(frame(pickle.dumps(sys.path)))
-        worker = _Worker(index, pid, writer)
+        worker = _Worker(pid, writer, slot)
         worker.reader_task = asyncio.create_task(self._read(worker, reader))
         return worker
 
@@ -124,7 +134,7 @@ class ProcessExecutor:
         task = self._encoder.encode(spec)
         if task.future.done():
             return task.future
-        self._pending.append(task)
+        self._supervisor.submit(task)
         self._schedule_flush()
         return task.future
 
@@ -136,31 +146,13 @@ class ProcessExecutor:
 
     def _flush(self) -> None:
         self._flush_scheduled = False
-        batches: dict[int, list[WireTask]] = {}
-        # Level by level, so every idle worker gets a task before any gets a prefetched one.
-        for depth in range(1 + self.prefetch):
-            for worker in self._pool:
-                if not self._pending:
-                    break
-                if worker.alive and len(worker.inflight) == depth:
-                    self._assign(worker, batches.setdefault(worker.index, []))
-        for index, batch in batches.items():
-            if batch:
-                self._pool[index].writer.write(frame(pickle.dumps(batch, protocol=pickle.HIGHEST_PROTOCOL)))
-
-    def _assign(self, worker: _Worker, batch: list[WireTask]) -> None:
-        while self._pending:
-            task = self._pending.popleft()
-            if task.future.done():
-                continue
-            if not worker.inflight:
-                self._arm_deadline(worker, task)
-            worker.inflight.append(task)
-            spec = task.spec
-            send_fn = spec.fn_key not in worker.functions
-            worker.functions.add(spec.fn_key)
-            batch.append((spec.task_id, spec.name, spec.fn_key, task.fn if send_fn else None, task.call))
-            return
+        for index, batch in self._supervisor.assign(self._rooms).items():
+            wire: list[WireTask] = [
+                (task.spec.task_id, task.spec.name, task.spec.fn_key, task.fn if send_fn else None, task.call)
+                for task, send_fn in batch
+            ]
+            self._pool[index].writer.write(frame(pickle.dumps(wire, protocol=pickle.HIGHEST_PROTOCOL)))
+        self._watch_deadlines()
 
     async def _read(self, worker: _Worker, reader: asyncio.StreamReader) -> None:
         try:
@@ -168,74 +160,59 @@ class ProcessExecutor:
                 (size,) = HEADER.unpack(await reader.readexactly(HEADER.size))
                 self._complete(worker, pickle.loads(await reader.readexactly(size)))
         except (asyncio.IncompleteReadError, ConnectionError):
-            size = last_seen(worker.last_look, worker.inflight[0].spec.task_id, time.time()) if worker.inflight else ""
+            held = worker.slot.inflight
+            size = last_seen(worker.last_look, held[0].spec.task_id, time.time()) if held else ""
             self._lose(worker, WorkerLost(f"{self.label} worker {worker.name} died while running this task{size}"))
 
     def _complete(self, worker: _Worker, results: list[WireResult]) -> None:
-        if not worker.alive:  # results still buffered from a worker we have given up on
-            return
-        worker.ready = True  # its first message, maybe an empty batch, says it has started
-        for result in results:
-            task = worker.inflight.popleft()
-            assert task.spec.task_id == result[0], "a worker runs its tasks in order"
-            if not task.future.done():
+        # Its first message, maybe an empty batch, says it has started.
+        done = self._supervisor.complete(worker.slot, [result[0] for result in results])
+        for task, result in zip(done, results, strict=False):  # none when given up on: results still buffered
+            if task is not None and not task.future.done():
                 task.future.set_result(decode_result(task.spec, result, f"{self.label}/{worker.name}"))
-        self._disarm(worker)
-        if worker.inflight:
-            self._arm_deadline(worker, worker.inflight[0])
         self._schedule_flush()
 
-    def _arm_deadline(self, worker: _Worker, task: EncodedTask) -> None:
-        if task.spec.timeout is not None and worker.ready:
-            loop = asyncio.get_running_loop()
-            worker.deadline = loop.call_later(task.spec.timeout, self._expire, worker, task)
+    def _watch_deadlines(self) -> None:
+        """Have the timer go off at the first deadline of a running task, if any."""
+        deadline = self._supervisor.next_deadline()
+        if self._timer is not None and self._timer.when() != deadline:
+            self._timer.cancel()
+            self._timer = None
+        if self._timer is None and deadline is not None:
+            self._timer = asyncio.get_running_loop().call_at(deadline, self._expire)
 
-    def _disarm(self, worker: _Worker) -> None:
-        if worker.deadline is not None:
-            worker.deadline.cancel()
-            worker.deadline = None
-
-    def _expire(self, worker: _Worker, task: EncodedTask) -> None:
-        if worker.alive and worker.inflight and worker.inflight[0] is task:
-            error = TaskTimeout(
-                f"{task.spec.name} ran longer than its timeout of {task.spec.timeout} s; its process was killed"
-            )
-            self._lose(worker, error)
+    def _expire(self) -> None:
+        self._timer = None
+        for slot in self._supervisor.expired():
+            spec = slot.inflight[0].spec
+            self._lose(self._pool[slot.index], TaskTimeout.killed(spec.name, spec.timeout))
+        self._watch_deadlines()
 
     def cancel(self, task_id: int) -> None:
-        for task in self._pending:
-            if task.spec.task_id == task_id:
+        cancelled = self._supervisor.cancel((task_id,))
+        for task in cancelled.queued:
+            task.future.cancel()
+        for index, held in cancelled.skip.items():  # sent but not started: the worker skips them
+            for task in held:
                 task.future.cancel()
-                return
-        for worker in self._pool:
-            for position, task in enumerate(worker.inflight):
-                if task.spec.task_id != task_id:
-                    continue
-                if position == 0:  # running: stop it by killing its worker
-                    self._lose(worker, concurrent.futures.CancelledError())
-                else:  # sent but not started: the worker skips it
-                    task.future.cancel()
-                    worker.writer.write(frame(pickle.dumps(frozenset((task_id,)))))
-                return
+            self._pool[index].writer.write(skip_frame(task.spec.task_id for task in held))
+        for slot in cancelled.running:  # stopped by killing its worker
+            self._lose(self._pool[slot.index], concurrent.futures.CancelledError())
 
     def _lose(self, worker: _Worker, error: BaseException) -> None:
         """The worker is gone: fail its running task with ``error``, requeue the rest."""
-        if not worker.alive:
+        if not worker.slot.alive:
             return
-        worker.alive = False
-        self._disarm(worker)
         _kill(worker.pid)
-        if worker.inflight:
-            head = worker.inflight.popleft()
-            if not head.future.done():
-                head.future.set_result(TaskResult(head.spec.task_id, error=error, worker=f"{self.label}/{worker.name}"))
-            self._pending.extendleft(reversed(worker.inflight))
-            worker.inflight.clear()
+        head = self._supervisor.lose(worker.slot)
+        if head is not None and not head.future.done():
+            head.future.set_result(TaskResult(head.spec.task_id, error=error, worker=f"{self.label}/{worker.name}"))
         worker.writer.close()
         if not self._closing:
             replacement = asyncio.get_running_loop().create_task(self._replace(worker))
             self._replacing.add(replacement)
             replacement.add_done_callback(self._replacing.discard)
+            self._schedule_flush()  # what it held may go to another worker
 
     async def _fork(self, worker_end: socket.socket) -> int:
         # The launcher may have died since we looked (its workers with it): then a fresh one
@@ -263,8 +240,8 @@ class ProcessExecutor:
 
     async def _replace(self, worker: _Worker) -> None:
         await self._reaped(worker)
-        fresh = await self._spawn(worker.index)
-        self._pool[worker.index] = fresh
+        process = await self._process()
+        fresh = self._pool[worker.slot.index] = self._serve(self._supervisor.replace(worker.slot), *process)
         if self._closing:
             await self._stop(fresh)
         self._schedule_flush()
@@ -281,11 +258,12 @@ class ProcessExecutor:
         if self._next_sample is not None:
             self._next_sample.cancel()
             self._sample()  # the last stretch of the run, however short
-        for task in self._pending:
-            task.future.cancel()
-        self._pending.clear()
+        if self._timer is not None:
+            self._timer.cancel()
+        self._cancel_queued()
         await asyncio.gather(*self._replacing, return_exceptions=True)  # each stops its fresh worker
         await asyncio.gather(*(self._stop(w) for w in self._pool))
+        self._cancel_queued()  # what the stopped workers held
         if self._launcher is not None:
             await asyncio.to_thread(self._launcher.close)
 
@@ -299,11 +277,15 @@ class ProcessExecutor:
         except TimeoutError:
             _kill(worker.pid)
             await reaped
-        worker.alive = False
         if worker.reader_task is not None:
             worker.reader_task.cancel()
-        for task in worker.inflight:
+        if worker.slot.alive and (head := self._supervisor.lose(worker.slot)) is not None:
+            head.future.cancel()
+
+    def _cancel_queued(self) -> None:
+        for task in self._supervisor.queue:
             task.future.cancel()
+        self._supervisor.queue.clear()
 
 
 def _kill(pid: int) -> None:

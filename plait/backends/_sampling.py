@@ -14,8 +14,8 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections.abc import Mapping
-from typing import Any, Protocol
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Protocol, runtime_checkable
 
 import attrs
 
@@ -26,6 +26,7 @@ __all__ = [
     "NodeSampler",
     "Sample",
     "SampleRow",
+    "SamplingExecutor",
     "TaskSample",
     "TaskSampleRow",
     "TaskSampler",
@@ -173,6 +174,18 @@ class TaskSample:
 
 
 Sample = NodeSample | TaskSample
+
+
+@runtime_checkable
+class SamplingExecutor(Protocol):
+    """An executor that looks at its nodes and running tasks as it goes (CPU, memory).
+
+    A runtime with a monitoring db sets ``on_samples`` before ``start``; the executor
+    calls it on the runtime's loop with each batch of samples it takes. An executor
+    without this attribute is not sampled.
+    """
+
+    on_samples: Callable[[Sequence[Sample]], None] | None
 
 
 class Watched(Protocol):

@@ -33,7 +33,6 @@ class TaskSpec:
     kwargs: Mapping[str, Any]
     timeout: float | None = None
     resources: Mapping[str, Any] = attrs.field(factory=dict)
-    priority: int = 0
 
 
 @attrs.frozen

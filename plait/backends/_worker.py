@@ -37,7 +37,16 @@ from plait.backends._wire import (
     loads_function,
 )
 
-__all__ = ["WireTask", "WireResult", "FunctionCache", "die_with", "fork_worker", "recv_exactly", "run_task"]
+__all__ = [
+    "WireTask",
+    "WireResult",
+    "FunctionCache",
+    "die_with",
+    "fork_worker",
+    "recv_exactly",
+    "run_task",
+    "skip_frame",
+]
 
 
 FunctionCache = dict[bytes, Callable[..., Any]]
@@ -210,6 +219,11 @@ class _Outbox:
         if batch:
             with contextlib.suppress(OSError):  # the driver is gone; the reader sees EOF
                 self.channel.send(batch)
+
+
+def skip_frame(task_ids: Iterable[int]) -> bytes:
+    """The message that has a worker skip these tasks it holds: each ends as cancelled, unrun."""
+    return frame(pickle.dumps(frozenset(task_ids)))
 
 
 def _skip(functions: FunctionCache, task: WireTask) -> WireResult:

@@ -20,6 +20,7 @@ from plait.dsl._expr import (
 from plait.dsl._file import File
 from plait.dsl._reach import ImpureAppWarning, MemoKeyWarning, Reach
 from plait.dsl._retry import Constant, Exponential, Retry, constant, exponential
+from plait.dsl._shell import ShellError, ShellResult, shell
 from plait.dsl._token import Untokenizable, register_token, token_of
 
 __all__ = [
@@ -54,4 +55,7 @@ __all__ = [
     "token_of",
     "traverse",
     "File",
+    "ShellError",
+    "ShellResult",
+    "shell",
 ]

@@ -16,5 +16,39 @@ be read while the run goes on.
 
 from plait.backends import NodeSample, TaskSample
 from plait.monitoring._db import Attempt, Database, FailedCall, Node, Query, Run, Task, open
+from plait.monitoring._summary import AppStats, Bar, Failure, RunSummary
+from plait.monitoring._usage import (
+    MIN_MEASURABLE_SECONDS,
+    OUTLIER_FACTOR,
+    OUTLIER_MARGIN,
+    AppUsage,
+    NodeSeries,
+    Outlier,
+    Resources,
+    TaskSeries,
+)
 
-__all__ = ["Attempt", "Database", "FailedCall", "Node", "NodeSample", "Query", "Run", "Task", "TaskSample", "open"]
+__all__ = [
+    "MIN_MEASURABLE_SECONDS",
+    "OUTLIER_FACTOR",
+    "OUTLIER_MARGIN",
+    "AppStats",
+    "AppUsage",
+    "Attempt",
+    "Bar",
+    "Database",
+    "FailedCall",
+    "Failure",
+    "Node",
+    "NodeSample",
+    "NodeSeries",
+    "Outlier",
+    "Query",
+    "Resources",
+    "Run",
+    "RunSummary",
+    "Task",
+    "TaskSample",
+    "TaskSeries",
+    "open",
+]

@@ -12,7 +12,8 @@ from typing import Any, Generic, TypeVar
 import attrs
 
 from plait.backends import NodeSample, TaskSample
-from plait.runtime._monitor import outdated, prepare
+from plait.monitoring._schema import CORE_TABLES, INDEXES, outdated, prepare
+from plait.monitoring._summary import RunSummary, summarize
 
 __all__ = ["Attempt", "Database", "FailedCall", "Node", "Query", "Run", "Task", "open"]
 
@@ -223,7 +224,7 @@ class Database:
         try:
             self._db = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=rw", uri=True)
             tables = {name for (name,) in self._db.execute("SELECT name FROM sqlite_master")}
-            if not {"runs", "attempts"} <= tables:
+            if not tables >= CORE_TABLES:
                 raise sqlite3.DatabaseError("it has no runs and attempts tables")
             if outdated(self._db):  # written by an older plait
                 with self._db:
@@ -309,6 +310,12 @@ class Database:
         subject = f"no task of app {task!r}" if task is not None else "no task"
         hint = f"; it did in run {', '.join(map(str, failing))} (choose one with --run)" if failing else ""
         return f"{where}: {subject} failed{hint}"
+
+    def summary(self) -> RunSummary:
+        """The run summed up, as ``plait report`` shows it."""
+        with self._db:
+            self._db.executescript(INDEXES)  # a run killed before it closed has no indexes yet
+        return summarize(self._db, str(self.path), self.run)
 
     def close(self) -> None:
         self._db.close()

@@ -9,13 +9,14 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from plait.report._data import RunData, load
+from plait.monitoring import RunSummary
+from plait.report._data import load
 from plait.report._html import render
 
-__all__ = ["RunData", "load", "render", "write_report"]
+__all__ = ["load", "render", "write_report"]
 
 
-def write_report(db: str | os.PathLike[str], out: str | os.PathLike[str], run: int | None = None) -> RunData:
+def write_report(db: str | os.PathLike[str], out: str | os.PathLike[str], run: int | None = None) -> RunSummary:
     """Write the HTML report of run ``run`` (default: the latest) of ``db`` to ``out``."""
     data = load(db, run)
     Path(out).write_text(render(data), encoding="utf-8")

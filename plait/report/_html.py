@@ -6,7 +6,7 @@ import datetime
 import html
 import math
 
-from plait.report._data import Bar, RunData
+from plait.monitoring import Bar, RunSummary
 from plait.report._resources import render_resources
 
 __all__ = ["app_colors", "render"]
@@ -33,7 +33,7 @@ svg text { font-size: 11px; font-family: inherit; }
 """
 
 
-def render(data: RunData) -> str:
+def render(data: RunSummary) -> str:
     """The whole page for one run."""
     title = f"plait run {data.run}"
     colors = app_colors([a.name for a in data.apps])
@@ -59,7 +59,7 @@ def render(data: RunData) -> str:
     )
 
 
-def _meta(data: RunData) -> str:
+def _meta(data: RunSummary) -> str:
     started = datetime.datetime.fromtimestamp(data.started).isoformat(sep=" ", timespec="seconds")
     if data.ended is None:
         took = "did not close (still running, or killed)"
@@ -71,7 +71,7 @@ def _meta(data: RunData) -> str:
     return f'<div class="meta">{" · ".join(parts)}</div>'
 
 
-def _cards(data: RunData) -> str:
+def _cards(data: RunSummary) -> str:
     rate = data.memo_hit_rate
     cards = [("tasks", str(data.tasks))]
     cards += [(state, str(data.states.get(state, 0))) for state in ("done", "failed", "retried", "cached", "cancelled")]
@@ -84,7 +84,7 @@ def _cards(data: RunData) -> str:
     return f'<div class="cards">{items}</div>'
 
 
-def _apps(data: RunData, colors: dict[str, str]) -> str:
+def _apps(data: RunSummary, colors: dict[str, str]) -> str:
     head = "<tr><th>app</th><th>tasks</th><th>done</th><th>failed</th><th>retried</th><th>cached</th>"
     head += "<th>cancelled</th><th>mean</th><th>max</th><th>total</th></tr>"
     rows = [
@@ -97,7 +97,7 @@ def _apps(data: RunData, colors: dict[str, str]) -> str:
     return f'<table id="apps">{head}{"".join(rows)}</table>'
 
 
-def _failures(data: RunData) -> str:
+def _failures(data: RunSummary) -> str:
     if not data.failures:
         return '<p id="failures">No task failed.</p>'
     items = []
@@ -115,7 +115,7 @@ def _failures(data: RunData) -> str:
     return f'<div id="failures">{"".join(items)}{note}</div>'
 
 
-def _window(data: RunData) -> tuple[float, float]:
+def _window(data: RunSummary) -> tuple[float, float]:
     """``(start, seconds)`` that the timeline and the node charts share: from the first
     bar or node sample to the last, so their time axes line up."""
     times = [t for b in data.bars for t in (b.start, b.end)]
@@ -125,7 +125,7 @@ def _window(data: RunData) -> tuple[float, float]:
     return min(times), max(max(times) - min(times), 1e-6)
 
 
-def _timeline(data: RunData, window: tuple[float, float], colors: dict[str, str]) -> str:
+def _timeline(data: RunSummary, window: tuple[float, float], colors: dict[str, str]) -> str:
     if not data.bars:
         return '<p id="timeline">No task ran on a worker in this run.</p>'
     t0, span = window

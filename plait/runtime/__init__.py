@@ -3,8 +3,9 @@
 from plait.runtime._errors import DependencyError, root_cause
 from plait.runtime._hooks import MISSING, Memo, Monitor
 from plait.runtime._memo import CorruptEntryWarning, MemoWarning, SQLiteMemo
-from plait.runtime._monitor import EventLog, Monitors, ProgressMonitor
+from plait.runtime._monitor import EventLog, Monitors
 from plait.runtime._plan import AppPlan, Plan, Step
+from plait.runtime._progress import ProgressMonitor
 from plait.runtime._runtime import PlaitFuture, Runtime, current_runtime, run
 
 __all__ = [

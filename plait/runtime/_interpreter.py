@@ -18,7 +18,7 @@ from typing import Any
 
 from returns.result import Failure, Success
 
-from plait.backends import Executor, TaskResult, TaskSpec, TaskUsage, WorkerLost
+from plait.backends import Executor, SamplingExecutor, TaskResult, TaskSpec, TaskUsage, WorkerLost
 from plait.dsl import App, Attempt, Await, Bind, Call, Expr, Gather, Map, Pure, Retry, substitute
 from plait.dsl._staged import staged
 from plait.runtime._debug import remember_call
@@ -91,7 +91,7 @@ class Interpreter:
         # Executors that sample their nodes and running tasks (zmq pools, local processes) tell the monitor.
         samples = getattr(monitor, "samples", None)
         for executor in self.executors.values():
-            if samples is not None and hasattr(executor, "on_samples"):
+            if samples is not None and isinstance(executor, SamplingExecutor):
                 executor.on_samples = samples
         self.keep_call = getattr(monitor, "failed_call", None)  # a monitor that keeps calls for plait debug
         self.settled: Callable[[], None] | None = getattr(monitor, "settled", None)
@@ -108,7 +108,6 @@ class Interpreter:
         # How many tasks ended each way, for a Runtime's display. Keys fixed up front: other
         # threads read it while this one counts.
         self.ended = dict.fromkeys(_ENDINGS, 0)
-        self.functions: dict[int, bytes] = {}
 
     # -- admission ---------------------------------------------------------------
 

@@ -36,8 +36,8 @@ from typing import Any
 import attrs
 import cloudpickle
 
+from plait.monitoring._schema import CORE_TABLES
 from plait.runtime._hooks import MISSING
-from plait.runtime._monitor import CORE_TABLES
 
 __all__ = ["CacheInfo", "CorruptEntryWarning", "MemoWarning", "SQLiteMemo", "cache_info", "clear_cache"]
 

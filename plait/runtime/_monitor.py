@@ -1,4 +1,4 @@
-"""Monitors: a SQLite event log, a progress bar, and a fan-out to several of them.
+"""Monitors: a SQLite event log, and a fan-out to several monitors (the progress bar is ``_progress``).
 
 The interpreter calls ``task_event`` on the loop thread for every state change of every
 task, so each monitor does O(1) work there: the event log fills in the attempt's row and,
@@ -9,10 +9,6 @@ redraws at most a few times a second.
 
 from __future__ import annotations
 
-import asyncio
-import functools
-import itertools
-import json
 import os
 import sqlite3
 import sys
@@ -23,131 +19,31 @@ import warnings
 from collections import deque
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
-
-import attrs
+from typing import Any
 
 from plait.backends import NodeSample, TaskSample, TaskSpec, TaskUsage
 from plait.backends._wire import dumps_call, dumps_function
+from plait.monitoring._writer import ATTEMPT_COLUMNS, RunWriter
 from plait.runtime._hooks import Monitor
-from plait.runtime._notebook import NotebookScreen, in_kernel
-
-if TYPE_CHECKING:  # rich is imported when a bar is drawn: a runtime without one starts ~20 ms sooner
-    from rich.console import Console, RenderableType
 
 __all__ = [
     "DEFAULT_DEBUG_PAYLOAD_BYTES",
-    "INDEXES",
-    "SCHEMA",
     "EventLog",
     "Monitors",
-    "ProgressMonitor",
-    "clock",
-    "Screen",
     "combine",
     "describe",
-    "outdated",
-    "prepare",
-    "progress_monitor",
 ]
 
-# One row per attempt of a task, written when the attempt ends: its final state and the
-# times it entered each state (wall-clock seconds), so a run of N tasks writes about N
-# rows, not one per event. ``error`` is the formatted traceback of a failed or retried
-# attempt; ``cpu`` (seconds) and ``peak_rss`` (bytes) what it used on its worker, when the
-# executor measures that. Text states keep ad-hoc SQL readable:
-#   SELECT task, name, worker, error FROM attempts WHERE state = 'failed'
-# The ``events`` view gives the same data as one row per state change. ``samples`` has a
-# row per look at a node (a zmq pool's host, or the driver's for local processes); the
-# ``nodes`` view sums them up per node. ``task_samples`` has a row per look at a running
-# task's worker process, every few seconds of a long task. ``calls`` keeps the pickled
-# arguments of each task that failed for good (``plait debug`` re-runs it), up to a cap:
-# ``call`` is NULL and ``problem`` says why when they were bigger or did not pickle;
-# ``functions`` its app's pickled function, once per app identity (``fn_key``); ``runs.path``
-# the driver's sys.path (JSON), which workers import from.
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS runs (
-    run INTEGER PRIMARY KEY, started REAL NOT NULL, ended REAL, pid INTEGER, argv TEXT, path TEXT
-);
-CREATE TABLE IF NOT EXISTS attempts (
-    run INTEGER NOT NULL, task INTEGER NOT NULL, attempt INTEGER NOT NULL, name TEXT NOT NULL, key BLOB,
-    state TEXT NOT NULL, executor TEXT, worker TEXT,
-    pending REAL, dispatched REAL, running REAL, ended REAL, error TEXT, cpu REAL, peak_rss INTEGER
-);
-CREATE TABLE IF NOT EXISTS samples (
-    run INTEGER NOT NULL, node TEXT NOT NULL, source TEXT NOT NULL, at REAL NOT NULL, cpu_percent REAL,
-    mem_used INTEGER, mem_available INTEGER, mem_total INTEGER, load1 REAL, cpus INTEGER
-);
-CREATE TABLE IF NOT EXISTS task_samples (
-    run INTEGER NOT NULL, task INTEGER NOT NULL, at REAL NOT NULL, cpu_percent REAL, rss INTEGER, peak_rss INTEGER
-);
-CREATE TABLE IF NOT EXISTS calls (
-    run INTEGER NOT NULL, task INTEGER NOT NULL, fn_key BLOB NOT NULL, call BLOB, bytes INTEGER, problem TEXT,
-    PRIMARY KEY (run, task)
-);
-CREATE TABLE IF NOT EXISTS functions (key BLOB PRIMARY KEY, fn BLOB, problem TEXT);
-CREATE VIEW IF NOT EXISTS nodes (run, node, cpus, mem_total, first, last, samples, max_cpu_percent, max_mem_used) AS
-    SELECT run, node, max(cpus), max(mem_total), min(at), max(at), count(*), max(cpu_percent), max(mem_used)
-    FROM samples GROUP BY run, node;
-CREATE VIEW IF NOT EXISTS events (run, task, attempt, name, state, at, executor, worker, error) AS
-    SELECT run, task, attempt, name, 'pending', pending, executor, worker, NULL FROM attempts WHERE pending IS NOT NULL
-    UNION ALL SELECT run, task, attempt, name, 'dispatched', dispatched, executor, worker, NULL FROM attempts
-        WHERE dispatched IS NOT NULL
-    UNION ALL SELECT run, task, attempt, name, 'running', running, executor, worker, NULL FROM attempts
-        WHERE running IS NOT NULL
-    UNION ALL SELECT run, task, attempt, name, state, ended, executor, worker, error FROM attempts
-        WHERE ended IS NOT NULL;
-"""
-
-# Tables every monitoring db has had since its first release: how other commands know one.
-CORE_TABLES = frozenset({"runs", "attempts"})
-
-# Built when a run closes (or by ``plait report`` on a db whose run was killed):
-# keeping them up to date row by row would slow the run down.
-INDEXES = """
-CREATE INDEX IF NOT EXISTS attempts_state ON attempts (state, run);
-CREATE INDEX IF NOT EXISTS attempts_task ON attempts (run, task);
-CREATE INDEX IF NOT EXISTS samples_node ON samples (run, node, at);
-CREATE INDEX IF NOT EXISTS task_samples_task ON task_samples (run, task, at);
-"""
-
-# Columns added to tables after their first release: a db from before gets them on opening.
-_ADDED_COLUMNS = (("attempts", "cpu", "REAL"), ("attempts", "peak_rss", "INTEGER"), ("runs", "path", "TEXT"))
-
-
-def prepare(db: sqlite3.Connection) -> None:
-    """Create the tables a monitoring db needs, and add columns an older db lacks."""
-    db.executescript(SCHEMA)
-    for table, column, kind in missing_columns(db):
-        db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
-
-
-def outdated(db: sqlite3.Connection) -> bool:
-    """Whether a db was written by an older plait: it lacks tables or columns ``prepare`` adds."""
-    tables = {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    return not tables >= _TABLES or bool(missing_columns(db))
-
-
-def missing_columns(db: sqlite3.Connection) -> list[tuple[str, str, str]]:
-    """The columns a db written by an older plait lacks: (table, column, type)."""
-    have = {(table, row[1]) for table in ("attempts", "runs") for row in db.execute(f"PRAGMA table_info({table})")}
-    return [added for added in _ADDED_COLUMNS if added[:2] not in have]
-
-
-_TABLES = frozenset({"runs", "attempts", "samples", "task_samples", "calls", "functions"})
-
-_CHUNK = 200  # rows per INSERT: 3 000 parameters, well under SQLite's limit of 32 766
 _FLUSH_EVERY = 0.25  # seconds between batches: the db lags the run by about this much
 
-# Where each state's time goes in an attempt's row.
-_ATTEMPT = 2
-_STATE, _EXECUTOR, _WORKER, _DISPATCHED, _RUNNING, _ENDED, _ERROR, _CPU, _PEAK_RSS = 5, 6, 7, 9, 10, 11, 12, 13, 14
-_COLUMNS = 15
+# Where each state's time goes in an attempt's row (monitoring's layout).
+_ATTEMPT, _STATE, _EXECUTOR, _WORKER, _DISPATCHED, _RUNNING, _ENDED, _ERROR, _CPU, _PEAK_RSS = map(
+    ATTEMPT_COLUMNS.index,
+    ("attempt", "state", "executor", "worker", "dispatched", "running", "ended", "error", "cpu", "peak_rss"),
+)
 # dispatched, running, ended, error, cpu, peak_rss: filled in as they happen
-_LATER = (None, None, None, None, None, None)
+_LATER = (None,) * (len(ATTEMPT_COLUMNS) - _DISPATCHED)
 _now = time.time
-_INSERT_NODE_SAMPLE = "INSERT INTO samples VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-_INSERT_TASK_SAMPLE = "INSERT INTO task_samples VALUES (?, ?, ?, ?, ?, ?)"
 
 
 DEFAULT_DEBUG_PAYLOAD_BYTES = 1 << 20
@@ -176,24 +72,13 @@ class EventLog:
         if self.path.is_dir():
             raise ValueError(f"monitor={str(path)!r} is a directory; give a file path such as run.db")
         try:
-            db = sqlite3.connect(path, check_same_thread=False)
-            db.execute("PRAGMA journal_mode=WAL")  # readers may watch while the run writes
-            db.execute("PRAGMA synchronous=NORMAL")  # a lost last batch after a power cut is fine for a log
-            with db:
-                prepare(db)
-                argv, where = " ".join(sys.argv), json.dumps(sys.path)
-                cursor = db.execute(
-                    "INSERT INTO runs (started, pid, argv, path) VALUES (?, ?, ?, ?)",
-                    (_now(), os.getpid(), argv, where),
-                )
+            self._db = RunWriter(path, sys.argv, sys.path)
         except sqlite3.DatabaseError as error:
             raise ValueError(f"monitor={str(path)!r}: cannot use it as a monitoring database: {error}") from error
-        assert cursor.lastrowid is not None
-        self.run: int = cursor.lastrowid
-        self._db = db
+        self.run: int = self._db.run
         self._open: dict[int, list[Any]] = {}
         self._ended: deque[list[Any]] = deque()
-        self._samples: deque[tuple[str, tuple[Any, ...]]] = deque()  # (INSERT, row)
+        self._samples: deque[NodeSample | TaskSample] = deque()
         self._failed_calls: deque[TaskSpec] = deque()
         self._functions_kept: set[bytes] = set()
         self._wake = threading.Event()
@@ -262,10 +147,7 @@ class EventLog:
 
     def samples(self, samples: Sequence[NodeSample | TaskSample]) -> None:
         """Record looks at nodes and running tasks; written with the next batch of attempts."""
-        run = self.run
-        for s in samples:  # the tables' columns after ``run`` are the records' fields, in order
-            insert = _INSERT_NODE_SAMPLE if isinstance(s, NodeSample) else _INSERT_TASK_SAMPLE
-            self._samples.append((insert, (run, *attrs.astuple(s))))
+        self._samples.extend(samples)
 
     def failed_call(self, spec: TaskSpec) -> None:
         """Keep the call of a task that failed for good; pickled and written by the writer thread."""
@@ -281,13 +163,7 @@ class EventLog:
         self._ended.extend(self._open.values())
         self._open.clear()
         self._flush()
-        try:
-            if not self._broken:
-                with self._db:
-                    self._db.executescript(INDEXES)
-                    self._db.execute("UPDATE runs SET ended = ? WHERE run = ?", (_now(), self.run))
-        finally:
-            self._db.close()
+        self._db.close(finished=not self._broken)
 
     def _write_loop(self) -> None:
         while not self._closed:
@@ -302,20 +178,12 @@ class EventLog:
         if not (rows or samples or calls) or self._broken:
             return
         try:
-            self._write(rows, samples)
+            self._db.write(rows, samples)
             if calls:
                 self._write_calls(calls)
         except sqlite3.Error as error:  # a full disk, a deleted file: the run goes on unrecorded
             self._broken = True
             warnings.warn(f"monitor {self.path}: cannot write ({error}); no more events are recorded", stacklevel=1)
-
-    def _write(self, rows: list[list[Any]], samples: list[tuple[str, tuple[Any, ...]]]) -> None:
-        with self._db:
-            for start in range(0, len(rows), _CHUNK):
-                chunk = rows[start : start + _CHUNK]
-                self._db.execute(_insert(len(chunk)), list(itertools.chain.from_iterable(chunk)))
-            for insert in {insert for insert, _ in samples}:  # a few rows every few seconds
-                self._db.executemany(insert, [row for into, row in samples if into == insert])
 
 
     def _write_calls(self, specs: list[TaskSpec]) -> None:
@@ -326,10 +194,8 @@ class EventLog:
                 self._functions_kept.add(spec.fn_key)
                 fn, _, problem = _pickled(dumps_function, spec, None)
                 functions.append((spec.fn_key, fn, problem))
-        calls = [(self.run, s.task_id, s.fn_key, *_pickled(dumps_call, s, self.debug_payload_bytes)) for s in specs]
-        with self._db:
-            self._db.executemany("INSERT OR IGNORE INTO functions VALUES (?, ?, ?)", functions)
-            self._db.executemany("INSERT OR REPLACE INTO calls VALUES (?, ?, ?, ?, ?, ?)", calls)
+        calls = [(s.task_id, s.fn_key, *_pickled(dumps_call, s, self.debug_payload_bytes)) for s in specs]
+        self._db.write_calls(functions, calls)
 
 
 def _pickled(
@@ -344,21 +210,6 @@ def _pickled(
         why = f"its arguments pickle to {len(payload)} bytes, over the cap of debug_payload_bytes={cap}"
         return None, len(payload), why
     return payload, len(payload), None
-
-
-@functools.cache
-def _insert(rows: int) -> str:
-    """One INSERT of ``rows`` rows.
-
-    Many rows per statement: the sqlite3 module lets go of the GIL around each
-    statement step, and one hand-over per row would stall the loop thread that
-    emits the events.
-
-    >>> _insert(2).count("?")
-    30
-    """
-    one = "(" + ", ".join("?" * _COLUMNS) + ")"
-    return "INSERT INTO attempts VALUES " + ", ".join([one] * rows)
 
 
 def describe(error: BaseException) -> str:
@@ -444,165 +295,3 @@ def combine(monitors: Sequence[Monitor | None]) -> Monitor | None:
     if not present:
         return None
     return present[0] if len(present) == 1 else Monitors(present)
-
-
-_TERMINAL = {"done", "failed", "cached", "cancelled"}
-_REDRAW_EVERY = 0.2
-_SHOW_AFTER = 0.5  # seconds of outstanding work before the bar appears
-
-
-class Screen(Protocol):
-    """Where the bar is drawn: rich's Live on a terminal, a cell's output in a notebook."""
-
-    def start(self) -> None: ...
-
-    def refresh(self) -> None: ...
-
-    def stop(self) -> None: ...
-
-
-class ProgressMonitor:
-    """A progress bar on stderr: done, failed, cached and running counts, rate and ETA.
-
-    It shows once work has been outstanding for half a second (a quick call draws
-    nothing), redraws on the runtime's loop while tasks are outstanding (a long task
-    still ticks the clock), and leaves its last line on the terminal when the work
-    settles, so an idle runtime draws nothing. Written to a file or a pipe (a batch
-    job's log) it prints only that last line: rich's Live redraws terminals only.
-    ``screen`` draws it elsewhere (a notebook's output); ``console`` is for tests.
-    """
-
-    def __init__(
-        self, console: Console | None = None, screen: Callable[[ProgressMonitor], Screen] | None = None
-    ) -> None:
-        self._console = console
-        self.screen = screen or self._terminal
-        self.total = self.done = self.failed = self.cached = self.cancelled = 0
-        self.running: set[int] = set()
-        self.started = 0.0
-        self._busy = False
-        self._live: Screen | None = None
-        self._drawn = 0.0
-        self._tick: asyncio.TimerHandle | None = None
-
-    def task_event(self, state: str, task_id: int, name: str, key: bytes, **info: Any) -> None:
-        if state in {"pending", "cached"}:
-            self.total += 1
-        if state == "dispatched":
-            self.running.add(task_id)
-        elif state in _TERMINAL or state == "retried":
-            self.running.discard(task_id)
-            if state != "retried":
-                setattr(self, state, getattr(self, state) + 1)
-        if not self._busy:
-            self._busy = True
-            self.started = time.monotonic()
-            self._schedule(_SHOW_AFTER)
-        elif self._live is not None:
-            now = time.monotonic()
-            if now - self._drawn >= _REDRAW_EVERY or self.finished >= self.total:  # the last count shows at once
-                self._draw(now)
-
-    @functools.cached_property
-    def console(self) -> Console:
-        from rich.console import Console
-
-        return self._console or Console(stderr=True)
-
-    def _terminal(self, renderable: ProgressMonitor) -> Screen:
-        from rich.live import Live
-
-        return Live(renderable, console=self.console, auto_refresh=False, transient=False)
-
-    @property
-    def finished(self) -> int:
-        return self.done + self.failed + self.cached + self.cancelled
-
-    def _schedule(self, delay: float) -> None:
-        self._tick = asyncio.get_running_loop().call_later(delay, self._on_tick)
-
-    def _on_tick(self) -> None:
-        self._tick = None
-        if self.finished >= self.total and not self.running:
-            self._end()  # settled: leave the last line and stop drawing until more work comes
-            return
-        if self._live is None:
-            self._live = self.screen(self)
-            self._live.start()
-        self._draw(time.monotonic())
-        self._schedule(_REDRAW_EVERY * 2)
-
-    def _draw(self, now: float) -> None:
-        self._drawn = now
-        if self._live is not None:
-            self._live.refresh()
-
-    def _end(self) -> None:
-        live, self._live = self._live, None
-        if live is not None:
-            live.stop()
-        self._busy = False
-        self.total = self.done = self.failed = self.cached = self.cancelled = 0
-        self.running.clear()
-
-    def settled(self) -> None:
-        """A result is about to reach the program: if nothing else is outstanding, leave the
-        last line now, before the program prints what it got."""
-        if self.finished >= self.total and not self.running:
-            self.close()
-
-    def close(self) -> None:
-        if self._tick is not None:
-            self._tick.cancel()
-            self._tick = None
-        self._end()
-
-    def __rich__(self) -> RenderableType:
-        from rich.progress_bar import ProgressBar
-        from rich.table import Table
-        from rich.text import Text
-
-        elapsed = max(time.monotonic() - self.started, 1e-9)
-        finished = self.finished
-        rate = finished / elapsed
-        left = self.total - finished
-        eta = clock(left / rate) if rate > 0 and left > 0 else "-:--:--"
-        line = Text.assemble((f"{finished}/{self.total} ", "bold"), (f"done {self.done} ", "green"))
-        # Counts that are zero stay out of the way, so the line fits 80 columns.
-        for label, count, style in (("failed", self.failed, "red"), ("cached", self.cached, "cyan")):
-            if count:
-                line.append(f"{label} {count} ", style)
-        line.append(f"running {len(self.running)} ", "yellow")
-        line.append(f"· {rate:,.0f}/s · ETA {eta}")
-        row = Table.grid(padding=(0, 1))
-        row.add_column(width=20)
-        row.add_column(no_wrap=True, overflow="ellipsis")
-        # Named colours, not rich's default RGB ones: a 16-colour terminal shows those all grey.
-        done = "red" if self.failed else "green"
-        bar = ProgressBar(
-            total=max(self.total, 1), completed=finished, width=20, complete_style="blue", finished_style=done
-        )
-        row.add_row(bar, line)
-        return row
-
-
-def clock(seconds: float) -> str:
-    """``h:mm:ss``.
-
-    >>> clock(3725.4)
-    '1:02:05'
-    """
-    whole = int(seconds)
-    return f"{whole // 3600}:{whole % 3600 // 60:02d}:{whole % 60:02d}"
-
-
-def progress_monitor(progress: bool | None) -> ProgressMonitor | None:
-    """The progress bar ``Runtime(progress=...)`` asks for: None means on a terminal or in a notebook.
-
-    In a Jupyter kernel the bar is a cell output, updated in place.
-    """
-    notebook = in_kernel()
-    show = (sys.stderr.isatty() or notebook) if progress is None else progress
-    if not show:
-        return None
-    return ProgressMonitor(screen=NotebookScreen if notebook else None)

@@ -24,7 +24,8 @@ from returns.result import Success
 
 from plait.dsl import Attempt, Await, Bind, Call, Expr, Gather, Map, Pure
 from plait.runtime._hooks import MISSING, Memo, Monitor
-from plait.runtime._monitor import EventLog, Monitors, clock
+from plait.runtime._monitor import EventLog, Monitors
+from plait.runtime._progress import clock
 
 __all__ = ["AppPlan", "Plan", "Step", "history_of", "make_plan", "median_seconds"]
 

@@ -14,6 +14,7 @@ import click
 import cloudpickle
 
 from plait.backends import Executor, ProcessExecutor, ThreadExecutor
+from plait.backends._plugins import EXECUTORS, executor_plugin, plugin_names
 from plait.dsl import App, Expr
 from plait.runtime._monitor import DEFAULT_DEBUG_PAYLOAD_BYTES, EventLog
 from plait.runtime._runtime import Runtime
@@ -28,18 +29,25 @@ _EXECUTORS: dict[str, type[ProcessExecutor] | type[ThreadExecutor]] = {
 
 
 def parse_executor(spec: str) -> Executor:
-    """An executor from ``kind[:workers]``, e.g. ``processes:4`` or ``threads``.
+    """An executor from ``kind[:workers]``, e.g. ``processes:4`` or ``threads``; ``kind``
+    may also name a plugin an installed package adds (entry point group ``plait.executors``).
 
     >>> executor = parse_executor("threads:3")
     >>> type(executor).__name__, executor.workers
     ('ThreadExecutor', 3)
     """
     kind, _, count = spec.partition(":")
-    factory = _EXECUTORS.get(kind)
-    if factory is None or (count and not count.isdigit()) or count == "0":
-        kinds = " or ".join(f"{k}[:N]" for k in _EXECUTORS)
+    plugins = plugin_names(EXECUTORS)
+    if (kind not in _EXECUTORS and kind not in plugins) or (count and not count.isdigit()) or count == "0":
+        kinds = " or ".join(f"{k}[:N]" for k in [*_EXECUTORS, *plugins])
         raise click.BadParameter(f"{spec!r}: expected {kinds}, N a positive number", param_hint="--executor")
-    return factory(int(count) if count else None)
+    workers = int(count) if count else None
+    if kind in _EXECUTORS:
+        return _EXECUTORS[kind](workers)
+    try:
+        return executor_plugin(kind, workers)
+    except Exception as error:  # the plugin's own failure, even its constructor's: say whose it is
+        raise click.BadParameter(f"{spec!r}: {error}", param_hint="--executor") from error
 
 
 def load_expr(target: str) -> Expr[Any]:
@@ -99,7 +107,7 @@ executor_option = click.option(
     "executor_spec",
     default="processes",
     show_default=True,
-    help="Where tasks run: processes[:N] or threads[:N] (N workers; default one per core).",
+    help="Where tasks run: processes[:N], threads[:N] or a plugin's NAME[:N] (N workers; default one per core).",
 )
 
 

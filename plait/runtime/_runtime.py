@@ -20,9 +20,10 @@ from plait.runtime._display import future_repr, runtime_html, runtime_repr
 from plait.runtime._hooks import Memo, Monitor
 from plait.runtime._interpreter import Interpreter, Root
 from plait.runtime._memo import SQLiteMemo
-from plait.runtime._monitor import EventLog, combine, progress_monitor
+from plait.runtime._monitor import EventLog, combine
 from plait.runtime._notebook import track
 from plait.runtime._plan import Plan, history_of, make_plan, median_seconds
+from plait.runtime._progress import progress_monitor
 from plait.runtime._tracebacks import user_facing
 
 __all__ = ["PlaitFuture", "Runtime", "current_runtime", "run"]

@@ -9,13 +9,13 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import psutil
 
 import plait as pl
+from tests.waiting import wait_for
 
 PI_DARTS = [(0.1, 0.2), (0.9, 0.9), (0.5, 0.5), (0.7, 0.8), (0.3, 0.9), (0.99, 0.1)]
 
@@ -119,11 +119,6 @@ class Events:
         return [e for s, e in self.seen if s == "retried" and isinstance(e, kind)]
 
 
-def wait_for(condition: Callable[[], object], what: str, seconds: float = 60) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, f"waited {seconds} s for {what}"
-        time.sleep(0.05)
 
 
 def kill_a_worker_mid_run(

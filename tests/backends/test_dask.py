@@ -37,8 +37,8 @@ from tests.backends.engine_apps import (
     touching,
     unmeasured_then_packed,
     unpicklable,
-    wait_for,
 )
+from tests.waiting import wait_for
 
 dask = pytest.importorskip("dask")
 distributed = pytest.importorskip("distributed")

@@ -28,8 +28,8 @@ from tests.backends.engine_apps import (
     napping,
     pi_estimate,
     unmeasured_then_packed,
-    wait_for,
 )
+from tests.waiting import wait_for
 
 ray = pytest.importorskip("ray")
 

@@ -23,8 +23,9 @@ import pytest
 import plait as pl
 from plait.backends._reaper import kill_tree
 from plait.backends.providers import JobState
-from tests.backends.zmq.zmq_apps import FAST, wait_for
+from tests.backends.zmq.zmq_apps import FAST
 from tests.processes import gone
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the kill reaches that far on Linux only")
 

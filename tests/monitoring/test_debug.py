@@ -16,8 +16,8 @@ from click.testing import CliRunner
 from returns.result import Failure
 
 import plait as pl
-from plait.monitoring._debug_cli import debug
 from plait.runtime import EventLog
+from plait.runtime._debug_cli import debug
 from tests.test_cli_run import plait
 
 STEPS = """

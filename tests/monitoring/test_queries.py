@@ -161,6 +161,17 @@ def test_a_db_from_before_usage_gets_its_columns(tmp_path: Path) -> None:
     with pl.monitoring.open(path) as db:
         (after,) = db.tasks()
         assert (db.run, after.name, after.peak_rss) == (2, "after", 2 * MiB)
+    assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone() == (1,)  # versioned from now on
+
+
+def test_a_db_a_newer_plait_wrote_is_refused_not_misread(tmp_path: Path, db_path: Path) -> None:
+    newer = sqlite3.connect(db_path)
+    newer.execute("PRAGMA user_version = 99")
+    newer.close()
+    with pytest.raises(ValueError, match=r"a newer plait wrote it \(layout version 99; this plait knows up to 1\)"):
+        pl.monitoring.open(db_path)
+    with pytest.raises(ValueError, match="a newer plait wrote it"):
+        EventLog(db_path)
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the per-task peak is reset through Linux's /proc")

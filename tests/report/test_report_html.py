@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 import plait as pl
-from plait.report import _data, load, render, write_report
+from plait.monitoring import _summary
+from plait.report import load, render, write_report
 
 CHROMIUM_FLAGS = [
     "--headless",
@@ -95,7 +96,7 @@ def test_an_earlier_run_and_bad_paths(run_db: Path, tmp_path: Path) -> None:
 
 
 def test_a_huge_run_draws_a_sample_of_its_bars(run_db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(_data, "MAX_BARS", 5)
+    monkeypatch.setattr(_summary, "MAX_BARS", 5)
     data = load(run_db)
     assert data.bar_step > 1
     assert 0 < len(data.bars) < data.states["done"]

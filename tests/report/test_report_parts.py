@@ -8,10 +8,10 @@ import sqlite3
 import zlib
 from pathlib import Path
 
+from plait.monitoring import AppStats, AppUsage, Bar, NodeSeries, Resources, RunSummary
+from plait.monitoring._schema import prepare
+from plait.monitoring._usage import load_resources
 from plait.report import render
-from plait.report._data import AppStats, Bar, RunData
-from plait.report._resources import AppUsage, NodeSeries, Resources, load_resources
-from plait.runtime._monitor import prepare
 
 T0 = 1_700_000_000.0
 
@@ -22,10 +22,10 @@ def run_data(
     bars: list[Bar] | None = None,
     workers: list[str] | None = None,
     resources: Resources | None = None,
-) -> RunData:
+) -> RunSummary:
     stats = [AppStats(a, 1, 1, 0, 0, 0, 0, 1.0, 1.0, 1.0) for a in apps]
     bars = bars if bars is not None else [Bar("p/0:10", T0, T0 + 1, apps[0], 1, 1, "done")]
-    return RunData(
+    return RunSummary(
         path="run.db",
         run=1,
         runs=1,

@@ -6,6 +6,7 @@ import concurrent.futures
 import os
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import psutil
@@ -13,14 +14,7 @@ import pytest
 
 import plait as pl
 from tests.processes import children_left, gone
-
-
-def _wait_for(path: Path, within: float = 30.0) -> str:
-    deadline = time.monotonic() + within
-    while not (path.exists() and path.read_text().endswith("\n")):
-        assert time.monotonic() < deadline, f"{path.name} never appeared"
-        time.sleep(0.01)
-    return path.read_text()
+from tests.waiting import wait_for_line
 
 
 @pl.app
@@ -53,13 +47,22 @@ def after(x: int) -> int:
     return x + 1
 
 
-@pytest.mark.parametrize("prefetch", [0, 2])
-def test_cancelling_work_that_has_not_started_means_it_never_runs(tmp_path: Path, prefetch: int) -> None:
+# One worker each, holding the task it runs and the next: the same supervisor serves both.
+_ONE_WORKER: dict[str, Callable[[], pl.Executor]] = {
+    "processes": lambda: pl.ProcessExecutor(1, prefetch=0),
+    "processes-prefetch": lambda: pl.ProcessExecutor(1, prefetch=2),
+    "zmq": lambda: pl.ZMQExecutor(provider=pl.LocalProvider(workers=1), heartbeat_period=0.2, heartbeat_threshold=1.5),
+}
+
+
+@pytest.mark.parametrize("executor", list(_ONE_WORKER))
+def test_cancelling_work_that_has_not_started_means_it_never_runs(tmp_path: Path, executor: str) -> None:
     started, gate, marker = tmp_path / "started", tmp_path / "gate", tmp_path / "marker"
-    with pl.Runtime([pl.ProcessExecutor(1, prefetch=prefetch)]) as rt:
+    with pl.Runtime([_ONE_WORKER[executor]()]) as rt:
         blocker = rt.submit(hold(str(started), str(gate)))
-        _wait_for(started)
+        wait_for_line(started)
         queued = rt.submit(mark(str(marker)))
+        time.sleep(0.5)  # long enough to be sent on to the worker, which holds it behind the blocker
         assert queued.cancel()
         gate.touch()
         assert blocker.result(timeout=30) == 1
@@ -72,7 +75,7 @@ def test_cancelling_a_running_task_kills_its_process(tmp_path: Path) -> None:
     started = tmp_path / "started"
     with pl.Runtime([pl.ProcessExecutor(1)]) as rt:
         future = rt.submit(sleeper(str(started)))
-        pid = int(_wait_for(started))
+        pid = int(wait_for_line(started))
         assert future.cancel()
         assert gone(pid), "the cancelled task's process is still running"
         with pytest.raises(concurrent.futures.CancelledError):
@@ -86,7 +89,7 @@ def test_dependents_of_a_cancelled_future_end_with_cancelled_error(tmp_path: Pat
         upstream = rt.submit(sleeper(str(started)))
         direct = rt.submit(after(upstream))
         deeper = rt.submit(after(after(upstream)).map(str))
-        _wait_for(started)
+        wait_for_line(started)
         upstream.cancel()
         for dependent in (direct, deeper):
             with pytest.raises(concurrent.futures.CancelledError):
@@ -97,7 +100,7 @@ def test_cancelling_stops_the_work_only_that_future_needed(tmp_path: Path) -> No
     started = tmp_path / "started"
     with pl.Runtime([pl.ProcessExecutor(1)]) as rt:
         future = rt.submit(after(sleeper(str(started))))
-        pid = int(_wait_for(started))
+        pid = int(wait_for_line(started))
         future.cancel()
         assert gone(pid), "the input only the cancelled future needed kept running"
 
@@ -108,7 +111,7 @@ def test_work_another_future_still_needs_keeps_running(tmp_path: Path) -> None:
         shared = hold(str(started), str(gate))
         keep = rt.submit(after(shared))
         drop = rt.submit(after(after(shared)))
-        _wait_for(started)
+        wait_for_line(started)
         drop.cancel()
         gate.touch()
         assert keep.result(timeout=30) == 2
@@ -134,8 +137,8 @@ def test_shutting_down_leaves_no_child_processes(tmp_path: Path) -> None:
     assert not children_left(0), "children left over from an earlier test"
     with pl.Runtime([pl.ProcessExecutor(2)]) as rt:
         running = [rt.submit(spawns()), rt.submit(sleeper(str(started)))]
-        pid = int(_wait_for(grandchild))
-        _wait_for(started)
+        pid = int(wait_for_line(grandchild))
+        wait_for_line(started)
         assert len(psutil.Process().children(recursive=True)) >= 3
     assert not children_left(10), "the runtime left worker processes behind"
     assert gone(pid), "a process started by a task outlived the runtime"
@@ -149,6 +152,6 @@ def test_shutting_down_right_after_a_kill_leaves_no_child_processes(tmp_path: Pa
     started = tmp_path / "started"
     with pl.Runtime([pl.ProcessExecutor(1)]) as rt:
         future = rt.submit(sleeper(str(started)))
-        _wait_for(started)
+        wait_for_line(started)
         future.cancel()
     assert not children_left(10), "a replacement worker outlived the runtime"

@@ -11,7 +11,8 @@ import pytest
 
 import plait as pl
 from tests.processes import children_left
-from tests.runtime.test_cancel import _wait_for, sleeper
+from tests.runtime.test_cancel import sleeper
+from tests.waiting import wait_for_line
 
 
 @pl.app
@@ -58,7 +59,7 @@ def test_a_1000_deep_unfinished_chain_cancels_and_shuts_down_leaving_no_process(
     assert not children_left(0), "children left over from an earlier test"
     with pl.Runtime([pl.ProcessExecutor(1)]) as rt:
         future = rt.submit(chain(sleeper(str(marker)), 1000))
-        _wait_for(marker)
+        wait_for_line(marker)
         if how == "cancel":
             assert future.cancel()
             assert rt.run(step(1), timeout=30) == 2  # the runtime goes on
@@ -80,7 +81,7 @@ def test_shutdown_stops_the_executors_even_when_cancelling_the_graph_raises(
     monkeypatch.setattr(runtime._interpreter, "cancel_all", broken_cancel)
     with pytest.raises(RuntimeError, match="cancelling broke"), runtime as rt:
         rt.submit(sleeper(str(marker)))
-        _wait_for(marker)
+        wait_for_line(marker)
     assert not children_left(10), "the launcher and workers outlived the runtime"
 
 

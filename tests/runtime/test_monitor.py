@@ -13,7 +13,8 @@ import pytest
 from rich.console import Console
 
 import plait as pl
-from plait.runtime._monitor import EventLog, Monitors, ProgressMonitor, combine
+from plait.runtime._monitor import EventLog, Monitors, combine
+from plait.runtime._progress import ProgressMonitor
 
 
 @pl.app
@@ -248,7 +249,7 @@ def test_a_db_that_stops_taking_writes_warns_once_and_the_run_goes_on(tmp_path: 
     ):
         log = rt._interpreter.monitor
         assert isinstance(log, EventLog)
-        log._db.execute("PRAGMA query_only = ON")  # SQLite refuses every write from here on
+        log._db._db.execute("PRAGMA query_only = ON")  # SQLite refuses every write from here on
         assert rt.run(pl.gather(*(square(i) for i in range(5)))) == [0, 1, 4, 9, 16]
         assert rt.run(square(7)) == 49
     assert attempts(tmp_path / "run.db") == []

@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 
 import plait as pl
 import plait.testing as pt
+from tests.waiting import wait_for
 
 PROPERTY = settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -56,12 +57,6 @@ def test_retries_under_chaos_give_the_same_result(expr: pl.Expr[int]) -> None:
     )
 
 
-def wait_for(condition: object, what: str, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():  # type: ignore[operator]
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.01)
 
 
 def test_cancelling_on_threads_starts_nothing_more_and_answers_every_task() -> None:

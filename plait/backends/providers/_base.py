@@ -45,6 +45,8 @@ class Provider(Protocol):
     the scheduler no longer knows is UNKNOWN until confirmed); ``cancel`` stops jobs.
     ``init_blocks``/``min_blocks``/``max_blocks`` bound how many jobs an executor keeps;
     ``workers_per_block`` is how many worker processes one job runs.
+    ``walltime_seconds`` is how long a job may run (None: no limit): an executor
+    drains a block's pools before its job is ended.
     """
 
     label: str
@@ -52,6 +54,9 @@ class Provider(Protocol):
     min_blocks: int
     max_blocks: int
     workers_per_block: int
+
+    @property
+    def walltime_seconds(self) -> int | None: ...
 
     def submit(self, command: Sequence[str], job_name: str, env: Mapping[str, str] | None = None) -> str: ...
 

@@ -27,6 +27,7 @@ class LocalProvider:
     """
 
     label = "local"
+    walltime_seconds = None  # a local pool may run as long as its run does
 
     def __init__(
         self,

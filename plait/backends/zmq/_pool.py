@@ -31,9 +31,8 @@ import socket
 import struct
 import sys
 import time
-from collections import deque
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import attrs
 import zmq
@@ -44,6 +43,7 @@ from plait.backends._errors import ResultTooLarge, TaskTimeout, WorkerLost
 from plait.backends._launcher import Launcher
 from plait.backends._reaper import kill_tree
 from plait.backends._sampling import NodeSampler, SampleRow, TaskSample, TaskSampler, TaskSampleRow, last_seen
+from plait.backends._supervisor import Slot, Supervisor
 from plait.backends._wire import HEADER, dumps_error, frame
 from plait.backends.zmq._curve import configure_client, read_keys
 from plait.backends.zmq._frames import WIRE_BYTES, join, split
@@ -73,21 +73,27 @@ _LINK_EVENTS = zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_DISCONNECTED | _HANDSHA
 _RESULTS_PER_MESSAGE = 1024
 _EVENT = struct.Struct("=H")
 
-# (task_id, name, fn_key, timeout, call payload)
-_Queued = tuple[int, str, bytes, float | None, bytes]
+
+class _Queued(NamedTuple):
+    """A task from the executor, until its worker has run it (a ``_supervisor.Supervised``)."""
+
+    task_id: int
+    name: str
+    fn_key: bytes
+    timeout: float | None
+    call: bytes
 
 
 @attrs.define(eq=False)
 class _Worker:
-    index: int
+    """A worker's process and the pool's end of its socket pair; what it holds is its slot's."""
+
     pid: int
     sock: socket.socket
     name: str
-    inflight: deque[_Queued] = attrs.field(factory=deque)
-    functions: set[bytes] = attrs.field(factory=set)
+    slot: Slot[_Queued]
     out: bytearray = attrs.field(factory=bytearray)
     received: bytearray = attrs.field(factory=bytearray)
-    deadline: float | None = None
     last_look: TaskSample | None = None  # at its running task, to say how big it was if it dies
 
 
@@ -99,7 +105,7 @@ class Pool:
         self.pool_id = pool_id
         self.host = socket.gethostname()
         self.size = workers
-        self.queue: deque[_Queued] = deque()
+        self.supervisor: Supervisor[_Queued] = Supervisor(workers)
         self.functions: dict[bytes, bytes] = {}
         self.results: list[tuple[list[Any], bytes]] = []
         self.sys_path: list[str] | None = None  # the driver's, from its accept
@@ -117,12 +123,9 @@ class Pool:
         self.samples: list[SampleRow] = []  # sent with the next heartbeat
         self.task_samples: list[TaskSampleRow] = []
         self.poller = zmq.Poller()
-        self.workers: list[_Worker] = []
         # Fork before the zmq context exists, with no threads around; workers fork from it.
         self.launcher = Launcher.forked()
-        for index in range(workers):
-            self.workers.append(self._fork(index))
-            self.poller.register(self.workers[-1].sock.fileno(), zmq.POLLIN)
+        self.workers = [self._fork(slot) for slot in self.supervisor.slots]  # by slot index
         self.context: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
         self.dealer = self.context.socket(zmq.DEALER)
         self.dealer.linger = 1000  # long enough to deliver the last results of a drain
@@ -142,7 +145,7 @@ class Pool:
 
     # -- workers -----------------------------------------------------------------
 
-    def _fork(self, index: int) -> _Worker:
+    def _fork(self, slot: Slot[_Queued]) -> _Worker:
         ours, theirs = socket.socketpair()
         with theirs:
             try:
@@ -150,7 +153,8 @@ class Pool:
             except (OSError, EOFError) as error:  # someone killed it, and its workers with it
                 raise RuntimeError(f"pool {self.pool_id}: its worker launcher is gone ({error})") from error
         ours.setblocking(False)
-        worker = _Worker(index, pid, ours, f"{self.pool_id}/{index}:{pid}")
+        worker = _Worker(pid, ours, f"{self.pool_id}/{slot.index}:{pid}", slot)
+        self.poller.register(ours.fileno(), zmq.POLLIN)
         if self.sys_path is not None:
             self._write(worker, frame(pickle.dumps(self.sys_path)))
         return worker
@@ -188,13 +192,13 @@ class Pool:
                 break
             batch = pickle.loads(buffer[HEADER.size : HEADER.size + size])  # our worker's tuples of bytes
             del buffer[: HEADER.size + size]
-            for task_id, ok, payload, started, ended, usage in batch:
-                head = worker.inflight.popleft()
-                assert head[0] == task_id, "a worker runs its tasks in order"
+            done = self.supervisor.complete(worker.slot, [result[0] for result in batch])
+            for task, (task_id, ok, payload, started, ended, usage) in zip(done, batch, strict=True):
+                if task is None:  # cancelled: the executor has forgotten it
+                    continue
                 cpu, peak_rss = usage or (None, None)
-                self._result([task_id, ok, started, ended, worker.name, cpu, peak_rss], payload, head[1])
+                self._result([task_id, ok, started, ended, worker.name, cpu, peak_rss], payload, task.name)
                 self.task_seconds += 0.1 * (ended - started - self.task_seconds)
-            self._arm(worker)
 
     def _result(self, row: list[Any], payload: bytes, name: str) -> None:
         """Queue a result for the executor; one too big for it to take is that task's failure.
@@ -213,20 +217,14 @@ class Pool:
             )
         self.results.append((row, payload))
 
-    def _arm(self, worker: _Worker) -> None:
-        timeout = worker.inflight[0][3] if worker.inflight else None
-        worker.deadline = None if timeout is None else time.monotonic() + timeout
-
     def _worker_died(self, worker: _Worker) -> None:
         how = self._kill(worker)
-        if worker.inflight:
-            task_id, name = worker.inflight[0][:2]
-            size = last_seen(worker.last_look, task_id, time.time())
-            self._replace(
-                worker, WorkerLost(f"worker {worker.name} on {self.host} died ({how}) while running {name}{size}")
-            )
-        else:
-            self._replace(worker, None)
+        error = None
+        if worker.slot.inflight:
+            running = worker.slot.inflight[0]
+            size = last_seen(worker.last_look, running.task_id, time.time())
+            error = WorkerLost(f"worker {worker.name} on {self.host} died ({how}) while running {running.name}{size}")
+        self._replace(worker, error)
 
     def _kill(self, worker: _Worker) -> str:
         """Kill the worker and what its task started, wait until it has ended; how it ended."""
@@ -246,43 +244,30 @@ class Pool:
         (nothing is reported when None: it was cancelled), the rest go back in the queue."""
         self.poller.unregister(worker.sock.fileno())
         worker.sock.close()
-        if worker.inflight:
-            head = worker.inflight.popleft()
-            if error is not None:
-                now = time.time()
-                self.results.append(([head[0], False, now, now, worker.name, None, None], dumps_error(error)))
-            self.queue.extendleft(reversed(worker.inflight))
-        fresh = self._fork(worker.index)
-        self.workers[worker.index] = fresh
-        self.poller.register(fresh.sock.fileno(), zmq.POLLIN | (zmq.POLLOUT if fresh.out else 0))
+        head = self.supervisor.lose(worker.slot)
+        if head is not None and error is not None:
+            now = time.time()
+            self.results.append(([head.task_id, False, now, now, worker.name, None, None], dumps_error(error)))
+        self.workers[worker.slot.index] = self._fork(self.supervisor.replace(worker.slot))
 
     def _room(self) -> int:
         """How many tasks each worker may hold now."""
         if self.task_seconds > _SHORT_TASK:
             return _WORKER_ROOM
-        share = -(-len(self.queue) // len(self.workers))  # ceiling
+        share = -(-len(self.supervisor.queue) // len(self.workers))  # ceiling
         return max(_WORKER_ROOM, min(_BATCH_ROOM, share))
 
     def _dispatch(self) -> None:
-        if self.sys_path is None:
+        if self.sys_path is None or not self.supervisor.queue:  # the loop's usual turn: nothing to hand out
             return
-        batches: list[list[_worker.WireTask]] = [[] for _ in self.workers]
         # Idle workers first, then each up to its room: a task never waits behind a
         # running one while another worker has nothing to do.
-        for room in (1, self._room()):
-            for worker, batch in zip(self.workers, batches, strict=True):
-                while self.queue and len(worker.inflight) < room:
-                    item = self.queue.popleft()
-                    task_id, name, fn_key, _timeout, call = item
-                    fn = None if fn_key in worker.functions else self.functions[fn_key]
-                    worker.functions.add(fn_key)
-                    worker.inflight.append(item)
-                    if len(worker.inflight) == 1:
-                        self._arm(worker)
-                    batch.append((task_id, name, fn_key, fn, call))
-        for worker, batch in zip(self.workers, batches, strict=True):
-            if batch:
-                self._write(worker, frame(pickle.dumps(batch, protocol=pickle.HIGHEST_PROTOCOL)))
+        for index, batch in self.supervisor.assign((1, self._room())).items():
+            wire: list[_worker.WireTask] = [
+                (task.task_id, task.name, task.fn_key, self.functions[task.fn_key] if send_fn else None, task.call)
+                for task, send_fn in batch
+            ]
+            self._write(self.workers[index], frame(pickle.dumps(wire, protocol=pickle.HIGHEST_PROTOCOL)))
 
     # -- the executor -----------------------------------------------------------------
 
@@ -340,7 +325,7 @@ class Pool:
             for task_id, name, fn_key, has_fn, timeout in message["tasks"]:
                 if has_fn:
                     self.functions[fn_key] = next(payloads)
-                self.queue.append((task_id, name, fn_key, timeout, next(payloads)))
+                self.supervisor.submit(_Queued(task_id, name, fn_key, timeout, next(payloads)))
         elif kind == "cancel":
             self._cancel(set(message["ids"]))
         elif kind == "drain":
@@ -355,12 +340,13 @@ class Pool:
             self.next_sample = time.monotonic() + self.sample_every
 
     def _cancel(self, ids: set[int]) -> None:
-        self.queue = deque(item for item in self.queue if item[0] not in ids)
-        for worker in list(self.workers):
-            if worker.inflight and worker.inflight[0][0] in ids:
-                self._kill(worker)
-                self._replace(worker, None)
-        # A cancelled task queued behind another in a worker still runs; the executor ignores it.
+        cancelled = self.supervisor.cancel(ids)
+        for index, held in cancelled.skip.items():
+            self._write(self.workers[index], _worker.skip_frame(task.task_id for task in held))
+        for slot in cancelled.running:
+            worker = self.workers[slot.index]
+            self._kill(worker)
+            self._replace(worker, None)
 
     def _send_results(self) -> None:
         while self.results:
@@ -377,7 +363,7 @@ class Pool:
         if self.sampler is not None and self.task_sampler is not None and now >= self.next_sample:
             self.samples.append(self.sampler.row())
             self.next_sample = now + self.sample_every
-            busy = {worker.inflight[0][0]: worker for worker in self.workers if worker.inflight}
+            busy = {task_id: self.workers[slot.index] for task_id, slot in self.supervisor.running().items()}
             self.task_samples += [look.row() for look in self.task_sampler.look(busy)]
         if self.sys_path is not None and now >= self.next_heartbeat:
             # Samples ride on heartbeats: one message every period, whatever it carries.
@@ -385,13 +371,11 @@ class Pool:
             self._send(encode("heartbeat", **{name: rows for name, rows in looks.items() if rows}))
             self.samples, self.task_samples = [], []
             self.next_heartbeat = now + self.heartbeat_period
-        for worker in list(self.workers):
-            if worker.deadline is not None and now >= worker.deadline:
-                _, name, _, timeout, _ = worker.inflight[0]
-                self._kill(worker)
-                error = TaskTimeout(f"{name} ran longer than its timeout of {timeout} s; its process was killed")
-                self._replace(worker, error)
-        if self.draining and not self.queue and not any(w.inflight for w in self.workers) and not self.results:
+        for slot in self.supervisor.expired():
+            worker, running = self.workers[slot.index], slot.inflight[0]
+            self._kill(worker)
+            self._replace(worker, TaskTimeout.killed(running.name, running.timeout))
+        if self.draining and self.supervisor.idle() and not self.results:
             self._send(encode("drained"))
             self.exit_code = 0
 
@@ -414,7 +398,9 @@ class Pool:
             due.append(self.next_heartbeat)
         if self.sampler is not None:
             due.append(self.next_sample)
-        due.extend(w.deadline for w in self.workers if w.deadline is not None)
+        deadline = self.supervisor.next_deadline()
+        if deadline is not None:
+            due.append(deadline)
         return max(0, int((min(due) - time.monotonic()) * 1000) + 1)
 
     # -- the loop ---------------------------------------------------------------------

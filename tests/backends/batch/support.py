@@ -8,11 +8,11 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import plait as pl
 from plait.backends.providers import Provider
+from tests.waiting import wait_for
 
 RECORDED = Path(__file__).parent / "recorded"
 
@@ -60,11 +60,6 @@ class FakeScheduler:
 FAST = {"heartbeat_period": 0.2, "heartbeat_threshold": 3.0, "prefetch": 0}
 
 
-def wait_for(condition: Callable[[], object], seconds: float = 60, what: str = "") -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, f"waited {seconds} s for {what}"
-        time.sleep(0.1)
 
 
 @pl.app

@@ -11,7 +11,7 @@ import pytest
 
 import plait as pl
 from plait.backends import WorkerLost
-from tests.backends.batch.support import wait_for
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.timeout(60)
 

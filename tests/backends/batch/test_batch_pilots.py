@@ -11,7 +11,8 @@ import pytest
 
 import plait as pl
 from plait.backends.providers import JobState
-from tests.backends.batch.support import FAST, avg, cancel_a_pilot_mid_run, in_job, inside, wait_for
+from tests.backends.batch.support import FAST, avg, cancel_a_pilot_mid_run, in_job, inside
+from tests.waiting import wait_for
 
 pytestmark = [pytest.mark.slurm, pytest.mark.usefixtures("slurm"), pytest.mark.timeout(150)]
 

@@ -16,6 +16,7 @@ from plait.backends import TaskTimeout, WorkerLost
 from plait.backends._batch import BatchExecutor
 from plait.backends.providers import JobState, SchedulerError, SlurmProvider
 from tests.backends.batch.support import avg, inside
+from tests.waiting import wait_for_line
 
 pytestmark = [pytest.mark.slurm, pytest.mark.usefixtures("slurm"), pytest.mark.timeout(120)]
 
@@ -42,7 +43,7 @@ def first_attempt_hangs(marker: str) -> str:
     """Writes its job id and hangs the first time; returns its job id the second."""
     job = os.environ["SLURM_JOB_ID"]
     if not os.path.exists(marker):
-        Path(marker).write_text(job)
+        Path(marker).write_text(f"{job}\n")
         time.sleep(100)
     return job
 
@@ -81,19 +82,13 @@ def test_unknown_partition_is_a_clear_error_not_a_hang(tmp_path: Path) -> None:
         rt.run(where())
 
 
-def _wait_for(path: Path, seconds: float) -> str:
-    deadline = time.monotonic() + seconds
-    while not path.exists() or not path.read_text():
-        assert time.monotonic() < deadline, f"{path} did not appear within {seconds} s"
-        time.sleep(0.1)
-    return path.read_text()
 
 
 def test_scancel_mid_run_reruns_the_task_in_a_new_job(tmp_path: Path) -> None:
     marker = tmp_path / "marker"
     with pl.Runtime(executors=[executor(tmp_path)], lost_retries=1) as rt:
         future = rt.submit(first_attempt_hangs(str(marker)))
-        killed = _wait_for(marker, 60)
+        killed = wait_for_line(marker).strip()
         subprocess.run(["scancel", killed], check=True, timeout=30)
         rerun = future.result(timeout=60)
     assert rerun.isdigit() and rerun != killed
@@ -103,7 +98,7 @@ def test_a_job_killed_without_retries_names_its_output_files(tmp_path: Path) -> 
     marker = tmp_path / "marker"
     with pl.Runtime(executors=[executor(tmp_path)], lost_retries=0) as rt:
         future = rt.submit(first_attempt_hangs(str(marker)))
-        killed = _wait_for(marker, 60)
+        killed = wait_for_line(marker).strip()
         subprocess.run(["scancel", killed], check=True, timeout=30)
         with pytest.raises(WorkerLost) as lost:
             future.result(timeout=60)

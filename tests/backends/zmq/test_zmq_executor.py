@@ -29,10 +29,10 @@ from tests.backends.zmq.zmq_apps import (
     stuck,
     total,
     unspeakable,
-    wait_for,
     where,
     workers_of,
 )
+from tests.waiting import wait_for
 
 
 def test_a_workflow_runs_on_pools_and_its_errors_come_back_with_the_remote_traceback() -> None:

@@ -17,7 +17,8 @@ import zmq
 
 import plait as pl
 from plait.backends.zmq._protocol import decode, encode
-from tests.backends.zmq.zmq_apps import FAST, keyed_dealer, nap, wait_for, where, workers_of
+from tests.backends.zmq.zmq_apps import FAST, keyed_dealer, nap, where, workers_of
+from tests.waiting import wait_for
 
 
 class Events:

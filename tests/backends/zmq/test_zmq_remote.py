@@ -23,7 +23,8 @@ import pytest
 import plait as pl
 from plait.backends.providers import JobState
 from plait.backends.zmq._protocol import encode, python_version
-from tests.backends.zmq.zmq_apps import host_of, length, wait_for
+from tests.backends.zmq.zmq_apps import host_of, length
+from tests.waiting import wait_for
 
 HOSTS = ["198.18.0.2", "198.18.0.3"]
 NAMES = {"198.18.0.2": "plait-h1", "198.18.0.3": "plait-h2"}

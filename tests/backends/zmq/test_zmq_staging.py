@@ -20,7 +20,8 @@ import pytest
 
 import plait as pl
 from tests.backends.zmq.test_zmq_remote import DRIVER, INIT, QUICK, hosts, on_host
-from tests.backends.zmq.zmq_apps import shout, wait_for
+from tests.backends.zmq.zmq_apps import shout
+from tests.waiting import wait_for
 
 __all__ = ["hosts"]  # the fixture, used here by name
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -63,13 +62,6 @@ def stuck(seconds: float) -> float:
     return seconds
 
 
-def wait_for(predicate: Callable[[], object], timeout: float = 15.0, what: str = "condition") -> None:
-    """Poll ``predicate`` until it is true, or fail the test after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.02)
 
 
 def keyed_dealer(context: zmq.Context[zmq.Socket[bytes]], executor: ZMQExecutor) -> zmq.Socket[bytes]:

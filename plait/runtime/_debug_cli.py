@@ -11,7 +11,7 @@ import click
 from returns.result import Failure
 
 from plait.backends._wire import loads_call, loads_function
-from plait.monitoring._db import FailedCall, open
+from plait.monitoring import FailedCall, open
 from plait.runtime._debug import call_text, rerun
 
 __all__ = ["debug"]
