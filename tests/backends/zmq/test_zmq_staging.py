@@ -73,7 +73,8 @@ def test_an_input_over_http_is_read_on_another_host_and_its_output_lands_over_sf
     out = pl.File(f"sftp://{H1}/tmp/{name}.txt")
     result = runtime.run(shout(pl.File(f"http://{H1}:{PORT}/in.txt"), out))
     assert result.outputs == (out,)  # the URL the workflow named, not the worker's scratch path
-    assert on_host(H1, f"cat /tmp/{name}.txt") == "HELLO FROM H1\nplait-h2\n"
+    landed = on_host(H1, f"cat /tmp/{name}.txt && rm /tmp/{name}.txt")  # others check that hosts are left clean
+    assert landed == "HELLO FROM H1\nplait-h2\n"
     assert not Path(f"/tmp/{name}.txt").exists()  # it landed on plait-h1 only
     assert "plait-staged" not in on_host(H2, "ls /tmp")  # the scratch directory went with the task
 
