@@ -273,6 +273,23 @@ def files_in(value: object, where: str, found: list[tuple[str, File]]) -> None:
             files_in(getattr(value, field.name), f"{where}.{field.name}", found)
 
 
+def argument_files(signature: inspect.Signature, args: Any, kwargs: Any) -> list[tuple[str, File]]:
+    """Every File among a call's arguments, with where it is; none when the arguments do
+    not fit the signature (the call itself reports that).
+
+    >>> argument_files(inspect.signature(lambda src, n: None), ([File("/x")],), {"n": 1})
+    [("argument 'src'[0]", File(path='/x', hash='content'))]
+    """
+    try:
+        bound = signature.bind(*args, **kwargs)
+    except TypeError:
+        return []
+    found: list[tuple[str, File]] = []
+    for param, value in bound.arguments.items():
+        files_in(value, f"argument {param!r}", found)
+    return found
+
+
 class WithOutputs:
     """A Python app's function that checks, after it returns, that its outputs exist.
 

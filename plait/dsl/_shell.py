@@ -22,10 +22,10 @@ from plait.dsl._expr import Expr
 from plait.dsl._file import (
     File,
     OutputSpec,
+    argument_files,
     check_outputs,
     check_within,
     declared_outputs,
-    files_in,
     outputs_spec,
 )
 from plait.dsl._retry import Retry
@@ -176,14 +176,7 @@ def _check_output_argument(root: str, app: ShellApp[Any], param: str, args: Any,
 
 def _check_files(root: str, name: str, signature: inspect.Signature, args: Any, kwargs: Any) -> None:
     """Refuse any File among the arguments that lies outside ``root``."""
-    try:
-        bound = signature.bind(*args, **kwargs)
-    except TypeError:
-        return  # App.__call__ reports the bad call
-    found: list[tuple[str, File]] = []
-    for param, value in bound.arguments.items():
-        files_in(value, f"argument {param!r}", found)
-    for where, file in found:
+    for where, file in argument_files(signature, args, kwargs):
         check_within(root, file.path, name, where)
 
 

@@ -20,7 +20,7 @@ from typing import Any
 import attrs
 
 from plait.dsl._expr import Expr
-from plait.dsl._file import File, WithOutputs, files_in
+from plait.dsl._file import File, WithOutputs, argument_files
 from plait.dsl._shell import ShellCommand
 from plait.staging import Stager, Staging
 
@@ -35,15 +35,13 @@ def staged(
     error naming it: a host without the driver's filesystem cannot read it."""
     if staging.mode == "shared" or not (_holds_file(args) or (kwargs and _holds_file(kwargs))):
         return None
-    found: list[tuple[str, File]] = []
-    files_in((args, dict(kwargs)), "", found)
+    found = argument_files(inspect.signature(fn), args, kwargs)
     if staging.mode == "isolated":
         for where, file in found:
             if not file.is_url:
                 raise ValueError(
-                    f"{app}: argument {_argument(fn, where)} is the local path {file.path}, but its executor has "
-                    f"staging='isolated' (its hosts do not share this filesystem): name it by a URL, "
-                    f"e.g. pl.File('sftp://host{file.path}')"
+                    f"{app}: {where} is the local path {file.path}, but its executor has staging='isolated' "
+                    f"(its hosts do not share this filesystem): name it by a URL, e.g. pl.File('sftp://host{file.path}')"
                 )
     if not any(file.is_url for _, file in found):
         return None
@@ -72,18 +70,6 @@ def _holds_file(value: object) -> bool:
     if attrs.has(cls) and not isinstance(value, Expr):
         return any(_holds_file(getattr(value, field.name)) for field in attrs.fields(cls))
     return False
-
-
-def _argument(fn: Callable[..., Any], where: str) -> str:
-    # where is "[0][i]..." for a positional argument, "[1]['name']..." for a keyword one
-    try:
-        names = list(inspect.signature(fn).parameters)
-    except (TypeError, ValueError):
-        return where
-    if where.startswith("[0]["):
-        index, _, rest = where[4:].partition("]")
-        return repr(names[int(index)]) + rest if int(index) < len(names) else where
-    return where[4:].split("]", 1)[0] if where.startswith("[1][") else where
 
 
 @attrs.frozen
