@@ -85,11 +85,13 @@ class File:
         return is_url(self.path)
 
     def exists(self) -> bool:
-        """Whether the file is there now."""
-        return os.path.exists(self.path)
+        """Whether the file is there now (a URL: asked of its server)."""
+        return _DRIVER_STAGER.exists(self.path) if self.is_url else os.path.exists(self.path)
 
     def read_text(self, encoding: str = "utf-8") -> str:
-        """The file's content as text."""
+        """The file's content as text (a URL: read from its server)."""
+        if self.is_url:
+            return _DRIVER_STAGER.read_bytes(self.path).decode(encoding)
         with open(self.path, encoding=encoding) as f:
             return f.read()
 
@@ -100,7 +102,7 @@ class File:
         return self.path
 
 
-_DRIVER_STAGER = FsspecStager()
+_DRIVER_STAGER = FsspecStager()  # where the File is used outside a staged task: fsspec's config applies
 # (path, inode, size, mtime, ctime) -> content digest: an unchanged file is read once per process
 _digests: dict[tuple[str, int, int, int, int], str] = {}
 

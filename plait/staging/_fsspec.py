@@ -77,6 +77,15 @@ class FsspecStager:
             return ("stat", url, str(info["size"]), str(mtime))
         return ("content", url, self._guarded("read", url, lambda: _content_hash(fs, path)))
 
+    def exists(self, url: str) -> bool:
+        """Whether a file is at ``url`` now (an unreachable host is an error, not False)."""
+        fs, path = self._filesystem(url)
+        return bool(self._guarded("read", url, lambda: fs.exists(path)))
+
+    def read_bytes(self, url: str) -> bytes:
+        fs, path = self._filesystem(url)
+        return bytes(self._guarded("read", url, lambda: fs.cat_file(path)))
+
     def fetch(self, url: str, local: str) -> None:
         fs, path = self._filesystem(url)
         self._guarded("fetch", url, lambda: fs.get_file(path, local))

@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import fsspec.config
 import pytest
 
 import plait as pl
@@ -66,15 +67,17 @@ def runtime(hosts: list[str]) -> Iterator[pl.Runtime]:
 
 
 def test_an_input_over_http_is_read_on_another_host_and_its_output_lands_over_sftp(
-    served: Path, runtime: pl.Runtime
+    served: Path, runtime: pl.Runtime, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setitem(fsspec.config.conf, "sftp", {"key_filename": KEY})  # the driver reads the output
     name = f"staged-{uuid.uuid4().hex}"
     (served / "in.txt").write_text("hello from h1\n")
     out = pl.File(f"sftp://{H1}/tmp/{name}.txt")
     result = runtime.run(shout(pl.File(f"http://{H1}:{PORT}/in.txt"), out))
     assert result.outputs == (out,)  # the URL the workflow named, not the worker's scratch path
-    landed = on_host(H1, f"cat /tmp/{name}.txt && rm /tmp/{name}.txt")  # others check that hosts are left clean
-    assert landed == "HELLO FROM H1\nplait-h2\n"
+    assert out.read_text() == "HELLO FROM H1\nplait-h2\n"  # read over SFTP from the driver
+    on_host(H1, f"rm /tmp/{name}.txt")  # other tests check that hosts are left clean
+    assert not out.exists()
     assert not Path(f"/tmp/{name}.txt").exists()  # it landed on plait-h1 only
     assert "plait-staged" not in on_host(H2, "ls /tmp")  # the scratch directory went with the task
 
@@ -97,8 +100,6 @@ def test_a_missing_input_over_http_is_an_error_naming_the_url(served: Path) -> N
 def test_a_missing_input_over_sftp_is_an_error_naming_the_url(
     hosts: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import fsspec.config
-
     monkeypatch.setitem(fsspec.config.conf, "sftp", {"key_filename": KEY})  # the driver reads it to key the call
     url = f"sftp://{H1}/tmp/no-such-file"
     with pytest.raises(FileNotFoundError, match=f"{re.escape(url)} does not exist"):
