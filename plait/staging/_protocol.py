@@ -15,15 +15,13 @@ StagingMode = Literal["auto", "shared", "isolated"]
 
 @runtime_checkable
 class Stager(Protocol):
-    """Moves files between URLs and a worker's local disk.
+    """Moves files between URLs and a worker's local disk, on the worker.
 
-    ``identity`` is what a remote input contributes to a memo key, read on the driver
-    when a call is built; ``fetch`` and ``push`` run on the worker. Each raises
-    :class:`~plait.staging.StagingError` (a ``FileNotFoundError`` for a missing file)
-    naming the URL, and gives up after its timeout rather than hang.
+    Each method raises :class:`~plait.staging.StagingError` (a ``FileNotFoundError`` for
+    a missing file) naming the URL, and gives up after a timeout rather than hang. (What
+    a URL input contributes to a memo key is read on the driver when the call is built,
+    before its executor is known: by fsspec, ``FsspecStager.identity``.)
     """
-
-    def identity(self, url: str) -> tuple[str, ...]: ...
 
     def fetch(self, url: str, local: str) -> None: ...
 

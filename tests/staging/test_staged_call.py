@@ -87,3 +87,29 @@ def test_shared_staging_passes_urls_as_they_are(served: tuple[Path, str]) -> Non
 def test_a_bad_staging_option_is_refused_naming_the_executor() -> None:
     with pytest.raises(ValueError, match="executor 'zmq': staging='nfs' must be"):
         pl.ZMQExecutor(staging="nfs")  # type: ignore[arg-type]
+
+
+class Shelf:
+    """A stager of one's own: a dict of URLs' contents (one process: the threads share it)."""
+
+    def __init__(self) -> None:
+        self.items = {"memory://plait-test/shelf-in.txt": b"from the shelf"}
+
+    def fetch(self, url: str, local: str) -> None:
+        Path(local).write_bytes(self.items[url])
+
+    def push(self, local: str, url: str) -> None:
+        self.items[url] = Path(local).read_bytes()
+
+
+def test_a_stager_of_ones_own_moves_the_files() -> None:
+    memory = fsspec.filesystem("memory")
+    memory.pipe("/plait-test/shelf-in.txt", b"from fsspec")  # what the driver keys the call by
+    shelf = Shelf()
+    assert isinstance(shelf, pl.Stager)
+    executor = pl.ThreadExecutor(1)
+    executor.staging = pl.Staging(stager=shelf)  # type: ignore[attr-defined]
+    with pl.Runtime([executor]) as rt:
+        rt.run(upper(pl.File("memory://plait-test/shelf-in.txt"), pl.File("memory://plait-test/shelf-out.txt")))
+    assert shelf.items["memory://plait-test/shelf-out.txt"] == b"FROM THE SHELF"  # fetched and pushed by the shelf
+    assert not memory.exists("/plait-test/shelf-out.txt")
