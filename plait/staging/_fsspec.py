@@ -95,10 +95,13 @@ class FsspecStager:
         self._guarded("push to", url, lambda: fs.put_file(local, path))
 
     def _filesystem(self, url: str) -> tuple[Any, str]:
+        from fsspec.config import conf
         from fsspec.core import url_to_fs
 
         scheme = check_url(url).split("://", 1)[0].lower()
-        options = {**_timeouts(scheme, self.timeout), **self.storage_options.get(scheme, {})}
+        configured = conf.get(scheme, {})  # fsspec's own configuration wins over our default timeouts
+        defaults = {k: v for k, v in _timeouts(scheme, self.timeout).items() if k not in configured}
+        options = {**defaults, **self.storage_options.get(scheme, {})}
         with _named(url, "reach"):
             fs, path = url_to_fs(url, **options)
         return fs, path

@@ -132,3 +132,14 @@ def test_isolated_staging_refuses_a_local_path_naming_it(runtime: pl.Runtime, tm
     refused = rf"argument 'src' is the local path {re.escape(str(local))}.*staging='isolated'"
     with pytest.raises(ValueError, match=refused):
         runtime.run(shout(pl.File(local), pl.File(f"sftp://{H1}/tmp/x.txt")))
+
+
+def test_an_input_on_an_unreachable_host_is_an_error_within_fsspecs_timeout(
+    hosts: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(fsspec.config.conf, "sftp", {"key_filename": KEY, "timeout": 1})  # the driver's, as configured
+    url = "sftp://198.18.0.9/tmp/in.txt"
+    started = time.monotonic()
+    with pytest.raises(pl.StagingError, match=f"cannot reach {re.escape(url)}: .*timed out"):
+        shout(pl.File(url), pl.File(f"sftp://{H1}/tmp/x.txt"))
+    assert time.monotonic() - started < 5
