@@ -246,9 +246,15 @@ def check_within(root: str | None, path: str | os.PathLike[str], app: str, what:
     Traceback (most recent call last):
     ...
     PermissionError: f: argument 'src' is /work/project-old/x, outside the allowed directory /work/project
+    >>> check_within("/work/project", "https://example.org/x", "f", "argument 'src'")
+    Traceback (most recent call last):
+    ...
+    PermissionError: f: argument 'src' is the URL https://example.org/x; root= allows only paths under /work/project
     """
     if root is None:
         return
+    if is_url(os.fspath(path)):  # staged to a scratch directory outside root: not allowed yet
+        raise PermissionError(f"{app}: {what} is the URL {os.fspath(path)}; root= allows only paths under {root}")
     real = os.path.realpath(os.fspath(path))
     if os.path.commonpath([real, root]) != root:
         raise PermissionError(f"{app}: {what} is {real}, outside the allowed directory {root}")
