@@ -113,7 +113,7 @@ class _Mover:
         self.pushes: list[tuple[str, str]] = []
 
     def _place(self, file: File) -> File:
-        directory = os.path.join(self.here, str(len(self.local)))  # one each: two URLs may share a name
+        directory = os.path.join(self.here, str(len(self.url)))  # one per placing: two URLs may share a name
         os.mkdir(directory)
         local = self.local[file.path] = File(os.path.join(directory, file.name or "file"))
         self.url[local.path] = file
