@@ -17,7 +17,8 @@ import zmq
 import plait as pl
 from plait.backends._wire import loads_call
 from plait.backends.zmq._protocol import Message, decode, encode
-from tests.backends.zmq.zmq_apps import inc, keyed_dealer, wait_for
+from tests.backends.zmq.zmq_apps import inc, keyed_dealer
+from tests.waiting import wait_for
 
 # Heartbeats often (a vanished pool is noticed at once), a threshold no test reaches.
 TIMING = {"heartbeat_period": 0.2, "heartbeat_threshold": 30.0}
