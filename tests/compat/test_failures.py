@@ -1,26 +1,16 @@
-"""Walltime, retries and join apps, as Parsl documents them."""
+"""Retries and join apps, as Parsl documents them (walltime: walltime_cases.py)."""
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import pytest
 
 from plait.compat import parsl
 from plait.compat.parsl import join_app, python_app
-from plait.compat.parsl.app.errors import AppTimeout
 from plait.compat.parsl.dataflow.errors import DependencyError, JoinError
 
 tries: list[str] = []
-
-
-@python_app
-def spin(seconds: float, walltime: float | None = None) -> str:
-    end = time.monotonic() + seconds
-    while time.monotonic() < end:
-        pass
-    return "done"
 
 
 @python_app
@@ -39,21 +29,6 @@ def double(x: int) -> int:
 @python_app
 def fail(message: str) -> int:
     raise ValueError(message)
-
-
-def test_walltime_raises_app_timeout_in_the_app(threads: parsl.DataFlowKernel) -> None:
-    started = time.monotonic()
-    error = spin(5, walltime=0.2).exception(timeout=10)
-    assert isinstance(error, AppTimeout) and "spin exceeded walltime: 0.2" in str(error)
-    assert time.monotonic() - started < 3
-    assert spin(0.01, walltime=5).result() == "done"
-
-
-def test_an_app_within_its_walltime_is_not_hit_later(threads: parsl.DataFlowKernel) -> None:
-    # The timer of a finished call must not fire into the thread's next task.
-    assert [f.result() for f in [spin(0.0, walltime=0.05) for _ in range(8)]] == ["done"] * 8
-    time.sleep(0.1)
-    assert [f.result() for f in [spin(0.0) for _ in range(8)]] == ["done"] * 8
 
 
 def test_retries_try_a_failed_task_again(load: Any) -> None:
@@ -148,19 +123,3 @@ def test_a_join_fails_with_join_error_naming_the_failed_future(threads: parsl.Da
 def test_a_join_app_must_return_futures(threads: parsl.DataFlowKernel) -> None:
     with pytest.raises(TypeError, match="must return a Future or list of Futures"):
         not_futures().result(timeout=10)
-
-
-def test_the_timeout_wrapper_stops_its_timer_when_the_function_returns_or_raises() -> None:
-    from plait.compat.parsl.app.python import timeout
-
-    def quick(fail: bool = False) -> str:
-        if fail:
-            raise KeyError("own")
-        return "quick"
-
-    assert timeout(quick, 0.05)() == "quick"
-    with pytest.raises(KeyError):
-        timeout(quick, 0.05)(True)
-    time.sleep(0.1)  # an AppTimeout from either timer would be raised here
-    with pytest.raises(AppTimeout):
-        timeout(lambda: spin.func(2), 0.1)()
