@@ -105,7 +105,9 @@ def test_pools_run_on_both_hosts_with_their_own_tmp_and_no_key_in_any_command_li
         for host in hosts:
             there = on_host(host, "ps -eo args")
             assert "--key-file -" in there  # the pool read its keys from ssh's stdin
-            left = on_host(host, "grep -rls plait /tmp /var/lib/plait-hosts/scratch || true").split()
+            # -xdev: the host's own /tmp and scratch, not a checkout under /tmp that hosts-up binds in
+            files = "find /tmp /var/lib/plait-hosts/scratch -xdev -type f -exec grep -ls plait {} +"
+            left = on_host(host, f"{files} || true").split()
             assert left == ["/tmp/plait-host"]  # no key file, nor anything else, left on the host
             for secret in secrets:
                 assert secret not in there and not any(secret in line for line in here)
