@@ -20,7 +20,7 @@ import attrs
 from plait.dsl._args import find_refs
 from plait.dsl._expr import Call, Expr, as_expr, gather, ref_key
 from plait.dsl._file import File, WithOutputs, declare_outputs_hint, output_token, outputs_spec
-from plait.dsl._reach import NO_REACH, ImpureAppWarning, MemoKeyWarning, Reach, reach_of
+from plait.dsl._reach import NO_REACH, ImpureAppWarning, MemoKeyWarning, Reach, reach_of, user_function
 from plait.dsl._retry import Retry
 from plait.dsl._token import Untokenizable, code_token, digest, token_of
 
@@ -110,7 +110,7 @@ class App(Generic[P, T]):
         """What this app's key covers beyond its own body: see ``plait cache why``."""
         found = self._reach
         if found is None:
-            fn = _user_function(self.fn)
+            fn = user_function(self.fn)
             found = reach_of(fn) if isinstance(fn, types.FunctionType) else NO_REACH
             object.__setattr__(self, "_reach", found)
         return found
@@ -317,12 +317,6 @@ def _warn(message: str, category: type[Warning]) -> None:
 
 
 _PLAIT_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
-
-
-def _user_function(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """The user's function behind a wrapper plait made (a shell command, an output check)."""
-    inner = getattr(fn, "__plait_inner__", None)
-    return fn if inner is None else _user_function(inner[0])
 
 
 def _identity(fn: Callable[..., Any], options: AppOptions, name: str, reach: bytes) -> bytes:

@@ -44,6 +44,7 @@ __all__ = [
     "nondeterminism",
     "reach_of",
     "reach_token",
+    "user_function",
 ]
 
 # Past this many user functions and classes a reach is cut short, with a warning: a key
@@ -92,18 +93,8 @@ def reach_token(fn: types.FunctionType) -> bytes:
     found = _reach_tokens.get(code)
     if found is not None and found[0] is fn.__globals__:
         return found[1]
-    if code in _walking:  # a function that reaches itself through a default argument
-        return b""
-    _walking.add(code)
-    try:
-        walk = _Walk()
-        walk.function(fn, root=True, closure=False)
-        token = walk.result().token
-    finally:
-        _walking.discard(code)
-    if len(_reach_tokens) >= 4096:
-        _reach_tokens.clear()
-    _reach_tokens[code] = (fn.__globals__, token)
+    token = _walked(code, lambda walk: walk.function(fn, root=True, closure=False))
+    _remember(_reach_tokens, code, (fn.__globals__, token))
     return token
 
 
@@ -115,19 +106,30 @@ def class_token(cls: type) -> bytes:
     """
     found = _class_tokens.get(cls)
     if found is None:
-        if _origin(cls.__module__) != _USER or cls in _walking:
+        if _origin(cls.__module__) != _USER:
             return b""
-        _walking.add(cls)
-        try:
-            walk = _Walk()
-            walk.enqueue(cls, "")
-            found = walk.result().token
-        finally:
-            _walking.discard(cls)
-        if len(_class_tokens) >= 4096:
-            _class_tokens.clear()
-        _class_tokens[cls] = found
+        found = _walked(cls, lambda walk: walk.enqueue(cls, ""))
+        _remember(_class_tokens, cls, found)
     return found
+
+
+def _walked(start: object, begin: Callable[[_Walk], None]) -> bytes:
+    """The token of a walk from ``start``; nothing for one already being walked (it reaches itself)."""
+    if start in _walking:
+        return b""
+    _walking.add(start)
+    try:
+        walk = _Walk()
+        begin(walk)
+        return walk.result().token
+    finally:
+        _walking.discard(start)
+
+
+def _remember(cache: dict[Any, Any], key: object, value: object) -> None:
+    if len(cache) >= 4096:  # bounded: a process that makes functions without end
+        cache.clear()
+    cache[key] = value
 
 
 # By code object, with the module's globals it was walked in (a code object can run in
@@ -334,10 +336,14 @@ def _function_behind(obj: object) -> object:
     """The plain function of an app (apps may call each other), a shell app or a bound method."""
     if hasattr(type(obj), "__plait_identity__") and hasattr(obj, "fn"):  # the class: not the lazy property
         obj = obj.fn
-    inner = getattr(obj, "__plait_inner__", None)
-    if inner is not None:
-        obj = inner[0]
+    obj = user_function(obj)
     return obj.__func__ if isinstance(obj, types.MethodType) else obj
+
+
+def user_function(fn: Any) -> Any:
+    """The user's function behind a wrapper plait made (a shell command, an output check)."""
+    inner = getattr(fn, "__plait_inner__", None)
+    return fn if inner is None else user_function(inner[0])
 
 
 def _unwrap(value: object) -> tuple[Any, ...]:
