@@ -58,6 +58,7 @@ class SSHProvider:
     """
 
     label = "ssh"
+    walltime_seconds = None  # a pool on a host of one's own may run as long as its run does
 
     def __init__(
         self,

@@ -216,7 +216,7 @@ class ZMQExecutor:
         self.usage_interval = usage_interval
         self.environment = environment
         self.on_samples: Callable[[Sequence[Sample]], None] | None = None
-        walltime: int | None = getattr(self.provider, "walltime_seconds", None)  # batch providers have one
+        walltime = self.provider.walltime_seconds
         margin = min(60.0, walltime / 10) if walltime and walltime_margin is None else walltime_margin or 0.0
         self._drain_after = walltime - margin if walltime else None
         self.url = ""
