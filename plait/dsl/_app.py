@@ -48,7 +48,7 @@ class AppOptions:
     timeout: float | None = attrs.field(default=None)
     executor: str | None = None
     cache: bool = True
-    pure: bool | None = None
+    pure: bool | None = attrs.field(default=None)
     version: str | None = None
     resources: Mapping[str, Any] = attrs.field(factory=dict, converter=dict)
     ignore_for_cache: tuple[str, ...] = attrs.field(default=(), converter=tuple)
@@ -64,6 +64,11 @@ class AppOptions:
     def _check_timeout(self, _: attrs.Attribute[float | None], value: float | None) -> None:
         if value is not None and (isinstance(value, bool) or not value > 0):
             raise ValueError(f"timeout must be a positive number of seconds, not {value!r}")
+
+    @pure.validator
+    def _check_pure(self, _: attrs.Attribute[bool | None], value: bool | None) -> None:
+        if value is not None and not isinstance(value, bool):
+            raise TypeError(f"pure must be True, False or None (assumed pure, and checked), not {value!r}")
 
 
 @attrs.frozen(eq=False, repr=False)

@@ -28,6 +28,8 @@ def check_deterministic(
     annotation (``st.from_type``). Each call runs (the check uses a ``pure=False``
     copy of the app), so neither run is served from the other or from a memo.
     """
+    if not isinstance(app, App):
+        raise TypeError(f"check_deterministic takes an app (a function decorated with @pl.app), not {app!r}")
     drawn = st.fixed_dictionaries({name: strategies.get(name) or _from_annotation(app, p) for name, p in _params(app)})
     unshared = App(app.fn, attrs.evolve(app.options, pure=False))
     with _one_worker() as first, _one_worker() as second:

@@ -109,3 +109,14 @@ def test_check_deterministic_passes_a_pure_app_and_catches_a_random_one() -> Non
         pt.check_deterministic(noisy, max_examples=3)
     with pytest.raises(TypeError, match="parameter 'x' has no annotation"):
         pt.check_deterministic(pl.app(lambda x: x))
+
+
+@pytest.mark.parametrize("wrong", ["no", 0, 1, "False"])
+def test_pure_takes_only_true_false_or_none(wrong: object) -> None:
+    with pytest.raises(TypeError, match=r"pure must be True, False or None.*not "):
+        pl.app(pure=wrong)(lambda x: x)  # type: ignore[call-overload]
+
+
+def test_check_deterministic_names_what_is_not_an_app() -> None:
+    with pytest.raises(TypeError, match="check_deterministic takes an app"):
+        pt.check_deterministic(lambda x: x)  # type: ignore[arg-type]
