@@ -44,7 +44,18 @@ import zmq
 import plait as pl
 from plait._version import __version__
 from plait.backends.zmq._curve import configure_client, read_keys
-from plait.backends.zmq._protocol import PROTOCOL_VERSION, decode, encode, python_version
+from plait.backends.zmq._protocol import (
+    PROTOCOL_VERSION,
+    Accept,
+    Heartbeat,
+    Register,
+    ResultRow,
+    Results,
+    Tasks,
+    decode,
+    encode,
+    python_version,
+)
 
 HEARTBEAT = {"heartbeat_period": 0.5, "heartbeat_threshold": 3.0}
 NONE = pickle.dumps(None)
@@ -76,33 +87,33 @@ class Simulated:
         self.held = 0
 
     def register(self) -> None:
-        self.socket.send_multipart(encode(
-            "register", protocol=PROTOCOL_VERSION, plait=__version__, python=python_version(),
+        self.socket.send_multipart(encode(Register(
+            protocol=PROTOCOL_VERSION, plait=__version__, python=python_version(),
             capacity=self.workers, host=socket.gethostname(), pool=self.pool_id, pid=os.getpid(),
-        ))
+        )))
 
     def receive(self, hold: bool) -> None:
         while True:
             try:
-                message = decode(self.socket.recv_multipart(zmq.NOBLOCK))
+                message, _ = decode(self.socket.recv_multipart(zmq.NOBLOCK))
             except zmq.Again:
                 return
             now = time.monotonic()
             if self.accepted:
                 self.longest_silence = max(self.longest_silence, now - self.last_heard)
             self.last_heard = now
-            if message.type == "accept":
-                self.accepted, self.period = True, float(message["heartbeat_period"])
-            elif message.type == "tasks" and hold:
-                self.held += len(message["tasks"])
-            elif message.type == "tasks":
-                now = time.time()
-                rows = [[row[0], True, now, now, f"{self.pool_id}/0", None, None] for row in message["tasks"]]
-                self.socket.send_multipart(encode("results", [NONE] * len(rows), results=rows))
+            if isinstance(message, Accept):
+                self.accepted, self.period = True, message.heartbeat_period
+            elif isinstance(message, Tasks) and hold:
+                self.held += len(message.tasks)
+            elif isinstance(message, Tasks):
+                now, worker = time.time(), f"{self.pool_id}/0"
+                rows = [ResultRow(row.task_id, True, now, now, None, None, len(NONE), worker) for row in message.tasks]
+                self.socket.send_multipart(encode(Results(rows), [NONE] * len(rows)))
 
     def heartbeat(self, now: float) -> None:
         if self.accepted and now >= self.next_heartbeat:
-            self.socket.send(encode("heartbeat")[0])
+            self.socket.send(encode(Heartbeat())[0])
             self.next_heartbeat = now + self.period
 
 

@@ -24,8 +24,9 @@ from plait.backends._usage import usage_of
 
 # (task_id, name, fn_key, function payload or None if sent before, call payload)
 WireTask = tuple[int, str, bytes, bytes | None, bytes]
-# (task_id, ok, value or error payload, started, ended, (cpu_seconds, peak_rss) or None)
-WireResult = tuple[int, bool, bytes, float, float, tuple[float, int] | None]
+# (task_id, ok, value or error payload, started, ended, (cpu_seconds, peak_rss) or None);
+# the payload may be a view into the message that brought it
+WireResult = tuple[int, bool, bytes | memoryview, float, float, tuple[float, int] | None]
 
 __all__ = [
     "HEADER",
@@ -149,7 +150,7 @@ def decode_result(spec: TaskSpec, result: WireResult, worker: str) -> TaskResult
     return TaskResult(spec.task_id, value=value, error=error, worker=worker, started=started, ended=ended, usage=usage)
 
 
-def loads_error(payload: bytes) -> BaseException:
+def loads_error(payload: bytes | memoryview) -> BaseException:
     """The exception ``dumps_error`` sent, carrying the remote traceback."""
     try:
         error, tb = pickle.loads(payload)

@@ -33,11 +33,23 @@ from plait.backends.zmq._curve import Keys, configure_server
 from plait.backends.zmq._frames import WIRE_BYTES, MessageTooBig, join, split
 from plait.backends.zmq._protocol import (
     PROTOCOL_VERSION,
-    Message,
+    Accept,
+    Cancel,
+    Drain,
+    Drained,
+    Heartbeat,
     ProtocolError,
+    Refuse,
+    Register,
+    ResultRow,
+    Results,
+    Shutdown,
+    TaskRow,
+    Tasks,
     decode,
     encode,
     mismatch,
+    pieces,
     python_version,
 )
 from plait.backends.zmq._scaling import blocks_to_start, may_scale_in
@@ -306,7 +318,7 @@ class ZMQExecutor:
         self._pending.clear()
         self._index.waiting.clear()
         for pool in list(self._pools.values()):
-            self._send(pool.identity, encode("shutdown"))
+            self._send(pool.identity, encode(Shutdown()))
             for task in pool.inflight.values():
                 task.future.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)
@@ -365,7 +377,7 @@ class ZMQExecutor:
         if pool is not None:
             pool.inflight.pop(task_id).future.cancel()
             self._update_room(pool)
-            self._send(pool.identity, encode("cancel", ids=[task_id]))  # the pool kills it if it runs
+            self._send(pool.identity, encode(Cancel([task_id])))  # the pool kills it if it runs
             self._schedule_flush()
             return
         task = self._index.waiting.pop(task_id, None)
@@ -386,7 +398,7 @@ class ZMQExecutor:
 
     def _dispatch(self) -> None:
         """Send pending tasks to the pools with room, one message per pool."""
-        batches: dict[_Pool, tuple[list[list[object]], list[bytes]]] = {}
+        batches: dict[_Pool, tuple[list[TaskRow], list[bytes]]] = {}
         # Idle workers first, wherever they are; then each pool's prefetch room. So two
         # long tasks go to two idle pools, not one running and one waiting in the other.
         for fill_prefetch in (False, True):
@@ -398,10 +410,10 @@ class ZMQExecutor:
                     self._fill(pool, holds, *batches.setdefault(pool, ([], [])))
         for pool, (rows, payloads) in batches.items():
             self._update_room(pool)
-            if rows and not self._send(pool.identity, encode("tasks", payloads, tasks=rows)):
+            if rows and not self._send(pool.identity, encode(Tasks(rows), payloads)):
                 self._lose(pool, f"{pool.where()} could not be sent its tasks")
 
-    def _fill(self, pool: _Pool, holds: int, rows: list[list[object]], payloads: list[bytes]) -> None:
+    def _fill(self, pool: _Pool, holds: int, rows: list[TaskRow], payloads: list[bytes]) -> None:
         """Move pending tasks to ``pool`` until it holds ``holds``: a row and payloads each."""
         while self._pending and len(pool.inflight) < holds:
             task = self._pending.popleft()
@@ -412,7 +424,8 @@ class ZMQExecutor:
             pool.functions.add(spec.fn_key)
             pool.inflight[spec.task_id] = task
             self._index.placed[spec.task_id] = pool
-            rows.append([spec.task_id, spec.name, spec.fn_key, send_fn, spec.timeout])
+            fn_size = len(task.fn) if send_fn else 0
+            rows.append(TaskRow(spec.task_id, spec.name, spec.fn_key, spec.timeout, fn_size, len(task.call)))
             if send_fn:
                 payloads.append(task.fn)
             payloads.append(task.call)
@@ -489,27 +502,30 @@ class ZMQExecutor:
     def _handle(self, frames: list[bytes]) -> None:
         identity = frames[0]
         try:
-            message = decode(frames[1:])
+            message, payload = decode(frames[1:])
         except ProtocolError as error:
             self._drop(identity, str(error))
             return
         pool = self._pools.get(identity)
-        if message.type == "register":
-            self._register(identity, message)
+        kind = type(message)
+        if kind is Register:
+            self._register(identity, cast(Register, message))
         elif pool is None:
-            self._drop(identity, f"a {message.type} message from a peer that has not registered")
+            self._drop(identity, f"a {message.__struct_config__.tag} message from a peer that has not registered")
             # A pool lost, back over a link that came back (as a new peer): its tasks ran elsewhere.
-            self._send(identity, encode("refuse", reason=f"refused by executor {self.label!r}: not registered (lost?)"))
+            self._send(identity, encode(Refuse(f"refused by executor {self.label!r}: not registered (lost?)")))
         else:
             pool.last_seen = time.monotonic()
-            if message.type == "results":
-                self._results(pool, message)
-            elif message.type == "drained":
+            if kind is Results:
+                self._results(pool, cast(Results, message).results, payload)
+            elif kind is Drained:
                 self._forget(pool)
-            elif message.type == "heartbeat" and message.fields.keys() & {"samples", "tasks"}:
-                self._samples(pool, message.fields.get("samples", []), message.fields.get("tasks", []))
-            elif message.type != "heartbeat":
-                self._drop(identity, f"a {message.type} message, which pools do not send")
+            elif kind is Heartbeat:
+                beat = cast(Heartbeat, message)
+                if beat.samples or beat.tasks:
+                    self._samples(pool, beat.samples, beat.tasks)
+            else:
+                self._drop(identity, f"a {message.__struct_config__.tag} message, which pools do not send")
 
     def _drop(self, identity: bytes, reason: str) -> None:
         # A flood of garbage must not become a flood of log lines: a peer's first, then a count.
@@ -520,20 +536,20 @@ class ZMQExecutor:
         if first or self.dropped % 1000 == 0:
             log.warning("%s: dropped a message from %r (%d so far): %s", self.label, identity, self.dropped, reason)
 
-    def _register(self, identity: bytes, message: Message) -> None:
-        where = f"pool {message['pool']} on {message['host']} (pid {message['pid']})"
-        problem = mismatch(self._ours, message.fields)
+    def _register(self, identity: bytes, message: Register) -> None:
+        where = f"pool {message.pool} on {message.host} (pid {message.pid})"
+        problem = mismatch(self._ours, message)
         if problem is not None:
             log.error("%s: refused %s: %s", self.label, where, problem)
             # Which versions we run is for the driver's log, not for whoever asked.
             reason = f"refused by executor {self.label!r}: versions differ (its log says which)"
-            self._send(identity, encode("refuse", reason=reason))
+            self._send(identity, encode(Refuse(reason)))
             return
-        if message["capacity"] < 1:
-            self._send(identity, encode("refuse", reason=f"refused: capacity {message['capacity']} < 1"))
+        if message.capacity < 1:
+            self._send(identity, encode(Refuse(f"refused: capacity {message.capacity} < 1")))
             return
         if self._closing:
-            self._send(identity, encode("shutdown"))
+            self._send(identity, encode(Shutdown()))
             return
         again = self._pools.get(identity)
         if again is not None:  # a pool that registers anew has forgotten what it held
@@ -541,24 +557,21 @@ class ZMQExecutor:
             self._fail_inflight(again, WorkerLost(f"{self.label}: lost what {again.where()} held: it registered again"))
         if again is not None:
             self._remove(again)
-        workers = message["capacity"]
-        pool = _Pool(identity, message["pool"], message["host"], 0, time.monotonic(), workers=workers)
+        workers = message.capacity
+        pool = _Pool(identity, message.pool, message.host, 0, time.monotonic(), workers=workers)
         self._pools[identity] = pool
         self._set_limit(pool, self._limit(pool))
         if self.blocks is not None:
             self.blocks.register(pool.pool_id)
-        self._send(
-            identity,
-            encode(
-                "accept",
-                heartbeat_period=self.heartbeat_period,
-                heartbeat_threshold=self.heartbeat_threshold,
-                sys_path=sys.path,
-                usage_interval=self.usage_interval or 0.0,
-                max_message_bytes=self.max_message_bytes,
-            ),
+        accept = Accept(
+            heartbeat_period=self.heartbeat_period,
+            heartbeat_threshold=self.heartbeat_threshold,
+            sys_path=sys.path,
+            usage_interval=self.usage_interval or 0.0,
+            max_message_bytes=self.max_message_bytes,
         )
-        log.info("%s: registered %s with %d workers", self.label, where, message["capacity"])
+        self._send(identity, encode(accept))
+        log.info("%s: registered %s with %d workers", self.label, where, workers)
         self._schedule_flush()
 
     def _samples(self, pool: _Pool, nodes: Any, tasks: Any) -> None:
@@ -578,22 +591,22 @@ class ZMQExecutor:
         per_worker = math.ceil(_QUEUED_SECONDS / max(pool.task_seconds, 1e-6))
         return pool.workers + min(self.prefetch, pool.workers * per_worker)
 
-    def _results(self, pool: _Pool, message: Message) -> None:
-        for row, payload in zip(message["results"], message.payloads, strict=True):
-            pool.task_seconds += 0.2 * (row[3] - row[2] - pool.task_seconds)
-            task = pool.inflight.pop(row[0], None)
+    def _results(self, pool: _Pool, rows: list[ResultRow], payload: bytes) -> None:
+        for row, value in zip(rows, pieces(payload, [row.size for row in rows]), strict=True):
+            pool.task_seconds += 0.2 * (row.ended - row.started - pool.task_seconds)
+            task = pool.inflight.pop(row.task_id, None)
             if task is None:  # cancelled, or a pool confused about ids: nothing waits for it
                 continue
-            del self._index.placed[row[0]]
+            del self._index.placed[row.task_id]
             if not task.future.done():
-                task.future.set_result(self._decode(task, row, payload))
+                task.future.set_result(self._decode(task, row, value))
         self._set_limit(pool, self._limit(pool))
         self._schedule_flush()
 
-    def _decode(self, task: EncodedTask, row: list[Any], payload: bytes) -> TaskResult:
-        task_id, ok, started, ended, worker, cpu, peak_rss = row
-        used = None if cpu is None or peak_rss is None else (cpu, peak_rss)
-        return decode_result(task.spec, (task_id, ok, payload, started, ended, used), f"{self.label}/{worker}")
+    def _decode(self, task: EncodedTask, row: ResultRow, value: memoryview) -> TaskResult:
+        used = None if row.cpu_seconds is None or row.peak_rss is None else (row.cpu_seconds, row.peak_rss)
+        wire = (row.task_id, row.ok, value, row.started, row.ended, used)
+        return decode_result(task.spec, wire, f"{self.label}/{row.worker}")
 
     # -- heartbeats and loss ------------------------------------------------------------
 
@@ -605,7 +618,7 @@ class ZMQExecutor:
         # big graph), heartbeats wait unread in the socket.
         while not self._receive(_READ_BURST):
             pass
-        now, heartbeat = time.monotonic(), encode("heartbeat")
+        now, heartbeat = time.monotonic(), encode(Heartbeat())
         for pool in list(self._pools.values()):
             silent = now - pool.last_seen
             if silent > self.heartbeat_threshold:
@@ -756,7 +769,7 @@ class ZMQExecutor:
             if pool.pool_id in pool_ids:
                 pool.draining = True
                 self._update_room(pool)
-                self._send(pool.identity, encode("drain"))
+                self._send(pool.identity, encode(Drain()))
 
 
 def _ended(stopping: asyncio.Task[bool]) -> bool:

@@ -5,16 +5,18 @@ finished its handshake, up to the socket's ``ZMQ_MAXMSGSIZE``. With that cap at 
 process without the run's keys could make the driver hold a gigabyte per connection
 before the handshake failed. So both ends cap every frame at FRAME_BYTES, and a message
 with a bigger frame (a large result, a large argument) is sent as a *table* frame — a
-msgpack array ``["pieces", [n1, n2, ...]]``, never a map, so it can never pass for an
-envelope — then the pieces, n1 for the first frame, n2 for the second, and so on.
+msgpack array ``["pieces", [n1, n2, ...]]``, tagged with a name no message has, so it
+can never pass for an envelope — then the pieces, n1 for the first frame, n2 for the
+second, and so on.
 ``join`` puts them back. Only peers that passed the handshake get that far.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Annotated, Final
 
-import msgpack  # type: ignore[import-untyped]
+import msgspec
 
 from plait.backends.zmq._protocol import ProtocolError
 
@@ -24,8 +26,14 @@ FRAME_BYTES = 1 << 20
 # The sockets' ZMQ_MAXMSGSIZE: a frame and the CurveZMQ box around it (a MESSAGE command
 # with its nonce and MAC, under a hundred bytes), which zmq counts too.
 WIRE_BYTES = FRAME_BYTES + 1024
-_TABLE = "pieces"
-_ARRAY_STARTS = {*range(0x90, 0xA0), 0xDC, 0xDD}  # how a msgpack array begins
+
+
+class _Table(msgspec.Struct, array_like=True, frozen=True, tag="pieces"):
+    counts: list[Annotated[int, msgspec.Meta(ge=1)]]  # how many pieces each frame is in
+
+
+_table_decoder: Final = msgspec.msgpack.Decoder(_Table)
+_TABLE_START: Final = msgspec.msgpack.encode(_Table([]))[:-1]  # the array's head and the tag
 
 
 class MessageTooBig(ProtocolError):
@@ -47,7 +55,7 @@ def split(frames: Sequence[bytes], limit: int = FRAME_BYTES) -> list[bytes | mem
         parts = [view[start : start + limit] for start in range(0, len(frame), limit)] or [view]
         counts.append(len(parts))
         pieces += parts
-    return [bytes(msgpack.packb([_TABLE, counts])), *pieces]
+    return [msgspec.msgpack.encode(_Table(counts)), *pieces]
 
 
 def join(frames: list[bytes], limit: int | None = None) -> list[bytes]:
@@ -60,7 +68,7 @@ def join(frames: list[bytes], limit: int | None = None) -> list[bytes]:
     ...
     plait.backends.zmq._protocol.ProtocolError: a table of 6 pieces before 1 frames
     """
-    if not frames or not frames[0][:1] or frames[0][0] not in _ARRAY_STARTS:
+    if not frames or not frames[0].startswith(_TABLE_START):
         return frames
     counts = _table(frames[0])
     if sum(counts) != len(frames) - 1:
@@ -77,9 +85,6 @@ def join(frames: list[bytes], limit: int | None = None) -> list[bytes]:
 
 def _table(frame: bytes) -> list[int]:
     try:
-        tag, counts = msgpack.unpackb(frame)
-    except Exception as error:  # msgpack raises many kinds for bad input; a wrong shape too
-        raise ProtocolError(f"a table frame that is not one: {type(error).__name__}: {error}") from None
-    if tag != _TABLE or not isinstance(counts, list) or not all(isinstance(c, int) and c > 0 for c in counts):
-        raise ProtocolError(f"a table frame that is not one: {frame[:100]!r}")
-    return counts
+        return _table_decoder.decode(frame).counts
+    except msgspec.DecodeError as error:  # not msgpack, or not a table's shape
+        raise ProtocolError(f"a table frame that is not one: {error}") from None

@@ -32,7 +32,7 @@ import struct
 import sys
 import time
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import NamedTuple, cast
 
 import attrs
 import zmq
@@ -44,10 +44,29 @@ from plait.backends._launcher import Launcher
 from plait.backends._reaper import kill_tree
 from plait.backends._sampling import NodeSampler, SampleRow, TaskSample, TaskSampler, TaskSampleRow, last_seen
 from plait.backends._supervisor import Slot, Supervisor
-from plait.backends._wire import HEADER, dumps_error, frame
+from plait.backends._wire import HEADER, WireResult, dumps_error, frame
 from plait.backends.zmq._curve import configure_client, read_keys
 from plait.backends.zmq._frames import WIRE_BYTES, join, split
-from plait.backends.zmq._protocol import PROTOCOL_VERSION, Message, ProtocolError, decode, encode, python_version
+from plait.backends.zmq._protocol import (
+    PROTOCOL_VERSION,
+    Accept,
+    Cancel,
+    Drain,
+    Drained,
+    Heartbeat,
+    Message,
+    ProtocolError,
+    Refuse,
+    Register,
+    ResultRow,
+    Results,
+    Shutdown,
+    Tasks,
+    decode,
+    encode,
+    pieces,
+    python_version,
+)
 
 __all__ = ["Pool", "check_url", "main"]
 
@@ -107,7 +126,7 @@ class Pool:
         self.size = workers
         self.supervisor: Supervisor[_Queued] = Supervisor(workers)
         self.functions: dict[bytes, bytes] = {}
-        self.results: list[tuple[list[Any], bytes]] = []
+        self.results: list[tuple[ResultRow, bytes | memoryview]] = []
         self.sys_path: list[str] | None = None  # the driver's, from its accept
         self.max_message_bytes: int | None = None  # the biggest frame the executor takes, from its accept
         self.heartbeat_period = 1.0
@@ -193,29 +212,30 @@ class Pool:
             batch = pickle.loads(buffer[HEADER.size : HEADER.size + size])  # our worker's tuples of bytes
             del buffer[: HEADER.size + size]
             done = self.supervisor.complete(worker.slot, [result[0] for result in batch])
-            for task, (task_id, ok, payload, started, ended, usage) in zip(done, batch, strict=True):
+            for task, result in zip(done, batch, strict=True):
                 if task is None:  # cancelled: the executor has forgotten it
                     continue
-                cpu, peak_rss = usage or (None, None)
-                self._result([task_id, ok, started, ended, worker.name, cpu, peak_rss], payload, task.name)
-                self.task_seconds += 0.1 * (ended - started - self.task_seconds)
+                self._result(task.name, worker.name, result)
+                self.task_seconds += 0.1 * (result[4] - result[3] - self.task_seconds)
 
-    def _result(self, row: list[Any], payload: bytes, name: str) -> None:
-        """Queue a result for the executor; one too big for it to take is that task's failure.
+    def _result(self, name: str, worker: str, result: WireResult) -> None:
+        """Queue the result of task ``name`` for the executor; one too big for it to take is
+        that task's failure.
 
         Sent as it is, it would make the executor drop the link: the pool lost, and the
         task retried to the same end.
         """
+        task_id, ok, payload, started, ended, usage = result
         limit = self.max_message_bytes
-        if limit is not None and len(payload) > limit:
-            row[1] = False
-            payload = dumps_error(
+        if limit and len(payload) > limit:
+            ok, payload = False, dumps_error(
                 ResultTooLarge(
                     f"{name}: its result is {len(payload)} bytes, more than the executor's "
                     f"max_message_bytes of {limit}; return less (write it to a file), or raise the limit"
                 )
             )
-        self.results.append((row, payload))
+        cpu, peak_rss = usage or (None, None)
+        self.results.append((ResultRow(task_id, ok, started, ended, cpu, peak_rss, len(payload), worker), payload))
 
     def _worker_died(self, worker: _Worker) -> None:
         how = self._kill(worker)
@@ -247,7 +267,7 @@ class Pool:
         head = self.supervisor.lose(worker.slot)
         if head is not None and error is not None:
             now = time.time()
-            self.results.append(([head.task_id, False, now, now, worker.name, None, None], dumps_error(error)))
+            self._result(head.name, worker.name, (head.task_id, False, dumps_error(error), now, now, None))
         self.workers[worker.slot.index] = self._fork(self.supervisor.replace(worker.slot))
 
     def _room(self) -> int:
@@ -281,12 +301,12 @@ class Pool:
             except zmq.Again:
                 return
             try:
-                message = decode(join(frames))
+                message, payload = decode(join(frames))
             except ProtocolError as error:
                 log.warning("pool %s: dropped a message from the executor: %s", self.pool_id, error)
                 continue
             self.last_heard = time.monotonic()
-            self._on_message(message)
+            self._on_message(message, payload)
 
     def _link_events(self) -> None:
         while True:
@@ -304,38 +324,44 @@ class Pool:
                 log.error("pool %s: the peer at %s is not this run's executor; exiting", self.pool_id, self.url)
                 self.exit_code = 4
 
-    def _on_message(self, message: Message) -> None:
-        kind = message.type
-        if kind == "accept":
-            self.heartbeat_period = float(message["heartbeat_period"])
-            self.threshold = float(message["heartbeat_threshold"])
-            self.sys_path = list(message["sys_path"])
-            self._sample_every(message.fields.get("usage_interval"))
-            limit = message.fields.get("max_message_bytes")
-            self.max_message_bytes = limit if isinstance(limit, int) and limit > 0 else None
-            for worker in self.workers:
-                self._write(worker, frame(pickle.dumps(self.sys_path)))
-        elif kind == "refuse":
+    def _on_message(self, message: Message, payload: bytes) -> None:
+        kind = type(message)
+        if kind is Tasks:
+            self._queue(cast(Tasks, message), payload)
+        elif kind is Accept:
+            self._accepted(cast(Accept, message))
+        elif kind is Refuse:
             # The executor does not say its versions to whoever asks; ours help compare with its log.
             ours = f"protocol {PROTOCOL_VERSION}, plait {__version__}, python {python_version()}"
-            log.error("pool %s: %s (this pool runs %s)", self.pool_id, message["reason"], ours)
+            log.error("pool %s: %s (this pool runs %s)", self.pool_id, cast(Refuse, message).reason, ours)
             self.exit_code = 3
-        elif kind == "tasks":
-            payloads = iter(message.payloads)
-            for task_id, name, fn_key, has_fn, timeout in message["tasks"]:
-                if has_fn:
-                    self.functions[fn_key] = next(payloads)
-                self.supervisor.submit(_Queued(task_id, name, fn_key, timeout, next(payloads)))
-        elif kind == "cancel":
-            self._cancel(set(message["ids"]))
-        elif kind == "drain":
+        elif kind is Cancel:
+            self._cancel(set(cast(Cancel, message).ids))
+        elif kind is Drain:
             self.draining = True
-        elif kind == "shutdown":
+        elif kind is Shutdown:
             self.exit_code = 0
 
-    def _sample_every(self, interval: Any) -> None:
+    def _accepted(self, accept: Accept) -> None:
+        self.heartbeat_period = accept.heartbeat_period
+        self.threshold = accept.heartbeat_threshold
+        self.sys_path = accept.sys_path
+        self._sample_every(accept.usage_interval)
+        self.max_message_bytes = accept.max_message_bytes or None
+        for worker in self.workers:
+            self._write(worker, frame(pickle.dumps(self.sys_path)))
+
+    def _queue(self, message: Tasks, payload: bytes) -> None:
+        """The tasks of ``message`` to the queue, each function (when it comes) kept by its key."""
+        parts = pieces(payload, [size for row in message.tasks for size in (row.fn_size, row.call_size)])
+        for row, fn, call in zip(message.tasks, parts, parts, strict=True):  # parts twice: a row's two in turn
+            if row.fn_size:
+                self.functions[row.fn_key] = bytes(fn)
+            self.supervisor.submit(_Queued(row.task_id, row.name, row.fn_key, row.timeout, bytes(call)))
+
+    def _sample_every(self, interval: float) -> None:
         """Sample this node every ``interval`` seconds, if it is a positive number."""
-        if isinstance(interval, (int, float)) and interval > 0:
+        if interval > 0:
             self.sampler, self.task_sampler, self.sample_every = NodeSampler(), TaskSampler(), float(interval)
             self.next_sample = time.monotonic() + self.sample_every
 
@@ -350,8 +376,23 @@ class Pool:
 
     def _send_results(self) -> None:
         while self.results:
-            chunk, self.results = self.results[:_RESULTS_PER_MESSAGE], self.results[_RESULTS_PER_MESSAGE:]
-            self._send(encode("results", [p for _, p in chunk], results=[row for row, _ in chunk]))
+            count = self._results_per_message()
+            chunk, self.results = self.results[:count], self.results[count:]
+            self._send(encode(Results([row for row, _ in chunk]), [p for _, p in chunk]))
+
+    def _results_per_message(self) -> int:
+        """How many of the results to send next in one message: at most _RESULTS_PER_MESSAGE,
+        and no more than fit the executor's ``max_message_bytes`` (each one does, on its own)."""
+        limit = self.max_message_bytes
+        if limit is None:
+            return _RESULTS_PER_MESSAGE
+        count, size = 0, 0
+        for row, _ in self.results[:_RESULTS_PER_MESSAGE]:
+            size += row.size
+            if count and size > limit:
+                break
+            count += 1
+        return count
 
     def _timers(self) -> None:
         now = time.monotonic()
@@ -367,8 +408,7 @@ class Pool:
             self.task_samples += [look.row() for look in self.task_sampler.look(busy)]
         if self.sys_path is not None and now >= self.next_heartbeat:
             # Samples ride on heartbeats: one message every period, whatever it carries.
-            looks: dict[str, Any] = {"samples": self.samples, "tasks": self.task_samples}
-            self._send(encode("heartbeat", **{name: rows for name, rows in looks.items() if rows}))
+            self._send(encode(Heartbeat(self.samples, self.task_samples)))
             self.samples, self.task_samples = [], []
             self.next_heartbeat = now + self.heartbeat_period
         for slot in self.supervisor.expired():
@@ -376,7 +416,7 @@ class Pool:
             self._kill(worker)
             self._replace(worker, TaskTimeout.killed(running.name, running.timeout))
         if self.draining and self.supervisor.idle() and not self.results:
-            self._send(encode("drained"))
+            self._send(encode(Drained()))
             self.exit_code = 0
 
     def _executor_gone(self, now: float) -> str:
@@ -408,14 +448,15 @@ class Pool:
     def run(self) -> int:
         self._send(
             encode(
-                "register",
-                protocol=PROTOCOL_VERSION,
-                plait=__version__,
-                python=python_version(),
-                capacity=self.size,
-                host=self.host,
-                pool=self.pool_id,
-                pid=os.getpid(),
+                Register(
+                    protocol=PROTOCOL_VERSION,
+                    plait=__version__,
+                    python=python_version(),
+                    capacity=self.size,
+                    host=self.host,
+                    pool=self.pool_id,
+                    pid=os.getpid(),
+                )
             )
         )
         try:

@@ -1,171 +1,214 @@
 """The messages between a ZMQExecutor and its worker pools (see docs/protocol.md).
 
-A message is one msgpack *envelope* frame, a map with a ``type`` and typed fields,
-followed by opaque *payload* frames (pickled functions, calls, results). Decoding
-checks the envelope's shape and the number of payload frames and never looks inside
-a payload, so anything a stranger sends is either a well-formed message or a
-``ProtocolError``, never an unpickled object.
+Every message is a typed record (a msgspec ``Struct``, encoded as a msgpack array: its
+tag, then its fields in the order written here), in one *envelope* frame, followed by at
+most one *payload* frame: the pickled functions, calls or results of its rows, end to
+end, each row saying how many bytes of it are its own. Decoding checks the envelope
+against these records (type, every field's type and range, the row shapes) and the
+payload frame's size against the rows, and never looks inside a payload, so anything a
+stranger sends is either a well-formed message or a ``ProtocolError``, never an
+unpickled object.
 """
 
 from __future__ import annotations
 
-import math
 import platform
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Iterator, Sequence
+from typing import Annotated, Final
 
-import attrs
-import msgpack  # type: ignore[import-untyped]
+import msgspec
 
 __all__ = [
     "MAX_ENVELOPE_BYTES",
     "PROTOCOL_VERSION",
+    "Accept",
+    "Cancel",
+    "Drain",
+    "Drained",
+    "Heartbeat",
     "Message",
     "ProtocolError",
+    "Refuse",
+    "Register",
+    "ResultRow",
+    "Results",
+    "Shutdown",
+    "TaskRow",
+    "Tasks",
     "decode",
     "encode",
     "mismatch",
+    "pieces",
     "python_version",
 ]
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2  # 1: a msgpack map per envelope and a payload frame per function, call or result
 # An envelope is small (rows of ids and numbers); anything bigger is an attack or a bug.
 MAX_ENVELOPE_BYTES = 1 << 20
 
-_NUMBER = (int, float)
-_OPTIONAL_NUMBER = (int, float, type(None))
-
-# Every message type and the types of its fields.
-_FIELDS: dict[str, dict[str, tuple[type, ...]]] = {
-    "register": {
-        "protocol": (int,),
-        "plait": (str,),
-        "python": (str,),
-        "capacity": (int,),
-        "host": (str,),
-        "pool": (str,),
-        "pid": (int,),
-    },
-    "accept": {"heartbeat_period": _NUMBER, "heartbeat_threshold": _NUMBER, "sys_path": (list,)},
-    "refuse": {"reason": (str,)},
-    "tasks": {"tasks": (list,)},
-    "results": {"results": (list,)},
-    "cancel": {"ids": (list,)},
-    "heartbeat": {},
-    "drain": {},
-    "drained": {},
-    "shutdown": {},
-}
-
-# The columns of a row of ``tasks`` and ``results`` (a row per task: checked often). msgpack
-# makes only exact types, so each column is the set of them it takes (bool is an int, as
-# for isinstance): a lookup per value is several times faster than isinstance with a tuple.
-_INT = frozenset({int, bool})
-_NUMBER_COLUMN = _INT | {float}
-_OPTIONAL_NUMBER_COLUMN = _NUMBER_COLUMN | {type(None)}
-TASK_ROW = (_INT, frozenset({str}), frozenset({bytes}), frozenset({bool}), _OPTIONAL_NUMBER_COLUMN)
-# id, ok, started, ended, worker, cpu_seconds, peak_rss (the last two nil when not measured)
-RESULT_ROW = (
-    _INT, frozenset({bool}), _NUMBER_COLUMN, _NUMBER_COLUMN, frozenset({str}), _OPTIONAL_NUMBER_COLUMN,
-    _INT | {type(None)},
-)
-_holds = frozenset.__contains__
+# A time in seconds (since the epoch, or a duration): NaN and infinities are refused, as
+# arithmetic on them raises later, far from the message that brought them.
+Seconds = Annotated[float, msgspec.Meta(ge=0.0, le=1e15)]
+Count = Annotated[int, msgspec.Meta(ge=0)]
+# A pickle is never empty, so a payload of 0 bytes is one that was not sent.
+Size = Annotated[int, msgspec.Meta(ge=1)]
 
 
 class ProtocolError(ValueError):
     """A message that is not one of ours: it is dropped and logged."""
 
 
-@attrs.frozen
-class Message:
-    """A decoded message: its type, its envelope's fields, its payload frames."""
-
-    type: str
-    fields: dict[str, Any]
-    payloads: Sequence[bytes] = ()
-
-    def __getitem__(self, name: str) -> Any:
-        return self.fields[name]
+class _Record(msgspec.Struct, array_like=True, frozen=True, forbid_unknown_fields=True, gc=False):
+    """A record on the wire: its fields in order, as a msgpack array."""
 
 
-def encode(type_: str, payloads: Sequence[bytes] = (), **fields: Any) -> list[bytes]:
-    """The frames of a message.
+class TaskRow(_Record, frozen=True):
+    """A task in a ``Tasks`` message; its function (``fn_size`` bytes, 0 when the pool has
+    it already) then its call (``call_size`` bytes) are its part of the payload frame."""
 
-    >>> encode("heartbeat")
-    [b'\\x81\\xa4type\\xa9heartbeat']
-    >>> decode(encode("cancel", ids=[3, 4]))["ids"]
-    [3, 4]
+    task_id: int
+    name: str
+    fn_key: bytes
+    timeout: Seconds | None
+    fn_size: Count
+    call_size: Size
+
+
+class ResultRow(_Record, frozen=True):
+    """A result in a ``Results`` message; its pickled value (``ok``) or exception with its
+    traceback is the next ``size`` bytes of the payload frame."""
+
+    task_id: int
+    ok: bool
+    started: Seconds
+    ended: Seconds
+    cpu_seconds: Seconds | None  # with peak_rss: None when not measured
+    peak_rss: Count | None
+    size: Size
+    worker: str
+
+
+class Register(_Record, frozen=True, tag="register"):
+    protocol: int
+    plait: str
+    python: str
+    capacity: int
+    host: str
+    pool: str
+    pid: int
+
+
+class Accept(_Record, frozen=True, tag="accept"):
+    heartbeat_period: Seconds
+    heartbeat_threshold: Seconds
+    sys_path: list[str]  # the driver's, for the workers
+    usage_interval: Seconds  # between node samples; 0 for none
+    max_message_bytes: Count  # a result payload larger than this is sent as a ResultTooLarge failure
+
+
+class Refuse(_Record, frozen=True, tag="refuse"):
+    reason: str
+
+
+class Tasks(_Record, frozen=True, tag="tasks"):
+    tasks: list[TaskRow]
+
+
+class Results(_Record, frozen=True, tag="results"):
+    results: list[ResultRow]
+
+
+class Cancel(_Record, frozen=True, tag="cancel"):
+    ids: list[int]
+
+
+class Heartbeat(_Record, frozen=True, tag="heartbeat"):
+    # From a pool, looks at its node and at its running tasks' workers, for the monitor;
+    # ``_sampling`` checks each row (NodeSample.of, TaskSample.of).
+    samples: Sequence[Sequence[int | float | None]] = msgspec.field(default_factory=list)
+    tasks: Sequence[Sequence[int | float | None]] = msgspec.field(default_factory=list)
+
+
+class Drain(_Record, frozen=True, tag="drain"):
+    pass
+
+
+class Drained(_Record, frozen=True, tag="drained"):
+    pass
+
+
+class Shutdown(_Record, frozen=True, tag="shutdown"):
+    pass
+
+
+Message = Register | Accept | Refuse | Tasks | Results | Cancel | Heartbeat | Drain | Drained | Shutdown
+_encoder: Final = msgspec.msgpack.Encoder()
+_decoder: Final = msgspec.msgpack.Decoder(Message)
+
+
+def encode(message: Message, payloads: Sequence[bytes | memoryview] = ()) -> list[bytes]:
+    """The frames of a message: its envelope, and its rows' payloads end to end, if any.
+
+    >>> encode(Heartbeat())
+    [b'\\x93\\xa9heartbeat\\x90\\x90']
+    >>> decode(encode(Cancel([3, 4])))[0]
+    Cancel(ids=[3, 4])
     """
-    return [msgpack.packb({"type": type_, **fields}, use_bin_type=True), *payloads]
+    envelope = _encoder.encode(message)
+    return [envelope, b"".join(payloads)] if payloads else [envelope]
 
 
-def decode(frames: Sequence[bytes]) -> Message:
-    """The message in ``frames``, checked, or a ProtocolError saying what is wrong.
+def decode(frames: Sequence[bytes]) -> tuple[Message, bytes]:
+    """The message in ``frames`` and its payload frame (b"" if none), checked, or a
+    ProtocolError saying what is wrong.
 
-    >>> decode(encode("results", [b"x"], results=[[1, True, 0.0, 1.0, "w", 0.5, 1024]])).payloads
-    [b'x']
+    >>> row = ResultRow(1, True, 0.0, 1.0, 0.5, 1024, size=1, worker="w")
+    >>> decode(encode(Results([row]), [b"x"]))[1]
+    b'x'
     >>> decode([b"\\xc1"])
     Traceback (most recent call last):
     ...
-    plait.backends.zmq._protocol.ProtocolError: the envelope is not msgpack: ...
-    >>> decode(encode("tasks", tasks=[[1, "f", b"k", True, None]]))
+    plait.backends.zmq._protocol.ProtocolError: a malformed envelope: MessagePack data is malformed: ...
+    >>> decode(encode(Tasks([TaskRow(1, "f", b"k", None, fn_size=3, call_size=2)])))
     Traceback (most recent call last):
     ...
-    plait.backends.zmq._protocol.ProtocolError: a tasks message like this one needs 2 payload frames, got 0
-    >>> decode(encode("heartbeat", [b"x"]))
-    Traceback (most recent call last):
-    ...
-    plait.backends.zmq._protocol.ProtocolError: a heartbeat message like this one needs 0 payload frames, got 1
+    plait.backends.zmq._protocol.ProtocolError: a tasks message like this one needs 5 payload bytes, got 0 in 0 frames
     """
     if not frames:
         raise ProtocolError("an empty message")
-    envelope, payloads = frames[0], list(frames[1:])
+    envelope = frames[0]
     if len(envelope) > MAX_ENVELOPE_BYTES:
         raise ProtocolError(f"an envelope of {len(envelope)} bytes, more than the {MAX_ENVELOPE_BYTES} allowed")
     try:
-        fields = msgpack.unpackb(envelope, raw=False, strict_map_key=True)
-    except Exception as error:  # msgpack raises many kinds for bad input
-        raise ProtocolError(f"the envelope is not msgpack: {type(error).__name__}: {error}") from None
-    if not isinstance(fields, dict):
-        raise ProtocolError(f"the envelope is a {type(fields).__name__}, not a map")
-    type_ = fields.pop("type", None)
-    schema = _FIELDS.get(type_) if isinstance(type_, str) else None
-    if schema is None:
-        raise ProtocolError(f"unknown message type {type_!r}")
-    for name, types in schema.items():
-        if not isinstance(fields.get(name), types):
-            raise ProtocolError(f"a {type_} message needs {name!r} of type {'/'.join(t.__name__ for t in types)}")
-    expected = _payload_count(type_, fields)
-    if expected != len(payloads):
-        raise ProtocolError(f"a {type_} message like this one needs {expected} payload frames, got {len(payloads)}")
-    return Message(type_, fields, payloads)
+        message: Message = _decoder.decode(envelope)
+    except msgspec.DecodeError as error:  # not msgpack, or not one of our records (ValidationError)
+        raise ProtocolError(f"a malformed envelope: {error!s:.300}") from None
+    payload = frames[1] if len(frames) == 2 else b""
+    expected = _payload_size(message)
+    if len(frames) != 1 + (expected > 0) or len(payload) != expected:
+        kind, got = message.__struct_config__.tag, f"{len(payload)} in {len(frames) - 1} frames"
+        raise ProtocolError(f"a {kind} message like this one needs {expected} payload bytes, got {got}")
+    return message, payload
 
 
-def _payload_count(type_: str, fields: dict[str, Any]) -> int:
-    if type_ == "tasks":
-        return sum(1 + _row(row, TASK_ROW, type_)[3] for row in fields["tasks"])
-    if type_ == "results":
-        for row in fields["results"]:
-            _row(row, RESULT_ROW, type_)
-        return len(fields["results"])
-    if type_ == "cancel" and not all(isinstance(i, int) for i in fields["ids"]):
-        raise ProtocolError("a cancel message needs integer ids")
+def _payload_size(message: Message) -> int:
+    if type(message) is Tasks:
+        return sum([row.fn_size + row.call_size for row in message.tasks])
+    if type(message) is Results:
+        return sum([row.size for row in message.results])
     return 0
 
 
-def _row(row: Any, shape: tuple[frozenset[type], ...], type_: str) -> list[Any]:
-    if type(row) is list and len(row) == len(shape) and all(map(_holds, shape, map(type, row))) and _finite(row):
-        return row
-    raise ProtocolError(f"a malformed row in a {type_} message: {row!r:.200}")
+def pieces(payload: bytes, sizes: Iterator[int] | Sequence[int]) -> Iterator[memoryview]:
+    """``payload`` cut into consecutive pieces of ``sizes`` bytes (views: nothing is copied).
 
-
-def _finite(row: list[Any]) -> bool:
-    """Whether no float in ``row`` is NaN or infinite: such a time is as malformed as a
-    string (arithmetic on it raises later)."""
-    for value in row:  # noqa: SIM110  (a loop: three times faster than all() over a generator)
-        if type(value) is float and not math.isfinite(value):
-            return False
-    return True
+    >>> [bytes(piece) for piece in pieces(b"abcdef", [1, 0, 2, 3])]
+    [b'a', b'', b'bc', b'def']
+    """
+    view, start = memoryview(payload), 0
+    for size in sizes:
+        yield view[start : start + size]
+        start += size
 
 
 def python_version() -> str:
@@ -173,17 +216,18 @@ def python_version() -> str:
     return ".".join(platform.python_version_tuple()[:2])
 
 
-def mismatch(ours: dict[str, str | int], theirs: dict[str, Any]) -> str | None:
-    """Why a pool with versions ``theirs`` cannot work with us, or None if it can.
+def mismatch(ours: dict[str, str | int], theirs: Register) -> str | None:
+    """Why a pool that registered with ``theirs`` cannot work with us, or None if it can.
 
-    >>> mismatch({"protocol": 1, "plait": "0.1"}, {"protocol": 2, "plait": "0.1"})
+    >>> pool = Register(protocol=2, plait="0.1", python="3.12", capacity=1, host="h", pool="p", pid=1)
+    >>> mismatch({"protocol": 1, "plait": "0.1"}, pool)
     'protocol version 2 in the pool, 1 in the executor'
-    >>> mismatch({"protocol": 1}, {"protocol": 1}) is None
+    >>> mismatch({"protocol": 2}, pool) is None
     True
     """
     problems = [
-        f"{name} version {theirs.get(name)} in the pool, {value} in the executor"
+        f"{name} version {getattr(theirs, name)} in the pool, {value} in the executor"
         for name, value in ours.items()
-        if theirs.get(name) != value
+        if getattr(theirs, name) != value
     ]
     return "; ".join(problems) or None

@@ -16,7 +16,21 @@ import zmq
 
 import plait as pl
 from plait.backends._wire import loads_call
-from plait.backends.zmq._protocol import Message, decode, encode
+from plait.backends.zmq._protocol import (
+    Accept,
+    Cancel,
+    Drain,
+    Drained,
+    Heartbeat,
+    Message,
+    Register,
+    ResultRow,
+    Results,
+    Tasks,
+    decode,
+    encode,
+    pieces,
+)
 from tests.backends.zmq.zmq_apps import inc, keyed_dealer
 from tests.waiting import wait_for
 
@@ -30,39 +44,37 @@ class HandPool:
     def __init__(self, context: zmq.Context[zmq.Socket[bytes]], executor: pl.ZMQExecutor, name: str, workers: int):
         self.name = name
         self.socket = keyed_dealer(context, executor)
-        self.socket.send_multipart(encode("register", **executor._ours, capacity=workers, host="h", pool=name, pid=1))
-        assert self.next().type == "accept"
+        self.socket.send_multipart(encode(Register(**executor._ours, capacity=workers, host="h", pool=name, pid=1)))
+        assert isinstance(self.next()[0], Accept)
         self.held: dict[int, int] = {}  # task id -> the argument of its inc
 
-    def next(self, timeout: float = 10.0) -> Message:
-        """The next message that is not a heartbeat."""
+    def next(self, timeout: float = 10.0) -> tuple[Message, bytes]:
+        """The next message that is not a heartbeat, and its payload."""
         deadline = time.monotonic() + timeout
         while self.socket.poll(max(1, int(1000 * (deadline - time.monotonic())))):
-            message = decode(self.socket.recv_multipart())
-            if message.type != "heartbeat":
-                return message
+            message, payload = decode(self.socket.recv_multipart())
+            if not isinstance(message, Heartbeat):
+                return message, payload
         raise AssertionError(f"pool {self.name}: no message within {timeout} s")
 
     def quiet(self, within: float = 0.3) -> bool:
         """Whether nothing but heartbeats comes within ``within`` seconds."""
         try:
-            message = self.next(within)
+            message, _ = self.next(within)
         except AssertionError:
             return True
-        raise AssertionError(f"pool {self.name} was sent a {message.type} message: {message.fields}")
+        raise AssertionError(f"pool {self.name} was sent {message}")
 
     def take(self) -> list[int]:
         """The ids of the tasks of the next message, which must be a tasks message; they are held."""
-        message = self.next()
-        assert message.type == "tasks", message
-        payloads = iter(message.payloads)
+        message, payload = self.next()
+        assert isinstance(message, Tasks), message
+        calls = pieces(payload, [size for row in message.tasks for size in (row.fn_size, row.call_size)])
         ids = []
-        for task_id, _name, _fn_key, has_fn, _timeout in message["tasks"]:
-            if has_fn:
-                next(payloads)
-            args, _ = loads_call(next(payloads))
-            self.held[task_id] = args[0]
-            ids.append(task_id)
+        for row, _fn, call in zip(message.tasks, calls, calls, strict=True):
+            args, _ = loads_call(bytes(call))
+            self.held[row.task_id] = args[0]
+            ids.append(row.task_id)
         return ids
 
     def take_at_least(self, count: int) -> list[int]:
@@ -75,7 +87,8 @@ class HandPool:
     def answer(self, task_id: int) -> None:
         now = time.time()
         value = pickle.dumps(self.held.pop(task_id) + 1)
-        self.socket.send_multipart(encode("results", [value], results=[[task_id, True, now, now, "w", None, None]]))
+        row = ResultRow(task_id, True, now, now, None, None, len(value), "w")
+        self.socket.send_multipart(encode(Results([row]), [value]))
 
 
 @pytest.fixture
@@ -122,8 +135,8 @@ def test_a_cancelled_task_is_cancelled_in_the_pool_holding_it_only_and_one_waiti
         wait_for(lambda: len(executor._pending) == 2, what="two tasks to wait in the executor")
         running = a.held.pop(sent["a"][0])  # inc(i) is futures[i]
         futures[running].cancel()
-        cancel = a.next()
-        assert cancel.type == "cancel" and cancel["ids"] == sent["a"]
+        cancel, _ = a.next()
+        assert cancel == Cancel(sent["a"])
         assert len(a.take()) == 1, "the pool whose task was cancelled was not sent a waiting one"
         (waiting,) = {0, 1, 2, 3} - {running, *a.held.values(), *b.held.values()}
         futures[waiting].cancel()
@@ -146,11 +159,11 @@ def test_a_draining_pool_gets_nothing_more_and_pools_that_leave_take_their_room_
         a, b, c = (HandPool(context, executor, name, workers=2) for name in "abc")
         assert executor.capacity == 6
         rt._call_soon(lambda: rt._loop.create_task(executor.drain(["a"])))
-        assert a.next().type == "drain"
+        assert isinstance(a.next()[0], Drain)
         future = rt.submit(pl.gather(*[inc(i) for i in range(4)]))
         assert len(b.take()) + len(c.take()) == 4
         assert a.quiet()
-        a.socket.send_multipart(encode("drained"))
+        a.socket.send_multipart(encode(Drained()))
         wait_for(lambda: executor.capacity == 4, what="the drained pool's room to go")
         b.socket.close()  # b vanishes with two tasks: they are retried, on c, the only pool left
         wait_for(lambda: executor.capacity == 2, what="the vanished pool's room to go")

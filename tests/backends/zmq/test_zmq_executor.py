@@ -18,7 +18,7 @@ import zmq
 import plait as pl
 from plait.backends import ResultTooLarge, _encoding
 from plait.backends.zmq import _executor
-from plait.backends.zmq._protocol import decode, encode
+from plait.backends.zmq._protocol import Message, Refuse, Register, Tasks, decode, encode
 from tests.backends.zmq.zmq_apps import (
     FAST,
     blob,
@@ -57,10 +57,10 @@ def test_a_function_is_pickled_once_per_run_and_sent_once_per_pool(monkeypatch: 
         pickled.append(spec.name)
         return real_dumps(spec)
 
-    def counting_encode(type_: str, payloads: object = (), **fields: object) -> list[bytes]:
-        if type_ == "tasks":
-            sent_with_function.extend(row[0] for row in fields["tasks"] if row[3])  # type: ignore[attr-defined]
-        return real_encode(type_, payloads, **fields)  # type: ignore[arg-type]
+    def counting_encode(message: Message, payloads: list[bytes] = []) -> list[bytes]:  # noqa: B006  (never changed)
+        if isinstance(message, Tasks):
+            sent_with_function.extend(row.task_id for row in message.tasks if row.fn_size)
+        return real_encode(message, payloads)
 
     monkeypatch.setattr(_encoding, "dumps_function", counting_dumps)
     monkeypatch.setattr(_executor, "encode", counting_encode)
@@ -92,7 +92,7 @@ def test_cancelling_a_running_task_kills_its_worker_which_is_replaced() -> None:
     executor = pl.ZMQExecutor(provider=pl.LocalProvider(workers=1), **FAST)
     with pl.Runtime([executor]) as rt:
         assert rt.run(inc(0)) == 1
-        pool = psutil.Process(int(executor.blocks.jobs["zmq-0"]))  # type: ignore[union-attr]
+        pool = psutil.Process(int(executor.blocks.jobs["zmq-0"]))
         (first,) = workers_of(pool)
         future = rt.submit(nap(30, 1))
         time.sleep(0.5)
@@ -120,12 +120,12 @@ def test_a_pool_of_another_protocol_version_is_refused_and_the_others_go_on(capl
     with pl.Runtime([executor]) as rt, zmq.Context() as context:
         stranger = keyed_dealer(context, executor)
         old = {"protocol": 999, "plait": "0.0.1", "python": "2.7"}
-        stranger.send_multipart(encode("register", **old, capacity=4, host="h", pool="old", pid=1))
+        stranger.send_multipart(encode(Register(**old, capacity=4, host="h", pool="old", pid=1)))
         assert stranger.poll(10_000), "no answer to a register"
-        answer = decode(stranger.recv_multipart())
-        assert answer.type == "refuse"
-        assert "versions differ" in answer["reason"]
-        assert "protocol version 999 in the pool, 1 in the executor" in caplog.text  # the driver's log says which
+        answer, _ = decode(stranger.recv_multipart())
+        assert isinstance(answer, Refuse)
+        assert "versions differ" in answer.reason
+        assert "protocol version 999 in the pool, 2 in the executor" in caplog.text  # the driver's log says which
         assert "python version 2.7 in the pool" in caplog.text
         stranger.close()
         assert rt.run(inc(1)) == 2
@@ -137,9 +137,9 @@ def test_a_pool_with_no_capacity_is_refused_too() -> None:
     with pl.Runtime([executor]), zmq.Context() as context:
         stranger = keyed_dealer(context, executor)
         ours = executor._ours
-        stranger.send_multipart(encode("register", **ours, capacity=0, host="h", pool="p", pid=1))
+        stranger.send_multipart(encode(Register(**ours, capacity=0, host="h", pool="p", pid=1)))
         assert stranger.poll(10_000)
-        assert "capacity 0" in decode(stranger.recv_multipart())["reason"]
+        assert "capacity 0" in decode(stranger.recv_multipart())[0].reason
         stranger.close()
 
 
@@ -150,7 +150,7 @@ def test_200_000_tasks_at_once_keep_the_executor_queues_bounded_and_all_finish()
     done = threading.Event()
 
     def watch() -> None:  # reads sizes only; a stale read is fine for a maximum
-        pool = psutil.Process(int(executor.blocks.jobs["zmq-0"]))  # type: ignore[union-attr]
+        pool = psutil.Process(int(executor.blocks.jobs["zmq-0"]))
         while not done.is_set():
             seen["pending"] = max(seen["pending"], len(executor._pending))
             seen["inflight"] = max(seen["inflight"], sum(len(p.inflight) for p in list(executor._pools.values())))
@@ -181,11 +181,11 @@ def test_a_refused_pool_says_why_and_exits_with_its_workers() -> None:
         try:
             assert router.poll(30_000), "the pool did not register"
             identity, *frames = router.recv_multipart()
-            register = decode(frames)
-            assert register.type == "register"
-            assert (register["pool"], register["capacity"], register["plait"]) == ("lonely", 2, pl.__version__)
+            register, _ = decode(frames)
+            assert isinstance(register, Register)
+            assert (register.pool, register.capacity, register.plait) == ("lonely", 2, pl.__version__)
             reason = "refused by a test: protocol version 1 in the pool, 7 in the executor"
-            router.send_multipart([identity, *encode("refuse", reason=reason)])
+            router.send_multipart([identity, *encode(Refuse(reason))])
             _, errors = pool.communicate(timeout=30)
         finally:
             pool.kill()

@@ -12,11 +12,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import psutil
 import zmq
 
 import plait as pl
-from plait.backends.zmq._protocol import decode, encode
+from plait.backends.zmq._protocol import Accept, Heartbeat, Register, ResultRow, Results, Tasks, decode, encode
 from tests.backends.zmq.zmq_apps import FAST, keyed_dealer, nap, where, workers_of
 from tests.waiting import wait_for
 
@@ -102,9 +103,10 @@ def send_malformed(url: str) -> None:
         stranger.linger = 1000
         stranger.connect(url)
         for _ in range(20):
-            stranger.send_multipart(encode("heartbeat", [b"x"]))
-            stranger.send_multipart(encode("results", [b"x"], results=[[1, True, float("nan"), 1.0, "w", None, None]]))
-            stranger.send_multipart(encode("cancel", ids="not a list"))
+            stranger.send_multipart(encode(Heartbeat(), [b"x"]))
+            nan = ResultRow(1, True, float("nan"), 1.0, None, None, 1, "w")
+            stranger.send_multipart(encode(Results([nan]), [b"x"]))
+            stranger.send_multipart([msgspec.msgpack.encode(["cancel", "not a list"])])
     time.sleep(0.5)
 
 
@@ -158,14 +160,14 @@ def test_when_the_driver_is_killed_its_pools_and_workers_exit_within_the_thresho
 def test_a_pool_that_registers_twice_has_what_it_held_retried() -> None:
     events = Events()
     executor = pl.ZMQExecutor(provider=pl.LocalProvider(workers=1), **FAST)
-    register = encode("register", **executor._ours, capacity=4, host="h", pool="twice", pid=1)
+    register = encode(Register(**executor._ours, capacity=4, host="h", pool="twice", pid=1))
     with pl.Runtime([executor], monitor=events) as rt, zmq.Context() as context:
         wait_for(lambda: executor.pools == ["zmq-0"], what="the real pool to register")
         twice = keyed_dealer(context, executor)
         twice.send_multipart(register)
-        assert twice.poll(10_000) and decode(twice.recv_multipart()).type == "accept"
+        assert twice.poll(10_000) and isinstance(decode(twice.recv_multipart())[0], Accept)
         future = rt.submit(pl.gather(*[nap(0.1, i) for i in range(8)]))
-        assert twice.poll(10_000) and decode(twice.recv_multipart()).type == "tasks"
+        assert twice.poll(10_000) and isinstance(decode(twice.recv_multipart())[0], Tasks)
         twice.send_multipart(register)  # and never runs what it was sent
         assert future.result(30) == list(range(8))
         twice.close()

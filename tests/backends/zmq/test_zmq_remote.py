@@ -22,7 +22,7 @@ import pytest
 
 import plait as pl
 from plait.backends.providers import JobState
-from plait.backends.zmq._protocol import encode, python_version
+from plait.backends.zmq._protocol import PROTOCOL_VERSION, Register, encode, python_version
 from tests.backends.zmq.zmq_apps import host_of, length
 from tests.waiting import wait_for
 
@@ -33,7 +33,7 @@ SOURCE = Path(pl.__file__).parent.parent
 # The hosts' python3 is the checkout's venv (hosts-up puts it first on PATH); this tree
 # first on its path, for a worktree whose venv holds another checkout's plait.
 INIT = f"export PYTHONPATH={shlex.quote(str(SOURCE))}"
-OURS = {"protocol": 1, "plait": pl.__version__, "python": python_version()}
+OURS = {"protocol": PROTOCOL_VERSION, "plait": pl.__version__, "python": python_version()}
 QUICK = {"heartbeat_period": 0.3, "heartbeat_threshold": 2.0, "usage_interval": None}
 
 
@@ -174,7 +174,7 @@ def test_a_peer_on_a_test_host_without_the_keys_can_neither_register_nor_get_a_t
     with pl.Runtime([executor]) as rt:
         assert rt.run(host_of(0, 1)) == ("plait-h1", 1)
         assert executor.keys is not None
-        (register,) = encode("register", **OURS, capacity=1, host="x", pool="stranger", pid=1)
+        (register,) = encode(Register(**OURS, capacity=1, host="x", pool="stranger", pid=1))
         stranger = ["python3", "-c", STRANGER, executor.url, executor.keys.server_public.decode(), register.hex()]
         assert on_host(HOSTS[1], f"{INIT}; {shlex.join(stranger)}").split() == ["silence", "silence"]
         assert rt.run(host_of(0, 2)) == ("plait-h1", 2)  # the real pool still works

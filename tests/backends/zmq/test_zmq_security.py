@@ -29,12 +29,23 @@ import plait as pl
 from plait.backends.zmq._curve import Keys
 from plait.backends.zmq._executor import pool_command
 from plait.backends.zmq._frames import MessageTooBig, join, split
-from plait.backends.zmq._protocol import decode, encode, python_version
+from plait.backends.zmq._protocol import (
+    PROTOCOL_VERSION,
+    Refuse,
+    Register,
+    ResultRow,
+    Results,
+    TaskRow,
+    Tasks,
+    decode,
+    encode,
+    python_version,
+)
 from tests.backends.zmq.zmq_apps import FAST, big, inc, length, total
 from tests.processes import gone
 
-OURS = {"protocol": 1, "plait": pl.__version__, "python": python_version()}
-REGISTER = encode("register", **OURS, capacity=1, host="x", pool="x", pid=1)
+OURS = {"protocol": PROTOCOL_VERSION, "plait": pl.__version__, "python": python_version()}
+REGISTER = encode(Register(**OURS, capacity=1, host="x", pool="x", pid=1))
 NOBODY = 65534
 
 
@@ -70,7 +81,8 @@ def test_a_stranger_on_loopback_gets_no_answer_and_cannot_have_a_pickle_loaded(
         other = Keys.generate()
         wrong.curve_serverkey = executor.keys.server_public
         wrong.curve_publickey, wrong.curve_secretkey = other.client_public, other.client_secret
-        result = encode("results", [pickle.dumps(Touch(marker))], results=[[0, True, 0.0, 1.0, "w", None, None]])
+        touch = pickle.dumps(Touch(marker))
+        result = encode(Results([ResultRow(0, True, 0.0, 1.0, None, None, len(touch), "w")]), [touch])
         for stranger in (plain, wrong):
             stranger.linger = 0
             stranger.connect(executor.url)
@@ -138,9 +150,11 @@ def test_a_refused_peer_is_not_told_which_versions_to_send() -> None:
         peer = context.socket(zmq.DEALER)
         peer.linger = 0
         peer.connect(executor.url)
-        peer.send_multipart(encode("register", **{**OURS, "protocol": 99}, capacity=1, host="x", pool="x", pid=1))
+        peer.send_multipart(encode(Register(**{**OURS, "protocol": 99}, capacity=1, host="x", pool="x", pid=1)))
         assert peer.poll(5000)
-        reason = decode(peer.recv_multipart())["reason"]
+        refusal, _ = decode(peer.recv_multipart())
+        assert isinstance(refusal, Refuse)
+        reason = refusal.reason
         peer.close()
     assert "refused" in reason
     assert not [v for v in (pl.__version__, python_version(), "protocol") if v in reason], reason
@@ -173,7 +187,7 @@ def test_an_orphaned_pool_runs_nothing_for_whoever_takes_its_port_and_exits(tmp_
         hijacker.linger = 0
         hijacker.bind(f"tcp://127.0.0.1:{port}")
         fn, call = pickle.dumps(Touch(marker)), pickle.dumps(((), {}))
-        tasks = encode("tasks", [fn, call], tasks=[[1, "evil", b"k", True, None]])
+        tasks = encode(Tasks([TaskRow(1, "evil", b"k", None, len(fn), len(call))]), [fn, call])
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline and not marker.exists() and not gone(pool_pid, within=0.1):
             if hijacker.poll(0):
