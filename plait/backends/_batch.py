@@ -24,8 +24,9 @@ import attrs
 
 from plait.backends._environment import Packed, PackedEnvironment, in_environment
 from plait.backends._errors import WorkerLost
+from plait.backends._records import Result, Task
 from plait.backends._task import TaskResult, TaskSpec
-from plait.backends._wire import WireResult, WireTask, decode_result, dumps_call, dumps_function
+from plait.backends._wire import decode_result, dumps_call, dumps_function
 from plait.backends.providers._base import JobState, Provider
 from plait.backends.providers._scheduler import single_line
 
@@ -101,7 +102,7 @@ class BatchExecutor:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[TaskResult] = loop.create_future()
         try:
-            wire: WireTask = (spec.task_id, spec.name, spec.fn_key, dumps_function(spec), dumps_call(spec))
+            wire = Task(spec.task_id, spec.name, spec.fn_key, spec.timeout, dumps_function(spec), dumps_call(spec))
         except TypeError as error:
             future.set_result(TaskResult(spec.task_id, error=error, worker=self.label))
             return future
@@ -159,11 +160,11 @@ class BatchExecutor:
     def _read(self, job: _Job) -> TaskResult:
         worker = f"{self.label}/{self.provider.label}:{job.job_id}"
         try:
-            wire: WireResult = pickle.loads(job.result.read_bytes())
+            wire: Result = pickle.loads(job.result.read_bytes())
         except Exception as failure:  # a truncated or foreign file: the task's failure
             problem = TypeError(f"{job.spec.name}: its result in {job.result} could not be read: {failure}")
             return TaskResult(job.spec.task_id, error=problem, worker=worker)
-        return decode_result(job.spec, wire, worker)
+        return decode_result(job.spec, wire, wire.value, worker)
 
     def _lost(self, job: _Job, state: JobState) -> TaskResult:
         where = ""

@@ -15,13 +15,14 @@ import time
 from pathlib import Path
 
 from plait.backends._errors import TaskTimeout
+from plait.backends._records import Result
 from plait.backends._wire import dumps_error
-from plait.backends._worker import WireResult, adopt_path, run_task
+from plait.backends._worker import adopt_path, run_task
 
 __all__ = ["main"]
 
 
-def _write(path: Path, result: WireResult, lock: threading.Lock) -> None:
+def _write(path: Path, result: Result, lock: threading.Lock) -> None:
     """Write the result once: the task and its timeout watchdog race for it."""
     with lock:
         if path.exists():
@@ -43,9 +44,9 @@ def main(argv: list[str] | None = None) -> None:
     if timeout is not None:
         def expire() -> None:
             error = TaskTimeout(
-                f"{wire[1]} ran longer than its timeout of {timeout} s on {socket.gethostname()}; its job was ended"
+                f"{wire.name} ran longer than its timeout of {timeout} s on {socket.gethostname()}; its job was ended"
             )
-            _write(result_file, (wire[0], False, dumps_error(error), started, time.time(), None), lock)
+            _write(result_file, Result(wire.task_id, False, started, time.time(), None, None, dumps_error(error)), lock)
             os._exit(1)
 
         watchdog = threading.Timer(timeout, expire)

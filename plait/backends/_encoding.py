@@ -6,6 +6,7 @@ import asyncio
 
 import attrs
 
+from plait.backends._records import Task
 from plait.backends._task import TaskResult, TaskSpec
 from plait.backends._wire import dumps_call, dumps_function
 
@@ -33,6 +34,11 @@ class EncodedTask:
     @property
     def timeout(self) -> float | None:
         return self.spec.timeout
+
+    def for_worker(self, *, with_function: bool) -> Task:
+        """The task as a worker gets it: with its function, or without (it has it already)."""
+        spec = self.spec
+        return Task(spec.task_id, spec.name, spec.fn_key, spec.timeout, self.fn if with_function else None, self.call)
 
 
 class TaskEncoder:

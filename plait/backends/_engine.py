@@ -1,8 +1,9 @@
 """What the Dask and Ray executors share: a task as bytes for another engine's worker, and back.
 
-The engine only moves tuples of bytes and runs :func:`run_remote_many` on a pack of them
-(see ``_packing``); plait's own wire format does the rest, as for its own workers: the
-function is pickled once per run and cached on each worker process, an app's exception
+The engine only moves task records (``_records.Task``: ids, names and bytes) and runs
+:func:`run_remote_many` on a pack of them (see ``_packing``); plait's own wire format does
+the rest, as for its own workers: the function is pickled once per run and cached on each
+worker process, an app's exception
 comes back as a value with its traceback, and an unpicklable result is an error that
 names the app. So an error the engine itself raises is never the app's: it is the
 engine's (a lost worker, a cancelled future), and each task of the pack is :func:`lost`.
@@ -17,12 +18,15 @@ import socket
 from collections.abc import Callable, Sequence
 from types import ModuleType
 
+import msgspec
+
 from plait.backends._encoding import TaskEncoder
 from plait.backends._errors import WorkerLost
 from plait.backends._packing import Waiting
+from plait.backends._records import Result, Task
 from plait.backends._task import TaskResult, TaskSpec
 from plait.backends._wire import decode_result
-from plait.backends._worker import FunctionCache, WireResult, WireTask, run_task
+from plait.backends._worker import FunctionCache, run_task
 
 __all__ = ["Outbox", "decode_many", "lost", "require", "run_remote_many"]
 
@@ -45,7 +49,7 @@ def require(module: str, extra: str, executor: str) -> ModuleType:
         raise ImportError(f"{executor} needs the {module} package: pip install plait[{extra}]") from error
 
 
-def run_remote_many(tasks: list[WireTask]) -> tuple[list[WireResult], str]:
+def run_remote_many(tasks: list[Task]) -> tuple[list[Result], str]:
     """On the engine's worker: run a pack of tasks one after another; never raises.
 
     Each task is measured and fails on its own, as if it ran alone. Also says which process ran them.
@@ -53,19 +57,21 @@ def run_remote_many(tasks: list[WireTask]) -> tuple[list[WireResult], str]:
     return [_run(task, follows=i > 0) for i, task in enumerate(tasks)], f"{socket.gethostname()}:{os.getpid()}"
 
 
-def _run(task: WireTask, *, follows: bool) -> WireResult:
-    task_id, name, fn_key, fn, call = task
+def _run(task: Task, *, follows: bool) -> Result:
     # The function comes with every task: a process that has it already skips unpickling it.
-    return run_task(_FUNCTIONS, (task_id, name, fn_key, None if fn_key in _FUNCTIONS else fn, call), follows=follows)
+    if task.fn_key in _FUNCTIONS:
+        task = msgspec.structs.replace(task, fn=None)
+    return run_task(_FUNCTIONS, task, follows=follows)
 
 
-def decode_many(specs: Sequence[TaskSpec], ran: tuple[list[WireResult], str], label: str) -> list[TaskResult]:
+def decode_many(specs: Sequence[TaskSpec], ran: tuple[list[Result], str], label: str) -> list[TaskResult]:
     """The TaskResult of each task of a pack, from what :func:`run_remote_many` sent back.
 
     ``label`` is the executor's: the worker is named as that, then the process that ran the pack.
     """
     results, where = ran
-    return [decode_result(spec, result, f"{label}/{where}") for spec, result in zip(specs, results, strict=True)]
+    worker = f"{label}/{where}"
+    return [decode_result(spec, result, result.value, worker) for spec, result in zip(specs, results, strict=True)]
 
 
 def lost(specs: Sequence[TaskSpec], error: BaseException, engine: str, label: str) -> list[TaskResult]:
@@ -111,8 +117,7 @@ class Outbox:
             asyncio.get_running_loop().call_soon(self._flush)
         # The function goes with every task, as the engine picks the worker: a worker that
         # has it already skips unpickling it.
-        task = (spec.task_id, spec.name, spec.fn_key, encoded.fn, encoded.call)
-        self._waiting.append((spec, task, future))
+        self._waiting.append((spec, encoded.for_worker(with_function=True), future))
         return future
 
     def _flush(self) -> None:

@@ -20,8 +20,8 @@ from typing import Any
 
 import attrs
 
+from plait.backends._records import Task
 from plait.backends._task import TaskResult, TaskSpec
-from plait.backends._wire import WireTask
 
 __all__ = ["CAP", "TARGET", "Pack", "Packer", "Resources", "Waiting", "pack_sizes", "typical"]
 
@@ -89,7 +89,7 @@ def pack_sizes(expected: Sequence[float | None], idle_cpus: int, target: float =
 Resources = tuple[tuple[str, Any], ...]
 
 # A task submitted and not yet sent to the engine: what it is, as bytes, and its future.
-Waiting = tuple[TaskSpec, WireTask, asyncio.Future[TaskResult]]
+Waiting = tuple[TaskSpec, Task, asyncio.Future[TaskResult]]
 
 
 @attrs.frozen(eq=False)  # one engine task: two packs are never the same, whatever their tasks

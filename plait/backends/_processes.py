@@ -6,7 +6,6 @@ import asyncio
 import concurrent.futures
 import contextlib
 import os
-import pickle
 import socket
 import sys
 import time
@@ -18,11 +17,11 @@ from plait.backends._encoding import EncodedTask, TaskEncoder
 from plait.backends._errors import TaskTimeout, WorkerLost
 from plait.backends._launcher import Launcher
 from plait.backends._reaper import kill_tree
+from plait.backends._records import HEADER, Result, Run, Skip, Start, Stop, frame, read_results
 from plait.backends._sampling import NodeSample, NodeSampler, Sample, TaskSample, TaskSampler, last_seen
 from plait.backends._supervisor import Slot, Supervisor
 from plait.backends._task import TaskResult, TaskSpec
-from plait.backends._wire import HEADER, WireResult, WireTask, decode_result, frame
-from plait.backends._worker import skip_frame
+from plait.backends._wire import decode_result
 
 __all__ = ["ProcessExecutor"]
 
@@ -125,7 +124,7 @@ class ProcessExecutor:
         self, slot: Slot[EncodedTask], pid: int, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> _Worker:
         """Put the worker process ``pid`` to work in ``slot``."""
-        writer.write(frame(pickle.dumps(sys.path)))
+        writer.write(frame(Start(sys.path)))
         worker = _Worker(pid, writer, slot)
         worker.reader_task = asyncio.create_task(self._read(worker, reader))
         return worker
@@ -147,29 +146,26 @@ class ProcessExecutor:
     def _flush(self) -> None:
         self._flush_scheduled = False
         for index, batch in self._supervisor.assign(self._rooms).items():
-            wire: list[WireTask] = [
-                (task.spec.task_id, task.spec.name, task.spec.fn_key, task.fn if send_fn else None, task.call)
-                for task, send_fn in batch
-            ]
-            self._pool[index].writer.write(frame(pickle.dumps(wire, protocol=pickle.HIGHEST_PROTOCOL)))
+            tasks = [task.for_worker(with_function=send_fn) for task, send_fn in batch]
+            self._pool[index].writer.write(frame(Run(tasks)))
         self._watch_deadlines()
 
     async def _read(self, worker: _Worker, reader: asyncio.StreamReader) -> None:
         try:
             while True:
                 (size,) = HEADER.unpack(await reader.readexactly(HEADER.size))
-                self._complete(worker, pickle.loads(await reader.readexactly(size)))
+                self._complete(worker, read_results(await reader.readexactly(size)))
         except (asyncio.IncompleteReadError, ConnectionError):
             held = worker.slot.inflight
             size = last_seen(worker.last_look, held[0].spec.task_id, time.time()) if held else ""
             self._lose(worker, WorkerLost(f"{self.label} worker {worker.name} died while running this task{size}"))
 
-    def _complete(self, worker: _Worker, results: list[WireResult]) -> None:
+    def _complete(self, worker: _Worker, results: list[Result]) -> None:
         # Its first message, maybe an empty batch, says it has started.
-        done = self._supervisor.complete(worker.slot, [result[0] for result in results])
+        done = self._supervisor.complete(worker.slot, [result.task_id for result in results])
         for task, result in zip(done, results, strict=False):  # none when given up on: results still buffered
             if task is not None and not task.future.done():
-                task.future.set_result(decode_result(task.spec, result, f"{self.label}/{worker.name}"))
+                task.future.set_result(decode_result(task.spec, result, result.value, f"{self.label}/{worker.name}"))
         self._schedule_flush()
 
     def _watch_deadlines(self) -> None:
@@ -195,7 +191,7 @@ class ProcessExecutor:
         for index, held in cancelled.skip.items():  # sent but not started: the worker skips them
             for task in held:
                 task.future.cancel()
-            self._pool[index].writer.write(skip_frame(task.spec.task_id for task in held))
+            self._pool[index].writer.write(frame(Skip([task.spec.task_id for task in held])))
         for slot in cancelled.running:  # stopped by killing its worker
             self._lose(self._pool[slot.index], concurrent.futures.CancelledError())
 
@@ -269,7 +265,7 @@ class ProcessExecutor:
 
     async def _stop(self, worker: _Worker) -> None:
         with contextlib.suppress(Exception):
-            worker.writer.write(frame(pickle.dumps(None)))
+            worker.writer.write(frame(Stop()))
             worker.writer.close()
         reaped = asyncio.ensure_future(self._reaped(worker))
         try:

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import inspect
 import pickle
-import struct
 import traceback
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 import cloudpickle
 from tblib import Traceback
@@ -22,36 +21,19 @@ from plait.backends._functions import dumps_function_payload
 from plait.backends._task import TaskResult, TaskSpec
 from plait.backends._usage import usage_of
 
-# (task_id, name, fn_key, function payload or None if sent before, call payload)
-WireTask = tuple[int, str, bytes, bytes | None, bytes]
-# (task_id, ok, value or error payload, started, ended, (cpu_seconds, peak_rss) or None);
-# the payload may be a view into the message that brought it
-WireResult = tuple[int, bool, bytes | memoryview, float, float, tuple[float, int] | None]
-
 __all__ = [
-    "HEADER",
-    "WireResult",
-    "WireTask",
+    "Ran",
     "decode_result",
     "dumps",
     "dumps_call",
     "dumps_error",
     "dumps_function",
     "error_text",
-    "frame",
     "loads",
     "loads_call",
     "loads_error",
     "loads_function",
 ]
-
-HEADER = struct.Struct("<I")
-
-
-def frame(payload: bytes) -> bytes:
-    """``payload`` preceded by its length, for a byte stream."""
-    return HEADER.pack(len(payload)) + payload
-
 
 def dumps(value: Any) -> bytes:
     """Pickle ``value``: plain pickle when it can (fast), cloudpickle when it must."""
@@ -135,18 +117,35 @@ def error_text(error: BaseException) -> str:
         return f"<its __str__ raised {type(failure).__name__}>"
 
 
-def decode_result(spec: TaskSpec, result: WireResult, worker: str) -> TaskResult:
-    """The TaskResult of what a worker sent back for ``spec``.
+class Ran(Protocol):
+    """How a task ran: what a ``_records.Result`` and a zmq ``ResultRow`` both say."""
+
+    @property
+    def ok(self) -> bool: ...
+    @property
+    def started(self) -> float: ...
+    @property
+    def ended(self) -> float: ...
+    @property
+    def cpu_seconds(self) -> float | None: ...
+    @property
+    def peak_rss(self) -> int | None: ...
+
+
+def decode_result(spec: TaskSpec, ran: Ran, payload: bytes | memoryview, worker: str) -> TaskResult:
+    """The TaskResult of what a worker sent back for ``spec``: how it ran, and its pickled
+    value or error (a view into the message that brought it will do).
 
     A value that cannot be unpickled here (its class is not importable in the driver,
     say) is that task's failure, not the executor's.
     """
-    _, ok, payload, started, ended, used = result
-    usage = usage_of(used)
+    cpu, peak_rss = ran.cpu_seconds, ran.peak_rss
+    usage = usage_of(None if cpu is None or peak_rss is None else (cpu, peak_rss))
     try:
-        value, error = (loads(payload), None) if ok else (None, loads_error(payload))
+        value, error = (loads(payload), None) if ran.ok else (None, loads_error(payload))
     except Exception as failure:
         value, error = None, TypeError(f"{spec.name}: its result could not be unpickled in the driver: {failure}")
+    started, ended = ran.started, ran.ended
     return TaskResult(spec.task_id, value=value, error=error, worker=worker, started=started, ended=ended, usage=usage)
 
 

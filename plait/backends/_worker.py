@@ -2,7 +2,7 @@
 
 ``run_task`` is what every process-based worker does with one task; ``fork_worker``
 starts a local worker process (for ``ProcessExecutor``'s launcher and a zmq pool),
-which speaks length-prefixed pickled batches over a socket pair with its driver.
+which speaks length-prefixed records (``_records``) over a socket pair with its driver.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import contextlib
 import ctypes
 import functools
 import os
-import pickle
 import select
 import signal
 import socket
@@ -23,57 +22,44 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any, NoReturn
 
+from plait.backends._records import HEADER, Control, Result, Run, Skip, Start, Stop, Task, read_control, results_frame
 from plait.backends._task import running
 from plait.backends._usage import meter
-from plait.backends._wire import (
-    HEADER,
-    WireResult,
-    WireTask,
-    dumps,
-    dumps_error,
-    error_text,
-    frame,
-    loads_call,
-    loads_function,
-)
+from plait.backends._wire import dumps, dumps_error, error_text, loads_call, loads_function
 
 __all__ = [
-    "WireTask",
-    "WireResult",
     "FunctionCache",
     "die_with",
     "fork_worker",
     "recv_exactly",
     "run_task",
-    "skip_frame",
 ]
 
 
 FunctionCache = dict[bytes, Callable[..., Any]]
 
 
-def run_task(functions: FunctionCache, task: WireTask, *, follows: bool = False) -> WireResult:
+def run_task(functions: FunctionCache, task: Task, *, follows: bool = False) -> Result:
     """Run one task; every failure, even of unpickling, becomes an error result.
 
     What the task used (``plait.backends._usage``) comes with it, failed or not; a task
     that ``follows`` the previous one straight on, on this thread, is measured from where
     that one's measurement ended.
     """
-    task_id, name, fn_key, fn_payload, call_payload = task
-    if fn_payload is not None:
+    if task.fn is not None:
         # Loading a function imports its module: the worker's cost, once, kept out of the
         # task's measurement, where a slow import would make a short app look long.
-        _load(functions, fn_key, fn_payload)
+        _load(functions, task.fn_key, task.fn)
         follows = False
     task_meter = meter()
     if task_meter is None:
         started = time.time()
-        ok, payload = _call(functions, name, fn_key, call_payload)
-        return task_id, ok, payload, started, time.time(), None
+        ok, payload = _call(functions, task)
+        return Result(task.task_id, ok, started, time.time(), None, None, payload)
     window = task_meter.start(follows=follows)
-    ok, payload = _call(functions, name, fn_key, call_payload)
-    ended, usage = task_meter.stop(window)
-    return task_id, ok, payload, window[0], ended, usage
+    ok, payload = _call(functions, task)
+    ended, (cpu_seconds, peak_rss) = task_meter.stop(window)
+    return Result(task.task_id, ok, window[0], ended, cpu_seconds, peak_rss, payload)
 
 
 def _load(functions: FunctionCache, fn_key: bytes, payload: bytes) -> None:
@@ -89,12 +75,13 @@ def _raise(error: BaseException, *args: Any, **kwargs: Any) -> NoReturn:
     raise error
 
 
-def _call(functions: FunctionCache, name: str, fn_key: bytes, call: bytes) -> tuple[bool, bytes]:
+def _call(functions: FunctionCache, task: Task) -> tuple[bool, bytes]:
     """Whether the call succeeded, and its pickled value or error."""
+    name = task.name
     try:
-        args, kwargs = loads_call(call)
+        args, kwargs = loads_call(task.call)
         with running(name):
-            value = functions[fn_key](*args, **kwargs)
+            value = functions[task.fn_key](*args, **kwargs)
     except BaseException as error:  # the task's failure is a value here, even SystemExit
         return False, dumps_error(error)
     try:
@@ -134,22 +121,22 @@ class _Channel:
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
 
-    def recv(self) -> Any:
+    def recv(self) -> Control:
         (size,) = HEADER.unpack(recv_exactly(self.sock, HEADER.size))
-        return pickle.loads(recv_exactly(self.sock, size))
+        return read_control(recv_exactly(self.sock, size))
 
     def readable(self) -> bool:
         return bool(select.select([self.sock], [], [], 0)[0])
 
-    def send(self, message: Any) -> None:
-        self.sock.sendall(frame(pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)))
+    def send(self, results: list[Result]) -> None:
+        self.sock.sendall(results_frame(results))
 
 
 
 def serve(channel: _Channel) -> None:
     """Run batches of tasks until the driver goes away or says stop."""
     functions: FunctionCache = {}
-    queue: deque[WireTask] = deque()
+    queue: deque[Task] = deque()
     skipped: set[int] = set()  # cancelled by the driver after they were sent
     outbox = _Outbox(channel)
     follows = False  # whether the next task follows the last one straight on
@@ -158,15 +145,15 @@ def serve(channel: _Channel) -> None:
             while not queue or channel.readable():
                 follows = False
                 message = channel.recv()
-                if message is None:
+                if isinstance(message, Run):
+                    queue.extend(message.tasks)
+                elif isinstance(message, Skip):
+                    skipped.update(message.ids)
+                elif isinstance(message, Stop):
                     return
-                if isinstance(message, frozenset):
-                    skipped |= message
-                else:
-                    queue.extend(message)
             task = queue.popleft()
-            if task[0] in skipped:
-                skipped.discard(task[0])
+            if task.task_id in skipped:
+                skipped.discard(task.task_id)
                 result, follows = _skip(functions, task), False
             else:
                 result, follows = run_task(functions, task, follows=follows), True
@@ -186,13 +173,13 @@ class _Outbox:
 
     def __init__(self, channel: _Channel) -> None:
         self.channel = channel
-        self.pending: list[WireResult] = []
+        self.pending: list[Result] = []
         self.ready = threading.Condition()
         self.closed = False
         self.sender = threading.Thread(target=self._send_when_told, daemon=True)
         self.sender.start()
 
-    def put(self, result: WireResult, *, now: bool) -> None:
+    def put(self, result: Result, *, now: bool) -> None:
         with self.ready:
             self.pending.append(result)
             if now:
@@ -221,18 +208,12 @@ class _Outbox:
                 self.channel.send(batch)
 
 
-def skip_frame(task_ids: Iterable[int]) -> bytes:
-    """The message that has a worker skip these tasks it holds: each ends as cancelled, unrun."""
-    return frame(pickle.dumps(frozenset(task_ids)))
-
-
-def _skip(functions: FunctionCache, task: WireTask) -> WireResult:
+def _skip(functions: FunctionCache, task: Task) -> Result:
     """The reply for a task cancelled before it started: it does not run."""
-    task_id, _, fn_key, fn_payload, _ = task
-    if fn_payload is not None:  # later tasks of this function come without it
-        _load(functions, fn_key, fn_payload)
+    if task.fn is not None:  # later tasks of this function come without it
+        _load(functions, task.fn_key, task.fn)
     now = time.time()
-    return task_id, False, dumps_error(concurrent.futures.CancelledError()), now, now, None
+    return Result(task.task_id, False, now, now, None, None, dumps_error(concurrent.futures.CancelledError()))
 
 
 def fork_worker(sock: socket.socket, others: Iterable[socket.socket] = ()) -> int:
@@ -270,7 +251,10 @@ def adopt_path(driver: list[str]) -> None:
 
 def _serve_driver(sock: socket.socket) -> None:
     channel = _Channel(sock)
-    adopt_path(channel.recv())
+    start = channel.recv()
+    if not isinstance(start, Start):
+        raise EOFError(f"the driver began with {start!r:.100}, not a start")
+    adopt_path(start.sys_path)
     # An empty batch of results says "ready": the driver starts the clock of a timeout
     # for the first task again from here, so a slow start-up does not count against it.
     channel.send([])

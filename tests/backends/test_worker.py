@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from plait.backends._records import Task
 from plait.backends._wire import loads_error
 from plait.backends._worker import FunctionCache, run_task
 
@@ -36,19 +37,17 @@ def slow_import(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> bytes:
 def test_loading_a_function_is_not_part_of_its_first_tasks_measurement(slow_import: bytes) -> None:
     functions: FunctionCache = {}
     before = time.time()
-    task_id, ok, payload, started, ended, usage = run_task(
-        functions, (1, "quick", b"k", slow_import, pickle.dumps(((1,), {})))
-    )
-    assert (task_id, ok, pickle.loads(payload)) == (1, True, 2)
-    assert started - before >= 0.4  # the import happened, before the task's window
-    assert ended - started < 0.1
-    assert usage is not None and usage[0] < 0.1
+    result = run_task(functions, Task(1, "quick", b"k", None, slow_import, pickle.dumps(((1,), {}))))
+    assert (result.task_id, result.ok, pickle.loads(result.value)) == (1, True, 2)
+    assert result.started - before >= 0.4  # the import happened, before the task's window
+    assert result.ended - result.started < 0.1
+    assert result.cpu_seconds is not None and result.cpu_seconds < 0.1
 
 
 def test_a_function_that_cannot_be_loaded_fails_its_tasks_and_every_later_one() -> None:
     functions: FunctionCache = {}
     call = pickle.dumps(((1,), {}))
-    first = run_task(functions, (1, "broken", b"k", b"not a pickle", call))
-    later = run_task(functions, (2, "broken", b"k", None, call), follows=True)  # later tasks come without it
-    for _, ok, payload, *_ in (first, later):
-        assert not ok and isinstance(loads_error(payload), pickle.UnpicklingError)
+    first = run_task(functions, Task(1, "broken", b"k", None, b"not a pickle", call))
+    later = run_task(functions, Task(2, "broken", b"k", None, None, call), follows=True)  # later ones come without it
+    for result in (first, later):
+        assert not result.ok and isinstance(loads_error(result.value), pickle.UnpicklingError)

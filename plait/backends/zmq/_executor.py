@@ -599,14 +599,9 @@ class ZMQExecutor:
                 continue
             del self._index.placed[row.task_id]
             if not task.future.done():
-                task.future.set_result(self._decode(task, row, value))
+                task.future.set_result(decode_result(task.spec, row, value, f"{self.label}/{row.worker}"))
         self._set_limit(pool, self._limit(pool))
         self._schedule_flush()
-
-    def _decode(self, task: EncodedTask, row: ResultRow, value: memoryview) -> TaskResult:
-        used = None if row.cpu_seconds is None or row.peak_rss is None else (row.cpu_seconds, row.peak_rss)
-        wire = (row.task_id, row.ok, value, row.started, row.ended, used)
-        return decode_result(task.spec, wire, f"{self.label}/{row.worker}")
 
     # -- heartbeats and loss ------------------------------------------------------------
 

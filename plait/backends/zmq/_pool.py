@@ -25,26 +25,26 @@ from __future__ import annotations
 
 import logging
 import os
-import pickle
 import signal
 import socket
 import struct
 import sys
 import time
 from pathlib import Path
-from typing import NamedTuple, cast
+from typing import cast
 
 import attrs
+import msgspec
 import zmq
 
 from plait._version import __version__
-from plait.backends import _worker
 from plait.backends._errors import ResultTooLarge, TaskTimeout, WorkerLost
 from plait.backends._launcher import Launcher
 from plait.backends._reaper import kill_tree
+from plait.backends._records import HEADER, Result, Run, Skip, Start, Task, frame, read_results
 from plait.backends._sampling import NodeSampler, SampleRow, TaskSample, TaskSampler, TaskSampleRow, last_seen
 from plait.backends._supervisor import Slot, Supervisor
-from plait.backends._wire import HEADER, WireResult, dumps_error, frame
+from plait.backends._wire import dumps_error
 from plait.backends.zmq._curve import configure_client, read_keys
 from plait.backends.zmq._frames import WIRE_BYTES, join, split
 from plait.backends.zmq._protocol import (
@@ -93,16 +93,6 @@ _RESULTS_PER_MESSAGE = 1024
 _EVENT = struct.Struct("=H")
 
 
-class _Queued(NamedTuple):
-    """A task from the executor, until its worker has run it (a ``_supervisor.Supervised``)."""
-
-    task_id: int
-    name: str
-    fn_key: bytes
-    timeout: float | None
-    call: bytes
-
-
 @attrs.define(eq=False)
 class _Worker:
     """A worker's process and the pool's end of its socket pair; what it holds is its slot's."""
@@ -110,7 +100,7 @@ class _Worker:
     pid: int
     sock: socket.socket
     name: str
-    slot: Slot[_Queued]
+    slot: Slot[Task]
     out: bytearray = attrs.field(factory=bytearray)
     received: bytearray = attrs.field(factory=bytearray)
     last_look: TaskSample | None = None  # at its running task, to say how big it was if it dies
@@ -124,9 +114,9 @@ class Pool:
         self.pool_id = pool_id
         self.host = socket.gethostname()
         self.size = workers
-        self.supervisor: Supervisor[_Queued] = Supervisor(workers)
+        self.supervisor: Supervisor[Task] = Supervisor(workers)  # each task without its function: kept apart
         self.functions: dict[bytes, bytes] = {}
-        self.results: list[tuple[ResultRow, bytes | memoryview]] = []
+        self.results: list[tuple[ResultRow, bytes]] = []
         self.sys_path: list[str] | None = None  # the driver's, from its accept
         self.max_message_bytes: int | None = None  # the biggest frame the executor takes, from its accept
         self.heartbeat_period = 1.0
@@ -164,7 +154,7 @@ class Pool:
 
     # -- workers -----------------------------------------------------------------
 
-    def _fork(self, slot: Slot[_Queued]) -> _Worker:
+    def _fork(self, slot: Slot[Task]) -> _Worker:
         ours, theirs = socket.socketpair()
         with theirs:
             try:
@@ -175,7 +165,7 @@ class Pool:
         worker = _Worker(pid, ours, f"{self.pool_id}/{slot.index}:{pid}", slot)
         self.poller.register(ours.fileno(), zmq.POLLIN)
         if self.sys_path is not None:
-            self._write(worker, frame(pickle.dumps(self.sys_path)))
+            self._write(worker, frame(Start(self.sys_path)))
         return worker
 
     def _write(self, worker: _Worker, data: bytes) -> None:
@@ -209,33 +199,33 @@ class Pool:
             (size,) = HEADER.unpack_from(buffer)
             if len(buffer) < HEADER.size + size:
                 break
-            batch = pickle.loads(buffer[HEADER.size : HEADER.size + size])  # our worker's tuples of bytes
+            batch = read_results(buffer[HEADER.size : HEADER.size + size])
             del buffer[: HEADER.size + size]
-            done = self.supervisor.complete(worker.slot, [result[0] for result in batch])
+            done = self.supervisor.complete(worker.slot, [result.task_id for result in batch])
             for task, result in zip(done, batch, strict=True):
                 if task is None:  # cancelled: the executor has forgotten it
                     continue
                 self._result(task.name, worker.name, result)
-                self.task_seconds += 0.1 * (result[4] - result[3] - self.task_seconds)
+                self.task_seconds += 0.1 * (result.ended - result.started - self.task_seconds)
 
-    def _result(self, name: str, worker: str, result: WireResult) -> None:
+    def _result(self, name: str, worker: str, result: Result) -> None:
         """Queue the result of task ``name`` for the executor; one too big for it to take is
         that task's failure.
 
         Sent as it is, it would make the executor drop the link: the pool lost, and the
         task retried to the same end.
         """
-        task_id, ok, payload, started, ended, usage = result
-        limit = self.max_message_bytes
-        if limit and len(payload) > limit:
-            ok, payload = False, dumps_error(
+        ok, value, limit = result.ok, result.value, self.max_message_bytes
+        if limit and len(value) > limit:
+            ok, value = False, dumps_error(
                 ResultTooLarge(
-                    f"{name}: its result is {len(payload)} bytes, more than the executor's "
+                    f"{name}: its result is {len(value)} bytes, more than the executor's "
                     f"max_message_bytes of {limit}; return less (write it to a file), or raise the limit"
                 )
             )
-        cpu, peak_rss = usage or (None, None)
-        self.results.append((ResultRow(task_id, ok, started, ended, cpu, peak_rss, len(payload), worker), payload))
+        started, ended = result.started, result.ended
+        row = ResultRow(result.task_id, ok, started, ended, result.cpu_seconds, result.peak_rss, len(value), worker)
+        self.results.append((row, value))
 
     def _worker_died(self, worker: _Worker) -> None:
         how = self._kill(worker)
@@ -267,7 +257,7 @@ class Pool:
         head = self.supervisor.lose(worker.slot)
         if head is not None and error is not None:
             now = time.time()
-            self._result(head.name, worker.name, (head.task_id, False, dumps_error(error), now, now, None))
+            self._result(head.name, worker.name, Result(head.task_id, False, now, now, None, None, dumps_error(error)))
         self.workers[worker.slot.index] = self._fork(self.supervisor.replace(worker.slot))
 
     def _room(self) -> int:
@@ -283,11 +273,11 @@ class Pool:
         # Idle workers first, then each up to its room: a task never waits behind a
         # running one while another worker has nothing to do.
         for index, batch in self.supervisor.assign((1, self._room())).items():
-            wire: list[_worker.WireTask] = [
-                (task.task_id, task.name, task.fn_key, self.functions[task.fn_key] if send_fn else None, task.call)
+            tasks = [
+                msgspec.structs.replace(task, fn=self.functions[task.fn_key]) if send_fn else task
                 for task, send_fn in batch
             ]
-            self._write(self.workers[index], frame(pickle.dumps(wire, protocol=pickle.HIGHEST_PROTOCOL)))
+            self._write(self.workers[index], frame(Run(tasks)))
 
     # -- the executor -----------------------------------------------------------------
 
@@ -349,7 +339,7 @@ class Pool:
         self._sample_every(accept.usage_interval)
         self.max_message_bytes = accept.max_message_bytes or None
         for worker in self.workers:
-            self._write(worker, frame(pickle.dumps(self.sys_path)))
+            self._write(worker, frame(Start(self.sys_path)))
 
     def _queue(self, message: Tasks, payload: bytes) -> None:
         """The tasks of ``message`` to the queue, each function (when it comes) kept by its key."""
@@ -357,7 +347,7 @@ class Pool:
         for row, fn, call in zip(message.tasks, parts, parts, strict=True):  # parts twice: a row's two in turn
             if row.fn_size:
                 self.functions[row.fn_key] = bytes(fn)
-            self.supervisor.submit(_Queued(row.task_id, row.name, row.fn_key, row.timeout, bytes(call)))
+            self.supervisor.submit(Task(row.task_id, row.name, row.fn_key, row.timeout, None, bytes(call)))
 
     def _sample_every(self, interval: float) -> None:
         """Sample this node every ``interval`` seconds, if it is a positive number."""
@@ -368,7 +358,7 @@ class Pool:
     def _cancel(self, ids: set[int]) -> None:
         cancelled = self.supervisor.cancel(ids)
         for index, held in cancelled.skip.items():
-            self._write(self.workers[index], _worker.skip_frame(task.task_id for task in held))
+            self._write(self.workers[index], frame(Skip([task.task_id for task in held])))
         for slot in cancelled.running:
             worker = self.workers[slot.index]
             self._kill(worker)
