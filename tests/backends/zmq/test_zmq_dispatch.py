@@ -44,6 +44,7 @@ class HandPool:
     def __init__(self, context: zmq.Context[zmq.Socket[bytes]], executor: pl.ZMQExecutor, name: str, workers: int):
         self.name = name
         self.socket = keyed_dealer(context, executor)
+        self.frames: list[int] = []  # how many frames each message but heartbeats came in
         self.socket.send_multipart(encode(Register(**executor._ours, capacity=workers, host="h", pool=name, pid=1)))
         assert isinstance(self.next()[0], Accept)
         self.held: dict[int, int] = {}  # task id -> the argument of its inc
@@ -52,8 +53,10 @@ class HandPool:
         """The next message that is not a heartbeat, and its payload."""
         deadline = time.monotonic() + timeout
         while self.socket.poll(max(1, int(1000 * (deadline - time.monotonic())))):
-            message, payload = decode(self.socket.recv_multipart())
+            frames = self.socket.recv_multipart()
+            message, payload = decode(frames)
             if not isinstance(message, Heartbeat):
+                self.frames.append(len(frames))
                 return message, payload
         raise AssertionError(f"pool {self.name}: no message within {timeout} s")
 
@@ -101,6 +104,21 @@ def hand_only(workers_per_block: int = 1) -> pl.ZMQExecutor:
     """An executor that starts no pool of its own and sends each pool one task per worker, no more."""
     provider = pl.LocalProvider(workers=workers_per_block, init_blocks=0, max_blocks=0)
     return pl.ZMQExecutor(provider=provider, prefetch=0, **TIMING)
+
+
+def test_a_batch_of_tasks_and_their_function_travel_in_one_payload_frame(
+    context: zmq.Context[zmq.Socket[bytes]],
+) -> None:
+    executor = hand_only(workers_per_block=4)
+    with pl.Runtime([executor], progress=False) as rt:
+        pool = HandPool(context, executor, "a", workers=4)
+        pool.frames.clear()  # its accept, which has no payload
+        futures = [rt.submit(inc(i)) for i in range(4)]
+        ids = pool.take_at_least(4)
+        assert pool.frames == [2] * len(pool.frames), "an envelope and one payload frame a message"
+        for task_id in ids:
+            pool.answer(task_id)
+        assert [future.result(10) for future in futures] == [1, 2, 3, 4]
 
 
 def test_every_pool_gets_a_task_for_its_idle_worker_and_the_one_that_answers_gets_the_next(
