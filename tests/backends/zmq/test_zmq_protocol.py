@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import plait as pl
+from plait.backends.zmq._frames import join
 from plait.backends.zmq._protocol import (
     MAX_ENVELOPE_BYTES,
     Accept,
@@ -168,6 +169,12 @@ nan_row = ResultRow(1, True, float("nan"), 1.0, None, None, 1, "w")
 def test_a_known_type_with_wrong_frames_or_fields_is_a_protocol_error(frames: list[bytes]) -> None:
     with pytest.raises(ProtocolError):
         decode(frames)
+
+
+@pytest.mark.parametrize("table", [["pieces", ["x"]], ["pieces", [0]], ["pieces"], ["pieces", [1], 2], ["pieces", 1]])
+def test_a_malformed_table_of_pieces_is_a_protocol_error(table: list[Any]) -> None:
+    with pytest.raises(ProtocolError):  # from join, or from decode when it is not even taken for a table
+        decode(join([pack(table), b"x"]))
 
 
 def test_an_oversized_envelope_is_refused_before_it_is_parsed() -> None:
