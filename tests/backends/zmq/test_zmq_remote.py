@@ -19,6 +19,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NoReturn
 
 import psutil
 import pytest
@@ -69,7 +70,7 @@ def plait_processes(host: str) -> list[str]:
     return [line for line in host_processes(host) if "plait.cli" in line or "plait-pool" in line]
 
 
-def not_ready(message: str) -> None:
+def not_ready(message: str) -> NoReturn:
     """Skip locally; in CI, where .ci/services-up brings the test hosts up, fail."""
     if os.environ.get("CI"):
         pytest.fail(f"{message}; in CI the remote tests must run")
@@ -82,7 +83,6 @@ def names_of(hosts: list[str]) -> list[str]:
         return [on_host(host, "cat /tmp/plait-host").strip() for host in hosts]
     except (OSError, subprocess.SubprocessError) as error:
         not_ready(f"the test hosts are not up ({error}): run .ci/hosts-up 2 (as root)")
-        raise
 
 
 @pytest.fixture(scope="module")
@@ -96,9 +96,10 @@ def hosts() -> list[str]:
 def bare_host() -> str:
     """plait-bare, which sees neither this checkout nor this venv (hosts-up run from here hides them)."""
     assert names_of([BARE]) == ["plait-bare"]
-    for path in (SOURCE / "plait", Path(sys.prefix, "pyvenv.cfg")):
-        if on_host(BARE, f"test -e {shlex.quote(str(path))} && echo seen || true").strip():
-            not_ready(f"plait-bare sees {path}: hosts-up ran from another checkout; run this one's .ci/hosts-up 2")
+    ours = shlex.join([str(SOURCE / "plait"), str(Path(sys.prefix, "pyvenv.cfg"))])
+    seen = on_host(BARE, f"for path in {ours}; do if [ -e $path ]; then echo $path; fi; done").split()
+    if seen:
+        not_ready(f"plait-bare sees {seen}: hosts-up ran from another checkout; run this one's .ci/hosts-up 2")
     return BARE
 
 
