@@ -33,9 +33,10 @@ from tests.backends.zmq.zmq_apps import host_of, length
 from tests.waiting import wait_for
 
 HOSTS = ["198.18.0.2", "198.18.0.3"]
-NAMES = {"198.18.0.2": "plait-h1", "198.18.0.3": "plait-h2"}
 DRIVER = "198.18.0.1"
 BARE = "198.18.0.254"  # plait-bare: the venv and the checkout hidden, a python3 without packages
+NAMES = {"198.18.0.2": "plait-h1", "198.18.0.3": "plait-h2"}
+NAMESPACES = {**NAMES, BARE: "plait-bare"}  # every test host's, by its address
 STATE = Path("/var/lib/plait-hosts")  # hosts-up's; its shared/ is at that path on every host
 SOURCE = Path(pl.__file__).parent.parent
 # The hosts' python3 is the checkout's venv (hosts-up puts it first on PATH); this tree
@@ -54,7 +55,7 @@ def on_host(host: str, command: str, timeout: float = 10) -> str:
 def host_processes(host: str) -> list[str]:
     """The command lines of what runs on ``host``: in its network namespace (``ps`` there
     would show every process of the machine), but its sshd."""
-    pids = subprocess.run(["ip", "netns", "pids", NAMES[host]], capture_output=True, text=True, check=True).stdout
+    pids = subprocess.run(["ip", "netns", "pids", NAMESPACES[host]], capture_output=True, text=True, check=True).stdout
     lines = []
     for pid in pids.split():
         try:
@@ -95,7 +96,7 @@ def hosts() -> list[str]:
 @pytest.fixture
 def bare_host() -> str:
     """plait-bare, which sees neither this checkout nor this venv (hosts-up run from here hides them)."""
-    assert names_of([BARE]) == ["plait-bare"]
+    assert names_of([BARE]) == [NAMESPACES[BARE]]
     ours = shlex.join([str(SOURCE / "plait"), str(Path(sys.prefix, "pyvenv.cfg"))])
     seen = on_host(BARE, f"for path in {ours}; do if [ -e $path ]; then echo $path; fi; done").split()
     if seen:
@@ -343,6 +344,7 @@ def test_a_host_without_plait_runs_pools_from_a_packed_environment_unpacked_once
     finally:
         on_host(bare_host, f"rm -rf {cache}")
     assert [archive.name for archive in (shared_dir / "envs").iterdir()] == [f"env-{digest}.tar"]
+    wait_for(lambda: not plait_processes(bare_host), timeout=5, what="the pools to end")
 
 
 def test_hosts_up_again_changes_nothing_and_is_quick(hosts: list[str], bare_host: str) -> None:
