@@ -33,9 +33,9 @@ from tests.backends.zmq.zmq_apps import host_of, length
 from tests.waiting import wait_for
 
 HOSTS = ["198.18.0.2", "198.18.0.3"]
+NAMES = {"198.18.0.2": "plait-h1", "198.18.0.3": "plait-h2"}
 DRIVER = "198.18.0.1"
 BARE = "198.18.0.254"  # plait-bare: the venv and the checkout hidden, a python3 without packages
-NAMES = {"198.18.0.2": "plait-h1", "198.18.0.3": "plait-h2"}
 NAMESPACES = {**NAMES, BARE: "plait-bare"}  # every test host's, by its address
 STATE = Path("/var/lib/plait-hosts")  # hosts-up's; its shared/ is at that path on every host
 SOURCE = Path(pl.__file__).parent.parent
@@ -333,7 +333,7 @@ def test_a_host_without_plait_runs_pools_from_a_packed_environment_unpacked_once
         with pl.Runtime([executor]) as rt:
             plait_file, host = rt.run(where_plait_is("/tmp/plait-host"))
         assert host == "plait-bare\n"
-        assert on_host(bare_host, f"ls {cache}").split() == [digest], "unpacked once, named by the hash"
+        assert on_host(bare_host, f"ls {cache}").split() == [digest], "one directory, named by the environment's hash"
         assert plait_file == f"{cache}/{digest}/plait/__init__.py", "plait came from the packed environment"
         # Unpacking again would make (and remove) a directory in the cache: its mtime would change.
         return on_host(bare_host, f"stat -c '%n %i %y' {cache} {cache}/{digest}")
