@@ -16,6 +16,11 @@ def documented_names() -> list[str]:
     return re.findall(r"^\| `(\w+)` \|", API_DOC.read_text(), flags=re.MULTILINE)
 
 
+def documented_subpackage_names() -> list[tuple[str, str]]:
+    """The rows of docs/api.md naming ``plait.package.name``: public, but not re-exported by plait."""
+    return re.findall(r"^\| `(plait(?:\.\w+)+)\.(\w+)` \|", API_DOC.read_text(), flags=re.MULTILINE)
+
+
 def test_all_is_what_the_docs_list() -> None:
     documented = documented_names()
     assert len(documented) == len(set(documented)), "a name is listed twice in docs/api.md"
@@ -48,3 +53,20 @@ def test_every_subpackage_says_what_is_public_and_has_it() -> None:
         for exported in public:
             assert hasattr(package, exported), f"{name}.__all__ names {exported}, which it lacks"
             assert not exported.startswith("_"), f"{name}.__all__ names the private {exported}"
+
+
+def test_what_api_md_lists_under_a_subpackage_that_subpackage_exports() -> None:
+    assert documented_subpackage_names(), "docs/api.md lists no plait.package.name row: is the pattern stale?"
+    for package, name in documented_subpackage_names():
+        assert name in importlib.import_module(package).__all__, f"docs/api.md lists {package}.{name}"
+
+
+def test_dsl_exports_the_user_api_and_no_runtime_plumbing() -> None:
+    """``plait.dsl`` exports what plait re-exports from it and what docs/api.md lists under it:
+    the node kinds, tokens and the interpreter hook stay in its private modules."""
+    dsl = importlib.import_module("plait.dsl")
+    reexported = {name for name in plait.__all__ if getattr(dsl, name, None) is getattr(plait, name)}
+    listed = {name for package, name in documented_subpackage_names() if package == "plait.dsl"}
+    assert sorted(dsl.__all__) == sorted(reexported | listed)
+    for plumbing in ("Call", "Interpreter", "set_interpreter", "substitute", "token_of", "Untokenizable"):
+        assert not hasattr(dsl, plumbing), f"plait.dsl.{plumbing} is runtime plumbing, not user API"

@@ -13,7 +13,9 @@ import attrs
 from returns.result import Failure, Result, Success
 
 from plait.backends import Executor, ThreadExecutor
-from plait.dsl import Attempt, Expr, Retry, Untokenizable, token_of
+from plait.dsl import Expr, Retry
+from plait.dsl._expr import Attempt
+from plait.dsl._token import Untokenizable, token_of
 from plait.runtime import Memo, Runtime, current_runtime, root_cause
 from plait.testing._chaos import ChaosError, ChaosExecutor
 from plait.testing.strategies import describe, evaluate, step

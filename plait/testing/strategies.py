@@ -26,7 +26,9 @@ from hypothesis import strategies as st
 from hypothesis.vendor.pretty import for_type_by_name
 from returns.result import Failure, Success
 
-from plait.dsl import App, Attempt, Await, Bind, Call, Expr, Gather, Map, Pure, gather, pure, substitute, traverse
+from plait.dsl import App, Expr, gather, pure, traverse
+from plait.dsl._args import substitute
+from plait.dsl._expr import Attempt, Await, Bind, Call, Gather, Map, Pure
 from plait.testing._palette import APPS, BINDS, MAPS
 
 __all__ = ["describe", "evaluate", "exprs"]
