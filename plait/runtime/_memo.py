@@ -40,7 +40,7 @@ import cloudpickle
 from plait.monitoring._schema import CORE_TABLES, migrate
 from plait.runtime._hooks import MISSING
 
-__all__ = ["CacheInfo", "CorruptEntryWarning", "MemoWarning", "SQLiteMemo", "cache_info", "clear_cache"]
+__all__ = ["CacheInfo", "CorruptEntryWarning", "MemoWarning", "SQLiteMemo", "cache_info", "clear_cache", "is_memo"]
 
 _RESULTS = """CREATE TABLE IF NOT EXISTS plait_results (
     key BLOB PRIMARY KEY,
@@ -298,6 +298,11 @@ def _tables(path: Path) -> set[str]:
         return {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     finally:
         db.close()
+
+
+def is_memo(path: Path) -> bool:
+    """Whether ``path`` is a plait memo file (read without writing anything)."""
+    return path.is_file() and path.stat().st_size > 0 and _not_a_memo(path) is None
 
 
 def _memo_file(path: Path) -> None:
