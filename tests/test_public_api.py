@@ -1,11 +1,15 @@
-"""The public face is exactly what docs/api.md lists, and nothing leaks in by accident."""
+"""The public face is exactly what docs/api.md lists, and nothing leaks in by accident: each
+subpackage says what it exports, plait.dsl only the user API, and type checkers see what runs."""
 
 from __future__ import annotations
 
+import ast
 import importlib
 import pkgutil
 import re
 from pathlib import Path
+
+import pytest
 
 import plait
 
@@ -70,3 +74,27 @@ def test_dsl_exports_the_user_api_and_no_runtime_plumbing() -> None:
     assert sorted(dsl.__all__) == sorted(reexported | listed)
     for plumbing in ("Call", "Interpreter", "set_interpreter", "substitute", "token_of", "Untokenizable"):
         assert not hasattr(dsl, plumbing), f"plait.dsl.{plumbing} is runtime plumbing, not user API"
+
+
+def names_type_checkers_see(package: str) -> set[str]:
+    """The names a package that loads its exports lazily imports for type checkers (``if TYPE_CHECKING:``)."""
+    source = Path(importlib.import_module(package).__file__ or "").read_text()
+    blocks = [n for n in ast.parse(source).body if isinstance(n, ast.If) and ast.unparse(n.test) == "TYPE_CHECKING"]
+    imports = [n for block in blocks for n in block.body if isinstance(n, ast.ImportFrom)]
+    return {alias.asname or alias.name for n in imports for alias in n.names}
+
+
+LAZY_PACKAGES = [
+    name
+    for name in ["plait", *(info.name for info in pkgutil.walk_packages(plait.__path__, "plait.") if info.ispkg)]
+    if names_type_checkers_see(name)
+]
+
+
+@pytest.mark.parametrize("package", LAZY_PACKAGES)
+def test_type_checkers_see_what_a_lazy_package_exports(package: str) -> None:
+    """As trio's exports test: what mypy and IDEs read is what ``__all__`` says and ``getattr`` finds."""
+    assert {"plait", "plait.backends", "plait.backends.zmq"} <= set(LAZY_PACKAGES)
+    module = importlib.import_module(package)
+    assert names_type_checkers_see(package) == set(module.__all__), f"{package}: TYPE_CHECKING imports vs __all__"
+    assert set(module.__all__) <= set(dir(module))
