@@ -18,8 +18,9 @@ __all__ = ["evaluate", "possible_failures"]
 def evaluate(expr: Expr[Any]) -> Any:
     """The value of a graph computed directly in this thread, without any runtime: an oracle.
 
-    Work shared by several parents is computed once, as a runtime would. A failure raises
-    what the failing node raised (the first, taking inputs in order), as ``pl.run`` would.
+    Work shared by several parents is computed once, as a runtime would, failures included.
+    A failure raises what the failing node raised (the first, taking inputs in order): the
+    root cause of the ``DependencyError`` a run raises.
 
     >>> from plait.testing._palette import add, neg
     >>> evaluate(add(neg(2), 5).map(str))
