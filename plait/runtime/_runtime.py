@@ -14,7 +14,8 @@ from typing import Any, TypeVar
 from returns.result import Failure, Result, Success
 
 from plait.backends import Executor, ProcessExecutor, running_task
-from plait.dsl import Call, Expr, Retry, set_interpreter
+from plait.dsl import Expr, Retry
+from plait.dsl._expr import Call, set_interpreter
 from plait.runtime._debug import debug_error
 from plait.runtime._display import future_repr, runtime_html, runtime_repr
 from plait.runtime._hooks import Memo, Monitor
