@@ -38,3 +38,15 @@ def test_every_public_name_is_listed_by_dir_and_found_once() -> None:
     assert set(plait.__all__) <= set(dir(plait))
     assert plait.Runtime is plait.runtime.Runtime
     assert vars(plait)["Runtime"] is plait.Runtime  # kept: the next lookup is a plain attribute
+
+
+def test_a_runtime_on_local_pools_loads_no_batch_provider_nor_the_monitoring_queries() -> None:
+    # What start-up to a first result imports in the driver: each module is milliseconds.
+    loaded = modules_after(
+        "import plait as pl; pl.Runtime([pl.ZMQExecutor(provider=pl.LocalProvider(workers=1))], progress=False)"
+    )
+    assert "plait.backends.providers._local" in loaded
+    batch = {"_condor", "_gridengine", "_kubernetes", "_lsf", "_pbspro", "_scheduler", "_slurm", "_ssh"}
+    assert not {f"plait.backends.providers.{name}" for name in batch} & loaded
+    assert not {"plait.monitoring._db", "plait.monitoring._summary", "plait.monitoring._usage"} & loaded
+    assert "plait.monitoring._writer" in modules_after("import plait as pl; pl.Runtime(monitor=':memory:')")
