@@ -40,7 +40,7 @@ def test_every_public_name_is_listed_by_dir_and_found_once() -> None:
     assert vars(plait)["Runtime"] is plait.Runtime  # kept: the next lookup is a plain attribute
 
 
-def test_a_runtime_on_local_pools_loads_no_batch_provider_nor_the_monitoring_queries() -> None:
+def test_a_runtime_on_local_pools_loads_no_batch_provider_memo_planner_or_process_pool() -> None:
     # What start-up to a first result imports in the driver: each module is milliseconds.
     loaded = modules_after(
         "import plait as pl; pl.Runtime([pl.ZMQExecutor(provider=pl.LocalProvider(workers=1))], progress=False)"
@@ -49,4 +49,8 @@ def test_a_runtime_on_local_pools_loads_no_batch_provider_nor_the_monitoring_que
     batch = {"_condor", "_gridengine", "_kubernetes", "_lsf", "_pbspro", "_scheduler", "_slurm", "_ssh"}
     assert not {f"plait.backends.providers.{name}" for name in batch} & loaded
     assert not {"plait.monitoring._db", "plait.monitoring._summary", "plait.monitoring._usage"} & loaded
-    assert "plait.monitoring._writer" in modules_after("import plait as pl; pl.Runtime(monitor=':memory:')")
+    assert not {"plait.runtime._memo", "plait.runtime._plan", "plait.backends._processes"} & loaded
+    # Each is there when asked for.
+    asked = modules_after("import plait as pl; pl.Runtime(cache=':memory:', monitor=':memory:').plan(pl.gather())")
+    assert {"plait.runtime._memo", "plait.runtime._plan", "plait.backends._processes"} <= asked
+    assert "plait.monitoring._writer" in asked
