@@ -1,4 +1,5 @@
-"""What importing costs: ``import plait`` loads its names when they are first used, and
+"""What importing costs: ``import plait`` loads its names when they are first used, a
+runtime on local pools loads no batch provider, memo store, planner or process pool, and
 a worker pool (``plait worker``) loads only what it runs: neither the DSL, nor the
 runtime, nor asyncio, nor the other subcommands."""
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from returns.result import Failure, Result, Success
 
-from plait.backends import running_task
+from plait.backends import Executor, running_task
 from plait.dsl import Call, Expr, Retry, set_interpreter
 from plait.runtime._debug import debug_error
 from plait.runtime._display import future_repr, runtime_html, runtime_repr
@@ -24,10 +24,9 @@ from plait.runtime._notebook import track
 from plait.runtime._progress import progress_monitor
 from plait.runtime._tracebacks import user_facing
 
-# Imported when used: a runtime given its executors, with no memo file, that is never asked
-# for a plan starts without them (milliseconds of start-up each).
+# Imported when used, like the memo store and the process pool below: a runtime given its
+# executors, with no memo file, that is never asked for a plan starts without them.
 if TYPE_CHECKING:
-    from plait.backends import Executor
     from plait.runtime._plan import Plan
 
 __all__ = ["PlaitFuture", "Runtime", "current_runtime", "run"]
@@ -113,9 +112,12 @@ class Runtime:
         monitor: Monitor | str | os.PathLike[str] | None = None,
         progress: bool | None = None,
     ) -> None:
-        if not executors:
+        if executors:
+            chosen = list(executors)
+        else:
             from plait.backends import ProcessExecutor
-        chosen = list(executors) if executors else [ProcessExecutor()]
+
+            chosen = [ProcessExecutor()]
         labels = [e.label for e in chosen]
         if len(set(labels)) != len(labels):
             raise ValueError(f"executor labels must be unique, got {labels}")
