@@ -26,8 +26,7 @@ from plait.backends._environment import Packed, PackedEnvironment, in_environmen
 from plait.backends._errors import WorkerLost
 from plait.backends._task import TaskResult, TaskSpec
 from plait.backends._wire import WireResult, WireTask, decode_result, dumps_call, dumps_function
-from plait.backends.providers._base import JobState, Provider
-from plait.backends.providers._scheduler import single_line
+from plait.backends.providers._base import JobState, Provider, single_line
 
 __all__ = ["BatchExecutor"]
 
