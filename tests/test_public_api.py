@@ -76,18 +76,27 @@ def test_dsl_exports_the_user_api_and_no_runtime_plumbing() -> None:
         assert not hasattr(dsl, plumbing), f"plait.dsl.{plumbing} is runtime plumbing, not user API"
 
 
-def names_type_checkers_see(package: str) -> set[str]:
-    """The names a package that loads its exports lazily imports for type checkers (``if TYPE_CHECKING:``)."""
+def type_checking_blocks(package: str) -> list[ast.stmt]:
+    """The statements of a package's ``if TYPE_CHECKING:`` blocks (what a lazy package shows type checkers)."""
     source = Path(importlib.import_module(package).__file__ or "").read_text()
     blocks = [n for n in ast.parse(source).body if isinstance(n, ast.If) and ast.unparse(n.test) == "TYPE_CHECKING"]
-    imports = [n for block in blocks for n in block.body if isinstance(n, ast.ImportFrom)]
-    return {alias.asname or alias.name for n in imports for alias in n.names}
+    return [statement for block in blocks for statement in block.body]
+
+
+def names_type_checkers_see(package: str) -> set[str]:
+    """The names a lazily exporting package imports for type checkers, and the plait names it imports at once."""
+    source = Path(importlib.import_module(package).__file__ or "").read_text()
+    body = ast.parse(source).body
+    eager = [n for n in body if isinstance(n, ast.ImportFrom) and (n.module or "").startswith("plait.")]
+    imports = [n for n in [*eager, *type_checking_blocks(package)] if isinstance(n, ast.ImportFrom)]
+    names = {alias.asname or alias.name for n in imports for alias in n.names}
+    return {name for name in names if not name.startswith("__")}
 
 
 LAZY_PACKAGES = [
     name
     for name in ["plait", *(info.name for info in pkgutil.walk_packages(plait.__path__, "plait.") if info.ispkg)]
-    if names_type_checkers_see(name)
+    if type_checking_blocks(name)
 ]
 
 

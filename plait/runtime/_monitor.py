@@ -25,7 +25,6 @@ from plait.backends import NodeSample, TaskSample, TaskSpec, TaskUsage
 from plait.backends._wire import dumps_call, dumps_function
 from plait.monitoring._writer import ATTEMPT_COLUMNS, RunWriter
 from plait.runtime._hooks import Monitor
-from plait.runtime._memo import is_memo
 
 __all__ = [
     "DEFAULT_DEBUG_PAYLOAD_BYTES",
@@ -72,6 +71,8 @@ class EventLog:
         self.debug_payload_bytes = debug_payload_bytes
         if self.path.is_dir():
             raise ValueError(f"monitor={str(path)!r} is a directory; give a file path such as run.db")
+        from plait.runtime._memo import is_memo  # here: a run without a memo does not load the memo store
+
         if is_memo(self.path):
             raise ValueError(
                 f"monitor={str(path)!r} is a plait memo (the results cache= keeps across runs), not a monitoring db: "
