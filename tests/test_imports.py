@@ -55,3 +55,15 @@ def test_a_runtime_on_local_pools_loads_no_batch_provider_memo_planner_or_proces
     asked = modules_after("import plait as pl; pl.Runtime(cache=':memory:', monitor=':memory:').plan(pl.gather())")
     assert {"plait.runtime._memo", "plait.runtime._plan", "plait.backends._processes"} <= asked
     assert "plait.monitoring._writer" in asked
+
+
+def test_awaiting_an_expr_after_import_plait_alone_runs_it() -> None:
+    """``import plait`` loads no runtime; ``await`` of an app's call must still find one."""
+    script = (
+        "import asyncio, plait as pl\n"
+        "@pl.app\ndef inc(x: int) -> int:\n    return x + 1\n"
+        "async def main() -> int:\n    return await inc(1)\n"
+        "print(asyncio.run(main()))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False)
+    assert (done.returncode, done.stdout.strip()) == (0, "2"), done.stderr
