@@ -8,6 +8,9 @@ those two, so each system runs exactly the same graphs:
 
 - startup: import + configuration + executor start -> first result (s), from ``t0``;
 - A: ``sizes.a`` no-op tasks submitted at once, tasks/s from the first submit to the last result;
+- E: ``sizes.e`` no-op tasks the seed's eager way, ``fs = [submit(f(x)) for x in xs]`` then
+  every result, one future at a time (tasks/s): ``Driver.submit`` starts a handle (plait's
+  ``rt.submit``; the peers' calls start at once) and ``Driver.collect`` waits for the futures;
 - B: ``sizes.b`` sequential submit -> result round trips, median and p99 (ms);
 - C: a chain of ``sizes.c`` dependent tasks f(f(...f(0))), submitted at once (s);
 - D: ``sizes.d`` tasks sleeping 1 ms each, then one reduce over all their results (s).
@@ -29,7 +32,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any, NamedTuple
 
 Figures = dict[str, float]
-HIGHER_IS_BETTER = {"A_tasks_per_s"}
+HIGHER_IS_BETTER = {"A_tasks_per_s", "E_eager_tasks_per_s"}
 
 
 class Sizes(NamedTuple):
@@ -37,6 +40,7 @@ class Sizes(NamedTuple):
     b: int = 200
     c: int = 500
     d: int = 2000
+    e: int = 5000
 
 
 def noop(x: int) -> int:
@@ -67,6 +71,8 @@ class Driver(NamedTuple):
     wrap: Callable[[Callable[..., Any]], Callable[..., Any]]
     gather: Callable[[list[Any]], list[Any]]
     version: str
+    submit: Callable[[Any], Any] = lambda handle: handle  # a peer's call has started already
+    collect: Callable[[list[Any]], list[Any]] | None = None  # the values of submitted futures; None: gather
 
 
 FULL = Sizes()
@@ -83,6 +89,12 @@ def measure(driver: Driver, t0: float, sizes: Sizes = FULL, profile: str | None 
         started = time.perf_counter()
         assert gather([w_noop(i) for i in range(sizes.a)]) == list(range(sizes.a))
         figures["A_tasks_per_s"] = sizes.a / (time.perf_counter() - started)
+
+    with profiled(profile == "E"):
+        started = time.perf_counter()
+        futures = [driver.submit(w_noop(i)) for i in range(sizes.e)]
+        assert (driver.collect or gather)(futures) == list(range(sizes.e))
+        figures["E_eager_tasks_per_s"] = sizes.e / (time.perf_counter() - started)
 
     with profiled(profile == "B"):
         trips = []
@@ -141,12 +153,21 @@ def plait_driver(executor: str) -> Iterator[Driver]:
         "zmq-clear": lambda: pl.ZMQExecutor(provider=pl.LocalProvider(workers=2), encrypted=False),
     }[executor]
     with pl.Runtime([make()], progress=False) as rt:
+        yield plait_on(rt)
 
-        def gather(exprs: list[Any]) -> list[Any]:
-            # One Expr runs without a gather node around it, as a user would run it.
-            return [rt.run(exprs[0])] if len(exprs) == 1 else rt.run(pl.gather(*exprs))
 
-        yield Driver(pl.app(pure=False), gather, pl.__version__)
+def plait_on(rt: Any) -> Driver:
+    """The Driver of a started plait Runtime ``rt``."""
+    import plait as pl
+
+    def gather(exprs: list[Any]) -> list[Any]:
+        # One Expr runs without a gather node around it, as a user would run it.
+        return [rt.run(exprs[0])] if len(exprs) == 1 else list(rt.run(pl.gather(*exprs)))
+
+    def collect(futures: list[Any]) -> list[Any]:
+        return [future.result() for future in futures]
+
+    return Driver(pl.app(pure=False), gather, pl.__version__, rt.submit, collect)
 
 
 @contextlib.contextmanager

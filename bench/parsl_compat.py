@@ -33,7 +33,7 @@ sys.path.insert(0, str(HERE))
 
 import _workloads as wl  # noqa: E402
 
-SMALL = wl.Sizes(a=2000, b=200, c=500, d=2000)
+SMALL = wl.Sizes(a=2000, b=200, c=500, d=2000, e=2000)
 
 
 def child(system: str) -> wl.Figures:

@@ -45,7 +45,7 @@ import _workloads as wl  # noqa: E402
 
 HOSTS = ["198.18.0.2", "198.18.0.3"]
 DRIVER = "198.18.0.1"
-SIZES = wl.Sizes(a=2000, b=100, c=200, d=500)
+SIZES = wl.Sizes(a=2000, b=100, c=200, d=500, e=2000)
 # The hosts log in with their own environment: what the workers import comes from here.
 PATHS = os.pathsep.join([str(HERE), str(HERE.parent)])
 INIT = f"export PYTHONPATH={shlex.quote(PATHS)}"
@@ -63,12 +63,7 @@ def plait_on(where: str) -> Iterator[wl.Driver]:
     with pl.Runtime([executor], progress=False) as rt:
         while where == "hosts" and len(executor.pools) < len(HOSTS):  # both hosts serve from the start
             time.sleep(0.01)
-
-        def gather(exprs: list[Any]) -> list[Any]:
-            # One Expr runs without a gather node around it, as a user would run it (as in _workloads).
-            return [rt.run(exprs[0])] if len(exprs) == 1 else list(rt.run(pl.gather(*exprs)))
-
-        yield wl.Driver(pl.app(pure=False), gather, pl.__version__)
+        yield wl.plait_on(rt)
 
 
 @contextlib.contextmanager

@@ -1,7 +1,8 @@
 """The benchmark suite (``make bench``): plait against Parsl, Dask and Ray, side by side.
 
-Runs the workloads of ``bench/_workloads.py`` (start-up, A throughput, B latency, C chain,
-D fan-out + reduce; from ../shared/notes/peers.md) on plait (ThreadExecutor,
+Runs the workloads of ``bench/_workloads.py`` (start-up, A throughput, E the same no-ops
+submitted one future at a time, B latency, C chain, D fan-out + reduce; from
+../shared/notes/peers.md) on plait (ThreadExecutor,
 ProcessExecutor, ZMQExecutor), Parsl (ThreadPool, HTEX), Dask distributed and Ray, each
 with 2 workers. One system at a time, each repetition in a fresh process (so start-up
 counts imports), systems alternating within a repetition. Prints the medians and each
@@ -44,6 +45,7 @@ CHILD_TIMEOUT = 600.0
 LABELS = {
     "startup_s": "start-up s",
     "A_tasks_per_s": "A no-op tasks/s",
+    "E_eager_tasks_per_s": "E eager no-op tasks/s",
     "B_median_ms": "B median ms",
     "B_p99_ms": "B p99 ms",
     "C_s": "C chain s",
@@ -139,6 +141,13 @@ def table(systems: list[str], medians: dict[str, wl.Figures]) -> str:
     return "\n".join(lines)
 
 
+def eager_ratios(medians: dict[str, wl.Figures]) -> str:
+    """For each plait system: the seed's eager idiom (E) over the same tasks as one graph (A)."""
+    plaits = {s: m for s, m in medians.items() if s.startswith("plait")}
+    ratios = [f"{s} {m['E_eager_tasks_per_s'] / m['A_tasks_per_s']:.2f}" for s, m in plaits.items()]
+    return "\nE / A, eager over gathered (goal >= 0.8): " + (", ".join(ratios) or "no plait system ran")
+
+
 def chart(result: dict[str, Any], path: Path) -> None:
     """Bars of how many times plait's ZMQExecutor beats each system, per workload (log scale)."""
     import matplotlib
@@ -230,6 +239,7 @@ def report(result: dict[str, Any], chart_path: Path | None) -> int:
     shown_systems = [s for s in systems if s in result["medians"]]
     print()
     print(table(shown_systems, result["medians"]))
+    print(eager_ratios(result["medians"]))
     print(f"\n(Nx): how many times {BASELINE} is better than that system. Versions: {versions}")
     print(f"raw runs: {stem.with_suffix('.json')}")
     if BASELINE in result["medians"] and any(not s.startswith("plait") for s in result["medians"]):

@@ -79,7 +79,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--only", choices=sorted(CHILDREN))
-    parser.add_argument("--profile", choices=["A", "B", "C", "D"], help="pyinstrument one plait workload")
+    parser.add_argument("--profile", choices=["A", "B", "C", "D", "E"], help="pyinstrument one plait workload")
     parser.add_argument("--child", choices=sorted(CHILDREN), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:

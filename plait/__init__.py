@@ -65,9 +65,28 @@ if TYPE_CHECKING:
     from plait.runtime import DependencyError, PlaitFuture, Plan, Runtime, root_cause, run
     from plait.staging import FsspecStager, Stager, Staging, StagingError
 else:
+    import importlib
+    import sys
+    from typing import Any
+
     from plait._lazy import exports
 
-    __getattr__, __dir__ = exports(
+    class _RuntimeWhenAwaited:
+        """``await expr`` with plait.runtime not yet imported (a script that only awaits): import
+        it, which registers the real interpreter, and hand the expression to that one."""
+
+        def awaitable(self, expr: Any) -> Any:
+            importlib.import_module("plait.runtime")
+            return expr.awaitable()
+
+    def _exported(name: str) -> Any:
+        value = _export(name)
+        expr = sys.modules.get("plait.dsl._expr")
+        if expr is not None and not expr._interpreter:  # the first DSL name: plait.runtime has registered nothing yet
+            expr.set_interpreter(_RuntimeWhenAwaited())
+        return value
+
+    _export, __dir__ = exports(
         __name__,
         {
             "plait.monitoring": ["monitoring"],
@@ -123,6 +142,7 @@ else:
             "plait.runtime": ["DependencyError", "PlaitFuture", "Plan", "Runtime", "root_cause", "run"],
         },
     )
+    __getattr__ = _exported
 
 __all__ = [
     "App",

@@ -1,4 +1,5 @@
-"""What importing costs: ``import plait`` loads its names when they are first used, and
+"""What importing costs: ``import plait`` loads its names when they are first used, a
+runtime on local pools loads no batch provider, memo store, planner or process pool, and
 a worker pool (``plait worker``) loads only what it runs: neither the DSL, nor the
 runtime, nor asyncio, nor the other subcommands."""
 
@@ -38,3 +39,31 @@ def test_every_public_name_is_listed_by_dir_and_found_once() -> None:
     assert set(plait.__all__) <= set(dir(plait))
     assert plait.Runtime is plait.runtime.Runtime
     assert vars(plait)["Runtime"] is plait.Runtime  # kept: the next lookup is a plain attribute
+
+
+def test_a_runtime_on_local_pools_loads_no_batch_provider_memo_planner_or_process_pool() -> None:
+    # What start-up to a first result imports in the driver: each module is milliseconds.
+    loaded = modules_after(
+        "import plait as pl; pl.Runtime([pl.ZMQExecutor(provider=pl.LocalProvider(workers=1))], progress=False)"
+    )
+    assert "plait.backends.providers._local" in loaded
+    batch = {"_condor", "_gridengine", "_kubernetes", "_lsf", "_pbspro", "_scheduler", "_slurm", "_ssh"}
+    assert not {f"plait.backends.providers.{name}" for name in batch} & loaded
+    assert not {"plait.monitoring._db", "plait.monitoring._summary", "plait.monitoring._usage"} & loaded
+    assert not {"plait.runtime._memo", "plait.runtime._plan", "plait.backends._processes"} & loaded
+    # Each is there when asked for.
+    asked = modules_after("import plait as pl; pl.Runtime(cache=':memory:', monitor=':memory:').plan(pl.gather())")
+    assert {"plait.runtime._memo", "plait.runtime._plan", "plait.backends._processes"} <= asked
+    assert "plait.monitoring._writer" in asked
+
+
+def test_awaiting_an_expr_after_import_plait_alone_runs_it() -> None:
+    """``import plait`` loads no runtime; ``await`` of an app's call must still find one."""
+    script = (
+        "import asyncio, plait as pl\n"
+        "@pl.app\ndef inc(x: int) -> int:\n    return x + 1\n"
+        "async def main() -> int:\n    return await inc(1)\n"
+        "print(asyncio.run(main()))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False)
+    assert (done.returncode, done.stdout.strip()) == (0, "2"), done.stderr

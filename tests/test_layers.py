@@ -1,11 +1,14 @@
 """Layers import one way: dsl <- runtime -> backends; a backend never sees an Expr. The
 run database's owner is monitoring, which sees only the backends' sample types; the
 runtime writes through it and the report reads through its public face. Every
-subpackage, and the command, has a rule."""
+subpackage, and the command, has a rule; the other top-level modules are helpers below
+every layer. An import counts however it is written: relative, or a module named in a
+string for importlib or a lazy-export table."""
 
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -26,19 +29,43 @@ ALLOWED = {
 }
 # Layers that may import the others only through their public face (``plait.x``, not ``plait.x._y``).
 PUBLIC_ONLY = {"monitoring", "report"}
+TOP_HELPERS = {"plait._version", "plait._lazy"}  # plait's own modules below every layer
 
 
 def plait_imports(path: Path) -> set[str]:
-    """The plait modules a module imports (at any depth in the file), e.g. {"plait.dsl._expr"}."""
+    """The plait modules a module of plait imports, e.g. {"plait.dsl._expr"}."""
+    return imports_in(path.read_text(), package_of(path))
+
+
+def imports_in(source: str, package: str) -> set[str]:
+    """The plait modules ``source``, a module of ``package``, imports (at any depth in it): by
+    ``import`` and ``from ... import``, relative imports resolved, and by name in a string
+    (``importlib.import_module("plait.report._cli")``, a table of lazy exports)."""
     found = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        names = []
+    for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.Import):
-            names = [alias.name for alias in node.names]
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names = [node.module]
-        found.update(name for name in names if name.split(".")[0] == "plait")
-    return found
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found.add(node.module)
+        elif isinstance(node, ast.ImportFrom):
+            base = ".".join(package.split(".")[: 1 - node.level or None])
+            found.update([f"{base}.{node.module}"] if node.module else (f"{base}.{a.name}" for a in node.names))
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and is_plait_module(node.value):
+            found.add(node.value)
+    return {name for name in found if name.split(".")[0] == "plait"}
+
+
+def package_of(path: Path) -> str:
+    """The package a module of plait is in: plait/backends/zmq/_pool.py is in plait.backends.zmq."""
+    return ".".join(path.relative_to(PACKAGE.parent).parent.parts)
+
+
+def is_plait_module(name: str) -> bool:
+    """Whether ``name`` names a module or package of plait (not an entry point group like "plait.executors")."""
+    if not re.fullmatch(r"plait(\.\w+)+", name):
+        return False
+    where = PACKAGE.parent.joinpath(*name.split("."))
+    return where.with_suffix(".py").is_file() or (where / "__init__.py").is_file()
 
 
 def layer_of(module: str) -> str:
@@ -55,6 +82,27 @@ def test_every_subpackage_has_a_rule() -> None:
     assert packages | {"cli"} == set(ALLOWED), "give each subpackage of plait a rule in ALLOWED"
 
 
+def test_every_top_level_module_has_a_rule_and_the_helpers_import_no_layer() -> None:
+    modules = {f"plait.{path.stem}" for path in PACKAGE.glob("*.py")} - {"plait.__init__"}
+    assert modules == {"plait.cli", *TOP_HELPERS}, "give a new module of plait a rule in ALLOWED, or make it a helper"
+    for helper in sorted(TOP_HELPERS):
+        path = PACKAGE / f"{helper.split('.')[1]}.py"
+        assert not plait_imports(path) - {helper}, f"{helper} is below every layer: it imports none"
+
+
+def test_imports_are_seen_however_they_are_written() -> None:
+    source = """
+from . import _expr
+from ..runtime._memo import SQLiteMemo
+import plait.backends
+importlib.import_module("plait.report._cli")
+exports(__name__, {"plait.monitoring": ["monitoring"]})
+GROUP = "plait.executors"  # an entry point group, not a module
+"""
+    seen = {"plait.dsl._expr", "plait.runtime._memo", "plait.backends", "plait.report._cli", "plait.monitoring"}
+    assert imports_in(source, "plait.dsl") == seen
+
+
 @pytest.mark.parametrize("layer", sorted(ALLOWED))
 def test_layer_imports_only_what_it_may(layer: str) -> None:
     for path in modules_of(layer):
@@ -67,28 +115,18 @@ def test_layer_imports_only_what_it_may(layer: str) -> None:
             assert not private, f"{where} imports {', '.join(private)}: use the package's public names"
 
 
-TOP_HELPERS = {"plait._version", "plait._lazy"}  # plait's own, not a subpackage's
-
-
 def test_plait_imports_each_subpackage_through_its_public_face() -> None:
-    """``plait/__init__`` re-exports what each subpackage's ``__init__`` says is public."""
+    """``plait/__init__`` re-exports what each subpackage's ``__init__`` says is public.
+
+    One private module is wired, not re-exported: the DSL's await hook, which the facade
+    points at the runtime it loads on the first ``await`` (``import plait`` loads no runtime)."""
+    wiring = {"plait.dsl._expr"}
     private = [
         module
-        for module in sorted(plait_imports(PACKAGE / "__init__.py"))
+        for module in sorted(plait_imports(PACKAGE / "__init__.py") - wiring)
         if module not in TOP_HELPERS and any(part.startswith("_") for part in module.split(".")[1:])
     ]
     assert not private, f"plait/__init__.py imports {', '.join(private)}: export the names from the subpackage"
-
-
-def plait_modules_imported(path: Path) -> set[str]:
-    """The plait modules a file imports by name, e.g. {"plait", "plait.dsl._expr"}."""
-    found = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.Import):
-            found |= {alias.name for alias in node.names if alias.name.split(".")[0] == "plait"}
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0 and node.module.startswith("plait"):
-            found.add(node.module)
-    return found
 
 
 def test_compat_uses_only_plaits_public_api() -> None:
@@ -96,7 +134,7 @@ def test_compat_uses_only_plaits_public_api() -> None:
     for module in sorted((PACKAGE / "compat").rglob("*.py")):
         private = {
             name
-            for name in plait_modules_imported(module)
+            for name in plait_imports(module)
             if not name.startswith("plait.compat") and any(part.startswith("_") for part in name.split("."))
         }
         assert not private, f"{module.relative_to(PACKAGE.parent)} imports private {', '.join(sorted(private))}"

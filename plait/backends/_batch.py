@@ -27,8 +27,7 @@ from plait.backends._errors import WorkerLost
 from plait.backends._records import Result, Task
 from plait.backends._task import TaskResult, TaskSpec
 from plait.backends._wire import decode_result, dumps_call, dumps_function
-from plait.backends.providers._base import JobState, Provider
-from plait.backends.providers._scheduler import single_line
+from plait.backends.providers._base import JobState, Provider, single_line
 
 __all__ = ["BatchExecutor"]
 

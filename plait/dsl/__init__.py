@@ -1,61 +1,34 @@
-"""What users write: apps, expressions and their combinators. Values only, nothing runs."""
+"""What users write: apps, expressions and their combinators. Values only, nothing runs.
 
-from plait.dsl._app import App, AppOptions, app, traverse
-from plait.dsl._args import find_refs, substitute
-from plait.dsl._expr import (
-    Attempt,
-    Await,
-    Bind,
-    Call,
-    Expr,
-    Gather,
-    Interpreter,
-    Map,
-    Pure,
-    as_expr,
-    gather,
-    pure,
-    set_interpreter,
-)
+``__all__`` is the user API, what ``plait`` re-exports, plus :func:`as_expr` for code
+holding futures. The node kinds, tokens and the interpreter hook are the runtime's and
+``plait.testing``'s: they import them from the private modules.
+"""
+
+from plait.dsl._app import App, app, traverse
+from plait.dsl._expr import Expr, as_expr, gather, pure
 from plait.dsl._file import File
-from plait.dsl._reach import ImpureAppWarning, MemoKeyWarning, Reach
-from plait.dsl._retry import Constant, Exponential, Retry, constant, exponential
+from plait.dsl._reach import ImpureAppWarning, MemoKeyWarning
+from plait.dsl._retry import Retry, constant, exponential
 from plait.dsl._shell import ShellError, ShellResult, shell
-from plait.dsl._token import Untokenizable, register_token, token_of
+from plait.dsl._token import register_token
 
 __all__ = [
     "App",
-    "AppOptions",
-    "Attempt",
-    "Await",
-    "Bind",
-    "Call",
-    "Constant",
     "Expr",
-    "Exponential",
-    "Gather",
+    "File",
     "ImpureAppWarning",
     "MemoKeyWarning",
-    "Reach",
-    "Interpreter",
-    "Map",
-    "Pure",
     "Retry",
-    "Untokenizable",
+    "ShellError",
+    "ShellResult",
     "app",
     "as_expr",
     "constant",
     "exponential",
-    "find_refs",
     "gather",
     "pure",
     "register_token",
-    "set_interpreter",
-    "substitute",
-    "token_of",
-    "traverse",
-    "File",
-    "ShellError",
-    "ShellResult",
     "shell",
+    "traverse",
 ]

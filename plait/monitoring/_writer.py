@@ -22,7 +22,7 @@ from typing import Any
 import attrs
 
 from plait.backends import NodeSample, TaskSample
-from plait.monitoring._schema import INDEXES, prepare
+from plait.monitoring._schema import CORE_TABLES, INDEXES, prepare
 
 __all__ = ["ATTEMPT_COLUMNS", "FailedCallRow", "FunctionRow", "RunWriter"]
 
@@ -47,6 +47,7 @@ class RunWriter:
     def __init__(self, path: str | os.PathLike[str], argv: Sequence[str], sys_path: Sequence[str]) -> None:
         db = sqlite3.connect(path, check_same_thread=False)  # made here, written from the writer thread
         try:
+            _refuse_foreign(db)
             db.execute("PRAGMA journal_mode=WAL")  # readers may watch while the run writes
             db.execute("PRAGMA synchronous=NORMAL")  # a lost last batch after a power cut is fine for a log
             with db:
@@ -94,6 +95,15 @@ class RunWriter:
 
 
 @functools.cache
+def _refuse_foreign(db: sqlite3.Connection) -> None:
+    """sqlite3.DatabaseError, before anything is written, if the db holds tables but not a run's:
+    someone else's database, which the run's tables would be mixed into."""
+    tables = {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    if tables and not tables >= CORE_TABLES:
+        names = ", ".join(sorted(tables))
+        raise sqlite3.DatabaseError(f"it is another database (its tables: {names:.200}), left as it was")
+
+
 def _insert(rows: int) -> str:
     """One INSERT of ``rows`` attempts.
 

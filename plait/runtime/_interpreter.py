@@ -19,7 +19,9 @@ from typing import Any
 from returns.result import Failure, Success
 
 from plait.backends import Executor, SamplingExecutor, TaskResult, TaskSpec, TaskUsage, WorkerLost
-from plait.dsl import App, Attempt, Await, Bind, Call, Expr, Gather, Map, Pure, Retry, substitute
+from plait.dsl import App, Expr, Retry
+from plait.dsl._args import substitute
+from plait.dsl._expr import Attempt, Await, Bind, Call, Gather, Map, Pure
 from plait.dsl._staged import staged
 from plait.runtime._debug import remember_call
 from plait.runtime._errors import DependencyError

@@ -30,28 +30,37 @@ import sqlite3
 import time
 import warnings
 import zlib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import attrs
 import cloudpickle
 
-from plait.monitoring._schema import CORE_TABLES
+from plait.monitoring._schema import CORE_TABLES, migrate
 from plait.runtime._hooks import MISSING
 
-__all__ = ["CacheInfo", "CorruptEntryWarning", "MemoWarning", "SQLiteMemo", "cache_info", "clear_cache"]
+__all__ = ["CacheInfo", "CorruptEntryWarning", "MemoWarning", "SQLiteMemo", "cache_info", "clear_cache", "is_memo"]
 
-_SCHEMA = 1
-_CREATE = (
-    "CREATE TABLE IF NOT EXISTS plait_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
-    """CREATE TABLE IF NOT EXISTS plait_results (
-        key BLOB PRIMARY KEY,
-        name TEXT NOT NULL,
-        value BLOB NOT NULL,
-        digest INTEGER NOT NULL,
-        created REAL NOT NULL
-    ) WITHOUT ROWID""",
-)
+_RESULTS = """CREATE TABLE IF NOT EXISTS plait_results (
+    key BLOB PRIMARY KEY,
+    name TEXT NOT NULL,
+    value BLOB NOT NULL,
+    digest INTEGER NOT NULL,
+    created REAL NOT NULL
+) WITHOUT ROWID"""
+
+
+def _versioned(db: sqlite3.Connection) -> None:
+    """Version 1: the results table. A memo from before versions said its schema in a
+    ``plait_meta`` row, always "1", this same table: ``user_version`` says it now."""
+    db.execute("DROP TABLE IF EXISTS plait_meta")
+    db.execute(_RESULTS)
+
+
+# Each step takes the file from one ``user_version`` to the next (see plait.monitoring's
+# migrate); a change of layout is a new step at the end.
+_STEPS: tuple[Callable[[sqlite3.Connection], None], ...] = (_versioned,)
 # (key, name, pickled value, digest, created)
 _Row = tuple[bytes, str, bytes, int, float]
 # Damaged entries named one by one in a run; beyond, one warning says how to repair the file.
@@ -234,13 +243,10 @@ def _connect(path: Path, busy_timeout: float = 30.0) -> sqlite3.Connection:
     except sqlite3.Error as error:
         raise ValueError(_unusable(path, error, busy_timeout)) from None
     try:
-        schema = _schema(db)
+        _prepare(db)
     except sqlite3.Error as error:
         db.close()
         raise ValueError(_unusable(path, error, busy_timeout)) from None
-    if schema != str(_SCHEMA):
-        db.close()
-        raise ValueError(f"plait memo: {path} has schema {schema}, this plait writes {_SCHEMA}; use another file")
     return db
 
 
@@ -274,7 +280,7 @@ def _what_file(head: bytes) -> str:
 
 
 def _what_database(tables: set[str]) -> str | None:
-    if tables >= {"plait_meta", "plait_results"}:
+    if "plait_results" in tables:
         return None
     if tables >= CORE_TABLES:
         return "a plait monitoring database (what Runtime(monitor=...) writes; `plait report` reads it)"
@@ -294,6 +300,11 @@ def _tables(path: Path) -> set[str]:
         db.close()
 
 
+def is_memo(path: Path) -> bool:
+    """Whether ``path`` is a plait memo file (read without writing anything)."""
+    return path.is_file() and path.stat().st_size > 0 and _not_a_memo(path) is None
+
+
 def _memo_file(path: Path) -> None:
     """Raise, naming the file and what it is, unless ``path`` is a plait memo."""
     if not path.is_file():
@@ -308,24 +319,26 @@ def _unusable(path: Path, error: sqlite3.Error, busy_timeout: float) -> str:
     return f"plait memo: {path} is not a usable plait cache ({error}); give another path"
 
 
-def _schema(db: sqlite3.Connection) -> str:
-    """The file's schema version; a new file gets its tables first.
+def _prepare(db: sqlite3.Connection) -> None:
+    """Bring the file to this plait's layout: a new file gets its table, an older one its
+    migrations; one from a newer plait is refused (sqlite3.DatabaseError), never misread.
 
-    A file made before is only read here: opening a memo that another run is writing
-    takes no lock.
+    A file already up to date is only read here: opening a memo that another run is
+    writing takes no lock.
     """
     if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
         db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=NORMAL")
-    tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    if not {"plait_meta", "plait_results"} <= tables:
-        db.execute("BEGIN IMMEDIATE")
-        for statement in _CREATE:
-            db.execute(statement)
-        db.execute("INSERT OR IGNORE INTO plait_meta VALUES ('schema', ?)", (str(_SCHEMA),))
-        db.execute("COMMIT")
-    row = db.execute("SELECT value FROM plait_meta WHERE name = 'schema'").fetchone()
-    return "missing" if row is None else str(row[0])
+    (version,) = db.execute("PRAGMA user_version").fetchone()
+    if version == len(_STEPS):
+        return
+    db.execute("BEGIN IMMEDIATE")  # migrate reads the version again: another run may have migrated since
+    try:
+        migrate(db, _STEPS)
+    except BaseException:
+        db.rollback()
+        raise
+    db.execute("COMMIT")
 
 
 def _kind(error: sqlite3.Error, path: Path) -> str:

@@ -71,6 +71,13 @@ class EventLog:
         self.debug_payload_bytes = debug_payload_bytes
         if self.path.is_dir():
             raise ValueError(f"monitor={str(path)!r} is a directory; give a file path such as run.db")
+        from plait.runtime._memo import is_memo  # here: a run without a memo does not load the memo store
+
+        if is_memo(self.path):
+            raise ValueError(
+                f"monitor={str(path)!r} is a plait memo (the results cache= keeps across runs), not a monitoring db: "
+                "give monitor= a file of its own, such as run.db; the memo is left as it was"
+            )
         try:
             self._db = RunWriter(path, sys.argv, sys.path)
         except sqlite3.DatabaseError as error:

@@ -22,7 +22,7 @@ from typing import Any
 import attrs
 from returns.result import Success
 
-from plait.dsl import Attempt, Await, Bind, Call, Expr, Gather, Map, Pure
+from plait.dsl._expr import Attempt, Await, Bind, Call, Expr, Gather, Map, Pure
 from plait.runtime._hooks import MISSING, Memo, Monitor
 from plait.runtime._monitor import EventLog, Monitors
 from plait.runtime._progress import clock

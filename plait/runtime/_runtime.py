@@ -9,22 +9,26 @@ import os
 import threading
 from collections import deque
 from collections.abc import Awaitable, Coroutine, Generator, Sequence
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from returns.result import Failure, Result, Success
 
-from plait.backends import Executor, ProcessExecutor, running_task
-from plait.dsl import Call, Expr, Retry, set_interpreter
+from plait.backends import Executor, running_task
+from plait.dsl import Expr, Retry
+from plait.dsl._expr import Call, set_interpreter
 from plait.runtime._debug import debug_error
 from plait.runtime._display import future_repr, runtime_html, runtime_repr
 from plait.runtime._hooks import Memo, Monitor
 from plait.runtime._interpreter import Interpreter, Root
-from plait.runtime._memo import SQLiteMemo
 from plait.runtime._monitor import EventLog, combine
 from plait.runtime._notebook import track
-from plait.runtime._plan import Plan, history_of, make_plan, median_seconds
 from plait.runtime._progress import progress_monitor
 from plait.runtime._tracebacks import user_facing
+
+# Imported when used, like the memo store and the process pool below: a runtime given its
+# executors, with no memo file, that is never asked for a plan starts without them.
+if TYPE_CHECKING:
+    from plait.runtime._plan import Plan
 
 __all__ = ["PlaitFuture", "Runtime", "current_runtime", "run"]
 
@@ -109,13 +113,20 @@ class Runtime:
         monitor: Monitor | str | os.PathLike[str] | None = None,
         progress: bool | None = None,
     ) -> None:
-        chosen = list(executors) if executors else [ProcessExecutor()]
+        if executors:
+            chosen = list(executors)
+        else:
+            from plait.backends import ProcessExecutor
+
+            chosen = [ProcessExecutor()]
         labels = [e.label for e in chosen]
         if len(set(labels)) != len(labels):
             raise ValueError(f"executor labels must be unique, got {labels}")
         policy = Retry.of(retries)
         assert policy is not None
         if isinstance(cache, (str, os.PathLike)):
+            from plait.runtime._memo import SQLiteMemo
+
             cache = SQLiteMemo(cache)
         if isinstance(monitor, (str, os.PathLike)):
             monitor = EventLog(monitor)
@@ -319,6 +330,8 @@ class Runtime:
         Tasks are looked up in this runtime's memo; times come from ``history``, a
         monitoring db of earlier runs (default: the one this runtime writes, if any).
         """
+        from plait.runtime._plan import history_of, make_plan, median_seconds
+
         interpreter = self._interpreter
         seconds = median_seconds(history if history is not None else history_of(interpreter.monitor))
         workers = sum(getattr(e, "workers", None) or e.capacity for e in self._executors)

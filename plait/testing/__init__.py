@@ -28,7 +28,8 @@ from plait.testing._equivalence import (
     schedule_independent,
 )
 from plait.testing._laws import check_laws
-from plait.testing.strategies import describe, evaluate, exprs
+from plait.testing._reference import evaluate
+from plait.testing.strategies import describe, exprs
 
 __all__ = [
     "ChaosError",

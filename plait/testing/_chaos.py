@@ -16,8 +16,7 @@ from typing import Literal
 import attrs
 
 from plait.backends import Executor, TaskResult, TaskSpec, ThreadExecutor, WorkerLost
-from plait.dsl import Untokenizable, token_of
-from plait.dsl._token import digest
+from plait.dsl._token import Untokenizable, digest, token_of
 
 __all__ = ["ChaosError", "ChaosEvent", "ChaosExecutor"]
 

@@ -10,7 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from plait.backends import ProcessExecutor
-from plait.dsl import App, Untokenizable, token_of
+from plait.dsl import App
+from plait.dsl._token import Untokenizable, token_of
 from plait.runtime import Runtime
 
 __all__ = ["check_deterministic"]

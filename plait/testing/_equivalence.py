@@ -9,14 +9,15 @@ from collections.abc import Iterator
 from typing import Any
 from unittest import mock
 
-import attrs
 from returns.result import Failure, Result, Success
 
 from plait.backends import Executor, ThreadExecutor
-from plait.dsl import Attempt, Expr, Retry, Untokenizable, token_of
+from plait.dsl import Expr, Retry
+from plait.dsl._token import Untokenizable, token_of
 from plait.runtime import Memo, Runtime, current_runtime, root_cause
 from plait.testing._chaos import ChaosError, ChaosExecutor
-from plait.testing.strategies import describe, evaluate, step
+from plait.testing._reference import evaluate, possible_failures
+from plait.testing.strategies import describe
 
 __all__ = [
     "assert_equivalent",
@@ -126,42 +127,6 @@ def _same_value(a: Any, b: Any) -> bool:
         return token_of(a) == token_of(b)
     except Untokenizable:
         return False
-
-
-@attrs.frozen
-class _Failed:
-    error: BaseException
-
-
-def possible_failures(expr: Expr[Any]) -> list[BaseException]:
-    """Every exception some node of ``expr`` raises, evaluated directly and without
-    stopping at the first one: the root causes a run may report, whatever its schedule.
-
-    >>> from plait.dsl import gather, pure
-    >>> bad = pure(0).map(lambda x: 1 / x)
-    >>> [type(e).__name__ for e in possible_failures(gather(bad, pure([]).map(lambda xs: xs[0])))]
-    ['ZeroDivisionError', 'IndexError']
-    """
-    found: list[BaseException] = []
-    done: dict[bytes, Any] = {}
-
-    def value(node: Expr[Any]) -> Any:
-        if node._key not in done:
-            inputs = [value(child) for child in node.children()]
-            if isinstance(node, Attempt):
-                done[node._key] = Failure(inputs[0].error) if isinstance(inputs[0], _Failed) else Success(inputs[0])
-            elif failed := next((i for i in inputs if isinstance(i, _Failed)), None):
-                done[node._key] = failed
-            else:
-                try:  # a bind whose inner graph failed gives that graph's _Failed
-                    done[node._key] = step(node, inputs, value)
-                except Exception as error:
-                    found.append(error)
-                    done[node._key] = _Failed(error)
-        return done[node._key]
-
-    value(expr)
-    return found
 
 
 def _same_root(a: BaseException, b: BaseException) -> bool:

@@ -20,8 +20,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from returns.primitives.hkt import KindN
 
-from plait.dsl import App, Expr, Untokenizable, gather, pure, token_of, traverse
-from plait.dsl._token import digest
+from plait.dsl import App, Expr, gather, pure, traverse
+from plait.dsl._token import Untokenizable, digest, token_of
 from plait.runtime import Runtime
 from plait.testing._equivalence import (
     assert_equivalent,

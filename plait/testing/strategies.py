@@ -24,12 +24,12 @@ from typing import Any, ClassVar
 import attrs
 from hypothesis import strategies as st
 from hypothesis.vendor.pretty import for_type_by_name
-from returns.result import Failure, Success
 
-from plait.dsl import App, Attempt, Await, Bind, Call, Expr, Gather, Map, Pure, gather, pure, substitute, traverse
+from plait.dsl import App, Expr, gather, pure, traverse
+from plait.dsl._expr import Attempt, Await, Bind, Call, Gather, Map, Pure
 from plait.testing._palette import APPS, BINDS, MAPS
 
-__all__ = ["describe", "evaluate", "exprs"]
+__all__ = ["describe", "exprs"]
 
 _SCALARS: dict[Any, st.SearchStrategy[Any]] = {
     int: st.integers(-1000, 1000),
@@ -551,47 +551,6 @@ def _name(t: Any) -> str:
 
 
 # -- reading graphs ----------------------------------------------------------------------------
-
-
-def evaluate(expr: Expr[Any]) -> Any:
-    """The value of a graph computed directly in this thread, without any runtime: an oracle.
-
-    Work shared by several parents is computed once, as a runtime would.
-
-    >>> from plait.testing._palette import add, neg
-    >>> evaluate(add(neg(2), 5).map(str))
-    '3'
-    """
-    done: dict[bytes, Any] = {}
-
-    def value(node: Expr[Any]) -> Any:
-        if node._key not in done:
-            if isinstance(node, Attempt):
-                try:
-                    done[node._key] = Success(value(node.src))
-                except Exception as error:
-                    done[node._key] = Failure(error)
-            else:
-                done[node._key] = step(node, [value(child) for child in node.children()], value)
-        return done[node._key]
-
-    return value(expr)
-
-
-def step(node: Expr[Any], inputs: list[Any], value: Callable[[Expr[Any]], Any]) -> Any:
-    """One node's result from its inputs' results; ``value`` evaluates a bind's inner graph."""
-    if isinstance(node, Pure):
-        return node.value
-    if isinstance(node, Map):
-        return node.fn(inputs[0])
-    if isinstance(node, Bind):
-        return value(node.fn(inputs[0]))
-    if isinstance(node, Gather):
-        return list(inputs)
-    if isinstance(node, Call):
-        given = iter(inputs)
-        return node.app.fn(*substitute(node.args, given), **substitute(node.kwargs, given))
-    raise TypeError(f"cannot evaluate {node!r} without a runtime")
 
 
 def _pretty(expr: Expr[Any], printer: Any, cycle: bool) -> None:

@@ -8,7 +8,8 @@ import plait as pl
 
 
 @pl.app(pure=False)  # what it says depends on where it runs
-def where_plait_is() -> tuple[str, str]:
-    """The file plait was imported from in the pool, and the token of the image it runs in."""
-    with open("/plait-image") as token:
-        return sys.modules["plait"].__file__ or "", token.read()
+def where_plait_is(marker: str) -> tuple[str, str]:
+    """The file plait was imported from in the pool, and what the ``marker`` file says there
+    (the token of the image, the name of the host)."""
+    with open(marker) as mark:
+        return sys.modules["plait"].__file__ or "", mark.read()

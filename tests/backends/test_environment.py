@@ -35,7 +35,7 @@ def test_a_host_without_plait_runs_pools_from_the_packed_environment_unpacked_on
     def run_once() -> Path:
         executor = pl.ZMQExecutor(provider=pl.LocalProvider(workers=1, container=host), environment=environment)
         with pl.Runtime([executor]) as rt:
-            plait_file, seen = rt.run(where_plait_is())
+            plait_file, seen = rt.run(where_plait_is("/plait-image"))
         assert seen == token, "the task ran in the container"
         [unpacked] = (tmp_path / "cache").iterdir()
         assert plait_file == str(unpacked / "plait" / "__init__.py"), "plait came from the packed environment"

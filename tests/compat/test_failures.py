@@ -1,4 +1,4 @@
-"""Retries and join apps, as Parsl documents them (walltime: walltime_cases.py)."""
+"""Retries and join apps, as Parsl documents them (walltime: test_walltime.py)."""
 
 from __future__ import annotations
 

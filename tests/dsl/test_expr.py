@@ -8,7 +8,7 @@ import attrs
 import pytest
 
 import plait as pl
-from plait.dsl import Call, Gather
+from plait.dsl._expr import Call, Gather
 
 
 @pl.app

@@ -487,3 +487,40 @@ def test_a_damaged_memo_file_is_said_once_with_how_to_repair_it_and_recomputed(t
     told = [str(w.message) for w in caught if issubclass(w.category, CorruptEntryWarning)]
     assert 1 <= len(told) <= 4, told
     assert any(f"sqlite3 {db} .recover" in m and f"plait cache clear {db}" in m for m in told)
+
+
+# Written by SQLiteMemo before the memo had user_version: a plait_meta table held "schema 1".
+BEFORE_VERSIONS = Path(__file__).parent / "data" / "memo-before-versions.db"
+
+
+def test_a_memo_written_before_layout_versions_opens_with_its_results(tmp_path: Path) -> None:
+    db = tmp_path / "memo.db"
+    shutil.copyfile(BEFORE_VERSIONS, db)
+    memo = SQLiteMemo(db)
+    assert (memo.get(b"k" * 16), memo.get(b"j" * 16)) == ([1, 4, 9], "hello")
+    memo.put(b"n" * 16, "new", 3)
+    memo.close()
+    plain = sqlite3.connect(db)
+    assert plain.execute("PRAGMA user_version").fetchone() == (1,)
+    tables = {name for (name,) in plain.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    plain.close()
+    assert tables == {"plait_results"}, "the schema row is now user_version"
+    assert cache_info(db).entries == 3
+
+
+def test_a_memo_from_a_newer_plait_is_refused_saying_so_and_left_as_it_was(tmp_path: Path) -> None:
+    db = tmp_path / "memo.db"
+    SQLiteMemo(db).close()
+    newer = sqlite3.connect(db)
+    newer.execute("PRAGMA user_version = 7")
+    newer.close()
+    before = db.read_bytes()
+    newer_plait = (
+        r"memo\.db is not a usable plait cache "
+        r"\(a newer plait wrote it \(layout version 7; this plait knows up to 1\): upgrade plait\)"
+    )
+    with pytest.raises(ValueError, match=newer_plait):
+        pl.Runtime([pl.ThreadExecutor(1)], cache=db)
+    with pytest.raises(ValueError, match=newer_plait):
+        clear_cache(db)
+    assert db.read_bytes() == before

@@ -253,3 +253,31 @@ def test_a_db_that_stops_taking_writes_warns_once_and_the_run_goes_on(tmp_path: 
         assert rt.run(pl.gather(*(square(i) for i in range(5)))) == [0, 1, 4, 9, 16]
         assert rt.run(square(7)) == 49
     assert attempts(tmp_path / "run.db") == []
+
+
+def test_the_memo_file_is_refused_as_the_monitor_naming_both_uses_and_left_as_it_was(tmp_path: Path) -> None:
+    memo = tmp_path / "plait-cache.db"
+    both = r"monitor='.*plait-cache\.db' is a plait memo \(the results cache= keeps across runs\), not a monitoring db"
+    with pytest.raises(ValueError, match=both):
+        pl.Runtime([pl.ThreadExecutor(1)], cache=memo, monitor=memo)
+    with pl.Runtime([pl.ThreadExecutor(1)], cache=memo, progress=False) as rt:
+        assert rt.run(square(3)) == 9
+    before = memo.read_bytes()
+    with pytest.raises(ValueError, match=both):  # a later run, monitored into the memo of earlier ones
+        pl.Runtime([pl.ThreadExecutor(1)], monitor=memo)
+    assert memo.read_bytes() == before
+    db = sqlite3.connect(memo)
+    assert {name for (name,) in db.execute("SELECT name FROM sqlite_master")} == {"plait_results"}
+    db.close()
+
+
+def test_another_database_is_refused_as_the_monitor_and_left_as_it_was(tmp_path: Path) -> None:
+    path = tmp_path / "measurements.db"
+    db = sqlite3.connect(path)
+    db.execute("CREATE TABLE readings (at REAL, value REAL)")
+    db.commit()
+    db.close()
+    before = path.read_bytes()
+    with pytest.raises(ValueError, match=r"it is another database \(its tables: readings\), left as it was"):
+        pl.Runtime([pl.ThreadExecutor(1)], monitor=path)
+    assert path.read_bytes() == before

@@ -8,15 +8,30 @@ one job per task.
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Mapping, Sequence
 from typing import Protocol, runtime_checkable
 
-__all__ = ["KEY_FILE_OPTION", "JobState", "Provider", "move_key_file"]
+__all__ = ["KEY_FILE_OPTION", "JobState", "Provider", "move_key_file", "single_line"]
 
 # How a pool's command names its key file (``--keys`` is its older name). A provider whose
 # hosts may not share the driver's file system finds the file by it and hands it over itself.
 KEY_FILE_OPTION = "--key-file"
 _KEY_FILE_OPTIONS = (KEY_FILE_OPTION, "--keys")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def single_line(owner: str, field: str, value: str) -> None:
+    """Refuse ``value`` if it holds a newline or another control character: written into a
+    job script it would end its line, and the rest would run as a shell command.
+
+    >>> single_line("SlurmProvider", "partition", "debug\\nrm -rf ~")
+    Traceback (most recent call last):
+    ...
+    ValueError: SlurmProvider: partition='debug\\nrm -rf ~' holds a control character (a newline?); it must be one line
+    """
+    if _CONTROL.search(value):
+        raise ValueError(f"{owner}: {field}={value!r} holds a control character (a newline?); it must be one line")
 
 
 class JobState(enum.Enum):

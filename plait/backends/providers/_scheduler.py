@@ -20,7 +20,7 @@ from typing import ClassVar, Literal
 
 import attrs
 
-from plait.backends.providers._base import JobState
+from plait.backends.providers._base import JobState, single_line
 from plait.backends.providers._container import Container, in_container
 
 __all__ = ["BatchProvider", "Launcher", "SchedulerError", "format_walltime", "parse_walltime", "single_line"]
@@ -29,7 +29,6 @@ Launcher = Literal["single", "srun", "mpiexec"]
 _LAUNCHERS = ("single", "srun", "mpiexec")
 _WALLTIME = re.compile(r"^(?:(\d+)-)?(\d+):(\d{2}):(\d{2})$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 class SchedulerError(RuntimeError):
@@ -62,19 +61,6 @@ def format_walltime(seconds: int) -> str:
     minutes, secs = divmod(seconds, 60)
     hours, minutes = divmod(minutes, 60)
     return f"{hours:02d}:{minutes:02d}:{secs:02d}"
-
-
-def single_line(owner: str, field: str, value: str) -> None:
-    """Refuse ``value`` if it holds a newline or another control character: written into a
-    job script it would end its line, and the rest would run as a shell command.
-
-    >>> single_line("SlurmProvider", "partition", "debug\\nrm -rf ~")
-    Traceback (most recent call last):
-    ...
-    ValueError: SlurmProvider: partition='debug\\nrm -rf ~' holds a control character (a newline?); it must be one line
-    """
-    if _CONTROL.search(value):
-        raise ValueError(f"{owner}: {field}={value!r} holds a control character (a newline?); it must be one line")
 
 
 def _options(value: str | Sequence[str]) -> tuple[str, ...]:

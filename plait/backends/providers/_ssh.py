@@ -22,8 +22,8 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from plait.backends.providers._base import JobState, move_key_file
-from plait.backends.providers._scheduler import SchedulerError, single_line
+from plait.backends.providers._base import JobState, move_key_file, single_line
+from plait.backends.providers._scheduler import SchedulerError
 
 __all__ = ["SSHProvider"]
 

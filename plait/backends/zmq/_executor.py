@@ -26,8 +26,7 @@ from plait.backends._sampling import NodeSample, Sample, TaskSample
 from plait.backends._task import TaskResult, TaskSpec
 from plait.backends._wire import decode_result
 from plait.backends.providers import LocalProvider, Provider
-from plait.backends.providers._base import KEY_FILE_OPTION
-from plait.backends.providers._scheduler import single_line
+from plait.backends.providers._base import KEY_FILE_OPTION, single_line
 from plait.backends.zmq._blocks import Blocks
 from plait.backends.zmq._curve import Keys, configure_server
 from plait.backends.zmq._frames import WIRE_BYTES, MessageTooBig, join, split

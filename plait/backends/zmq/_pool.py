@@ -90,6 +90,9 @@ _HANDSHAKE_FAILED = (
 )
 _LINK_EVENTS = zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_DISCONNECTED | _HANDSHAKE_FAILED
 _RESULTS_PER_MESSAGE = 1024
+# What one read from a worker takes at most, into a buffer made once: ``sock.recv(1 MiB)``
+# allocated (and the kernel mapped) a fresh MiB per read, ~35 us of every result here.
+_READ_BYTES = 1 << 20
 _EVENT = struct.Struct("=H")
 
 
@@ -132,6 +135,7 @@ class Pool:
         self.samples: list[SampleRow] = []  # sent with the next heartbeat
         self.task_samples: list[TaskSampleRow] = []
         self.poller = zmq.Poller()
+        self.read_buffer = memoryview(bytearray(_READ_BYTES))
         # Fork before the zmq context exists, with no threads around; workers fork from it.
         self.launcher = Launcher.forked()
         self.workers = [self._fork(slot) for slot in self.supervisor.slots]  # by slot index
@@ -185,16 +189,16 @@ class Pool:
 
     def _read_worker(self, worker: _Worker) -> None:
         try:
-            data = worker.sock.recv(1 << 20)
+            got = worker.sock.recv_into(self.read_buffer)
         except BlockingIOError:
             return
         except OSError:
-            data = b""
-        if not data:
+            got = 0
+        if not got:
             self._worker_died(worker)
             return
         buffer = worker.received
-        buffer += data
+        buffer += self.read_buffer[:got]
         while len(buffer) >= HEADER.size:
             (size,) = HEADER.unpack_from(buffer)
             if len(buffer) < HEADER.size + size:

@@ -70,5 +70,5 @@ def test_a_task_job_runs_from_a_packed_environment_on_a_node_without_plait(
     batch = {"directory": tmp_path / "batch", "poll_interval": 0.2}
     executor = pl.BatchExecutor(provider=slurm, environment=packed(tmp_path), **batch)  # type: ignore[arg-type]
     with pl.Runtime([executor]) as rt:
-        plait_file, seen = rt.run(where_plait_is())
+        plait_file, seen = rt.run(where_plait_is("/plait-image"))
     assert seen == token and plait_file.startswith(str(tmp_path / "cache"))

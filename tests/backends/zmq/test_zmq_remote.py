@@ -2,20 +2,24 @@
 sshd and a private /tmp), reached over a real link from the driver at 198.18.0.1.
 
 Pools start with SSHProvider; the link is cut with ``ip link set eth0 down`` inside a
-host's namespace; what crosses the bridge is captured with tcpdump.
+host's namespace; what crosses the bridge is captured with tcpdump. A third host, plait-bare,
+has neither the venv nor the checkout: pools reach plait there through a packed environment.
 """
 
 from __future__ import annotations
 
 import os
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NoReturn
 
 import psutil
 import pytest
@@ -23,12 +27,17 @@ import pytest
 import plait as pl
 from plait.backends.providers import JobState
 from plait.backends.zmq._protocol import PROTOCOL_VERSION, Register, encode, python_version
+from tests.backends.conftest import packed
+from tests.backends.environment_apps import where_plait_is
 from tests.backends.zmq.zmq_apps import host_of, length
 from tests.waiting import wait_for
 
 HOSTS = ["198.18.0.2", "198.18.0.3"]
 NAMES = {"198.18.0.2": "plait-h1", "198.18.0.3": "plait-h2"}
 DRIVER = "198.18.0.1"
+BARE = "198.18.0.254"  # plait-bare: the venv and the checkout hidden, a python3 without packages
+NAMESPACES = {**NAMES, BARE: "plait-bare"}  # every test host's, by its address
+STATE = Path("/var/lib/plait-hosts")  # hosts-up's; its shared/ is at that path on every host
 SOURCE = Path(pl.__file__).parent.parent
 # The hosts' python3 is the checkout's venv (hosts-up puts it first on PATH); this tree
 # first on its path, for a worktree whose venv holds another checkout's plait.
@@ -46,7 +55,7 @@ def on_host(host: str, command: str, timeout: float = 10) -> str:
 def host_processes(host: str) -> list[str]:
     """The command lines of what runs on ``host``: in its network namespace (``ps`` there
     would show every process of the machine), but its sshd."""
-    pids = subprocess.run(["ip", "netns", "pids", NAMES[host]], capture_output=True, text=True, check=True).stdout
+    pids = subprocess.run(["ip", "netns", "pids", NAMESPACES[host]], capture_output=True, text=True, check=True).stdout
     lines = []
     for pid in pids.split():
         try:
@@ -62,18 +71,45 @@ def plait_processes(host: str) -> list[str]:
     return [line for line in host_processes(host) if "plait.cli" in line or "plait-pool" in line]
 
 
+def not_ready(message: str) -> NoReturn:
+    """Skip locally; in CI, where .ci/services-up brings the test hosts up, fail."""
+    if os.environ.get("CI"):
+        pytest.fail(f"{message}; in CI the remote tests must run")
+    pytest.skip(message)
+
+
+def names_of(hosts: list[str]) -> list[str]:
+    """The names the test hosts at these addresses give, over ssh."""
+    try:
+        return [on_host(host, "cat /tmp/plait-host").strip() for host in hosts]
+    except (OSError, subprocess.SubprocessError) as error:
+        not_ready(f"the test hosts are not up ({error}): run .ci/hosts-up 2 (as root)")
+
+
 @pytest.fixture(scope="module")
 def hosts() -> list[str]:
     """The two test hosts, answering over ssh: skip locally when down; in CI they must be up."""
-    try:
-        names = [on_host(host, "cat /tmp/plait-host").strip() for host in HOSTS]
-    except (OSError, subprocess.SubprocessError) as error:
-        message = f"the test hosts are not up ({error}): run .ci/hosts-up 2 (as root)"
-        if os.environ.get("CI"):
-            pytest.fail(f"{message}; in CI the remote tests must run")
-        pytest.skip(message)
-    assert names == [NAMES[host] for host in HOSTS]
+    assert names_of(HOSTS) == [NAMES[host] for host in HOSTS]
     return HOSTS
+
+
+@pytest.fixture
+def bare_host() -> str:
+    """plait-bare, which sees neither this checkout nor this venv (hosts-up run from here hides them)."""
+    assert names_of([BARE]) == [NAMESPACES[BARE]]
+    ours = shlex.join([str(SOURCE / "plait"), str(Path(sys.prefix, "pyvenv.cfg"))])
+    seen = on_host(BARE, f"for path in {ours}; do if [ -e $path ]; then echo $path; fi; done").split()
+    if seen:
+        not_ready(f"plait-bare sees {seen}: hosts-up ran from another checkout; run this one's .ci/hosts-up 2")
+    return BARE
+
+
+@pytest.fixture
+def shared_dir() -> Iterator[Path]:
+    """A new directory on the test hosts' shared file system, removed afterwards."""
+    path = Path(tempfile.mkdtemp(dir=STATE / "shared"))
+    yield path
+    shutil.rmtree(path)
 
 
 def ssh_provider(**options: object) -> pl.SSHProvider:
@@ -279,9 +315,46 @@ def test_when_the_driver_is_killed_the_pools_on_every_host_exit_and_nothing_is_l
     assert not ssh_left, "an ssh client of the killed driver is still there"
 
 
-def test_hosts_up_again_changes_nothing_and_is_quick(hosts: list[str]) -> None:
-    sshd = {h: Path(f"/var/lib/plait-hosts/h{k}/sshd.pid").read_text() for k, h in enumerate(hosts, 1)}
-    started = time.monotonic()
+def test_a_host_without_plait_runs_pools_from_a_packed_environment_unpacked_once(
+    bare_host: str, shared_dir: Path
+) -> None:
+    probe = subprocess.run(
+        ["ssh", "-o", "BatchMode=yes", bare_host, "python3 -c 'import plait'"],
+        capture_output=True, text=True, timeout=10, check=False,
+    )  # fmt: skip
+    assert probe.returncode == 1 and "No module named 'plait'" in probe.stderr, probe.stderr
+    cache = f"{STATE}/scratch/envs-{uuid.uuid4().hex}"  # in the host's private scratch, unseen here
+    environment = packed(shared_dir, cache=cache, python="python3")  # python3 on the host's PATH
+    digest = environment.pack().digest
+
+    def run_once() -> str:
+        provider = pl.SSHProvider(hosts=[bare_host])
+        executor = pl.ZMQExecutor(provider=provider, address=DRIVER, environment=environment, **QUICK)
+        with pl.Runtime([executor]) as rt:
+            plait_file, host = rt.run(where_plait_is("/tmp/plait-host"))
+        assert host == "plait-bare\n"
+        assert on_host(bare_host, f"ls {cache}").split() == [digest], "one directory, named by the environment's hash"
+        assert plait_file == f"{cache}/{digest}/plait/__init__.py", "plait came from the packed environment"
+        # Unpacking again would make (and remove) a directory in the cache: its mtime would change.
+        return on_host(bare_host, f"stat -c '%n %i %y' {cache} {cache}/{digest}")
+
+    try:
+        first = run_once()
+        assert run_once() == first, "a second run on the host found it unpacked"
+    finally:
+        on_host(bare_host, f"rm -rf {cache}")
+    assert [archive.name for archive in (shared_dir / "envs").iterdir()] == [f"env-{digest}.tar"]
+    wait_for(lambda: not plait_processes(bare_host), timeout=5, what="the pools to end")
+
+
+def test_hosts_up_again_changes_nothing_and_is_quick(hosts: list[str], bare_host: str) -> None:
+    def started() -> list[str | float]:
+        """The hosts' sshds, and when plait-bare's python3 was made."""
+        sshd = [(STATE / host / "sshd.pid").read_text() for host in ("h1", "h2", "bare")]
+        return [*sshd, (STATE / "python" / "pyvenv.cfg").stat().st_mtime]
+
+    before = started()
+    begun = time.monotonic()
     subprocess.run([str(SOURCE / ".ci" / "hosts-up"), "2"], check=True, capture_output=True, timeout=15)
-    assert time.monotonic() - started < 15
-    assert sshd == {h: Path(f"/var/lib/plait-hosts/h{k}/sshd.pid").read_text() for k, h in enumerate(hosts, 1)}
+    assert time.monotonic() - begun < 15
+    assert started() == before

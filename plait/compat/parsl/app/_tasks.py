@@ -1,25 +1,24 @@
 """What runs on a worker for each kind of Parsl app, with Parsl's special keyword arguments.
 
-``walltime=`` raises :class:`AppTimeout` in the app's thread, as Parsl does, so it works on
-thread and process executors alike; a bash app's command past its walltime is killed with
-everything it started. ``stdout=``/``stderr=`` are a path (appended to), a ``(path, mode)``
+``walltime=`` raises :class:`AppTimeout` in a Python app's thread, as Parsl does (see
+``_walltime``), so it works on thread and process executors alike; a bash app's command past
+its walltime is killed with everything it started. ``stdout=``/``stderr=`` are a path (appended to), a ``(path, mode)``
 pair, or a File (written).
 """
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import functools
 import inspect
 import os
 import subprocess
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import IO, Any
 
 import psutil
 
+from plait.compat.parsl.app._walltime import call_within
 from plait.compat.parsl.app.errors import (
     AppBadFormatting,
     AppTimeout,
@@ -29,7 +28,7 @@ from plait.compat.parsl.app.errors import (
 )
 from plait.compat.parsl.data_provider.files import File
 
-__all__ = ["BashTask", "JoinTask", "PythonTask", "time_limit"]
+__all__ = ["BashTask", "JoinTask", "PythonTask"]
 
 
 class _Task:
@@ -63,8 +62,7 @@ class PythonTask(_Task):
         if walltime is None:
             return self.fn(*args, **kwargs)
         try:
-            with time_limit(walltime):
-                return self.fn(*args, **kwargs)
+            return call_within(walltime, self.fn, *args, **kwargs)
         except AppTimeout as error:
             if error.args:  # the app's own
                 raise
@@ -148,37 +146,3 @@ def _open_stream(stack: contextlib.ExitStack, which: str, spec: object) -> IO[st
         return stack.enter_context(open(path, mode))
     except (OSError, ValueError, TypeError) as error:
         raise BadStdStreamFile(f"{which}={spec!r}: {error}") from error
-
-
-@contextlib.contextmanager
-def time_limit(seconds: float) -> Iterator[None]:
-    """Raise AppTimeout (bare: only a class can be sent) in this thread past ``seconds``.
-
-    The exception arrives between two bytecodes, so a call blocked in C (a long sleep)
-    is interrupted when it returns, as in Parsl. The lock keeps the timer from firing
-    once the block has ended.
-    """
-    thread = threading.get_ident()
-    lock = threading.Lock()
-    finished = False
-
-    def expire() -> None:
-        with lock:
-            if not finished:
-                _raise_in(thread, AppTimeout)
-
-    timer = threading.Timer(seconds, expire)
-    timer.daemon = True
-    timer.start()
-    try:
-        yield
-    finally:
-        timer.cancel()
-        with lock:
-            finished = True
-        _raise_in(thread, None)  # drop a timeout that was sent but not yet raised
-
-
-def _raise_in(thread: int, error: type[BaseException] | None) -> None:
-    exception = None if error is None else ctypes.py_object(error)
-    ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread), exception)

@@ -6,7 +6,7 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
-from plait.compat.parsl.app._tasks import time_limit
+from plait.compat.parsl.app._walltime import call_within
 from plait.compat.parsl.app.app import PythonApp
 
 __all__ = ["PythonApp", "timeout"]
@@ -17,7 +17,6 @@ def timeout(f: Callable[..., Any], seconds: float) -> Callable[..., Any]:
 
     @functools.wraps(f)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        with time_limit(seconds):
-            return f(*args, **kwargs)
+        return call_within(seconds, f, *args, **kwargs)
 
     return wrapper
