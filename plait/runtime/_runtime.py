@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import atexit
 import concurrent.futures
+import concurrent.futures.thread  # its exit hook first: see _shut_down_at_exit
 import os
 import threading
 from collections import deque
@@ -369,8 +369,20 @@ def current_runtime() -> Runtime:
             runtime = Runtime()
             runtime.start()
             _default.append(runtime)
-            atexit.register(runtime.shutdown)
+            _shut_down_at_exit(runtime)
         return _default[0]
+
+
+def _shut_down_at_exit(runtime: Runtime) -> None:
+    """Shut ``runtime`` down as the interpreter exits, while thread pools still take work.
+
+    Its executors reap workers through ``asyncio.to_thread``; at ``atexit`` time the
+    interpreter has already closed every thread pool, so a worker killed by a timeout just
+    before the end left a "Task exception was never retrieved" traceback behind. threading's
+    exit hooks run before that, the last registered first: after concurrent.futures' own,
+    which this module's import of concurrent.futures.thread registered already.
+    """
+    threading._register_atexit(runtime.shutdown)  # type: ignore[attr-defined]
 
 
 @user_facing
