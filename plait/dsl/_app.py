@@ -195,11 +195,25 @@ class App(Generic[P, T]):
             if "outputs" in kwargs and "outputs" not in self.signature.parameters:  # a Parsl habit
                 hint = declare_outputs_hint(self.decorator, self.name, "outputs", kwargs["outputs"])
                 raise TypeError(f"{self.name}() takes no argument 'outputs': {hint}") from None
-            raise TypeError(f"{self.name}(): {error}") from None
+            raise TypeError(f"{self.name}(): {self._unknown_keyword(kwargs) or error}") from None
         bound.apply_defaults()
         ignored = self.options.ignore_for_cache
         pairs = [(k, v) for k, v in bound.arguments.items() if k not in ignored]
         return bound.args, bound.kwargs, pairs
+
+    def _unknown_keyword(self, kwargs: dict[str, Any]) -> str | None:
+        """What is wrong with a keyword the function does not take (a typo, most often),
+        which ``Signature.bind`` reports only after whatever argument it left missing."""
+        params = self.signature.parameters.values()
+        if any(p.kind is p.VAR_KEYWORD for p in params):
+            return None
+        names = [p.name for p in params if p.kind not in (p.POSITIONAL_ONLY, p.VAR_POSITIONAL)]
+        for name in kwargs:
+            if name not in names:
+                near = difflib.get_close_matches(name, names, n=1)
+                hint = f"did you mean {near[0]!r}?" if near else f"its arguments are {', '.join(names) or 'positional'}"
+                return f"got an unexpected keyword argument {name!r}; {hint}"
+        return None
 
     def _check_apps_passed(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         """Refuse an app passed where its call was meant (``mean([point, point])``): on the
