@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 from returns.result import Failure, Result, Success
 
 from plait.backends import Executor, ProcessExecutor, running_task
-from plait.dsl import Expr, Retry
+from plait.dsl import App, Expr, Retry
 from plait.dsl._expr import Call, set_interpreter
 from plait.runtime._debug import debug_error
 from plait.runtime._display import future_repr, runtime_html, runtime_repr
@@ -235,7 +235,7 @@ class Runtime:
 
     def _future(self, expr: Expr[T]) -> PlaitFuture[T]:
         if not isinstance(expr, Expr):
-            raise TypeError(f"submit takes an Expr (the result of calling an app), not {type(expr).__name__}")
+            raise TypeError(_not_an_expr(expr))
         if threading.current_thread() is self._thread:
             raise RuntimeError("submit() inside a map or bind function would deadlock: return an Expr from bind")
         if self._closed:
@@ -341,6 +341,15 @@ class Runtime:
 _active: list[Runtime] = []
 _default: list[Runtime] = []
 _default_lock = threading.Lock()
+
+
+def _not_an_expr(value: object) -> str:
+    text = f"submit takes an Expr (the result of calling an app), not {type(value).__name__}"
+    if isinstance(value, App):  # the app itself, where its call was meant
+        return f"{text}: call it, {value.name}(...), to get the Expr of that call"
+    if isinstance(value, list | tuple | set) and any(isinstance(item, Expr) for item in value):
+        return f"{text} of Exprs: plait.gather(*exprs) is the Expr of all their results, as a list"
+    return text
 
 
 def _forget(runtime: Runtime) -> None:

@@ -213,6 +213,11 @@ def test_a_timeout_on_an_executor_that_cannot_kill_fails_at_submit(threads: pl.R
 def test_submit_refuses_what_is_not_an_expr(threads: pl.Runtime) -> None:
     with pytest.raises(TypeError, match="submit takes an Expr"):
         threads.submit(42)  # type: ignore[arg-type]
+    # What a newcomer passes instead: the app itself, or a list of calls (as dask.compute takes).
+    with pytest.raises(TypeError, match=r"not App: call it, add\(\.\.\.\)"):
+        threads.submit(add)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"not list of Exprs: plait.gather\(\*exprs\)"):
+        threads.submit([add(1, 2), add(3, 4)])  # type: ignore[arg-type]
 
 
 class Blob:
