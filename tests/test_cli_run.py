@@ -151,3 +151,10 @@ def test_help(command: str, options: list[str], tmp_path: Path) -> None:
     assert shown.returncode == 0
     assert shown.stdout.startswith(f"Usage: plait {command} [OPTIONS]")
     assert all(option in shown.stdout for option in options)
+
+
+def test_python_dash_m_plait_is_the_plait_command(tmp_path: Path) -> None:
+    command = [sys.executable, "-m", "plait", "run", "--help"]
+    shown = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False)
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.startswith("Usage: plait run [OPTIONS]")
