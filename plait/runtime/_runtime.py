@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import concurrent.futures.thread  # its exit hook first: see _shut_down_at_exit
+import concurrent.futures.thread  # its exit hook first: see _shut_down_left_open
 import os
 import threading
 from collections import deque
@@ -145,6 +145,7 @@ class Runtime:
                 raise RuntimeError(_SHUT_DOWN)
             self._thread = threading.Thread(target=self._loop.run_forever, name="plait-runtime", daemon=True)
             self._thread.start()
+            _started[self] = os.getpid()
         try:
             self._wait(self._start_executors())
         except BaseException:
@@ -339,6 +340,7 @@ class Runtime:
 
 
 _active: list[Runtime] = []
+_started: dict[Runtime, int] = {}  # started and not shut down, with the process that started each
 _default: list[Runtime] = []
 _default_lock = threading.Lock()
 
@@ -356,6 +358,7 @@ def _forget(runtime: Runtime) -> None:
     for registry in (_active, _default):
         if runtime in registry:
             registry.remove(runtime)
+    _started.pop(runtime, None)
 
 
 def current_runtime() -> Runtime:
@@ -378,20 +381,25 @@ def current_runtime() -> Runtime:
             runtime = Runtime()
             runtime.start()
             _default.append(runtime)
-            _shut_down_at_exit(runtime)
         return _default[0]
 
 
-def _shut_down_at_exit(runtime: Runtime) -> None:
-    """Shut ``runtime`` down as the interpreter exits, while thread pools still take work.
+def _shut_down_left_open() -> None:
+    """Shut down, as the interpreter exits, each runtime started and never shut down (the
+    default one, or a script's ``Runtime(...).start()``): its executors stop their workers,
+    and its memo and monitor write what they hold (a run's tasks were missing from both).
 
-    Its executors reap workers through ``asyncio.to_thread``; at ``atexit`` time the
-    interpreter has already closed every thread pool, so a worker killed by a timeout just
-    before the end left a "Task exception was never retrieved" traceback behind. threading's
-    exit hooks run before that, the last registered first: after concurrent.futures' own,
-    which this module's import of concurrent.futures.thread registered already.
+    This runs among threading's exit hooks, while thread pools still take work (executors
+    reap workers through ``asyncio.to_thread``; at ``atexit`` time every pool is closed).
+    Those hooks run the last registered first: after concurrent.futures' own, which this
+    module's import of concurrent.futures.thread registered already.
     """
-    threading._register_atexit(runtime.shutdown)  # type: ignore[attr-defined]
+    for runtime, pid in list(_started.items())[::-1]:
+        if pid == os.getpid():  # a forked child has the registry, not the runtime's thread
+            runtime.shutdown()
+
+
+threading._register_atexit(_shut_down_left_open)  # type: ignore[attr-defined]
 
 
 @user_facing

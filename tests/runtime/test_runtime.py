@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import os
 import re
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -169,6 +170,34 @@ def test_functions_of_a_main_script_run_in_worker_processes(tmp_path: Path) -> N
     )
     out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60, check=True)
     assert out.stdout.strip() == "[0, 1, 4, 9, 16]"
+
+
+def test_a_runtime_a_script_started_and_never_shut_down_is_shut_down_at_exit(tmp_path: Path) -> None:
+    # The tutorial's interactive style, in a script that forgets rt.shutdown(): its memo and
+    # monitor still hold every task, and it exits without asyncio's complaints.
+    script = tmp_path / "workflow.py"
+    script.write_text(
+        textwrap.dedent(
+            """
+            import plait as pl
+
+            @pl.app
+            def square(x):
+                return x * x
+
+            rt = pl.Runtime(executors=[pl.ProcessExecutor(workers=2)], cache="memo.db", monitor="run.db").start()
+            print(rt.run(pl.traverse(square, range(20)))[-1])
+            """
+        )
+    )
+    command = [sys.executable, str(script)]
+    out = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False)
+    assert (out.returncode, out.stdout, out.stderr) == (0, "361\n", "")
+    queries = "SELECT count(*) FROM plait_results", "SELECT count(*) FROM attempts WHERE state = 'done'"
+    for name, query in zip(["memo.db", "run.db"], queries, strict=True):
+        db = sqlite3.connect(tmp_path / name)
+        assert db.execute(query).fetchone() == (20,), name
+        db.close()
 
 
 def test_an_unpicklable_argument_fails_that_task_only_naming_app_and_argument(processes: pl.Runtime) -> None:
