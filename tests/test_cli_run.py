@@ -112,6 +112,33 @@ def test_run_refuses_bad_input_by_name(flow: Path, args: list[str], message: str
     assert message in refused.stderr
 
 
+@pytest.mark.parametrize(
+    ("source", "target", "line", "error"),
+    [
+        ("import plait\nraise RuntimeError('at import')\n", "broken.py:x", 2, "RuntimeError: at import"),
+        ("import plait\nimport no_such_module_here\n", "broken.py:x", 2, "No module named 'no_such_module_here'"),
+        ("import plait\n\ndef build():\n    return {}['key']\n", "broken.py:build", 4, "KeyError: 'key'"),
+    ],
+    ids=["raises-at-import", "imports-a-missing-module", "builder-raises"],
+)
+def test_an_error_in_the_targets_own_code_shows_its_line_not_the_commands_frames(
+    tmp_path: Path, source: str, target: str, line: int, error: str
+) -> None:
+    (tmp_path / "broken.py").write_text(source)
+    failed = plait("run", target, cwd=tmp_path)
+    assert failed.returncode == 1, failed.stderr
+    assert f'broken.py", line {line}, in ' in failed.stderr and error in failed.stderr, failed.stderr
+    assert failed.stderr.count('File "') == 1, failed.stderr  # click, importlib and plait are not the user's
+
+
+def test_a_syntax_error_in_the_target_names_its_line(tmp_path: Path) -> None:
+    (tmp_path / "broken.py").write_text("import plait\n\ndef build(:\n    pass\n")
+    failed = plait("run", "broken.py:build", cwd=tmp_path)
+    assert failed.returncode == 1, failed.stderr
+    assert 'broken.py", line 3' in failed.stderr and "SyntaxError" in failed.stderr, failed.stderr
+    assert "click" not in failed.stderr and "/plait/" not in failed.stderr, failed.stderr
+
+
 def test_report_writes_the_page_of_the_last_run(flow: Path) -> None:
     assert plait("run", "flow.py:bad", "--executor", "threads", "--monitor", "run.db", cwd=flow).returncode == 1
     done = plait("report", "run.db", "-o", "page.html", cwd=flow)

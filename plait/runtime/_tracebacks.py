@@ -23,8 +23,13 @@ __all__ = ["user_facing", "user_frames"]
 P = ParamSpec("P")
 T = TypeVar("T")
 
-# plait's own files, and those of the futures that carry a result between threads
-_MACHINERY = (str(Path(__file__).resolve().parents[1]) + os.sep, str(Path(concurrent.futures.__file__).parent) + os.sep)
+# plait's own files, those of the futures that carry a result between threads, and those of
+# the import machinery that runs a file `plait run` loads
+_MACHINERY = (
+    str(Path(__file__).resolve().parents[1]) + os.sep,
+    str(Path(concurrent.futures.__file__).parent) + os.sep,
+    "<frozen importlib.",
+)
 # Frames rebuilt from a worker's traceback (tblib) run this stub: its column positions
 # are the stub's, not the user's line's, so they are dropped rather than shown wrong.
 _STUB = compile("raise __traceback_maker", "<string>", "exec").co_code
