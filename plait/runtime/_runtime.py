@@ -8,7 +8,7 @@ import concurrent.futures.thread  # its exit hook first: see _shut_down_left_ope
 import os
 import threading
 from collections import deque
-from collections.abc import Awaitable, Coroutine, Generator, Sequence
+from collections.abc import Awaitable, Coroutine, Generator, Iterable, Sequence
 from typing import Any, TypeVar
 
 from returns.result import Failure, Result, Success
@@ -110,7 +110,7 @@ class Runtime:
         monitor: Monitor | str | os.PathLike[str] | None = None,
         progress: bool | None = None,
     ) -> None:
-        chosen = list(executors) if executors else [ProcessExecutor()]
+        chosen = _executors(executors)
         labels = [e.label for e in chosen]
         if len(set(labels)) != len(labels):
             raise ValueError(f"executor labels must be unique, got {labels}")
@@ -120,6 +120,8 @@ class Runtime:
             cache = SQLiteMemo(cache)
         if isinstance(monitor, (str, os.PathLike)):
             monitor = EventLog(monitor)
+        _check_hook("cache", cache, "get", "plait.runtime.Memo")
+        _check_hook("monitor", monitor, "task_event", "plait.runtime.Monitor")
         monitor = combine([monitor, progress_monitor(progress)])
         self._executors = chosen
         self._interpreter = Interpreter(
@@ -343,6 +345,31 @@ _active: list[Runtime] = []
 _started: dict[Runtime, int] = {}  # started and not shut down, with the process that started each
 _default: list[Runtime] = []
 _default_lock = threading.Lock()
+
+
+def _executors(given: object) -> list[Executor]:
+    """The executors a Runtime is given (none: local processes), each checked, so that the
+    usual slips are named where they are made, not met as an AttributeError later."""
+    where = "Runtime(executors=...)"
+    if isinstance(given, Executor):
+        raise TypeError(f"{where} takes a list: executors=[{type(given).__name__}(...)]")
+    if isinstance(given, str) or not isinstance(given, Iterable | None):
+        raise TypeError(f"{where} takes a list of executors, not {type(given).__name__}")
+    chosen = list(given or ())
+    for index, item in enumerate(chosen):
+        if isinstance(item, type):
+            raise TypeError(f"{where}[{index}] is the class {item.__name__}: make one, {item.__name__}()")
+        if not isinstance(item, Executor):
+            raise TypeError(
+                f"{where}[{index}] is a {type(item).__name__}, not an executor "
+                "(such as plait.ProcessExecutor(), plait.ThreadExecutor() or plait.ZMQExecutor(...))"
+            )
+    return chosen or [ProcessExecutor()]
+
+
+def _check_hook(name: str, hook: object, method: str, kind: str) -> None:
+    if hook is not None and not callable(getattr(hook, method, None)):
+        raise TypeError(f"Runtime({name}=...) takes a file path or a {kind}, not {type(hook).__name__}")
 
 
 def _not_an_expr(value: object) -> str:

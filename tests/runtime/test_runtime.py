@@ -239,6 +239,30 @@ def test_a_timeout_on_an_executor_that_cannot_kill_fails_at_submit(threads: pl.R
         threads.submit(bounded())
 
 
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        ({"executors": pl.ThreadExecutor(1)}, r"takes a list: executors=\[ThreadExecutor\(\.\.\.\)\]"),
+        ({"executors": [pl.ThreadExecutor]}, r"\[0\] is the class ThreadExecutor: make one, ThreadExecutor\(\)"),
+        ({"executors": ["threads"]}, r"\[0\] is a str, not an executor"),
+        ({"executors": "threads"}, r"takes a list of executors, not str"),
+        ({"cache": 3}, r"Runtime\(cache=\.\.\.\) takes a file path or a plait.runtime.Memo, not int"),
+        ({"monitor": True}, r"Runtime\(monitor=\.\.\.\) takes a file path or a plait.runtime.Monitor, not bool"),
+    ],
+    ids=["one-executor", "a-class", "a-name", "a-string", "cache", "monitor"],
+)
+def test_a_runtime_refuses_what_is_not_an_executor_memo_or_monitor_by_name(
+    arguments: dict[str, object], message: str
+) -> None:
+    with pytest.raises(TypeError, match=message):
+        pl.Runtime(**arguments)  # type: ignore[arg-type]
+
+
+def test_a_runtime_takes_any_iterable_of_executors() -> None:
+    with pl.Runtime(executors=(e for e in [pl.ThreadExecutor(1)])) as rt:
+        assert rt.run(add(1, 2), timeout=60) == 3
+
+
 def test_submit_refuses_what_is_not_an_expr(threads: pl.Runtime) -> None:
     with pytest.raises(TypeError, match="submit takes an Expr"):
         threads.submit(42)  # type: ignore[arg-type]
