@@ -62,7 +62,7 @@ class AppOptions:
 
     @timeout.validator
     def _check_timeout(self, _: attrs.Attribute[float | None], value: float | None) -> None:
-        if value is not None and (isinstance(value, bool) or not value > 0):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float) or not value > 0):
             raise ValueError(f"timeout must be a positive number of seconds, not {value!r}")
 
     @pure.validator
@@ -429,10 +429,27 @@ def _make_app(fn: Callable[P, T], options: AppOptions) -> App[P, T]:
         raise TypeError(f"{fn.name} is already an app")
     if not callable(fn):
         raise TypeError(f"@app decorates a function, not {fn!r}")
+    _refuse_lazy_results(fn)
     if options.outputs:
         name = getattr(fn, "__qualname__", repr(fn))
         fn = WithOutputs(fn, outputs_spec(options.outputs, inspect.signature(fn), name))
     return App(fn, options)
+
+
+def _refuse_lazy_results(fn: Callable[..., Any]) -> None:
+    """A coroutine or generator function returns work not done yet, which a worker would
+    have to send back unrun: refused when the app is made, not when each task fails."""
+    name = getattr(fn, "__qualname__", repr(fn))
+    if inspect.iscoroutinefunction(fn) or inspect.isasyncgenfunction(fn):
+        raise TypeError(
+            f"@app {name} is an async function: a worker calls an app and sends back its result, so an "
+            "app is a plain def (call asyncio.run(...) inside it if it needs await)"
+        )
+    if inspect.isgeneratorfunction(fn):
+        raise TypeError(
+            f"@app {name} is a generator function: its result, a generator, cannot be sent back from a "
+            "worker; return a list (list(...) of what it yields)"
+        )
 
 
 @overload

@@ -106,3 +106,29 @@ def test_app_and_shell_show_their_options_to_editors() -> None:
     assert app_options["pure"].default is None  # assumed pure, and checked: see ImpureAppWarning
     assert {"cwd", "env", "stdout", "root", "retries", "pure"} <= set(inspect.signature(pl.shell).parameters)
     assert "options" not in app_options
+
+
+async def fetch(x: int) -> int:
+    return x
+
+
+def numbers(n: int) -> Any:
+    yield from range(n)
+
+
+async def stream(n: int) -> Any:
+    yield n
+
+
+@pytest.mark.parametrize(
+    ("fn", "message"),
+    [
+        (fetch, r"@app fetch is an async function: .*a plain def"),
+        (stream, r"@app stream is an async function"),
+        (numbers, r"@app numbers is a generator function: .*return a list"),
+    ],
+)
+def test_an_app_whose_result_is_not_done_work_is_refused_when_made(fn: Callable[..., Any], message: str) -> None:
+    # On threads the task would "succeed" with an unrun coroutine or generator as its result.
+    with pytest.raises(TypeError, match=message):
+        pl.app(fn)

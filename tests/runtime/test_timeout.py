@@ -127,7 +127,7 @@ def test_a_timeout_on_an_executor_that_cannot_kill_is_refused() -> None:
         rt.submit(on_threads())
 
 
-@pytest.mark.parametrize("bad", [0, -1, True])
+@pytest.mark.parametrize("bad", [0, -1, True, "10"])  # "10": read from a config file, not converted
 def test_a_timeout_must_be_positive(bad: float) -> None:
     with pytest.raises(ValueError, match="timeout must be a positive number of seconds"):
         pl.app(timeout=bad)
