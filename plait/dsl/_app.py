@@ -195,7 +195,7 @@ class App(Generic[P, T]):
             if "outputs" in kwargs and "outputs" not in self.signature.parameters:  # a Parsl habit
                 hint = declare_outputs_hint(self.decorator, self.name, "outputs", kwargs["outputs"])
                 raise TypeError(f"{self.name}() takes no argument 'outputs': {hint}") from None
-            raise TypeError(f"{self.name}(): {self._unknown_keyword(kwargs) or error}") from None
+            raise TypeError(f"{self.name}(): {self._unknown_keyword(kwargs) or error}{self._method_hint()}") from None
         bound.apply_defaults()
         ignored = self.options.ignore_for_cache
         pairs = [(k, v) for k, v in bound.arguments.items() if k not in ignored]
@@ -214,6 +214,17 @@ class App(Generic[P, T]):
                 hint = f"did you mean {near[0]!r}?" if near else f"its arguments are {', '.join(names) or 'positional'}"
                 return f"got an unexpected keyword argument {name!r}; {hint}"
         return None
+
+    def _method_hint(self) -> str:
+        """Why ``self`` went missing: an app made in a class body is no method."""
+        first = next(iter(self.signature.parameters), None)
+        owner = getattr(self.fn, "__qualname__", "").rpartition(".")[0]
+        if first not in ("self", "cls") or not owner or owner.endswith("<locals>"):
+            return ""
+        return (
+            f"; an app in a class body is not a method: nothing binds {first}. Define the app at "
+            "module level and pass it what it needs from the object"
+        )
 
     def _check_apps_passed(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         """Refuse an app passed where its call was meant (``mean([point, point])``): on the

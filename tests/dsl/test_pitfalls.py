@@ -132,3 +132,15 @@ def test_an_app_whose_result_is_not_done_work_is_refused_when_made(fn: Callable[
     # On threads the task would "succeed" with an unrun coroutine or generator as its result.
     with pytest.raises(TypeError, match=message):
         pl.app(fn)
+
+
+class Model:
+    @pl.app
+    def predict(self, x: int) -> int:
+        return x
+
+
+def test_an_app_in_a_class_body_called_as_a_method_says_nothing_binds_self() -> None:
+    message = r"predict\(\): missing a required argument: 'x'; an app in a class body is not a method: nothing binds"
+    with pytest.raises(TypeError, match=message):
+        Model().predict(1)
