@@ -151,47 +151,46 @@ def test_lambdas_and_closures_run_in_worker_processes(processes: pl.Runtime) -> 
     assert processes.run(pl.traverse(shifted, [1, 2, 3])) == [8, 9, 10]
 
 
-def test_functions_of_a_main_script_run_in_worker_processes(tmp_path: Path) -> None:
+SCRIPT_HEAD = """
+import plait as pl
+
+@pl.app
+def square(x):
+    return x * x
+"""
+
+
+def run_script(tmp_path: Path, main: str) -> subprocess.CompletedProcess[str]:
+    """A script of ``square`` and then ``main``, run in tmp_path as ``python workflow.py``."""
     script = tmp_path / "workflow.py"
-    script.write_text(
-        textwrap.dedent(
-            """
-            import plait as pl
+    script.write_text(SCRIPT_HEAD + textwrap.dedent(main))
+    command = [sys.executable, str(script)]
+    return subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False)
 
-            @pl.app
-            def square(x):
-                return x * x
 
-            if __name__ == "__main__":
-                with pl.Runtime(executors=[pl.ProcessExecutor(workers=2)]) as rt:
-                    print(rt.run(pl.traverse(square, range(5))))
-            """
-        )
+def test_functions_of_a_main_script_run_in_worker_processes(tmp_path: Path) -> None:
+    out = run_script(
+        tmp_path,
+        """
+        if __name__ == "__main__":
+            with pl.Runtime(executors=[pl.ProcessExecutor(workers=2)]) as rt:
+                print(rt.run(pl.traverse(square, range(5))))
+        """,
     )
-    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60, check=True)
+    assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[0, 1, 4, 9, 16]"
 
 
 def test_a_runtime_a_script_started_and_never_shut_down_is_shut_down_at_exit(tmp_path: Path) -> None:
     # The tutorial's interactive style, in a script that forgets rt.shutdown(): its memo and
     # monitor still hold every task, and it exits without asyncio's complaints.
-    script = tmp_path / "workflow.py"
-    script.write_text(
-        textwrap.dedent(
-            """
-            import plait as pl
-
-            @pl.app
-            def square(x):
-                return x * x
-
-            rt = pl.Runtime(executors=[pl.ProcessExecutor(workers=2)], cache="memo.db", monitor="run.db").start()
-            print(rt.run(pl.traverse(square, range(20)))[-1])
-            """
-        )
+    out = run_script(
+        tmp_path,
+        """
+        rt = pl.Runtime(executors=[pl.ProcessExecutor(workers=2)], cache="memo.db", monitor="run.db").start()
+        print(rt.run(pl.traverse(square, range(20)))[-1])
+        """,
     )
-    command = [sys.executable, str(script)]
-    out = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False)
     assert (out.returncode, out.stdout, out.stderr) == (0, "361\n", "")
     queries = "SELECT count(*) FROM plait_results", "SELECT count(*) FROM attempts WHERE state = 'done'"
     for name, query in zip(["memo.db", "run.db"], queries, strict=True):
