@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import atexit
 import concurrent.futures
-import concurrent.futures.thread  # its exit hook first: see _shut_down_left_open
+import importlib
 import os
 import threading
 from collections import deque
@@ -416,17 +417,38 @@ def _shut_down_left_open() -> None:
     default one, or a script's ``Runtime(...).start()``): its executors stop their workers,
     and its memo and monitor write what they hold (a run's tasks were missing from both).
 
-    This runs among threading's exit hooks, while thread pools still take work (executors
-    reap workers through ``asyncio.to_thread``; at ``atexit`` time every pool is closed).
-    Those hooks run the last registered first: after concurrent.futures' own, which this
-    module's import of concurrent.futures.thread registered already.
+    First among threading's exit hooks, while thread pools still take work (executors reap
+    workers through ``asyncio.to_thread``; at ``atexit`` time every pool is closed). Those
+    hooks run the last registered first: after concurrent.futures' own, which
+    ``_register_exit_hooks`` has it register already. But while a thread of the
+    program's own may still be using a runtime, that waits for ``atexit``, which Python
+    runs once those threads have ended.
     """
+    if _program_threads_running():
+        return
     for runtime, pid in list(_started.items())[::-1]:
         if pid == os.getpid():  # a forked child has the registry, not the runtime's thread
             runtime.shutdown()
 
 
-threading._register_atexit(_shut_down_left_open)  # type: ignore[attr-defined]
+def _program_threads_running() -> bool:
+    """Whether a thread the interpreter will wait for is running, other than this one and
+    the workers of thread pools (which wait for work until their own exit hook)."""
+    pools = getattr(concurrent.futures.thread, "_threads_queues", {})
+    current = threading.current_thread()
+    return any(not t.daemon and t is not current and t not in pools for t in threading.enumerate())
+
+
+def _register_exit_hooks() -> None:
+    atexit.register(_shut_down_left_open)  # what a thread of the program kept in use
+    try:
+        importlib.import_module("concurrent.futures.thread")  # registers its hook, to run after ours
+        threading._register_atexit(_shut_down_left_open)  # type: ignore[attr-defined]
+    except RuntimeError:  # plait imported as the interpreter exits (by a thread): atexit alone
+        pass
+
+
+_register_exit_hooks()
 
 
 @user_facing

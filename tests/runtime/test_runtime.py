@@ -199,6 +199,24 @@ def test_a_runtime_a_script_started_and_never_shut_down_is_shut_down_at_exit(tmp
         db.close()
 
 
+def test_a_thread_that_outlives_the_main_one_still_has_the_default_runtime(tmp_path: Path) -> None:
+    # Python waits for such a thread before it exits: shutting the runtime down at exit waits too.
+    out = run_script(
+        tmp_path,
+        """
+        import threading, time
+
+        def late() -> None:
+            time.sleep(0.5)
+            print(pl.run(square(3)))
+
+        print(pl.run(square(2)))
+        threading.Thread(target=late).start()
+        """,
+    )
+    assert (out.returncode, out.stdout, out.stderr) == (0, "4\n9\n", "")
+
+
 def test_an_unpicklable_argument_fails_that_task_only_naming_app_and_argument(processes: pl.Runtime) -> None:
     @pl.app(cache=False)
     def hold(token: object, n: int) -> int:
