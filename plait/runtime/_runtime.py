@@ -7,6 +7,7 @@ import atexit
 import concurrent.futures
 import importlib
 import os
+import sys
 import threading
 from collections import deque
 from collections.abc import Awaitable, Coroutine, Generator, Iterable, Sequence
@@ -434,7 +435,7 @@ def _shut_down_left_open() -> None:
 def _program_threads_running() -> bool:
     """Whether a thread the interpreter will wait for is running, other than this one and
     the workers of thread pools (which wait for work until their own exit hook)."""
-    pools = getattr(concurrent.futures.thread, "_threads_queues", {})
+    pools = getattr(sys.modules.get("concurrent.futures.thread"), "_threads_queues", {})
     current = threading.current_thread()
     return any(not t.daemon and t is not current and t not in pools for t in threading.enumerate())
 
