@@ -279,6 +279,7 @@ class Runtime:
         ``TimeoutError`` naming what was still running; a wait cut short otherwise
         (KeyboardInterrupt) cancels the work too: nothing else waits for it.
         """
+        _check_run_timeout(timeout)
         future = self.submit(expr)
         try:
             return future.result(timeout)
@@ -372,6 +373,16 @@ def _executors(given: object) -> list[Executor]:
 def _check_hook(name: str, hook: object, method: str, kind: str) -> None:
     if hook is not None and not callable(getattr(hook, method, None)):
         raise TypeError(f"Runtime({name}=...) takes a file path or a {kind}, not {type(hook).__name__}")
+
+
+def _check_run_timeout(timeout: object) -> None:
+    if isinstance(timeout, Expr):  # run(a, b), as if run took several
+        raise TypeError(
+            "run(expr, timeout): the second argument is the timeout in seconds, not an Expr; "
+            "to run several, run plait.gather(a, b)"
+        )
+    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout < 0):
+        raise ValueError(f"run(timeout={timeout!r}): a timeout is a number of seconds >= 0, or None")
 
 
 def _not_an_expr(value: object) -> str:

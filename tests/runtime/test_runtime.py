@@ -280,6 +280,22 @@ def test_a_runtime_takes_any_iterable_of_executors() -> None:
         assert rt.run(add(1, 2), timeout=60) == 3
 
 
+@pytest.mark.parametrize(
+    ("timeout", "error", "message"),
+    [
+        (add(3, 4), TypeError, r"the second argument is the timeout in seconds, not an Expr; .*plait.gather\(a, b\)"),
+        ("5", ValueError, r"run\(timeout='5'\): a timeout is a number of seconds >= 0"),
+        (-1, ValueError, r"run\(timeout=-1\): a timeout is a number of seconds >= 0"),
+    ],
+    ids=["an-expr", "a-string", "negative"],
+)
+def test_run_refuses_a_timeout_that_is_not_a_number_of_seconds(
+    threads: pl.Runtime, timeout: object, error: type[Exception], message: str
+) -> None:
+    with pytest.raises(error, match=message):
+        threads.run(add(1, 2), timeout)  # type: ignore[arg-type]
+
+
 def test_submit_refuses_what_is_not_an_expr(threads: pl.Runtime) -> None:
     with pytest.raises(TypeError, match="submit takes an Expr"):
         threads.submit(42)  # type: ignore[arg-type]
