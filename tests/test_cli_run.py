@@ -35,7 +35,9 @@ def build():
 """
 
 
-def plait(*args: str, cwd: Path, path: str | None = None, stdin: str = "") -> subprocess.CompletedProcess[str]:
+def plait(
+    *args: str, cwd: Path, path: str | None = None, stdin: str = "", timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
     """The plait command in a fresh process; ``stdin`` is what it reads (a pdb session, say)."""
     env = None if path is None else {"PATH": path}
     return subprocess.run(
@@ -45,7 +47,7 @@ def plait(*args: str, cwd: Path, path: str | None = None, stdin: str = "") -> su
         input=stdin,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=timeout,
         check=False,
     )
 
@@ -137,6 +139,28 @@ def test_a_syntax_error_in_the_target_names_its_line(tmp_path: Path) -> None:
     assert failed.returncode == 1, failed.stderr
     assert 'broken.py", line 3' in failed.stderr and "SyntaxError" in failed.stderr, failed.stderr
     assert "click" not in failed.stderr and "/plait/" not in failed.stderr, failed.stderr
+
+
+RUNS_AS_IMPORTED = """
+import plait as pl
+
+@pl.app
+def double(x: int) -> int:
+    return 2 * x
+
+with pl.Runtime(executors=[pl.ProcessExecutor(1)]) as rt:  # no __main__ guard
+    print("as imported:", rt.run(double(1)))
+
+result = double(21)
+"""
+
+
+def test_a_file_that_runs_a_workflow_as_it_is_imported_runs_it_once(tmp_path: Path) -> None:
+    # Its workers imported it by name, ran its workflow again, and so on down: a hang,
+    # with ever more processes.
+    (tmp_path / "eager.py").write_text(RUNS_AS_IMPORTED)
+    ran = plait("run", "eager.py:result", "--executor", "processes:1", cwd=tmp_path, timeout=60)
+    assert (ran.returncode, ran.stdout) == (0, "as imported: 2\n42\n"), ran.stderr
 
 
 def test_report_writes_the_page_of_the_last_run(flow: Path) -> None:

@@ -103,8 +103,11 @@ def _load_module(where: str) -> Any:
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     sys.path.insert(0, str(path.resolve().parent))
+    # Workers cannot import a file that is not on their path; nor may they: a file that runs
+    # a workflow as it is imported (no __main__ guard) would run it again in each worker,
+    # whose workers would import it too. So by value, even for what its import runs.
+    cloudpickle.register_pickle_by_value(module)
     _users_code(f"importing {where}", lambda: spec.loader.exec_module(module))  # type: ignore[union-attr]
-    cloudpickle.register_pickle_by_value(module)  # workers cannot import a file that is not on their path
     return module
 
 
