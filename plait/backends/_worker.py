@@ -63,7 +63,8 @@ def run_task(functions: FunctionCache, task: WireTask, *, follows: bool = False)
     if fn_payload is not None:
         # Loading a function imports its module: the worker's cost, once, kept out of the
         # task's measurement, where a slow import would make a short app look long.
-        _load(functions, fn_key, fn_payload)
+        with running(name):  # a module that runs a workflow as it is imported is refused a runtime here
+            _load(functions, fn_key, fn_payload)
         follows = False
     task_meter = meter()
     if task_meter is None:

@@ -142,6 +142,7 @@ class Runtime:
 
     def start(self) -> Runtime:
         """Start the loop thread and the executors (``with`` does this)."""
+        _refuse_in_task("a Runtime started")
         with self._lock:
             if self._thread is not None:
                 return self
@@ -375,6 +376,21 @@ def _check_hook(name: str, hook: object, method: str, kind: str) -> None:
         raise TypeError(f"Runtime({name}=...) takes a file path or a {kind}, not {type(hook).__name__}")
 
 
+def _refuse_in_task(what: str) -> None:
+    """Refuse to start or use a runtime on a worker, while it runs a task or imports the
+    module of one: a second pool beside the first, outside its limits, its memo and its
+    monitoring; and a module that runs a workflow as it is imported would start workers
+    that import it in turn."""
+    task = running_task()
+    if task is not None:
+        raise RuntimeError(
+            f"{what} inside the app {task}, or in its module as a worker imports it: a task must not "
+            "start or use a runtime. Compose instead: pass the Expr to the app as an argument (it gets "
+            "the result), or continue with expr.bind(fn), where fn returns the next Expr. A module that "
+            "runs a workflow keeps it under if __name__ == '__main__':"
+        )
+
+
 def _check_run_timeout(timeout: object) -> None:
     if isinstance(timeout, Expr):  # run(a, b), as if run took several
         raise TypeError(
@@ -407,13 +423,7 @@ def current_runtime() -> Runtime:
     Not inside a task: a worker that started a runtime of its own would run a second
     pool beside the first, outside its limits, its memo and its monitoring.
     """
-    task = running_task()
-    if task is not None:
-        raise RuntimeError(
-            f"plait.run inside the app {task}: a task must not start or use a runtime. Compose "
-            "instead: pass the Expr to the app as an argument (it gets the result), or continue "
-            "with expr.bind(fn), where fn returns the next Expr"
-        )
+    _refuse_in_task("plait.run")
     if _active:
         return _active[-1]
     with _default_lock:

@@ -165,7 +165,7 @@ def run_script(tmp_path: Path, main: str) -> subprocess.CompletedProcess[str]:
     script = tmp_path / "workflow.py"
     script.write_text(SCRIPT_HEAD + textwrap.dedent(main))
     command = [sys.executable, str(script)]
-    return subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False)
+    return subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=30, check=False)
 
 
 def test_functions_of_a_main_script_run_in_worker_processes(tmp_path: Path) -> None:
@@ -215,6 +215,38 @@ def test_a_thread_that_outlives_the_main_one_still_has_the_default_runtime(tmp_p
         """,
     )
     assert (out.returncode, out.stdout, out.stderr) == (0, "4\n9\n", "")
+
+
+def test_a_module_that_runs_a_workflow_as_it_is_imported_is_not_run_again_by_its_workers(tmp_path: Path) -> None:
+    # A worker imports an app's module to find the app: the module's workflow then started
+    # a runtime on the worker, whose workers imported the module in turn: a hang, with ever
+    # more processes. A worker now refuses that runtime, and takes the app by value instead.
+    (tmp_path / "eager.py").write_text(
+        textwrap.dedent(
+            """
+            import plait as pl
+
+            @pl.app
+            def double(x: int) -> int:
+                return 2 * x
+
+            with pl.Runtime(executors=[pl.ProcessExecutor(1)]) as rt:  # no __main__ guard
+                print("as imported:", rt.run(double(1)))
+            """
+        )
+    )
+    out = run_script(tmp_path, "import eager")
+    assert (out.returncode, out.stdout, out.stderr) == (0, "as imported: 2\n", "")
+
+
+def test_a_runtime_is_refused_inside_a_task(threads: pl.Runtime) -> None:
+    @pl.app
+    def nested() -> int:
+        with pl.Runtime(executors=[pl.ThreadExecutor(1)]) as inner:
+            return inner.run(pl.pure(1))
+
+    with pytest.raises(RuntimeError, match=r"a Runtime started inside the app .*nested.*__main__"):
+        threads.run(nested(), timeout=60)
 
 
 def test_an_unpicklable_argument_fails_that_task_only_naming_app_and_argument(processes: pl.Runtime) -> None:
