@@ -35,7 +35,9 @@ def build():
 """
 
 
-def plait(*args: str, cwd: Path, path: str | None = None, stdin: str = "") -> subprocess.CompletedProcess[str]:
+def plait(
+    *args: str, cwd: Path, path: str | None = None, stdin: str = "", timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
     """The plait command in a fresh process; ``stdin`` is what it reads (a pdb session, say)."""
     env = None if path is None else {"PATH": path}
     return subprocess.run(
@@ -45,7 +47,7 @@ def plait(*args: str, cwd: Path, path: str | None = None, stdin: str = "") -> su
         input=stdin,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=timeout,
         check=False,
     )
 
@@ -112,6 +114,55 @@ def test_run_refuses_bad_input_by_name(flow: Path, args: list[str], message: str
     assert message in refused.stderr
 
 
+@pytest.mark.parametrize(
+    ("source", "target", "line", "error"),
+    [
+        ("import plait\nraise RuntimeError('at import')\n", "broken.py:x", 2, "RuntimeError: at import"),
+        ("import plait\nimport no_such_module_here\n", "broken.py:x", 2, "No module named 'no_such_module_here'"),
+        ("import plait\n\ndef build():\n    return {}['key']\n", "broken.py:build", 4, "KeyError: 'key'"),
+    ],
+    ids=["raises-at-import", "imports-a-missing-module", "builder-raises"],
+)
+def test_an_error_in_the_targets_own_code_shows_its_line_not_the_commands_frames(
+    tmp_path: Path, source: str, target: str, line: int, error: str
+) -> None:
+    (tmp_path / "broken.py").write_text(source)
+    failed = plait("run", target, cwd=tmp_path)
+    assert failed.returncode == 1, failed.stderr
+    assert f'broken.py", line {line}, in ' in failed.stderr and error in failed.stderr, failed.stderr
+    assert failed.stderr.count('File "') == 1, failed.stderr  # click, importlib and plait are not the user's
+
+
+def test_a_syntax_error_in_the_target_names_its_line(tmp_path: Path) -> None:
+    (tmp_path / "broken.py").write_text("import plait\n\ndef build(:\n    pass\n")
+    failed = plait("run", "broken.py:build", cwd=tmp_path)
+    assert failed.returncode == 1, failed.stderr
+    assert 'broken.py", line 3' in failed.stderr and "SyntaxError" in failed.stderr, failed.stderr
+    assert "click" not in failed.stderr and "/plait/" not in failed.stderr, failed.stderr
+
+
+RUNS_AS_IMPORTED = """
+import plait as pl
+
+@pl.app
+def double(x: int) -> int:
+    return 2 * x
+
+with pl.Runtime(executors=[pl.ProcessExecutor(1)]) as rt:  # no __main__ guard
+    print("as imported:", rt.run(double(1)))
+
+result = double(21)
+"""
+
+
+def test_a_file_that_runs_a_workflow_as_it_is_imported_runs_it_once(tmp_path: Path) -> None:
+    # Its workers imported it by name, ran its workflow again, and so on down: a hang,
+    # with ever more processes.
+    (tmp_path / "eager.py").write_text(RUNS_AS_IMPORTED)
+    ran = plait("run", "eager.py:result", "--executor", "processes:1", cwd=tmp_path, timeout=60)
+    assert (ran.returncode, ran.stdout) == (0, "as imported: 2\n42\n"), ran.stderr
+
+
 def test_report_writes_the_page_of_the_last_run(flow: Path) -> None:
     assert plait("run", "flow.py:bad", "--executor", "threads", "--monitor", "run.db", cwd=flow).returncode == 1
     done = plait("report", "run.db", "-o", "page.html", cwd=flow)
@@ -151,3 +202,10 @@ def test_help(command: str, options: list[str], tmp_path: Path) -> None:
     assert shown.returncode == 0
     assert shown.stdout.startswith(f"Usage: plait {command} [OPTIONS]")
     assert all(option in shown.stdout for option in options)
+
+
+def test_python_dash_m_plait_is_the_plait_command(tmp_path: Path) -> None:
+    command = [sys.executable, "-m", "plait", "run", "--help"]
+    shown = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False)
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.startswith("Usage: plait run [OPTIONS]")

@@ -49,7 +49,8 @@ def run_task(functions: FunctionCache, task: Task, *, follows: bool = False) -> 
     if task.fn is not None:
         # Loading a function imports its module: the worker's cost, once, kept out of the
         # task's measurement, where a slow import would make a short app look long.
-        _load(functions, task.fn_key, task.fn)
+        with running(task.name):  # a module that runs a workflow as it is imported is refused a runtime here
+            _load(functions, task.fn_key, task.fn)
         follows = False
     task_meter = meter()
     if task_meter is None:

@@ -62,7 +62,7 @@ class AppOptions:
 
     @timeout.validator
     def _check_timeout(self, _: attrs.Attribute[float | None], value: float | None) -> None:
-        if value is not None and (isinstance(value, bool) or not value > 0):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float) or not value > 0):
             raise ValueError(f"timeout must be a positive number of seconds, not {value!r}")
 
     @pure.validator
@@ -195,11 +195,36 @@ class App(Generic[P, T]):
             if "outputs" in kwargs and "outputs" not in self.signature.parameters:  # a Parsl habit
                 hint = declare_outputs_hint(self.decorator, self.name, "outputs", kwargs["outputs"])
                 raise TypeError(f"{self.name}() takes no argument 'outputs': {hint}") from None
-            raise TypeError(f"{self.name}(): {error}") from None
+            raise TypeError(f"{self.name}(): {self._unknown_keyword(kwargs) or error}{self._method_hint()}") from None
         bound.apply_defaults()
         ignored = self.options.ignore_for_cache
         pairs = [(k, v) for k, v in bound.arguments.items() if k not in ignored]
         return bound.args, bound.kwargs, pairs
+
+    def _unknown_keyword(self, kwargs: dict[str, Any]) -> str | None:
+        """What is wrong with a keyword the function does not take (a typo, most often),
+        which ``Signature.bind`` reports only after whatever argument it left missing."""
+        params = self.signature.parameters.values()
+        if any(p.kind is p.VAR_KEYWORD for p in params):
+            return None
+        names = [p.name for p in params if p.kind not in (p.POSITIONAL_ONLY, p.VAR_POSITIONAL)]
+        for name in kwargs:
+            if name not in names:
+                near = difflib.get_close_matches(name, names, n=1)
+                hint = f"did you mean {near[0]!r}?" if near else f"its arguments are {', '.join(names) or 'positional'}"
+                return f"got an unexpected keyword argument {name!r}; {hint}"
+        return None
+
+    def _method_hint(self) -> str:
+        """Why ``self`` went missing: an app made in a class body is no method."""
+        first = next(iter(self.signature.parameters), None)
+        owner = getattr(self.fn, "__qualname__", "").rpartition(".")[0]
+        if first not in ("self", "cls") or not owner or owner.endswith("<locals>"):
+            return ""
+        return (
+            f"; an app in a class body is not a method: nothing binds {first}. Define the app at "
+            "module level and pass it what it needs from the object"
+        )
 
     def _check_apps_passed(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         """Refuse an app passed where its call was meant (``mean([point, point])``): on the
@@ -415,10 +440,27 @@ def _make_app(fn: Callable[P, T], options: AppOptions) -> App[P, T]:
         raise TypeError(f"{fn.name} is already an app")
     if not callable(fn):
         raise TypeError(f"@app decorates a function, not {fn!r}")
+    _refuse_lazy_results(fn)
     if options.outputs:
         name = getattr(fn, "__qualname__", repr(fn))
         fn = WithOutputs(fn, outputs_spec(options.outputs, inspect.signature(fn), name))
     return App(fn, options)
+
+
+def _refuse_lazy_results(fn: Callable[..., Any]) -> None:
+    """A coroutine or generator function returns work not done yet, which a worker would
+    have to send back unrun: refused when the app is made, not when each task fails."""
+    name = getattr(fn, "__qualname__", repr(fn))
+    if inspect.iscoroutinefunction(fn) or inspect.isasyncgenfunction(fn):
+        raise TypeError(
+            f"@app {name} is an async function: a worker calls an app and sends back its result, so an "
+            "app is a plain def (call asyncio.run(...) inside it if it needs await)"
+        )
+    if inspect.isgeneratorfunction(fn):
+        raise TypeError(
+            f"@app {name} is a generator function: its result, a generator, cannot be sent back from a "
+            "worker; return a list (list(...) of what it yields)"
+        )
 
 
 @overload

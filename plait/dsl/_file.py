@@ -44,6 +44,11 @@ def _absolute(path: str | os.PathLike[str]) -> str:
     """A URL as it is (its scheme checked), a local path made absolute."""
     if isinstance(path, File):
         return path.path
+    if isinstance(path, Expr):  # its result is not known yet, and a File is keyed by its content now
+        raise TypeError(
+            f"File takes a path or URL, not an Expr ({path!r}): pass the Expr to the app "
+            "that reads the file, as a str argument"
+        )
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"File takes a path or URL (str or os.PathLike), not a {type(path).__name__}")
     path = os.fspath(path)

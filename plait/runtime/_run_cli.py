@@ -7,8 +7,9 @@ import importlib.util
 import pprint
 import sys
 import traceback
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 import cloudpickle
@@ -21,6 +22,8 @@ from plait.runtime._runtime import Runtime
 from plait.runtime._tracebacks import user_frames
 
 __all__ = ["executor_option", "load_expr", "parse_executor", "run"]
+
+T = TypeVar("T")
 
 _EXECUTORS: dict[str, type[ProcessExecutor] | type[ThreadExecutor]] = {
     "processes": ProcessExecutor,
@@ -63,7 +66,7 @@ def load_expr(target: str) -> Expr[Any]:
             f"{target} is an app; name an Expr (an app called with its arguments)", param_hint="TARGET"
         )
     if callable(found) and not isinstance(found, Expr):
-        found = found()
+        found = _users_code(f"{target}()", found)
     if not isinstance(found, Expr):
         raise click.BadParameter(f"{target} is a {type(found).__name__}, not an Expr", param_hint="TARGET")
     return found
@@ -86,9 +89,12 @@ def _load_module(where: str) -> Any:
     path = Path(where)
     if path.suffix != ".py":
         try:
-            return importlib.import_module(where)
-        except ImportError as error:
-            raise click.BadParameter(f"cannot import {where}: {error}", param_hint="TARGET") from None
+            missing = importlib.util.find_spec(where) is None
+        except ModuleNotFoundError:  # its package is missing
+            missing = True
+        if missing:
+            raise click.BadParameter(f"cannot import {where}: there is no such module", param_hint="TARGET")
+        return _users_code(f"importing {where}", lambda: importlib.import_module(where))
     if not path.is_file():
         raise click.BadParameter(f"no such file: {where}", param_hint="TARGET")
     name = path.stem if path.stem.isidentifier() and path.stem not in sys.modules else "__plait_target__"
@@ -97,9 +103,22 @@ def _load_module(where: str) -> Any:
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     sys.path.insert(0, str(path.resolve().parent))
-    spec.loader.exec_module(module)
-    cloudpickle.register_pickle_by_value(module)  # workers cannot import a file that is not on their path
+    # Workers cannot import a file that is not on their path; nor may they: a file that runs
+    # a workflow as it is imported (no __main__ guard) would run it again in each worker,
+    # whose workers would import it too. So by value, even for what its import runs.
+    cloudpickle.register_pickle_by_value(module)
+    _users_code(f"importing {where}", lambda: spec.loader.exec_module(module))  # type: ignore[union-attr]
     return module
+
+
+def _users_code(what: str, code: Callable[[], T]) -> T:
+    """``code()``, which runs the user's: its error is shown with their frames, not click's,
+    importlib's or plait's, and ends the command with status 1."""
+    try:
+        return code()
+    except Exception as error:
+        click.echo("".join(traceback.format_exception(user_frames(error))).rstrip(), err=True)
+        raise click.ClickException(f"{what} failed: {type(error).__name__}: {error}") from None
 
 
 executor_option = click.option(

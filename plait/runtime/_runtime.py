@@ -5,16 +5,18 @@ from __future__ import annotations
 import asyncio
 import atexit
 import concurrent.futures
+import importlib
 import os
+import sys
 import threading
 from collections import deque
-from collections.abc import Awaitable, Coroutine, Generator, Sequence
+from collections.abc import Awaitable, Coroutine, Generator, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from returns.result import Failure, Result, Success
 
 from plait.backends import Executor, running_task
-from plait.dsl import Expr, Retry
+from plait.dsl import App, Expr, Retry
 from plait.dsl._expr import Call, set_interpreter
 from plait.runtime._debug import debug_error
 from plait.runtime._display import future_repr, runtime_html, runtime_repr
@@ -113,12 +115,7 @@ class Runtime:
         monitor: Monitor | str | os.PathLike[str] | None = None,
         progress: bool | None = None,
     ) -> None:
-        if executors:
-            chosen = list(executors)
-        else:
-            from plait.backends import ProcessExecutor
-
-            chosen = [ProcessExecutor()]
+        chosen = _executors(executors)
         labels = [e.label for e in chosen]
         if len(set(labels)) != len(labels):
             raise ValueError(f"executor labels must be unique, got {labels}")
@@ -130,6 +127,8 @@ class Runtime:
             cache = SQLiteMemo(cache)
         if isinstance(monitor, (str, os.PathLike)):
             monitor = EventLog(monitor)
+        _check_hook("cache", cache, "get", "plait.runtime.Memo")
+        _check_hook("monitor", monitor, "task_event", "plait.runtime.Monitor")
         monitor = combine([monitor, progress_monitor(progress)])
         self._executors = chosen
         self._interpreter = Interpreter(
@@ -148,6 +147,7 @@ class Runtime:
 
     def start(self) -> Runtime:
         """Start the loop thread and the executors (``with`` does this)."""
+        _refuse_in_task("a Runtime started")
         with self._lock:
             if self._thread is not None:
                 return self
@@ -155,6 +155,7 @@ class Runtime:
                 raise RuntimeError(_SHUT_DOWN)
             self._thread = threading.Thread(target=self._loop.run_forever, name="plait-runtime", daemon=True)
             self._thread.start()
+            _started[self] = os.getpid()
         try:
             self._wait(self._start_executors())
         except BaseException:
@@ -245,7 +246,7 @@ class Runtime:
 
     def _future(self, expr: Expr[T]) -> PlaitFuture[T]:
         if not isinstance(expr, Expr):
-            raise TypeError(f"submit takes an Expr (the result of calling an app), not {type(expr).__name__}")
+            raise TypeError(_not_an_expr(expr))
         if threading.current_thread() is self._thread:
             raise RuntimeError("submit() inside a map or bind function would deadlock: return an Expr from bind")
         if self._closed:
@@ -284,6 +285,7 @@ class Runtime:
         ``TimeoutError`` naming what was still running; a wait cut short otherwise
         (KeyboardInterrupt) cancels the work too: nothing else waits for it.
         """
+        _check_run_timeout(timeout)
         future = self.submit(expr)
         try:
             return future.result(timeout)
@@ -351,14 +353,79 @@ class Runtime:
 
 
 _active: list[Runtime] = []
+_started: dict[Runtime, int] = {}  # started and not shut down, with the process that started each
 _default: list[Runtime] = []
 _default_lock = threading.Lock()
+
+
+def _executors(given: object) -> list[Executor]:
+    """The executors a Runtime is given (none: local processes), each checked, so that the
+    usual slips are named where they are made, not met as an AttributeError later."""
+    where = "Runtime(executors=...)"
+    if isinstance(given, Executor):
+        raise TypeError(f"{where} takes a list: executors=[{type(given).__name__}(...)]")
+    if isinstance(given, str) or not isinstance(given, Iterable | None):
+        raise TypeError(f"{where} takes a list of executors, not {type(given).__name__}")
+    chosen = list(given or ())
+    for index, item in enumerate(chosen):
+        if isinstance(item, type):
+            raise TypeError(f"{where}[{index}] is the class {item.__name__}: make one, {item.__name__}()")
+        if not isinstance(item, Executor):
+            raise TypeError(
+                f"{where}[{index}] is a {type(item).__name__}, not an executor "
+                "(such as plait.ProcessExecutor(), plait.ThreadExecutor() or plait.ZMQExecutor(...))"
+            )
+    if chosen:
+        return chosen
+    from plait.backends import ProcessExecutor  # here: a runtime given its executors does not load the process pool
+
+    return [ProcessExecutor()]
+
+
+def _check_hook(name: str, hook: object, method: str, kind: str) -> None:
+    if hook is not None and not callable(getattr(hook, method, None)):
+        raise TypeError(f"Runtime({name}=...) takes a file path or a {kind}, not {type(hook).__name__}")
+
+
+def _refuse_in_task(what: str) -> None:
+    """Refuse to start or use a runtime on a worker, while it runs a task or imports the
+    module of one: a second pool beside the first, outside its limits, its memo and its
+    monitoring; and a module that runs a workflow as it is imported would start workers
+    that import it in turn."""
+    task = running_task()
+    if task is not None:
+        raise RuntimeError(
+            f"{what} inside the app {task}, or in its module as a worker imports it: a task must not "
+            "start or use a runtime. Compose instead: pass the Expr to the app as an argument (it gets "
+            "the result), or continue with expr.bind(fn), where fn returns the next Expr. A module that "
+            "runs a workflow keeps it under if __name__ == '__main__':"
+        )
+
+
+def _check_run_timeout(timeout: object) -> None:
+    if isinstance(timeout, Expr):  # run(a, b), as if run took several
+        raise TypeError(
+            "run(expr, timeout): the second argument is the timeout in seconds, not an Expr; "
+            "to run several, run plait.gather(a, b)"
+        )
+    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout < 0):
+        raise ValueError(f"run(timeout={timeout!r}): a timeout is a number of seconds >= 0, or None")
+
+
+def _not_an_expr(value: object) -> str:
+    text = f"submit takes an Expr (the result of calling an app), not {type(value).__name__}"
+    if isinstance(value, App):  # the app itself, where its call was meant
+        return f"{text}: call it, {value.name}(...), to get the Expr of that call"
+    if isinstance(value, list | tuple | set) and any(isinstance(item, Expr) for item in value):
+        return f"{text} of Exprs: plait.gather(*exprs) is the Expr of all their results, as a list"
+    return text
 
 
 def _forget(runtime: Runtime) -> None:
     for registry in (_active, _default):
         if runtime in registry:
             registry.remove(runtime)
+    _started.pop(runtime, None)
 
 
 def current_runtime() -> Runtime:
@@ -367,13 +434,7 @@ def current_runtime() -> Runtime:
     Not inside a task: a worker that started a runtime of its own would run a second
     pool beside the first, outside its limits, its memo and its monitoring.
     """
-    task = running_task()
-    if task is not None:
-        raise RuntimeError(
-            f"plait.run inside the app {task}: a task must not start or use a runtime. Compose "
-            "instead: pass the Expr to the app as an argument (it gets the result), or continue "
-            "with expr.bind(fn), where fn returns the next Expr"
-        )
+    _refuse_in_task("plait.run")
     if _active:
         return _active[-1]
     with _default_lock:
@@ -381,8 +442,46 @@ def current_runtime() -> Runtime:
             runtime = Runtime()
             runtime.start()
             _default.append(runtime)
-            atexit.register(runtime.shutdown)
         return _default[0]
+
+
+def _shut_down_left_open() -> None:
+    """Shut down, as the interpreter exits, each runtime started and never shut down (the
+    default one, or a script's ``Runtime(...).start()``): its executors stop their workers,
+    and its memo and monitor write what they hold (a run's tasks were missing from both).
+
+    First among threading's exit hooks, while thread pools still take work (executors reap
+    workers through ``asyncio.to_thread``; at ``atexit`` time every pool is closed). Those
+    hooks run the last registered first: after concurrent.futures' own, which
+    ``_register_exit_hooks`` has it register already. But while a thread of the
+    program's own may still be using a runtime, that waits for ``atexit``, which Python
+    runs once those threads have ended.
+    """
+    if _program_threads_running():
+        return
+    for runtime, pid in list(_started.items())[::-1]:
+        if pid == os.getpid():  # a forked child has the registry, not the runtime's thread
+            runtime.shutdown()
+
+
+def _program_threads_running() -> bool:
+    """Whether a thread the interpreter will wait for is running, other than this one and
+    the workers of thread pools (which wait for work until their own exit hook)."""
+    pools = getattr(sys.modules.get("concurrent.futures.thread"), "_threads_queues", {})
+    current = threading.current_thread()
+    return any(not t.daemon and t is not current and t not in pools for t in threading.enumerate())
+
+
+def _register_exit_hooks() -> None:
+    atexit.register(_shut_down_left_open)  # what a thread of the program kept in use
+    try:
+        importlib.import_module("concurrent.futures.thread")  # registers its hook, to run after ours
+        threading._register_atexit(_shut_down_left_open)  # type: ignore[attr-defined]
+    except RuntimeError:  # plait imported as the interpreter exits (by a thread): atexit alone
+        pass
+
+
+_register_exit_hooks()
 
 
 @user_facing

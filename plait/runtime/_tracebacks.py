@@ -2,7 +2,9 @@
 
 A task's error crosses the worker loop, the wire, the interpreter and a future before
 it reaches the user; each adds frames that say nothing about their code. They are cut
-from the error's traceback (and those of its causes) when frames of the user's remain;
+from the error's traceback (and those of its causes), also from an error plait raised
+itself (a ``DependencyError``, a failed shell command, an unknown executor): its message
+says what went wrong, and the user's own call of ``run`` is the frame that says where.
 ``PLAIT_TRACEBACK=full`` keeps them, for debugging plait itself.
 """
 
@@ -21,8 +23,13 @@ __all__ = ["user_facing", "user_frames"]
 P = ParamSpec("P")
 T = TypeVar("T")
 
-# plait's own files, and those of the futures that carry a result between threads
-_MACHINERY = (str(Path(__file__).resolve().parents[1]) + os.sep, str(Path(concurrent.futures.__file__).parent) + os.sep)
+# plait's own files, those of the futures that carry a result between threads, and those of
+# the import machinery that runs a file `plait run` loads
+_MACHINERY = (
+    str(Path(__file__).resolve().parents[1]) + os.sep,
+    str(Path(concurrent.futures.__file__).parent) + os.sep,
+    "<frozen importlib.",
+)
 # Frames rebuilt from a worker's traceback (tblib) run this stub: its column positions
 # are the stub's, not the user's line's, so they are dropped rather than shown wrong.
 _STUB = compile("raise __traceback_maker", "<string>", "exec").co_code
@@ -49,8 +56,6 @@ def _cut(tb: types.TracebackType | None) -> types.TracebackType | None:
         frames.append(tb)
         tb = tb.tb_next
     kept = [f for f in frames if not f.tb_frame.f_code.co_filename.startswith(_MACHINERY)]
-    if not kept:  # plait's own error: its frames are what explain it
-        kept = frames
     head = None
     for frame in reversed(kept):
         lasti = -1 if frame.tb_frame.f_code.co_code == _STUB else frame.tb_lasti

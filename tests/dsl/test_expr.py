@@ -78,6 +78,11 @@ def test_wrong_arity_names_the_app() -> None:
         add(1, 2, 3)
     with pytest.raises(TypeError, match=r"add\(\): got an unexpected keyword argument 'z'"):
         add(1, z=2)
+    # A misspelt keyword is named even when it leaves a required argument missing.
+    with pytest.raises(TypeError, match=r"add\(\): got an unexpected keyword argument 'yy'; did you mean 'y'\?"):
+        add(yy=2)
+    with pytest.raises(TypeError, match=r"add\(\): got an unexpected keyword argument 'zz'; its arguments are x, y"):
+        add(zz=2)
 
 
 def test_an_unhashable_argument_names_the_app_and_the_argument() -> None:

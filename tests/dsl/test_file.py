@@ -39,6 +39,8 @@ def test_a_file_is_its_absolute_path(tmp_path: Path, monkeypatch: pytest.MonkeyP
 def test_bad_file_arguments_are_refused() -> None:
     with pytest.raises(TypeError, match="File takes a path"):
         pl.File(3)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"File takes a path or URL, not an Expr \(<Expr pure.*pass the Expr to"):
+        pl.File(pl.pure("data.txt"))  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="hash"):
         pl.File("x", hash="md5")  # type: ignore[arg-type]
 

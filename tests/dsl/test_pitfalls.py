@@ -76,7 +76,7 @@ def test_an_attribute_of_the_result_says_expr_and_what_to_do() -> None:
 
 def test_plait_run_inside_an_app_is_refused_on_threads_and_processes() -> None:
     for executor in (pl.ThreadExecutor(1), pl.ProcessExecutor(1)):
-        refused = pytest.raises(RuntimeError, match=r"plait.run inside the app nested: a task must not.*\.bind")
+        refused = pytest.raises(RuntimeError, match=r"plait.run inside the app nested, or in its module.*\.bind")
         with pl.Runtime(executors=[executor]) as rt, refused:
             rt.run(nested(1), timeout=60)
 
@@ -106,3 +106,41 @@ def test_app_and_shell_show_their_options_to_editors() -> None:
     assert app_options["pure"].default is None  # assumed pure, and checked: see ImpureAppWarning
     assert {"cwd", "env", "stdout", "root", "retries", "pure"} <= set(inspect.signature(pl.shell).parameters)
     assert "options" not in app_options
+
+
+async def fetch(x: int) -> int:
+    return x
+
+
+def numbers(n: int) -> Any:
+    yield from range(n)
+
+
+async def stream(n: int) -> Any:
+    yield n
+
+
+@pytest.mark.parametrize(
+    ("fn", "message"),
+    [
+        (fetch, r"@app fetch is an async function: .*a plain def"),
+        (stream, r"@app stream is an async function"),
+        (numbers, r"@app numbers is a generator function: .*return a list"),
+    ],
+)
+def test_an_app_whose_result_is_not_done_work_is_refused_when_made(fn: Callable[..., Any], message: str) -> None:
+    # On threads the task would "succeed" with an unrun coroutine or generator as its result.
+    with pytest.raises(TypeError, match=message):
+        pl.app(fn)
+
+
+class Model:
+    @pl.app
+    def predict(self, x: int) -> int:
+        return x
+
+
+def test_an_app_in_a_class_body_called_as_a_method_says_nothing_binds_self() -> None:
+    message = r"predict\(\): missing a required argument: 'x'; an app in a class body is not a method: nothing binds"
+    with pytest.raises(TypeError, match=message):
+        Model().predict(1)

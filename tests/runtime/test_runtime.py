@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import os
 import re
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -150,25 +151,102 @@ def test_lambdas_and_closures_run_in_worker_processes(processes: pl.Runtime) -> 
     assert processes.run(pl.traverse(shifted, [1, 2, 3])) == [8, 9, 10]
 
 
-def test_functions_of_a_main_script_run_in_worker_processes(tmp_path: Path) -> None:
+SCRIPT_HEAD = """
+import plait as pl
+
+@pl.app
+def square(x):
+    return x * x
+"""
+
+
+def run_script(tmp_path: Path, main: str) -> subprocess.CompletedProcess[str]:
+    """A script of ``square`` and then ``main``, run in tmp_path as ``python workflow.py``."""
     script = tmp_path / "workflow.py"
-    script.write_text(
+    script.write_text(SCRIPT_HEAD + textwrap.dedent(main))
+    command = [sys.executable, str(script)]
+    return subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=30, check=False)
+
+
+def test_functions_of_a_main_script_run_in_worker_processes(tmp_path: Path) -> None:
+    out = run_script(
+        tmp_path,
+        """
+        if __name__ == "__main__":
+            with pl.Runtime(executors=[pl.ProcessExecutor(workers=2)]) as rt:
+                print(rt.run(pl.traverse(square, range(5))))
+        """,
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[0, 1, 4, 9, 16]"
+
+
+def test_a_runtime_a_script_started_and_never_shut_down_is_shut_down_at_exit(tmp_path: Path) -> None:
+    # The tutorial's interactive style, in a script that forgets rt.shutdown(): its memo and
+    # monitor still hold every task, and it exits without asyncio's complaints.
+    out = run_script(
+        tmp_path,
+        """
+        rt = pl.Runtime(executors=[pl.ProcessExecutor(workers=2)], cache="memo.db", monitor="run.db").start()
+        print(rt.run(pl.traverse(square, range(20)))[-1])
+        """,
+    )
+    assert (out.returncode, out.stdout, out.stderr) == (0, "361\n", "")
+    queries = "SELECT count(*) FROM plait_results", "SELECT count(*) FROM attempts WHERE state = 'done'"
+    for name, query in zip(["memo.db", "run.db"], queries, strict=True):
+        db = sqlite3.connect(tmp_path / name)
+        assert db.execute(query).fetchone() == (20,), name
+        db.close()
+
+
+def test_a_thread_that_outlives_the_main_one_still_has_the_default_runtime(tmp_path: Path) -> None:
+    # Python waits for such a thread before it exits: shutting the runtime down at exit waits too.
+    out = run_script(
+        tmp_path,
+        """
+        import threading, time
+
+        def late() -> None:
+            time.sleep(0.5)
+            print(pl.run(square(3)))
+
+        print(pl.run(square(2)))
+        threading.Thread(target=late).start()
+        """,
+    )
+    assert (out.returncode, out.stdout, out.stderr) == (0, "4\n9\n", "")
+
+
+def test_a_module_that_runs_a_workflow_as_it_is_imported_is_not_run_again_by_its_workers(tmp_path: Path) -> None:
+    # A worker imports an app's module to find the app: the module's workflow then started
+    # a runtime on the worker, whose workers imported the module in turn: a hang, with ever
+    # more processes. A worker now refuses that runtime, and takes the app by value instead.
+    (tmp_path / "eager.py").write_text(
         textwrap.dedent(
             """
             import plait as pl
 
             @pl.app
-            def square(x):
-                return x * x
+            def double(x: int) -> int:
+                return 2 * x
 
-            if __name__ == "__main__":
-                with pl.Runtime(executors=[pl.ProcessExecutor(workers=2)]) as rt:
-                    print(rt.run(pl.traverse(square, range(5))))
+            with pl.Runtime(executors=[pl.ProcessExecutor(1)]) as rt:  # no __main__ guard
+                print("as imported:", rt.run(double(1)))
             """
         )
     )
-    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60, check=True)
-    assert out.stdout.strip() == "[0, 1, 4, 9, 16]"
+    out = run_script(tmp_path, "import eager")
+    assert (out.returncode, out.stdout, out.stderr) == (0, "as imported: 2\n", "")
+
+
+def test_a_runtime_is_refused_inside_a_task(threads: pl.Runtime) -> None:
+    @pl.app
+    def nested() -> int:
+        with pl.Runtime(executors=[pl.ThreadExecutor(1)]) as inner:
+            return inner.run(pl.pure(1))
+
+    with pytest.raises(RuntimeError, match=r"a Runtime started inside the app .*nested.*__main__"):
+        threads.run(nested(), timeout=60)
 
 
 def test_an_unpicklable_argument_fails_that_task_only_naming_app_and_argument(processes: pl.Runtime) -> None:
@@ -210,9 +288,54 @@ def test_a_timeout_on_an_executor_that_cannot_kill_fails_at_submit(threads: pl.R
         threads.submit(bounded())
 
 
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        ({"executors": pl.ThreadExecutor(1)}, r"takes a list: executors=\[ThreadExecutor\(\.\.\.\)\]"),
+        ({"executors": [pl.ThreadExecutor]}, r"\[0\] is the class ThreadExecutor: make one, ThreadExecutor\(\)"),
+        ({"executors": ["threads"]}, r"\[0\] is a str, not an executor"),
+        ({"executors": "threads"}, r"takes a list of executors, not str"),
+        ({"cache": 3}, r"Runtime\(cache=\.\.\.\) takes a file path or a plait.runtime.Memo, not int"),
+        ({"monitor": True}, r"Runtime\(monitor=\.\.\.\) takes a file path or a plait.runtime.Monitor, not bool"),
+    ],
+    ids=["one-executor", "a-class", "a-name", "a-string", "cache", "monitor"],
+)
+def test_a_runtime_refuses_what_is_not_an_executor_memo_or_monitor_by_name(
+    arguments: dict[str, object], message: str
+) -> None:
+    with pytest.raises(TypeError, match=message):
+        pl.Runtime(**arguments)  # type: ignore[arg-type]
+
+
+def test_a_runtime_takes_any_iterable_of_executors() -> None:
+    with pl.Runtime(executors=(e for e in [pl.ThreadExecutor(1)])) as rt:
+        assert rt.run(add(1, 2), timeout=60) == 3
+
+
+@pytest.mark.parametrize(
+    ("timeout", "error", "message"),
+    [
+        (add(3, 4), TypeError, r"the second argument is the timeout in seconds, not an Expr; .*plait.gather\(a, b\)"),
+        ("5", ValueError, r"run\(timeout='5'\): a timeout is a number of seconds >= 0"),
+        (-1, ValueError, r"run\(timeout=-1\): a timeout is a number of seconds >= 0"),
+    ],
+    ids=["an-expr", "a-string", "negative"],
+)
+def test_run_refuses_a_timeout_that_is_not_a_number_of_seconds(
+    threads: pl.Runtime, timeout: object, error: type[Exception], message: str
+) -> None:
+    with pytest.raises(error, match=message):
+        threads.run(add(1, 2), timeout)  # type: ignore[arg-type]
+
+
 def test_submit_refuses_what_is_not_an_expr(threads: pl.Runtime) -> None:
     with pytest.raises(TypeError, match="submit takes an Expr"):
         threads.submit(42)  # type: ignore[arg-type]
+    # What a newcomer passes instead: the app itself, or a list of calls (as dask.compute takes).
+    with pytest.raises(TypeError, match=r"not App: call it, add\(\.\.\.\)"):
+        threads.submit(add)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"not list of Exprs: plait.gather\(\*exprs\)"):
+        threads.submit([add(1, 2), add(3, 4)])  # type: ignore[arg-type]
 
 
 class Blob:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import ctypes
 import os
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -126,7 +127,7 @@ def test_a_timeout_on_an_executor_that_cannot_kill_is_refused() -> None:
         rt.submit(on_threads())
 
 
-@pytest.mark.parametrize("bad", [0, -1, True])
+@pytest.mark.parametrize("bad", [0, -1, True, "10"])  # "10": read from a config file, not converted
 def test_a_timeout_must_be_positive(bad: float) -> None:
     with pytest.raises(ValueError, match="timeout must be a positive number of seconds"):
         pl.app(timeout=bad)
@@ -145,3 +146,35 @@ def test_a_slow_worker_start_up_does_not_count_against_the_timeout(
 
     with pl.Runtime([pl.ProcessExecutor(1)]) as rt:
         assert rt.run(quick(), timeout=60) == "in time"
+
+
+EXITS_AFTER_A_TIMEOUT = """
+import time
+import plait as pl
+
+@pl.app(timeout=1)
+def stuck() -> None:
+    time.sleep(120)
+
+try:
+    pl.run(stuck())
+except pl.TaskTimeout as error:
+    print("timed out:", error)
+"""
+
+
+def test_a_script_that_exits_right_after_a_timeout_on_the_default_runtime_exits_quietly(tmp_path: Path) -> None:
+    # The default runtime shuts down as the interpreter exits, while its executor is
+    # still replacing the killed worker: that must not need a thread pool already closed.
+    script = tmp_path / "workflow.py"
+    script.write_text(EXITS_AFTER_A_TIMEOUT)
+    out = subprocess.run(
+        [sys.executable, str(script)],
+        env={**os.environ, "PYTHONPATH": str(Path(pl.__file__).parents[1])},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert out.returncode == 0 and "timed out: stuck ran longer than its timeout" in out.stdout, out
+    assert out.stderr == "", out.stderr

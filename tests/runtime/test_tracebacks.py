@@ -32,6 +32,44 @@ def test_the_error_of_an_app_in_a_module_names_its_file_and_line(executor: pl.Ex
     assert "/plait/" not in text and "concurrent/futures" not in text, text
 
 
+@pl.shell
+def exit_three() -> str:
+    return "echo the reason >&2; exit 3"
+
+
+@pl.app
+def plus_one(x: int) -> int:
+    return x + 1
+
+
+@pl.app(executor="elsewhere")
+def placed_nowhere(x: int) -> int:
+    return x
+
+
+def call_line(marker: str) -> str:
+    """How a traceback shows the line of this file that holds ``marker``."""
+    lines = Path(__file__).read_text().splitlines()
+    number = next(i for i, line in enumerate(lines, 1) if marker in line and "call_line" not in line)
+    return f'{__file__}", line {number}, in'
+
+
+def test_an_error_plait_raises_shows_the_users_call_and_no_plait_frames() -> None:
+    with pl.Runtime(executors=[pl.ThreadExecutor(1)]) as rt:
+        with pytest.raises(pl.DependencyError) as dependency:
+            rt.run(plus_one(failing_apps.fail_here(2)), timeout=60)  # the dependent's call
+        with pytest.raises(pl.ShellError) as shell:
+            rt.run(exit_three(), timeout=60)  # the shell app's call
+        with pytest.raises(ValueError, match="executor 'elsewhere'") as unknown:
+            rt.run(placed_nowhere(1))  # the unknown executor's call
+    for error, marker in [(dependency, "the dependent's"), (shell, "the shell app's"), (unknown, "the unknown")]:
+        text = shown(error.value)
+        assert call_line(marker) in text, text
+        assert "/plait/" not in text and "concurrent/futures" not in text, text
+    assert f'{failing_apps.__file__}", line 11, in fail_here' in shown(dependency.value)
+    assert "the reason" in shown(shell.value)
+
+
 def test_an_app_of_a_module_is_sent_by_reference_with_a_copy_for_workers_that_cannot_import_it(
     tmp_path: Path,
 ) -> None:

@@ -133,6 +133,15 @@ class _Index:
     placed: dict[int, _Pool] = attrs.field(factory=dict)  # the pool each task in flight was sent to
 
 
+def _check_label(label: object) -> None:
+    if not isinstance(label, str):  # BatchExecutor(provider) takes its provider first; this does not
+        raise TypeError(
+            f"ZMQExecutor's first argument is its label, not a {type(label).__name__}: "
+            "pass the provider by name, ZMQExecutor(provider=...)"
+        )
+    single_line(f"ZMQExecutor({label!r})", "label", label)  # it names the provider's jobs
+
+
 class ZMQExecutor:
     """Run tasks on worker pools that connect over ZeroMQ: pilot jobs.
 
@@ -208,7 +217,7 @@ class ZMQExecutor:
             raise ValueError(f"ZMQExecutor({label!r}): max_failed_blocks={max_failed_blocks} must be >= 1")
         if prefetch is not None and prefetch < 0:
             raise ValueError(f"ZMQExecutor({label!r}): prefetch={prefetch} must be >= 0")
-        single_line(f"ZMQExecutor({label!r})", "label", label)  # it names the provider's jobs
+        _check_label(label)
         if not isinstance(encrypted, bool):  # None once meant "unless loopback": never guess off
             raise TypeError(f"ZMQExecutor({label!r}): encrypted={encrypted!r} must be True or False")
         if usage_interval is not None and usage_interval <= 0:

@@ -64,6 +64,13 @@ def test_worker_init_is_the_users_own_shell_and_may_span_lines(provider: type[Ba
     assert init in script
 
 
+def test_a_provider_given_to_zmq_executor_as_its_first_argument_is_refused_saying_where_it_goes() -> None:
+    # BatchExecutor(provider) takes it first: ZMQExecutor(provider) put it in the label.
+    message = r"first argument is its label, not a SlurmProvider: .*ZMQExecutor\(provider=\.\.\.\)"
+    with pytest.raises(TypeError, match=message):
+        pl.ZMQExecutor(SlurmProvider(check_commands=False))  # type: ignore[arg-type]
+
+
 @pytest.mark.parametrize("executor", [pl.ZMQExecutor, pl.BatchExecutor])
 def test_an_executor_label_names_jobs_so_it_must_be_one_line(executor: type[object]) -> None:
     provider = SlurmProvider(check_commands=False)
