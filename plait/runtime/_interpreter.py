@@ -21,6 +21,7 @@ from returns.result import Failure, Success
 from plait.backends import Executor, SamplingExecutor, TaskResult, TaskSpec, TaskUsage, WorkerLost
 from plait.dsl import App, Attempt, Await, Bind, Call, Expr, Gather, Map, Pure, Retry, substitute
 from plait.dsl._staged import staged
+from plait.runtime._collector import Collector
 from plait.runtime._debug import remember_call
 from plait.runtime._errors import DependencyError
 from plait.runtime._hooks import MISSING, Memo, Monitor
@@ -81,6 +82,7 @@ class Interpreter:
         lost_retries: int,
         memo: Memo | None = None,
         monitor: Monitor | None = None,
+        collector: Collector | None = None,
     ) -> None:
         self.executors = dict(executors)
         self.default_label = next(iter(self.executors))
@@ -108,6 +110,9 @@ class Interpreter:
         # How many tasks ended each way, for a Runtime's display. Keys fixed up front: other
         # threads read it while this one counts.
         self.ended = dict.fromkeys(_ENDINGS, 0)
+        # Nodes admitted and not yet settled: while there are any, the collector is held.
+        self.unsettled = 0
+        self.collector = collector or Collector(None)
 
     # -- admission ---------------------------------------------------------------
 
@@ -122,6 +127,8 @@ class Interpreter:
             return found
         new, visited = self._new_nodes(expr)
         self.index.update(new)
+        self.unsettled += len(new)
+        self.collector.busy()
         for node in visited:
             for child in node.inputs:
                 self._link(child, node)
@@ -187,6 +194,8 @@ class Interpreter:
         future.add_done_callback(lambda f: loop.call_soon_threadsafe(self._awaited, node, f))
 
     def _awaited(self, node: Node, future: concurrent.futures.Future[Any]) -> None:
+        if node.state != RUNNING:  # cancelled while it waited: settled already
+            return
         if future.cancelled():
             self._fail(node, concurrent.futures.CancelledError())
         elif (error := future.exception()) is not None:
@@ -217,6 +226,8 @@ class Interpreter:
                 self._pump(label)
         finally:
             self.draining = False
+        if self.unsettled <= 0:
+            self.collector.idle()
 
     def _do(self, node: Node, action: int, value: Any) -> None:
         if action == START:
@@ -439,6 +450,7 @@ class Interpreter:
         self._settled(node)
 
     def _settled(self, node: Node) -> None:
+        self.unsettled -= 1
         for dependent in node.dependents:
             if isinstance(dependent, Root):
                 self._notify_root(dependent)
@@ -541,6 +553,7 @@ class Interpreter:
             if node.state not in (DONE, FAILED):
                 self._fail(node, concurrent.futures.CancelledError())
         self.drain()
+        self.collector.idle()  # shutting down: whatever is left, the collector is the user's again
 
     def _event(
         self,
