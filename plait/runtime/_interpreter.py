@@ -42,7 +42,8 @@ _AUTO = Staging()
 
 class Node:
     """Interpreter state for one key. ``value`` holds the result once DONE, the error
-    once FAILED, and the task's spec while a call is queued or running."""
+    once FAILED, and the task's spec while a call is queued or running. ``dependents``
+    is None, the one dependent (most nodes have one: no list for them), or a list."""
 
     __slots__ = ("dependents", "expr", "inputs", "key", "state", "task_id", "users", "value", "waiting")
 
@@ -52,7 +53,7 @@ class Node:
         self.state = WAITING
         self.waiting = 0
         self.inputs = _NO_INPUTS
-        self.dependents: list[Node | Root] = []
+        self.dependents: Node | Root | list[Node | Root] | None = None
         self.users = 0
         self.value: Any = None
         self.task_id = 0
@@ -125,9 +126,8 @@ class Interpreter:
         found = self.index.get(expr._key)
         if found is not None:
             return found
-        new, visited = self._new_nodes(expr)
-        self.index.update(new)
-        self.unsettled += len(new)
+        visited = self._new_nodes(expr)
+        self.unsettled += len(visited)
         self.collector.busy()
         for node in visited:
             for child in node.inputs:
@@ -136,36 +136,40 @@ class Interpreter:
                 self.work.append((node, START, None))
         return visited[0]
 
-    def _new_nodes(self, expr: Expr[Any]) -> tuple[dict[bytes, Node], list[Node]]:
-        """The nodes of the part of ``expr`` not known yet, their apps checked, in walk order.
+    def _new_nodes(self, expr: Expr[Any]) -> list[Node]:
+        """The nodes of the part of ``expr`` not known yet, indexed, their apps checked, in walk order.
 
-        One walk makes them and checks them into a side table; ``admit`` publishes
-        them (indexes, links, queues) only once all passed, so a refused graph leaves
-        nothing behind. Walk order is the order in which leaves become ready.
+        ``admit`` links and queues them once all passed; a refused graph is taken out
+        of the index again, so it leaves nothing behind. Walk order is the order in
+        which leaves become ready.
         """
         index = self.index
-        top = Node(expr)
-        new = {top.key: top}
+        top = index[expr._key] = Node(expr)
         visited = []
         todo = [top]
-        while todo:
-            node = todo.pop()
-            node_expr = node.expr
-            assert node_expr is not None
-            if isinstance(node_expr, Call):
-                self.check_app(node_expr.app)
-            visited.append(node)
-            inputs = []
-            for child_expr in node_expr.children():
-                key = child_expr._key
-                child = new.get(key) or index.get(key)  # a Node is always true
-                if child is None:
-                    child = new[key] = Node(child_expr)
-                    todo.append(child)
-                inputs.append(child)
-            if inputs:
-                node.inputs = tuple(inputs)
-        return new, visited
+        try:
+            while todo:
+                node = todo.pop()
+                node_expr = node.expr
+                assert node_expr is not None
+                visited.append(node)
+                if isinstance(node_expr, Call):
+                    self.check_app(node_expr.app)
+                inputs = []
+                for child_expr in node_expr.children():
+                    key = child_expr._key
+                    child = index.get(key)
+                    if child is None:
+                        child = index[key] = Node(child_expr)
+                        todo.append(child)
+                    inputs.append(child)
+                if inputs:
+                    node.inputs = tuple(inputs)
+        except BaseException:
+            for node in [*visited, *todo]:
+                del index[node.key]
+            raise
+        return visited
 
     def check_app(self, app: App[Any, Any]) -> None:
         """Raise if ``app`` asks for an executor this runtime lacks, or one that cannot honour it."""
@@ -184,7 +188,13 @@ class Interpreter:
 
     def _link(self, child: Node, parent: Node | Root) -> None:
         child.users += 1
-        child.dependents.append(parent)
+        dependents = child.dependents
+        if dependents is None:
+            child.dependents = parent
+        elif isinstance(dependents, list):
+            dependents.append(parent)
+        else:
+            child.dependents = [dependents, parent]
         if isinstance(parent, Node) and child.state not in (DONE, FAILED):
             parent.waiting += 1
 
@@ -451,14 +461,14 @@ class Interpreter:
 
     def _settled(self, node: Node) -> None:
         self.unsettled -= 1
-        for dependent in node.dependents:
+        dependents, node.dependents = node.dependents, None
+        for dependent in dependents if isinstance(dependents, list) else () if dependents is None else (dependents,):
             if isinstance(dependent, Root):
                 self._notify_root(dependent)
             elif dependent.state == BOUND:
                 self._forward(dependent, node)
             elif dependent.state == WAITING:
                 self._input_settled(dependent, node)
-        node.dependents = []
         if node.users <= 0:
             self._release(node)
         node.expr = None if node.state == DONE else node.expr  # keep labels for failures
@@ -513,8 +523,12 @@ class Interpreter:
     def cancel(self, root: Root) -> None:
         """The user cancelled a future: stop its work, and fail what depends on it."""
         node = root.node
-        if root in node.dependents:
-            node.dependents.remove(root)
+        dependents = node.dependents
+        if dependents is root:
+            node.dependents = None
+            node.users -= 1
+        elif isinstance(dependents, list) and root in dependents:
+            dependents.remove(root)
             node.users -= 1
         self._fail(node, concurrent.futures.CancelledError())
         if node.users <= 0:
