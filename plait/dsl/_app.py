@@ -18,6 +18,7 @@ from typing import Any, ClassVar, Generic, ParamSpec, TypeVar, overload
 import attrs
 
 from plait.dsl._args import find_refs
+from plait.dsl._collector import collecting_less
 from plait.dsl._expr import Call, Expr, as_expr, gather, ref_key
 from plait.dsl._file import File, WithOutputs, declare_outputs_hint, output_token, outputs_spec
 from plait.dsl._reach import NO_REACH, ImpureAppWarning, MemoKeyWarning, Reach, reach_of, user_function
@@ -443,13 +444,14 @@ def traverse(fn: Callable[[Any], Expr[Any]], items: Any) -> Expr[list[Any]]:
 
 def _traverse_now(fn: Callable[[Any], Expr[Any]], items: Iterable[Any]) -> Expr[list[Any]]:
     exprs = []
-    for item in items:
-        expr = fn(item)
-        if not isinstance(expr, Expr):
-            name = getattr(fn, "__qualname__", repr(fn))
-            raise TypeError(
-                f"traverse: {name}({item!r}) returned a {type(expr).__name__}, not an Expr; "
-                "decorate it with @plait.app"
-            )
-        exprs.append(expr)
-    return gather(exprs)
+    with collecting_less():  # everything made here lives on: young collections would be wasted
+        for item in items:
+            expr = fn(item)
+            if not isinstance(expr, Expr):
+                name = getattr(fn, "__qualname__", repr(fn))
+                raise TypeError(
+                    f"traverse: {name}({item!r}) returned a {type(expr).__name__}, not an Expr; "
+                    "decorate it with @plait.app"
+                )
+            exprs.append(expr)
+        return gather(exprs)

@@ -14,14 +14,14 @@ import functools
 import itertools
 from collections import deque
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 from returns.result import Failure, Success
 
 from plait.backends import Executor, SamplingExecutor, TaskResult, TaskSpec, TaskUsage, WorkerLost
 from plait.dsl import App, Attempt, Await, Bind, Call, Expr, Gather, Map, Pure, Retry, substitute
+from plait.dsl._collector import Collector
 from plait.dsl._staged import staged
-from plait.runtime._collector import Collector
 from plait.runtime._debug import remember_call
 from plait.runtime._errors import DependencyError
 from plait.runtime._hooks import MISSING, Memo, Monitor
@@ -42,7 +42,8 @@ _AUTO = Staging()
 
 class Node:
     """Interpreter state for one key. ``value`` holds the result once DONE, the error
-    once FAILED, and the task's spec while a call is queued or running. ``dependents``
+    once FAILED; while a call is queued, what its spec will be made of (see ``_Call``),
+    and the spec once it is sent. ``dependents``
     is None, the one dependent (most nodes have one: no list for them), or a list."""
 
     __slots__ = ("dependents", "expr", "inputs", "key", "state", "task_id", "users", "value", "waiting")
@@ -60,6 +61,16 @@ class Node:
 
     def label(self) -> str:
         return self.expr.label() if self.expr is not None else self.key.hex()[:12]
+
+
+class _Call(NamedTuple):
+    """A queued call's arguments with its inputs' values in, and the function to send
+    (None: the app's own). Queued calls that have neither keep nothing: their spec is
+    made when they are sent, so a million queued tasks hold no million specs."""
+
+    args: tuple[Any, ...]
+    kwargs: Mapping[str, Any]
+    fn: Callable[..., Any] | None
 
 
 class Root:
@@ -101,7 +112,7 @@ class Interpreter:
         self.index: dict[bytes, Node] = {}
         self.queues: dict[str, deque[Node]] = {label: deque() for label in self.executors}
         self.inflight: dict[str, int] = dict.fromkeys(self.executors, 0)
-        self.tasks: dict[int, Node] = {}
+        self.live = 0  # tasks queued, sent, or waiting to retry
         self.failures: dict[Node, list[BaseException]] = {}
         # Everything that settles one node because another settled goes through here, not
         # through a call: a chain of any length settles without recursion.
@@ -329,7 +340,19 @@ class Interpreter:
         except ValueError as error:
             self._fail(node, error)
             return
-        node.value = TaskSpec(
+        node.value = _Call(args, kwargs, fn) if values or fn is not None else None
+        self._queue(node, app)
+
+    @staticmethod
+    def _spec(node: Node) -> TaskSpec:
+        """The spec of a queued call, made as it is sent; a retry sends the same one again."""
+        if isinstance(node.value, TaskSpec):
+            return node.value
+        expr = node.expr
+        assert isinstance(expr, Call)
+        app = expr.app
+        args, kwargs, fn = node.value or (expr.args, expr.kwargs, None)
+        return TaskSpec(
             node.task_id,
             app.name,
             app.identity if fn is None else app.identity + b"+staged",  # workers cache functions by key
@@ -339,7 +362,6 @@ class Interpreter:
             timeout=app.options.timeout,
             resources=app.options.resources,
         )
-        self._queue(node, app)
 
     def _staging(self, app: App[Any, Any]) -> Staging:
         executor = self.executors.get(app.options.executor or self.default_label)
@@ -348,7 +370,7 @@ class Interpreter:
 
     def _queue(self, node: Node, app: App[Any, Any]) -> None:
         node.state = QUEUED
-        self.tasks[node.task_id] = node
+        self.live += 1
         self.queues[app.options.executor or self.default_label].append(node)
         self._event("pending", node, app)
 
@@ -361,7 +383,8 @@ class Interpreter:
                 continue
             node.state = RUNNING
             self.inflight[label] += 1
-            future = executor.submit(node.value)
+            node.value = spec = self._spec(node)
+            future = executor.submit(spec)
             future.add_done_callback(functools.partial(self._task_done, node, node.task_id, label))
             self._event("dispatched", node, None, executor=label)
 
@@ -383,7 +406,7 @@ class Interpreter:
             # When the worker really ran it, by its clock: a timeline needs that, not when the driver heard.
             self._event("running", node, app, executor=label, worker=result.worker, at=result.started)
         if result.error is None:
-            self.tasks.pop(node.task_id, None)
+            self.live -= 1
             if self.memo is not None and app.options.memoized:
                 self.memo.put(node.key, app.name, result.value)
             self._event("done", node, app, executor=label, worker=result.worker, at=result.ended, usage=result.usage)
@@ -401,7 +424,7 @@ class Interpreter:
         delay = self._retry_delay(app, error, history)
         if delay is None:
             self._keep_call(node.value, error)
-            self.tasks.pop(node.task_id, None)
+            self.live -= 1
             del self.failures[node]
             self._event(
                 "failed", node, app, executor=label, worker=worker, error=error, at=ended, attempt=len(history),
@@ -410,7 +433,7 @@ class Interpreter:
             if len(history) > 1:
                 for number, earlier in enumerate(history[:-1], 1):
                     error.add_note(f"attempt {number} failed with {type(earlier).__name__}: {earlier}")
-            self._fail(node, error)
+            self._fail(node, error, task_ended=True)
             return
         self._event("retried", node, app, executor=label, worker=worker, error=error, at=ended, usage=result.usage)
         node.state = QUEUED
@@ -449,10 +472,10 @@ class Interpreter:
         node.value = value
         self._settled(node)
 
-    def _fail(self, node: Node, error: BaseException) -> None:
+    def _fail(self, node: Node, error: BaseException, *, task_ended: bool = False) -> None:
         if node.state in (DONE, FAILED):
             return
-        if node.state in (QUEUED, RUNNING):
+        if node.state in (QUEUED, RUNNING) and not task_ended:
             self._stop_task(node)
         node.state = FAILED
         node.value = error
@@ -536,13 +559,14 @@ class Interpreter:
         self.drain()
 
     def _stop_task(self, node: Node) -> None:
-        live = self.tasks.pop(node.task_id, None) is not None  # not a task that has just failed
         self.failures.pop(node, None)
         expr = node.expr
-        if live and node.state == RUNNING and isinstance(expr, Call):
+        if not isinstance(expr, Call):  # an Await's node: no task of ours
+            return
+        self.live -= 1
+        if node.state == RUNNING:
             self.executors[expr.app.options.executor or self.default_label].cancel(node.task_id)
-        if live and isinstance(expr, Call):
-            self._event("cancelled", node, expr.app)
+        self._event("cancelled", node, expr.app)
 
     def unfinished(self, root: Root) -> tuple[list[str], int, int]:
         """What ``root`` still waits for: labels of running tasks, and counts of queued

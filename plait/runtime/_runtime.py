@@ -15,7 +15,7 @@ from returns.result import Failure, Result, Success
 
 from plait.backends import Executor, ProcessExecutor, running_task
 from plait.dsl import Call, Expr, Retry, set_interpreter
-from plait.runtime._collector import DEFAULT_THRESHOLD, Collector
+from plait.dsl._collector import DEFAULT_THRESHOLD, Collector
 from plait.runtime._debug import debug_error
 from plait.runtime._display import future_repr, runtime_html, runtime_repr
 from plait.runtime._hooks import Memo, Monitor

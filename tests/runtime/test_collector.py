@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import concurrent.futures
 import gc
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 
 import pytest
 
 import plait as pl
-from plait.runtime._collector import DEFAULT_THRESHOLD
+from plait.dsl._collector import DEFAULT_THRESHOLD
 from tests.waiting import wait_for
 
 
@@ -63,6 +66,7 @@ def test_put_back_only_when_every_runtime_is_idle(thresholds: tuple[int, int, in
         [pl.ThreadExecutor(1)], progress=False
     ) as other:
         held = waiting.submit(pl.gather(gate))
+        wait_for(lambda: gc.get_threshold()[0] == DEFAULT_THRESHOLD, "the waiting runtime to hold it", timeout=5)
         assert other.run(pl.pure(0).map(_threshold_in_run))[0] == DEFAULT_THRESHOLD
         assert gc.get_threshold()[0] == DEFAULT_THRESHOLD  # the waiting runtime still has work
         gate.set_result(7)
@@ -83,3 +87,28 @@ def test_shutting_down_with_work_left_puts_it_back(thresholds: tuple[int, int, i
 def test_a_bad_threshold_is_refused(bad: object) -> None:
     with pytest.raises(ValueError, match="gc_threshold"):
         pl.Runtime([pl.ThreadExecutor(1)], gc_threshold=bad)  # type: ignore[arg-type]
+
+
+def test_traverse_builds_with_the_threshold_raised(thresholds: tuple[int, int, int]) -> None:
+    seen = []
+
+    def call(x: int) -> pl.Expr[int]:
+        seen.append(gc.get_threshold()[0])
+        return pl.pure(x)
+
+    pl.traverse(call, range(3))
+    assert seen == [DEFAULT_THRESHOLD] * 3
+    assert gc.get_threshold() == thresholds
+
+
+def _default_under(setting: str) -> subprocess.CompletedProcess[str]:
+    script = "from plait.dsl._collector import DEFAULT_THRESHOLD; print(DEFAULT_THRESHOLD)"
+    env = {**os.environ, "PLAIT_GC_THRESHOLD": setting}
+    return subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=False)
+
+
+def test_the_environment_sets_the_default_or_turns_it_off() -> None:
+    assert _default_under("off").stdout.strip() == "None"
+    assert _default_under("20000").stdout.strip() == "20000"
+    for bad in ("lots", "0", "-5"):
+        assert f"PLAIT_GC_THRESHOLD must be a positive int or 'off', not '{bad}'" in _default_under(bad).stderr
