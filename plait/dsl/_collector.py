@@ -3,7 +3,7 @@
 Building a graph makes objects that all live on; running one allocates a handful of
 short-lived container objects per task (a node's future, its spec, its result) while the
 graph's nodes live on. With CPython's first threshold (700 allocations) the collector
-then runs every few dozen nodes, over objects that survive it: a fifth of the build
+then runs every few dozen nodes, over objects that survive it: up to a third of the build
 and 2-8 µs of the driver's ~11-18 µs a task (docs/performance.md). So while
 ``traverse`` builds, and while any runtime in this process has unfinished work, the
 first threshold is raised (to 50 000 unless said otherwise); when the last holder lets
