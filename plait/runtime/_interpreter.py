@@ -43,8 +43,8 @@ _AUTO = Staging()
 class Node:
     """Interpreter state for one key. ``value`` holds the result once DONE, the error
     once FAILED; while a call is queued, what its spec will be made of (see ``_Call``),
-    and the spec once it is sent. ``dependents``
-    is None, the one dependent (most nodes have one: no list for them), or a list."""
+    and the spec once it is sent. ``dependents`` is None, the one dependent (most nodes
+    have one: no list for them), or a list."""
 
     __slots__ = ("dependents", "expr", "inputs", "key", "state", "task_id", "users", "value", "waiting")
 
