@@ -12,12 +12,13 @@ import sys
 import types
 import typing
 import warnings
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, ClassVar, Generic, ParamSpec, TypeVar, overload
 
 import attrs
 
 from plait.dsl._args import find_refs
+from plait.dsl._collector import collecting_less
 from plait.dsl._expr import Call, Expr, as_expr, gather, ref_key
 from plait.dsl._file import File, WithOutputs, declare_outputs_hint, output_token, outputs_spec
 from plait.dsl._reach import NO_REACH, ImpureAppWarning, MemoKeyWarning, Reach, reach_of, user_function
@@ -157,7 +158,7 @@ class App(Generic[P, T]):
         """
         if not args and not kwargs and self.options.pure is None:
             self._count_bare_call()
-        call_args, call_kwargs, pairs = self._bind(args, kwargs)
+        call_args, call_kwargs, names, values = self._bind(args, kwargs)
         refs: list[Any] = []
         apps: list[App[..., Any]] = []
         for value in call_args:
@@ -169,7 +170,7 @@ class App(Generic[P, T]):
         deps = tuple(map(as_expr, refs)) if refs else ()
         # With no argument left out of the key, the key sees exactly these references.
         in_key = None if self.options.ignore_for_cache else len(refs)
-        return Call(self._key(pairs, in_key), self, call_args, call_kwargs, deps)
+        return Call(self._key(names, values, in_key), self, call_args, call_kwargs, deps)
 
     def _count_bare_call(self) -> None:
         calls = self._bare_calls + 1
@@ -184,11 +185,14 @@ class App(Generic[P, T]):
 
     def _bind(
         self, args: tuple[Any, ...], kwargs: dict[str, Any]
-    ) -> tuple[tuple[Any, ...], dict[str, Any], list[tuple[str, Any]]]:
-        # The canonical form of a call: defaults filled and each argument where the
-        # signature puts it, so f(1) and f(x=1) are the same work.
+    ) -> tuple[tuple[Any, ...], dict[str, Any], Sequence[str], Sequence[Any]]:
+        """The canonical form of a call, and the names and values its key covers.
+
+        Defaults filled and each argument where the signature puts it, so f(1) and
+        f(x=1) are the same work.
+        """
         if not kwargs and self._plain is not None and len(args) == len(self._plain):
-            return args, _NO_KWARGS, list(zip(self._plain, args, strict=True))
+            return args, _NO_KWARGS, self._plain, args  # the common call: nothing to build
         try:
             bound = self.signature.bind(*args, **kwargs)
         except TypeError as error:
@@ -198,8 +202,8 @@ class App(Generic[P, T]):
             raise TypeError(f"{self.name}(): {self._unknown_keyword(kwargs) or error}{self._method_hint()}") from None
         bound.apply_defaults()
         ignored = self.options.ignore_for_cache
-        pairs = [(k, v) for k, v in bound.arguments.items() if k not in ignored]
-        return bound.args, bound.kwargs, pairs
+        keyed = [k for k in bound.arguments if k not in ignored]
+        return bound.args, bound.kwargs, keyed, [bound.arguments[k] for k in keyed]
 
     def _unknown_keyword(self, kwargs: dict[str, Any]) -> str | None:
         """What is wrong with a keyword the function does not take (a typo, most often),
@@ -240,12 +244,14 @@ class App(Generic[P, T]):
                     "Callable if the task really takes a function"
                 )
 
-    def _key(self, pairs: list[tuple[str, Any]], refs_in_pairs: int | None = None) -> bytes:
-        seen = 0
-        if refs_in_pairs is None:
+    def _key(self, names: Sequence[str], values: Sequence[Any], refs_in_key: int | None = None) -> bytes:
+        """The key of a call of this app on ``values`` (named ``names``), which hold
+        ``refs_in_key`` references where ``find_refs`` looks (None: count them)."""
+        if refs_in_key is None:
             refs: list[Any] = []
-            find_refs(pairs, refs)
-            refs_in_pairs = len(refs)
+            find_refs(values, refs)
+            refs_in_key = len(refs)
+        seen = 0
 
         def on_ref(value: object) -> bytes:
             nonlocal seen
@@ -254,16 +260,11 @@ class App(Generic[P, T]):
             return key
 
         parts = [b"C", self.identity]
-        outputs = self.options.outputs
         try:
-            for name, value in pairs:
-                token = token_of(output_token(value) if name in outputs else value, on_ref, where=name)
-                parts.append(name.encode() + b"=" + token)
-        except FileNotFoundError as error:
-            message = f"{self.name}(): argument {name!r}: {error}"
-            if "out" in name.lower():  # named as an output (Parsl's outputs=): say how plait declares one
-                message += f"; if {self.name} writes it, {declare_outputs_hint(self.decorator, self.name, name, value)}"
-            raise FileNotFoundError(message) from None
+            # Most calls hold no reference: those need no counting closure, only to refuse a hidden one.
+            self._tokens(names, values, on_ref if refs_in_key else _no_ref, parts)
+        except _HiddenRef:
+            seen = -1
         except Untokenizable as error:
             if not self.options.memoized:
                 return digest(b"C", self.identity, *parts[2:], _unique())
@@ -271,7 +272,7 @@ class App(Generic[P, T]):
                 f"{self.name}(): argument {error.where!r} is a {error.value_type.__qualname__}, "
                 f"which plait cannot hash for the memo; {_untokenizable_hint(error.value_type)}"
             ) from None
-        if seen != refs_in_pairs:
+        if seen != refs_in_key:
             raise TypeError(
                 f"{self.name}(): an Expr or future is nested inside an object plait does not "
                 "look into; pass it directly or inside a list, tuple, dict or set"
@@ -280,8 +281,44 @@ class App(Generic[P, T]):
             parts.append(_unique())
         return digest(*parts)
 
+    def _tokens(
+        self, names: Sequence[str], values: Sequence[Any], on_ref: Callable[[object], bytes], parts: list[bytes]
+    ) -> None:
+        """Append ``name=`` and the token of each argument to ``parts``."""
+        outputs = self.options.outputs
+        try:
+            for name, value in zip(names, values, strict=True):
+                token = token_of(output_token(value) if name in outputs else value, on_ref, where=name)
+                parts += (_name_tokens[name], token)
+        except FileNotFoundError as error:
+            message = f"{self.name}(): argument {name!r}: {error}"
+            if "out" in name.lower():  # named as an output (Parsl's outputs=): say how plait declares one
+                message += f"; if {self.name} writes it, {declare_outputs_hint(self.decorator, self.name, name, value)}"
+            raise FileNotFoundError(message) from None
+
     def __repr__(self) -> str:
         return f"<plait app {self.name}>"
+
+
+class _HiddenRef(Exception):
+    """A reference inside an object ``find_refs`` does not look into, in a call it found none in."""
+
+
+def _no_ref(value: object) -> bytes:
+    if ref_key(value):
+        raise _HiddenRef
+    return b""
+
+
+class _NameTokens(dict[str, bytes]):
+    """``name=`` as bytes, for each parameter name: made once, not once per call."""
+
+    def __missing__(self, name: str) -> bytes:
+        token = self[name] = name.encode() + b"="
+        return token
+
+
+_name_tokens = _NameTokens()
 
 
 def _untokenizable_hint(cls: type) -> str:
@@ -485,13 +522,14 @@ def traverse(fn: Callable[[Any], Expr[Any]], items: Any) -> Expr[list[Any]]:
 
 def _traverse_now(fn: Callable[[Any], Expr[Any]], items: Iterable[Any]) -> Expr[list[Any]]:
     exprs = []
-    for item in items:
-        expr = fn(item)
-        if not isinstance(expr, Expr):
-            name = getattr(fn, "__qualname__", repr(fn))
-            raise TypeError(
-                f"traverse: {name}({item!r}) returned a {type(expr).__name__}, not an Expr; "
-                "decorate it with @plait.app"
-            )
-        exprs.append(expr)
-    return gather(exprs)
+    with collecting_less():  # everything made here lives on: young collections would be wasted
+        for item in items:
+            expr = fn(item)
+            if not isinstance(expr, Expr):
+                name = getattr(fn, "__qualname__", repr(fn))
+                raise TypeError(
+                    f"traverse: {name}({item!r}) returned a {type(expr).__name__}, not an Expr; "
+                    "decorate it with @plait.app"
+                )
+            exprs.append(expr)
+        return gather(exprs)

@@ -56,7 +56,7 @@ def task_counts(interpreter: Interpreter) -> dict[str, int]:
     """
     # Sent to an executor is running up to its worker count; the rest wait there (prefetch).
     running = sum(min(n, _workers(interpreter.executors[label], n)) for label, n in interpreter.inflight.items())
-    live = len(interpreter.tasks)  # queued, sent, or waiting to retry
+    live = interpreter.live  # queued, sent, or waiting to retry
     ended = interpreter.ended
     return {
         "running": running,

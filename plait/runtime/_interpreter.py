@@ -14,13 +14,14 @@ import functools
 import itertools
 from collections import deque
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 from returns.result import Failure, Success
 
 from plait.backends import Executor, SamplingExecutor, TaskResult, TaskSpec, TaskUsage, WorkerLost
 from plait.dsl import App, Expr, Retry
 from plait.dsl._args import substitute
+from plait.dsl._collector import Collector
 from plait.dsl._expr import Attempt, Await, Bind, Call, Gather, Map, Pure
 from plait.dsl._staged import staged
 from plait.runtime._debug import remember_call
@@ -43,7 +44,9 @@ _AUTO = Staging()
 
 class Node:
     """Interpreter state for one key. ``value`` holds the result once DONE, the error
-    once FAILED, and the task's spec while a call is queued or running."""
+    once FAILED; while a call is queued, what its spec will be made of (see ``_Call``),
+    and the spec once it is sent. ``dependents`` is None, the one dependent (most nodes
+    have one: no list for them), or a list."""
 
     __slots__ = ("dependents", "expr", "inputs", "key", "state", "task_id", "users", "value", "waiting")
 
@@ -53,13 +56,23 @@ class Node:
         self.state = WAITING
         self.waiting = 0
         self.inputs = _NO_INPUTS
-        self.dependents: list[Node | Root] = []
+        self.dependents: Node | Root | list[Node | Root] | None = None
         self.users = 0
         self.value: Any = None
         self.task_id = 0
 
     def label(self) -> str:
         return self.expr.label() if self.expr is not None else self.key.hex()[:12]
+
+
+class _Call(NamedTuple):
+    """A queued call's arguments with its inputs' values in, and the function to send
+    (None: the app's own). Queued calls that have neither keep nothing: their spec is
+    made when they are sent, so a million queued tasks hold no million specs."""
+
+    args: tuple[Any, ...]
+    kwargs: Mapping[str, Any]
+    fn: Callable[..., Any] | None
 
 
 class Root:
@@ -83,6 +96,7 @@ class Interpreter:
         lost_retries: int,
         memo: Memo | None = None,
         monitor: Monitor | None = None,
+        collector: Collector | None = None,
     ) -> None:
         self.executors = dict(executors)
         self.default_label = next(iter(self.executors))
@@ -100,7 +114,7 @@ class Interpreter:
         self.index: dict[bytes, Node] = {}
         self.queues: dict[str, deque[Node]] = {label: deque() for label in self.executors}
         self.inflight: dict[str, int] = dict.fromkeys(self.executors, 0)
-        self.tasks: dict[int, Node] = {}
+        self.live = 0  # tasks queued, sent, or waiting to retry
         self.failures: dict[Node, list[BaseException]] = {}
         # Everything that settles one node because another settled goes through here, not
         # through a call: a chain of any length settles without recursion.
@@ -110,6 +124,9 @@ class Interpreter:
         # How many tasks ended each way, for a Runtime's display. Keys fixed up front: other
         # threads read it while this one counts.
         self.ended = dict.fromkeys(_ENDINGS, 0)
+        # Nodes admitted and not yet settled: while there are any, the collector is held.
+        self.unsettled = 0
+        self.collector = collector or Collector(None)
 
     # -- admission ---------------------------------------------------------------
 
@@ -122,8 +139,9 @@ class Interpreter:
         found = self.index.get(expr._key)
         if found is not None:
             return found
-        new, visited = self._new_nodes(expr)
-        self.index.update(new)
+        visited = self._new_nodes(expr)
+        self.unsettled += len(visited)
+        self.collector.busy()
         for node in visited:
             for child in node.inputs:
                 self._link(child, node)
@@ -131,36 +149,40 @@ class Interpreter:
                 self.work.append((node, START, None))
         return visited[0]
 
-    def _new_nodes(self, expr: Expr[Any]) -> tuple[dict[bytes, Node], list[Node]]:
-        """The nodes of the part of ``expr`` not known yet, their apps checked, in walk order.
+    def _new_nodes(self, expr: Expr[Any]) -> list[Node]:
+        """The nodes of the part of ``expr`` not known yet, indexed, their apps checked, in walk order.
 
-        One walk makes them and checks them into a side table; ``admit`` publishes
-        them (indexes, links, queues) only once all passed, so a refused graph leaves
-        nothing behind. Walk order is the order in which leaves become ready.
+        ``admit`` links and queues them once all passed; a refused graph is taken out
+        of the index again, so it leaves nothing behind. Walk order is the order in
+        which leaves become ready.
         """
         index = self.index
-        top = Node(expr)
-        new = {top.key: top}
+        top = index[expr._key] = Node(expr)
         visited = []
         todo = [top]
-        while todo:
-            node = todo.pop()
-            node_expr = node.expr
-            assert node_expr is not None
-            if isinstance(node_expr, Call):
-                self.check_app(node_expr.app)
-            visited.append(node)
-            inputs = []
-            for child_expr in node_expr.children():
-                key = child_expr._key
-                child = new.get(key) or index.get(key)  # a Node is always true
-                if child is None:
-                    child = new[key] = Node(child_expr)
-                    todo.append(child)
-                inputs.append(child)
-            if inputs:
-                node.inputs = tuple(inputs)
-        return new, visited
+        try:
+            while todo:
+                node = todo.pop()
+                node_expr = node.expr
+                assert node_expr is not None
+                visited.append(node)
+                if isinstance(node_expr, Call):
+                    self.check_app(node_expr.app)
+                inputs = []
+                for child_expr in node_expr.children():
+                    key = child_expr._key
+                    child = index.get(key)
+                    if child is None:
+                        child = index[key] = Node(child_expr)
+                        todo.append(child)
+                    inputs.append(child)
+                if inputs:
+                    node.inputs = tuple(inputs)
+        except BaseException:
+            for node in [*visited, *todo]:
+                del index[node.key]
+            raise
+        return visited
 
     def check_app(self, app: App[Any, Any]) -> None:
         """Raise if ``app`` asks for an executor this runtime lacks, or one that cannot honour it."""
@@ -179,7 +201,13 @@ class Interpreter:
 
     def _link(self, child: Node, parent: Node | Root) -> None:
         child.users += 1
-        child.dependents.append(parent)
+        dependents = child.dependents
+        if dependents is None:
+            child.dependents = parent
+        elif isinstance(dependents, list):
+            dependents.append(parent)
+        else:
+            child.dependents = [dependents, parent]
         if isinstance(parent, Node) and child.state not in (DONE, FAILED):
             parent.waiting += 1
 
@@ -189,6 +217,8 @@ class Interpreter:
         future.add_done_callback(lambda f: loop.call_soon_threadsafe(self._awaited, node, f))
 
     def _awaited(self, node: Node, future: concurrent.futures.Future[Any]) -> None:
+        if node.state != RUNNING:  # cancelled while it waited: settled already
+            return
         if future.cancelled():
             self._fail(node, concurrent.futures.CancelledError())
         elif (error := future.exception()) is not None:
@@ -219,6 +249,8 @@ class Interpreter:
                 self._pump(label)
         finally:
             self.draining = False
+        if self.unsettled <= 0:
+            self.collector.idle()
 
     def _do(self, node: Node, action: int, value: Any) -> None:
         if action == START:
@@ -310,7 +342,19 @@ class Interpreter:
         except ValueError as error:
             self._fail(node, error)
             return
-        node.value = TaskSpec(
+        node.value = _Call(args, kwargs, fn) if values or fn is not None else None
+        self._queue(node, app)
+
+    @staticmethod
+    def _spec(node: Node) -> TaskSpec:
+        """The spec of a queued call, made as it is sent; a retry sends the same one again."""
+        if isinstance(node.value, TaskSpec):
+            return node.value
+        expr = node.expr
+        assert isinstance(expr, Call)
+        app = expr.app
+        args, kwargs, fn = node.value or (expr.args, expr.kwargs, None)
+        return TaskSpec(
             node.task_id,
             app.name,
             app.identity if fn is None else app.identity + b"+staged",  # workers cache functions by key
@@ -320,7 +364,6 @@ class Interpreter:
             timeout=app.options.timeout,
             resources=app.options.resources,
         )
-        self._queue(node, app)
 
     def _staging(self, app: App[Any, Any]) -> Staging:
         executor = self.executors.get(app.options.executor or self.default_label)
@@ -329,7 +372,7 @@ class Interpreter:
 
     def _queue(self, node: Node, app: App[Any, Any]) -> None:
         node.state = QUEUED
-        self.tasks[node.task_id] = node
+        self.live += 1
         self.queues[app.options.executor or self.default_label].append(node)
         self._event("pending", node, app)
 
@@ -342,7 +385,8 @@ class Interpreter:
                 continue
             node.state = RUNNING
             self.inflight[label] += 1
-            future = executor.submit(node.value)
+            node.value = spec = self._spec(node)
+            future = executor.submit(spec)
             future.add_done_callback(functools.partial(self._task_done, node, node.task_id, label))
             self._event("dispatched", node, None, executor=label)
 
@@ -364,7 +408,7 @@ class Interpreter:
             # When the worker really ran it, by its clock: a timeline needs that, not when the driver heard.
             self._event("running", node, app, executor=label, worker=result.worker, at=result.started)
         if result.error is None:
-            self.tasks.pop(node.task_id, None)
+            self.live -= 1
             if self.memo is not None and app.options.memoized:
                 self.memo.put(node.key, app.name, result.value)
             self._event("done", node, app, executor=label, worker=result.worker, at=result.ended, usage=result.usage)
@@ -382,7 +426,7 @@ class Interpreter:
         delay = self._retry_delay(app, error, history)
         if delay is None:
             self._keep_call(node.value, error)
-            self.tasks.pop(node.task_id, None)
+            self.live -= 1
             del self.failures[node]
             self._event(
                 "failed", node, app, executor=label, worker=worker, error=error, at=ended, attempt=len(history),
@@ -391,7 +435,7 @@ class Interpreter:
             if len(history) > 1:
                 for number, earlier in enumerate(history[:-1], 1):
                     error.add_note(f"attempt {number} failed with {type(earlier).__name__}: {earlier}")
-            self._fail(node, error)
+            self._fail(node, error, task_ended=True)
             return
         self._event("retried", node, app, executor=label, worker=worker, error=error, at=ended, usage=result.usage)
         node.state = QUEUED
@@ -430,10 +474,10 @@ class Interpreter:
         node.value = value
         self._settled(node)
 
-    def _fail(self, node: Node, error: BaseException) -> None:
+    def _fail(self, node: Node, error: BaseException, *, task_ended: bool = False) -> None:
         if node.state in (DONE, FAILED):
             return
-        if node.state in (QUEUED, RUNNING):
+        if node.state in (QUEUED, RUNNING) and not task_ended:
             self._stop_task(node)
         node.state = FAILED
         node.value = error
@@ -441,14 +485,15 @@ class Interpreter:
         self._settled(node)
 
     def _settled(self, node: Node) -> None:
-        for dependent in node.dependents:
+        self.unsettled -= 1
+        dependents, node.dependents = node.dependents, None
+        for dependent in dependents if isinstance(dependents, list) else () if dependents is None else (dependents,):
             if isinstance(dependent, Root):
                 self._notify_root(dependent)
             elif dependent.state == BOUND:
                 self._forward(dependent, node)
             elif dependent.state == WAITING:
                 self._input_settled(dependent, node)
-        node.dependents = []
         if node.users <= 0:
             self._release(node)
         node.expr = None if node.state == DONE else node.expr  # keep labels for failures
@@ -503,8 +548,12 @@ class Interpreter:
     def cancel(self, root: Root) -> None:
         """The user cancelled a future: stop its work, and fail what depends on it."""
         node = root.node
-        if root in node.dependents:
-            node.dependents.remove(root)
+        dependents = node.dependents
+        if dependents is root:
+            node.dependents = None
+            node.users -= 1
+        elif isinstance(dependents, list) and root in dependents:
+            dependents.remove(root)
             node.users -= 1
         self._fail(node, concurrent.futures.CancelledError())
         if node.users <= 0:
@@ -512,13 +561,14 @@ class Interpreter:
         self.drain()
 
     def _stop_task(self, node: Node) -> None:
-        live = self.tasks.pop(node.task_id, None) is not None  # not a task that has just failed
         self.failures.pop(node, None)
         expr = node.expr
-        if live and node.state == RUNNING and isinstance(expr, Call):
+        if not isinstance(expr, Call):  # an Await's node: no task of ours
+            return
+        self.live -= 1
+        if node.state == RUNNING:
             self.executors[expr.app.options.executor or self.default_label].cancel(node.task_id)
-        if live and isinstance(expr, Call):
-            self._event("cancelled", node, expr.app)
+        self._event("cancelled", node, expr.app)
 
     def unfinished(self, root: Root) -> tuple[list[str], int, int]:
         """What ``root`` still waits for: labels of running tasks, and counts of queued
@@ -543,6 +593,7 @@ class Interpreter:
             if node.state not in (DONE, FAILED):
                 self._fail(node, concurrent.futures.CancelledError())
         self.drain()
+        self.collector.idle()  # shutting down: whatever is left, the collector is the user's again
 
     def _event(
         self,

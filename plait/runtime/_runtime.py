@@ -17,6 +17,7 @@ from returns.result import Failure, Result, Success
 
 from plait.backends import Executor, running_task
 from plait.dsl import App, Expr, Retry
+from plait.dsl._collector import DEFAULT_THRESHOLD, Collector
 from plait.dsl._expr import Call, set_interpreter
 from plait.runtime._debug import debug_error
 from plait.runtime._display import future_repr, runtime_html, runtime_repr
@@ -102,7 +103,9 @@ class Runtime:
     memo store (a path to a SQLite file, or a :class:`Memo`); ``monitor`` receives
     every task's state changes (a path: record them in that SQLite file, for
     ``plait report``). ``progress`` draws a bar on stderr: True, False, or None for
-    when stderr is a terminal.
+    when stderr is a terminal. ``gc_threshold`` is the cyclic collector's first
+    threshold while this runtime has work (put back when it has none); None leaves
+    the collector alone.
     """
 
     def __init__(
@@ -114,6 +117,7 @@ class Runtime:
         cache: Memo | str | os.PathLike[str] | None = None,
         monitor: Monitor | str | os.PathLike[str] | None = None,
         progress: bool | None = None,
+        gc_threshold: int | None = DEFAULT_THRESHOLD,
     ) -> None:
         chosen = _executors(executors)
         labels = [e.label for e in chosen]
@@ -132,7 +136,8 @@ class Runtime:
         monitor = combine([monitor, progress_monitor(progress)])
         self._executors = chosen
         self._interpreter = Interpreter(
-            {e.label: e for e in chosen}, retry=policy, lost_retries=lost_retries, memo=cache, monitor=monitor
+            {e.label: e for e in chosen}, retry=policy, lost_retries=lost_retries, memo=cache, monitor=monitor,
+            collector=Collector(gc_threshold),
         )
         self._loop = asyncio.new_event_loop()
         self._thread: threading.Thread | None = None

@@ -279,6 +279,19 @@ def test_an_unknown_executor_label_fails_at_submit(threads: pl.Runtime) -> None:
         threads.submit(add(train(), 1))
 
 
+def test_a_refused_graph_leaves_nothing_behind(threads: pl.Runtime) -> None:
+    @pl.app(executor="gpu")
+    def train(x: int) -> int:
+        return x
+
+    shared = add(40, 2)
+    refused = threads.submit(pl.gather([add(shared, 1), add(train(shared), 0), add(add(shared, 3), 4)]))
+    with pytest.raises(ValueError, match=r"asks for executor 'gpu'"):
+        refused.result(10)
+    # Every part of it that was walked before the refusal runs on its own afterwards.
+    assert threads.submit(pl.gather([add(shared, 1), add(add(shared, 3), 4)])).result(10) == [43, 49]
+
+
 def test_a_timeout_on_an_executor_that_cannot_kill_fails_at_submit(threads: pl.Runtime) -> None:
     @pl.app(timeout=1)
     def bounded() -> int:
