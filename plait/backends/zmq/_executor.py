@@ -5,18 +5,15 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-import math
 import os
 import shutil
 import sys
 import tempfile
 import time
-from collections import deque
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-import attrs
 import zmq
 
 from plait._version import __version__
@@ -24,12 +21,12 @@ from plait.backends._encoding import EncodedTask, TaskEncoder
 from plait.backends._errors import WorkerLost
 from plait.backends._sampling import NodeSample, Sample, TaskSample
 from plait.backends._task import TaskResult, TaskSpec
-from plait.backends._wire import decode_result
 from plait.backends.providers import LocalProvider, Provider
 from plait.backends.providers._base import KEY_FILE_OPTION, single_line
 from plait.backends.zmq._blocks import Blocks
 from plait.backends.zmq._curve import Keys, configure_server
 from plait.backends.zmq._frames import WIRE_BYTES, MessageTooBig, join, split
+from plait.backends.zmq._pool_table import PoolTable, RegisteredPool
 from plait.backends.zmq._protocol import (
     PROTOCOL_VERSION,
     Accept,
@@ -40,10 +37,8 @@ from plait.backends.zmq._protocol import (
     ProtocolError,
     Refuse,
     Register,
-    ResultRow,
     Results,
     Shutdown,
-    TaskRow,
     Tasks,
     decode,
     encode,
@@ -62,9 +57,6 @@ __all__ = ["ZMQExecutor", "pool_command"]
 log = logging.getLogger("plait.zmq")
 T = TypeVar("T")
 
-# Beyond one task per worker, a pool is sent about this much work per worker (at most
-# ``prefetch`` tasks): enough that short tasks flow in batches while results travel back.
-_QUEUED_SECONDS = 0.005
 # How many messages one turn of the loop reads before letting other work run.
 _READ_BURST = 256
 # Drops are logged once per peer, for this many peers: a flood from many identities
@@ -99,38 +91,6 @@ def _chosen_key_file(label: str, key_file: str | os.PathLike[str] | None, encryp
     if key_file is not None and not encrypted:
         raise ValueError(f"ZMQExecutor({label!r}): key_file={str(key_file)!r} with encrypted=False: no keys to write")
     return None if key_file is None else Path(key_file).absolute()
-
-
-@attrs.define(eq=False)
-class _Pool:
-    """A registered pool, as the executor sees it."""
-
-    identity: bytes
-    pool_id: str
-    host: str
-    limit: int  # its workers plus prefetch: how many tasks it may hold
-    last_seen: float
-    inflight: dict[int, EncodedTask] = attrs.field(factory=dict)
-    functions: set[bytes] = attrs.field(factory=set)
-    draining: bool = False
-    idle_since: float | None = None  # when it last ran out of tasks, for scaling in
-    joined: float = attrs.field(factory=time.monotonic)  # about when its block started: walltime counts from here
-    workers: int = 1
-    task_seconds: float = 1.0  # a moving average of how long its tasks run; long until measured
-
-    def where(self) -> str:
-        return f"pool {self.pool_id} on {self.host}"
-
-
-@attrs.define
-class _Index:
-    """Kept up to date as tasks and pools come and go, so that nothing walks every pool
-    per task or per turn of the loop (with a thousand pools, that was the driver's cost)."""
-
-    room: dict[bytes, _Pool] = attrs.field(factory=dict)  # pools that may be sent more, as they got room
-    limits: int = 0  # the sum of the registered pools' limits
-    waiting: dict[int, EncodedTask] = attrs.field(factory=dict)  # the pending tasks, by id
-    placed: dict[int, _Pool] = attrs.field(factory=dict)  # the pool each task in flight was sent to
 
 
 def _check_label(label: object) -> None:
@@ -248,9 +208,8 @@ class ZMQExecutor:
         self._socket: zmq.Socket[bytes] | None = None
         self._authenticator: object | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._pools: dict[bytes, _Pool] = {}
-        self._pending: deque[EncodedTask] = deque()
-        self._index = _Index()
+        self._table = PoolTable(self.prefetch)
+        self._pools, self._pending = self._table.pools, self._table.pending  # the same, one lookup nearer
         self._encoder = TaskEncoder(label)
         self._flush_scheduled = False
         self._ticker: asyncio.TimerHandle | None = None
@@ -273,7 +232,7 @@ class ZMQExecutor:
         Counting blocks not started yet lets tasks queue here: the queue is what scales out.
         """
         expected = max(1, self.provider.max_blocks) * (self.provider.workers_per_block + self.prefetch)
-        return max(expected, self._index.limits)
+        return max(expected, self._table.limits)
 
     @property
     def pools(self) -> list[str]:
@@ -321,14 +280,9 @@ class ZMQExecutor:
         self._closing = True
         if self._ticker is not None:
             self._ticker.cancel()
-        for task in self._pending:
-            task.future.cancel()
-        self._pending.clear()
-        self._index.waiting.clear()
+        self._table.cancel_all()
         for pool in list(self._pools.values()):
             self._send(pool.identity, encode(Shutdown()))
-            for task in pool.inflight.values():
-                task.future.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)
         if self.blocks is not None:
             await asyncio.to_thread(self._stop_blocks, self.blocks)
@@ -373,24 +327,17 @@ class ZMQExecutor:
         task = self._encoder.encode(spec)
         if task.future.done():
             return task.future
-        self._pending.append(task)
-        self._index.waiting[spec.task_id] = task
+        self._table.queue(task)
         self._schedule_flush()
         if self._broken and not self._pools and self.blocks is not None and not self.blocks.jobs:
-            self._fail_pending(RuntimeError(self._broken))
+            self._table.fail_pending(RuntimeError(self._broken), self.label)
         return task.future
 
     def cancel(self, task_id: int) -> None:
-        pool = self._index.placed.pop(task_id, None)
+        pool = self._table.cancel(task_id)
         if pool is not None:
-            pool.inflight.pop(task_id).future.cancel()
-            self._update_room(pool)
             self._send(pool.identity, encode(Cancel([task_id])))  # the pool kills it if it runs
             self._schedule_flush()
-            return
-        task = self._index.waiting.pop(task_id, None)
-        if task is not None:
-            task.future.cancel()  # skipped when its turn comes
 
     def _schedule_flush(self) -> None:
         # Everything submitted in one turn of the loop goes out as one batch per pool.
@@ -400,55 +347,15 @@ class ZMQExecutor:
 
     def _flush(self) -> None:
         self._flush_scheduled = False
-        if self._pending and self._index.room:
+        if self._pending and self._table.room:
             self._dispatch()
         self._read_soon()
 
     def _dispatch(self) -> None:
         """Send pending tasks to the pools with room, one message per pool."""
-        batches: dict[_Pool, tuple[list[TaskRow], list[bytes]]] = {}
-        # Idle workers first, wherever they are; then each pool's prefetch room. So two
-        # long tasks go to two idle pools, not one running and one waiting in the other.
-        for fill_prefetch in (False, True):
-            for pool in self._index.room.values():
-                if not self._pending:
-                    break
-                holds = pool.limit if fill_prefetch else pool.workers
-                if len(pool.inflight) < holds:
-                    self._fill(pool, holds, *batches.setdefault(pool, ([], [])))
-        for pool, (rows, payloads) in batches.items():
-            self._update_room(pool)
+        for pool, (rows, payloads) in self._table.batches().items():
             if rows and not self._send(pool.identity, encode(Tasks(rows), payloads)):
                 self._lose(pool, f"{pool.where()} could not be sent its tasks")
-
-    def _fill(self, pool: _Pool, holds: int, rows: list[TaskRow], payloads: list[bytes]) -> None:
-        """Move pending tasks to ``pool`` until it holds ``holds``: a row and payloads each."""
-        while self._pending and len(pool.inflight) < holds:
-            task = self._pending.popleft()
-            spec = task.spec
-            if self._index.waiting.pop(spec.task_id, None) is None or task.future.done():
-                continue  # cancelled, or failed already
-            send_fn = spec.fn_key not in pool.functions
-            pool.functions.add(spec.fn_key)
-            pool.inflight[spec.task_id] = task
-            self._index.placed[spec.task_id] = pool
-            fn_size = len(task.fn) if send_fn else 0
-            rows.append(TaskRow(spec.task_id, spec.name, spec.fn_key, spec.timeout, fn_size, len(task.call)))
-            if send_fn:
-                payloads.append(task.fn)
-            payloads.append(task.call)
-
-    def _update_room(self, pool: _Pool) -> None:
-        """Keep ``_room`` true for ``pool``: in it while registered, not draining and under its limit."""
-        if not pool.draining and len(pool.inflight) < pool.limit and self._pools.get(pool.identity) is pool:
-            self._index.room.setdefault(pool.identity, pool)
-        elif self._index.room.get(pool.identity) is pool:
-            del self._index.room[pool.identity]
-
-    def _set_limit(self, pool: _Pool, limit: int) -> None:
-        self._index.limits += limit - pool.limit
-        pool.limit = limit
-        self._update_room(pool)
 
     def _send(self, identity: bytes, frames: list[bytes]) -> bool:
         assert self._socket is not None
@@ -525,7 +432,9 @@ class ZMQExecutor:
         else:
             pool.last_seen = time.monotonic()
             if kind is Results:
-                self._results(pool, cast(Results, message).results, payload)
+                rows = cast(Results, message).results
+                self._table.complete(pool, rows, pieces(payload, [row.size for row in rows]), self.label)
+                self._schedule_flush()
             elif kind is Drained:
                 self._forget(pool)
             elif kind is Heartbeat:
@@ -564,11 +473,9 @@ class ZMQExecutor:
             log.warning("%s: %s registered again; its %d tasks are retried", self.label, where, len(again.inflight))
             self._fail_inflight(again, WorkerLost(f"{self.label}: lost what {again.where()} held: it registered again"))
         if again is not None:
-            self._remove(again)
+            self._table.remove(again)
         workers = message.capacity
-        pool = _Pool(identity, message.pool, message.host, 0, time.monotonic(), workers=workers)
-        self._pools[identity] = pool
-        self._set_limit(pool, self._limit(pool))
+        pool = self._table.add(identity, message.pool, message.host, workers, time.monotonic())
         if self.blocks is not None:
             self.blocks.register(pool.pool_id)
         accept = Accept(
@@ -582,7 +489,7 @@ class ZMQExecutor:
         log.info("%s: registered %s with %d workers", self.label, where, workers)
         self._schedule_flush()
 
-    def _samples(self, pool: _Pool, nodes: Any, tasks: Any) -> None:
+    def _samples(self, pool: RegisteredPool, nodes: Any, tasks: Any) -> None:
         source = f"{self.label}/{pool.pool_id}"
         try:
             samples: list[Sample] = [NodeSample.of(pool.host, source, row) for row in nodes]
@@ -593,23 +500,6 @@ class ZMQExecutor:
             return
         if self.on_samples is not None:
             self.on_samples(samples)
-
-    def _limit(self, pool: _Pool) -> int:
-        """How many tasks ``pool`` may hold: one per worker and ~_QUEUED_SECONDS of work more."""
-        per_worker = math.ceil(_QUEUED_SECONDS / max(pool.task_seconds, 1e-6))
-        return pool.workers + min(self.prefetch, pool.workers * per_worker)
-
-    def _results(self, pool: _Pool, rows: list[ResultRow], payload: bytes) -> None:
-        for row, value in zip(rows, pieces(payload, [row.size for row in rows]), strict=True):
-            pool.task_seconds += 0.2 * (row.ended - row.started - pool.task_seconds)
-            task = pool.inflight.pop(row.task_id, None)
-            if task is None:  # cancelled, or a pool confused about ids: nothing waits for it
-                continue
-            del self._index.placed[row.task_id]
-            if not task.future.done():
-                task.future.set_result(decode_result(task.spec, row, value, f"{self.label}/{row.worker}"))
-        self._set_limit(pool, self._limit(pool))
-        self._schedule_flush()
 
     # -- heartbeats and loss ------------------------------------------------------------
 
@@ -653,7 +543,7 @@ class ZMQExecutor:
                 if blocks.failed_in_a_row >= self.max_failed_blocks:
                     self._broken = f"{reason} ({blocks.failed_in_a_row} blocks in a row ended so)"
         if self._broken:
-            self._fail_pending(RuntimeError(self._broken))
+            self._table.fail_pending(RuntimeError(self._broken), self.label)
         elif not self._closing:
             await self._scale(blocks)
 
@@ -662,7 +552,7 @@ class ZMQExecutor:
         per_block = self.provider.workers_per_block + self.prefetch
         starting = blocks.starting
         more = blocks_to_start(
-            queued=len(self._index.waiting),
+            queued=len(self._table.waiting),
             running=len(blocks.jobs) - starting,
             starting=starting,
             per_block=per_block,
@@ -670,7 +560,7 @@ class ZMQExecutor:
             max_blocks=self.provider.max_blocks,
         )
         if more:
-            log.info("%s: %d tasks wait; starting %d more blocks", self.label, len(self._index.waiting), more)
+            log.info("%s: %d tasks wait; starting %d more blocks", self.label, len(self._table.waiting), more)
             self._checking_blocks = True  # no other check may decide to scale while this one submits
             try:
                 await asyncio.to_thread(blocks.scale_out, more)
@@ -679,7 +569,7 @@ class ZMQExecutor:
                     log.warning("%s: could not start a block: %s", self.label, error)
                     return
                 self._broken = f"{self.label}: could not start a block: {error}"
-                self._fail_pending(RuntimeError(self._broken))
+                self._table.fail_pending(RuntimeError(self._broken), self.label)
                 return
             finally:
                 self._checking_blocks = False
@@ -696,28 +586,21 @@ class ZMQExecutor:
             pool.idle_since = idle_since = pool.idle_since or now
             idle_for = now - idle_since
             if may_scale_in(
-                idle_for=idle_for, idle_timeout=self.idle_timeout, queued=len(self._index.waiting), blocks=staying,
+                idle_for=idle_for, idle_timeout=self.idle_timeout, queued=len(self._table.waiting), blocks=staying,
                 min_blocks=self.provider.min_blocks,
             ):
                 log.info("%s: %s idle for %.0f s; draining it", self.label, pool.where(), idle_for)
                 staying -= 1
                 await self.drain([pool.pool_id])
 
-    def _fail_pending(self, error: BaseException) -> None:
-        self._index.waiting.clear()
-        while self._pending:
-            task = self._pending.popleft()
-            if not task.future.done():
-                task.future.set_result(TaskResult(task.spec.task_id, error=error, worker=self.label))
-
-    def _lose(self, pool: _Pool, reason: str) -> None:
+    def _lose(self, pool: RegisteredPool, reason: str) -> None:
         """The pool is gone: its tasks fail with WorkerLost (the runtime retries them) once
         its block's job has ended, so that no retry runs beside what the pool still runs."""
         if self._pools.get(pool.identity) is not pool:
             return
-        self._remove(pool)
+        self._table.remove(pool)
         log.warning("%s: lost %s: %s", self.label, pool.where(), reason)
-        tasks = self._take_inflight(pool)
+        tasks = self._table.take_inflight(pool)
         error = WorkerLost(f"{self.label}: lost {reason}")
         if self.blocks is None or pool.pool_id not in self.blocks.jobs:
             self._fail(pool, tasks, error, ended=True)  # not our block, or over already: nothing to wait for
@@ -725,25 +608,11 @@ class ZMQExecutor:
             stopping = self._in_background(self.blocks.stop, pool.pool_id, self.heartbeat_threshold)
             stopping.add_done_callback(lambda done: self._fail(pool, tasks, error, ended=_ended(done)))
 
-    def _fail_inflight(self, pool: _Pool, error: WorkerLost) -> None:
+    def _fail_inflight(self, pool: RegisteredPool, error: WorkerLost) -> None:
         """The tasks ``pool`` held fail with ``error`` now (the runtime retries them)."""
-        self._fail(pool, self._take_inflight(pool), error, ended=True)
+        self._fail(pool, self._table.take_inflight(pool), error, ended=True)
 
-    def _take_inflight(self, pool: _Pool) -> list[EncodedTask]:
-        tasks = list(pool.inflight.values())
-        for task_id in pool.inflight:
-            del self._index.placed[task_id]
-        pool.inflight.clear()
-        self._update_room(pool)
-        return tasks
-
-    def _remove(self, pool: _Pool) -> None:
-        """``pool`` is registered no more: it neither counts in the capacity nor gets tasks."""
-        del self._pools[pool.identity]
-        self._index.limits -= pool.limit
-        self._index.room.pop(pool.identity, None)
-
-    def _fail(self, pool: _Pool, tasks: list[EncodedTask], error: WorkerLost, ended: bool) -> None:
+    def _fail(self, pool: RegisteredPool, tasks: list[EncodedTask], error: WorkerLost, ended: bool) -> None:
         where = f"{self.label}/{pool.pool_id}"
         if not ended:
             log.warning("%s: retrying the tasks of %s, whose job is not known to have ended", self.label, where)
@@ -752,9 +621,9 @@ class ZMQExecutor:
                 task.future.set_result(TaskResult(task.spec.task_id, error=error, worker=where))
         self._schedule_flush()
 
-    def _forget(self, pool: _Pool) -> None:
+    def _forget(self, pool: RegisteredPool) -> None:
         """A drained pool said goodbye."""
-        self._remove(pool)
+        self._table.remove(pool)
         if self.blocks is not None and pool.pool_id in self.blocks.jobs:
             self._in_background(self.blocks.cancel, [pool.pool_id])
 
@@ -770,8 +639,7 @@ class ZMQExecutor:
         """Stop sending to these pools; they finish what they hold, then exit."""
         for pool in self._pools.values():
             if pool.pool_id in pool_ids:
-                pool.draining = True
-                self._update_room(pool)
+                self._table.drain(pool)
                 self._send(pool.identity, encode(Drain()))
 
 
