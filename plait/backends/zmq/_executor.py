@@ -14,8 +14,6 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-import zmq
-
 from plait._version import __version__
 from plait.backends._encoding import EncodedTask, TaskEncoder
 from plait.backends._errors import WorkerLost
@@ -24,8 +22,7 @@ from plait.backends._task import TaskResult, TaskSpec
 from plait.backends.providers import LocalProvider, Provider
 from plait.backends.providers._base import KEY_FILE_OPTION, single_line
 from plait.backends.zmq._blocks import Blocks
-from plait.backends.zmq._curve import Keys, configure_server
-from plait.backends.zmq._frames import WIRE_BYTES, MessageTooBig, join, split
+from plait.backends.zmq._curve import Keys
 from plait.backends.zmq._pool_table import PoolTable, RegisteredPool
 from plait.backends.zmq._protocol import (
     PROTOCOL_VERSION,
@@ -46,6 +43,7 @@ from plait.backends.zmq._protocol import (
     pieces,
     python_version,
 )
+from plait.backends.zmq._router import Router
 from plait.backends.zmq._scaling import blocks_to_start, may_scale_in
 from plait.staging import Staging, StagingMode, staging_of
 
@@ -56,18 +54,6 @@ __all__ = ["ZMQExecutor", "pool_command"]
 
 log = logging.getLogger("plait.zmq")
 T = TypeVar("T")
-
-# How many messages one turn of the loop reads before letting other work run.
-_READ_BURST = 256
-# Drops are logged once per peer, for this many peers: a flood from many identities
-# costs neither a flood of log lines nor a set that grows with it.
-_LOGGED_PEERS = 64
-# zmq's flags as plain ints: pyzmq's send_multipart ors its enums anew for every frame,
-# about 1 us each, and a batch has a frame per task.
-_NOBLOCK = int(zmq.NOBLOCK)
-_MORE = int(zmq.SNDMORE) | _NOBLOCK
-_POLLIN = int(zmq.POLLIN)
-
 
 def pool_command(url: str, pool_id: str, workers: int, key_file: Path | None = None) -> list[str]:
     """The argv of ``plait worker`` for one pool, with this Python (so the same venv).
@@ -204,9 +190,7 @@ class ZMQExecutor:
         self.key_file = _chosen_key_file(label, key_file, encrypted)  # the pools' half of the keys, once written
         self._key_directory: Path | None = None  # made for the key file, so removed with it
         self.blocks: Blocks | None = None
-        self._context: zmq.Context[zmq.Socket[bytes]] | None = None
-        self._socket: zmq.Socket[bytes] | None = None
-        self._authenticator: object | None = None
+        self._router = Router(label, max_message_bytes, self._handle, self._too_big)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._table = PoolTable(self.prefetch)
         self._pools, self._pending = self._table.pools, self._table.pending  # the same, one lookup nearer
@@ -216,8 +200,6 @@ class ZMQExecutor:
         self._checking_blocks = False
         self._background: set[asyncio.Task[Any]] = set()
         self._closing = False
-        self.dropped = 0  # messages that were not ours, or not from a registered pool
-        self._dropped_from: set[bytes] = set()  # the peers whose drops have been logged
         self._broken = ""  # why no pool can come, once that is so
         self._ours: dict[str, str | int] = {
             "protocol": PROTOCOL_VERSION,
@@ -235,6 +217,11 @@ class ZMQExecutor:
         return max(expected, self._table.limits)
 
     @property
+    def dropped(self) -> int:
+        """How many messages were not ours, or not from a registered pool."""
+        return self._router.dropped
+
+    @property
     def pools(self) -> list[str]:
         """The ids of the pools registered now."""
         return [p.pool_id for p in self._pools.values()]
@@ -243,31 +230,14 @@ class ZMQExecutor:
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
-        self._context = zmq.Context()
-        sock = self._context.socket(zmq.ROUTER)
-        sock.linger = 0
-        sock.router_mandatory = True  # a send to a vanished pool raises, never vanishes silently
-        # zmq holds a frame whole before the handshake can fail: a stranger gets this much, no more.
-        sock.maxmsgsize = WIRE_BYTES
-        # Credit bounds what is queued per pool; the marks only have to exceed it.
-        sock.sndhwm = sock.rcvhwm = 100_000
-        # ZMTP heartbeats, answered by zmq's own thread even while this loop is busy:
-        # they keep a pool's link alive through long turns of the loop, and break a dead one.
-        sock.heartbeat_ivl = int(self.heartbeat_period * 1000)
-        sock.heartbeat_timeout = sock.heartbeat_ttl = int(self.heartbeat_threshold * 1000)
         if self.encrypted:
             self.keys = Keys.generate()
-            self._authenticator = configure_server(self._context, sock, self.keys)
         host = f"[{self.address}]" if ":" in self.address else self.address
-        if self.port:
-            sock.bind(f"tcp://{host}:{self.port}")
-        else:
-            self.port = sock.bind_to_random_port(f"tcp://{host}")
+        heartbeat = (self.heartbeat_period, self.heartbeat_threshold)
+        self.port = self._router.bind(self._loop, host, self.port, heartbeat, self.keys)
         if self.keys is not None:
             self.key_file = self.keys.write_client_file(*self._key_file_place())
         self.url = f"tcp://{host}:{self.port}"
-        self._socket = sock
-        self._loop.add_reader(cast(int, sock.getsockopt(zmq.FD)), self._on_readable)
         self._ticker = self._loop.call_later(self.heartbeat_period, self._tick)
         workers = self.provider.workers_per_block
         packed = await asyncio.to_thread(self.environment.pack) if self.environment is not None else None
@@ -282,17 +252,11 @@ class ZMQExecutor:
             self._ticker.cancel()
         self._table.cancel_all()
         for pool in list(self._pools.values()):
-            self._send(pool.identity, encode(Shutdown()))
+            self._router.send(pool.identity, encode(Shutdown()))
         await asyncio.gather(*self._background, return_exceptions=True)
         if self.blocks is not None:
             await asyncio.to_thread(self._stop_blocks, self.blocks)
-        if self._socket is not None and self._loop is not None:
-            self._loop.remove_reader(cast(int, self._socket.getsockopt(zmq.FD)))
-            self._socket.close(linger=0)
-        if self._authenticator is not None:
-            self._authenticator.stop()  # type: ignore[attr-defined]
-        if self._context is not None:
-            self._context.term()
+        self._router.close()
         self._remove_key_file()
 
     def _key_file_place(self) -> tuple[Path, str | None]:
@@ -336,7 +300,7 @@ class ZMQExecutor:
     def cancel(self, task_id: int) -> None:
         pool = self._table.cancel(task_id)
         if pool is not None:
-            self._send(pool.identity, encode(Cancel([task_id])))  # the pool kills it if it runs
+            self._router.send(pool.identity, encode(Cancel([task_id])))  # the pool kills it if it runs
             self._schedule_flush()
 
     def _schedule_flush(self) -> None:
@@ -349,86 +313,37 @@ class ZMQExecutor:
         self._flush_scheduled = False
         if self._pending and self._table.room:
             self._dispatch()
-        self._read_soon()
+        self._router.read_soon()
 
     def _dispatch(self) -> None:
         """Send pending tasks to the pools with room, one message per pool."""
         for pool, (rows, payloads) in self._table.batches().items():
-            if rows and not self._send(pool.identity, encode(Tasks(rows), payloads)):
+            if rows and not self._router.send(pool.identity, encode(Tasks(rows), payloads)):
                 self._lose(pool, f"{pool.where()} could not be sent its tasks")
-
-    def _send(self, identity: bytes, frames: list[bytes]) -> bool:
-        assert self._socket is not None
-        send, parts = self._socket.send, split(frames)
-        try:  # a send fails on its first frame, or not at all: zmq queues a message whole
-            send(identity, _MORE)
-            for part in parts[:-1]:
-                send(part, _MORE, copy=False)
-            send(parts[-1], _NOBLOCK, copy=False)
-        except zmq.ZMQError as error:  # gone (EHOSTUNREACH) or not reading for far too long (EAGAIN)
-            log.warning("%s: could not send to pool %r: %s", self.label, identity, error)
-            return False
-        return True
-
-    # -- messages in -------------------------------------------------------------------
-
-    def _read_soon(self) -> None:
-        # The socket's fd is edge-triggered: after a send, messages may wait unannounced.
-        if self._socket is not None and cast(int, self._socket.getsockopt(zmq.EVENTS)) & _POLLIN and self._loop:
-            self._loop.call_soon(self._on_readable)
-
-    def _on_readable(self) -> None:
-        if not self._receive(_READ_BURST):
-            self._read_soon()
-
-    def _receive(self, limit: int) -> bool:
-        """Handle up to ``limit`` waiting messages; whether that was all of them."""
-        sock = self._socket
-        if sock is None or sock.closed:
-            return True
-        for _ in range(limit):
-            try:
-                identity, *frames = sock.recv_multipart(zmq.NOBLOCK)
-            except zmq.Again:
-                return True
-            try:
-                whole = join(frames, self.max_message_bytes)
-            except MessageTooBig as error:
-                self._too_big(identity, str(error))
-                continue
-            except ProtocolError as error:
-                self._drop(identity, str(error))
-                continue
-            try:
-                self._handle([identity, *whole])
-            except Exception as error:  # a message we failed to foresee must not stop the loop or the ticker
-                log.debug("%s: handling a message raised", self.label, exc_info=True)
-                self._drop(identity, f"handling it raised {type(error).__name__}: {error!s:.200}")
-        return False
 
     def _too_big(self, identity: bytes, reason: str) -> None:
         """A message over ``max_message_bytes`` is dropped, and its pool lost: the tasks
         whose results it held would otherwise never end."""
-        self._drop(identity, reason)
+        self._router.drop(identity, reason)
         pool = self._pools.get(identity)
         if pool is not None:
             self._lose(pool, f"{pool.where()} sent {reason}")
 
-    def _handle(self, frames: list[bytes]) -> None:
-        identity = frames[0]
+    def _handle(self, identity: bytes, frames: list[bytes]) -> None:
         try:
-            message, payload = decode(frames[1:])
+            message, payload = decode(frames)
         except ProtocolError as error:
-            self._drop(identity, str(error))
+            self._router.drop(identity, str(error))
             return
         pool = self._pools.get(identity)
         kind = type(message)
         if kind is Register:
             self._register(identity, cast(Register, message))
         elif pool is None:
-            self._drop(identity, f"a {message.__struct_config__.tag} message from a peer that has not registered")
+            tag = message.__struct_config__.tag
+            self._router.drop(identity, f"a {tag} message from a peer that has not registered")
             # A pool lost, back over a link that came back (as a new peer): its tasks ran elsewhere.
-            self._send(identity, encode(Refuse(f"refused by executor {self.label!r}: not registered (lost?)")))
+            self._router.send(identity, encode(Refuse(f"refused by executor {self.label!r}: not registered (lost?)")))
         else:
             pool.last_seen = time.monotonic()
             if kind is Results:
@@ -442,16 +357,7 @@ class ZMQExecutor:
                 if beat.samples or beat.tasks:
                     self._samples(pool, beat.samples, beat.tasks)
             else:
-                self._drop(identity, f"a {message.__struct_config__.tag} message, which pools do not send")
-
-    def _drop(self, identity: bytes, reason: str) -> None:
-        # A flood of garbage must not become a flood of log lines: a peer's first, then a count.
-        self.dropped += 1
-        first = identity not in self._dropped_from and len(self._dropped_from) < _LOGGED_PEERS
-        if first:
-            self._dropped_from.add(identity)
-        if first or self.dropped % 1000 == 0:
-            log.warning("%s: dropped a message from %r (%d so far): %s", self.label, identity, self.dropped, reason)
+                self._router.drop(identity, f"a {message.__struct_config__.tag} message, which pools do not send")
 
     def _register(self, identity: bytes, message: Register) -> None:
         where = f"pool {message.pool} on {message.host} (pid {message.pid})"
@@ -460,13 +366,13 @@ class ZMQExecutor:
             log.error("%s: refused %s: %s", self.label, where, problem)
             # Which versions we run is for the driver's log, not for whoever asked.
             reason = f"refused by executor {self.label!r}: versions differ (its log says which)"
-            self._send(identity, encode(Refuse(reason)))
+            self._router.send(identity, encode(Refuse(reason)))
             return
         if message.capacity < 1:
-            self._send(identity, encode(Refuse(f"refused: capacity {message.capacity} < 1")))
+            self._router.send(identity, encode(Refuse(f"refused: capacity {message.capacity} < 1")))
             return
         if self._closing:
-            self._send(identity, encode(Shutdown()))
+            self._router.send(identity, encode(Shutdown()))
             return
         again = self._pools.get(identity)
         if again is not None:  # a pool that registers anew has forgotten what it held
@@ -485,7 +391,7 @@ class ZMQExecutor:
             usage_interval=self.usage_interval or 0.0,
             max_message_bytes=self.max_message_bytes,
         )
-        self._send(identity, encode(accept))
+        self._router.send(identity, encode(accept))
         log.info("%s: registered %s with %d workers", self.label, where, workers)
         self._schedule_flush()
 
@@ -496,7 +402,7 @@ class ZMQExecutor:
             # A pool knows the tasks it was sent by the executor's ids, which are the runtime's.
             samples += [TaskSample.of(row) for row in tasks]
         except (TypeError, ValueError) as error:  # not a list, or a malformed row
-            self._drop(pool.identity, f"bad samples: {error}")
+            self._router.drop(pool.identity, f"bad samples: {error}")
             return
         if self.on_samples is not None:
             self.on_samples(samples)
@@ -509,22 +415,21 @@ class ZMQExecutor:
         self._ticker = self._loop.call_later(self.heartbeat_period, self._tick)
         # Judge silence on what has arrived: after a long turn of the loop (admitting a
         # big graph), heartbeats wait unread in the socket.
-        while not self._receive(_READ_BURST):
-            pass
+        self._router.receive_all()
         now, heartbeat = time.monotonic(), encode(Heartbeat())
         for pool in list(self._pools.values()):
             silent = now - pool.last_seen
             if silent > self.heartbeat_threshold:
                 limit = self.heartbeat_threshold
                 self._lose(pool, f"{pool.where()} sent nothing for {silent:.1f} s (heartbeat threshold {limit} s)")
-            elif not self._send(pool.identity, heartbeat):
+            elif not self._router.send(pool.identity, heartbeat):
                 self._lose(pool, f"{pool.where()} disconnected")
         if not self._checking_blocks and self.blocks is not None:
             self._checking_blocks = True
             check = self._loop.create_task(self._check_blocks(self.blocks))
             self._background.add(check)
             check.add_done_callback(self._background.discard)
-        self._read_soon()
+        self._router.read_soon()
 
     async def _check_blocks(self, blocks: Blocks) -> None:
         """A block whose job ended loses its pool now, without waiting for the threshold."""
@@ -640,7 +545,7 @@ class ZMQExecutor:
         for pool in self._pools.values():
             if pool.pool_id in pool_ids:
                 self._table.drain(pool)
-                self._send(pool.identity, encode(Drain()))
+                self._router.send(pool.identity, encode(Drain()))
 
 
 def _ended(stopping: asyncio.Task[bool]) -> bool:
