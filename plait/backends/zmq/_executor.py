@@ -44,7 +44,7 @@ from plait.backends.zmq._protocol import (
     python_version,
 )
 from plait.backends.zmq._router import Router
-from plait.backends.zmq._scaling import blocks_to_start, may_scale_in
+from plait.backends.zmq._scaling import blocks_to_start, pools_to_drain
 from plait.staging import Staging, StagingMode, staging_of
 
 if TYPE_CHECKING:  # imported when an environment is packed: it costs start-up ~10 ms otherwise
@@ -478,25 +478,18 @@ class ZMQExecutor:
                 return
             finally:
                 self._checking_blocks = False
-        now, staying = time.monotonic(), len(blocks.jobs) - sum(p.draining for p in self._pools.values())
-        for pool in list(self._pools.values()):
-            if self._drain_after is not None and not pool.draining and now - pool.joined >= self._drain_after:
-                log.info("%s: %s is near its block's walltime; draining it", self.label, pool.where())
-                staying -= 1
-                await self.drain([pool.pool_id])
-                continue
-            if pool.inflight or pool.draining:
-                pool.idle_since = None
-                continue
-            pool.idle_since = idle_since = pool.idle_since or now
-            idle_for = now - idle_since
-            if may_scale_in(
-                idle_for=idle_for, idle_timeout=self.idle_timeout, queued=len(self._table.waiting), blocks=staying,
-                min_blocks=self.provider.min_blocks,
-            ):
-                log.info("%s: %s idle for %.0f s; draining it", self.label, pool.where(), idle_for)
-                staying -= 1
-                await self.drain([pool.pool_id])
+        draining = pools_to_drain(
+            self._pools.values(),
+            now=time.monotonic(),
+            drain_after=self._drain_after,
+            idle_timeout=self.idle_timeout,
+            queued=len(self._table.waiting),
+            blocks=len(blocks.jobs),
+            min_blocks=self.provider.min_blocks,
+        )
+        for pool, why in draining:
+            log.info("%s: %s; draining it", self.label, why)
+            await self.drain([pool.pool_id])
 
     def _lose(self, pool: RegisteredPool, reason: str) -> None:
         """The pool is gone: its tasks fail with WorkerLost (the runtime retries them) once
