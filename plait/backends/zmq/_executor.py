@@ -6,9 +6,7 @@ import asyncio
 import functools
 import logging
 import os
-import shutil
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -20,9 +18,9 @@ from plait.backends._errors import WorkerLost
 from plait.backends._sampling import NodeSample, Sample, TaskSample
 from plait.backends._task import TaskResult, TaskSpec
 from plait.backends.providers import LocalProvider, Provider
-from plait.backends.providers._base import KEY_FILE_OPTION, single_line
-from plait.backends.zmq._blocks import Blocks
-from plait.backends.zmq._curve import Keys
+from plait.backends.providers._base import single_line
+from plait.backends.zmq._blocks import Blocks, pool_in
+from plait.backends.zmq._curve import Keys, remove_key_file, write_key_file
 from plait.backends.zmq._pool_table import PoolTable, RegisteredPool
 from plait.backends.zmq._protocol import (
     PROTOCOL_VERSION,
@@ -48,29 +46,12 @@ from plait.backends.zmq._scaling import blocks_to_start, pools_to_drain
 from plait.staging import Staging, StagingMode, staging_of
 
 if TYPE_CHECKING:  # imported when an environment is packed: it costs start-up ~10 ms otherwise
-    from plait.backends._environment import Packed, PackedEnvironment
+    from plait.backends._environment import PackedEnvironment
 
-__all__ = ["ZMQExecutor", "pool_command"]
+__all__ = ["ZMQExecutor"]
 
 log = logging.getLogger("plait.zmq")
 T = TypeVar("T")
-
-def pool_command(url: str, pool_id: str, workers: int, key_file: Path | None = None) -> list[str]:
-    """The argv of ``plait worker`` for one pool, with this Python (so the same venv).
-
-    It names the key file, never a key: a command line is visible to every user.
-
-    >>> pool_command("tcp://127.0.0.1:5000", "zmq-0", 2, Path("/run/k.keys"))[-8:]
-    ['worker', '--url', 'tcp://127.0.0.1:5000', '--pool-id', 'zmq-0', '--workers=2', '--key-file', '/run/k.keys']
-    """
-    run_cli = [sys.executable, "-c", "from plait.cli import main; main()"]
-    keys = [] if key_file is None else [KEY_FILE_OPTION, str(key_file)]
-    return [*run_cli, "worker", "--url", url, "--pool-id", pool_id, f"--workers={workers}", *keys]
-
-
-def _pool_in(packed: Packed | None, url: str, workers: int, key_file: Path | None, pool_id: str) -> list[str]:
-    command = pool_command(url, pool_id, workers, key_file)
-    return command if packed is None else packed.command(command)
 
 
 def _chosen_key_file(label: str, key_file: str | os.PathLike[str] | None, encrypted: bool) -> Path | None:
@@ -236,12 +217,13 @@ class ZMQExecutor:
         heartbeat = (self.heartbeat_period, self.heartbeat_threshold)
         self.port = self._router.bind(self._loop, host, self.port, heartbeat, self.keys)
         if self.keys is not None:
-            self.key_file = self.keys.write_client_file(*self._key_file_place())
+            job_dir: Path | None = getattr(self.provider, "job_dir", None)
+            self.key_file, self._key_directory = write_key_file(self.keys, self.key_file, job_dir)
         self.url = f"tcp://{host}:{self.port}"
         self._ticker = self._loop.call_later(self.heartbeat_period, self._tick)
         workers = self.provider.workers_per_block
         packed = await asyncio.to_thread(self.environment.pack) if self.environment is not None else None
-        command = functools.partial(_pool_in, packed, self.url, workers, self.key_file)
+        command = functools.partial(pool_in, packed, self.url, workers, self.key_file)
         self.blocks = Blocks(self.provider, self.label, command)
         await asyncio.to_thread(self.blocks.scale_out, self.provider.init_blocks)
         log.info("%s: listening on %s (encrypted: %s)", self.label, self.url, self.encrypted)
@@ -255,35 +237,9 @@ class ZMQExecutor:
             self._router.send(pool.identity, encode(Shutdown()))
         await asyncio.gather(*self._background, return_exceptions=True)
         if self.blocks is not None:
-            await asyncio.to_thread(self._stop_blocks, self.blocks)
+            await asyncio.to_thread(self.blocks.end_all)
         self._router.close()
-        self._remove_key_file()
-
-    def _key_file_place(self) -> tuple[Path, str | None]:
-        """Where pools can read the key file, and its name if it has one: where ``key_file``
-        said, else a batch provider's ``job_dir`` (shared with the compute nodes), else a new
-        private directory."""
-        if self.key_file is not None:
-            return self.key_file.parent, self.key_file.name
-        job_dir: Path | None = getattr(self.provider, "job_dir", None)
-        if job_dir is not None:
-            return job_dir, None
-        self._key_directory = Path(tempfile.mkdtemp(prefix="plait-zmq-"))
-        return self._key_directory, None
-
-    def _remove_key_file(self) -> None:
-        if self.key_file is not None:
-            self.key_file.unlink(missing_ok=True)
-        if self._key_directory is not None:
-            shutil.rmtree(self._key_directory, ignore_errors=True)
-
-    def _stop_blocks(self, blocks: Blocks) -> None:
-        # Pools told to shut down exit at once; give them a moment before killing the jobs.
-        deadline = time.monotonic() + 2.0
-        while blocks.jobs and time.monotonic() < deadline:
-            blocks.ended()
-            time.sleep(0.02)
-        blocks.cancel_all()
+        remove_key_file(self.key_file, self._key_directory)
 
     # -- tasks in ----------------------------------------------------------------------
 
