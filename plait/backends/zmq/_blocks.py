@@ -9,15 +9,41 @@ thread.
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from plait.backends.providers import JobState, Provider
+from plait.backends.providers._base import KEY_FILE_OPTION
 
-__all__ = ["Blocks"]
+if TYPE_CHECKING:  # imported when an environment is packed: it costs start-up ~10 ms otherwise
+    from plait.backends._environment import Packed
+
+__all__ = ["Blocks", "pool_command", "pool_in"]
 
 log = logging.getLogger("plait.zmq")
+
+
+def pool_command(url: str, pool_id: str, workers: int, key_file: Path | None = None) -> list[str]:
+    """The argv of ``plait worker`` for one pool, with this Python (so the same venv).
+
+    It names the key file, never a key: a command line is visible to every user.
+
+    >>> pool_command("tcp://127.0.0.1:5000", "zmq-0", 2, Path("/run/k.keys"))[-8:]
+    ['worker', '--url', 'tcp://127.0.0.1:5000', '--pool-id', 'zmq-0', '--workers=2', '--key-file', '/run/k.keys']
+    """
+    run_cli = [sys.executable, "-c", "from plait.cli import main; main()"]
+    keys = [] if key_file is None else [KEY_FILE_OPTION, str(key_file)]
+    return [*run_cli, "worker", "--url", url, "--pool-id", pool_id, f"--workers={workers}", *keys]
+
+
+def pool_in(packed: Packed | None, url: str, workers: int, key_file: Path | None, pool_id: str) -> list[str]:
+    """``pool_command``, run in the environment ``packed`` if one was."""
+    command = pool_command(url, pool_id, workers, key_file)
+    return command if packed is None else packed.command(command)
 
 
 class Blocks:
@@ -129,3 +155,11 @@ class Blocks:
 
     def cancel_all(self) -> None:
         self.cancel(list(self.jobs))
+
+    def end_all(self, grace: float = 2.0) -> None:
+        """Cancel every job, after ``grace`` seconds for the pools told to shut down to exit."""
+        deadline = time.monotonic() + grace
+        while self.jobs and time.monotonic() < deadline:
+            self.ended()
+            time.sleep(0.02)
+        self.cancel_all()

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -26,7 +27,7 @@ import zmq
 if TYPE_CHECKING:  # the executor's side only: it imports asyncio, which a pool need not start with
     from zmq.auth.thread import ThreadAuthenticator
 
-__all__ = ["Keys", "configure_client", "configure_server", "read_keys"]
+__all__ = ["Keys", "configure_client", "configure_server", "read_keys", "remove_key_file", "write_key_file"]
 
 log = logging.getLogger("plait.zmq")
 
@@ -69,6 +70,26 @@ class Keys:
             return Path(written)
         os.replace(written, directory / name)
         return directory / name
+
+
+def write_key_file(keys: Keys, chosen: Path | None, job_dir: Path | None) -> tuple[Path, Path | None]:
+    """Write the pools' half of ``keys`` where pools can read it: at ``chosen``, else in a
+    batch provider's ``job_dir`` (shared with the compute nodes), else in a new private
+    directory. Returns the file, and the directory made for it (to remove with it)."""
+    if chosen is not None:
+        return keys.write_client_file(chosen.parent, chosen.name), None
+    if job_dir is not None:
+        return keys.write_client_file(job_dir), None
+    made = Path(tempfile.mkdtemp(prefix="plait-zmq-"))
+    return keys.write_client_file(made), made
+
+
+def remove_key_file(path: Path | None, directory: Path | None) -> None:
+    """Remove what ``write_key_file`` wrote (``directory``: the one it made)."""
+    if path is not None:
+        path.unlink(missing_ok=True)
+    if directory is not None:
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 def read_keys(path: Path) -> dict[str, bytes]:

@@ -5,31 +5,23 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-import math
 import os
-import shutil
 import sys
-import tempfile
 import time
-from collections import deque
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, cast
-
-import attrs
-import zmq
 
 from plait._version import __version__
 from plait.backends._encoding import EncodedTask, TaskEncoder
 from plait.backends._errors import WorkerLost
 from plait.backends._sampling import NodeSample, Sample, TaskSample
 from plait.backends._task import TaskResult, TaskSpec
-from plait.backends._wire import decode_result
 from plait.backends.providers import LocalProvider, Provider
-from plait.backends.providers._base import KEY_FILE_OPTION, single_line
-from plait.backends.zmq._blocks import Blocks
-from plait.backends.zmq._curve import Keys, configure_server
-from plait.backends.zmq._frames import WIRE_BYTES, MessageTooBig, join, split
+from plait.backends.providers._base import single_line
+from plait.backends.zmq._blocks import Blocks, pool_in
+from plait.backends.zmq._curve import Keys, remove_key_file, write_key_file
+from plait.backends.zmq._pool_table import PoolTable, RegisteredPool
 from plait.backends.zmq._protocol import (
     PROTOCOL_VERSION,
     Accept,
@@ -40,10 +32,8 @@ from plait.backends.zmq._protocol import (
     ProtocolError,
     Refuse,
     Register,
-    ResultRow,
     Results,
     Shutdown,
-    TaskRow,
     Tasks,
     decode,
     encode,
@@ -51,86 +41,23 @@ from plait.backends.zmq._protocol import (
     pieces,
     python_version,
 )
-from plait.backends.zmq._scaling import blocks_to_start, may_scale_in
+from plait.backends.zmq._router import Router
+from plait.backends.zmq._scaling import blocks_to_start, pools_to_drain
 from plait.staging import Staging, StagingMode, staging_of
 
 if TYPE_CHECKING:  # imported when an environment is packed: it costs start-up ~10 ms otherwise
-    from plait.backends._environment import Packed, PackedEnvironment
+    from plait.backends._environment import PackedEnvironment
 
-__all__ = ["ZMQExecutor", "pool_command"]
+__all__ = ["ZMQExecutor"]
 
 log = logging.getLogger("plait.zmq")
 T = TypeVar("T")
-
-# Beyond one task per worker, a pool is sent about this much work per worker (at most
-# ``prefetch`` tasks): enough that short tasks flow in batches while results travel back.
-_QUEUED_SECONDS = 0.005
-# How many messages one turn of the loop reads before letting other work run.
-_READ_BURST = 256
-# Drops are logged once per peer, for this many peers: a flood from many identities
-# costs neither a flood of log lines nor a set that grows with it.
-_LOGGED_PEERS = 64
-# zmq's flags as plain ints: pyzmq's send_multipart ors its enums anew for every frame,
-# about 1 us each, and a batch has a frame per task.
-_NOBLOCK = int(zmq.NOBLOCK)
-_MORE = int(zmq.SNDMORE) | _NOBLOCK
-_POLLIN = int(zmq.POLLIN)
-
-
-def pool_command(url: str, pool_id: str, workers: int, key_file: Path | None = None) -> list[str]:
-    """The argv of ``plait worker`` for one pool, with this Python (so the same venv).
-
-    It names the key file, never a key: a command line is visible to every user.
-
-    >>> pool_command("tcp://127.0.0.1:5000", "zmq-0", 2, Path("/run/k.keys"))[-8:]
-    ['worker', '--url', 'tcp://127.0.0.1:5000', '--pool-id', 'zmq-0', '--workers=2', '--key-file', '/run/k.keys']
-    """
-    run_cli = [sys.executable, "-c", "from plait.cli import main; main()"]
-    keys = [] if key_file is None else [KEY_FILE_OPTION, str(key_file)]
-    return [*run_cli, "worker", "--url", url, "--pool-id", pool_id, f"--workers={workers}", *keys]
-
-
-def _pool_in(packed: Packed | None, url: str, workers: int, key_file: Path | None, pool_id: str) -> list[str]:
-    command = pool_command(url, pool_id, workers, key_file)
-    return command if packed is None else packed.command(command)
 
 
 def _chosen_key_file(label: str, key_file: str | os.PathLike[str] | None, encrypted: bool) -> Path | None:
     if key_file is not None and not encrypted:
         raise ValueError(f"ZMQExecutor({label!r}): key_file={str(key_file)!r} with encrypted=False: no keys to write")
     return None if key_file is None else Path(key_file).absolute()
-
-
-@attrs.define(eq=False)
-class _Pool:
-    """A registered pool, as the executor sees it."""
-
-    identity: bytes
-    pool_id: str
-    host: str
-    limit: int  # its workers plus prefetch: how many tasks it may hold
-    last_seen: float
-    inflight: dict[int, EncodedTask] = attrs.field(factory=dict)
-    functions: set[bytes] = attrs.field(factory=set)
-    draining: bool = False
-    idle_since: float | None = None  # when it last ran out of tasks, for scaling in
-    joined: float = attrs.field(factory=time.monotonic)  # about when its block started: walltime counts from here
-    workers: int = 1
-    task_seconds: float = 1.0  # a moving average of how long its tasks run; long until measured
-
-    def where(self) -> str:
-        return f"pool {self.pool_id} on {self.host}"
-
-
-@attrs.define
-class _Index:
-    """Kept up to date as tasks and pools come and go, so that nothing walks every pool
-    per task or per turn of the loop (with a thousand pools, that was the driver's cost)."""
-
-    room: dict[bytes, _Pool] = attrs.field(factory=dict)  # pools that may be sent more, as they got room
-    limits: int = 0  # the sum of the registered pools' limits
-    waiting: dict[int, EncodedTask] = attrs.field(factory=dict)  # the pending tasks, by id
-    placed: dict[int, _Pool] = attrs.field(factory=dict)  # the pool each task in flight was sent to
 
 
 def _check_label(label: object) -> None:
@@ -244,21 +171,16 @@ class ZMQExecutor:
         self.key_file = _chosen_key_file(label, key_file, encrypted)  # the pools' half of the keys, once written
         self._key_directory: Path | None = None  # made for the key file, so removed with it
         self.blocks: Blocks | None = None
-        self._context: zmq.Context[zmq.Socket[bytes]] | None = None
-        self._socket: zmq.Socket[bytes] | None = None
-        self._authenticator: object | None = None
+        self._router = Router(label, max_message_bytes, self._handle, self._too_big)
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._pools: dict[bytes, _Pool] = {}
-        self._pending: deque[EncodedTask] = deque()
-        self._index = _Index()
+        self._table = PoolTable(self.prefetch)
+        self._pools, self._pending = self._table.pools, self._table.pending  # the same, one lookup nearer
         self._encoder = TaskEncoder(label)
         self._flush_scheduled = False
         self._ticker: asyncio.TimerHandle | None = None
         self._checking_blocks = False
         self._background: set[asyncio.Task[Any]] = set()
         self._closing = False
-        self.dropped = 0  # messages that were not ours, or not from a registered pool
-        self._dropped_from: set[bytes] = set()  # the peers whose drops have been logged
         self._broken = ""  # why no pool can come, once that is so
         self._ours: dict[str, str | int] = {
             "protocol": PROTOCOL_VERSION,
@@ -273,7 +195,12 @@ class ZMQExecutor:
         Counting blocks not started yet lets tasks queue here: the queue is what scales out.
         """
         expected = max(1, self.provider.max_blocks) * (self.provider.workers_per_block + self.prefetch)
-        return max(expected, self._index.limits)
+        return max(expected, self._table.limits)
+
+    @property
+    def dropped(self) -> int:
+        """How many messages were not ours, or not from a registered pool."""
+        return self._router.dropped
 
     @property
     def pools(self) -> list[str]:
@@ -284,35 +211,19 @@ class ZMQExecutor:
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
-        self._context = zmq.Context()
-        sock = self._context.socket(zmq.ROUTER)
-        sock.linger = 0
-        sock.router_mandatory = True  # a send to a vanished pool raises, never vanishes silently
-        # zmq holds a frame whole before the handshake can fail: a stranger gets this much, no more.
-        sock.maxmsgsize = WIRE_BYTES
-        # Credit bounds what is queued per pool; the marks only have to exceed it.
-        sock.sndhwm = sock.rcvhwm = 100_000
-        # ZMTP heartbeats, answered by zmq's own thread even while this loop is busy:
-        # they keep a pool's link alive through long turns of the loop, and break a dead one.
-        sock.heartbeat_ivl = int(self.heartbeat_period * 1000)
-        sock.heartbeat_timeout = sock.heartbeat_ttl = int(self.heartbeat_threshold * 1000)
         if self.encrypted:
             self.keys = Keys.generate()
-            self._authenticator = configure_server(self._context, sock, self.keys)
         host = f"[{self.address}]" if ":" in self.address else self.address
-        if self.port:
-            sock.bind(f"tcp://{host}:{self.port}")
-        else:
-            self.port = sock.bind_to_random_port(f"tcp://{host}")
+        heartbeat = (self.heartbeat_period, self.heartbeat_threshold)
+        self.port = self._router.bind(self._loop, host, self.port, heartbeat, self.keys)
         if self.keys is not None:
-            self.key_file = self.keys.write_client_file(*self._key_file_place())
+            job_dir: Path | None = getattr(self.provider, "job_dir", None)
+            self.key_file, self._key_directory = write_key_file(self.keys, self.key_file, job_dir)
         self.url = f"tcp://{host}:{self.port}"
-        self._socket = sock
-        self._loop.add_reader(cast(int, sock.getsockopt(zmq.FD)), self._on_readable)
         self._ticker = self._loop.call_later(self.heartbeat_period, self._tick)
         workers = self.provider.workers_per_block
         packed = await asyncio.to_thread(self.environment.pack) if self.environment is not None else None
-        command = functools.partial(_pool_in, packed, self.url, workers, self.key_file)
+        command = functools.partial(pool_in, packed, self.url, workers, self.key_file)
         self.blocks = Blocks(self.provider, self.label, command)
         await asyncio.to_thread(self.blocks.scale_out, self.provider.init_blocks)
         log.info("%s: listening on %s (encrypted: %s)", self.label, self.url, self.encrypted)
@@ -321,51 +232,14 @@ class ZMQExecutor:
         self._closing = True
         if self._ticker is not None:
             self._ticker.cancel()
-        for task in self._pending:
-            task.future.cancel()
-        self._pending.clear()
-        self._index.waiting.clear()
+        self._table.cancel_all()
         for pool in list(self._pools.values()):
-            self._send(pool.identity, encode(Shutdown()))
-            for task in pool.inflight.values():
-                task.future.cancel()
+            self._router.send(pool.identity, encode(Shutdown()))
         await asyncio.gather(*self._background, return_exceptions=True)
         if self.blocks is not None:
-            await asyncio.to_thread(self._stop_blocks, self.blocks)
-        if self._socket is not None and self._loop is not None:
-            self._loop.remove_reader(cast(int, self._socket.getsockopt(zmq.FD)))
-            self._socket.close(linger=0)
-        if self._authenticator is not None:
-            self._authenticator.stop()  # type: ignore[attr-defined]
-        if self._context is not None:
-            self._context.term()
-        self._remove_key_file()
-
-    def _key_file_place(self) -> tuple[Path, str | None]:
-        """Where pools can read the key file, and its name if it has one: where ``key_file``
-        said, else a batch provider's ``job_dir`` (shared with the compute nodes), else a new
-        private directory."""
-        if self.key_file is not None:
-            return self.key_file.parent, self.key_file.name
-        job_dir: Path | None = getattr(self.provider, "job_dir", None)
-        if job_dir is not None:
-            return job_dir, None
-        self._key_directory = Path(tempfile.mkdtemp(prefix="plait-zmq-"))
-        return self._key_directory, None
-
-    def _remove_key_file(self) -> None:
-        if self.key_file is not None:
-            self.key_file.unlink(missing_ok=True)
-        if self._key_directory is not None:
-            shutil.rmtree(self._key_directory, ignore_errors=True)
-
-    def _stop_blocks(self, blocks: Blocks) -> None:
-        # Pools told to shut down exit at once; give them a moment before killing the jobs.
-        deadline = time.monotonic() + 2.0
-        while blocks.jobs and time.monotonic() < deadline:
-            blocks.ended()
-            time.sleep(0.02)
-        blocks.cancel_all()
+            await asyncio.to_thread(self.blocks.end_all)
+        self._router.close()
+        remove_key_file(self.key_file, self._key_directory)
 
     # -- tasks in ----------------------------------------------------------------------
 
@@ -373,24 +247,17 @@ class ZMQExecutor:
         task = self._encoder.encode(spec)
         if task.future.done():
             return task.future
-        self._pending.append(task)
-        self._index.waiting[spec.task_id] = task
+        self._table.queue(task)
         self._schedule_flush()
         if self._broken and not self._pools and self.blocks is not None and not self.blocks.jobs:
-            self._fail_pending(RuntimeError(self._broken))
+            self._table.fail_pending(RuntimeError(self._broken), self.label)
         return task.future
 
     def cancel(self, task_id: int) -> None:
-        pool = self._index.placed.pop(task_id, None)
+        pool = self._table.cancel(task_id)
         if pool is not None:
-            pool.inflight.pop(task_id).future.cancel()
-            self._update_room(pool)
-            self._send(pool.identity, encode(Cancel([task_id])))  # the pool kills it if it runs
+            self._router.send(pool.identity, encode(Cancel([task_id])))  # the pool kills it if it runs
             self._schedule_flush()
-            return
-        task = self._index.waiting.pop(task_id, None)
-        if task is not None:
-            task.future.cancel()  # skipped when its turn comes
 
     def _schedule_flush(self) -> None:
         # Everything submitted in one turn of the loop goes out as one batch per pool.
@@ -400,132 +267,45 @@ class ZMQExecutor:
 
     def _flush(self) -> None:
         self._flush_scheduled = False
-        if self._pending and self._index.room:
+        if self._pending and self._table.room:
             self._dispatch()
-        self._read_soon()
+        self._router.read_soon()
 
     def _dispatch(self) -> None:
         """Send pending tasks to the pools with room, one message per pool."""
-        batches: dict[_Pool, tuple[list[TaskRow], list[bytes]]] = {}
-        # Idle workers first, wherever they are; then each pool's prefetch room. So two
-        # long tasks go to two idle pools, not one running and one waiting in the other.
-        for fill_prefetch in (False, True):
-            for pool in self._index.room.values():
-                if not self._pending:
-                    break
-                holds = pool.limit if fill_prefetch else pool.workers
-                if len(pool.inflight) < holds:
-                    self._fill(pool, holds, *batches.setdefault(pool, ([], [])))
-        for pool, (rows, payloads) in batches.items():
-            self._update_room(pool)
-            if rows and not self._send(pool.identity, encode(Tasks(rows), payloads)):
+        for pool, (rows, payloads) in self._table.batches().items():
+            if rows and not self._router.send(pool.identity, encode(Tasks(rows), payloads)):
                 self._lose(pool, f"{pool.where()} could not be sent its tasks")
-
-    def _fill(self, pool: _Pool, holds: int, rows: list[TaskRow], payloads: list[bytes]) -> None:
-        """Move pending tasks to ``pool`` until it holds ``holds``: a row and payloads each."""
-        while self._pending and len(pool.inflight) < holds:
-            task = self._pending.popleft()
-            spec = task.spec
-            if self._index.waiting.pop(spec.task_id, None) is None or task.future.done():
-                continue  # cancelled, or failed already
-            send_fn = spec.fn_key not in pool.functions
-            pool.functions.add(spec.fn_key)
-            pool.inflight[spec.task_id] = task
-            self._index.placed[spec.task_id] = pool
-            fn_size = len(task.fn) if send_fn else 0
-            rows.append(TaskRow(spec.task_id, spec.name, spec.fn_key, spec.timeout, fn_size, len(task.call)))
-            if send_fn:
-                payloads.append(task.fn)
-            payloads.append(task.call)
-
-    def _update_room(self, pool: _Pool) -> None:
-        """Keep ``_room`` true for ``pool``: in it while registered, not draining and under its limit."""
-        if not pool.draining and len(pool.inflight) < pool.limit and self._pools.get(pool.identity) is pool:
-            self._index.room.setdefault(pool.identity, pool)
-        elif self._index.room.get(pool.identity) is pool:
-            del self._index.room[pool.identity]
-
-    def _set_limit(self, pool: _Pool, limit: int) -> None:
-        self._index.limits += limit - pool.limit
-        pool.limit = limit
-        self._update_room(pool)
-
-    def _send(self, identity: bytes, frames: list[bytes]) -> bool:
-        assert self._socket is not None
-        send, parts = self._socket.send, split(frames)
-        try:  # a send fails on its first frame, or not at all: zmq queues a message whole
-            send(identity, _MORE)
-            for part in parts[:-1]:
-                send(part, _MORE, copy=False)
-            send(parts[-1], _NOBLOCK, copy=False)
-        except zmq.ZMQError as error:  # gone (EHOSTUNREACH) or not reading for far too long (EAGAIN)
-            log.warning("%s: could not send to pool %r: %s", self.label, identity, error)
-            return False
-        return True
-
-    # -- messages in -------------------------------------------------------------------
-
-    def _read_soon(self) -> None:
-        # The socket's fd is edge-triggered: after a send, messages may wait unannounced.
-        if self._socket is not None and cast(int, self._socket.getsockopt(zmq.EVENTS)) & _POLLIN and self._loop:
-            self._loop.call_soon(self._on_readable)
-
-    def _on_readable(self) -> None:
-        if not self._receive(_READ_BURST):
-            self._read_soon()
-
-    def _receive(self, limit: int) -> bool:
-        """Handle up to ``limit`` waiting messages; whether that was all of them."""
-        sock = self._socket
-        if sock is None or sock.closed:
-            return True
-        for _ in range(limit):
-            try:
-                identity, *frames = sock.recv_multipart(zmq.NOBLOCK)
-            except zmq.Again:
-                return True
-            try:
-                whole = join(frames, self.max_message_bytes)
-            except MessageTooBig as error:
-                self._too_big(identity, str(error))
-                continue
-            except ProtocolError as error:
-                self._drop(identity, str(error))
-                continue
-            try:
-                self._handle([identity, *whole])
-            except Exception as error:  # a message we failed to foresee must not stop the loop or the ticker
-                log.debug("%s: handling a message raised", self.label, exc_info=True)
-                self._drop(identity, f"handling it raised {type(error).__name__}: {error!s:.200}")
-        return False
 
     def _too_big(self, identity: bytes, reason: str) -> None:
         """A message over ``max_message_bytes`` is dropped, and its pool lost: the tasks
         whose results it held would otherwise never end."""
-        self._drop(identity, reason)
+        self._router.drop(identity, reason)
         pool = self._pools.get(identity)
         if pool is not None:
             self._lose(pool, f"{pool.where()} sent {reason}")
 
-    def _handle(self, frames: list[bytes]) -> None:
-        identity = frames[0]
+    def _handle(self, identity: bytes, frames: list[bytes]) -> None:
         try:
-            message, payload = decode(frames[1:])
+            message, payload = decode(frames)
         except ProtocolError as error:
-            self._drop(identity, str(error))
+            self._router.drop(identity, str(error))
             return
         pool = self._pools.get(identity)
         kind = type(message)
         if kind is Register:
             self._register(identity, cast(Register, message))
         elif pool is None:
-            self._drop(identity, f"a {message.__struct_config__.tag} message from a peer that has not registered")
+            tag = message.__struct_config__.tag
+            self._router.drop(identity, f"a {tag} message from a peer that has not registered")
             # A pool lost, back over a link that came back (as a new peer): its tasks ran elsewhere.
-            self._send(identity, encode(Refuse(f"refused by executor {self.label!r}: not registered (lost?)")))
+            self._router.send(identity, encode(Refuse(f"refused by executor {self.label!r}: not registered (lost?)")))
         else:
             pool.last_seen = time.monotonic()
             if kind is Results:
-                self._results(pool, cast(Results, message).results, payload)
+                rows = cast(Results, message).results
+                self._table.complete(pool, rows, pieces(payload, [row.size for row in rows]), self.label)
+                self._schedule_flush()
             elif kind is Drained:
                 self._forget(pool)
             elif kind is Heartbeat:
@@ -533,16 +313,7 @@ class ZMQExecutor:
                 if beat.samples or beat.tasks:
                     self._samples(pool, beat.samples, beat.tasks)
             else:
-                self._drop(identity, f"a {message.__struct_config__.tag} message, which pools do not send")
-
-    def _drop(self, identity: bytes, reason: str) -> None:
-        # A flood of garbage must not become a flood of log lines: a peer's first, then a count.
-        self.dropped += 1
-        first = identity not in self._dropped_from and len(self._dropped_from) < _LOGGED_PEERS
-        if first:
-            self._dropped_from.add(identity)
-        if first or self.dropped % 1000 == 0:
-            log.warning("%s: dropped a message from %r (%d so far): %s", self.label, identity, self.dropped, reason)
+                self._router.drop(identity, f"a {message.__struct_config__.tag} message, which pools do not send")
 
     def _register(self, identity: bytes, message: Register) -> None:
         where = f"pool {message.pool} on {message.host} (pid {message.pid})"
@@ -551,24 +322,22 @@ class ZMQExecutor:
             log.error("%s: refused %s: %s", self.label, where, problem)
             # Which versions we run is for the driver's log, not for whoever asked.
             reason = f"refused by executor {self.label!r}: versions differ (its log says which)"
-            self._send(identity, encode(Refuse(reason)))
+            self._router.send(identity, encode(Refuse(reason)))
             return
         if message.capacity < 1:
-            self._send(identity, encode(Refuse(f"refused: capacity {message.capacity} < 1")))
+            self._router.send(identity, encode(Refuse(f"refused: capacity {message.capacity} < 1")))
             return
         if self._closing:
-            self._send(identity, encode(Shutdown()))
+            self._router.send(identity, encode(Shutdown()))
             return
         again = self._pools.get(identity)
         if again is not None:  # a pool that registers anew has forgotten what it held
             log.warning("%s: %s registered again; its %d tasks are retried", self.label, where, len(again.inflight))
             self._fail_inflight(again, WorkerLost(f"{self.label}: lost what {again.where()} held: it registered again"))
         if again is not None:
-            self._remove(again)
+            self._table.remove(again)
         workers = message.capacity
-        pool = _Pool(identity, message.pool, message.host, 0, time.monotonic(), workers=workers)
-        self._pools[identity] = pool
-        self._set_limit(pool, self._limit(pool))
+        pool = self._table.add(identity, message.pool, message.host, workers, time.monotonic())
         if self.blocks is not None:
             self.blocks.register(pool.pool_id)
         accept = Accept(
@@ -578,38 +347,21 @@ class ZMQExecutor:
             usage_interval=self.usage_interval or 0.0,
             max_message_bytes=self.max_message_bytes,
         )
-        self._send(identity, encode(accept))
+        self._router.send(identity, encode(accept))
         log.info("%s: registered %s with %d workers", self.label, where, workers)
         self._schedule_flush()
 
-    def _samples(self, pool: _Pool, nodes: Any, tasks: Any) -> None:
+    def _samples(self, pool: RegisteredPool, nodes: Any, tasks: Any) -> None:
         source = f"{self.label}/{pool.pool_id}"
         try:
             samples: list[Sample] = [NodeSample.of(pool.host, source, row) for row in nodes]
             # A pool knows the tasks it was sent by the executor's ids, which are the runtime's.
             samples += [TaskSample.of(row) for row in tasks]
         except (TypeError, ValueError) as error:  # not a list, or a malformed row
-            self._drop(pool.identity, f"bad samples: {error}")
+            self._router.drop(pool.identity, f"bad samples: {error}")
             return
         if self.on_samples is not None:
             self.on_samples(samples)
-
-    def _limit(self, pool: _Pool) -> int:
-        """How many tasks ``pool`` may hold: one per worker and ~_QUEUED_SECONDS of work more."""
-        per_worker = math.ceil(_QUEUED_SECONDS / max(pool.task_seconds, 1e-6))
-        return pool.workers + min(self.prefetch, pool.workers * per_worker)
-
-    def _results(self, pool: _Pool, rows: list[ResultRow], payload: bytes) -> None:
-        for row, value in zip(rows, pieces(payload, [row.size for row in rows]), strict=True):
-            pool.task_seconds += 0.2 * (row.ended - row.started - pool.task_seconds)
-            task = pool.inflight.pop(row.task_id, None)
-            if task is None:  # cancelled, or a pool confused about ids: nothing waits for it
-                continue
-            del self._index.placed[row.task_id]
-            if not task.future.done():
-                task.future.set_result(decode_result(task.spec, row, value, f"{self.label}/{row.worker}"))
-        self._set_limit(pool, self._limit(pool))
-        self._schedule_flush()
 
     # -- heartbeats and loss ------------------------------------------------------------
 
@@ -619,22 +371,21 @@ class ZMQExecutor:
         self._ticker = self._loop.call_later(self.heartbeat_period, self._tick)
         # Judge silence on what has arrived: after a long turn of the loop (admitting a
         # big graph), heartbeats wait unread in the socket.
-        while not self._receive(_READ_BURST):
-            pass
+        self._router.receive_all()
         now, heartbeat = time.monotonic(), encode(Heartbeat())
         for pool in list(self._pools.values()):
             silent = now - pool.last_seen
             if silent > self.heartbeat_threshold:
                 limit = self.heartbeat_threshold
                 self._lose(pool, f"{pool.where()} sent nothing for {silent:.1f} s (heartbeat threshold {limit} s)")
-            elif not self._send(pool.identity, heartbeat):
+            elif not self._router.send(pool.identity, heartbeat):
                 self._lose(pool, f"{pool.where()} disconnected")
         if not self._checking_blocks and self.blocks is not None:
             self._checking_blocks = True
             check = self._loop.create_task(self._check_blocks(self.blocks))
             self._background.add(check)
             check.add_done_callback(self._background.discard)
-        self._read_soon()
+        self._router.read_soon()
 
     async def _check_blocks(self, blocks: Blocks) -> None:
         """A block whose job ended loses its pool now, without waiting for the threshold."""
@@ -653,7 +404,7 @@ class ZMQExecutor:
                 if blocks.failed_in_a_row >= self.max_failed_blocks:
                     self._broken = f"{reason} ({blocks.failed_in_a_row} blocks in a row ended so)"
         if self._broken:
-            self._fail_pending(RuntimeError(self._broken))
+            self._table.fail_pending(RuntimeError(self._broken), self.label)
         elif not self._closing:
             await self._scale(blocks)
 
@@ -662,7 +413,7 @@ class ZMQExecutor:
         per_block = self.provider.workers_per_block + self.prefetch
         starting = blocks.starting
         more = blocks_to_start(
-            queued=len(self._index.waiting),
+            queued=len(self._table.waiting),
             running=len(blocks.jobs) - starting,
             starting=starting,
             per_block=per_block,
@@ -670,7 +421,7 @@ class ZMQExecutor:
             max_blocks=self.provider.max_blocks,
         )
         if more:
-            log.info("%s: %d tasks wait; starting %d more blocks", self.label, len(self._index.waiting), more)
+            log.info("%s: %d tasks wait; starting %d more blocks", self.label, len(self._table.waiting), more)
             self._checking_blocks = True  # no other check may decide to scale while this one submits
             try:
                 await asyncio.to_thread(blocks.scale_out, more)
@@ -679,45 +430,31 @@ class ZMQExecutor:
                     log.warning("%s: could not start a block: %s", self.label, error)
                     return
                 self._broken = f"{self.label}: could not start a block: {error}"
-                self._fail_pending(RuntimeError(self._broken))
+                self._table.fail_pending(RuntimeError(self._broken), self.label)
                 return
             finally:
                 self._checking_blocks = False
-        now, staying = time.monotonic(), len(blocks.jobs) - sum(p.draining for p in self._pools.values())
-        for pool in list(self._pools.values()):
-            if self._drain_after is not None and not pool.draining and now - pool.joined >= self._drain_after:
-                log.info("%s: %s is near its block's walltime; draining it", self.label, pool.where())
-                staying -= 1
-                await self.drain([pool.pool_id])
-                continue
-            if pool.inflight or pool.draining:
-                pool.idle_since = None
-                continue
-            pool.idle_since = idle_since = pool.idle_since or now
-            idle_for = now - idle_since
-            if may_scale_in(
-                idle_for=idle_for, idle_timeout=self.idle_timeout, queued=len(self._index.waiting), blocks=staying,
-                min_blocks=self.provider.min_blocks,
-            ):
-                log.info("%s: %s idle for %.0f s; draining it", self.label, pool.where(), idle_for)
-                staying -= 1
-                await self.drain([pool.pool_id])
+        draining = pools_to_drain(
+            self._pools.values(),
+            now=time.monotonic(),
+            drain_after=self._drain_after,
+            idle_timeout=self.idle_timeout,
+            queued=len(self._table.waiting),
+            blocks=len(blocks.jobs),
+            min_blocks=self.provider.min_blocks,
+        )
+        for pool, why in draining:
+            log.info("%s: %s; draining it", self.label, why)
+            await self.drain([pool.pool_id])
 
-    def _fail_pending(self, error: BaseException) -> None:
-        self._index.waiting.clear()
-        while self._pending:
-            task = self._pending.popleft()
-            if not task.future.done():
-                task.future.set_result(TaskResult(task.spec.task_id, error=error, worker=self.label))
-
-    def _lose(self, pool: _Pool, reason: str) -> None:
+    def _lose(self, pool: RegisteredPool, reason: str) -> None:
         """The pool is gone: its tasks fail with WorkerLost (the runtime retries them) once
         its block's job has ended, so that no retry runs beside what the pool still runs."""
         if self._pools.get(pool.identity) is not pool:
             return
-        self._remove(pool)
+        self._table.remove(pool)
         log.warning("%s: lost %s: %s", self.label, pool.where(), reason)
-        tasks = self._take_inflight(pool)
+        tasks = self._table.take_inflight(pool)
         error = WorkerLost(f"{self.label}: lost {reason}")
         if self.blocks is None or pool.pool_id not in self.blocks.jobs:
             self._fail(pool, tasks, error, ended=True)  # not our block, or over already: nothing to wait for
@@ -725,25 +462,11 @@ class ZMQExecutor:
             stopping = self._in_background(self.blocks.stop, pool.pool_id, self.heartbeat_threshold)
             stopping.add_done_callback(lambda done: self._fail(pool, tasks, error, ended=_ended(done)))
 
-    def _fail_inflight(self, pool: _Pool, error: WorkerLost) -> None:
+    def _fail_inflight(self, pool: RegisteredPool, error: WorkerLost) -> None:
         """The tasks ``pool`` held fail with ``error`` now (the runtime retries them)."""
-        self._fail(pool, self._take_inflight(pool), error, ended=True)
+        self._fail(pool, self._table.take_inflight(pool), error, ended=True)
 
-    def _take_inflight(self, pool: _Pool) -> list[EncodedTask]:
-        tasks = list(pool.inflight.values())
-        for task_id in pool.inflight:
-            del self._index.placed[task_id]
-        pool.inflight.clear()
-        self._update_room(pool)
-        return tasks
-
-    def _remove(self, pool: _Pool) -> None:
-        """``pool`` is registered no more: it neither counts in the capacity nor gets tasks."""
-        del self._pools[pool.identity]
-        self._index.limits -= pool.limit
-        self._index.room.pop(pool.identity, None)
-
-    def _fail(self, pool: _Pool, tasks: list[EncodedTask], error: WorkerLost, ended: bool) -> None:
+    def _fail(self, pool: RegisteredPool, tasks: list[EncodedTask], error: WorkerLost, ended: bool) -> None:
         where = f"{self.label}/{pool.pool_id}"
         if not ended:
             log.warning("%s: retrying the tasks of %s, whose job is not known to have ended", self.label, where)
@@ -752,9 +475,9 @@ class ZMQExecutor:
                 task.future.set_result(TaskResult(task.spec.task_id, error=error, worker=where))
         self._schedule_flush()
 
-    def _forget(self, pool: _Pool) -> None:
+    def _forget(self, pool: RegisteredPool) -> None:
         """A drained pool said goodbye."""
-        self._remove(pool)
+        self._table.remove(pool)
         if self.blocks is not None and pool.pool_id in self.blocks.jobs:
             self._in_background(self.blocks.cancel, [pool.pool_id])
 
@@ -770,9 +493,8 @@ class ZMQExecutor:
         """Stop sending to these pools; they finish what they hold, then exit."""
         for pool in self._pools.values():
             if pool.pool_id in pool_ids:
-                pool.draining = True
-                self._update_room(pool)
-                self._send(pool.identity, encode(Drain()))
+                self._table.drain(pool)
+                self._router.send(pool.identity, encode(Drain()))
 
 
 def _ended(stopping: asyncio.Task[bool]) -> bool:

@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Collection, Iterator
+from typing import TYPE_CHECKING
 
-__all__ = ["blocks_to_start", "may_scale_in"]
+if TYPE_CHECKING:
+    from plait.backends.zmq._pool_table import RegisteredPool
+
+__all__ = ["blocks_to_start", "may_scale_in", "pools_to_drain"]
 
 
 def blocks_to_start(
@@ -42,3 +47,38 @@ def may_scale_in(*, idle_for: float, idle_timeout: float, queued: int, blocks: i
     False
     """
     return queued == 0 and idle_for >= idle_timeout and blocks > min_blocks
+
+
+def pools_to_drain(
+    pools: Collection[RegisteredPool],
+    *,
+    now: float,
+    drain_after: float | None,
+    idle_timeout: float,
+    queued: int,
+    blocks: int,
+    min_blocks: int,
+) -> Iterator[tuple[RegisteredPool, str]]:
+    """The pools to drain now, each with why: its block is ``drain_after`` seconds old (near
+    its walltime), or it has had nothing to do for ``idle_timeout`` while nothing is
+    ``queued`` (never leaving fewer than ``min_blocks`` of the ``blocks``).
+
+    Records when each pool became idle (``idle_since``). Lazy: a pool is drained before the next
+    one is judged, as a draining one is judged differently.
+    """
+    staying = blocks - sum(p.draining for p in pools)
+    for pool in list(pools):
+        if drain_after is not None and not pool.draining and now - pool.joined >= drain_after:
+            staying -= 1
+            yield pool, f"{pool.where()} is near its block's walltime"
+            continue
+        if pool.inflight or pool.draining:
+            pool.idle_since = None
+            continue
+        pool.idle_since = idle_since = pool.idle_since or now
+        idle_for = now - idle_since
+        if may_scale_in(
+            idle_for=idle_for, idle_timeout=idle_timeout, queued=queued, blocks=staying, min_blocks=min_blocks
+        ):
+            staying -= 1
+            yield pool, f"{pool.where()} idle for {idle_for:.0f} s"

@@ -18,6 +18,7 @@ import zmq
 import plait as pl
 from plait.backends import ResultTooLarge, _encoding
 from plait.backends.zmq import _executor
+from plait.backends.zmq._blocks import pool_command
 from plait.backends.zmq._protocol import Message, Refuse, Register, Tasks, decode, encode
 from tests.backends.zmq.zmq_apps import (
     FAST,
@@ -176,7 +177,7 @@ def test_a_refused_pool_says_why_and_exits_with_its_workers() -> None:
         router = context.socket(zmq.ROUTER)
         router.linger = 0
         port = router.bind_to_random_port("tcp://127.0.0.1")
-        argv = _executor.pool_command(f"tcp://127.0.0.1:{port}", "lonely", 2)
+        argv = pool_command(f"tcp://127.0.0.1:{port}", "lonely", 2)
         pool = subprocess.Popen(argv, stderr=subprocess.PIPE, text=True)
         try:
             assert router.poll(30_000), "the pool did not register"

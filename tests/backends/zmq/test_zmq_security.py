@@ -26,8 +26,8 @@ import pytest
 import zmq
 
 import plait as pl
+from plait.backends.zmq._blocks import pool_command
 from plait.backends.zmq._curve import Keys
-from plait.backends.zmq._executor import pool_command
 from plait.backends.zmq._frames import MessageTooBig, join, split
 from plait.backends.zmq._protocol import (
     PROTOCOL_VERSION,

@@ -1,0 +1,149 @@
+"""The ZMQExecutor's ROUTER socket on an asyncio loop: bound, read in bursts, sent whole.
+
+It knows frames and peers' identities, not what the messages mean: each whole message
+goes to ``handle``; one over ``max_message_bytes`` goes to ``too_big``. Nothing a peer
+sends, however malformed, escapes ``receive`` to stop the loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import cast
+
+import zmq
+
+from plait.backends.zmq._curve import Keys, configure_server
+from plait.backends.zmq._frames import WIRE_BYTES, MessageTooBig, join, split
+from plait.backends.zmq._protocol import ProtocolError
+
+__all__ = ["Router"]
+
+log = logging.getLogger("plait.zmq")
+
+# How many messages one turn of the loop reads before letting other work run.
+_READ_BURST = 256
+# Drops are logged once per peer, for this many peers: a flood from many identities
+# costs neither a flood of log lines nor a set that grows with it.
+_LOGGED_PEERS = 64
+# zmq's flags as plain ints: pyzmq's send_multipart ors its enums anew for every frame,
+# about 1 us each, and a batch has a frame per task.
+_NOBLOCK = int(zmq.NOBLOCK)
+_MORE = int(zmq.SNDMORE) | _NOBLOCK
+_POLLIN = int(zmq.POLLIN)
+
+Handler = Callable[[bytes, list[bytes]], None]  # a peer's identity, and its message's frames
+
+
+class Router:
+    """A ROUTER socket that reads on ``loop``, logging each drop once per peer."""
+
+    def __init__(self, label: str, max_message_bytes: int, handle: Handler, too_big: Callable[[bytes, str], None]):
+        self.label = label
+        self.max_message_bytes = max_message_bytes
+        self._handle, self._too_big = handle, too_big
+        self.dropped = 0  # messages that were not ours, or not from a registered pool
+        self._dropped_from: set[bytes] = set()  # the peers whose drops have been logged
+        self._context: zmq.Context[zmq.Socket[bytes]] | None = None
+        self._socket: zmq.Socket[bytes] | None = None
+        self._authenticator: object | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def bind(
+        self, loop: asyncio.AbstractEventLoop, host: str, port: int, heartbeat: tuple[float, float], keys: Keys | None
+    ) -> int:
+        """Bind on ``host`` (``port`` 0: a free one), heartbeating every ``heartbeat[0]``
+        seconds and breaking a link silent for ``heartbeat[1]``; returns the port."""
+        self._loop, self._context = loop, zmq.Context()
+        sock = self._socket = self._context.socket(zmq.ROUTER)
+        sock.linger = 0
+        sock.router_mandatory = True  # a send to a vanished pool raises, never vanishes silently
+        # zmq holds a frame whole before the handshake can fail: a stranger gets this much, no more.
+        sock.maxmsgsize = WIRE_BYTES
+        # Credit bounds what is queued per pool; the marks only have to exceed it.
+        sock.sndhwm = sock.rcvhwm = 100_000
+        # ZMTP heartbeats, answered by zmq's own thread even while this loop is busy:
+        # they keep a pool's link alive through long turns of the loop, and break a dead one.
+        period, threshold = heartbeat
+        sock.heartbeat_ivl = int(period * 1000)
+        sock.heartbeat_timeout = sock.heartbeat_ttl = int(threshold * 1000)
+        if keys is not None:
+            self._authenticator = configure_server(self._context, sock, keys)
+        if port:
+            sock.bind(f"tcp://{host}:{port}")
+        else:
+            port = sock.bind_to_random_port(f"tcp://{host}")
+        loop.add_reader(cast(int, sock.getsockopt(zmq.FD)), self._on_readable)
+        return port
+
+    def close(self) -> None:
+        if self._socket is not None and self._loop is not None:
+            self._loop.remove_reader(cast(int, self._socket.getsockopt(zmq.FD)))
+            self._socket.close(linger=0)
+        if self._authenticator is not None:
+            self._authenticator.stop()  # type: ignore[attr-defined]
+        if self._context is not None:
+            self._context.term()
+
+    def send(self, identity: bytes, frames: list[bytes]) -> bool:
+        """Queue a message to ``identity``; whether it could be (not: the peer is gone)."""
+        assert self._socket is not None
+        send, parts = self._socket.send, split(frames)
+        try:  # a send fails on its first frame, or not at all: zmq queues a message whole
+            send(identity, _MORE)
+            for part in parts[:-1]:
+                send(part, _MORE, copy=False)
+            send(parts[-1], _NOBLOCK, copy=False)
+        except zmq.ZMQError as error:  # gone (EHOSTUNREACH) or not reading for far too long (EAGAIN)
+            log.warning("%s: could not send to pool %r: %s", self.label, identity, error)
+            return False
+        return True
+
+    def drop(self, identity: bytes, reason: str) -> None:
+        # A flood of garbage must not become a flood of log lines: a peer's first, then a count.
+        self.dropped += 1
+        first = identity not in self._dropped_from and len(self._dropped_from) < _LOGGED_PEERS
+        if first:
+            self._dropped_from.add(identity)
+        if first or self.dropped % 1000 == 0:
+            log.warning("%s: dropped a message from %r (%d so far): %s", self.label, identity, self.dropped, reason)
+
+    def read_soon(self) -> None:
+        # The socket's fd is edge-triggered: after a send, messages may wait unannounced.
+        if self._socket is not None and cast(int, self._socket.getsockopt(zmq.EVENTS)) & _POLLIN and self._loop:
+            self._loop.call_soon(self._on_readable)
+
+    def receive_all(self) -> None:
+        """Handle every message waiting now."""
+        while not self._receive(_READ_BURST):
+            pass
+
+    def _on_readable(self) -> None:
+        if not self._receive(_READ_BURST):
+            self.read_soon()
+
+    def _receive(self, limit: int) -> bool:
+        """Handle up to ``limit`` waiting messages; whether that was all of them."""
+        sock = self._socket
+        if sock is None or sock.closed:
+            return True
+        for _ in range(limit):
+            try:
+                identity, *frames = sock.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return True
+            try:
+                whole = join(frames, self.max_message_bytes)
+            except MessageTooBig as error:
+                self._too_big(identity, str(error))
+                continue
+            except ProtocolError as error:
+                self.drop(identity, str(error))
+                continue
+            try:
+                self._handle(identity, whole)
+            except Exception as error:  # a message we failed to foresee must not stop the loop or the ticker
+                log.debug("%s: handling a message raised", self.label, exc_info=True)
+                self.drop(identity, f"handling it raised {type(error).__name__}: {error!s:.200}")
+        return False
