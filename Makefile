@@ -26,6 +26,7 @@ demo: $(DEMO_STAMP)
 
 lint: $(TEST_STAMP)
 	$(BIN)/ruff check plait tests examples bench
+	$(BIN)/ruff format --check plait tests examples bench
 	$(BIN)/mypy plait
 
 # The documentation site in build/site, strict: a broken link or API reference fails it.

@@ -121,8 +121,10 @@ def main() -> None:
     print(f"\nplait / ProcessPoolExecutor(2) = {ours / medians['ProcessPoolExecutor(2)']:.2f}x   (goal >= 0.7x)")
     print(f"plait / Parsl ThreadPoolExecutor(2) = {ours / medians['Parsl ThreadPoolExecutor(2)']:.2f}x   (goal >= 5x)")
     nodes = [measure_in_fresh_process("interpreter", args.tasks) for _ in range(args.rounds)]
-    print(f"\ninterpreter overhead: {statistics.median(nodes):.0f} nodes/s "
-          f"(gather of {args.nodes} pure -> map pairs, no tasks)")
+    print(
+        f"\ninterpreter overhead: {statistics.median(nodes):.0f} nodes/s "
+        f"(gather of {args.nodes} pure -> map pairs, no tasks)"
+    )
 
 
 if __name__ == "__main__":

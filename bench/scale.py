@@ -72,8 +72,9 @@ def noop(x: int) -> None:
 class Simulated:
     """One simulated pool: a keyed DEALER that registers and answers every task at once."""
 
-    def __init__(self, context: zmq.Context[zmq.Socket[bytes]], url: str, keys: dict[str, bytes], pool_id: str,
-                 workers: int) -> None:
+    def __init__(
+        self, context: zmq.Context[zmq.Socket[bytes]], url: str, keys: dict[str, bytes], pool_id: str, workers: int
+    ) -> None:
         self.pool_id, self.workers = pool_id, workers
         self.socket = context.socket(zmq.DEALER)
         self.socket.linger = 0
@@ -87,10 +88,19 @@ class Simulated:
         self.held = 0
 
     def register(self) -> None:
-        self.socket.send_multipart(encode(Register(
-            protocol=PROTOCOL_VERSION, plait=__version__, python=python_version(),
-            capacity=self.workers, host=socket.gethostname(), pool=self.pool_id, pid=os.getpid(),
-        )))
+        self.socket.send_multipart(
+            encode(
+                Register(
+                    protocol=PROTOCOL_VERSION,
+                    plait=__version__,
+                    python=python_version(),
+                    capacity=self.workers,
+                    host=socket.gethostname(),
+                    pool=self.pool_id,
+                    pid=os.getpid(),
+                )
+            )
+        )
 
     def receive(self, hold: bool) -> None:
         while True:
@@ -170,9 +180,18 @@ def start_simulators(
     assert executor.key_file is not None, "every ZMQExecutor link is CurveZMQ: it wrote a key file"
     return [
         subprocess.Popen(
-            [sys.executable, __file__, "--simulate", executor.url, str(executor.key_file), str(first), str(count),
-             str(workers)],
-            stdout=subprocess.PIPE, text=True,
+            [
+                sys.executable,
+                __file__,
+                "--simulate",
+                executor.url,
+                str(executor.key_file),
+                str(first),
+                str(count),
+                str(workers),
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
         )
         for first, count in groups
     ]
@@ -234,7 +253,12 @@ def drive(pools: int, workers: int, tasks: int, per_process: int, kill: float) -
 
 
 def lose(
-    rt: pl.Runtime, executor: pl.ZMQExecutor, process: subprocess.Popen[str], doomed: int, tasks: int, *,
+    rt: pl.Runtime,
+    executor: pl.ZMQExecutor,
+    process: subprocess.Popen[str],
+    doomed: int,
+    tasks: int,
+    *,
     losses: Losses,
 ) -> dict[str, Any]:
     """Make the doomed pools hold what they are sent, SIGKILL them, and time the run to its end.
@@ -264,8 +288,20 @@ def lose(
 
 
 def run_child(args: argparse.Namespace, pools: int, kill: float) -> dict[str, Any]:
-    argv = [sys.executable, __file__, "--child", str(pools), "--workers", str(args.workers), "--tasks",
-            str(args.tasks), "--per-process", str(args.per_process), "--kill", str(kill)]
+    argv = [
+        sys.executable,
+        __file__,
+        "--child",
+        str(pools),
+        "--workers",
+        str(args.workers),
+        "--tasks",
+        str(args.tasks),
+        "--per-process",
+        str(args.per_process),
+        "--kill",
+        str(kill),
+    ]
     done = subprocess.run(argv, capture_output=True, text=True, timeout=1800, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"{pools} pools: failed ({done.returncode}):\n{done.stderr[-3000:]}")

@@ -68,4 +68,3 @@ def worker(url: str, pool_id: str, workers: int | None, key_file: Path | None) -
     from plait.backends.zmq._pool import main as pool_main
 
     raise SystemExit(pool_main(url, pool_id, workers, key_file))
-

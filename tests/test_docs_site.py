@@ -44,4 +44,3 @@ def test_a_broken_link_or_reference_fails_the_build(tmp_path: Path, page: str, c
     built = build(tmp_path, page)
     assert built.returncode != 0
     assert complaint in built.stderr
-

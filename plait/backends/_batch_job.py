@@ -42,6 +42,7 @@ def main(argv: list[str] | None = None) -> None:
     lock = threading.Lock()
     started = time.time()
     if timeout is not None:
+
         def expire() -> None:
             error = TaskTimeout(
                 f"{wire.name} ran longer than its timeout of {timeout} s on {socket.gethostname()}; its job was ended"

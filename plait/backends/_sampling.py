@@ -131,7 +131,6 @@ class NodeSampler:
         return [time.time(), cpu, memory.total - memory.available, memory.available, memory.total, load1, self._cpus]
 
 
-
 @attrs.frozen
 class TaskSample:
     """One look at the worker process of a running task (``task``: the runtime's task id).

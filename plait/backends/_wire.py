@@ -35,6 +35,7 @@ __all__ = [
     "loads_function",
 ]
 
+
 def dumps(value: Any) -> bytes:
     """Pickle ``value``: plain pickle when it can (fast), cloudpickle when it must."""
     try:

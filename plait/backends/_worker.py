@@ -133,7 +133,6 @@ class _Channel:
         self.sock.sendall(results_frame(results))
 
 
-
 def serve(channel: _Channel) -> None:
     """Run batches of tasks until the driver goes away or says stop."""
     functions: FunctionCache = {}

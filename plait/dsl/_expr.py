@@ -177,14 +177,12 @@ class Expr(ContainerN[T_co, Never, Never], SupportsKind1["Expr[Any]", T_co]):  #
 
     def __bool__(self) -> NoReturn:
         raise TypeError(
-            f"{self.label()} has no truth value before it runs: "
-            "use .map(fn) or .bind(fn) to act on its result"
+            f"{self.label()} has no truth value before it runs: use .map(fn) or .bind(fn) to act on its result"
         )
 
     def __iter__(self) -> Iterator[Any]:
         raise TypeError(
-            f"{self.label()} cannot be iterated before it runs: use .map(fn), .bind(fn) "
-            "or plait.traverse(app, expr)"
+            f"{self.label()} cannot be iterated before it runs: use .map(fn), .bind(fn) or plait.traverse(app, expr)"
         )
 
     def __format__(self, format_spec: str) -> str:

@@ -180,9 +180,7 @@ def outputs_spec(outputs: Iterable[object], signature: inspect.Signature, app: s
         elif isinstance(item, str):
             if item not in signature.parameters:
                 have = ", ".join(signature.parameters) or "no parameters"
-                raise ValueError(
-                    f"app {app}: outputs names parameter {item!r}, which it does not have (it has {have})"
-                )
+                raise ValueError(f"app {app}: outputs names parameter {item!r}, which it does not have (it has {have})")
             params.append(item)
         else:
             raise TypeError(

@@ -260,8 +260,9 @@ class _Walk:
         tokens = [f"{attr}=".encode() + token for attr, token in map(_class_token, data) if token is not None]
         self.parts.add((f"c {name}", b"".join(tokens)))
         # A private attribute with no token is the class's machinery (ABC caches, enum maps), not data.
-        self.not_covered.update(f"{name}.{attr}" for attr, token in map(_class_token, data)
-                                if token is None and not attr.startswith("_"))
+        self.not_covered.update(
+            f"{name}.{attr}" for attr, token in map(_class_token, data) if token is None and not attr.startswith("_")
+        )
 
     def reached(self, holder: str, attr: str, obj: object, via: str) -> None:
         """``obj``, found as ``holder.attr`` in code reached through ``via``."""

@@ -85,7 +85,7 @@ def _box(box: Box, x: int, y: int) -> str:
     label = box.label if len(box.label) <= 26 else box.label[:25] + "…"
     fill = _FILL.get(box.kind, "#e8f3e8")
     return (
-        f'<g><title>{html.escape(box.label)}</title>'
+        f"<g><title>{html.escape(box.label)}</title>"
         f'<rect x="{x}" y="{y}" width="{BOX_W}" height="{BOX_H}" rx="4" fill="{fill}" stroke="#456"/>'
         f'<text x="{x + BOX_W // 2}" y="{y + BOX_H // 2 + 4}" text-anchor="middle">{html.escape(label)}</text></g>'
     )

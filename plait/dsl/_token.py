@@ -64,9 +64,7 @@ def digest(*parts: bytes) -> bytes:
     return hashlib.blake2b(b"".join(parts), digest_size=16).digest()
 
 
-def token_of(
-    value: object, on_ref: Callable[[object], bytes] | None = None, where: str = ""
-) -> bytes:
+def token_of(value: object, on_ref: Callable[[object], bytes] | None = None, where: str = "") -> bytes:
     """A deterministic token for ``value``.
 
     ``on_ref`` is asked for the token of anything that is a reference to other work
@@ -155,9 +153,7 @@ class _Writer:
                 self.write(item, f"{where}[{i}]")
         elif cls is dict:
             mapping: Any = value
-            items = sorted(
-                (self.sub(k, where), self.sub(v, f"{where}[{k!r}]")) for k, v in mapping.items()
-            )
+            items = sorted((self.sub(k, where), self.sub(v, f"{where}[{k!r}]")) for k, v in mapping.items())
             out.append(b"D" + _len(len(items)))
             out.extend(k + v for k, v in items)
         elif cls in (set, frozenset):

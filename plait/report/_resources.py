@@ -45,9 +45,7 @@ def _node_charts(nodes: list[NodeSeries], window: tuple[float, float]) -> str:
         parts.append(
             _chart(f"CPU busy, of {n.cpus} cores", cpu, t0=t0, span=span, top=100.0, color="#4e79a7", fmt=_percent)
         )
-        parts.append(
-            _chart("memory used", memory, t0=t0, span=span, top=_memory_top(n), color="#f28e2b", fmt=_bytes)
-        )
+        parts.append(_chart("memory used", memory, t0=t0, span=span, top=_memory_top(n), color="#f28e2b", fmt=_bytes))
     parts.append("</div>")
     return "".join(parts)
 

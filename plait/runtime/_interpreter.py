@@ -429,7 +429,14 @@ class Interpreter:
             self.live -= 1
             del self.failures[node]
             self._event(
-                "failed", node, app, executor=label, worker=worker, error=error, at=ended, attempt=len(history),
+                "failed",
+                node,
+                app,
+                executor=label,
+                worker=worker,
+                error=error,
+                at=ended,
+                attempt=len(history),
                 usage=result.usage,
             )
             if len(history) > 1:

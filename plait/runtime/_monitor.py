@@ -62,9 +62,7 @@ class EventLog:
     ``debug_payload_bytes`` (0: never); bigger ones are recorded with their size only.
     """
 
-    def __init__(
-        self, path: str | os.PathLike[str], *, debug_payload_bytes: int = DEFAULT_DEBUG_PAYLOAD_BYTES
-    ) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, debug_payload_bytes: int = DEFAULT_DEBUG_PAYLOAD_BYTES) -> None:
         if debug_payload_bytes < 0:
             raise ValueError(f"debug_payload_bytes={debug_payload_bytes}: must be >= 0")
         self.path = Path(path)
@@ -191,7 +189,6 @@ class EventLog:
         except sqlite3.Error as error:  # a full disk, a deleted file: the run goes on unrecorded
             self._broken = True
             warnings.warn(f"monitor {self.path}: cannot write ({error}); no more events are recorded", stacklevel=1)
-
 
     def _write_calls(self, specs: list[TaskSpec]) -> None:
         # Pickled here, not on the loop thread: the same bytes the executor sent its worker.

@@ -136,7 +136,11 @@ class Runtime:
         monitor = combine([monitor, progress_monitor(progress)])
         self._executors = chosen
         self._interpreter = Interpreter(
-            {e.label: e for e in chosen}, retry=policy, lost_retries=lost_retries, memo=cache, monitor=monitor,
+            {e.label: e for e in chosen},
+            retry=policy,
+            lost_retries=lost_retries,
+            memo=cache,
+            monitor=monitor,
             collector=Collector(gc_threshold),
         )
         self._loop = asyncio.new_event_loop()

@@ -463,8 +463,7 @@ class _Draw:
         return [
             p
             for p in fixed
-            if g.depth.get(p.type, _INF) <= below
-            and all(g._param_depth(q) <= below for q in sig.params if q is not p)
+            if g.depth.get(p.type, _INF) <= below and all(g._param_depth(q) <= below for q in sig.params if q is not p)
         ]
 
     def many(self, item: Callable[[], Expr[Any]]) -> list[Expr[Any]]:

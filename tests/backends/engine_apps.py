@@ -119,8 +119,6 @@ class Events:
         return [e for s, e in self.seen if s == "retried" and isinstance(e, kind)]
 
 
-
-
 def kill_a_worker_mid_run(
     executor: pl.Executor, markers: Path, *, known: bool = False, events: Events | None = None
 ) -> tuple[int, BaseException]:

@@ -146,7 +146,6 @@ def test_a_pool_runs_its_tasks_inside_a_charliecloud_image(charliecloud_image: t
     assert not Path("/plait-image").exists() or Path("/plait-image").read_text() != token
 
 
-
 @pytest.mark.timeout(60)
 def test_workers_keep_the_images_own_import_paths(charliecloud_image: tuple[Path, str]) -> None:
     # Workers take the driver's sys.path so that its modules import by name; an image's own

@@ -185,7 +185,6 @@ def test_a_decorator_option_parsl_does_not_have_is_refused_where_the_app_is_defi
         parsl.join_app(executors=["threads"])  # join apps run on the internal threads
 
 
-
 @python_app
 def times(left: int, right: int) -> int:
     return left * right

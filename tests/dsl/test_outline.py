@@ -72,8 +72,10 @@ def test_a_deep_chain_is_cut_to_the_boxes_nearest_the_result() -> None:
 def test_a_wide_layer_of_distinct_boxes_wraps_within_the_width() -> None:
     apps = []
     for n in range(MAX_BOXES * 2):
+
         def body(x: int) -> int:
             return x
+
         body.__name__ = body.__qualname__ = f"step{n}"
         apps.append(pl.app(body))
     graph = pl.gather(*[a(1) for a in apps])

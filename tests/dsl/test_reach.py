@@ -16,7 +16,7 @@ import pytest
 import plait as pl
 from plait.dsl import _reach
 
-HELPERS = '''
+HELPERS = """
 FACTOR = 3
 OFFSET = {"a": 1}
 
@@ -37,9 +37,9 @@ class Model:
 
     def _inner(self, x):
         return x * self.weight
-'''
+"""
 
-PIPELINE = '''
+PIPELINE = """
 import plait as pl
 import helpers
 from helpers import scale, Model
@@ -75,7 +75,7 @@ def local_helper(x):
 
 
 LOCAL = 7
-'''
+"""
 
 
 @pytest.fixture
@@ -218,7 +218,7 @@ def test_a_constant_with_no_token_is_named_in_a_warning_and_left_out() -> None:
         reads_opaque(2)  # once per app
 
 
-USES_TINYLIB = '''
+USES_TINYLIB = """
 import sys
 import types
 sys.path.insert(0, {site!r})
@@ -237,7 +237,7 @@ def independent(x):
 
 
 print(doubled.reach.distributions, doubled(1).key, independent(1).key)
-'''
+"""
 
 
 def _install_tinylib(tmp_path: Path, version: str) -> Path:
@@ -277,7 +277,7 @@ def test_an_installed_library_s_version_change_reruns_what_uses_it(tmp_path: Pat
     assert second[1] != first[1] and second[2] == first[2]
 
 
-RUN = '''
+RUN = """
 import sys
 import types
 import plait as pl
@@ -302,7 +302,7 @@ def other(x):
 
 with pl.Runtime([pl.ThreadExecutor(2)], cache={db!r}) as rt:
     print(rt.run(pl.gather([work(i) for i in range(3)] + [other(i) for i in range(3)])))
-'''
+"""
 
 
 @pytest.mark.slow
@@ -327,7 +327,7 @@ def test_a_memo_reruns_after_a_helper_or_constant_edit_between_runs(tmp_path: Pa
     assert run() == ("[10, 13, 16, 0, 1, 2]", ["work 0", "work 1", "work 2"])
 
 
-MODELS = '''
+MODELS = """
 import dataclasses
 
 
@@ -337,7 +337,7 @@ class Params:
 
     def scaled(self):
         return self.k * 2
-'''
+"""
 
 
 def test_a_method_of_an_argument_s_class_is_in_the_call_s_key(tmp_path: Path, monkeypatch) -> None:

@@ -210,6 +210,7 @@ def test_paths_outside_the_allowed_directory_are_refused(tmp_path: Path) -> None
         copy(pl.File(inside / "a.txt"), str(outside / "c.txt"))
     with pytest.raises(PermissionError, match=r"copy: argument 'src' is .*, outside the allowed"):
         copy(pl.File(inside / ".." / "elsewhere" / "b.txt"), str(inside / "c.txt"))
+
     @pl.shell(root=inside, cwd=inside, outputs=["out"])
     def make(out: str) -> list[str]:
         return ["touch", out]
@@ -301,8 +302,7 @@ def test_editing_an_input_reruns_what_depends_on_it_and_nothing_else(tmp_path: P
 
     def workflow() -> pl.Expr[int]:
         counts = [
-            count_lines(sort_into(pl.File(tmp_path / f"{n}.txt"), pl.File(tmp_path / f"{n}.sorted")))
-            for n in "ab"
+            count_lines(sort_into(pl.File(tmp_path / f"{n}.txt"), pl.File(tmp_path / f"{n}.sorted"))) for n in "ab"
         ]
         return add(*counts)
 

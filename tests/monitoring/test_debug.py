@@ -104,7 +104,7 @@ def test_debug_opens_pdb_where_the_task_raised(recorded: tuple[str, Path]) -> No
     _, db = recorded
     session = plait("debug", str(db), "divide", cwd=db.parent / "elsewhere", stdin="p x\np parts['tag']\nq\n")
     assert session.returncode == 1, session.stderr
-    assert "-> return x / (parts[\"scale\"] - 3)" in session.stdout
+    assert '-> return x / (parts["scale"] - 3)' in session.stdout
     assert "(Pdb) 7\n(Pdb) 't'\n" in session.stdout
     by_value = plait("debug", str(db), "check", cwd=db.parent, stdin="p total\nq\n")
     assert "-> raise OverflowError" in by_value.stdout  # the source of code sent by value is found again

@@ -48,9 +48,7 @@ def db_path(tmp_path: Path) -> Path:
     record(log, 3, "fit", "done", 1.0, retried=True)
     record(log, 4, "plot", "done", 9.0)
     record(log, 5, "plot", "failed", 0.5)
-    log.samples(
-        [NodeSample("n1", "x", 100.0 + i, 10.0 * i, (i + 1) * MiB, MiB, 64 * MiB, 0.5, 4) for i in range(3)]
-    )
+    log.samples([NodeSample("n1", "x", 100.0 + i, 10.0 * i, (i + 1) * MiB, MiB, 64 * MiB, 0.5, 4) for i in range(3)])
     log.samples([NodeSample("n0", "x", 101.0, 50.0, MiB, MiB, 8 * MiB, 1.0, 2)])
     log.close()
     return path

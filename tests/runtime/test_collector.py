@@ -62,9 +62,10 @@ def test_a_threshold_the_user_sets_during_a_run_is_kept(thresholds: tuple[int, i
 
 def test_put_back_only_when_every_runtime_is_idle(thresholds: tuple[int, int, int]) -> None:
     gate: concurrent.futures.Future[int] = concurrent.futures.Future()
-    with pl.Runtime([pl.ThreadExecutor(1)], progress=False) as waiting, pl.Runtime(
-        [pl.ThreadExecutor(1)], progress=False
-    ) as other:
+    with (
+        pl.Runtime([pl.ThreadExecutor(1)], progress=False) as waiting,
+        pl.Runtime([pl.ThreadExecutor(1)], progress=False) as other,
+    ):
         held = waiting.submit(pl.gather(gate))
         wait_for(lambda: gc.get_threshold()[0] == DEFAULT_THRESHOLD, "the waiting runtime to hold it", timeout=5)
         assert other.run(pl.pure(0).map(_threshold_in_run))[0] == DEFAULT_THRESHOLD

@@ -163,8 +163,11 @@ class Faulty(Recorder):
 def test_a_monitor_that_raises_is_silenced_with_a_warning_and_the_run_goes_on() -> None:
     faulty = Faulty()
     with (
-        pytest.warns(RuntimeWarning, match=r"monitor .*Faulty.* raised ValueError: a bug in the user's monitor on a "
-                     r"'running' event; it is told nothing more in this run"),
+        pytest.warns(
+            RuntimeWarning,
+            match=r"monitor .*Faulty.* raised ValueError: a bug in the user's monitor on a "
+            r"'running' event; it is told nothing more in this run",
+        ),
         pl.Runtime([pl.ThreadExecutor(1)], monitor=faulty, progress=False) as rt,
     ):
         assert rt.run(square(3), timeout=30) == 9  # it hung: the task's end was never handled

@@ -147,7 +147,7 @@ def test_an_app_of_a_main_script_shows_its_script_line_and_no_plait_frames(tmp_p
 def test_plait_traceback_full_keeps_plait_frames(tmp_path: Path) -> None:
     stderr = run_script(tmp_path, PLAIT_TRACEBACK="full")
     assert "plait/backends/_worker.py" in stderr and "plait/runtime/_runtime.py" in stderr, stderr
-    assert "workflow.py\", line 6, in fail_in_script" in stderr
+    assert 'workflow.py", line 6, in fail_in_script' in stderr
 
 
 def test_the_monitor_records_the_users_frames(tmp_path: Path) -> None:

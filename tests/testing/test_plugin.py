@@ -10,7 +10,7 @@ import plait as pl
 from plait.runtime import current_runtime
 from plait.testing._palette import add, neg
 
-USER_TEST = '''
+USER_TEST = """
 import plait as pl
 import plait.testing as pt
 
@@ -23,7 +23,7 @@ def test_user(plait_runtime):
     executor = plait_runtime._executors[0]
     chaotic = isinstance(executor, pt.ChaosExecutor)
     print("CHAOS", chaotic, sorted(executor.faults().elements()) if chaotic else "")
-'''
+"""
 
 
 def test_the_fixture_is_the_current_runtime(plait_runtime: pl.Runtime) -> None:
@@ -37,7 +37,11 @@ def test_plait_chaos_option_runs_the_fixture_on_a_chaos_executor(tmp_path: Path)
     def pytest_run(*options: str) -> str:
         done = subprocess.run(
             [sys.executable, "-m", "pytest", "-q", "-s", "-p", "no:cacheprovider", *options, "test_user.py"],
-            cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
         )
         assert done.returncode == 0, done.stdout + done.stderr
         return done.stdout

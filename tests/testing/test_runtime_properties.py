@@ -57,8 +57,6 @@ def test_retries_under_chaos_give_the_same_result(expr: pl.Expr[int]) -> None:
     )
 
 
-
-
 def test_cancelling_on_threads_starts_nothing_more_and_answers_every_task() -> None:
     started: list[int] = []
     gate = threading.Event()

@@ -94,8 +94,14 @@ class GridEngineProvider(BatchProvider):
     pe: str = "smp"
 
     def header(self, job_name: str, stdout: Path, stderr: Path) -> list[str]:
-        lines = [f"-N {job_name}", f"-o {stdout}", f"-e {stderr}", "-S /bin/bash", "-cwd",
-                 f"-l h_rt={format_walltime(self.walltime_seconds)}"]
+        lines = [
+            f"-N {job_name}",
+            f"-o {stdout}",
+            f"-e {stderr}",
+            "-S /bin/bash",
+            "-cwd",
+            f"-l h_rt={format_walltime(self.walltime_seconds)}",
+        ]
         if self.cores_per_node > 1:
             lines.append(f"-pe {self.pe} {self.cores_per_node}")
         if self.queue:

@@ -221,11 +221,14 @@ class Pool:
         """
         ok, value, limit = result.ok, result.value, self.max_message_bytes
         if limit and len(value) > limit:
-            ok, value = False, dumps_error(
-                ResultTooLarge(
-                    f"{name}: its result is {len(value)} bytes, more than the executor's "
-                    f"max_message_bytes of {limit}; return less (write it to a file), or raise the limit"
-                )
+            ok, value = (
+                False,
+                dumps_error(
+                    ResultTooLarge(
+                        f"{name}: its result is {len(value)} bytes, more than the executor's "
+                        f"max_message_bytes of {limit}; return less (write it to a file), or raise the limit"
+                    )
+                ),
             )
         started, ended = result.started, result.ended
         row = ResultRow(result.task_id, ok, started, ended, result.cpu_seconds, result.peak_rss, len(value), worker)

@@ -60,8 +60,6 @@ class FakeScheduler:
 FAST = {"heartbeat_period": 0.2, "heartbeat_threshold": 3.0, "prefetch": 0}
 
 
-
-
 @pl.app
 def inside(x: float, y: float) -> int:
     """The pi workflow's dart: 4 inside the quarter circle, else 0."""

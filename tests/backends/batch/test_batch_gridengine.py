@@ -16,7 +16,6 @@ from tests.backends.batch.support import avg, cancel_a_pilot_mid_run, inside
 pytestmark = [pytest.mark.gridengine, pytest.mark.usefixtures("gridengine"), pytest.mark.timeout(150)]
 
 
-
 def provider(tmp_path: Path, **options: object) -> pl.GridEngineProvider:
     settings: dict[str, object] = {"queue": "all.q", "walltime": "00:05:00", "job_dir": tmp_path / "jobs"}
     return pl.GridEngineProvider(**{**settings, **options})  # type: ignore[arg-type]
@@ -41,8 +40,13 @@ def test_provider_states_of_real_jobs_confirmed_by_qacct(tmp_path: Path) -> None
     running, done, failed = (sge.submit(argv, f"plait-test-{i}") for i, argv in enumerate(commands))
     waiting = held.submit(["true"], "plait-test-held")
     try:
-        wanted = {running: JobState.RUNNING, done: JobState.COMPLETED, failed: JobState.FAILED,
-                  waiting: JobState.HELD, "999999": JobState.UNKNOWN}
+        wanted = {
+            running: JobState.RUNNING,
+            done: JobState.COMPLETED,
+            failed: JobState.FAILED,
+            waiting: JobState.HELD,
+            "999999": JobState.UNKNOWN,
+        }
         deadline = time.monotonic() + 60
         while (states := sge.status(list(wanted))) != wanted:
             assert time.monotonic() < deadline, f"states {states}, wanted {wanted}"

@@ -17,7 +17,6 @@ from tests.waiting import wait_for
 pytestmark = [pytest.mark.slurm, pytest.mark.usefixtures("slurm"), pytest.mark.timeout(150)]
 
 
-
 def provider(tmp_path: Path, **options: object) -> pl.SlurmProvider:
     settings: dict[str, object] = {"partition": "debug", "walltime": "00:05:00", "job_dir": tmp_path / "jobs"}
     return pl.SlurmProvider(**{**settings, **options})  # type: ignore[arg-type]

@@ -36,8 +36,13 @@ source /opt/env/bin/activate
 
 def test_slurm_script_multi_node_with_srun() -> None:
     provider = SlurmProvider(
-        partition="compute", nodes_per_block=2, cores_per_node=8, launcher="srun",
-        scheduler_options=["--mem=0", "#SBATCH --exclusive"], worker_init=INIT, **COMMON,
+        partition="compute",
+        nodes_per_block=2,
+        cores_per_node=8,
+        launcher="srun",
+        scheduler_options=["--mem=0", "#SBATCH --exclusive"],
+        worker_init=INIT,
+        **COMMON,
     )
     assert provider.job_script(COMMAND, "plait-block-1", ENV) == (
         "#!/bin/bash\n"
@@ -65,8 +70,12 @@ def test_slurm_walltime_of_days() -> None:
 
 def test_pbspro_script() -> None:
     provider = PBSProProvider(
-        queue="workq", nodes_per_block=3, cores_per_node=4, launcher="mpiexec",
-        scheduler_options="-l place=excl", worker_init=INIT,
+        queue="workq",
+        nodes_per_block=3,
+        cores_per_node=4,
+        launcher="mpiexec",
+        scheduler_options="-l place=excl",
+        worker_init=INIT,
         **COMMON,
     )
     assert provider.job_script(COMMAND, "plait-block-2", ENV) == (
@@ -87,8 +96,14 @@ def test_pbspro_script() -> None:
 
 def test_lsf_script() -> None:
     provider = LSFProvider(
-        queue="normal", nodes_per_block=2, cores_per_node=4, launcher="mpiexec", walltime="00:30:30",
-        scheduler_options=["-R 'rusage[mem=4000]'"], job_dir="/shared/jobs", check_commands=False,
+        queue="normal",
+        nodes_per_block=2,
+        cores_per_node=4,
+        launcher="mpiexec",
+        walltime="00:30:30",
+        scheduler_options=["-R 'rusage[mem=4000]'"],
+        job_dir="/shared/jobs",
+        check_commands=False,
     )
     assert provider.job_script(COMMAND, "plait-block-3") == (
         "#!/bin/bash\n"
@@ -125,14 +140,13 @@ def test_gridengine_script() -> None:
 
 def test_condor_script_and_submit_description() -> None:
     provider = CondorProvider(
-        cores_per_node=2, scheduler_options=["requirements = (OpSysMajorVer == 9)", "request_memory = 2 GB"],
-        worker_init="source /opt/env/bin/activate", **COMMON,
+        cores_per_node=2,
+        scheduler_options=["requirements = (OpSysMajorVer == 9)", "request_memory = 2 GB"],
+        worker_init="source /opt/env/bin/activate",
+        **COMMON,
     )
     assert provider.job_script(COMMAND, "plait-block-5") == (
-        "#!/bin/bash\n"
-        "\n"
-        "source /opt/env/bin/activate\n"
-        "/opt/env/bin/python -m plait.worker --url tcp://login01:5555\n"
+        "#!/bin/bash\n\nsource /opt/env/bin/activate\n/opt/env/bin/python -m plait.worker --url tcp://login01:5555\n"
     )
     assert provider.submit_description("plait-block-5") == (
         "universe = vanilla\n"
@@ -227,8 +241,10 @@ def test_pbspro_submit_status_cancel_commands(fake: FakeScheduler, tmp_path: Pat
     assert script.read_text() == provider.job_script(["echo", "hi"], "plait-block-9")
     # One call for every job; a job PBS has forgotten is named on stderr and is UNKNOWN.
     fake.answer(
-        "qstat", stdout=(RECORDED / "pbspro_qstat.json").read_text(),
-        stderr=(RECORDED / "pbspro_qstat_unknown_stderr.txt").read_text(), rc=153,
+        "qstat",
+        stdout=(RECORDED / "pbspro_qstat.json").read_text(),
+        stderr=(RECORDED / "pbspro_qstat_unknown_stderr.txt").read_text(),
+        rc=153,
     )
     states = provider.status(["1201.pbs01", "1198.pbs01", "1190.pbs01"])
     assert states == {"1201.pbs01": JobState.RUNNING, "1198.pbs01": JobState.COMPLETED, "1190.pbs01": JobState.UNKNOWN}

@@ -21,7 +21,6 @@ from tests.waiting import wait_for_line
 pytestmark = [pytest.mark.slurm, pytest.mark.usefixtures("slurm"), pytest.mark.timeout(120)]
 
 
-
 @pl.app
 def where() -> str:
     return os.environ.get("SLURM_JOB_ID", "not in a Slurm job")
@@ -76,12 +75,11 @@ def test_a_task_past_its_timeout_is_ended_in_its_job(tmp_path: Path) -> None:
 def test_unknown_partition_is_a_clear_error_not_a_hang(tmp_path: Path) -> None:
     provider = SlurmProvider(partition="nope", job_dir=tmp_path / "jobs")
     refused = r"partition='nope'.*invalid partition specified: nope"
-    with pl.Runtime(executors=[BatchExecutor(provider, directory=tmp_path)]) as rt, pytest.raises(
-        SchedulerError, match=refused
+    with (
+        pl.Runtime(executors=[BatchExecutor(provider, directory=tmp_path)]) as rt,
+        pytest.raises(SchedulerError, match=refused),
     ):
         rt.run(where())
-
-
 
 
 def test_scancel_mid_run_reruns_the_task_in_a_new_job(tmp_path: Path) -> None:

@@ -226,9 +226,7 @@ def test_an_unreachable_cluster_raises(cluster: FakeCluster, tmp_path: Path) -> 
         provider.status(["plait-zmq-0-abc"])
 
 
-def test_submit_creates_the_secret_then_the_pod_and_cancel_deletes_both(
-    cluster: FakeCluster, tmp_path: Path
-) -> None:
+def test_submit_creates_the_secret_then_the_pod_and_cancel_deletes_both(cluster: FakeCluster, tmp_path: Path) -> None:
     provider = pl.KubernetesProvider(image="i", namespace="science", kubeconfig=cluster.kubeconfig(tmp_path / "kc"))
     command = [*POOL, "--key-file", str(key_file(tmp_path))]
     job = provider.submit(command, "plait-zmq-0")

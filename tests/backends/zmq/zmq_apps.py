@@ -62,8 +62,6 @@ def stuck(seconds: float) -> float:
     return seconds
 
 
-
-
 def keyed_dealer(context: zmq.Context[zmq.Socket[bytes]], executor: ZMQExecutor) -> zmq.Socket[bytes]:
     """A raw socket connected to ``executor`` with the run's keys: a pool the test writes by hand."""
     socket = context.socket(zmq.DEALER)

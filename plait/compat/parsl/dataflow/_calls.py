@@ -172,4 +172,3 @@ def describe(future: concurrent.futures.Future[Any]) -> str:
     if isinstance(future, DataFuture):
         return f"DataFuture from task {future.tid}"
     return repr(future)
-
