@@ -153,3 +153,19 @@ def test_workers_keep_the_images_own_import_paths(charliecloud_image: tuple[Path
     executor = pl.ZMQExecutor(provider=pl.LocalProvider(workers=1, container=with_image_library(charliecloud_image[0])))
     with pl.Runtime([executor]) as rt:
         assert rt.run(from_the_image()) == "image"
+
+
+def test_a_command_given_as_one_line_is_split_as_a_shell_would_by_every_provider(tmp_path: Path) -> None:
+    """Parsl's providers take the command as a string: taken as a sequence, each character would be an argument."""
+    line = "python3 -m plait.pool --url 'tcp://10.0.0.1:5000' --key-file '/tmp/a b.keys'"
+    argv = shlex.split(line)
+    image = pl.Container("docker://python:3.11", runtime="apptainer")
+    slurm = pl.SlurmProvider(check_commands=False, job_dir=tmp_path, container=image)
+    assert shlex.split(slurm.job_script(line, "n").splitlines()[-1])[-len(argv) :] == argv
+    pod = pl.KubernetesProvider(image="python:3.11", namespace="ns").manifest(line, "n")
+    assert pod["spec"]["containers"][0]["command"][:4] == argv[:4]
+    assert pod["spec"]["containers"][0]["command"][-1] != "'", "no argument is a lone character"
+    ssh = pl.SSHProvider(["h"]).remote_command(line)
+    assert shlex.split(ssh.splitlines()[-1])[-len(argv) :] == argv
+    with pytest.raises(ValueError, match="SlurmProvider: the command is empty"):
+        slurm.job_script(" ", "n")

@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import enum
 import re
+import shlex
 from collections.abc import Mapping, Sequence
 from typing import Protocol, runtime_checkable
 
-__all__ = ["KEY_FILE_OPTION", "JobState", "Provider", "move_key_file", "single_line"]
+__all__ = ["KEY_FILE_OPTION", "Command", "JobState", "Provider", "argv_of", "move_key_file", "single_line"]
+
+# A job's command: an argument list, or one shell-style line, split as a shell would split it.
+Command = str | Sequence[str]
 
 # How a pool's command names its key file (``--keys`` is its older name). A provider whose
 # hosts may not share the driver's file system finds the file by it and hands it over itself.
@@ -32,6 +36,26 @@ def single_line(owner: str, field: str, value: str) -> None:
     """
     if _CONTROL.search(value):
         raise ValueError(f"{owner}: {field}={value!r} holds a control character (a newline?); it must be one line")
+
+
+def argv_of(owner: str, command: Command) -> list[str]:
+    """``command`` as an argument list: a string is one command line, split as a shell would.
+
+    Taking a string as a sequence would make each character an argument.
+
+    >>> argv_of("P", "python -m plait.pool --key-file '/tmp/a b.keys'")
+    ['python', '-m', 'plait.pool', '--key-file', '/tmp/a b.keys']
+    >>> argv_of("P", ("true",))
+    ['true']
+    >>> argv_of("P", "  ")
+    Traceback (most recent call last):
+    ...
+    ValueError: P: the command is empty
+    """
+    argv = shlex.split(command) if isinstance(command, str) else [str(arg) for arg in command]
+    if not argv:
+        raise ValueError(f"{owner}: the command is empty")
+    return argv
 
 
 class JobState(enum.Enum):
@@ -54,7 +78,8 @@ class JobState(enum.Enum):
 
 @runtime_checkable
 class Provider(Protocol):
-    """Starts jobs that run ``command`` and reports on them, in batches.
+    """Starts jobs that run ``command`` (an argument list, or one line split as a shell would) and
+    reports on them, in batches.
 
     ``submit`` returns the job id; ``status`` answers for many jobs in one call (a job
     the scheduler no longer knows is UNKNOWN until confirmed); ``cancel`` stops jobs.
@@ -73,7 +98,7 @@ class Provider(Protocol):
     @property
     def walltime_seconds(self) -> int | None: ...
 
-    def submit(self, command: Sequence[str], job_name: str, env: Mapping[str, str] | None = None) -> str: ...
+    def submit(self, command: Command, job_name: str, env: Mapping[str, str] | None = None) -> str: ...
 
     def status(self, job_ids: Sequence[str]) -> dict[str, JobState]: ...
 

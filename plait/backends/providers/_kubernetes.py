@@ -25,7 +25,7 @@ from typing import Any, Literal
 
 import attrs
 
-from plait.backends.providers._base import JobState, move_key_file
+from plait.backends.providers._base import Command, JobState, argv_of, move_key_file
 from plait.backends.providers._container import image_command
 from plait.backends.providers._scheduler import SchedulerError, parse_walltime
 
@@ -89,7 +89,7 @@ def _secret_of(pod: str) -> str:
     return f"{pod}-keys"
 
 
-def _in_pod(command: Sequence[str]) -> tuple[list[str], str | None]:
+def _in_pod(command: Command) -> tuple[list[str], str | None]:
     """``command`` with its key file moved to the Secret's mount, and that file's path here (or None).
 
     The provider knows that much of the file (it must be in the Pod and stay secret), and
@@ -98,7 +98,8 @@ def _in_pod(command: Sequence[str]) -> tuple[list[str], str | None]:
     >>> _in_pod(["plait", "worker", "--key-file", "/tmp/run.keys"])
     (['plait', 'worker', '--key-file', '/var/run/secrets/plait/pool.keys'], '/tmp/run.keys')
     """
-    return move_key_file("KubernetesProvider", command, f"{SECRET_MOUNT}/{_SECRET_ITEM}")
+    owner = "KubernetesProvider"
+    return move_key_file(owner, argv_of(owner, command), f"{SECRET_MOUNT}/{_SECRET_ITEM}")
 
 
 @attrs.define(kw_only=True)
@@ -174,7 +175,7 @@ class KubernetesProvider:
         """The name of the Secret that carries the ``--key-file`` file of ``job_name``'s Pod."""
         return _secret_of(self.pod_name(job_name))
 
-    def manifest(self, command: Sequence[str], job_name: str, env: Mapping[str, str] | None = None) -> dict[str, Any]:
+    def manifest(self, command: Command, job_name: str, env: Mapping[str, str] | None = None) -> dict[str, Any]:
         """The Pod ``submit`` would create, as a dict, without submitting anything.
 
         A ``--key-file`` file becomes a read-only mount of the Pod's Secret (mode 0400), and
@@ -204,7 +205,7 @@ class KubernetesProvider:
             spec["securityContext"] = {"fsGroup": self.fs_group}
         return {"apiVersion": "v1", "kind": "Pod", "metadata": self._metadata(self.pod_name(job_name)), "spec": spec}
 
-    def secret_manifest(self, command: Sequence[str], job_name: str) -> dict[str, Any] | None:
+    def secret_manifest(self, command: Command, job_name: str) -> dict[str, Any] | None:
         """The Secret ``submit`` would create for the command's ``--key-file`` file (None if it names none).
 
         It holds the file's bytes, read now: print it only where the keys may be seen.
@@ -233,7 +234,7 @@ class KubernetesProvider:
 
     # -- talking to the cluster ----------------------------------------------------------
 
-    def submit(self, command: Sequence[str], job_name: str, env: Mapping[str, str] | None = None) -> str:
+    def submit(self, command: Command, job_name: str, env: Mapping[str, str] | None = None) -> str:
         """Create the block's Secret (if the command names a key file), then its Pod; the Pod's name is the job id."""
         manifest = self.manifest(command, job_name, env)
         name = str(manifest["metadata"]["name"])

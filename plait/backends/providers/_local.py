@@ -9,7 +9,7 @@ import subprocess
 from collections.abc import Mapping, Sequence
 
 from plait.backends._reaper import session_alive
-from plait.backends.providers._base import JobState
+from plait.backends.providers._base import Command, JobState, argv_of
 from plait.backends.providers._container import Container, in_container
 
 __all__ = ["LocalProvider"]
@@ -50,10 +50,9 @@ class LocalProvider:
         self.container = container.installed() if container is not None else None
         self._jobs: dict[str, subprocess.Popen[bytes]] = {}
 
-    def submit(self, command: Sequence[str], job_name: str, env: Mapping[str, str] | None = None) -> str:
-        process = subprocess.Popen(
-            in_container(self.container, command, env), env={**os.environ, **(env or {})}, start_new_session=True
-        )
+    def submit(self, command: Command, job_name: str, env: Mapping[str, str] | None = None) -> str:
+        argv = in_container(self.container, argv_of("LocalProvider", command), env)
+        process = subprocess.Popen(argv, env={**os.environ, **(env or {})}, start_new_session=True)
         job_id = str(process.pid)
         self._jobs[job_id] = process
         return job_id

@@ -20,7 +20,7 @@ from typing import ClassVar, Literal
 
 import attrs
 
-from plait.backends.providers._base import JobState, single_line
+from plait.backends.providers._base import Command, JobState, argv_of, single_line
 from plait.backends.providers._container import Container, in_container
 
 __all__ = ["BatchProvider", "Launcher", "SchedulerError", "format_walltime", "parse_walltime", "single_line"]
@@ -177,9 +177,11 @@ class BatchProvider:
         """Where the job called ``job_name`` writes its stdout and stderr."""
         return self.job_dir / f"{job_name}.out", self.job_dir / f"{job_name}.err"
 
-    def job_script(self, command: Sequence[str], job_name: str, env: Mapping[str, str] | None = None) -> str:
+    def job_script(self, command: Command, job_name: str, env: Mapping[str, str] | None = None) -> str:
         """The script ``submit`` would submit, without submitting anything."""
-        single_line(type(self).__name__, "job_name", job_name)
+        owner = type(self).__name__
+        single_line(owner, "job_name", job_name)
+        command = argv_of(owner, command)
         header = self.header_lines(job_name)
         exports = [f"export {_env_name(key)}={shlex.quote(value)}" for key, value in (env or {}).items()]
         init = [self.worker_init.strip("\n")] if self.worker_init.strip() else []  # verbatim: it may hold heredocs
@@ -206,7 +208,7 @@ class BatchProvider:
 
     # -- talking to the scheduler ------------------------------------------------------
 
-    def submit(self, command: Sequence[str], job_name: str, env: Mapping[str, str] | None = None) -> str:
+    def submit(self, command: Command, job_name: str, env: Mapping[str, str] | None = None) -> str:
         """Write the job's script to ``job_dir`` and submit it; the scheduler's job id."""
         self.job_dir.mkdir(parents=True, exist_ok=True)
         script = self.job_dir / f"{job_name}.sh"

@@ -22,7 +22,7 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from plait.backends.providers._base import JobState, move_key_file, single_line
+from plait.backends.providers._base import Command, JobState, argv_of, move_key_file, single_line
 from plait.backends.providers._scheduler import SchedulerError
 
 __all__ = ["SSHProvider"]
@@ -104,15 +104,15 @@ class SSHProvider:
         timeout = f"ConnectTimeout={max(1, round(self.connect_timeout))}"
         return ["ssh", "-o", "BatchMode=yes", "-o", timeout, *self.ssh_options, *login, "--", host, remote_command]
 
-    def remote_command(self, command: Sequence[str], env: Mapping[str, str] | None = None) -> str:
+    def remote_command(self, command: Command, env: Mapping[str, str] | None = None) -> str:
         """The shell line the host runs for ``command``: ``worker_init``, the environment, the
         pool in a session of its own. The driver's interpreter becomes ``python``.
 
         >>> SSHProvider(["h1"]).remote_command([sys.executable, "-m", "x"], {"A": "b c"})
         'export A=\\'b c\\'\\nexec setsid -w sh -c \\'echo "$$"; exec "$@" >&2\\' plait-pool python3 -m x'
         """
-        argv = list(command)
-        if argv and argv[0] == sys.executable and self.python is not None:
+        argv = argv_of("SSHProvider", command)
+        if argv[0] == sys.executable and self.python is not None:
             argv[0] = self.python
         lines = [self.worker_init] if self.worker_init.strip() else []
         for name, value in (env or {}).items():
@@ -122,9 +122,9 @@ class SSHProvider:
         lines.append(f"{_SESSION} {shlex.join(argv)}")
         return "\n".join(lines)
 
-    def submit(self, command: Sequence[str], job_name: str, env: Mapping[str, str] | None = None) -> str:
+    def submit(self, command: Command, job_name: str, env: Mapping[str, str] | None = None) -> str:
         host = self._free_host()
-        command, keys = _keys_on_stdin(command)
+        command, keys = _keys_on_stdin(argv_of("SSHProvider", command))
         stderr, _ = self.output_paths(job_name)
         with stderr.open("wb") as log:
             process = subprocess.Popen(
