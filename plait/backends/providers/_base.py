@@ -78,8 +78,7 @@ class JobState(enum.Enum):
 
 @runtime_checkable
 class Provider(Protocol):
-    """Starts jobs that run ``command`` (an argument list, or one line split as a shell would) and
-    reports on them, in batches.
+    """Starts jobs that run ``command`` and reports on them, in batches.
 
     ``submit`` returns the job id; ``status`` answers for many jobs in one call (a job
     the scheduler no longer knows is UNKNOWN until confirmed); ``cancel`` stops jobs.
@@ -87,6 +86,8 @@ class Provider(Protocol):
     ``workers_per_block`` is how many worker processes one job runs.
     ``walltime_seconds`` is how long a job may run (None: no limit): an executor
     drains a block's pools before its job is ended.
+
+    Executors pass ``command`` as an argument list; plait's own providers take one line too.
     """
 
     label: str
@@ -98,7 +99,7 @@ class Provider(Protocol):
     @property
     def walltime_seconds(self) -> int | None: ...
 
-    def submit(self, command: Command, job_name: str, env: Mapping[str, str] | None = None) -> str: ...
+    def submit(self, command: Sequence[str], job_name: str, env: Mapping[str, str] | None = None) -> str: ...
 
     def status(self, job_ids: Sequence[str]) -> dict[str, JobState]: ...
 
