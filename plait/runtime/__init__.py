@@ -3,10 +3,12 @@
 from typing import TYPE_CHECKING
 
 from plait.runtime._errors import DependencyError, root_cause
+from plait.runtime._future import PlaitFuture
 from plait.runtime._hooks import MISSING, Memo, Monitor
 from plait.runtime._monitor import EventLog, Monitors
+from plait.runtime._open_runtimes import current_runtime, run  # registers Expr.awaitable's runtime
 from plait.runtime._progress import ProgressMonitor
-from plait.runtime._runtime import PlaitFuture, Runtime, current_runtime, run  # registers Expr.awaitable's runtime
+from plait.runtime._runtime import Runtime
 
 # Imported when first used (see plait._lazy): a Runtime starts without the memo store and
 # the planner, which it loads when it is given a cache file or asked for a plan.

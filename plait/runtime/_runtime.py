@@ -3,28 +3,26 @@
 from __future__ import annotations
 
 import asyncio
-import atexit
-import concurrent.futures
-import importlib
 import os
-import sys
 import threading
 from collections import deque
-from collections.abc import Awaitable, Coroutine, Generator, Iterable, Sequence
+from collections.abc import Coroutine, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from returns.result import Failure, Result, Success
 
-from plait.backends import Executor, running_task
-from plait.dsl import App, Expr, Retry
+from plait.backends import Executor
+from plait.dsl import Expr, Retry
 from plait.dsl._collector import DEFAULT_THRESHOLD, Collector
-from plait.dsl._expr import Call, set_interpreter
-from plait.runtime._debug import debug_error
-from plait.runtime._display import future_repr, runtime_html, runtime_repr
+from plait.dsl._expr import Call
+from plait.runtime._checks import check_hook, check_run_timeout, chosen_executors, not_an_expr, refuse_in_task
+from plait.runtime._display import runtime_html, runtime_repr
+from plait.runtime._future import PlaitFuture
 from plait.runtime._hooks import Memo, Monitor
-from plait.runtime._interpreter import Interpreter, Root
+from plait.runtime._interpreter import Interpreter
 from plait.runtime._monitor import EventLog, combine
 from plait.runtime._notebook import track
+from plait.runtime._open_runtimes import active, forget, started
 from plait.runtime._progress import progress_monitor
 from plait.runtime._tracebacks import user_facing
 
@@ -33,7 +31,7 @@ from plait.runtime._tracebacks import user_facing
 if TYPE_CHECKING:
     from plait.runtime._plan import Plan
 
-__all__ = ["PlaitFuture", "Runtime", "current_runtime", "run"]
+__all__ = ["Runtime"]
 
 T = TypeVar("T")
 
@@ -41,57 +39,6 @@ T = TypeVar("T")
 _SHUT_DOWN = "this Runtime has been shut down; make a new one (or submit inside its with block)"
 _SHOWN = 5  # running tasks named in a timeout's message
 _LOOP_ANSWER = 1.0  # seconds a timeout waits for the loop to say what is unfinished
-
-
-class PlaitFuture(concurrent.futures.Future[T]):
-    """The future of a submitted Expr. Pass it to apps like the value it will hold.
-
-    ``cancel()`` stops the work that only this future needs, kills what of it is
-    running, and fails what depends on it with ``CancelledError``.
-    """
-
-    def __init__(self, expr: Expr[T], runtime: Runtime) -> None:
-        super().__init__()
-        self.__plait_expr__ = expr
-        self._runtime = runtime
-        self._root: Root | None = None
-
-    @property
-    def expr(self) -> Expr[T]:
-        return self.__plait_expr__
-
-    def debug(self, *, post_mortem: bool = True) -> Result[T, BaseException]:
-        """Call the task this future failed from again, here, under pdb's post-mortem.
-
-        With its arguments as it got them (for a failed dependency, the task that
-        started it); ``post_mortem=False`` only reproduces. ``Failure(error)`` if it
-        fails again. ``plait debug run.db`` does the same from a monitoring db.
-        """
-        if not self.done():
-            raise ValueError("debug(): the future has not finished")
-        error = self.exception()
-        if error is None:
-            raise ValueError("debug(): the future did not fail")
-        return debug_error(error, post_mortem=post_mortem)
-
-    @user_facing
-    def result(self, timeout: float | None = None) -> T:
-        return super().result(timeout)
-
-    def cancel(self) -> bool:
-        if not super().cancel():
-            return False
-        root = self._root
-        if root is not None:
-            self._runtime._call_soon(self._runtime._interpreter.cancel, root)
-        return True
-
-    def __await__(self) -> Generator[Any, None, T]:
-        """``await future`` in async code or a notebook cell, on any event loop."""
-        return asyncio.wrap_future(self).__await__()
-
-    def __repr__(self) -> str:
-        return future_repr(self, self.expr.label(), self._root)
 
 
 class Runtime:
@@ -119,7 +66,7 @@ class Runtime:
         progress: bool | None = None,
         gc_threshold: int | None = DEFAULT_THRESHOLD,
     ) -> None:
-        chosen = _executors(executors)
+        chosen = chosen_executors(executors)
         labels = [e.label for e in chosen]
         if len(set(labels)) != len(labels):
             raise ValueError(f"executor labels must be unique, got {labels}")
@@ -131,8 +78,8 @@ class Runtime:
             cache = SQLiteMemo(cache)
         if isinstance(monitor, (str, os.PathLike)):
             monitor = EventLog(monitor)
-        _check_hook("cache", cache, "get", "plait.runtime.Memo")
-        _check_hook("monitor", monitor, "task_event", "plait.runtime.Monitor")
+        check_hook("cache", cache, "get", "plait.runtime.Memo")
+        check_hook("monitor", monitor, "task_event", "plait.runtime.Monitor")
         monitor = combine([monitor, progress_monitor(progress)])
         self._executors = chosen
         self._interpreter = Interpreter(
@@ -156,7 +103,7 @@ class Runtime:
 
     def start(self) -> Runtime:
         """Start the loop thread and the executors (``with`` does this)."""
-        _refuse_in_task("a Runtime started")
+        refuse_in_task("a Runtime started")
         with self._lock:
             if self._thread is not None:
                 return self
@@ -164,7 +111,7 @@ class Runtime:
                 raise RuntimeError(_SHUT_DOWN)
             self._thread = threading.Thread(target=self._loop.run_forever, name="plait-runtime", daemon=True)
             self._thread.start()
-            _started[self] = os.getpid()
+            started[self] = os.getpid()
         try:
             self._wait(self._start_executors())
         except BaseException:
@@ -193,7 +140,7 @@ class Runtime:
                 self._close_hooks()
         finally:
             self._loop.close()
-            _forget(self)
+            forget(self)
 
     async def _stop(self) -> None:
         for _, future in self._take_inbox():
@@ -214,7 +161,7 @@ class Runtime:
 
     def __enter__(self) -> Runtime:
         self.start()
-        _active.append(self)
+        active.append(self)
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -255,7 +202,7 @@ class Runtime:
 
     def _future(self, expr: Expr[T]) -> PlaitFuture[T]:
         if not isinstance(expr, Expr):
-            raise TypeError(_not_an_expr(expr))
+            raise TypeError(not_an_expr(expr))
         if threading.current_thread() is self._thread:
             raise RuntimeError("submit() inside a map or bind function would deadlock: return an Expr from bind")
         if self._closed:
@@ -294,7 +241,7 @@ class Runtime:
         ``TimeoutError`` naming what was still running; a wait cut short otherwise
         (KeyboardInterrupt) cancels the work too: nothing else waits for it.
         """
-        _check_run_timeout(timeout)
+        check_run_timeout(timeout)
         future = self.submit(expr)
         try:
             return future.result(timeout)
@@ -359,155 +306,3 @@ class Runtime:
 
     async def awaitable(self, expr: Expr[T]) -> T:
         return await asyncio.wrap_future(self.submit(expr))
-
-
-_active: list[Runtime] = []
-_started: dict[Runtime, int] = {}  # started and not shut down, with the process that started each
-_default: list[Runtime] = []
-_default_lock = threading.Lock()
-
-
-def _executors(given: object) -> list[Executor]:
-    """The executors a Runtime is given (none: local processes), each checked, so that the
-    usual slips are named where they are made, not met as an AttributeError later."""
-    where = "Runtime(executors=...)"
-    if isinstance(given, Executor):
-        raise TypeError(f"{where} takes a list: executors=[{type(given).__name__}(...)]")
-    if isinstance(given, str) or not isinstance(given, Iterable | None):
-        raise TypeError(f"{where} takes a list of executors, not {type(given).__name__}")
-    chosen = list(given or ())
-    for index, item in enumerate(chosen):
-        if isinstance(item, type):
-            raise TypeError(f"{where}[{index}] is the class {item.__name__}: make one, {item.__name__}()")
-        if not isinstance(item, Executor):
-            raise TypeError(
-                f"{where}[{index}] is a {type(item).__name__}, not an executor "
-                "(such as plait.ProcessExecutor(), plait.ThreadExecutor() or plait.ZMQExecutor(...))"
-            )
-    if chosen:
-        return chosen
-    from plait.backends import ProcessExecutor  # here: a runtime given its executors does not load the process pool
-
-    return [ProcessExecutor()]
-
-
-def _check_hook(name: str, hook: object, method: str, kind: str) -> None:
-    if hook is not None and not callable(getattr(hook, method, None)):
-        raise TypeError(f"Runtime({name}=...) takes a file path or a {kind}, not {type(hook).__name__}")
-
-
-def _refuse_in_task(what: str) -> None:
-    """Refuse to start or use a runtime on a worker, while it runs a task or imports the
-    module of one: a second pool beside the first, outside its limits, its memo and its
-    monitoring; and a module that runs a workflow as it is imported would start workers
-    that import it in turn."""
-    task = running_task()
-    if task is not None:
-        raise RuntimeError(
-            f"{what} inside the app {task}, or in its module as a worker imports it: a task must not "
-            "start or use a runtime. Compose instead: pass the Expr to the app as an argument (it gets "
-            "the result), or continue with expr.bind(fn), where fn returns the next Expr. A module that "
-            "runs a workflow keeps it under if __name__ == '__main__':"
-        )
-
-
-def _check_run_timeout(timeout: object) -> None:
-    if isinstance(timeout, Expr):  # run(a, b), as if run took several
-        raise TypeError(
-            "run(expr, timeout): the second argument is the timeout in seconds, not an Expr; "
-            "to run several, run plait.gather(a, b)"
-        )
-    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout < 0):
-        raise ValueError(f"run(timeout={timeout!r}): a timeout is a number of seconds >= 0, or None")
-
-
-def _not_an_expr(value: object) -> str:
-    text = f"submit takes an Expr (the result of calling an app), not {type(value).__name__}"
-    if isinstance(value, App):  # the app itself, where its call was meant
-        return f"{text}: call it, {value.name}(...), to get the Expr of that call"
-    if isinstance(value, list | tuple | set) and any(isinstance(item, Expr) for item in value):
-        return f"{text} of Exprs: plait.gather(*exprs) is the Expr of all their results, as a list"
-    return text
-
-
-def _forget(runtime: Runtime) -> None:
-    for registry in (_active, _default):
-        if runtime in registry:
-            registry.remove(runtime)
-    _started.pop(runtime, None)
-
-
-def current_runtime() -> Runtime:
-    """The innermost runtime opened with ``with``, or a default one on local processes.
-
-    Not inside a task: a worker that started a runtime of its own would run a second
-    pool beside the first, outside its limits, its memo and its monitoring.
-    """
-    _refuse_in_task("plait.run")
-    if _active:
-        return _active[-1]
-    with _default_lock:
-        if not _default:
-            runtime = Runtime()
-            runtime.start()
-            _default.append(runtime)
-        return _default[0]
-
-
-def _shut_down_left_open() -> None:
-    """Shut down, as the interpreter exits, each runtime started and never shut down (the
-    default one, or a script's ``Runtime(...).start()``): its executors stop their workers,
-    and its memo and monitor write what they hold (a run's tasks were missing from both).
-
-    First among threading's exit hooks, while thread pools still take work (executors reap
-    workers through ``asyncio.to_thread``; at ``atexit`` time every pool is closed). Those
-    hooks run the last registered first: after concurrent.futures' own, which
-    ``_register_exit_hooks`` has it register already. But while a thread of the
-    program's own may still be using a runtime, that waits for ``atexit``, which Python
-    runs once those threads have ended.
-    """
-    if _program_threads_running():
-        return
-    for runtime, pid in list(_started.items())[::-1]:
-        if pid == os.getpid():  # a forked child has the registry, not the runtime's thread
-            runtime.shutdown()
-
-
-def _program_threads_running() -> bool:
-    """Whether a thread the interpreter will wait for is running, other than this one and
-    the workers of thread pools (which wait for work until their own exit hook)."""
-    pools = getattr(sys.modules.get("concurrent.futures.thread"), "_threads_queues", {})
-    current = threading.current_thread()
-    return any(not t.daemon and t is not current and t not in pools for t in threading.enumerate())
-
-
-def _register_exit_hooks() -> None:
-    atexit.register(_shut_down_left_open)  # what a thread of the program kept in use
-    try:
-        importlib.import_module("concurrent.futures.thread")  # registers its hook, to run after ours
-        threading._register_atexit(_shut_down_left_open)  # type: ignore[attr-defined]
-    except RuntimeError:  # plait imported as the interpreter exits (by a thread): atexit alone
-        pass
-
-
-_register_exit_hooks()
-
-
-@user_facing
-def run(expr: Expr[T], timeout: float | None = None) -> T:
-    """Compute ``expr`` on the current runtime and return its result.
-
-    Inside ``with plait.Runtime(...)`` that runtime is used; otherwise a default one
-    with a process per core, started once and kept for the rest of the program.
-    """
-    return current_runtime().run(expr, timeout)
-
-
-class _CurrentRuntime:
-    """Lets ``awaitable()`` on Exprs use whatever runtime is current."""
-
-    def awaitable(self, expr: Expr[T]) -> Awaitable[T]:
-        return current_runtime().awaitable(expr)
-
-
-set_interpreter(_CurrentRuntime())

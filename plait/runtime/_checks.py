@@ -1,0 +1,74 @@
+"""What a Runtime refuses, said where the slip is made rather than met as an AttributeError later:
+its arguments, a timeout, what is submitted, and starting or using a runtime inside a task."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from plait.backends import Executor, running_task
+from plait.dsl import App, Expr
+
+__all__ = ["check_hook", "check_run_timeout", "chosen_executors", "not_an_expr", "refuse_in_task"]
+
+
+def chosen_executors(given: object) -> list[Executor]:
+    """The executors a Runtime is given (none: local processes), each checked, so that the
+    usual slips are named where they are made, not met as an AttributeError later."""
+    where = "Runtime(executors=...)"
+    if isinstance(given, Executor):
+        raise TypeError(f"{where} takes a list: executors=[{type(given).__name__}(...)]")
+    if isinstance(given, str) or not isinstance(given, Iterable | None):
+        raise TypeError(f"{where} takes a list of executors, not {type(given).__name__}")
+    chosen = list(given or ())
+    for index, item in enumerate(chosen):
+        if isinstance(item, type):
+            raise TypeError(f"{where}[{index}] is the class {item.__name__}: make one, {item.__name__}()")
+        if not isinstance(item, Executor):
+            raise TypeError(
+                f"{where}[{index}] is a {type(item).__name__}, not an executor "
+                "(such as plait.ProcessExecutor(), plait.ThreadExecutor() or plait.ZMQExecutor(...))"
+            )
+    if chosen:
+        return chosen
+    from plait.backends import ProcessExecutor  # here: a runtime given its executors does not load the process pool
+
+    return [ProcessExecutor()]
+
+
+def check_hook(name: str, hook: object, method: str, kind: str) -> None:
+    if hook is not None and not callable(getattr(hook, method, None)):
+        raise TypeError(f"Runtime({name}=...) takes a file path or a {kind}, not {type(hook).__name__}")
+
+
+def refuse_in_task(what: str) -> None:
+    """Refuse to start or use a runtime on a worker, while it runs a task or imports the
+    module of one: a second pool beside the first, outside its limits, its memo and its
+    monitoring; and a module that runs a workflow as it is imported would start workers
+    that import it in turn."""
+    task = running_task()
+    if task is not None:
+        raise RuntimeError(
+            f"{what} inside the app {task}, or in its module as a worker imports it: a task must not "
+            "start or use a runtime. Compose instead: pass the Expr to the app as an argument (it gets "
+            "the result), or continue with expr.bind(fn), where fn returns the next Expr. A module that "
+            "runs a workflow keeps it under if __name__ == '__main__':"
+        )
+
+
+def check_run_timeout(timeout: object) -> None:
+    if isinstance(timeout, Expr):  # run(a, b), as if run took several
+        raise TypeError(
+            "run(expr, timeout): the second argument is the timeout in seconds, not an Expr; "
+            "to run several, run plait.gather(a, b)"
+        )
+    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout < 0):
+        raise ValueError(f"run(timeout={timeout!r}): a timeout is a number of seconds >= 0, or None")
+
+
+def not_an_expr(value: object) -> str:
+    text = f"submit takes an Expr (the result of calling an app), not {type(value).__name__}"
+    if isinstance(value, App):  # the app itself, where its call was meant
+        return f"{text}: call it, {value.name}(...), to get the Expr of that call"
+    if isinstance(value, list | tuple | set) and any(isinstance(item, Expr) for item in value):
+        return f"{text} of Exprs: plait.gather(*exprs) is the Expr of all their results, as a list"
+    return text

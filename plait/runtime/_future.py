@@ -1,0 +1,74 @@
+"""The future a Runtime gives for a submitted Expr: a concurrent.futures.Future apps take as an argument."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+from collections.abc import Generator
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from returns.result import Result
+
+from plait.dsl import Expr
+from plait.runtime._debug import debug_error
+from plait.runtime._display import future_repr
+from plait.runtime._interpreter import Root
+from plait.runtime._tracebacks import user_facing
+
+if TYPE_CHECKING:
+    from plait.runtime._runtime import Runtime
+
+__all__ = ["PlaitFuture"]
+
+T = TypeVar("T")
+
+
+class PlaitFuture(concurrent.futures.Future[T]):
+    """The future of a submitted Expr. Pass it to apps like the value it will hold.
+
+    ``cancel()`` stops the work that only this future needs, kills what of it is
+    running, and fails what depends on it with ``CancelledError``.
+    """
+
+    def __init__(self, expr: Expr[T], runtime: Runtime) -> None:
+        super().__init__()
+        self.__plait_expr__ = expr
+        self._runtime = runtime
+        self._root: Root | None = None
+
+    @property
+    def expr(self) -> Expr[T]:
+        return self.__plait_expr__
+
+    def debug(self, *, post_mortem: bool = True) -> Result[T, BaseException]:
+        """Call the task this future failed from again, here, under pdb's post-mortem.
+
+        With its arguments as it got them (for a failed dependency, the task that
+        started it); ``post_mortem=False`` only reproduces. ``Failure(error)`` if it
+        fails again. ``plait debug run.db`` does the same from a monitoring db.
+        """
+        if not self.done():
+            raise ValueError("debug(): the future has not finished")
+        error = self.exception()
+        if error is None:
+            raise ValueError("debug(): the future did not fail")
+        return debug_error(error, post_mortem=post_mortem)
+
+    @user_facing
+    def result(self, timeout: float | None = None) -> T:
+        return super().result(timeout)
+
+    def cancel(self) -> bool:
+        if not super().cancel():
+            return False
+        root = self._root
+        if root is not None:
+            self._runtime._call_soon(self._runtime._interpreter.cancel, root)
+        return True
+
+    def __await__(self) -> Generator[Any, None, T]:
+        """``await future`` in async code or a notebook cell, on any event loop."""
+        return asyncio.wrap_future(self).__await__()
+
+    def __repr__(self) -> str:
+        return future_repr(self, self.expr.label(), self._root)
