@@ -50,10 +50,11 @@ def test_a_runtime_on_local_pools_loads_no_batch_provider_memo_planner_or_proces
     batch = {"_condor", "_gridengine", "_kubernetes", "_lsf", "_pbspro", "_scheduler", "_slurm", "_ssh"}
     assert not {f"plait.backends.providers.{name}" for name in batch} & loaded
     assert not {"plait.monitoring._db", "plait.monitoring._summary", "plait.monitoring._usage"} & loaded
-    assert not {"plait.runtime._memo", "plait.runtime._plan", "plait.backends._processes"} & loaded
+    on_demand = {"plait.runtime._memo", "plait.runtime._memo_file", "plait.runtime._plan", "plait.backends._processes"}
+    assert not on_demand & loaded
     # Each is there when asked for.
     asked = modules_after("import plait as pl; pl.Runtime(cache=':memory:', monitor=':memory:').plan(pl.gather())")
-    assert {"plait.runtime._memo", "plait.runtime._plan", "plait.backends._processes"} <= asked
+    assert on_demand <= asked
     assert "plait.monitoring._writer" in asked
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from plait.dsl import App
-from plait.runtime._memo import cache_info, clear_cache
+from plait.runtime._memo_file import cache_info, clear_cache
 from plait.runtime._run_cli import load_target
 
 __all__ = ["cache"]

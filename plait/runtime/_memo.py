@@ -18,8 +18,7 @@ runs (a ``.map`` function, say) — another run on the same file waits milliseco
 a loop turn. A lookup alone in its own transaction costs ~10 µs (SQLite re-checks the
 WAL each time), inside one ~2 µs; a write ~3x less CPU than one commit per row.
 
-Contention is not damage: a file another process keeps locked past ``busy_timeout``,
-or one on a read-only filesystem, is named as such, never called unusable.
+Opening the file, telling it from other files and naming its troubles: ``_memo_file``.
 """
 
 from __future__ import annotations
@@ -30,45 +29,20 @@ import sqlite3
 import time
 import warnings
 import zlib
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import attrs
 import cloudpickle
 
-from plait.monitoring._schema import CORE_TABLES, migrate
 from plait.runtime._hooks import MISSING
+from plait.runtime._memo_file import REPAIR, connect, error_kind, explain
 
-__all__ = ["CacheInfo", "CorruptEntryWarning", "MemoWarning", "SQLiteMemo", "cache_info", "clear_cache", "is_memo"]
+__all__ = ["CorruptEntryWarning", "MemoWarning", "SQLiteMemo"]
 
-_RESULTS = """CREATE TABLE IF NOT EXISTS plait_results (
-    key BLOB PRIMARY KEY,
-    name TEXT NOT NULL,
-    value BLOB NOT NULL,
-    digest INTEGER NOT NULL,
-    created REAL NOT NULL
-) WITHOUT ROWID"""
-
-
-def _versioned(db: sqlite3.Connection) -> None:
-    """Version 1: the results table. A memo from before versions said its schema in a
-    ``plait_meta`` row, always "1", this same table: ``user_version`` says it now."""
-    db.execute("DROP TABLE IF EXISTS plait_meta")
-    db.execute(_RESULTS)
-
-
-# Each step takes the file from one ``user_version`` to the next (see plait.monitoring's
-# migrate); a change of layout is a new step at the end.
-_STEPS: tuple[Callable[[sqlite3.Connection], None], ...] = (_versioned,)
 # (key, name, pickled value, digest, created)
 _Row = tuple[bytes, str, bytes, int, float]
 # Damaged entries named one by one in a run; beyond, one warning says how to repair the file.
 _CORRUPT_ENTRIES_SHOWN = 3
-_REPAIR = (
-    "To repair it: `sqlite3 {path} .recover | sqlite3 repaired.db` keeps what is readable "
-    "(then use repaired.db); `plait cache clear {path}` starts afresh"
-)
 
 
 class CorruptEntryWarning(UserWarning):
@@ -103,7 +77,7 @@ class SQLiteMemo:
     def __init__(self, path: str | os.PathLike[str], *, busy_timeout: float = 30.0) -> None:
         self.path = Path(path)
         self.busy_timeout = busy_timeout
-        self._db = _connect(self.path, busy_timeout)
+        self._db = connect(self.path, busy_timeout)
         self._reading = False  # this loop turn's read transaction is open
         self._turn_ends = False  # the end of this loop turn is scheduled
         self._unwritten: dict[bytes, _Row] = {}  # this loop turn's results
@@ -198,7 +172,7 @@ class SQLiteMemo:
 
     def _trouble(self, error: sqlite3.Error, consequence: str) -> None:
         """Say once per run and kind what is wrong with the file, and what to do."""
-        kind = _kind(error, self.path)
+        kind = error_kind(error, self.path)
         if kind == "damaged":
             self._damaged, self._unwritten = True, {}
             consequence = "this run computes everything again without it"
@@ -206,7 +180,7 @@ class SQLiteMemo:
             return
         self._warned.add(kind)
         category = MemoWarning if kind in ("locked", "read-only") else CorruptEntryWarning
-        message = f"plait memo: {_explain(self.path, error, self.busy_timeout)}; {consequence}"
+        message = f"plait memo: {explain(self.path, error, self.busy_timeout)}; {consequence}"
         warnings.warn(message, category, stacklevel=4)
 
     def _corrupt(self, key: bytes, name: str, why: str) -> Any:
@@ -216,7 +190,7 @@ class SQLiteMemo:
         elif self._corrupt_entries == _CORRUPT_ENTRIES_SHOWN + 1:
             message = (
                 "more entries are unreadable; each is computed again and replaced, without more warnings. "
-                + _REPAIR.format(path=self.path)
+                + REPAIR.format(path=self.path)
             )
         else:
             return MISSING
@@ -230,198 +204,3 @@ class SQLiteMemo:
 
     def __repr__(self) -> str:
         return f"SQLiteMemo({str(self.path)!r})"
-
-
-def _connect(path: Path, busy_timeout: float = 30.0) -> sqlite3.Connection:
-    if path.is_dir():
-        raise ValueError(f"plait memo: {path} is a directory; give the path of a file such as {path / 'plait.db'}")
-    if path.is_file() and path.stat().st_size and (what := _not_a_memo(path)):
-        raise ValueError(f"plait memo: {path} is not a plait cache: it is {what}; give the cache another path")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        db = sqlite3.connect(path, timeout=busy_timeout, check_same_thread=False, isolation_level=None)
-    except sqlite3.Error as error:
-        raise ValueError(_unusable(path, error, busy_timeout)) from None
-    try:
-        _prepare(db)
-    except sqlite3.Error as error:
-        db.close()
-        raise ValueError(_unusable(path, error, busy_timeout)) from None
-    return db
-
-
-_SQLITE_MAGIC = b"SQLite format 3\x00"
-
-
-def _not_a_memo(path: Path) -> str | None:
-    """What the file at ``path`` is, said for an error message; None when it is a plait memo.
-
-    Reads without writing anything: a file that turns out not to be a memo is left as it was.
-    """
-    with path.open("rb") as file:
-        head = file.read(512)
-    if not head.startswith(_SQLITE_MAGIC):
-        return _what_file(head)
-    try:
-        tables = _tables(path)
-    except sqlite3.DatabaseError as error:
-        return f"an SQLite database that cannot be read ({error})"
-    return _what_database(tables)
-
-
-def _what_file(head: bytes) -> str:
-    if not head:
-        return "an empty file"
-    try:
-        head.decode()
-    except UnicodeDecodeError:
-        return "not an SQLite database"
-    return "not an SQLite database" if b"\x00" in head else "a text file"
-
-
-def _what_database(tables: set[str]) -> str | None:
-    if "plait_results" in tables:
-        return None
-    if tables >= CORE_TABLES:
-        return "a plait monitoring database (what Runtime(monitor=...) writes; `plait report` reads it)"
-    if not tables:
-        return "an SQLite database with no tables"
-    return f"an SQLite database with other tables ({', '.join(sorted(tables))})"
-
-
-def _tables(path: Path) -> set[str]:
-    # Read-only still makes -wal and -shm files for a WAL database; `immutable` makes none,
-    # and is exact when there is no -wal file (all the data is then in the main file).
-    mode = "ro" if _files(path)[1].exists() else "ro&immutable=1"
-    db = sqlite3.connect(f"{path.resolve().as_uri()}?mode={mode}", uri=True)
-    try:
-        return {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    finally:
-        db.close()
-
-
-def is_memo(path: Path) -> bool:
-    """Whether ``path`` is a plait memo file (read without writing anything)."""
-    return path.is_file() and path.stat().st_size > 0 and _not_a_memo(path) is None
-
-
-def _memo_file(path: Path) -> None:
-    """Raise, naming the file and what it is, unless ``path`` is a plait memo."""
-    if not path.is_file():
-        raise FileNotFoundError(f"no plait cache at {path}")
-    if what := _not_a_memo(path):
-        raise ValueError(f"{path} is not a plait cache: it is {what}; nothing was changed")
-
-
-def _unusable(path: Path, error: sqlite3.Error, busy_timeout: float) -> str:
-    if _kind(error, path) in ("locked", "read-only", "damaged"):  # a live cache: never advise removing it
-        return f"plait memo: {_explain(path, error, busy_timeout)}"
-    return f"plait memo: {path} is not a usable plait cache ({error}); give another path"
-
-
-def _prepare(db: sqlite3.Connection) -> None:
-    """Bring the file to this plait's layout: a new file gets its table, an older one its
-    migrations; one from a newer plait is refused (sqlite3.DatabaseError), never misread.
-
-    A file already up to date is only read here: opening a memo that another run is
-    writing takes no lock.
-    """
-    if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
-        db.execute("PRAGMA journal_mode=WAL")
-    db.execute("PRAGMA synchronous=NORMAL")
-    (version,) = db.execute("PRAGMA user_version").fetchone()
-    if version == len(_STEPS):
-        return
-    db.execute("BEGIN IMMEDIATE")  # migrate reads the version again: another run may have migrated since
-    try:
-        migrate(db, _STEPS)
-    except BaseException:
-        db.rollback()
-        raise
-    db.execute("COMMIT")
-
-
-def _kind(error: sqlite3.Error, path: Path) -> str:
-    """What an SQLite error says about the memo file: locked, read-only, damaged, or other."""
-    name = getattr(error, "sqlite_errorname", "")
-    if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")):
-        return "locked"
-    if name.startswith("SQLITE_READONLY") or (name.startswith("SQLITE_CANTOPEN") and not _writable(path)):
-        return "read-only"
-    if name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB")):
-        return "damaged"
-    return "other"
-
-
-def _writable(path: Path) -> bool:
-    # os.access sees a read-only mount even for root, whom permission bits do not stop.
-    return os.access(path if path.exists() else path.parent, os.W_OK)
-
-
-def _explain(path: Path, error: sqlite3.Error, busy_timeout: float) -> str:
-    kind = _kind(error, path)
-    if kind == "locked":
-        return (
-            f"{path} is locked by another process (waited {busy_timeout:g} s: {error}); "
-            "let that run finish, or give this one another cache file"
-        )
-    if kind == "read-only":
-        where = path if path.exists() else path.parent
-        return f"{path} cannot be written: {where} is read-only here ({error}); give a cache path this run can write"
-    if kind == "damaged":
-        return f"{path} is damaged ({error}). {_REPAIR.format(path=path)}"
-    return f"{path} could not be used ({error})"
-
-
-@attrs.frozen
-class CacheInfo:
-    """What a memo file holds: entries and pickled bytes, in total and per app."""
-
-    path: Path
-    entries: int
-    bytes: int
-    file_bytes: int
-    apps: tuple[tuple[str, int, int], ...]  # (app name, entries, bytes), most entries first
-
-
-def cache_info(path: str | os.PathLike[str]) -> CacheInfo:
-    """Count what the memo at ``path`` holds; raises FileNotFoundError naming it if absent."""
-    path = Path(path)
-    _memo_file(path)
-    db = _connect(path)
-    try:
-        apps = tuple(
-            db.execute(
-                "SELECT name, COUNT(*), COALESCE(SUM(LENGTH(value)), 0) FROM plait_results "
-                "GROUP BY name ORDER BY COUNT(*) DESC, name"
-            ).fetchall()
-        )
-    finally:
-        db.close()
-    size = sum(p.stat().st_size for p in _files(path) if p.exists())
-    return CacheInfo(path, sum(a[1] for a in apps), sum(a[2] for a in apps), size, apps)
-
-
-def clear_cache(path: str | os.PathLike[str], app: str | None = None) -> int:
-    """Delete the entries of ``app`` (all entries when None) from the memo at ``path``.
-
-    Returns how many were deleted. Clearing everything removes the files. A file that
-    is not a plait memo (a monitoring db, another SQLite db, a text file) is refused,
-    untouched: the path may well be a slip.
-    """
-    path = Path(path)
-    _memo_file(path)
-    if app is None:
-        count = cache_info(path).entries
-        for file in _files(path):
-            file.unlink(missing_ok=True)
-        return count
-    db = _connect(path)
-    try:
-        return db.execute("DELETE FROM plait_results WHERE name = ?", (app,)).rowcount
-    finally:
-        db.close()
-
-
-def _files(path: Path) -> tuple[Path, ...]:
-    return (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm"))

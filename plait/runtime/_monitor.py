@@ -69,7 +69,7 @@ class EventLog:
         self.debug_payload_bytes = debug_payload_bytes
         if self.path.is_dir():
             raise ValueError(f"monitor={str(path)!r} is a directory; give a file path such as run.db")
-        from plait.runtime._memo import is_memo  # here: a run without a memo does not load the memo store
+        from plait.runtime._memo_file import is_memo  # here: a run without a memo does not load the memo file module
 
         if is_memo(self.path):
             raise ValueError(

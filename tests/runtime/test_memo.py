@@ -20,7 +20,8 @@ import psutil
 import pytest
 
 import plait as pl
-from plait.runtime._memo import CorruptEntryWarning, MemoWarning, SQLiteMemo, cache_info, clear_cache
+from plait.runtime._memo import CorruptEntryWarning, MemoWarning, SQLiteMemo
+from plait.runtime._memo_file import cache_info, clear_cache
 
 
 def _lines(path: Path) -> list[str]:
