@@ -58,6 +58,17 @@ class PlaitFuture(concurrent.futures.Future[T]):
     def result(self, timeout: float | None = None) -> T:
         return super().result(timeout)
 
+    def set_exception(self, exception: BaseException | None) -> None:
+        # A shutdown fails the work left with a bare CancelledError; this future knows its
+        # work and its runtime, so it says what happened, to its caller and to whatever
+        # awaits it (an app of another runtime gets this error as it is).
+        if isinstance(exception, concurrent.futures.CancelledError) and not exception.args and self._runtime._closed:
+            exception = concurrent.futures.CancelledError(
+                f"the Runtime running {self.expr.label()} was shut down before it finished "
+                "(its with block ended or shutdown() was called), which cancels the work left"
+            )
+        super().set_exception(exception)
+
     def cancel(self) -> bool:
         if not super().cancel():
             return False

@@ -147,6 +147,21 @@ def test_shutting_down_leaves_no_child_processes(tmp_path: Path) -> None:
             future.result(timeout=1)
 
 
+def test_work_cut_short_by_a_shutdown_says_so_to_its_future_and_to_what_awaits_it() -> None:
+    gate: concurrent.futures.Future[int] = concurrent.futures.Future()  # never set: after(gate) waits for it
+    with pl.Runtime([pl.ThreadExecutor(1)], progress=False) as first:
+        left = first.submit(after(gate))
+    said = r"the Runtime running after\(.*\) was shut down before it finished"
+    with pytest.raises(concurrent.futures.CancelledError, match=said):
+        left.result(timeout=5)
+    # An app of another runtime that takes it as an argument ends with the same words.
+    with (
+        pl.Runtime([pl.ThreadExecutor(1)], progress=False) as second,
+        pytest.raises(concurrent.futures.CancelledError, match=said),
+    ):
+        second.run(after(left), timeout=30)
+
+
 def test_shutting_down_right_after_a_kill_leaves_no_child_processes(tmp_path: Path) -> None:
     # A killed worker is replaced in the background; shutdown must not race that.
     started = tmp_path / "started"
