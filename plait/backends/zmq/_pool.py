@@ -149,19 +149,23 @@ class Pool:
     # -- the loop ---------------------------------------------------------------------
 
     def run(self) -> int:
-        self.link.register(self.host, self.size)
+        link, workers = self.link, self.workers
+        dealer, monitor = link.dealer, link.monitor
+        results = workers.results  # one list for the pool's life: appended to, sent, emptied in place
+        link.register(self.host, self.size)
         try:
             while self.exit_code is None:
                 for target, events in self.poller.poll(self._wait()):
-                    if target is self.link.dealer:
+                    if target is dealer:
                         self._from_executor()
-                    elif target is self.link.monitor:
-                        if self.link.watch():
+                    elif target is monitor:
+                        if link.watch():
                             self.exit_code = 4
                     else:
-                        self.workers.event(target, events)
-                self.workers.dispatch()
-                self.link.send_results(self.workers.results)
+                        workers.event(target, events)
+                workers.dispatch()
+                if results:
+                    link.send_results(results)
                 self._timers()
         finally:
             self.close()
