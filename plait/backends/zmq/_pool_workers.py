@@ -15,8 +15,6 @@ process its task started (``_reaper.kill_tree``).
 
 from __future__ import annotations
 
-import os
-import signal
 import socket
 import time
 
@@ -25,7 +23,7 @@ import msgspec
 import zmq
 
 from plait.backends._errors import ResultTooLarge, TaskTimeout, WorkerLost
-from plait.backends._launcher import Launcher
+from plait.backends._launcher import Launcher, how_it_ended
 from plait.backends._reaper import kill_tree
 from plait.backends._records import HEADER, Result, Run, Skip, Start, Task, frame, read_results
 from plait.backends._sampling import TaskSample, last_seen
@@ -182,7 +180,7 @@ class Workers:
         if worker.slot.inflight:
             running = worker.slot.inflight[0]
             size = last_seen(worker.last_look, running.task_id, time.time())
-            error = WorkerLost(f"worker {worker.name} on {self.host} died ({how}) while running {running.name}{size}")
+            error = WorkerLost.died(f"{worker.name} on {self.host}", how, running.name, running.task_id, size)
         self._replace(worker, error)
 
     def _kill(self, worker: Worker) -> str:
@@ -192,11 +190,7 @@ class Workers:
             status = self.launcher.reap(worker.pid)
         except (OSError, EOFError):
             status = -1
-        if status < 0:
-            return "exit status unknown"
-        if os.WIFSIGNALED(status):
-            return f"killed by {signal.Signals(os.WTERMSIG(status)).name}"
-        return f"exit code {os.WEXITSTATUS(status)}"
+        return how_it_ended(status)
 
     def _replace(self, worker: Worker, error: BaseException | None) -> None:
         """Fork a new worker in ``worker``'s place; its running task ends with ``error``
