@@ -253,9 +253,12 @@ class ProcessExecutor:
     async def _replace(self, worker: _Worker, died: EncodedTask | None, seen: str) -> None:
         """Fork a worker in ``worker``'s place, once it is reaped; fail ``died``, the task it
         died running, with how it ended (``seen``: what was seen of it last)."""
-        status = await self._reaped(worker)
-        if died is not None:
-            self._fail(worker, died, self._worker_lost(worker, died, how_it_ended(status), seen))
+        status = -1
+        try:
+            status = await self._reaped(worker)
+        finally:  # reaped or not, the task it ran ends: nothing waits on it for ever
+            if died is not None:
+                self._fail(worker, died, self._worker_lost(worker, died, how_it_ended(status), seen))
         process = await self._process()
         fresh = self._pool[worker.slot.index] = self._serve(self._supervisor.replace(worker.slot), *process)
         if self._closing:
