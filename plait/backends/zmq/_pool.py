@@ -58,7 +58,6 @@ class Pool:
     """One pool's state and its event loop (a zmq poller over the DEALER and workers)."""
 
     def __init__(self, url: str, pool_id: str, workers: int, keys: dict[str, bytes] | None = None) -> None:
-        self.url = url
         self.pool_id = pool_id
         self.host = socket.gethostname()
         self.size = workers
