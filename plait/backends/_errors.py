@@ -11,6 +11,12 @@ class WorkerLost(RuntimeError):
     Not the app's fault: the runtime retries it (``Runtime(lost_retries=...)``).
     """
 
+    @classmethod
+    def died(cls, worker: str, how: str, name: str, task_id: int, seen: str = "") -> WorkerLost:
+        """For task ``task_id`` of app ``name``, whose ``worker`` died: ``how`` it ended
+        (``"killed by SIGKILL"``), and what was ``seen`` of it last (``_sampling.last_seen``)."""
+        return cls(f"worker {worker} died ({how}) while running {name} (task {task_id}){seen}")
+
 
 class ResultTooLarge(Exception):
     """A task's result is bigger than its executor takes back (``max_message_bytes``).

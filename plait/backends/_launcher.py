@@ -40,7 +40,7 @@ import attrs
 from plait.backends._reaper import become_subreaper, end_descendants, reap_orphans
 from plait.backends._worker import die_with, fork_worker, recv_exactly
 
-__all__ = ["Launcher", "serve"]
+__all__ = ["Launcher", "how_it_ended", "serve"]
 
 _MAIN = "import sys; from plait.backends._launcher import serve; serve(int(sys.argv[1]), int(sys.argv[2]))"
 # A request: b"f" (fork; the worker's socket rides along) or b"r" (reap that pid). A reply: a pid or a status.
@@ -113,6 +113,19 @@ class Launcher:
         """Stop the launcher (after its workers: any left die with it) and wait for it."""
         self._control.close()
         self.process.wait()
+
+
+def how_it_ended(status: int) -> str:
+    """How a reaped worker ended, from the wait status ``Launcher.reap`` gave (-1: not known).
+
+    >>> how_it_ended(signal.SIGKILL), how_it_ended(3 << 8), how_it_ended(-1)
+    ('killed by SIGKILL', 'exit code 3', 'exit status unknown')
+    """
+    if status < 0:
+        return "exit status unknown"
+    if os.WIFSIGNALED(status):
+        return f"killed by {signal.Signals(os.WTERMSIG(status)).name}"
+    return f"exit code {os.WEXITSTATUS(status)}"
 
 
 @attrs.define

@@ -15,7 +15,7 @@ import attrs
 
 from plait.backends._encoding import EncodedTask, TaskEncoder
 from plait.backends._errors import TaskTimeout, WorkerLost
-from plait.backends._launcher import Launcher
+from plait.backends._launcher import Launcher, how_it_ended
 from plait.backends._reaper import kill_tree
 from plait.backends._records import HEADER, Result, Run, Skip, Start, Stop, frame, read_results
 from plait.backends._sampling import NodeSample, NodeSampler, Sample, TaskSample, TaskSampler, last_seen
@@ -156,9 +156,7 @@ class ProcessExecutor:
                 (size,) = HEADER.unpack(await reader.readexactly(HEADER.size))
                 self._complete(worker, read_results(await reader.readexactly(size)))
         except (asyncio.IncompleteReadError, ConnectionError):
-            held = worker.slot.inflight
-            size = last_seen(worker.last_look, held[0].spec.task_id, time.time()) if held else ""
-            self._lose(worker, WorkerLost(f"{self.label} worker {worker.name} died while running this task{size}"))
+            self._lose(worker, None)  # it died, or was killed and lost already
 
     def _complete(self, worker: _Worker, results: list[Result]) -> None:
         # Its first message, maybe an empty batch, says it has started.
@@ -195,20 +193,38 @@ class ProcessExecutor:
         for slot in cancelled.running:  # stopped by killing its worker
             self._lose(self._pool[slot.index], concurrent.futures.CancelledError())
 
-    def _lose(self, worker: _Worker, error: BaseException) -> None:
-        """The worker is gone: fail its running task with ``error``, requeue the rest."""
+    def _lose(self, worker: _Worker, error: BaseException | None) -> None:
+        """The worker is gone: fail its running task with ``error``, requeue the rest.
+
+        ``error`` None: it died by itself, and its task fails with a WorkerLost that says
+        how it ended, once it is reaped.
+        """
         if not worker.slot.alive:
             return
         _kill(worker.pid)
+        held = worker.slot.inflight
+        seen = last_seen(worker.last_look, held[0].spec.task_id, time.time()) if held else ""
         head = self._supervisor.lose(worker.slot)
-        if head is not None and not head.future.done():
-            head.future.set_result(TaskResult(head.spec.task_id, error=error, worker=f"{self.label}/{worker.name}"))
         worker.writer.close()
-        if not self._closing:
-            replacement = asyncio.get_running_loop().create_task(self._replace(worker))
-            self._replacing.add(replacement)
-            replacement.add_done_callback(self._replacing.discard)
-            self._schedule_flush()  # what it held may go to another worker
+        died = head if error is None else None
+        if head is not None and error is not None:
+            self._fail(worker, head, error)
+        if self._closing:  # its stop reaps it
+            if died is not None:
+                self._fail(worker, died, self._worker_lost(worker, died, "exit status unknown", seen))
+            return
+        replacement = asyncio.get_running_loop().create_task(self._replace(worker, died, seen))
+        self._replacing.add(replacement)
+        replacement.add_done_callback(self._replacing.discard)
+        self._schedule_flush()  # what it held may go to another worker
+
+    def _worker_lost(self, worker: _Worker, task: EncodedTask, how: str, seen: str) -> WorkerLost:
+        where = f"{self.label}/{worker.name} on {socket.gethostname()}"
+        return WorkerLost.died(where, how, task.spec.name, task.spec.task_id, seen)
+
+    def _fail(self, worker: _Worker, task: EncodedTask, error: BaseException) -> None:
+        if not task.future.done():
+            task.future.set_result(TaskResult(task.spec.task_id, error=error, worker=f"{self.label}/{worker.name}"))
 
     async def _fork(self, worker_end: socket.socket) -> int:
         # The launcher may have died since we looked (its workers with it): then a fresh one
@@ -234,20 +250,29 @@ class ProcessExecutor:
             self._launcher = Launcher.spawned()
         return self._launcher
 
-    async def _replace(self, worker: _Worker) -> None:
-        await self._reaped(worker)
+    async def _replace(self, worker: _Worker, died: EncodedTask | None, seen: str) -> None:
+        """Fork a worker in ``worker``'s place, once it is reaped; fail ``died``, the task it
+        died running, with how it ended (``seen``: what was seen of it last)."""
+        status = -1
+        try:
+            status = await self._reaped(worker)
+        finally:  # reaped or not, the task it ran ends: nothing waits on it for ever
+            if died is not None:
+                self._fail(worker, died, self._worker_lost(worker, died, how_it_ended(status), seen))
         process = await self._process()
         fresh = self._pool[worker.slot.index] = self._serve(self._supervisor.replace(worker.slot), *process)
         if self._closing:
             await self._stop(fresh)
         self._schedule_flush()
 
-    async def _reaped(self, worker: _Worker) -> None:
-        """Until the worker has ended (told to stop, or killed); a dead launcher took it along."""
+    async def _reaped(self, worker: _Worker) -> int:
+        """Until the worker has ended (told to stop, or killed); its wait status, -1 if not
+        known (a dead launcher took it along)."""
         launcher = self._launcher
         if launcher is not None:
             with contextlib.suppress(OSError, EOFError):
-                await asyncio.to_thread(launcher.reap, worker.pid)
+                return await asyncio.to_thread(launcher.reap, worker.pid)
+        return -1
 
     async def shutdown(self) -> None:
         self._closing = True
