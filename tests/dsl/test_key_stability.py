@@ -1,0 +1,83 @@
+"""Keys are byte-for-byte what they were: a memo written by an earlier plait still hits.
+
+The keys below were computed by plait before graph building got its fast paths (issue 19).
+Apps here have ``version=``, so their identity does not depend on the interpreter's bytecode.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+import plait as pl
+
+
+@pl.app(version="1")
+def one(x: Any) -> Any:
+    return x
+
+
+@pl.app(version="1")
+def two(a: Any, b: float = 2.5, *, c: str = "c") -> Any:
+    return a
+
+
+@pl.app(version="1", ignore_for_cache=["b"])
+def skip(a: Any, b: Any) -> Any:
+    return a
+
+
+SHAPES: dict[str, Callable[[], pl.Expr[Any]]] = {
+    "int": lambda: one(7),
+    "big int": lambda: one(-12345678901234567890),
+    "float": lambda: one(1.5),
+    "str": lambda: one("héllo"),
+    "bytes": lambda: one(b"\x00\x01"),
+    "none": lambda: one(None),
+    "bool": lambda: one(True),
+    "complex": lambda: one(1 + 2j),
+    "ellipsis": lambda: one(...),
+    "list": lambda: one([1, "a", (2.0, None)]),
+    "dict": lambda: one({"b": 1, "a": [1]}),
+    "keyword": lambda: one(x=7),
+    "defaults": lambda: two(1),
+    "keyword-only": lambda: two(1, 3.0, c="d"),
+    "ignored": lambda: skip(1, 99),
+    "an expr": lambda: one(one(7)),
+    "an expr in a list": lambda: one([one(7), 8]),
+    "a chain": lambda: one(one(one(7))),
+    "pure": lambda: pl.pure(3),
+    "gather": lambda: pl.gather(one(1), one(2)),
+    "traverse": lambda: pl.traverse(one, [1, 2]),
+}
+
+KEYS = {
+    "int": "8af06b2fb6b0b0b1cba7cc79404af84b",
+    "big int": "1532c985180a6464608ab40da35dcd9e",
+    "float": "df106b8b6419fc51b0acd7dc16b835ad",
+    "str": "887b506b321aeb51501ec415a844dd6f",
+    "bytes": "5f72684279db8ee612041a0b414d2fd3",
+    "none": "a2248f7de08112d1f49b1a6b84ffd3cd",
+    "bool": "63c31b337591a8dc6b241479d756cd46",
+    "complex": "6dca0c662e71f1ce8e4408f2804dd59e",
+    "ellipsis": "5a48f648d3a4ce3f039ad3bc5d2b28d8",
+    "list": "1b81c5d6ae412c967d356e075c0e7681",
+    "dict": "14202f6b6b09138af680be618b222f94",
+    "keyword": "8af06b2fb6b0b0b1cba7cc79404af84b",
+    "defaults": "52ef6347e0581423a74ccfc48ef18b8c",
+    "keyword-only": "40b694eb4657a3cfd808aabb5830cbf8",
+    "ignored": "f029abf4c3e1d997c83f41a213aaa3d3",
+    "an expr": "85e5890310e7968e342786d32d2e2485",
+    "an expr in a list": "fe6ccf22687ee40f5b6b69ed759e9c84",
+    "a chain": "b02d7bc6832df832205aceffeea0aac6",
+    "pure": "dbb72e3f2f797f22e82f11cd5880b603",
+    "gather": "4da1803104c672bfdd358c64b2bbfb88",
+    "traverse": "4da1803104c672bfdd358c64b2bbfb88",
+}
+
+
+@pytest.mark.parametrize("shape", sorted(SHAPES))
+def test_keys_are_what_they_were(shape: str) -> None:
+    assert SHAPES[shape]().key == KEYS[shape]
