@@ -23,7 +23,7 @@ from plait.dsl._identity import SELF, identity_of, unique
 from plait.dsl._options import AppOptions, app_options, typed_signature
 from plait.dsl._reach import NO_REACH, ImpureAppWarning, MemoKeyWarning, Reach, reach_of, user_function
 from plait.dsl._retry import Retry
-from plait.dsl._token import Untokenizable, digest, token_of
+from plait.dsl._token import REF_TAG, SCALAR_TOKENS, Untokenizable, digest, registered_token, token_of
 
 __all__ = ["App", "app"]
 
@@ -47,6 +47,9 @@ class App(Generic[P, T]):
     name: str = attrs.field(init=False)
     signature: inspect.Signature = attrs.field(init=False)
     _plain: tuple[str, ...] | None = attrs.field(init=False)
+    # ``name=`` of each parameter, when a call of positional arguments may be keyed without
+    # binding it (plain parameters, none an output): see _simple_call.
+    _simple_names: tuple[bytes, ...] | None = attrs.field(init=False)
     # Found at the first call, not at definition: the helpers and constants an app reads
     # are often defined below it in the same file.
     _identity: bytes | None = attrs.field(init=False, default=None)
@@ -58,6 +61,8 @@ class App(Generic[P, T]):
         setattr_(self, "name", getattr(self.fn, "__qualname__", repr(self.fn)))
         setattr_(self, "signature", inspect.signature(self.fn))
         setattr_(self, "_plain", _plain_parameters(self.signature, self.options))
+        plain = self._plain if not self.options.outputs else None
+        setattr_(self, "_simple_names", tuple(_name_tokens[name] for name in plain) if plain else None)
 
     @property
     def identity(self) -> bytes:
@@ -120,6 +125,10 @@ class App(Generic[P, T]):
         Arguments are typed ``Any`` on purpose: each may be the value the function
         takes, or an Expr or future of it. Arity and names are checked here, at call time.
         """
+        if not kwargs and self._simple_names is not None and len(args) == len(self._simple_names) and args:
+            call = self._simple_call(args)
+            if call is not None:
+                return call
         if not args and not kwargs and self.options.pure is None:
             self._count_bare_call()
         call_args, call_kwargs, names, values = self._bind(args, kwargs)
@@ -135,6 +144,26 @@ class App(Generic[P, T]):
         # With no argument left out of the key, the key sees exactly these references.
         in_key = None if self.options.ignore_for_cache else len(refs)
         return Call(self._key(names, values, in_key), self, call_args, call_kwargs, deps)
+
+    def _simple_call(self, args: tuple[Any, ...]) -> Call[T] | None:
+        """This call when each argument is a scalar or an Expr (the common call, the hot path
+        of a build), keyed byte for byte as ``_key`` keys it but without binding the call or
+        walking the arguments; None for any other argument."""
+        assert self._simple_names is not None
+        parts = [b"C", self.identity]
+        deps: tuple[Expr[Any], ...] = ()
+        for name, value in zip(self._simple_names, args, strict=False):  # equal lengths: the caller checked
+            token = SCALAR_TOKENS.get(type(value))
+            if token is not None:
+                parts += (name, token(value))
+            elif isinstance(value, Expr) and registered_token(type(value)) is None:
+                parts += (name, REF_TAG + value._key)
+                deps += (value,)
+            else:
+                return None
+        if self.options.pure is False:
+            parts.append(unique())
+        return Call(digest(*parts), self, args, _NO_KWARGS, deps)
 
     def _count_bare_call(self) -> None:
         calls = self._bare_calls + 1

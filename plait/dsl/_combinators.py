@@ -43,8 +43,8 @@ def gather(*exprs: Any) -> Expr[list[Any]]:
     """
     if len(exprs) == 1 and _is_iterable(exprs[0]):
         exprs = tuple(exprs[0])
-    items = tuple(as_expr(e) for e in exprs)
-    return Gather(digest(b"G", *(i._key for i in items)), items)
+    items = tuple(map(as_expr, exprs))
+    return Gather(digest(b"G", *[i._key for i in items]), items)
 
 
 def _is_iterable(value: object) -> bool:

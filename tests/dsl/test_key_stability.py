@@ -10,8 +10,11 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import plait as pl
+from plait.dsl import _app
 
 
 @pl.app(version="1")
@@ -81,3 +84,30 @@ KEYS = {
 @pytest.mark.parametrize("shape", sorted(SHAPES))
 def test_keys_are_what_they_were(shape: str) -> None:
     assert SHAPES[shape]().key == KEYS[shape]
+
+
+SCALARS = st.one_of(
+    st.integers(), st.floats(allow_nan=False), st.text(max_size=4), st.binary(max_size=4), st.booleans(), st.none()
+)
+ARGUMENTS = st.one_of(SCALARS, SCALARS.map(pl.pure), SCALARS.map(one), st.lists(SCALARS, max_size=2))
+
+
+@given(ARGUMENTS, ARGUMENTS)
+def test_a_positional_call_is_keyed_as_its_keyword_spelling(a: Any, b: Any) -> None:
+    """Positional calls of scalars and Exprs take the quick way to a key, keyword calls the
+    general one: both give the same key and the same inputs."""
+    quick, general = two(a, b), two(b=b, a=a)
+    assert quick.key == general.key
+    assert quick.children() == general.children()
+
+
+def test_the_common_call_is_keyed_without_walking_its_arguments(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Scalars and Exprs as positional arguments are the hot path of a graph build (issue 19)."""
+
+    def walk(*_: object, **__: object) -> None:
+        raise AssertionError("the arguments were walked")
+
+    expected = {shape: KEYS[shape] for shape in ("int", "float", "str", "none", "an expr", "a chain")}
+    monkeypatch.setattr(_app, "find_refs", walk)
+    monkeypatch.setattr(_app, "token_of", walk)
+    assert {shape: SHAPES[shape]().key for shape in expected} == expected
