@@ -10,25 +10,26 @@ import re
 import sys
 import types
 import warnings
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, ClassVar, Generic, ParamSpec, TypeVar, overload
 
 import attrs
 
 from plait.dsl._args import find_refs
-from plait.dsl._combinators import as_expr
+from plait.dsl._collector import collecting_less
+from plait.dsl._combinators import as_expr, gather
 from plait.dsl._expr import Call, Expr, ref_key
-from plait.dsl._file import File, WithOutputs, declare_outputs_hint, output_token, outputs_spec
+from plait.dsl._file import declare_outputs_hint, output_token
 from plait.dsl._identity import SELF, identity_of, unique
-from plait.dsl._options import AppOptions, app_options, typed_signature
+from plait.dsl._options import AppOptions
 from plait.dsl._reach import NO_REACH, ImpureAppWarning, MemoKeyWarning, Reach, reach_of, user_function
-from plait.dsl._retry import Retry
 from plait.dsl._token import REF_TAG, SCALAR_TOKENS, Untokenizable, digest, registered_token, token_of
 
-__all__ = ["App", "app"]
+__all__ = ["App", "traverse"]
 
 P = ParamSpec("P")
 T = TypeVar("T")
+U = TypeVar("U")
 
 
 # The keyword arguments of every call made with positional arguments only: shared, never
@@ -354,68 +355,38 @@ def _warn(message: str, category: type[Warning]) -> None:
 _PLAIT_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
 
 
+# traverse lives with App, where it always has: a traverse over an Expr binds _traverse_now,
+# and its module and name are part of that Bind's key, which memos written before look for.
 @overload
-def app(fn: Callable[P, T], /) -> App[P, T]: ...
+def traverse(fn: Callable[[T], Expr[U]], items: Iterable[T]) -> Expr[list[U]]: ...
 
 
 @overload
-def app(
-    *,
-    retries: int | Retry | None = None,
-    timeout: float | None = None,
-    executor: str | None = None,
-    cache: bool = True,
-    pure: bool | None = None,
-    version: str | None = None,
-    resources: Mapping[str, Any] | None = None,
-    ignore_for_cache: Iterable[str] = (),
-    outputs: Iterable[File | str] = (),
-) -> Callable[[Callable[P, T]], App[P, T]]: ...
+def traverse(fn: Callable[[T], Expr[U]], items: Expr[Iterable[T]]) -> Expr[list[U]]: ...
 
 
-@typed_signature
-def app(fn: Callable[P, T] | None = None, /, **options: Any) -> Any:
-    """Make ``fn`` an app: calling it builds an ``Expr`` that a runtime runs on a worker.
+def traverse(fn: Callable[[Any], Expr[Any]], items: Any) -> Expr[list[Any]]:
+    """``gather(fn(x) for x in items)``: ``fn`` is an app, or a function returning an Expr.
 
-    Use it bare (``@app``) or with options (``@app(retries=3, timeout=60)``):
-    ``retries`` (a count or a :class:`Retry`), ``timeout`` (seconds; the task's process
-    is killed), ``executor`` (a label), ``cache`` (memoize across runs), ``pure``
-    (``False``: every call is its own work, never shared nor memoized; ``True``: says the
-    app is a function of its arguments, which silences :class:`ImpureAppWarning`),
-    ``version`` (replaces the code hash in the app's identity), ``resources`` (passed to the
-    executor), ``ignore_for_cache`` (argument names left out of the key), ``outputs``
-    (:class:`File` objects the task writes, or names of parameters whose arguments are
-    paths it writes: keyed by path, checked to exist after the task).
+    ``items`` may itself be an Expr of a list: the calls are made when it is known.
     """
-    opts = app_options(options, "@app")
-    if fn is None:
-        return functools.partial(_make_app, options=opts)
-    return _make_app(fn, opts)
-
-
-def _make_app(fn: Callable[P, T], options: AppOptions) -> App[P, T]:
-    if isinstance(fn, App):
-        raise TypeError(f"{fn.name} is already an app")
     if not callable(fn):
-        raise TypeError(f"@app decorates a function, not {fn!r}")
-    _refuse_lazy_results(fn)
-    if options.outputs:
-        name = getattr(fn, "__qualname__", repr(fn))
-        fn = WithOutputs(fn, outputs_spec(options.outputs, inspect.signature(fn), name))
-    return App(fn, options)
+        raise TypeError(f"traverse needs an app or a function returning an Expr, not {fn!r}")
+    if isinstance(items, Expr):
+        return items.bind(functools.partial(_traverse_now, fn))
+    return _traverse_now(fn, items)
 
 
-def _refuse_lazy_results(fn: Callable[..., Any]) -> None:
-    """A coroutine or generator function returns work not done yet, which a worker would
-    have to send back unrun: refused when the app is made, not when each task fails."""
-    name = getattr(fn, "__qualname__", repr(fn))
-    if inspect.iscoroutinefunction(fn) or inspect.isasyncgenfunction(fn):
-        raise TypeError(
-            f"@app {name} is an async function: a worker calls an app and sends back its result, so an "
-            "app is a plain def (call asyncio.run(...) inside it if it needs await)"
-        )
-    if inspect.isgeneratorfunction(fn):
-        raise TypeError(
-            f"@app {name} is a generator function: its result, a generator, cannot be sent back from a "
-            "worker; return a list (list(...) of what it yields)"
-        )
+def _traverse_now(fn: Callable[[Any], Expr[Any]], items: Iterable[Any]) -> Expr[list[Any]]:
+    exprs = []
+    with collecting_less():  # everything made here lives on: young collections would be wasted
+        for item in items:
+            expr = fn(item)
+            if not isinstance(expr, Expr):
+                name = getattr(fn, "__qualname__", repr(fn))
+                raise TypeError(
+                    f"traverse: {name}({item!r}) returned a {type(expr).__name__}, not an Expr; "
+                    "decorate it with @plait.app"
+                )
+            exprs.append(expr)
+        return gather(exprs)
