@@ -5,8 +5,10 @@ holding futures. The node kinds, tokens and the interpreter hook are the runtime
 ``plait.testing``'s: they import them from the private modules.
 """
 
-from plait.dsl._app import App, app, traverse
-from plait.dsl._expr import Expr, as_expr, gather, pure
+from plait.dsl._app import App, traverse
+from plait.dsl._combinators import as_expr, gather, pure
+from plait.dsl._decorator import app
+from plait.dsl._expr import Expr
 from plait.dsl._file import File
 from plait.dsl._reach import ImpureAppWarning, MemoKeyWarning
 from plait.dsl._retry import Retry, constant, exponential

@@ -5,27 +5,27 @@ from __future__ import annotations
 import difflib
 import functools
 import inspect
-import itertools
 import os
 import re
 import sys
 import types
-import typing
 import warnings
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, ClassVar, Generic, ParamSpec, TypeVar, overload
 
 import attrs
 
 from plait.dsl._args import find_refs
 from plait.dsl._collector import collecting_less
-from plait.dsl._expr import Call, Expr, as_expr, gather, ref_key
-from plait.dsl._file import File, WithOutputs, declare_outputs_hint, output_token, outputs_spec
+from plait.dsl._combinators import as_expr, gather
+from plait.dsl._expr import Call, Expr, ref_key
+from plait.dsl._file import declare_outputs_hint, output_token
+from plait.dsl._identity import SELF, identity_of, unique
+from plait.dsl._options import AppOptions
 from plait.dsl._reach import NO_REACH, ImpureAppWarning, MemoKeyWarning, Reach, reach_of, user_function
-from plait.dsl._retry import Retry
-from plait.dsl._token import Untokenizable, code_token, digest, token_of
+from plait.dsl._token import REF_TAG, SCALAR_TOKENS, Untokenizable, digest, registered_token, token_of
 
-__all__ = ["App", "AppOptions", "app", "app_options", "traverse", "typed_signature"]
+__all__ = ["App", "traverse"]
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -35,41 +35,6 @@ U = TypeVar("U")
 # The keyword arguments of every call made with positional arguments only: shared, never
 # mutated (a task gets them unpacked), so a million calls do not hold a million empty dicts.
 _NO_KWARGS: dict[str, Any] = {}
-
-
-def _retry_policy(retries: int | Retry | None) -> Retry | None:
-    return Retry.of(retries)
-
-
-@attrs.frozen
-class AppOptions:
-    """How an app's tasks run: retries, timeout, executor label, memo, resources."""
-
-    retries: Retry | None = attrs.field(default=None, converter=_retry_policy)
-    timeout: float | None = attrs.field(default=None)
-    executor: str | None = None
-    cache: bool = True
-    pure: bool | None = attrs.field(default=None)
-    version: str | None = None
-    resources: Mapping[str, Any] = attrs.field(factory=dict, converter=dict)
-    ignore_for_cache: tuple[str, ...] = attrs.field(default=(), converter=tuple)
-    # Files the task writes (pl.File), or names of parameters whose arguments are paths it writes
-    outputs: tuple[Any, ...] = attrs.field(default=(), converter=tuple)
-
-    @property
-    def memoized(self) -> bool:
-        """Whether results are kept in the memo: ``cache`` and not ``pure=False``."""
-        return self.cache and self.pure is not False
-
-    @timeout.validator
-    def _check_timeout(self, _: attrs.Attribute[float | None], value: float | None) -> None:
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float) or not value > 0):
-            raise ValueError(f"timeout must be a positive number of seconds, not {value!r}")
-
-    @pure.validator
-    def _check_pure(self, _: attrs.Attribute[bool | None], value: bool | None) -> None:
-        if value is not None and not isinstance(value, bool):
-            raise TypeError(f"pure must be True, False or None (assumed pure, and checked), not {value!r}")
 
 
 @attrs.frozen(eq=False, repr=False)
@@ -83,6 +48,9 @@ class App(Generic[P, T]):
     name: str = attrs.field(init=False)
     signature: inspect.Signature = attrs.field(init=False)
     _plain: tuple[str, ...] | None = attrs.field(init=False)
+    # ``name=`` of each parameter, when a call of positional arguments may be keyed without
+    # binding it (plain parameters, none an output): see _simple_call.
+    _simple_names: tuple[bytes, ...] | None = attrs.field(init=False)
     # Found at the first call, not at definition: the helpers and constants an app reads
     # are often defined below it in the same file.
     _identity: bytes | None = attrs.field(init=False, default=None)
@@ -94,6 +62,8 @@ class App(Generic[P, T]):
         setattr_(self, "name", getattr(self.fn, "__qualname__", repr(self.fn)))
         setattr_(self, "signature", inspect.signature(self.fn))
         setattr_(self, "_plain", _plain_parameters(self.signature, self.options))
+        plain = self._plain if not self.options.outputs else None
+        setattr_(self, "_simple_names", tuple(_name_tokens[name] for name in plain) if plain else None)
 
     @property
     def identity(self) -> bytes:
@@ -102,10 +72,10 @@ class App(Generic[P, T]):
         if found is None:
             # An app that calls itself holds itself in its closure or globals: while its
             # identity is being made, it stands for itself by name.
-            object.__setattr__(self, "_identity", _SELF + self.name.encode())
+            object.__setattr__(self, "_identity", SELF + self.name.encode())
             try:
                 reach = self.reach
-                found = _identity(self.fn, self.options, self.name, reach.token)
+                found = identity_of(self.fn, self.options, self.name, reach.token)
             finally:
                 object.__setattr__(self, "_identity", found)
             self._warn_about(reach)
@@ -156,6 +126,10 @@ class App(Generic[P, T]):
         Arguments are typed ``Any`` on purpose: each may be the value the function
         takes, or an Expr or future of it. Arity and names are checked here, at call time.
         """
+        if not kwargs and self._simple_names is not None and len(args) == len(self._simple_names) and args:
+            call = self._simple_call(args)
+            if call is not None:
+                return call
         if not args and not kwargs and self.options.pure is None:
             self._count_bare_call()
         call_args, call_kwargs, names, values = self._bind(args, kwargs)
@@ -171,6 +145,26 @@ class App(Generic[P, T]):
         # With no argument left out of the key, the key sees exactly these references.
         in_key = None if self.options.ignore_for_cache else len(refs)
         return Call(self._key(names, values, in_key), self, call_args, call_kwargs, deps)
+
+    def _simple_call(self, args: tuple[Any, ...]) -> Call[T] | None:
+        """This call when each argument is a scalar or an Expr (the common call, the hot path
+        of a build), keyed byte for byte as ``_key`` keys it but without binding the call or
+        walking the arguments; None for any other argument."""
+        assert self._simple_names is not None
+        parts = [b"C", self.identity]
+        deps: tuple[Expr[Any], ...] = ()
+        for name, value in zip(self._simple_names, args, strict=False):  # equal lengths: the caller checked
+            token = SCALAR_TOKENS.get(type(value))
+            if token is not None:
+                parts += (name, token(value))
+            elif isinstance(value, Expr) and registered_token(type(value)) is None:
+                parts += (name, REF_TAG + value._key)
+                deps += (value,)
+            else:
+                return None
+        if self.options.pure is False:
+            parts.append(unique())
+        return Call(digest(*parts), self, args, _NO_KWARGS, deps)
 
     def _count_bare_call(self) -> None:
         calls = self._bare_calls + 1
@@ -267,7 +261,7 @@ class App(Generic[P, T]):
             seen = -1
         except Untokenizable as error:
             if not self.options.memoized:
-                return digest(b"C", self.identity, *parts[2:], _unique())
+                return digest(b"C", self.identity, *parts[2:], unique())
             raise TypeError(
                 f"{self.name}(): argument {error.where!r} is a {error.value_type.__qualname__}, "
                 f"which plait cannot hash for the memo; {_untokenizable_hint(error.value_type)}"
@@ -278,7 +272,7 @@ class App(Generic[P, T]):
                 "look into; pass it directly or inside a list, tuple, dict or set"
             )
         if self.options.pure is False:
-            parts.append(_unique())
+            parts.append(unique())
         return digest(*parts)
 
     def _tokens(
@@ -332,28 +326,6 @@ def _untokenizable_hint(cls: type) -> str:
     return f"register a token with plait.register_token({cls.__qualname__}, fn), or mark the app cache=False"
 
 
-def _unique() -> bytes:
-    """Bytes no other call of this function returns, in any process.
-
-    >>> _unique() != _unique()
-    True
-    """
-    # A random prefix per process and a counter: a uuid4 per call costs a system call,
-    # which was 40 % of building a million cache=False calls.
-    return _unique_prefix + next(_unique_counter).to_bytes(8, "little")
-
-
-def _reseed_unique() -> None:
-    global _unique_prefix, _unique_counter
-    _unique_prefix, _unique_counter = os.urandom(8), itertools.count()
-
-
-_unique_prefix = b""
-_unique_counter = itertools.count()
-_reseed_unique()
-os.register_at_fork(after_in_child=_reseed_unique)  # a forked child must not repeat its parent's
-
-
 def _takes_callables(parameter: inspect.Parameter) -> bool:
     """Whether ``parameter`` is annotated to take functions: ``Callable[...]`` or an ``App``.
 
@@ -372,9 +344,6 @@ def _plain_parameters(sig: inspect.Signature, options: AppOptions) -> tuple[str,
     return tuple(p.name for p in params) if plain else None
 
 
-_SELF = b"this app: "
-
-
 def _warn(message: str, category: type[Warning]) -> None:
     """Warn at the user's line: the first frame outside plait."""
     frame, level = sys._getframe(1), 2
@@ -386,120 +355,8 @@ def _warn(message: str, category: type[Warning]) -> None:
 _PLAIT_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
 
 
-def _identity(fn: Callable[..., Any], options: AppOptions, name: str, reach: bytes) -> bytes:
-    """Module + qualname + the code's hash (closure included) + its reach, or the explicit version."""
-    where = f"{getattr(fn, '__module__', '?')}.{name}".encode()
-    inner = getattr(fn, "__plait_inner__", None)
-    if inner is not None:  # a wrapper plait made (a shell command, an output check): its fn + settings
-        return digest(b"w", _identity(inner[0], options, name, reach), token_of(inner[1]))
-    if options.version is not None:
-        return digest(b"v", where, options.version.encode())
-    code = getattr(fn, "__code__", None)
-    if code is None:
-        return digest(b"n", where)
-    try:
-        closure = tuple(c.cell_contents for c in getattr(fn, "__closure__", None) or ())
-        extra = token_of((closure, getattr(fn, "__defaults__", None), getattr(fn, "__kwdefaults__", None)))
-    except Untokenizable as error:
-        if not options.memoized:
-            return digest(b"u", where, _unique())
-        raise TypeError(
-            f"app {name}: its closure holds a {error.value_type.__qualname__}, which plait "
-            "cannot hash; give the app an explicit version=... or cache=False"
-        ) from None
-    return digest(b"c", where, code_token(code), extra, reach)
-
-
-def app_options(options: dict[str, Any], where: str, also: Iterable[str] = ()) -> AppOptions:
-    """The AppOptions that ``options`` name; an unknown name is refused with the nearest
-    valid one (``also``: names the caller takes itself, which it has already removed)."""
-    valid = [f.name for f in attrs.fields(AppOptions)]
-    for name in options:
-        if name not in valid:
-            near = difflib.get_close_matches(name, [*valid, *also], n=1)
-            hint = f"did you mean {near[0]}=?" if near else f"the options are {', '.join([*valid, *also])}"
-            raise TypeError(f"{where}: no option {name}=; {hint}")
-    if options.get("resources") is None:
-        options.pop("resources", None)
-    return AppOptions(**options)
-
-
-def typed_signature(decorator: Callable[..., Any]) -> Callable[..., Any]:
-    """``decorator``, whose ``**options`` show in ``help()`` and editors as the keyword
-    options of its last ``@overload`` (type checkers read the overloads themselves)."""
-    options = inspect.signature(typing.get_overloads(decorator)[-1]).parameters.values()
-    fn = next(iter(inspect.signature(decorator).parameters.values()))
-    decorator.__signature__ = inspect.Signature([fn, *options])  # type: ignore[attr-defined]
-    return decorator
-
-
-@overload
-def app(fn: Callable[P, T], /) -> App[P, T]: ...
-
-
-@overload
-def app(
-    *,
-    retries: int | Retry | None = None,
-    timeout: float | None = None,
-    executor: str | None = None,
-    cache: bool = True,
-    pure: bool | None = None,
-    version: str | None = None,
-    resources: Mapping[str, Any] | None = None,
-    ignore_for_cache: Iterable[str] = (),
-    outputs: Iterable[File | str] = (),
-) -> Callable[[Callable[P, T]], App[P, T]]: ...
-
-
-@typed_signature
-def app(fn: Callable[P, T] | None = None, /, **options: Any) -> Any:
-    """Make ``fn`` an app: calling it builds an ``Expr`` that a runtime runs on a worker.
-
-    Use it bare (``@app``) or with options (``@app(retries=3, timeout=60)``):
-    ``retries`` (a count or a :class:`Retry`), ``timeout`` (seconds; the task's process
-    is killed), ``executor`` (a label), ``cache`` (memoize across runs), ``pure``
-    (``False``: every call is its own work, never shared nor memoized; ``True``: says the
-    app is a function of its arguments, which silences :class:`ImpureAppWarning`),
-    ``version`` (replaces the code hash in the app's identity), ``resources`` (passed to the
-    executor), ``ignore_for_cache`` (argument names left out of the key), ``outputs``
-    (:class:`File` objects the task writes, or names of parameters whose arguments are
-    paths it writes: keyed by path, checked to exist after the task).
-    """
-    opts = app_options(options, "@app")
-    if fn is None:
-        return functools.partial(_make_app, options=opts)
-    return _make_app(fn, opts)
-
-
-def _make_app(fn: Callable[P, T], options: AppOptions) -> App[P, T]:
-    if isinstance(fn, App):
-        raise TypeError(f"{fn.name} is already an app")
-    if not callable(fn):
-        raise TypeError(f"@app decorates a function, not {fn!r}")
-    _refuse_lazy_results(fn)
-    if options.outputs:
-        name = getattr(fn, "__qualname__", repr(fn))
-        fn = WithOutputs(fn, outputs_spec(options.outputs, inspect.signature(fn), name))
-    return App(fn, options)
-
-
-def _refuse_lazy_results(fn: Callable[..., Any]) -> None:
-    """A coroutine or generator function returns work not done yet, which a worker would
-    have to send back unrun: refused when the app is made, not when each task fails."""
-    name = getattr(fn, "__qualname__", repr(fn))
-    if inspect.iscoroutinefunction(fn) or inspect.isasyncgenfunction(fn):
-        raise TypeError(
-            f"@app {name} is an async function: a worker calls an app and sends back its result, so an "
-            "app is a plain def (call asyncio.run(...) inside it if it needs await)"
-        )
-    if inspect.isgeneratorfunction(fn):
-        raise TypeError(
-            f"@app {name} is a generator function: its result, a generator, cannot be sent back from a "
-            "worker; return a list (list(...) of what it yields)"
-        )
-
-
+# traverse lives with App, where it always has: a traverse over an Expr binds _traverse_now,
+# and its module and name are part of that Bind's key, which memos written before look for.
 @overload
 def traverse(fn: Callable[[T], Expr[U]], items: Iterable[T]) -> Expr[list[U]]: ...
 

@@ -22,7 +22,7 @@ def find_refs(value: Any, found: list[Any], apps: list[Any] | None = None) -> No
     """Append every Expr or future inside ``value`` to ``found``, depth first, and every
     app (not a call of it) to ``apps`` when given.
 
-    >>> from plait.dsl._expr import pure
+    >>> from plait.dsl._combinators import pure
     >>> found = []
     >>> find_refs([1, {"a": pure(2)}, (pure(3),)], found)
     >>> [f.value for f in found]
@@ -43,7 +43,7 @@ def find_refs(value: Any, found: list[Any], apps: list[Any] | None = None) -> No
 def substitute(value: Any, values: Iterator[Any]) -> Any:
     """``value`` with each reference replaced by the next of ``values``.
 
-    >>> from plait.dsl._expr import pure
+    >>> from plait.dsl._combinators import pure
     >>> substitute([1, {"a": pure(2)}, (pure(3),)], iter(["two", "three"]))
     [1, {'a': 'two'}, ('three',)]
     """

@@ -10,7 +10,7 @@ from __future__ import annotations
 import concurrent.futures
 import contextvars
 import uuid
-from collections.abc import Awaitable, Callable, Generator, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Generator, Iterator
 from typing import Any, ClassVar, Generic, Never, NoReturn, Protocol, TypeVar, cast, final
 
 import attrs
@@ -18,6 +18,7 @@ from returns.interfaces.container import ContainerN
 from returns.primitives.hkt import Kind1, SupportsKind1
 from returns.result import Result, Success
 
+from plait.dsl._refusals import refuse_result_operations
 from plait.dsl._token import Untokenizable, digest, token_of
 
 __all__ = [
@@ -30,9 +31,7 @@ __all__ = [
     "Interpreter",
     "Map",
     "Pure",
-    "as_expr",
-    "gather",
-    "pure",
+    "key_or_fresh",
     "ref_key",
     "set_interpreter",
 ]
@@ -68,7 +67,7 @@ def _fresh_key() -> bytes:
     return b"\xff" + uuid.uuid4().bytes[1:]
 
 
-def _key_or_fresh(*parts: object) -> bytes:
+def key_or_fresh(*parts: object) -> bytes:
     try:
         return digest(*(p if isinstance(p, bytes) else token_of(p, ref_key) for p in parts))
     except Untokenizable:
@@ -131,20 +130,24 @@ class Expr(ContainerN[T_co, Never, Never], SupportsKind1["Expr[Any]", T_co]):  #
                 f"{self.label()}.map({name}): {name} is an app, whose call builds an Expr rather than "
                 f"a value; use .bind({name}) to run it on the result"
             )
-        return Map(_key_or_fresh(b"M", self._key, function), self, function)
+        return Map(key_or_fresh(b"M", self._key, function), self, function)
 
     def bind(self, function: Callable[[T_co], Kind1[Expr[Any], U]]) -> Expr[U]:
         """Continue with the expression ``function(result)``: the dynamic part of a graph."""
-        return Bind(_key_or_fresh(b"B", self._key, function), self, cast(Callable[[Any], Expr[U]], function))
+        return Bind(key_or_fresh(b"B", self._key, function), self, cast(Callable[[Any], Expr[U]], function))
 
     def apply(self, container: Kind1[Expr[Any], Callable[[T_co], U]]) -> Expr[U]:
         """Apply the function that ``container`` computes to this result."""
+        from plait.dsl._combinators import gather  # _combinators imports this module
+
         fn = cast(Expr[Callable[[T_co], U]], container)
         return gather(fn, self).map(_apply_pair)
 
     @classmethod
     def from_value(cls, inner_value: U) -> Expr[U]:
         """The expression whose result is ``inner_value``; same as ``plait.pure``."""
+        from plait.dsl._combinators import pure  # _combinators imports this module
+
         return pure(inner_value)
 
     def attempt(self) -> Expr[Result[T_co, BaseException]]:
@@ -196,51 +199,7 @@ class Expr(ContainerN[T_co, Never, Never], SupportsKind1["Expr[Any]", T_co]):  #
         return f"<Expr {self.brief() if _label_depth.get() >= _LABEL_DEPTH else self.label()} {self._key.hex()[:12]}>"
 
 
-def _refusal(shape: str, instead: str) -> Callable[..., NoReturn]:
-    def refuse(self: Expr[Any], *_: object) -> NoReturn:
-        raise TypeError(
-            f"{shape.format(e=self.label())}: an Expr is work not done yet, not its result; "
-            f"use expr{instead}, or pass the Expr to an app, which receives its result"
-        )
-
-    return refuse
-
-
-_OPERATORS = [
-    ("add", "+"), ("sub", "-"), ("mul", "*"), ("matmul", "@"), ("truediv", "/"), ("floordiv", "//"),
-    ("mod", "%"), ("pow", "**"), ("and", "&"), ("or", "|"), ("xor", "^"), ("lshift", "<<"),
-    ("rshift", ">>"),
-]  # fmt: skip
-_COMPARISONS = [("lt", "<"), ("le", "<="), ("gt", ">"), ("ge", ">=")]
-# What people try on an Expr as if it were its result, with the Expr way to say it.
-# Set on the class rather than written as methods, so that type checkers still flag them.
-_REFUSED = {
-    **{f"__{name}__": (f"{{e}} {op} ...", f".map(lambda v: v {op} ...)") for name, op in _OPERATORS + _COMPARISONS},
-    **{f"__r{name}__": (f"... {op} {{e}}", f".map(lambda v: ... {op} v)") for name, op in _OPERATORS},
-    **{f"__{name}__": (f"{name}({{e}})", f".map({name})") for name in ("float", "int", "complex", "abs", "len")},
-    "__round__": ("round({e})", ".map(round)"),
-    "__index__": ("...[{e}]", ".map(lambda v: items[v])"),
-    "__neg__": ("-{e}", ".map(lambda v: -v)"),
-    "__pos__": ("+{e}", ".map(lambda v: +v)"),
-    "__invert__": ("~{e}", ".map(lambda v: ~v)"),
-    "__getitem__": ("{e}[...]", ".map(lambda v: v[...])"),
-    "__contains__": ("... in {e}", ".map(lambda v: ... in v)"),
-}  # fmt: skip
-
-for _dunder, (_what, _instead) in _REFUSED.items():
-    setattr(Expr, _dunder, _refusal(_what, _instead))
-
-
-def _no_attribute(self: Expr[Any], name: str) -> NoReturn:
-    if name.startswith("_"):  # also what unpickling and copying probe for: plainly absent
-        raise AttributeError(name)
-    raise AttributeError(
-        f"{self.label()}.{name}: an Expr has no attribute {name!r}; its result may, once it runs: "
-        f"use .map(lambda v: v.{name}), or pass the Expr to an app, which receives its result"
-    )
-
-
-setattr(Expr, "__getattr__", _no_attribute)  # noqa: B010 - set here, type checkers still flag typos
+refuse_result_operations(Expr)
 
 
 def _apply_pair(pair: list[Any]) -> Any:
@@ -407,40 +366,6 @@ def _foreign_key(future: concurrent.futures.Future[Any]) -> bytes:
         _foreign_keys[id(future)] = entry
         future.add_done_callback(lambda f: _foreign_keys.pop(id(f), None))
     return entry[1]
-
-
-def as_expr(value: Any) -> Expr[Any]:
-    """``value`` as an Expr: Exprs as they are, futures awaited, anything else pure."""
-    if isinstance(value, Expr):
-        return value
-    key = ref_key(value)
-    if key:
-        return Await(key, value)
-    return pure(value)
-
-
-def pure(value: T) -> Expr[T]:
-    """An Expr whose result is ``value``, available now.
-
-    >>> pure(3).key == pure(3).key != pure(4).key
-    True
-    """
-    return Pure(_key_or_fresh(b"P", value), value)
-
-
-def gather(*exprs: Any) -> Expr[list[Any]]:
-    """All results as one list, in order: ``gather(a, b)`` or ``gather(iterable)``.
-
-    Items may be Exprs, futures or plain values. Items run concurrently.
-    """
-    if len(exprs) == 1 and _is_iterable(exprs[0]):
-        exprs = tuple(exprs[0])
-    items = tuple(as_expr(e) for e in exprs)
-    return Gather(digest(b"G", *(i._key for i in items)), items)
-
-
-def _is_iterable(value: object) -> bool:
-    return isinstance(value, Iterable) and not isinstance(value, (str, bytes, Expr, dict))
 
 
 def _short(value: object, limit: int = 24) -> str:

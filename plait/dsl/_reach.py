@@ -19,20 +19,17 @@ notes what the app reads that varies from call to call (``random.random``,
 
 from __future__ import annotations
 
-import dis
 import functools
-import importlib
-import importlib.util
-import os
-import sys
-import sysconfig
 import types
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import attrs
 
+from plait.dsl._bytecode import Unimported, references
+from plait.dsl._nondeterminism import nondeterminism
+from plait.dsl._origin import STDLIB, USER, origin_of
 from plait.dsl._token import Untokenizable, code_token, digest, token_of
 
 __all__ = [
@@ -41,7 +38,6 @@ __all__ = [
     "MemoKeyWarning",
     "Reach",
     "class_token",
-    "nondeterminism",
     "reach_of",
     "reach_token",
     "user_function",
@@ -106,7 +102,7 @@ def class_token(cls: type) -> bytes:
     """
     found = _class_tokens.get(cls)
     if found is None:
-        if _origin(cls.__module__) != _USER:
+        if origin_of(cls.__module__) != USER:
             return b""
         found = _walked(cls, lambda walk: walk.enqueue(cls, ""))
         _remember(_class_tokens, cls, found)
@@ -137,51 +133,6 @@ def _remember(cache: dict[Any, Any], key: object, value: object) -> None:
 _reach_tokens: dict[types.CodeType, tuple[dict[str, Any], bytes]] = {}
 _class_tokens: dict[type, bytes] = {}
 _walking: set[object] = set()
-
-
-_NON_DETERMINISTIC_TIME = (
-    "time", "time_ns", "perf_counter", "perf_counter_ns", "monotonic", "monotonic_ns",
-    "process_time", "process_time_ns", "thread_time", "thread_time_ns", "clock_gettime",
-)  # fmt: skip
-
-
-def nondeterminism(obj: object) -> str | None:
-    """The name of a common source of varying results that ``obj`` is, or None.
-
-    >>> import random, time
-    >>> nondeterminism(random.random), nondeterminism(time.time), nondeterminism(time.sleep)
-    ('random.random', 'time.time', None)
-    >>> nondeterminism(random.Random(3).random) is None
-    True
-    """
-    owner = getattr(obj, "__self__", None)
-    name = getattr(obj, "__name__", "")
-    rng = sys.modules.get("random")
-    if rng is not None and (owner is getattr(rng, "_inst", None) or _is_subclass(obj, rng.SystemRandom)):
-        return f"random.{name}"
-    nprandom = sys.modules.get("numpy.random")
-    if nprandom is not None and owner is getattr(getattr(nprandom, "mtrand", None), "_rand", None):
-        return f"numpy.random.{name}"
-    for module, names in _KNOWN:
-        found = sys.modules.get(module)
-        if found is not None and name in names and getattr(found, name, None) is obj:
-            return f"{module}.{name}"
-    dt = sys.modules.get("datetime")
-    if dt is not None and owner in (dt.datetime, dt.date) and name in ("now", "today", "utcnow"):
-        return f"datetime.{owner.__name__}.{name}"
-    return None
-
-
-_KNOWN: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("time", _NON_DETERMINISTIC_TIME),
-    ("os", ("urandom", "getrandom")),
-    ("uuid", ("uuid1", "uuid4")),
-    ("secrets", ("token_bytes", "token_hex", "token_urlsafe", "randbelow", "randbits", "choice")),
-)
-
-
-def _is_subclass(obj: object, cls: type) -> bool:
-    return isinstance(obj, type) and issubclass(obj, cls)
 
 
 @attrs.define
@@ -241,7 +192,7 @@ class _Walk:
             except ValueError:  # an empty cell: a name bound later in the enclosing function
                 continue
             self.reached(fn.__module__, f"{fn.__qualname__}.<closure {cell_name}>", value, via)
-        for holder, attr, obj in _references(fn.__code__, fn.__globals__, fn.__module__):
+        for holder, attr, obj in references(fn.__code__, fn.__globals__, fn.__module__):
             self.reached(holder, attr, obj, via)
 
     def cls(self, cls: type, via: str) -> None:
@@ -268,7 +219,7 @@ class _Walk:
         """``obj``, found as ``holder.attr`` in code reached through ``via``."""
         if isinstance(obj, types.ModuleType):
             return
-        if isinstance(obj, _Unimported):
+        if isinstance(obj, Unimported):
             self.distributions.add(obj.distribution)
             return
         if (found := nondeterminism(obj)) is not None:
@@ -285,17 +236,17 @@ class _Walk:
             self.value(holder, attr, obj, via)
 
     def code_of(self, obj: Any, via: str) -> None:
-        origin = _origin(getattr(obj, "__module__", None) or _module_of_builtin(obj))
-        if origin == _USER and isinstance(obj, (types.FunctionType, type)):
+        origin = origin_of(getattr(obj, "__module__", None) or _module_of_builtin(obj))
+        if origin == USER and isinstance(obj, (types.FunctionType, type)):
             self.enqueue(obj, via)
-        elif origin not in (_USER, _STDLIB):
+        elif origin not in (USER, STDLIB):
             self.distributions.add(origin)
 
     def value(self, holder: str, attr: str, obj: object, via: str) -> None:
-        origin = _origin(holder)
-        if origin == _USER:
+        origin = origin_of(holder)
+        if origin == USER:
             self.constant(holder, attr, obj)
-        elif origin != _STDLIB:
+        elif origin != STDLIB:
             self.distributions.add(origin)
         self.code_of(type(obj), via)
 
@@ -322,7 +273,7 @@ _HANDLES = frozenset(
 def _library_callable(obj: object) -> bool:
     """A callable that is not an instance of the user's own class: a builtin, a ufunc, …"""
     module = getattr(obj, "__module__", None)
-    return callable(obj) and _origin(module if isinstance(module, str) else type(obj).__module__) != _USER
+    return callable(obj) and origin_of(module if isinstance(module, str) else type(obj).__module__) != USER
 
 
 def _class_token(item: tuple[str, object]) -> tuple[str, bytes | None]:
@@ -367,185 +318,3 @@ def _module_of_builtin(obj: object) -> str | None:
     if isinstance(owner, types.ModuleType):
         return owner.__name__
     return getattr(type(owner), "__module__", None) if owner is not None else None
-
-
-_LOADS = frozenset({"LOAD_GLOBAL", "LOAD_NAME"})
-_LOCAL_LOADS = frozenset({"LOAD_FAST", "LOAD_DEREF", "LOAD_CLOSURE", "LOAD_FAST_CHECK", "LOAD_FAST_AND_CLEAR"})
-_ATTRS = frozenset({"LOAD_ATTR", "LOAD_METHOD"})
-_STORES = frozenset({"STORE_FAST", "STORE_DEREF", "STORE_NAME", "STORE_GLOBAL"})
-
-
-def _references(
-    code: types.CodeType, globals_: dict[str, Any], module: str, imported: dict[str, Any] | None = None
-) -> Iterator[tuple[str, str, object]]:
-    """``(holder module, name, object)`` for each global, import and module attribute ``code`` names.
-
-    A chain ``np.random.rand`` yields every object along it but the modules; a name not
-    found yields nothing (it may be a global defined later, or a typo the call will show).
-    """
-    scan = _Scan(globals_, module, dict(imported or {}))
-    for ins in dis.get_instructions(code):
-        yield from scan.step(ins.opname, ins.argval)
-    for const in code.co_consts:
-        if isinstance(const, types.CodeType):
-            yield from _references(const, globals_, module, scan.imported)
-
-
-@attrs.define
-class _Scan:
-    """The state of reading one code object's instructions in order."""
-
-    globals_: dict[str, Any]
-    module: str
-    imported: dict[str, Any]  # locals bound by an import in this body (or an enclosing one)
-    chain: tuple[str, object] | None = None  # (holder, object) of the attribute chain being followed
-    pending: object = None  # what an IMPORT_NAME/IMPORT_FROM left on the stack
-    consts: deque[object] = attrs.field(factory=lambda: deque([0, None], maxlen=2))  # an import's level, fromlist
-
-    def step(self, op: str, name: Any) -> Iterator[tuple[str, str, object]]:
-        if op in _ATTRS and self.chain is not None and isinstance(self.chain[1], (types.ModuleType, type)):
-            yield from self.attribute(name)
-            return
-        self.chain = None
-        if op == "LOAD_CONST":
-            self.consts.append(name)
-        elif op in _LOADS:
-            yield from self.global_(name)
-        elif op in _LOCAL_LOADS and name in self.imported:
-            self.chain = (self.module, self.imported[name])
-        elif op == "IMPORT_NAME":
-            yield from self.import_(name)
-        elif op == "IMPORT_FROM" and isinstance(self.pending, types.ModuleType):
-            obj = _attribute(self.pending, name)
-            if obj is not _MISSING:
-                yield self.pending.__name__, name, obj
-            self.pending = None if obj is _MISSING else obj
-        elif op in _STORES and self.pending is not None:
-            self.imported[name], self.pending = self.pending, None
-
-    def attribute(self, name: str) -> Iterator[tuple[str, str, object]]:
-        assert self.chain is not None
-        holder, owner = self.chain
-        holder = owner.__name__ if isinstance(owner, types.ModuleType) else holder
-        obj = _attribute(owner, name)
-        self.chain = None if obj is _MISSING else (holder, obj)
-        if obj is not _MISSING:
-            yield holder, name, obj
-
-    def global_(self, name: str) -> Iterator[tuple[str, str, object]]:
-        builtins_ = self.globals_.get("__builtins__", {})
-        builtins_ = vars(builtins_) if isinstance(builtins_, types.ModuleType) else builtins_
-        obj = self.globals_.get(name, builtins_.get(name, _MISSING))
-        if obj is not _MISSING:
-            self.chain = (self.module, obj)
-            yield self.module, name, obj
-
-    def import_(self, name: str) -> Iterator[tuple[str, str, object]]:
-        level, fromlist = self.consts
-        self.pending = _import(name, level if isinstance(level, int) else 0, fromlist is None, self.globals_)
-        if isinstance(self.pending, _Unimported):
-            yield self.module, name, self.pending
-
-
-_MISSING = object()
-
-
-@attrs.frozen
-class _Unimported:
-    """A distribution's module that a function imports and this process has not."""
-
-    distribution: str
-
-
-def _attribute(obj: object, name: str) -> object:
-    try:
-        return getattr(obj, name)
-    except Exception:  # a module or class attribute that raises: nothing to follow
-        return _MISSING
-
-
-def _import(name: str, level: int, binds_top: bool, globals_: dict[str, Any]) -> object:
-    """The module an ``import`` in a function body binds, imported only if it is the user's own.
-
-    A distribution's module is not imported here (the driver may not even have it): its
-    version is found from its name. ``import a.b`` binds ``a``; ``from a.b import c`` and
-    ``import a.b as c`` take ``a.b``.
-    """
-    try:
-        full = importlib.util.resolve_name("." * level + name, globals_.get("__package__") or "") if level else name
-    except (ImportError, ValueError):
-        return None
-    top = full.partition(".")[0]
-    if full not in sys.modules:
-        origin = _origin(top)
-        if origin != _USER:
-            return None if origin == _STDLIB else _Unimported(origin)
-        try:
-            importlib.import_module(full)
-        except Exception:  # the task will say so when it runs; nothing here to key on
-            return None
-    return sys.modules.get(top if binds_top else full)
-
-
-_USER = "user"
-_STDLIB = "stdlib"
-
-
-@functools.cache
-def _origin(module: str | None) -> str:
-    """``"user"``, ``"stdlib"``, or ``"name==version"`` of the distribution ``module`` is in."""
-    top = (module or "builtins").partition(".")[0]
-    if top in ("__main__", "plait"):  # a script; plait is a distribution even when installed editable
-        return _USER if top == "__main__" else _distribution("plait")
-    if module is None or module in sys.builtin_module_names:
-        return _STDLIB
-    path = _path_of(module) or _path_of(top)
-    if path is None:  # the user's module made in memory, or a compiled module's made-up name
-        return _USER if module in sys.modules and top not in sys.stdlib_module_names else _STDLIB
-    if _in_site_packages(path):
-        return _distribution(top)
-    if any(path.startswith(p) for p in _stdlib_dirs()) or (top in sys.stdlib_module_names and "." not in path):
-        return _STDLIB
-    return _USER
-
-
-def _path_of(module: str) -> str | None:
-    found = sys.modules.get(module)
-    path = getattr(found, "__file__", None)
-    if path is None:
-        try:
-            spec = importlib.util.find_spec(module) if "." not in module else None
-        except (ImportError, ValueError):
-            return None
-        path = spec.origin if spec is not None and spec.has_location else None
-    return os.path.realpath(path) if path else None
-
-
-def _in_site_packages(path: str) -> bool:
-    parts = path.split(os.sep)
-    return "site-packages" in parts or "dist-packages" in parts
-
-
-@functools.cache
-def _stdlib_dirs() -> tuple[str, ...]:
-    paths = sysconfig.get_paths()
-    return tuple(os.path.realpath(paths[k]) + os.sep for k in ("stdlib", "platstdlib") if k in paths)
-
-
-@functools.cache
-def _distributions() -> dict[str, list[str]]:
-    import importlib.metadata  # here, not at the top: it costs start-up ~20 ms, and most apps reach no distribution
-
-    return dict(importlib.metadata.packages_distributions())
-
-
-def _distribution(top: str) -> str:
-    import importlib.metadata
-
-    for name in _distributions().get(top, []):
-        try:
-            return f"{name}=={importlib.metadata.version(name)}"
-        except importlib.metadata.PackageNotFoundError:
-            continue
-    version = getattr(sys.modules.get(top), "__version__", "?")
-    return f"{top}=={version}"

@@ -17,7 +17,7 @@ from typing import Any, ClassVar, ParamSpec, overload
 
 import attrs
 
-from plait.dsl._app import App, app_options, typed_signature
+from plait.dsl._app import App
 from plait.dsl._expr import Expr
 from plait.dsl._file import (
     File,
@@ -28,6 +28,7 @@ from plait.dsl._file import (
     declared_outputs,
     outputs_spec,
 )
+from plait.dsl._options import app_options, typed_signature
 from plait.dsl._retry import Retry
 
 __all__ = ["ShellError", "ShellResult", "shell"]

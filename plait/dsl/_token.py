@@ -21,7 +21,16 @@ from typing import Any
 
 import attrs
 
-__all__ = ["Untokenizable", "digest", "register_token", "token_of", "code_token"]
+__all__ = [
+    "REF_TAG",
+    "SCALAR_TOKENS",
+    "Untokenizable",
+    "code_token",
+    "digest",
+    "register_token",
+    "registered_token",
+    "token_of",
+]
 
 
 class Untokenizable(TypeError):
@@ -39,6 +48,8 @@ class Untokenizable(TypeError):
 
 
 _registered: dict[type, Callable[[Any], object]] = {}
+# What precedes the key of a reference to other work (an Expr or a future) in a token.
+REF_TAG = b"K"
 
 
 def register_token(cls: type, fn: Callable[[Any], object]) -> None:
@@ -75,7 +86,7 @@ def token_of(value: object, on_ref: Callable[[object], bytes] | None = None, whe
     >>> token_of((1, 2)) == token_of([1, 2])
     False
     """
-    scalar = _SCALARS.get(type(value))
+    scalar = SCALAR_TOKENS.get(type(value))
     if scalar is not None:  # most arguments: no writer, no list, no join
         return scalar(value)
     out: list[bytes] = []
@@ -131,7 +142,7 @@ class _Writer:
     active: set[int] = attrs.field(factory=set)
 
     def write(self, value: object, where: str) -> None:
-        writer = _SCALARS.get(type(value))
+        writer = SCALAR_TOKENS.get(type(value))
         if writer is not None:
             self.out.append(writer(value))
             return
@@ -162,11 +173,11 @@ class _Writer:
             out.extend(elems)
         elif isinstance(value, _CALLABLES) or hasattr(value, "__plait_identity__"):
             self.write_callable(value, where)
-        elif (reg := _lookup_registered(cls)) is not None:
+        elif (reg := registered_token(cls)) is not None:
             out.append(b"R" + _qualified(cls) + class_token(cls) + b"\0")
             self.write(reg(value), where)
         elif self.on_ref is not None and (ref := self.on_ref(value)):
-            out.append(b"K" + ref)
+            out.append(REF_TAG + ref)
         elif isinstance(value, enum.Enum):
             out.append(b"N" + _qualified(cls) + b"\0" + value.name.encode() + b"\0")
         elif attrs.has(cls):
@@ -231,7 +242,8 @@ _CALLABLES = (
 )
 
 
-def _lookup_registered(cls: type) -> Callable[[Any], object] | None:
+def registered_token(cls: type) -> Callable[[Any], object] | None:
+    """The function ``register_token`` gave for ``cls`` or its nearest base, if any."""
     if not _registered:
         return None
     for base in cls.__mro__:
@@ -244,7 +256,8 @@ def _is_ndarray(value: object) -> bool:
     return type(value).__module__ == "numpy" and type(value).__name__ == "ndarray"
 
 
-_SCALARS: dict[type, Callable[[Any], bytes]] = {
+# The token of each scalar type, by exact type: what most arguments are.
+SCALAR_TOKENS: dict[type, Callable[[Any], bytes]] = {
     type(None): lambda _: b"0",
     bool: lambda v: b"t" if v else b"f",
     int: lambda v: b"i%d\0" % v,

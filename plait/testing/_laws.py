@@ -23,6 +23,8 @@ from returns.primitives.hkt import KindN
 from plait.dsl import App, Expr, gather, pure, traverse
 from plait.dsl._token import Untokenizable, digest, token_of
 from plait.runtime import Runtime
+from plait.testing._describe import describe
+from plait.testing._drawing import Arrow, Graphs
 from plait.testing._equivalence import (
     assert_equivalent,
     local_runtime,
@@ -31,7 +33,6 @@ from plait.testing._equivalence import (
     schedule_independent,
 )
 from plait.testing._palette import APPS, BINDS, MAPS
-from plait.testing.strategies import Arrow, _Graphs, describe
 
 __all__ = ["check_laws"]
 
@@ -87,7 +88,7 @@ def check_laws(
 
     chosen = tuple(apps) if apps is not None else APPS
     palette = apps is None
-    graphs = _Graphs(
+    graphs = Graphs(
         apps=chosen,
         maps=MAPS if palette else (),
         binds=BINDS if palette else (),
@@ -127,7 +128,7 @@ def _in_runtime(test: Callable[[], None], runtime: Callable[[], Runtime]) -> Cal
     return run
 
 
-def _app_laws(graphs: _Graphs, depth: int) -> list[Callable[[], None]]:
+def _app_laws(graphs: Graphs, depth: int) -> list[Callable[[], None]]:
     arrows = graphs.arrows(depth, 8)
     if arrows.is_empty:
         names = ", ".join(s.app.name for s in graphs.sigs)

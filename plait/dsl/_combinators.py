@@ -1,0 +1,48 @@
+"""Combinators that build Exprs out of values and of many Exprs: ``pure``, ``as_expr`` and
+``gather`` (``traverse``, which calls an app on each item, is in ``_app``)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any, TypeVar
+
+from plait.dsl._expr import Await, Expr, Gather, Pure, key_or_fresh, ref_key
+from plait.dsl._token import digest
+
+__all__ = ["as_expr", "gather", "pure"]
+
+T = TypeVar("T")
+
+
+def as_expr(value: Any) -> Expr[Any]:
+    """``value`` as an Expr: Exprs as they are, futures awaited, anything else pure."""
+    if isinstance(value, Expr):
+        return value
+    key = ref_key(value)
+    if key:
+        return Await(key, value)
+    return pure(value)
+
+
+def pure(value: T) -> Expr[T]:
+    """An Expr whose result is ``value``, available now.
+
+    >>> pure(3).key == pure(3).key != pure(4).key
+    True
+    """
+    return Pure(key_or_fresh(b"P", value), value)
+
+
+def gather(*exprs: Any) -> Expr[list[Any]]:
+    """All results as one list, in order: ``gather(a, b)`` or ``gather(iterable)``.
+
+    Items may be Exprs, futures or plain values. Items run concurrently.
+    """
+    if len(exprs) == 1 and _is_iterable(exprs[0]):
+        exprs = tuple(exprs[0])
+    items = tuple(map(as_expr, exprs))
+    return Gather(digest(b"G", *[i._key for i in items]), items)
+
+
+def _is_iterable(value: object) -> bool:
+    return isinstance(value, Iterable) and not isinstance(value, (str, bytes, Expr, dict))
