@@ -34,9 +34,9 @@ from plait.staging import Staging
 __all__ = ["Interpreter", "Root"]
 
 WAITING, QUEUED, RUNNING, BOUND, DONE, FAILED = range(6)
-# What a work item asks of its node: start it once its inputs are in; finish it or fail
-# it with a value (a bind or attempt whose input settled); cancel it if nothing needs it.
-START, FINISH, FAIL, ABANDON = range(4)
+# What a work item asks of its node: finish it or fail it with a value (a bind or attempt
+# whose input settled); cancel it if nothing needs it. Nodes ready to start wait apart.
+FINISH, FAIL, ABANDON = range(3)
 _ENDINGS = ("done", "failed", "cached", "cancelled", "retried")  # the task events that end an attempt
 _NO_INPUTS: tuple[Node, ...] = ()
 _AUTO = Staging()
@@ -85,6 +85,11 @@ class Root:
         self.node = node
 
 
+def _staging(executor: Executor) -> Staging:
+    staging = getattr(executor, "staging", _AUTO)  # executors without the option stage URLs only
+    return staging if isinstance(staging, Staging) else _AUTO
+
+
 class Interpreter:
     """Runs graphs of nodes on the given executors, from the loop thread only."""
 
@@ -113,13 +118,18 @@ class Interpreter:
         self.settled: Callable[[], None] | None = getattr(monitor, "settled", None)
         self.index: dict[bytes, Node] = {}
         self.queues: dict[str, deque[Node]] = {label: deque() for label in self.executors}
+        self.staging = {label: _staging(executor) for label, executor in self.executors.items()}
         self.inflight: dict[str, int] = dict.fromkeys(self.executors, 0)
         self.live = 0  # tasks queued, sent, or waiting to retry
         self.failures: dict[Node, list[BaseException]] = {}
         # Everything that settles one node because another settled goes through here, not
         # through a call: a chain of any length settles without recursion.
         self.work: deque[tuple[Node, int, Any]] = deque()
+        # Nodes whose inputs are in, to start in the order they became ready: a node, not a
+        # work item each, as a million leaves of one gather are ready at once.
+        self.ready: deque[Node] = deque()
         self.draining = False
+        self.drain_scheduled = False
         self.task_ids = itertools.count(1)
         # How many tasks ended each way, for a Runtime's display. Keys fixed up front: other
         # threads read it while this one counts.
@@ -146,7 +156,7 @@ class Interpreter:
             for child in node.inputs:
                 self._link(child, node)
             if node.waiting == 0:
-                self.work.append((node, START, None))
+                self.ready.append(node)
         return visited[0]
 
     def _new_nodes(self, expr: Expr[Any]) -> list[Node]:
@@ -242,9 +252,17 @@ class Interpreter:
         if self.draining:
             return
         self.draining = True
+        work, ready = self.work, self.ready
         try:
-            while self.work:
-                self._do(*self.work.popleft())
+            while True:  # settling first: a node failed or abandoned meanwhile is not started
+                if work:
+                    self._do(*work.popleft())
+                elif ready:
+                    node = ready.popleft()
+                    if node.state == WAITING:
+                        self._start(node)
+                else:
+                    break
             for label in self.queues:
                 self._pump(label)
         finally:
@@ -252,11 +270,19 @@ class Interpreter:
         if self.unsettled <= 0:
             self.collector.idle()
 
+    def drain_soon(self) -> None:
+        """Drain once the loop has run what is ready: the tasks that ended together are
+        settled first, and what they freed is sent in one pump."""
+        if not self.drain_scheduled:
+            self.drain_scheduled = True
+            asyncio.get_running_loop().call_soon(self._scheduled_drain)
+
+    def _scheduled_drain(self) -> None:
+        self.drain_scheduled = False
+        self.drain()
+
     def _do(self, node: Node, action: int, value: Any) -> None:
-        if action == START:
-            if node.state == WAITING:
-                self._start(node)
-        elif action == FAIL:
+        if action == FAIL:
             self._fail(node, value)
         elif action == ABANDON:
             if node.users <= 0:  # nothing has come to need it since it was abandoned
@@ -269,12 +295,12 @@ class Interpreter:
         expr = node.expr
         values = [i.value for i in node.inputs]
         self._release_inputs(node)
-        if isinstance(expr, Pure):
+        if isinstance(expr, Call):  # the most common kind first
+            self._start_call(node, expr, values)
+        elif isinstance(expr, Pure):
             self._finish(node, expr.value)
         elif isinstance(expr, Await):
             self._await(node, expr.future)
-        elif isinstance(expr, Call):
-            self._start_call(node, expr, values)
         elif isinstance(expr, Gather):
             self._finish(node, values)
         elif isinstance(expr, Attempt):
@@ -338,7 +364,7 @@ class Interpreter:
             it = iter(values)
             args, kwargs = substitute(args, it), substitute(kwargs, it)
         try:
-            fn = staged(app.fn, args, kwargs, self._staging(app), app.name)
+            fn = staged(app.fn, args, kwargs, self.staging[app.options.executor or self.default_label], app.name)
         except ValueError as error:
             self._fail(node, error)
             return
@@ -365,16 +391,12 @@ class Interpreter:
             resources=app.options.resources,
         )
 
-    def _staging(self, app: App[Any, Any]) -> Staging:
-        executor = self.executors.get(app.options.executor or self.default_label)
-        staging = getattr(executor, "staging", _AUTO)  # executors without the option stage URLs only
-        return staging if isinstance(staging, Staging) else _AUTO
-
     def _queue(self, node: Node, app: App[Any, Any]) -> None:
         node.state = QUEUED
         self.live += 1
         self.queues[app.options.executor or self.default_label].append(node)
-        self._event("pending", node, app)
+        if self.monitor is not None:  # the states that end nothing are only the monitor's
+            self._event("pending", node, app)
 
     def _pump(self, label: str) -> None:
         executor, queue = self.executors[label], self.queues[label]
@@ -388,7 +410,8 @@ class Interpreter:
             node.value = spec = self._spec(node)
             future = executor.submit(spec)
             future.add_done_callback(functools.partial(self._task_done, node, node.task_id, label))
-            self._event("dispatched", node, None, executor=label)
+            if self.monitor is not None:
+                self._event("dispatched", node, None, executor=label)
 
     def _task_done(self, node: Node, task_id: int, label: str, future: asyncio.Future[TaskResult]) -> None:
         self.inflight[label] -= 1
@@ -397,14 +420,13 @@ class Interpreter:
                 self._fail(node, concurrent.futures.CancelledError())
             else:
                 self._task_result(node, future.result(), label)
-        self._pump(label)
-        self.drain()
+        self.drain_soon()
 
     def _task_result(self, node: Node, result: TaskResult, label: str) -> None:
         expr = node.expr
         assert isinstance(expr, Call)
         app = expr.app
-        if result.started:
+        if result.started and self.monitor is not None:
             # When the worker really ran it, by its clock: a timeline needs that, not when the driver heard.
             self._event("running", node, app, executor=label, worker=result.worker, at=result.started)
         if result.error is None:
@@ -509,7 +531,7 @@ class Interpreter:
         if node.state == DONE:
             dependent.waiting -= 1
             if dependent.waiting == 0:
-                self.work.append((dependent, START, None))
+                self.ready.append(dependent)
         elif isinstance(dependent.expr, Attempt):
             self.work.append((dependent, FINISH, Failure(node.value)))
         elif isinstance(node.value, concurrent.futures.CancelledError):

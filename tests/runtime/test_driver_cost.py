@@ -1,0 +1,52 @@
+"""What the interpreter does per task, counted: work done once per batch of results is not done per task."""
+
+from __future__ import annotations
+
+import asyncio
+
+import plait as pl
+
+TASKS = 2_000
+
+
+@pl.app(pure=False)
+def noop(x: int) -> int:
+    return x
+
+
+class Counting:
+    """Answers each task at once, and counts how often the runtime asks for its capacity."""
+
+    label = "counting"
+    can_kill = False
+
+    def __init__(self) -> None:
+        self.capacity_reads = 0
+
+    @property
+    def capacity(self) -> int:
+        self.capacity_reads += 1
+        return TASKS
+
+    async def start(self) -> None:
+        pass
+
+    async def shutdown(self) -> None:
+        pass
+
+    def cancel(self, task_id: int) -> None:
+        pass
+
+    def submit(self, spec: pl.TaskSpec) -> asyncio.Future[pl.TaskResult]:
+        future: asyncio.Future[pl.TaskResult] = asyncio.get_running_loop().create_future()
+        future.set_result(pl.TaskResult(spec.task_id, spec.fn(*spec.args, **spec.kwargs)))
+        return future
+
+
+def test_tasks_that_end_together_are_settled_then_pumped_once() -> None:
+    executor = Counting()
+    with pl.Runtime([executor], progress=False) as rt:
+        assert rt.run(pl.traverse(noop, range(TASKS))) == list(range(TASKS))
+    # All end in one turn of the loop: a pump (which reads the capacity) for that turn, not
+    # two per task as when each result pumped and drained on its own (4 001 reads).
+    assert executor.capacity_reads < 20, executor.capacity_reads
