@@ -14,28 +14,17 @@ def noop(x: int) -> int:
     return x
 
 
-class Counting:
-    """Answers each task at once, and counts how often the runtime asks for its capacity."""
-
-    label = "counting"
-    can_kill = False
+class Counting(pl.ThreadExecutor):
+    """Answers each task at once, on the loop, and counts how often the runtime asks for its capacity."""
 
     def __init__(self) -> None:
+        super().__init__(1)
         self.capacity_reads = 0
 
     @property
     def capacity(self) -> int:
         self.capacity_reads += 1
         return TASKS
-
-    async def start(self) -> None:
-        pass
-
-    async def shutdown(self) -> None:
-        pass
-
-    def cancel(self, task_id: int) -> None:
-        pass
 
     def submit(self, spec: pl.TaskSpec) -> asyncio.Future[pl.TaskResult]:
         future: asyncio.Future[pl.TaskResult] = asyncio.get_running_loop().create_future()
