@@ -20,6 +20,7 @@ from typing import Any
 from returns.result import Success
 
 from plait.backends import Executor, SamplingExecutor
+from plait.backends._completion import CallingExecutor
 from plait.dsl import App, Expr, Retry
 from plait.dsl._collector import Collector
 from plait.dsl._expr import Attempt, Await, Bind, Call, Gather, Map, Pure
@@ -60,6 +61,10 @@ class Interpreter(Tasks):
         self.settled = getattr(monitor, "settled", None)
         self.index = {}
         self.queues = {label: deque() for label in self.executors}
+        self.calling = {
+            label: executor.submit_calling if isinstance(executor, CallingExecutor) else None
+            for label, executor in self.executors.items()
+        }
         self.staging = {label: executor_staging(executor) for label, executor in self.executors.items()}
         self.inflight = dict.fromkeys(self.executors, 0)
         self.live = 0

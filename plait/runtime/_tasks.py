@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from plait.backends import Executor, TaskResult, TaskSpec, TaskUsage, WorkerLost
+from plait.backends._completion import Done
 from plait.dsl import App, Retry
 from plait.dsl._args import substitute
 from plait.dsl._expr import Call
@@ -50,6 +51,7 @@ class Tasks(Settling):
     monitor: Monitor | None
     keep_call: Callable[[TaskSpec], None] | None  # a monitor that keeps calls for plait debug
     queues: dict[str, deque[Node]]
+    calling: dict[str, Callable[[TaskSpec, Done], None] | None]  # an executor's submit_calling, if it has one
     staging: dict[str, Staging]
     inflight: dict[str, int]
     live: int  # tasks queued, sent, or waiting to retry
@@ -114,7 +116,7 @@ class Tasks(Settling):
             self._event("pending", node, app)
 
     def _pump(self, label: str) -> None:
-        executor, queue = self.executors[label], self.queues[label]
+        executor, queue, calling = self.executors[label], self.queues[label], self.calling[label]
         capacity = executor.capacity  # a property that may sum over pools: read once a pump
         while queue and self.inflight[label] < capacity:
             node = queue.popleft()
@@ -123,18 +125,24 @@ class Tasks(Settling):
             node.state = RUNNING
             self.inflight[label] += 1
             node.value = spec = self._spec(node)
-            future = executor.submit(spec)
-            future.add_done_callback(functools.partial(self._task_done, node, node.task_id, label))
+            if calling is not None:  # no future per task: see backends/_completion.py
+                calling(spec, functools.partial(self._task_ended, node, node.task_id, label))
+            else:
+                executor.submit(spec).add_done_callback(functools.partial(self._task_done, node, node.task_id, label))
             if self.monitor is not None:
                 self._event("dispatched", node, None, executor=label)
 
     def _task_done(self, node: Node, task_id: int, label: str, future: asyncio.Future[TaskResult]) -> None:
+        self._task_ended(node, task_id, label, None if future.cancelled() else future.result())
+
+    def _task_ended(self, node: Node, task_id: int, label: str, result: TaskResult | None) -> None:
+        """The task ``task_id`` of ``node`` ended with ``result`` (None: it was cancelled)."""
         self.inflight[label] -= 1
         if node.state == RUNNING and node.task_id == task_id:
-            if future.cancelled():
+            if result is None:
                 self._fail(node, concurrent.futures.CancelledError())
             else:
-                self._task_result(node, future.result(), label)
+                self._task_result(node, result, label)
         self.drain_soon()
 
     def _task_result(self, node: Node, result: TaskResult, label: str) -> None:

@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from plait._version import __version__
-from plait.backends._encoding import TaskEncoder
+from plait.backends._completion import Done, Endings
+from plait.backends._encoding import AnyEncoded, TaskEncoder
 from plait.backends._errors import WorkerLost
 from plait.backends._sampling import NodeSample, Sample, TaskSample
 from plait.backends._task import TaskResult, TaskSpec
@@ -174,6 +175,7 @@ class ZMQExecutor(PoolLifecycle):
         self._table = PoolTable(self.prefetch)
         self._pools, self._pending = self._table.pools, self._table.pending  # the same, one lookup nearer
         self._encoder = TaskEncoder(label)
+        self._endings = Endings()
         self._flush_scheduled = False
         self._ticker: asyncio.TimerHandle | None = None
         self._checking_blocks = False
@@ -243,13 +245,20 @@ class ZMQExecutor(PoolLifecycle):
 
     def submit(self, spec: TaskSpec) -> asyncio.Future[TaskResult]:
         task = self._encoder.encode(spec)
-        if task.future.done():
-            return task.future
+        self._queue(task)
+        return task.future
+
+    def submit_calling(self, spec: TaskSpec, done: Done) -> None:
+        """``submit``, telling the result to ``done`` (see CallingExecutor): no future per task."""
+        self._queue(self._encoder.encode(spec, self._endings.completion(done)))
+
+    def _queue(self, task: AnyEncoded) -> None:
+        if task.future.done():  # it could not be pickled
+            return
         self._table.queue(task)
         self._schedule_flush()
         if self._broken and not self._pools and self.blocks is not None and not self.blocks.jobs:
             self._table.fail_pending(RuntimeError(self._broken), self.label)
-        return task.future
 
     def cancel(self, task_id: int) -> None:
         pool = self._table.cancel(task_id)

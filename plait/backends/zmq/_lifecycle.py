@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from plait.backends._encoding import EncodedTask
+from plait.backends._encoding import AnyEncoded
 from plait.backends._errors import WorkerLost
 from plait.backends._task import TaskResult
 from plait.backends.providers import Provider
@@ -158,7 +158,7 @@ class PoolLifecycle:
         """The tasks ``pool`` held fail with ``error`` now (the runtime retries them)."""
         self._fail(pool, self._table.take_inflight(pool), error, ended=True)
 
-    def _fail(self, pool: RegisteredPool, tasks: list[EncodedTask], error: WorkerLost, ended: bool) -> None:
+    def _fail(self, pool: RegisteredPool, tasks: list[AnyEncoded], error: WorkerLost, ended: bool) -> None:
         where = f"{self.label}/{pool.pool_id}"
         if not ended:
             log.warning("%s: retrying the tasks of %s, whose job is not known to have ended", self.label, where)
