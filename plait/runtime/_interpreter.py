@@ -221,8 +221,10 @@ class Interpreter(Tasks):
 
     def _start(self, node: Node) -> None:
         expr = node.expr
-        values = [i.value for i in node.inputs]
-        self._release_inputs(node)
+        inputs = node.inputs
+        values = [i.value for i in inputs] if inputs else []  # a leaf (most nodes) makes no comprehension
+        if inputs:
+            self._release_inputs(node)
         if isinstance(expr, Call):  # the most common kind first
             self._start_call(node, expr, values)
         elif isinstance(expr, Pure):
