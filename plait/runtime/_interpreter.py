@@ -110,24 +110,28 @@ class Interpreter(Tasks):
         top = index[expr._key] = Node(expr)
         visited = []
         todo = [top]
+        checked = None  # the app checked last: a graph's calls are mostly of a few apps, in runs
         try:
             while todo:
                 node = todo.pop()
                 node_expr = node.expr
                 assert node_expr is not None
                 visited.append(node)
-                if isinstance(node_expr, Call):
+                if isinstance(node_expr, Call) and node_expr.app is not checked:
                     self.check_app(node_expr.app)
+                    checked = node_expr.app
+                children = node_expr.children()
+                if not children:
+                    continue
                 inputs = []
-                for child_expr in node_expr.children():
+                for child_expr in children:
                     key = child_expr._key
                     child = index.get(key)
                     if child is None:
                         child = index[key] = Node(child_expr)
                         todo.append(child)
                     inputs.append(child)
-                if inputs:
-                    node.inputs = tuple(inputs)
+                node.inputs = tuple(inputs)
         except BaseException:
             for node in [*visited, *todo]:
                 del index[node.key]
