@@ -69,10 +69,10 @@ class Tasks(Settling):
 
     def _start_call(self, node: Node, expr: Call[Any], values: list[Any]) -> None:
         app = expr.app
-        node.task_id = next(self.task_ids)  # before the memo: a cached task is a task in the monitor too
         if self.memo is not None and app.options.memoized:
             cached = self.memo.get(node.key)
             if cached is not MISSING:
+                node.task_id = next(self.task_ids)  # a cached task is a task in the monitor too
                 self._event("cached", node, app)
                 self._finish(node, cached)
                 return
@@ -113,6 +113,7 @@ class Tasks(Settling):
         self.live += 1
         self.queues[app.options.executor or self.default_label].append(node)
         if self.monitor is not None:  # the states that end nothing are only the monitor's
+            node.task_id = next(self.task_ids)
             self._event("pending", node, app)
 
     def _pump(self, label: str) -> None:
@@ -124,6 +125,9 @@ class Tasks(Settling):
                 continue
             node.state = RUNNING
             self.inflight[label] += 1
+            # A task's id is made when first needed (the monitor's pending event, else here):
+            # a million queued calls hold no million ints. A retry keeps its id.
+            node.task_id = node.task_id or next(self.task_ids)
             node.value = spec = self._spec(node)
             if calling is not None:  # no future per task: see backends/_completion.py
                 calling(spec, functools.partial(self._task_ended, node, node.task_id, label))
