@@ -3,22 +3,27 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Generic, TypeVar, overload
 
 import attrs
 
+from plait.backends._completion import Completion
 from plait.backends._records import Task
 from plait.backends._task import TaskResult, TaskSpec
 from plait.backends._wire import dumps_call, dumps_function
 
-__all__ = ["EncodedTask", "TaskEncoder"]
+__all__ = ["AnyEncoded", "Encoded", "EncodedTask", "TaskEncoder"]
+
+End = TypeVar("End", asyncio.Future[TaskResult], Completion)
 
 
 @attrs.define(eq=False)
-class EncodedTask:
-    """A submitted task with its pickled call and function, and the future of its result."""
+class Encoded(Generic[End]):
+    """A submitted task with its pickled call and function, and how its end is told: the
+    future of its result (``submit``), or a ``Completion`` (``submit_calling``)."""
 
     spec: TaskSpec
-    future: asyncio.Future[TaskResult]
+    future: End
     call: bytes
     fn: bytes
 
@@ -41,24 +46,38 @@ class EncodedTask:
         return Task(spec.task_id, spec.name, spec.fn_key, spec.timeout, self.fn if with_function else None, self.call)
 
 
+EncodedTask = Encoded[asyncio.Future[TaskResult]]
+AnyEncoded = EncodedTask | Encoded[Completion]  # what an executor offering both ways keeps
+
+
 class TaskEncoder:
     """Pickles what an executor sends to other processes, each function only once.
 
     A task that cannot be pickled is failed at once, on its own, with an error that
-    names the app and the argument: its future is already done.
+    names the app and the argument: its future (or ``end``) is already done.
     """
 
     def __init__(self, label: str) -> None:
         self.label = label
         self._functions: dict[bytes, bytes] = {}
 
-    def encode(self, spec: TaskSpec) -> EncodedTask:
-        future: asyncio.Future[TaskResult] = asyncio.get_running_loop().create_future()
+    @overload
+    def encode(self, spec: TaskSpec) -> EncodedTask: ...
+
+    @overload
+    def encode(self, spec: TaskSpec, end: Completion) -> Encoded[Completion]: ...
+
+    def encode(self, spec: TaskSpec, end: Completion | None = None) -> EncodedTask | Encoded[Completion]:
+        if end is None:
+            return self._encoded(spec, asyncio.get_running_loop().create_future())
+        return self._encoded(spec, end)
+
+    def _encoded(self, spec: TaskSpec, end: End) -> Encoded[End]:
         try:
             fn = self._functions.get(spec.fn_key)
             if fn is None:
                 fn = self._functions[spec.fn_key] = dumps_function(spec)
-            return EncodedTask(spec, future, dumps_call(spec), fn)
+            return Encoded(spec, end, dumps_call(spec), fn)
         except TypeError as error:
-            future.set_result(TaskResult(spec.task_id, error=error, worker=self.label))
-            return EncodedTask(spec, future, b"", b"")
+            end.set_result(TaskResult(spec.task_id, error=error, worker=self.label))
+            return Encoded(spec, end, b"", b"")

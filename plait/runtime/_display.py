@@ -16,7 +16,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from plait.backends import Executor
-from plait.runtime._interpreter import BOUND, RUNNING, WAITING, Interpreter, Root
+from plait.runtime._interpreter import Interpreter, Root
+from plait.runtime._nodes import BOUND, RUNNING, WAITING
 
 __all__ = ["future_repr", "runtime_html", "runtime_repr", "task_counts"]
 

@@ -10,10 +10,11 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from plait._version import __version__
-from plait.backends._encoding import EncodedTask, TaskEncoder
+from plait.backends._completion import Done, Endings
+from plait.backends._encoding import AnyEncoded, TaskEncoder
 from plait.backends._errors import WorkerLost
 from plait.backends._sampling import NodeSample, Sample, TaskSample
 from plait.backends._task import TaskResult, TaskSpec
@@ -21,12 +22,12 @@ from plait.backends.providers import LocalProvider, Provider
 from plait.backends.providers._base import single_line
 from plait.backends.zmq._blocks import Blocks, pool_in
 from plait.backends.zmq._curve import Keys, remove_key_file, write_key_file
+from plait.backends.zmq._lifecycle import PoolLifecycle
 from plait.backends.zmq._pool_table import PoolTable, RegisteredPool
 from plait.backends.zmq._protocol import (
     PROTOCOL_VERSION,
     Accept,
     Cancel,
-    Drain,
     Drained,
     Heartbeat,
     ProtocolError,
@@ -42,7 +43,6 @@ from plait.backends.zmq._protocol import (
     python_version,
 )
 from plait.backends.zmq._router import Router
-from plait.backends.zmq._scaling import blocks_to_start, pools_to_drain
 from plait.staging import Staging, StagingMode, staging_of
 
 if TYPE_CHECKING:  # imported when an environment is packed: it costs start-up ~10 ms otherwise
@@ -51,7 +51,6 @@ if TYPE_CHECKING:  # imported when an environment is packed: it costs start-up ~
 __all__ = ["ZMQExecutor"]
 
 log = logging.getLogger("plait.zmq")
-T = TypeVar("T")
 
 
 def _chosen_key_file(label: str, key_file: str | os.PathLike[str] | None, encrypted: bool) -> Path | None:
@@ -69,7 +68,7 @@ def _check_label(label: object) -> None:
     single_line(f"ZMQExecutor({label!r})", "label", label)  # it names the provider's jobs
 
 
-class ZMQExecutor:
+class ZMQExecutor(PoolLifecycle):
     """Run tasks on worker pools that connect over ZeroMQ: pilot jobs.
 
     The executor binds a ROUTER socket on ``address`` (``port`` 0 picks a free one) and
@@ -176,6 +175,7 @@ class ZMQExecutor:
         self._table = PoolTable(self.prefetch)
         self._pools, self._pending = self._table.pools, self._table.pending  # the same, one lookup nearer
         self._encoder = TaskEncoder(label)
+        self._endings = Endings()
         self._flush_scheduled = False
         self._ticker: asyncio.TimerHandle | None = None
         self._checking_blocks = False
@@ -245,13 +245,20 @@ class ZMQExecutor:
 
     def submit(self, spec: TaskSpec) -> asyncio.Future[TaskResult]:
         task = self._encoder.encode(spec)
-        if task.future.done():
-            return task.future
+        self._queue(task)
+        return task.future
+
+    def submit_calling(self, spec: TaskSpec, done: Done) -> None:
+        """``submit``, telling the result to ``done`` (see CallingExecutor): no future per task."""
+        self._queue(self._encoder.encode(spec, self._endings.completion(done)))
+
+    def _queue(self, task: AnyEncoded) -> None:
+        if task.future.done():  # it could not be pickled
+            return
         self._table.queue(task)
         self._schedule_flush()
         if self._broken and not self._pools and self.blocks is not None and not self.blocks.jobs:
             self._table.fail_pending(RuntimeError(self._broken), self.label)
-        return task.future
 
     def cancel(self, task_id: int) -> None:
         pool = self._table.cancel(task_id)
@@ -362,141 +369,3 @@ class ZMQExecutor:
             return
         if self.on_samples is not None:
             self.on_samples(samples)
-
-    # -- heartbeats and loss ------------------------------------------------------------
-
-    def _tick(self) -> None:
-        assert self._loop is not None
-        # Next round first: whatever this one meets, loss detection goes on.
-        self._ticker = self._loop.call_later(self.heartbeat_period, self._tick)
-        # Judge silence on what has arrived: after a long turn of the loop (admitting a
-        # big graph), heartbeats wait unread in the socket.
-        self._router.receive_all()
-        now, heartbeat = time.monotonic(), encode(Heartbeat())
-        for pool in list(self._pools.values()):
-            silent = now - pool.last_seen
-            if silent > self.heartbeat_threshold:
-                limit = self.heartbeat_threshold
-                self._lose(pool, f"{pool.where()} sent nothing for {silent:.1f} s (heartbeat threshold {limit} s)")
-            elif not self._router.send(pool.identity, heartbeat):
-                self._lose(pool, f"{pool.where()} disconnected")
-        if not self._checking_blocks and self.blocks is not None:
-            self._checking_blocks = True
-            check = self._loop.create_task(self._check_blocks(self.blocks))
-            self._background.add(check)
-            check.add_done_callback(self._background.discard)
-        self._router.read_soon()
-
-    async def _check_blocks(self, blocks: Blocks) -> None:
-        """A block whose job ended loses its pool now, without waiting for the threshold."""
-        try:
-            ended = await asyncio.to_thread(blocks.ended)
-        finally:
-            self._checking_blocks = False
-        by_id = {p.pool_id: p for p in self._pools.values()}
-        for pool_id, state in ended.items():
-            pool = by_id.get(pool_id)
-            if pool is not None:
-                self._lose(pool, f"{pool.where()} ended ({state.value})")
-            elif not self._closing and pool_id not in blocks.registered:
-                reason = blocks.failed(pool_id, state)
-                log.error("%s", reason)
-                if blocks.failed_in_a_row >= self.max_failed_blocks:
-                    self._broken = f"{reason} ({blocks.failed_in_a_row} blocks in a row ended so)"
-        if self._broken:
-            self._table.fail_pending(RuntimeError(self._broken), self.label)
-        elif not self._closing:
-            await self._scale(blocks)
-
-    async def _scale(self, blocks: Blocks) -> None:
-        """Start blocks for waiting tasks; drain pools that have long had nothing to do."""
-        per_block = self.provider.workers_per_block + self.prefetch
-        starting = blocks.starting
-        more = blocks_to_start(
-            queued=len(self._table.waiting),
-            running=len(blocks.jobs) - starting,
-            starting=starting,
-            per_block=per_block,
-            min_blocks=self.provider.min_blocks,
-            max_blocks=self.provider.max_blocks,
-        )
-        if more:
-            log.info("%s: %d tasks wait; starting %d more blocks", self.label, len(self._table.waiting), more)
-            self._checking_blocks = True  # no other check may decide to scale while this one submits
-            try:
-                await asyncio.to_thread(blocks.scale_out, more)
-            except Exception as error:  # e.g. the scheduler refuses the job: tell the tasks, do not hang
-                if self._pools:  # they still serve the queue (another host may be down for a while)
-                    log.warning("%s: could not start a block: %s", self.label, error)
-                    return
-                self._broken = f"{self.label}: could not start a block: {error}"
-                self._table.fail_pending(RuntimeError(self._broken), self.label)
-                return
-            finally:
-                self._checking_blocks = False
-        draining = pools_to_drain(
-            self._pools.values(),
-            now=time.monotonic(),
-            drain_after=self._drain_after,
-            idle_timeout=self.idle_timeout,
-            queued=len(self._table.waiting),
-            blocks=len(blocks.jobs),
-            min_blocks=self.provider.min_blocks,
-        )
-        for pool, why in draining:
-            log.info("%s: %s; draining it", self.label, why)
-            await self.drain([pool.pool_id])
-
-    def _lose(self, pool: RegisteredPool, reason: str) -> None:
-        """The pool is gone: its tasks fail with WorkerLost (the runtime retries them) once
-        its block's job has ended, so that no retry runs beside what the pool still runs."""
-        if self._pools.get(pool.identity) is not pool:
-            return
-        self._table.remove(pool)
-        log.warning("%s: lost %s: %s", self.label, pool.where(), reason)
-        tasks = self._table.take_inflight(pool)
-        error = WorkerLost(f"{self.label}: lost {reason}")
-        if self.blocks is None or pool.pool_id not in self.blocks.jobs:
-            self._fail(pool, tasks, error, ended=True)  # not our block, or over already: nothing to wait for
-        else:
-            stopping = self._in_background(self.blocks.stop, pool.pool_id, self.heartbeat_threshold)
-            stopping.add_done_callback(lambda done: self._fail(pool, tasks, error, ended=_ended(done)))
-
-    def _fail_inflight(self, pool: RegisteredPool, error: WorkerLost) -> None:
-        """The tasks ``pool`` held fail with ``error`` now (the runtime retries them)."""
-        self._fail(pool, self._table.take_inflight(pool), error, ended=True)
-
-    def _fail(self, pool: RegisteredPool, tasks: list[EncodedTask], error: WorkerLost, ended: bool) -> None:
-        where = f"{self.label}/{pool.pool_id}"
-        if not ended:
-            log.warning("%s: retrying the tasks of %s, whose job is not known to have ended", self.label, where)
-        for task in tasks:
-            if not task.future.done():
-                task.future.set_result(TaskResult(task.spec.task_id, error=error, worker=where))
-        self._schedule_flush()
-
-    def _forget(self, pool: RegisteredPool) -> None:
-        """A drained pool said goodbye."""
-        self._table.remove(pool)
-        if self.blocks is not None and pool.pool_id in self.blocks.jobs:
-            self._in_background(self.blocks.cancel, [pool.pool_id])
-
-    def _in_background(self, call: Callable[..., T], *args: Any) -> asyncio.Task[T]:
-        """``call(*args)`` on a thread, awaited by shutdown."""
-        assert self._loop is not None
-        job = self._loop.create_task(asyncio.to_thread(call, *args))
-        self._background.add(job)
-        job.add_done_callback(self._background.discard)
-        return job
-
-    async def drain(self, pool_ids: Sequence[str]) -> None:
-        """Stop sending to these pools; they finish what they hold, then exit."""
-        for pool in self._pools.values():
-            if pool.pool_id in pool_ids:
-                self._table.drain(pool)
-                self._router.send(pool.identity, encode(Drain()))
-
-
-def _ended(stopping: asyncio.Task[bool]) -> bool:
-    """Whether a block's stop says its job has ended (a scheduler that failed to answer: no)."""
-    return not stopping.cancelled() and stopping.exception() is None and stopping.result()

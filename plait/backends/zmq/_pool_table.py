@@ -14,7 +14,7 @@ from collections.abc import Iterable
 
 import attrs
 
-from plait.backends._encoding import EncodedTask
+from plait.backends._encoding import AnyEncoded
 from plait.backends._task import TaskResult
 from plait.backends._wire import decode_result
 from plait.backends.zmq._protocol import ResultRow, TaskRow
@@ -37,7 +37,7 @@ class RegisteredPool:
     host: str
     limit: int  # its workers plus prefetch: how many tasks it may hold
     last_seen: float
-    inflight: dict[int, EncodedTask] = attrs.field(factory=dict)
+    inflight: dict[int, AnyEncoded] = attrs.field(factory=dict)
     functions: set[bytes] = attrs.field(factory=set)
     draining: bool = False
     idle_since: float | None = None  # when it last ran out of tasks, for scaling in
@@ -59,10 +59,10 @@ class PoolTable:
     def __init__(self, prefetch: int) -> None:
         self.prefetch = prefetch
         self.pools: dict[bytes, RegisteredPool] = {}  # by identity
-        self.pending: deque[EncodedTask] = deque()  # in submission order; cancelled ones are skipped
+        self.pending: deque[AnyEncoded] = deque()  # in submission order; cancelled ones are skipped
         self.room: dict[bytes, RegisteredPool] = {}  # pools that may be sent more, as they got room
         self.limits = 0  # the sum of the registered pools' limits
-        self.waiting: dict[int, EncodedTask] = {}  # the pending tasks, by id
+        self.waiting: dict[int, AnyEncoded] = {}  # the pending tasks, by id
         self.placed: dict[int, RegisteredPool] = {}  # the pool each task in flight was sent to
 
     # -- pools -------------------------------------------------------------------------
@@ -90,7 +90,7 @@ class PoolTable:
         per_worker = math.ceil(_QUEUED_SECONDS / max(pool.task_seconds, 1e-6))
         return pool.workers + min(self.prefetch, pool.workers * per_worker)
 
-    def take_inflight(self, pool: RegisteredPool) -> list[EncodedTask]:
+    def take_inflight(self, pool: RegisteredPool) -> list[AnyEncoded]:
         """The tasks ``pool`` holds, which it holds no more."""
         tasks = list(pool.inflight.values())
         for task_id in pool.inflight:
@@ -101,7 +101,7 @@ class PoolTable:
 
     # -- tasks -------------------------------------------------------------------------
 
-    def queue(self, task: EncodedTask) -> None:
+    def queue(self, task: AnyEncoded) -> None:
         self.pending.append(task)
         self.waiting[task.spec.task_id] = task
 

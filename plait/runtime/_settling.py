@@ -1,0 +1,134 @@
+"""How a node's end reaches what depends on it: its dependents, the users' futures, the
+memory it held. Through a queue of work items, not calls, so a chain of any length
+settles without recursion.
+
+``Settling`` is the interpreter's base class (no extra object on the per-task path); it
+keeps the graph's index and work queues, which the interpreter fills.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+from collections import deque
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from returns.result import Failure
+
+from plait.dsl._expr import Attempt
+from plait.runtime._errors import DependencyError
+from plait.runtime._nodes import BOUND, DONE, FAILED, NO_INPUTS, QUEUED, RUNNING, WAITING, Node, Root
+
+__all__ = ["ABANDON", "FAIL", "FINISH", "Settling"]
+
+# What a work item asks of its node: finish it or fail it with a value (a bind or attempt
+# whose input settled); cancel it if nothing needs it. Nodes ready to start wait apart.
+FINISH, FAIL, ABANDON = range(3)
+
+
+class Settling:
+    """The graph's nodes by key, and how each one's end propagates (the interpreter's base)."""
+
+    index: dict[bytes, Node]
+    # Everything that settles one node because another settled goes through here, not
+    # through a call: a chain of any length settles without recursion.
+    work: deque[tuple[Node, int, Any]]
+    # Nodes whose inputs are in, to start in the order they became ready: a node, not a
+    # work item each, as a million leaves of one gather are ready at once.
+    ready: deque[Node]
+    unsettled: int  # nodes admitted and not yet settled: while there are any, the collector is held
+    settled: Callable[[], None] | None  # told each time a user's future is resolved
+
+    if TYPE_CHECKING:
+
+        def _stop_task(self, node: Node) -> None: ...  # the tasks' part: a queued or running task stops
+
+    def _link(self, child: Node, parent: Node | Root) -> None:
+        child.users += 1
+        dependents = child.dependents
+        if dependents is None:
+            child.dependents = parent
+        elif isinstance(dependents, list):
+            dependents.append(parent)
+        else:
+            child.dependents = [dependents, parent]
+        if isinstance(parent, Node) and child.state not in (DONE, FAILED):
+            parent.waiting += 1
+
+    def _forward(self, node: Node, inner: Node) -> None:
+        # A bind's result is its inner expression's result, failure included, unchanged.
+        self.work.append((node, FINISH if inner.state == DONE else FAIL, inner.value))
+
+    def _finish(self, node: Node, value: Any) -> None:
+        node.state = DONE
+        node.value = value
+        self._settled(node)
+
+    def _fail(self, node: Node, error: BaseException, *, task_ended: bool = False) -> None:
+        if node.state in (DONE, FAILED):
+            return
+        if node.state in (QUEUED, RUNNING) and not task_ended:
+            self._stop_task(node)
+        node.state = FAILED
+        node.value = error
+        self._release_inputs(node)
+        self._settled(node)
+
+    def _settled(self, node: Node) -> None:
+        self.unsettled -= 1
+        dependents, node.dependents = node.dependents, None
+        for dependent in dependents if isinstance(dependents, list) else () if dependents is None else (dependents,):
+            if isinstance(dependent, Root):
+                self._notify_root(dependent)
+            elif dependent.state == BOUND:
+                self._forward(dependent, node)
+            elif dependent.state == WAITING:
+                self._input_settled(dependent, node)
+        if node.users <= 0:
+            self._release(node)
+        node.expr = None if node.state == DONE else node.expr  # keep labels for failures
+
+    def _input_settled(self, dependent: Node, node: Node) -> None:
+        if node.state == DONE:
+            dependent.waiting -= 1
+            if dependent.waiting == 0:
+                self.ready.append(dependent)
+        elif isinstance(dependent.expr, Attempt):
+            self.work.append((dependent, FINISH, Failure(node.value)))
+        elif isinstance(node.value, concurrent.futures.CancelledError):
+            self.work.append((dependent, FAIL, node.value))
+        else:
+            error = DependencyError.caused_by(node.value, node.label(), dependent.label())
+            self.work.append((dependent, FAIL, error))
+
+    def _notify_root(self, root: Root) -> None:
+        node = root.node
+        root.node.users -= 1
+        if self.settled is not None:
+            self.settled()
+        try:
+            if node.state == DONE:
+                root.future.set_result(node.value)
+            else:
+                root.future.set_exception(node.value)
+        except concurrent.futures.InvalidStateError:
+            pass  # the user cancelled it first
+        if node.users <= 0 and node.state in (DONE, FAILED):
+            self._release(node)
+
+    def _release_inputs(self, node: Node) -> None:
+        inputs, node.inputs = node.inputs, NO_INPUTS
+        for child in inputs:
+            child.users -= 1
+            if child.users <= 0:
+                if child.state in (DONE, FAILED):
+                    self._release(child)
+                else:  # nobody wants this unfinished work any more: cancel it, and what only it needed
+                    self.work.append((child, ABANDON, None))
+
+    def _release(self, node: Node) -> None:
+        """Nothing needs this result any more: forget it (the memo keeps it if on)."""
+        if self.index.get(node.key) is node:
+            del self.index[node.key]
+        node.value = None
+        node.expr = None

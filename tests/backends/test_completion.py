@@ -1,0 +1,68 @@
+"""Task ends told by a call, not a future per task (backends/_completion.py), and the
+runtime choosing that way when an executor offers it."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+import plait as pl
+from plait.backends._completion import CallingExecutor, Done, Endings
+from plait.backends._task import TaskResult, TaskSpec
+
+
+def test_ends_are_told_at_the_next_turn_in_order_once_each() -> None:
+    told: list[tuple[str, Any]] = []
+    problems: list[dict[str, Any]] = []
+
+    def teller(name: str) -> Done:
+        def done(result: TaskResult | None) -> None:
+            if name == "b":
+                raise RuntimeError("a callback's bug")
+            told.append((name, result and result.value))
+
+        return done
+
+    async def main() -> None:
+        asyncio.get_running_loop().set_exception_handler(lambda loop, context: problems.append(context))
+        endings = Endings()
+        a, b, c = (endings.completion(teller(name)) for name in "abc")
+        c.set_result(TaskResult(3, value="c's"))
+        b.set_result(TaskResult(2, value="b's"))
+        assert a.cancel() and not a.cancel() and a.done()
+        with pytest.raises(asyncio.InvalidStateError):
+            c.set_result(TaskResult(3, value="again"))
+        assert told == []  # never from within the executor's own code
+        await asyncio.sleep(0)
+        assert told == [("c", "c's"), ("a", None)]  # b's bug reported, the others still told
+        assert [type(p["exception"]) for p in problems] == [RuntimeError]
+
+    asyncio.run(main())
+
+
+class Calling(pl.ThreadExecutor):
+    """Answers at once, only through ``submit_calling``."""
+
+    def __init__(self) -> None:
+        super().__init__(1)
+        self.endings = Endings()
+
+    def submit(self, spec: TaskSpec) -> asyncio.Future[TaskResult]:
+        raise AssertionError("the runtime used a future")
+
+    def submit_calling(self, spec: TaskSpec, done: Done) -> None:
+        self.endings.completion(done).set_result(TaskResult(spec.task_id, spec.fn(*spec.args, **spec.kwargs)))
+
+
+@pl.app(pure=False)
+def double(x: int) -> int:
+    return 2 * x
+
+
+def test_the_runtime_takes_ends_by_call_from_an_executor_that_offers_it() -> None:
+    assert isinstance(Calling(), CallingExecutor) and not isinstance(pl.ThreadExecutor(1), CallingExecutor)
+    assert isinstance(pl.ZMQExecutor(), CallingExecutor)
+    with pl.Runtime([Calling()], progress=False) as rt:
+        assert rt.run(pl.traverse(double, range(100))) == [2 * x for x in range(100)]
