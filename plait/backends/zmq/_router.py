@@ -96,7 +96,7 @@ class Router:
                 send(part, _MORE, copy=False)
             send(parts[-1], _NOBLOCK, copy=False)
         except zmq.ZMQError as error:  # gone (EHOSTUNREACH) or not reading for far too long (EAGAIN)
-            log.warning("%s: could not send to pool %r: %s", self.label, identity, error)
+            log.warning("%s: could not send to pool (peer %s): %s", self.label, identity.hex(), error)
             return False
         return True
 
@@ -107,7 +107,8 @@ class Router:
         if first:
             self._dropped_from.add(identity)
         if first or self.dropped % 1000 == 0:
-            log.warning("%s: dropped a message from %r (%d so far): %s", self.label, identity, self.dropped, reason)
+            peer, count = identity.hex(), self.dropped
+            log.warning("%s: dropped a message from peer %s (%d so far): %s", self.label, peer, count, reason)
 
     def read_soon(self) -> None:
         # The socket's fd is edge-triggered: after a send, messages may wait unannounced.

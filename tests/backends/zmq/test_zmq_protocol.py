@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 import msgspec
@@ -212,3 +213,5 @@ def test_the_executor_drops_thousands_of_bad_messages_and_keeps_serving(caplog: 
     assert executor.dropped >= sent  # the well-formed ones came from a peer that never registered
     logged = [r.getMessage() for r in caplog.records if "dropped" in r.getMessage()]
     assert 1 <= len(logged) <= 1 + executor.dropped // 1000, "a flood is logged once per peer, then counted"
+    readable = [line for line in logged if re.search(r"from peer [0-9a-f]+ \(", line)]
+    assert readable == logged, f"the peer is named readably: {logged[0]}"
