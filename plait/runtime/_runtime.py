@@ -188,9 +188,11 @@ class Runtime:
         future = self._future(expr)
         # The seed's idiom is an app call a future, its arguments calls or futures: their apps
         # are checked here, cheaply; a graph's deeper nodes are checked when it is admitted.
+        checked = None  # a gathered graph's children are mostly calls of one app, in runs
         for node in (expr, *expr.children()):
-            if isinstance(node, Call):
+            if isinstance(node, Call) and node.app is not checked:
                 self._interpreter.check_app(node.app)
+                checked = node.app
         with self._inbox_lock:
             if self._closed:
                 raise RuntimeError(_SHUT_DOWN)
