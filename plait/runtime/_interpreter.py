@@ -25,7 +25,7 @@ from plait.dsl import App, Expr, Retry
 from plait.dsl._collector import Collector
 from plait.dsl._expr import Attempt, Await, Bind, Call, Gather, Map, Pure
 from plait.runtime._hooks import Memo, Monitor
-from plait.runtime._nodes import BOUND, DONE, FAILED, QUEUED, RUNNING, WAITING, Node, Root
+from plait.runtime._nodes import BOUND, DONE, FAILED, QUEUED, RUNNING, WAITING, Joining, Node, Root, node_of
 from plait.runtime._settling import ABANDON, FAIL
 from plait.runtime._tasks import ENDINGS, Tasks, executor_staging
 from plait.runtime._tracebacks import user_frames
@@ -93,8 +93,9 @@ class Interpreter(Tasks):
         self.unsettled += len(visited)
         self.collector.busy()
         for node in visited:
-            for child in node.inputs:
-                self._link(child, node)
+            if isinstance(node, Joining):
+                for child in node.inputs:
+                    self._link(child, node)
             if node.waiting == 0:
                 self.ready.append(node)
         return visited[0]
@@ -107,7 +108,7 @@ class Interpreter(Tasks):
         which leaves become ready.
         """
         index = self.index
-        top = index[expr._key] = Node(expr)
+        top = index[expr._key] = node_of(expr)
         visited = []
         todo = [top]
         checked = None  # the app checked last: a graph's calls are mostly of a few apps, in runs
@@ -128,9 +129,10 @@ class Interpreter(Tasks):
                     key = child_expr._key
                     child = index.get(key)
                     if child is None:
-                        child = index[key] = Node(child_expr)
+                        child = index[key] = node_of(child_expr)
                         todo.append(child)
                     inputs.append(child)
+                assert isinstance(node, Joining)
                 node.inputs = tuple(inputs)
         except BaseException:
             for node in [*visited, *todo]:
@@ -275,6 +277,7 @@ class Interpreter(Tasks):
             self._fail(node, error)
             return
         node.state = BOUND
+        assert isinstance(node, Joining)  # a bind has its source as input
         node.inputs = (child,)
         self._link(child, node)
         if child.state in (DONE, FAILED):

@@ -12,32 +12,72 @@ from typing import Any, NamedTuple
 
 from plait.dsl import Expr
 
-__all__ = ["BOUND", "DONE", "FAILED", "NO_INPUTS", "QUEUED", "RUNNING", "WAITING", "Node", "QueuedCall", "Root"]
+__all__ = [
+    "BOUND",
+    "DONE",
+    "FAILED",
+    "NO_INPUTS",
+    "QUEUED",
+    "RUNNING",
+    "WAITING",
+    "Joining",
+    "Node",
+    "QueuedCall",
+    "Root",
+    "node_of",
+]
 
 WAITING, QUEUED, RUNNING, BOUND, DONE, FAILED = range(6)
 
 
 class Node:
-    """Interpreter state for one key. ``value`` holds the result once DONE, the error
-    once FAILED; while a call is queued, what its spec will be made of (see ``QueuedCall``),
-    and the spec once it is sent. ``dependents`` is None, the one dependent (most nodes
-    have one: no list for them), or a list."""
+    """Interpreter state for one key, of a node without inputs (a leaf: most nodes).
 
-    __slots__ = ("dependents", "expr", "inputs", "key", "state", "task_id", "users", "value", "waiting")
+    ``value`` holds the result once DONE, the error once FAILED; while a call is queued,
+    what its spec will be made of (see ``QueuedCall``), and the spec once it is sent.
+    ``dependents`` is None, the one dependent (most nodes have one: no list for them), or
+    a list. ``expr`` is kept until the node is released (the index's key is its key), a
+    leaf's is the user's graph's own; ``task_id`` is its task's while it has one (an int
+    of 28 B each for a million finished leaves otherwise). A leaf has no slots for inputs
+    (80 B, not 96): ``Joining`` has them.
+    """
+
+    __slots__ = ("dependents", "expr", "state", "task_id", "users", "value")
+
+    inputs: tuple[Node, ...] = ()  # a leaf's; a class attribute, no slot
+    waiting = 0
 
     def __init__(self, expr: Expr[Any]) -> None:
         self.expr: Expr[Any] | None = expr
-        self.key = expr._key
         self.state = WAITING
-        self.waiting = 0
-        self.inputs = NO_INPUTS
-        self.dependents: Node | Root | list[Node | Root] | None = None
+        self.dependents: Joining | Root | list[Joining | Root] | None = None
         self.users = 0
         self.value: Any = None
         self.task_id = 0
 
+    @property
+    def key(self) -> bytes:
+        assert self.expr is not None, "a released node has no key"
+        return self.expr._key
+
     def label(self) -> str:
-        return self.expr.label() if self.expr is not None else self.key.hex()[:12]
+        return self.expr.label() if self.expr is not None else "a released node"
+
+
+class Joining(Node):
+    """A node with inputs: it starts when the last of them is in (``waiting`` counts them)."""
+
+    __slots__ = ("inputs", "waiting")
+
+    def __init__(self, expr: Expr[Any]) -> None:
+        super().__init__(expr)
+        self.inputs = NO_INPUTS
+        self.waiting = 0
+
+
+def node_of(expr: Expr[Any]) -> Node:
+    """A new node for ``expr``: a ``Joining`` one if it has inputs, or may get one (a bind's)."""
+    return Joining(expr) if expr.children() else Node(expr)
 
 
 class QueuedCall(NamedTuple):

@@ -17,7 +17,7 @@ from returns.result import Failure
 
 from plait.dsl._expr import Attempt
 from plait.runtime._errors import DependencyError
-from plait.runtime._nodes import BOUND, DONE, FAILED, NO_INPUTS, QUEUED, RUNNING, WAITING, Node, Root
+from plait.runtime._nodes import BOUND, DONE, FAILED, NO_INPUTS, QUEUED, RUNNING, WAITING, Joining, Node, Root
 
 __all__ = ["ABANDON", "FAIL", "FINISH", "Settling"]
 
@@ -43,7 +43,7 @@ class Settling:
 
         def _stop_task(self, node: Node) -> None: ...  # the tasks' part: a queued or running task stops
 
-    def _link(self, child: Node, parent: Node | Root) -> None:
+    def _link(self, child: Node, parent: Joining | Root) -> None:
         child.users += 1
         dependents = child.dependents
         if dependents is None:
@@ -52,10 +52,10 @@ class Settling:
             dependents.append(parent)
         else:
             child.dependents = [dependents, parent]
-        if isinstance(parent, Node) and child.state not in (DONE, FAILED):
+        if isinstance(parent, Joining) and child.state not in (DONE, FAILED):
             parent.waiting += 1
 
-    def _forward(self, node: Node, inner: Node) -> None:
+    def _forward(self, node: Joining, inner: Node) -> None:
         # A bind's result is its inner expression's result, failure included, unchanged.
         self.work.append((node, FINISH if inner.state == DONE else FAIL, inner.value))
 
@@ -76,6 +76,7 @@ class Settling:
 
     def _settled(self, node: Node) -> None:
         self.unsettled -= 1
+        node.task_id = 0  # its task, if any, has ended
         dependents, node.dependents = node.dependents, None
         for dependent in dependents if isinstance(dependents, list) else () if dependents is None else (dependents,):
             if isinstance(dependent, Root):
@@ -86,9 +87,8 @@ class Settling:
                 self._input_settled(dependent, node)
         if node.users <= 0:
             self._release(node)
-        node.expr = None if node.state == DONE else node.expr  # keep labels for failures
 
-    def _input_settled(self, dependent: Node, node: Node) -> None:
+    def _input_settled(self, dependent: Joining, node: Node) -> None:
         if node.state == DONE:
             dependent.waiting -= 1
             if dependent.waiting == 0:
@@ -117,7 +117,11 @@ class Settling:
             self._release(node)
 
     def _release_inputs(self, node: Node) -> None:
-        inputs, node.inputs = node.inputs, NO_INPUTS
+        inputs = node.inputs
+        if not inputs:  # a leaf, or released already
+            return
+        assert isinstance(node, Joining)
+        node.inputs = NO_INPUTS
         for child in inputs:
             child.users -= 1
             if child.users <= 0:
@@ -128,7 +132,10 @@ class Settling:
 
     def _release(self, node: Node) -> None:
         """Nothing needs this result any more: forget it (the memo keeps it if on)."""
-        if self.index.get(node.key) is node:
-            del self.index[node.key]
+        if node.expr is None:  # released already
+            return
+        key = node.expr._key
+        if self.index.get(key) is node:
+            del self.index[key]
         node.value = None
         node.expr = None
