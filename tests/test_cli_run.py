@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import shutil
+import signal
 import sqlite3
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -209,3 +211,37 @@ def test_python_dash_m_plait_is_the_plait_command(tmp_path: Path) -> None:
     shown = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False)
     assert shown.returncode == 0, shown.stderr
     assert shown.stdout.startswith("Usage: plait run [OPTIONS]")
+
+
+SLEEPER = """
+import time
+from pathlib import Path
+import plait as pl
+
+@pl.app
+def sleeper() -> int:
+    Path("started").touch()
+    time.sleep(60)
+    return 1
+
+result = sleeper()
+"""
+
+
+def test_ctrl_c_stops_a_run_on_threads_at_once_though_its_task_runs_on(tmp_path: Path) -> None:
+    (tmp_path / "sleeper.py").write_text(SLEEPER)
+    command = [sys.executable, "-m", "plait", "run", "sleeper.py:result", "--executor", "threads:1", "--no-progress"]
+    run = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while not (tmp_path / "started").exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        interrupted = time.monotonic()
+        run.send_signal(signal.SIGINT)
+        _, stderr = run.communicate(timeout=30)
+        # A thread cannot be stopped: the command must not wait the task's 60 s for it.
+        assert time.monotonic() - interrupted < 10, stderr
+        assert run.returncode != 0 and "Aborted" in stderr
+    finally:
+        run.kill()
+        run.wait()
