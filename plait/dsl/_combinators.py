@@ -7,7 +7,7 @@ import functools
 from collections.abc import Iterable
 from typing import Any, TypeVar
 
-from plait.dsl._args import find_refs, substitute
+from plait.dsl._args import find_refs, snapshot, substitute
 from plait.dsl._expr import Await, Expr, Gather, Pure, key_or_fresh, ref_key
 from plait.dsl._token import digest
 
@@ -27,11 +27,13 @@ def as_expr(value: Any) -> Expr[Any]:
 
 
 def pure(value: T) -> Expr[T]:
-    """An Expr whose result is ``value``, available now.
+    """An Expr whose result is ``value``, available now (its lists, dicts and sets as they
+    are now: copied, as a call's arguments are).
 
     >>> pure(3).key == pure(3).key != pure(4).key
     True
     """
+    value = snapshot(value)
     return Pure(key_or_fresh(b"P", value), value)
 
 
@@ -56,7 +58,7 @@ def _item(value: Any) -> Expr[Any]:
     find_refs(value, refs)
     if not refs or refs[0] is value:
         return as_expr(value)
-    return gather(refs).map(functools.partial(_filled, value))
+    return gather(refs).map(functools.partial(_filled, snapshot(value)))
 
 
 def _filled(template: Any, values: list[Any]) -> Any:

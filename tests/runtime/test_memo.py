@@ -64,8 +64,11 @@ def test_a_call_keeps_the_arguments_it_was_keyed_on_though_the_caller_changes_th
     batch.append(100)
     inner.append(1000)
     second = summed(batch, weights)
+    kept = [pl.pure([batch]), pl.gather([batch, first])]
+    batch.append(7)
     with pl.Runtime([pl.ThreadExecutor(2)], cache=tmp_path / "memo.db", progress=False) as rt:
         assert rt.run(pl.gather(first, second), timeout=30) == [13, 1110]
+        assert rt.run(pl.gather(kept), timeout=30) == [[[100]], [[100], 13]]
     with pl.Runtime([pl.ThreadExecutor(2)], cache=tmp_path / "memo.db", progress=False) as rt:
         assert rt.run(summed([1, 2], {"w": ([10],)}), timeout=30) == 13  # what the memo keeps under that key
 
