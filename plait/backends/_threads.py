@@ -9,7 +9,7 @@ import queue
 import threading
 import time
 
-from plait.backends._task import TaskResult, TaskSpec, running
+from plait.backends._task import TaskResult, TaskSpec, running, task_error
 
 __all__ = ["ThreadExecutor"]
 
@@ -86,5 +86,6 @@ def _run(spec: TaskSpec, label: str) -> TaskResult:
         with running(spec.name):
             value = spec.fn(*spec.args, **spec.kwargs)
     except BaseException as error:
-        return TaskResult(spec.task_id, error=error, worker=worker, started=started, ended=time.time())
+        failure = task_error(error, spec.name)
+        return TaskResult(spec.task_id, error=failure, worker=worker, started=started, ended=time.time())
     return TaskResult(spec.task_id, value=value, worker=worker, started=started, ended=time.time())
