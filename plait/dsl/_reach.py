@@ -230,8 +230,9 @@ class _Walk:
             self.constant(holder, attr, (obj.args, obj.keywords))
         elif hasattr(obj, "__wrapped__"):  # a decorated function (lru_cache, wraps): what it wraps
             self.reached(holder, attr, obj.__wrapped__, via)
-            if isinstance(obj, types.FunctionType):  # and the decorator's wrapper, which runs too
-                self.code_of(obj, via)
+            # and the decorator's wrapper, which runs too: a function, or an object whose class's
+            # __call__ it is (the standard library's, lru_cache's, counts as neither)
+            self.code_of(obj if isinstance(obj, types.FunctionType) else type(obj), via)
         elif isinstance(obj, (types.FunctionType, type)) or _library_callable(obj):
             self.code_of(obj, via)
         else:

@@ -43,6 +43,19 @@ def decorated(x):
     return x - 2
 
 
+class counted:
+    def __init__(self, fn):
+        functools.update_wrapper(self, fn)
+
+    def __call__(self, x):
+        return self.__wrapped__(x) * 1
+
+
+@counted
+def decorated_by_a_class(x):
+    return x
+
+
 class Model:
     weight = 5
 
@@ -76,7 +89,7 @@ def predicts(x):
 
 @pl.app
 def wrapped(x):
-    return helpers.decorated(x)
+    return helpers.decorated(x) + helpers.decorated_by_a_class(x)
 
 
 @pl.app
@@ -140,7 +153,10 @@ def test_editing_a_decorator_s_wrapper_or_the_function_it_wraps_reruns_the_app(p
     middle = project()
     assert changed(before, middle) == {"wrapped"}
     edit(tmp_path / "helpers.py", "return x - 2", "return x - 3")
-    assert changed(middle, project()) == {"wrapped"}
+    after = project()
+    assert changed(middle, after) == {"wrapped"}
+    edit(tmp_path / "helpers.py", "(x) * 1", "(x) * 2")
+    assert changed(after, project()) == {"wrapped"}
 
 
 def test_editing_a_module_constant_reruns_exactly_the_apps_that_read_it(project, tmp_path) -> None:
