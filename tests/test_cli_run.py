@@ -28,8 +28,13 @@ def total(xs: list[int]) -> int:
 def boom(x: int) -> int:
     raise ValueError(f"no good: {x}")
 
+@pl.shell
+def grep_nothing() -> str:
+    return "echo 'grep: nothing matched' >&2; exit 3"
+
 result = total([square(i) for i in range(10)])
 bad = boom(1)
+bad_shell = grep_nothing()
 
 def build():
     shared = square(3)
@@ -96,6 +101,15 @@ def test_a_failing_run_shows_the_users_frames_and_the_summary_and_exits_1(flow: 
         "ValueError: no good: 1",
         "Error: flow.py:bad failed: ValueError: no good: 1",
     ], failed.stderr
+
+
+def test_a_failed_shell_command_is_shown_once_with_its_stderr(flow: Path) -> None:
+    failed = plait("run", "flow.py:bad_shell", "--executor", "threads:1", cwd=flow)
+    assert failed.returncode == 1
+    assert failed.stderr.splitlines().count("grep: nothing matched") == 1, failed.stderr  # the stderr tail
+    assert failed.stderr.startswith(
+        "Error: flow.py:bad_shell failed: ShellError: grep_nothing: command exited with code 3"
+    )
 
 
 @pytest.mark.parametrize(
