@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import shutil
+import signal
 import sqlite3
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -26,8 +28,13 @@ def total(xs: list[int]) -> int:
 def boom(x: int) -> int:
     raise ValueError(f"no good: {x}")
 
+@pl.shell
+def grep_nothing() -> str:
+    return "echo 'grep: nothing matched' >&2; exit 3"
+
 result = total([square(i) for i in range(10)])
 bad = boom(1)
+bad_shell = grep_nothing()
 
 def build():
     shared = square(3)
@@ -94,6 +101,15 @@ def test_a_failing_run_shows_the_users_frames_and_the_summary_and_exits_1(flow: 
         "ValueError: no good: 1",
         "Error: flow.py:bad failed: ValueError: no good: 1",
     ], failed.stderr
+
+
+def test_a_failed_shell_command_is_shown_once_with_its_stderr(flow: Path) -> None:
+    failed = plait("run", "flow.py:bad_shell", "--executor", "threads:1", cwd=flow)
+    assert failed.returncode == 1
+    assert failed.stderr.splitlines().count("grep: nothing matched") == 1, failed.stderr  # the stderr tail
+    assert failed.stderr.startswith(
+        "Error: flow.py:bad_shell failed: ShellError: grep_nothing: command exited with code 3"
+    )
 
 
 @pytest.mark.parametrize(
@@ -209,3 +225,37 @@ def test_python_dash_m_plait_is_the_plait_command(tmp_path: Path) -> None:
     shown = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False)
     assert shown.returncode == 0, shown.stderr
     assert shown.stdout.startswith("Usage: plait run [OPTIONS]")
+
+
+SLEEPER = """
+import time
+from pathlib import Path
+import plait as pl
+
+@pl.app
+def sleeper() -> int:
+    Path("started").touch()
+    time.sleep(60)
+    return 1
+
+result = sleeper()
+"""
+
+
+def test_ctrl_c_stops_a_run_on_threads_at_once_though_its_task_runs_on(tmp_path: Path) -> None:
+    (tmp_path / "sleeper.py").write_text(SLEEPER)
+    command = [sys.executable, "-m", "plait", "run", "sleeper.py:result", "--executor", "threads:1", "--no-progress"]
+    run = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while not (tmp_path / "started").exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        interrupted = time.monotonic()
+        run.send_signal(signal.SIGINT)
+        _, stderr = run.communicate(timeout=30)
+        # A thread cannot be stopped: the command must not wait the task's 60 s for it.
+        assert time.monotonic() - interrupted < 10, stderr
+        assert run.returncode != 0 and "Aborted" in stderr
+    finally:
+        run.kill()
+        run.wait()

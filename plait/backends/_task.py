@@ -14,7 +14,7 @@ if TYPE_CHECKING:  # only named: a worker pool, which imports this module, start
 
 from plait.backends._usage import TaskUsage
 
-__all__ = ["Executor", "TaskResult", "TaskSpec", "running", "running_task"]
+__all__ = ["Executor", "TaskResult", "TaskSpec", "running", "running_task", "task_error"]
 
 
 @attrs.frozen
@@ -89,6 +89,16 @@ _this_thread = threading.local()
 def running_task() -> str | None:
     """The name of the task this thread is running, or None outside tasks."""
     return getattr(_this_thread, "task", None)
+
+
+def task_error(error: BaseException, name: str) -> BaseException:
+    """What the task ``name`` that raised ``error`` failed with. A ``sys.exit`` in an app is
+    its error: raised again in the driver, it ended the whole run with the app's exit code
+    and no word of why."""
+    if not isinstance(error, SystemExit):
+        return error
+    failure = RuntimeError(f"{name} called sys.exit({error.code!r}): an app returns a value or raises")
+    return failure.with_traceback(error.__traceback__)
 
 
 @contextlib.contextmanager

@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import os
+import queue
 import threading
 import time
 
-from plait.backends._task import TaskResult, TaskSpec, running
+from plait.backends._task import TaskResult, TaskSpec, running, task_error
 
 __all__ = ["ThreadExecutor"]
 
@@ -25,7 +26,8 @@ class ThreadExecutor:
     def __init__(self, workers: int | None = None, *, label: str = "threads") -> None:
         self.label = label
         self.workers = workers or min(32, (os.cpu_count() or 1) + 4)
-        self._pool: concurrent.futures.ThreadPoolExecutor | None = None
+        self._queue: _Queue = queue.SimpleQueue()
+        self._threads: list[threading.Thread] = []
         self._running: dict[int, concurrent.futures.Future[TaskResult]] = {}
 
     @property
@@ -33,13 +35,24 @@ class ThreadExecutor:
         return self.workers * 2
 
     async def start(self) -> None:
-        self._pool = concurrent.futures.ThreadPoolExecutor(self.workers, thread_name_prefix=f"plait-{self.label}")
+        # Daemon threads of its own, not a concurrent.futures pool: Python joins that pool's
+        # threads when the interpreter exits, so a run stopped by Ctrl-C waited for every
+        # task still running, which a thread cannot be made to stop. A queue of their own:
+        # threads of a previous start may still be finishing a task.
+        self._queue = queue.SimpleQueue()
+        self._threads = [
+            threading.Thread(target=_serve, args=(self._queue, self.label), name=f"plait-{self.label}_{i}", daemon=True)
+            for i in range(self.workers)
+        ]
+        for thread in self._threads:
+            thread.start()
 
     def submit(self, spec: TaskSpec) -> asyncio.Future[TaskResult]:
-        assert self._pool is not None, "ThreadExecutor.submit before start"
-        future = self._pool.submit(_run, spec, self.label)
+        assert self._threads, "ThreadExecutor.submit before start"
+        future: concurrent.futures.Future[TaskResult] = concurrent.futures.Future()
         self._running[spec.task_id] = future
         future.add_done_callback(lambda _: self._running.pop(spec.task_id, None))
+        self._queue.put((future, spec))
         return asyncio.wrap_future(future)
 
     def cancel(self, task_id: int) -> None:
@@ -48,8 +61,22 @@ class ThreadExecutor:
             future.cancel()  # only stops a task that has not started: threads cannot be killed
 
     async def shutdown(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
+        for future in list(self._running.values()):
+            future.cancel()
+        for _ in self._threads:
+            self._queue.put(None)
+
+
+# Tasks to run, each with the future of its result; None stops the thread that takes it.
+_Queue = queue.SimpleQueue[tuple[concurrent.futures.Future[TaskResult], TaskSpec] | None]
+
+
+def _serve(tasks: _Queue, label: str) -> None:
+    while (item := tasks.get()) is not None:
+        future, spec = item
+        if future.set_running_or_notify_cancel():  # False: cancelled before it started
+            future.set_result(_run(spec, label))
+        del item, future, spec  # else an idle thread keeps its last task's arguments and result alive
 
 
 def _run(spec: TaskSpec, label: str) -> TaskResult:
@@ -59,5 +86,6 @@ def _run(spec: TaskSpec, label: str) -> TaskResult:
         with running(spec.name):
             value = spec.fn(*spec.args, **spec.kwargs)
     except BaseException as error:
-        return TaskResult(spec.task_id, error=error, worker=worker, started=started, ended=time.time())
+        failure = task_error(error, spec.name)
+        return TaskResult(spec.task_id, error=failure, worker=worker, started=started, ended=time.time())
     return TaskResult(spec.task_id, value=value, worker=worker, started=started, ended=time.time())

@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable
 from typing import Any, NoReturn
 
 from plait.backends._records import HEADER, Control, Result, Run, Skip, Start, Stop, Task, read_control, results_frame
-from plait.backends._task import running
+from plait.backends._task import running, task_error
 from plait.backends._usage import meter
 from plait.backends._wire import dumps, dumps_error, error_text, loads_call, loads_function
 
@@ -84,7 +84,7 @@ def _call(functions: FunctionCache, task: Task) -> tuple[bool, bytes]:
         with running(name):
             value = functions[task.fn_key](*args, **kwargs)
     except BaseException as error:  # the task's failure is a value here, even SystemExit
-        return False, dumps_error(error)
+        return False, dumps_error(task_error(error, name))
     try:
         return True, dumps(value)
     except Exception as error:

@@ -15,7 +15,7 @@ from typing import Any, ClassVar, Generic, ParamSpec, TypeVar, overload
 
 import attrs
 
-from plait.dsl._args import find_refs
+from plait.dsl._args import find_refs, snapshot
 from plait.dsl._collector import collecting_less
 from plait.dsl._combinators import as_expr, gather
 from plait.dsl._expr import Call, Expr, ref_key
@@ -133,6 +133,8 @@ class App(Generic[P, T]):
         if not args and not kwargs and self.options.pure is None:
             self._count_bare_call()
         call_args, call_kwargs, names, values = self._bind(args, kwargs)
+        call_args = tuple(map(snapshot, call_args))
+        call_kwargs = {k: snapshot(v) for k, v in call_kwargs.items()} if call_kwargs else call_kwargs
         refs: list[Any] = []
         apps: list[App[..., Any]] = []
         for value in call_args:

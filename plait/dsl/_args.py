@@ -1,6 +1,7 @@
-"""Finding the Exprs and futures inside call arguments, and putting values in their place.
+"""Finding the Exprs and futures inside call arguments, putting values in their place,
+and copying the containers a call keeps.
 
-Both walks visit the same containers in the same order (list, tuple, dict values, set
+The walks visit the same containers in the same order (list, tuple, dict values, set
 and frozenset members), so the n-th reference found is replaced by the n-th value.
 """
 
@@ -11,7 +12,7 @@ from typing import Any
 
 from plait.dsl._expr import Expr, ref_key
 
-__all__ = ["find_refs", "substitute"]
+__all__ = ["find_refs", "snapshot", "substitute"]
 
 _CONTAINERS = (list, tuple, dict, set, frozenset)
 # Values that are never references, told apart by one set lookup: most arguments.
@@ -59,3 +60,25 @@ def substitute(value: Any, values: Iterator[Any]) -> Any:
     if isinstance(value, Expr) or ref_key(value):
         return next(values)
     return value
+
+
+def snapshot(value: Any) -> Any:
+    """``value`` with each list, dict and set in it copied, at any depth (a tuple or
+    frozenset holding one is rebuilt around the copy).
+
+    A call is keyed on its arguments when it is made; a list the caller goes on to fill or
+    clear must not change what the call computes, nor what the memo keeps under that key.
+
+    >>> batch = [1, (2, [3])]
+    >>> kept = snapshot(batch)
+    >>> batch[1][1].append(4)
+    >>> kept
+    [1, (2, [3])]
+    """
+    cls = type(value)
+    if cls in _ATOMS or cls not in _CONTAINERS:
+        return value
+    if cls is dict:
+        return {k: snapshot(v) for k, v in value.items()}
+    copied = [v if type(v) in _ATOMS else snapshot(v) for v in value]
+    return copied if cls is list else cls(copied)

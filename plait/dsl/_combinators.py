@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from typing import Any, TypeVar
 
+from plait.dsl._args import find_refs, snapshot, substitute
 from plait.dsl._expr import Await, Expr, Gather, Pure, key_or_fresh, ref_key
 from plait.dsl._token import digest
 
@@ -25,23 +27,42 @@ def as_expr(value: Any) -> Expr[Any]:
 
 
 def pure(value: T) -> Expr[T]:
-    """An Expr whose result is ``value``, available now.
+    """An Expr whose result is ``value``, available now (its lists, dicts and sets as they
+    are now: copied, as a call's arguments are).
 
     >>> pure(3).key == pure(3).key != pure(4).key
     True
     """
+    value = snapshot(value)
     return Pure(key_or_fresh(b"P", value), value)
 
 
 def gather(*exprs: Any) -> Expr[list[Any]]:
     """All results as one list, in order: ``gather(a, b)`` or ``gather(iterable)``.
 
-    Items may be Exprs, futures or plain values. Items run concurrently.
+    Items may be Exprs, futures or plain values, and lists, tuples, dicts and sets that
+    hold them at any depth, as an app's arguments may. Items run concurrently.
     """
     if len(exprs) == 1 and _is_iterable(exprs[0]):
         exprs = tuple(exprs[0])
-    items = tuple(map(as_expr, exprs))
+    items = tuple(map(_item, exprs))
     return Gather(digest(b"G", *[i._key for i in items]), items)
+
+
+def _item(value: Any) -> Expr[Any]:
+    """A gathered item as an Expr; one holding Exprs or futures has them replaced by their
+    results (left in place, the caller would get work not done instead of its result)."""
+    if isinstance(value, Expr):
+        return value
+    refs: list[Any] = []
+    find_refs(value, refs)
+    if not refs or refs[0] is value:
+        return as_expr(value)
+    return gather(refs).map(functools.partial(_filled, snapshot(value)))
+
+
+def _filled(template: Any, values: list[Any]) -> Any:
+    return substitute(template, iter(values))
 
 
 def _is_iterable(value: object) -> bool:

@@ -230,13 +230,16 @@ class _Walk:
             self.constant(holder, attr, (obj.args, obj.keywords))
         elif hasattr(obj, "__wrapped__"):  # a decorated function (lru_cache, wraps): what it wraps
             self.reached(holder, attr, obj.__wrapped__, via)
+            # and the decorator's wrapper, which runs too: a function, or an object whose class's
+            # __call__ it is (the standard library's, lru_cache's, counts as neither)
+            self.code_of(obj if isinstance(obj, types.FunctionType) else type(obj), via)
         elif isinstance(obj, (types.FunctionType, type)) or _library_callable(obj):
             self.code_of(obj, via)
         else:
             self.value(holder, attr, obj, via)
 
     def code_of(self, obj: Any, via: str) -> None:
-        origin = origin_of(getattr(obj, "__module__", None) or _module_of_builtin(obj))
+        origin = origin_of(_defining_module(obj))
         if origin == USER and isinstance(obj, (types.FunctionType, type)):
             self.enqueue(obj, via)
         elif origin not in (USER, STDLIB):
@@ -311,6 +314,14 @@ def _unwrap(value: object) -> tuple[Any, ...]:
 
 def _name(obj: Any) -> str:
     return f"{getattr(obj, '__module__', '?')}.{getattr(obj, '__qualname__', '?')}"
+
+
+def _defining_module(obj: object) -> str | None:
+    """Where ``obj``'s code is: for a function, its globals' module, not the ``__module__``
+    that ``functools.wraps`` copies from the function a decorator wraps."""
+    if isinstance(obj, types.FunctionType):
+        return obj.__globals__.get("__name__")
+    return getattr(obj, "__module__", None) or _module_of_builtin(obj)
 
 
 def _module_of_builtin(obj: object) -> str | None:

@@ -45,9 +45,20 @@ _REFUSED = {
 }  # fmt: skip
 
 
+# What other libraries call running a graph, or waiting for it (Dask's compute, Parsl's
+# and concurrent.futures' result): on an Expr they mean "run it", not its result's attribute.
+_RUN_IT = frozenset({"compute", "persist", "result"})
+
+
 def _no_attribute(self: _Labelled, name: str) -> NoReturn:
     if name.startswith("_"):  # also what unpickling and copying probe for: plainly absent
         raise AttributeError(name)
+    if name in _RUN_IT:
+        raise AttributeError(
+            f"{self.label()}.{name}(): an Expr is not run by a method of its own: plait.run(expr) "
+            "computes it and returns the result; rt.submit(expr) starts it and returns a future, "
+            f"whose .result() waits for it"
+        )
     raise AttributeError(
         f"{self.label()}.{name}: an Expr has no attribute {name!r}; its result may, once it runs: "
         f"use .map(lambda v: v.{name}), or pass the Expr to an app, which receives its result"

@@ -266,6 +266,7 @@ SCALAR_TOKENS: dict[type, Callable[[Any], bytes]] = {
     str: lambda v: b"s" + _len(len(v)) + v.encode("utf-8", "surrogatepass"),
     bytes: lambda v: b"b" + _len(len(v)) + v,
     type(Ellipsis): lambda _: b"e",
+    range: lambda v: b"r%d\0%d\0%d\0" % (v.start, v.stop, v.step),
 }
 
 # What a function reaches is part of its token; that walk tokenizes constants with this

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from plait.dsl import App
+from plait.dsl import App, Expr
 from plait.runtime._memo_file import cache_info, clear_cache
 from plait.runtime._run_cli import load_target
 
@@ -69,6 +69,8 @@ def why(target: str) -> None:
     task reran, or did not.
     """
     app = load_target(target)
+    if isinstance(app, Expr):  # a call, say: its app is what has a key's coverage
+        raise click.BadParameter(f"{target} is an Expr, {app.label()}, not an app: name the app", param_hint="TARGET")
     if not isinstance(app, App):
         raise click.BadParameter(f"{target} is a {type(app).__name__}, not an app", param_hint="TARGET")
     with warnings.catch_warnings():  # what they would warn of is printed below

@@ -117,8 +117,18 @@ def _users_code(what: str, code: Callable[[], T]) -> T:
     try:
         return code()
     except Exception as error:
-        click.echo("".join(traceback.format_exception(user_frames(error))).rstrip(), err=True)
-        raise click.ClickException(f"{what} failed: {type(error).__name__}: {error}") from None
+        raise _failed(what, error) from None
+
+
+def _failed(what: str, error: Exception) -> click.ClickException:
+    """The end of a command whose ``what`` failed with ``error``: the user's frames, if any
+    are left once plait's are cut, then the error in one line. An error with no frame of
+    theirs (a failed shell command) is that line alone: its traceback would only repeat it."""
+    user_frames(error)
+    shown = (error.__traceback__, error.__cause__, error.__context__)
+    if any(part is not None for part in shown) or isinstance(error, SyntaxError):  # its caret under the line
+        click.echo("".join(traceback.format_exception(error)).rstrip(), err=True)
+    return click.ClickException(f"{what} failed: {type(error).__name__}: {error}")
 
 
 executor_option = click.option(
@@ -168,6 +178,5 @@ def run(
         try:
             value = runtime.run(expr)
         except Exception as error:
-            click.echo("".join(traceback.format_exception(user_frames(error))).rstrip(), err=True)
-            raise click.ClickException(f"{target} failed: {type(error).__name__}: {error}") from None
+            raise _failed(target, error) from None
     click.echo(value if isinstance(value, str) else pprint.pformat(value))

@@ -118,6 +118,19 @@ def test_gather_takes_exprs_as_arguments_or_as_one_iterable() -> None:
     assert isinstance(pl.gather(a, 5), Gather)
 
 
+def test_gather_gives_the_results_of_exprs_and_futures_inside_its_items() -> None:
+    with pl.Runtime([pl.ThreadExecutor(2)], progress=False) as rt:
+        future = rt.submit(add(5, 5))
+        nested = pl.gather({"a": add(1, 2)}, [[add(3, 4)], (future, 7)], {add(0, 1)}, 8)
+        assert rt.run(nested) == [{"a": 3}, [[7], (10, 7)], {1}, 8]
+    same = pl.gather({"a": add(1, 2)}, [[add(3, 4)], 7])
+    assert (
+        same.key
+        == pl.gather({"a": add(1, 2)}, [[add(3, 4)], 7]).key
+        != pl.gather({"a": add(1, 3)}, [[add(3, 4)], 7]).key
+    )
+
+
 def test_traverse_refuses_what_is_not_an_app() -> None:
     with pytest.raises(TypeError, match="traverse needs an app"):
         pl.traverse(42, [1, 2])  # type: ignore[call-overload]

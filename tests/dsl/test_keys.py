@@ -103,6 +103,9 @@ def test_positional_and_keyword_spellings_are_the_same_work() -> None:
         ({1: "x", "1": "y"}, {"1": "x", 1: "y"}),
         ({1, 2}, frozenset({1, 2, 3})),
         (None, 0),
+        (range(3), range(4)),
+        (range(3), [0, 1, 2]),
+        (range(0, 6, 2), range(0, 6, 3)),
     ],
 )
 def test_different_values_get_different_keys(a: object, b: object) -> None:
@@ -111,6 +114,15 @@ def test_different_values_get_different_keys(a: object, b: object) -> None:
         return v
 
     assert f(a).key != f(b).key
+
+
+def test_a_range_is_keyed_by_its_start_stop_and_step() -> None:
+    @pl.app
+    def f(v: object) -> object:
+        return v
+
+    assert f(range(3)).key == f(range(0, 3)).key == f(range(0, 3, 1)).key
+    assert pl.run(f(range(2, 8, 3))) == range(2, 8, 3)
 
 
 def test_dicts_and_sets_in_any_insertion_order_are_equal() -> None:

@@ -74,6 +74,13 @@ def test_an_attribute_of_the_result_says_expr_and_what_to_do() -> None:
     assert not hasattr(point(), "__plait_expr__") and repr(point()).startswith("<Expr point(0)")
 
 
+@pytest.mark.parametrize("habit", ["compute", "result"])  # Dask's, and Parsl's and concurrent.futures'
+def test_asking_an_expr_to_run_itself_says_how_to_run_it(habit: str) -> None:
+    with pytest.raises(AttributeError, match=rf"point\(0\)\.{habit}\(\): .*plait\.run\(expr\) computes it") as caught:
+        getattr(point(), habit)()
+    assert "lambda v" not in str(caught.value)  # not a field of its result, as other names may be
+
+
 def test_plait_run_inside_an_app_is_refused_on_threads_and_processes() -> None:
     for executor in (pl.ThreadExecutor(1), pl.ProcessExecutor(1)):
         refused = pytest.raises(RuntimeError, match=r"plait.run inside the app nested, or in its module.*\.bind")

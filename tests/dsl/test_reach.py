@@ -17,6 +17,8 @@ import plait as pl
 from plait.dsl import _reach
 
 HELPERS = """
+import functools
+
 FACTOR = 3
 OFFSET = {"a": 1}
 
@@ -27,6 +29,31 @@ def scale(x):
 
 def unrelated():
     return "nobody calls me"
+
+
+def logged(fn):
+    @functools.wraps(fn)
+    def wrapper(x):
+        return fn(x) + 0
+    return wrapper
+
+
+@logged
+def decorated(x):
+    return x - 2
+
+
+class counted:
+    def __init__(self, fn):
+        functools.update_wrapper(self, fn)
+
+    def __call__(self, x):
+        return self.__wrapped__(x) * 1
+
+
+@counted
+def decorated_by_a_class(x):
+    return x
 
 
 class Model:
@@ -61,6 +88,11 @@ def predicts(x):
 
 
 @pl.app
+def wrapped(x):
+    return helpers.decorated(x) + helpers.decorated_by_a_class(x)
+
+
+@pl.app
 def alone(x):
     return x - 1
 
@@ -91,7 +123,7 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callabl
             sys.modules.pop(name, None)
         importlib.invalidate_caches()
         module = importlib.import_module("pipeline")
-        apps = ("work", "plus", "predicts", "alone", "same_file")
+        apps = ("work", "plus", "predicts", "wrapped", "alone", "same_file")
         return {name: getattr(module, name)(1).key for name in apps}
 
     yield keys
@@ -113,6 +145,18 @@ def test_editing_a_helper_in_another_module_reruns_exactly_the_apps_that_reach_i
     before = project()
     edit(tmp_path / "helpers.py", "return x * 2", "return x * 3")
     assert changed(before, project()) == {"work"}
+
+
+def test_editing_a_decorator_s_wrapper_or_the_function_it_wraps_reruns_the_app(project, tmp_path) -> None:
+    before = project()
+    edit(tmp_path / "helpers.py", "return fn(x) + 0", "return fn(x) + 1")  # functools.wraps hid this
+    middle = project()
+    assert changed(before, middle) == {"wrapped"}
+    edit(tmp_path / "helpers.py", "return x - 2", "return x - 3")
+    after = project()
+    assert changed(middle, after) == {"wrapped"}
+    edit(tmp_path / "helpers.py", "(x) * 1", "(x) * 2")
+    assert changed(after, project()) == {"wrapped"}
 
 
 def test_editing_a_module_constant_reruns_exactly_the_apps_that_read_it(project, tmp_path) -> None:

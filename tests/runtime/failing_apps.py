@@ -9,3 +9,10 @@ import plait as pl
 def fail_here(x: int) -> int:
     doubled = 2 * x
     raise ValueError(f"failed on purpose: {doubled}")
+
+
+@pl.app
+def exit_four() -> int:
+    import sys
+
+    sys.exit(4)  # the user's line

@@ -49,12 +49,14 @@ def test_why_lists_code_constants_distributions_and_what_varies(tmp_path: Path, 
 WRONG_TARGETS = [
     ("pipeline_for_why.py:nope", "has no 'nope'"),
     ("helpers_for_why.py:scale", "is a function, not an app"),
+    ("helpers_for_why.py:called", "is an Expr, scale(2), not an app: name the app"),
 ]
 
 
 @pytest.mark.parametrize(("target", "message"), WRONG_TARGETS)
 def test_why_names_what_is_wrong_with_a_target(tmp_path: Path, monkeypatch, target: str, message: str) -> None:
-    (tmp_path / "helpers_for_why.py").write_text("def scale(x):\n    return x\n")
+    helpers = "import plait as pl\ndef scale(x):\n    return x\nscaled = pl.app(scale)\ncalled = scaled(2)\n"
+    (tmp_path / "helpers_for_why.py").write_text(helpers)
     (tmp_path / "pipeline_for_why.py").write_text("x = 1\n")
     monkeypatch.chdir(tmp_path)
     for name in ("helpers_for_why", "pipeline_for_why"):

@@ -51,6 +51,28 @@ def test_a_second_runtime_serves_results_from_the_file(tmp_path: Path) -> None:
     assert sorted(map(int, _lines(marker))) == [*range(20), 20]
 
 
+@pl.app
+def summed(batch: list[int], weights: dict[str, tuple[list[int], ...]]) -> int:
+    return sum(batch) + sum(map(sum, weights["w"]))
+
+
+def test_a_call_keeps_the_arguments_it_was_keyed_on_though_the_caller_changes_them(tmp_path: Path) -> None:
+    batch, inner = [1, 2], [10]
+    weights = {"w": (inner,)}
+    first = summed(batch, weights)
+    batch.clear()  # the newcomer's loop: fill a list, call, clear it and fill it again
+    batch.append(100)
+    inner.append(1000)
+    second = summed(batch, weights)
+    kept = [pl.pure([batch]), pl.gather([batch, first])]
+    batch.append(7)
+    with pl.Runtime([pl.ThreadExecutor(2)], cache=tmp_path / "memo.db", progress=False) as rt:
+        assert rt.run(pl.gather(first, second), timeout=30) == [13, 1110]
+        assert rt.run(pl.gather(kept), timeout=30) == [[[100]], [[100], 13]]
+    with pl.Runtime([pl.ThreadExecutor(2)], cache=tmp_path / "memo.db", progress=False) as rt:
+        assert rt.run(summed([1, 2], {"w": ([10],)}), timeout=30) == 13  # what the memo keeps under that key
+
+
 def test_each_result_is_committed_when_its_task_ends(tmp_path: Path) -> None:
     db = tmp_path / "memo.db"
     mark = _marking(tmp_path / "marker")

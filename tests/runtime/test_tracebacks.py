@@ -32,6 +32,15 @@ def test_the_error_of_an_app_in_a_module_names_its_file_and_line(executor: pl.Ex
     assert "/plait/" not in text and "concurrent/futures" not in text, text
 
 
+@pytest.mark.parametrize("executor", [pl.ProcessExecutor(1), pl.ThreadExecutor(1)], ids=["processes", "threads"])
+def test_an_app_that_calls_sys_exit_fails_naming_itself_and_does_not_end_the_run(executor: pl.Executor) -> None:
+    with pl.Runtime(executors=[executor]) as rt:
+        with pytest.raises(RuntimeError, match=r"exit_four called sys.exit\(4\)") as caught:
+            rt.run(failing_apps.exit_four(), timeout=60)
+        assert "sys.exit(4)  # the user's line" in shown(caught.value)
+        assert rt.run(failing_apps.fail_here(1).recover(lambda _: "still running"), timeout=60) == "still running"
+
+
 @pl.shell
 def exit_three() -> str:
     return "echo the reason >&2; exit 3"
