@@ -14,11 +14,13 @@ from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+import attrs
+
 from plait.backends import Executor, TaskResult, TaskSpec, TaskUsage, WorkerLost
 from plait.backends._completion import Done
 from plait.dsl import App, Retry
 from plait.dsl._args import substitute
-from plait.dsl._expr import Call
+from plait.dsl._expr import Call, Expr
 from plait.dsl._staged import staged
 from plait.runtime._debug import remember_call
 from plait.runtime._hooks import MISSING, Memo, Monitor
@@ -156,6 +158,8 @@ class Tasks(Settling):
         if result.started and self.monitor is not None:
             # When the worker really ran it, by its clock: a timeline needs that, not when the driver heard.
             self._event("running", node, app, executor=label, worker=result.worker, at=result.started)
+        if result.error is None and (inner := _expr_in(result.value)) is not None:
+            result = attrs.evolve(result, value=None, error=_returned_an_expr(app, inner))
         if result.error is None:
             self.live -= 1
             if self.memo is not None and app.options.memoized:
@@ -272,3 +276,21 @@ class Tasks(Settling):
             )
         except Exception as failure:  # an observer's bug must not stop the run it watches
             self.monitor = silence(monitor, failure, state)
+
+
+def _expr_in(value: Any) -> Expr[Any] | None:
+    """An Expr that ``value`` is, or holds as an item: what an app returns when it calls
+    another app (a habit from Parsl), where the value it stands for was meant."""
+    if isinstance(value, Expr):
+        return value
+    # One level down: cheap beside sending the container, and where the habit puts them.
+    items = value.values() if isinstance(value, dict) else value if isinstance(value, (list, tuple, set)) else ()
+    return next((item for item in items if isinstance(item, Expr)), None)
+
+
+def _returned_an_expr(app: App[Any, Any], inner: Expr[Any]) -> TypeError:
+    return TypeError(
+        f"app {app.name} returned an Expr ({inner.label()}), not a value: calling an app inside an app only "
+        "builds that call. Call it in the workflow and pass its result to this app as an argument, "
+        "or continue with expr.bind(fn), where fn returns the Expr to run next"
+    )

@@ -41,6 +41,22 @@ def test_an_app_that_calls_sys_exit_fails_naming_itself_and_does_not_end_the_run
         assert rt.run(failing_apps.fail_here(1).recover(lambda _: "still running"), timeout=60) == "still running"
 
 
+@pytest.mark.parametrize("executor", [pl.ProcessExecutor(1), pl.ThreadExecutor(1)], ids=["processes", "threads"])
+def test_an_app_that_returns_another_apps_call_fails_naming_both_and_keeps_nothing(
+    executor: pl.Executor, tmp_path: Path
+) -> None:
+    """Parsl's habit of calling an app inside an app: the value was the Expr itself, memoized as a result."""
+    with pl.Runtime(executors=[executor], cache=tmp_path / "memo.db") as rt:
+        with pytest.raises(TypeError, match=r"app calls_an_app returned an Expr \(double\(3\)\), not a value"):
+            rt.run(failing_apps.calls_an_app(3), timeout=60)
+        with pytest.raises(TypeError, match=r"app calls_apps returned an Expr \(double\(1\)\)"):
+            rt.run(failing_apps.calls_apps([1, 2]), timeout=60)
+    with pl.Runtime(executors=[pl.ThreadExecutor(1)], cache=tmp_path / "memo.db") as rt:
+        assert rt.run(failing_apps.double(3)) == 6
+        with pytest.raises(TypeError, match="returned an Expr"):  # not served from the memo
+            rt.run(failing_apps.calls_an_app(3), timeout=60)
+
+
 @pl.shell
 def exit_three() -> str:
     return "echo the reason >&2; exit 3"
