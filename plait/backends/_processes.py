@@ -35,7 +35,6 @@ class _Worker:
     slot: Slot[EncodedTask]
     reader_task: asyncio.Task[None] | None = None
     last_look: TaskSample | None = None  # at its running task, to say how big it was if it dies
-    stopping: bool = False  # told to stop: its stop reaps it, and only its stop may kill it
 
     @property
     def name(self) -> str:
@@ -202,8 +201,7 @@ class ProcessExecutor:
         """
         if not worker.slot.alive:
             return
-        if not worker.stopping:  # a stopping worker may be reaped already: its pid is no longer its own
-            _kill(worker.pid)
+        _kill(worker.pid)
         held = worker.slot.inflight
         seen = last_seen(worker.last_look, held[0].spec.task_id, time.time()) if held else ""
         head = self._supervisor.lose(worker.slot)
@@ -291,7 +289,6 @@ class ProcessExecutor:
             await asyncio.to_thread(self._launcher.close)
 
     async def _stop(self, worker: _Worker) -> None:
-        worker.stopping = True
         with contextlib.suppress(Exception):
             worker.writer.write(frame(Stop()))
             worker.writer.close()

@@ -7,7 +7,6 @@ import os
 import signal
 import time
 from pathlib import Path
-from typing import Any
 
 import plait as pl
 from plait.backends import TaskSpec
@@ -41,26 +40,3 @@ def test_a_worker_killed_under_its_task_fails_it_with_a_worker_lost_naming_app_t
     message = str(error)
     assert "died (killed by SIGKILL) while running naps (task 7)" in message, message
     assert message.startswith("worker processes/0:"), message
-
-
-async def _shut_down_after_work() -> list[int]:
-    executor = pl.ProcessExecutor(2, usage_interval=None)
-    await executor.start()
-    try:
-        specs = [TaskSpec(i, "getpid", b"getpid", os.getpid, (), {}) for i in range(20)]
-        results = await asyncio.gather(*map(executor.submit, specs))
-    finally:
-        await executor.shutdown()
-    return [result.value for result in results]
-
-
-def test_a_shutdown_never_kills_by_the_pid_of_a_worker_it_may_have_reaped(monkeypatch: Any) -> None:
-    """A stopped worker's pid is free once reaped, and may be another process's by then:
-    its reader seeing the socket close must not kill by it (it did, racing the reap)."""
-    import plait.backends._processes as processes
-
-    killed: list[int] = []
-    monkeypatch.setattr(processes, "_kill", killed.append)
-    pids = asyncio.run(_shut_down_after_work())
-    assert len(pids) == 20
-    assert killed == [], f"killed by pid at shutdown: {killed}"
