@@ -144,7 +144,9 @@ def main() -> None:
     ratio, cpu_ratio = big["tasks_per_s"] / small_rate, small_cpu / big["driver_cpu_us_per_task"]
     print(f"small runs: median {small_rate:,.0f} tasks/s (of {sorted(round(r['tasks_per_s']) for r in smalls)})")
     print(f"tasks/s big / small: {ratio:.2f}; driver CPU per task small / big: {cpu_ratio:.2f} (goal: >= 0.8)")
-    print(f"peak RSS {big['peak_rss_mb']:.0f} MB (goal: <= 2048)")
+    # Issue 19's goals for a million (2048 MB and no time goal before it).
+    took = big["build_s"] + big["run_s"]
+    print(f"peak RSS {big['peak_rss_mb']:.0f} MB (goal: <= 400); build and run {took:.1f} s (goal: <= 30)")
 
 
 if __name__ == "__main__":
