@@ -37,7 +37,7 @@ from typing import NoReturn
 
 import attrs
 
-from plait.backends._reaper import become_subreaper, end_descendants, reap_orphans
+from plait.backends._reaper import become_subreaper, end_descendants, kill_tree, reap_orphans
 from plait.backends._worker import die_with, fork_worker, recv_exactly
 
 __all__ = ["Launcher", "how_it_ended", "serve"]
@@ -187,10 +187,14 @@ def _fork(fd: int, control: socket.socket, workers: set[int]) -> int:
 
 
 def _reap(pid: int, workers: set[int]) -> int:
-    """Worker ``pid``'s wait status (-1 if not ours), once it has ended; and the orphans
-    its end left us, which kill_tree has killed."""
+    """Worker ``pid``'s wait status (-1 if not ours), once it has ended and what its tasks
+    left running in its session is killed; and the orphans its end left us."""
     workers.discard(pid)
     try:
+        # Ended but not reaped, its pid still names its session: killing by it is safe here,
+        # and only here (the driver cannot know when the reap below has freed the pid).
+        os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)
+        kill_tree(pid)
         return os.waitpid(pid, 0)[1]
     except ChildProcessError:  # not ours, or reaped already
         return -1

@@ -35,6 +35,7 @@ class _Worker:
     slot: Slot[EncodedTask]
     reader_task: asyncio.Task[None] | None = None
     last_look: TaskSample | None = None  # at its running task, to say how big it was if it dies
+    stopping: bool = False  # told to stop: its reap kills what it left, and may free its pid at any time
 
     @property
     def name(self) -> str:
@@ -201,7 +202,8 @@ class ProcessExecutor:
         """
         if not worker.slot.alive:
             return
-        _kill(worker.pid)
+        if not worker.stopping:  # else the launcher kills its session as it reaps it
+            _kill(worker.pid)
         held = worker.slot.inflight
         seen = last_seen(worker.last_look, held[0].spec.task_id, time.time()) if held else ""
         head = self._supervisor.lose(worker.slot)
@@ -289,6 +291,7 @@ class ProcessExecutor:
             await asyncio.to_thread(self._launcher.close)
 
     async def _stop(self, worker: _Worker) -> None:
+        worker.stopping = True
         with contextlib.suppress(Exception):
             worker.writer.write(frame(Stop()))
             worker.writer.close()
