@@ -14,7 +14,7 @@ import asyncio
 import concurrent.futures
 import itertools
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from returns.result import Success
@@ -139,6 +139,15 @@ class Interpreter(Tasks):
                 del index[node.key]
             raise
         return visited
+
+    def check_calls(self, exprs: Iterable[Expr[Any]]) -> None:
+        """``check_app`` for the apps of the calls among ``exprs``: once per run of calls of one
+        app (a gathered graph's children are mostly that), as admission checks them."""
+        checked = None
+        for expr in exprs:
+            if isinstance(expr, Call) and expr.app is not checked:
+                self.check_app(expr.app)
+                checked = expr.app
 
     def check_app(self, app: App[Any, Any]) -> None:
         """Raise if ``app`` asks for an executor this runtime lacks, or one that cannot honour it."""

@@ -14,7 +14,6 @@ from returns.result import Failure, Result, Success
 from plait.backends import Executor
 from plait.dsl import Expr, Retry
 from plait.dsl._collector import DEFAULT_THRESHOLD, Collector
-from plait.dsl._expr import Call
 from plait.runtime._checks import check_hook, check_run_timeout, chosen_executors, not_an_expr, refuse_in_task
 from plait.runtime._display import runtime_html, runtime_repr
 from plait.runtime._future import PlaitFuture
@@ -188,11 +187,7 @@ class Runtime:
         future = self._future(expr)
         # The seed's idiom is an app call a future, its arguments calls or futures: their apps
         # are checked here, cheaply; a graph's deeper nodes are checked when it is admitted.
-        checked = None  # a gathered graph's children are mostly calls of one app, in runs
-        for node in (expr, *expr.children()):
-            if isinstance(node, Call) and node.app is not checked:
-                self._interpreter.check_app(node.app)
-                checked = node.app
+        self._interpreter.check_calls((expr, *expr.children()))
         with self._inbox_lock:
             if self._closed:
                 raise RuntimeError(_SHUT_DOWN)
