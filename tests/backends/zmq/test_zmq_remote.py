@@ -30,6 +30,7 @@ from plait.backends.zmq._protocol import PROTOCOL_VERSION, Register, encode, pyt
 from tests.backends.conftest import packed
 from tests.backends.environment_apps import where_plait_is
 from tests.backends.zmq.zmq_apps import host_of, length
+from tests.processes import gone
 from tests.waiting import wait_for
 
 HOSTS = ["198.18.0.2", "198.18.0.3"]
@@ -311,8 +312,11 @@ def test_when_the_driver_is_killed_the_pools_on_every_host_exit_and_nothing_is_l
     killed = time.monotonic()
     wait_for(lambda: not any(map(plait_processes, hosts)), timeout=10, what="every pool and worker to exit")
     assert time.monotonic() - killed < 2.0 + 3  # the threshold, and time to kill the workers
-    ssh_left = [p for p in psutil.process_iter(["cmdline"]) if "plait-pool" in " ".join(p.info["cmdline"] or [])]
-    assert not ssh_left, "an ssh client of the killed driver is still there"
+    ssh_clients = [p for p in psutil.process_iter(["cmdline"]) if "plait-pool" in " ".join(p.info["cmdline"] or [])]
+    # Orphaned by the kill, each is reaped by whoever adopts it (pid 1 in CI's container may
+    # take its time): a zombie has exited, which is all this asks.
+    ssh_left = [p.pid for p in ssh_clients if not gone(p.pid, within=5)]
+    assert not ssh_left, f"an ssh client of the killed driver is still running: {ssh_left}"
 
 
 def test_a_host_without_plait_runs_pools_from_a_packed_environment_unpacked_once(
