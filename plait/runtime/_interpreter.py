@@ -27,7 +27,7 @@ from plait.dsl._expr import Attempt, Await, Bind, Call, Gather, Map, Pure
 from plait.runtime._hooks import Memo, Monitor
 from plait.runtime._nodes import BOUND, DONE, FAILED, QUEUED, RUNNING, WAITING, Joining, Node, Root, node_of
 from plait.runtime._settling import ABANDON, FAIL
-from plait.runtime._tasks import ENDINGS, Tasks, executor_staging
+from plait.runtime._tasks import ENDINGS, Tasks, _expr_in, executor_staging
 from plait.runtime._tracebacks import user_frames
 
 __all__ = ["Interpreter", "Root"]
@@ -266,10 +266,10 @@ class Interpreter(Tasks):
         then(node, result)
 
     def _mapped(self, node: Node, value: Any) -> None:
-        if isinstance(value, Expr):  # an app called in map: its result would be the Expr itself
+        if (inner := _expr_in(value)) is not None:  # an app called in map: its result would be the Expr itself
             problem = TypeError(
-                f"{node.label()}: the function returned an Expr ({value.label()}), not a value; "
-                "use .bind(fn) to run the Expr it returns"
+                f"{node.label()}: the function returned an Expr ({inner.label()}), not a value; "
+                "use .bind(fn) to run the Expr it returns (.bind(lambda v: pl.gather([...])) for several)"
             )
             self._fail(node, problem)
         else:

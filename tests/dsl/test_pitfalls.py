@@ -47,6 +47,12 @@ def test_a_map_function_that_returns_an_expr_fails_pointing_to_bind() -> None:
         rt.run(pl.pure(1).map(lambda v: point(v)), timeout=30)
 
 
+def test_a_map_function_that_returns_a_list_of_exprs_fails_pointing_to_gather() -> None:
+    expected = r"returned an Expr \(point\(2\)\), not a value; use \.bind.*pl\.gather"
+    with pl.Runtime(executors=[pl.ThreadExecutor(1)]) as rt, pytest.raises(TypeError, match=expected):
+        rt.run(pl.pure(2).map(lambda v: [point(v), point(v + 1)]), timeout=30)
+
+
 @pytest.mark.parametrize(
     ("misuse", "shown", "advice"),
     [
