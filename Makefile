@@ -9,16 +9,20 @@ TEST_STAMP := $(VENV)/.installed-test
 
 .PHONY: demo test lint docs services bench clean
 
+# pip -qq: errors only. At -q, a newcomer's first screen is pip's warnings about the machine's
+# package index configuration and setuptools' notice on editable installs, none of them plait's.
+PIP := $(BIN)/python -m pip install -qq
+
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
+	$(PIP) --upgrade pip
 
 $(DEMO_STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install -q -e .
+	$(PIP) -e .
 	touch $@
 
 $(TEST_STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install -q -e '.[test,docs]'
+	$(PIP) -e '.[test,docs]'
 	touch $@
 
 demo: $(DEMO_STAMP)
@@ -40,7 +44,7 @@ test: $(TEST_STAMP) lint docs services
 	$(BIN)/python -m pytest -q
 
 bench: $(TEST_STAMP)
-	$(BIN)/python -m pip install -q -e '.[test,bench]'
+	$(PIP) -e '.[test,bench]'
 	$(BIN)/python bench/run.py
 
 clean:
