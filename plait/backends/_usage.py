@@ -18,13 +18,12 @@ import threading
 import time
 from typing import Any
 
-import attrs
+import msgspec
 
 __all__ = ["TaskMeter", "TaskUsage", "Window", "meter", "parse_hwm", "usage_of"]
 
 
-@attrs.frozen
-class TaskUsage:
+class TaskUsage(msgspec.Struct, frozen=True, gc=False):  # a Struct, as TaskResult (see _task.py)
     """What one task used on its worker.
 
     ``cpu_seconds`` is user plus system time of the worker process (and of child

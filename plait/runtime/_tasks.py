@@ -14,7 +14,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-import attrs
+import msgspec
 
 from plait.backends import Executor, TaskResult, TaskSpec, TaskUsage, WorkerLost
 from plait.backends._completion import Done
@@ -159,7 +159,7 @@ class Tasks(Settling):
             # When the worker really ran it, by its clock: a timeline needs that, not when the driver heard.
             self._event("running", node, app, executor=label, worker=result.worker, at=result.started)
         if result.error is None and (inner := _expr_in(result.value)) is not None:
-            result = attrs.evolve(result, value=None, error=_returned_an_expr(app, inner))
+            result = msgspec.structs.replace(result, value=None, error=_returned_an_expr(app, inner))
         if result.error is None:
             self.live -= 1
             if self.memo is not None and app.options.memoized:
