@@ -16,11 +16,10 @@ import resource
 import sys
 import threading
 import time
-from typing import Any
 
 import msgspec
 
-__all__ = ["TaskMeter", "TaskUsage", "Window", "meter", "parse_hwm", "usage_of"]
+__all__ = ["TaskMeter", "TaskUsage", "Window", "meter", "parse_hwm"]
 
 
 class TaskUsage(msgspec.Struct, frozen=True, gc=False):  # a Struct, as TaskResult (see _task.py)
@@ -160,12 +159,3 @@ def meter() -> TaskMeter | None:
     if not _meters:
         _meters.append(TaskMeter() if os.environ.get("PLAIT_TASK_USAGE", "1") != "0" else None)
     return _meters[0]
-
-
-def usage_of(row: Any) -> TaskUsage | None:
-    """The usage in a result's ``(cpu_seconds, peak_rss)`` pair; None if there is none.
-
-    >>> usage_of((0.5, 1024)), usage_of(None)
-    (TaskUsage(cpu_seconds=0.5, peak_rss=1024), None)
-    """
-    return None if row is None else TaskUsage(*row)
