@@ -93,12 +93,16 @@ class Tasks(Settling):
     @staticmethod
     def _spec(node: Node) -> TaskSpec:
         """The spec of a queued call, made as it is sent; a retry sends the same one again."""
-        if isinstance(node.value, TaskSpec):
-            return node.value
+        queued = node.value
+        if type(queued) is TaskSpec:
+            return queued
         expr = node.expr
         assert isinstance(expr, Call)
         app = expr.app
-        args, kwargs, fn = node.value or (expr.args, expr.kwargs, None)
+        if queued is None:
+            args, kwargs, fn = expr.args, expr.kwargs, None
+        else:
+            args, kwargs, fn = queued
         return TaskSpec(
             node.task_id,
             app.name,
@@ -106,8 +110,8 @@ class Tasks(Settling):
             app.fn if fn is None else fn,
             args,
             kwargs,
-            timeout=app.options.timeout,
-            resources=app.options.resources,
+            app.options.timeout,
+            app.options.resources,
         )
 
     def _queue(self, node: Node, app: App[Any, Any]) -> None:

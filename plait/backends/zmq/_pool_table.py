@@ -172,14 +172,17 @@ class PoolTable:
 
     def complete(self, pool: RegisteredPool, rows: list[ResultRow], values: Iterable[memoryview], label: str) -> None:
         """Results from ``pool``: each one's task ends with it (``label``/worker ran it)."""
+        inflight, placed, seconds, ran_on = pool.inflight, self.placed, pool.task_seconds, f"{label}/"
         for row, value in zip(rows, values, strict=True):
-            pool.task_seconds += 0.2 * (row.ended - row.started - pool.task_seconds)
-            task = pool.inflight.pop(row.task_id, None)
+            seconds += 0.2 * (row.ended - row.started - seconds)
+            task = inflight.pop(row.task_id, None)
             if task is None:  # cancelled, or a pool confused about ids: nothing waits for it
                 continue
-            del self.placed[row.task_id]
-            if not task.future.done():
-                task.future.set_result(decode_result(task.spec, row, value, f"{label}/{row.worker}"))
+            del placed[row.task_id]
+            end = task.future
+            if not end.done():
+                end.set_result(decode_result(task.spec, row, value, ran_on + row.worker))
+        pool.task_seconds = seconds
         self._set_limit(pool, self.limit(pool))
 
     # -- indexes -----------------------------------------------------------------------
