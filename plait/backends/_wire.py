@@ -68,8 +68,9 @@ def dumps_function(spec: TaskSpec) -> bytes:
 
 def dumps_call(spec: TaskSpec) -> bytes:
     """The task's arguments; an unpicklable one is named in the error."""
-    try:
-        return dumps((spec.args, dict(spec.kwargs)))
+    kwargs = spec.kwargs
+    try:  # a copy only of a mapping that is not a dict: a worker gets a dict
+        return dumps((spec.args, kwargs if type(kwargs) is dict else dict(kwargs)))
     except Exception as error:
         raise TypeError(_unpicklable_argument(spec, error)) from error
 
