@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 from typing import Any
 
 import pytest
@@ -89,3 +90,28 @@ def test_a_call_of_atoms_is_checked_for_files_to_stage_in_one_call(monkeypatch: 
         assert rt.run(pl.traverse(noop, range(TASKS))) == list(range(TASKS))
     # One look at each call's argument tuple, not a further call for each argument in it.
     assert len(checks) == TASKS, len(checks)
+
+
+def test_admitting_submissions_takes_no_future_lock(monkeypatch: Any) -> None:
+    import threading
+
+    from plait.runtime._future import PlaitFuture
+
+    on_the_loop: list[str] = []
+    cancelled = PlaitFuture.cancelled
+
+    def counting(self: PlaitFuture[Any]) -> bool:
+        if threading.current_thread().name == "plait-runtime":
+            on_the_loop.append("cancelled")
+        return cancelled(self)
+
+    monkeypatch.setattr(PlaitFuture, "cancelled", counting)
+    with pl.Runtime([Counting()], progress=False) as rt:
+        futures = [rt.submit(noop(x)) for x in range(200)]
+        assert [f.result() for f in futures] == list(range(200))
+        # Each submission asked whether it was cancelled twice, under the future's lock.
+        assert on_the_loop == [], len(on_the_loop)
+        gone = rt.submit(noop(-1))
+        gone.cancel()
+        with pytest.raises(concurrent.futures.CancelledError):
+            gone.result()
