@@ -160,14 +160,14 @@ class PoolTable:
             spec = task.spec
             if self.waiting.pop(spec.task_id, None) is None or task.future.done():
                 continue  # cancelled, or failed already
-            send_fn = spec.fn_key not in pool.functions
-            pool.functions.add(spec.fn_key)
             pool.inflight[spec.task_id] = task
             self.placed[spec.task_id] = pool
-            fn_size = len(task.fn) if send_fn else 0
-            rows.append(TaskRow(spec.task_id, spec.name, spec.fn_key, spec.timeout, fn_size, len(task.call)))
-            if send_fn:
+            fn_size = 0
+            if spec.fn_key not in pool.functions:  # its first task there carries the function
+                pool.functions.add(spec.fn_key)
+                fn_size = len(task.fn)
                 payloads.append(task.fn)
+            rows.append(TaskRow(spec.task_id, spec.name, spec.fn_key, spec.timeout, fn_size, len(task.call)))
             payloads.append(task.call)
 
     def complete(self, pool: RegisteredPool, rows: list[ResultRow], values: Iterable[memoryview], label: str) -> None:
