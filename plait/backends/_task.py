@@ -20,7 +20,7 @@ __all__ = ["Executor", "TaskResult", "TaskSpec", "running", "running_task", "tas
 # The records an executor gets and gives are msgspec Structs, not attrs classes: frozen,
 # slotted values all the same, made per task, where attrs' frozen __init__ (a bound
 # object.__setattr__ per field) cost ~0.9 µs for a TaskSpec and ~1.3 µs for a TaskResult
-# made by keyword, and a Struct ~0.07 (docs/performance.md, round four). A changed copy is
+# made by keyword, and a Struct ~0.1-0.15 (docs/performance.md, round four). A changed copy is
 # ``msgspec.structs.replace(result, value=...)``.
 
 
