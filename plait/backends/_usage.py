@@ -16,15 +16,13 @@ import resource
 import sys
 import threading
 import time
-from typing import Any
 
-import attrs
+import msgspec
 
-__all__ = ["TaskMeter", "TaskUsage", "Window", "meter", "parse_hwm", "usage_of"]
+__all__ = ["TaskMeter", "TaskUsage", "Window", "meter", "parse_hwm"]
 
 
-@attrs.frozen
-class TaskUsage:
+class TaskUsage(msgspec.Struct, frozen=True, gc=False):  # a Struct, as TaskResult (see _task.py)
     """What one task used on its worker.
 
     ``cpu_seconds`` is user plus system time of the worker process (and of child
@@ -161,12 +159,3 @@ def meter() -> TaskMeter | None:
     if not _meters:
         _meters.append(TaskMeter() if os.environ.get("PLAIT_TASK_USAGE", "1") != "0" else None)
     return _meters[0]
-
-
-def usage_of(row: Any) -> TaskUsage | None:
-    """The usage in a result's ``(cpu_seconds, peak_rss)`` pair; None if there is none.
-
-    >>> usage_of((0.5, 1024)), usage_of(None)
-    (TaskUsage(cpu_seconds=0.5, peak_rss=1024), None)
-    """
-    return None if row is None else TaskUsage(*row)

@@ -19,7 +19,7 @@ from tblib import Traceback
 from plait.backends._errors import RemoteError
 from plait.backends._functions import dumps_function_payload
 from plait.backends._task import TaskResult, TaskSpec
-from plait.backends._usage import usage_of
+from plait.backends._usage import TaskUsage
 
 __all__ = [
     "Ran",
@@ -68,8 +68,9 @@ def dumps_function(spec: TaskSpec) -> bytes:
 
 def dumps_call(spec: TaskSpec) -> bytes:
     """The task's arguments; an unpicklable one is named in the error."""
-    try:
-        return dumps((spec.args, dict(spec.kwargs)))
+    kwargs = spec.kwargs
+    try:  # a copy only of a mapping that is not a dict: a worker gets a dict
+        return dumps((spec.args, kwargs if type(kwargs) is dict else dict(kwargs)))
     except Exception as error:
         raise TypeError(_unpicklable_argument(spec, error)) from error
 
@@ -141,13 +142,12 @@ def decode_result(spec: TaskSpec, ran: Ran, payload: bytes | memoryview, worker:
     say) is that task's failure, not the executor's.
     """
     cpu, peak_rss = ran.cpu_seconds, ran.peak_rss
-    usage = usage_of(None if cpu is None or peak_rss is None else (cpu, peak_rss))
+    usage = None if cpu is None or peak_rss is None else TaskUsage(cpu, peak_rss)
     try:
         value, error = (loads(payload), None) if ran.ok else (None, loads_error(payload))
     except Exception as failure:
         value, error = None, TypeError(f"{spec.name}: its result could not be unpickled in the driver: {failure}")
-    started, ended = ran.started, ran.ended
-    return TaskResult(spec.task_id, value=value, error=error, worker=worker, started=started, ended=ended, usage=usage)
+    return TaskResult(spec.task_id, value, error, worker, ran.started, ran.ended, usage)  # by position: once a task
 
 
 def loads_error(payload: bytes | memoryview) -> BaseException:

@@ -59,7 +59,8 @@ def _holds_file(value: object) -> bool:
     (True, False)
     """
     cls = type(value)
-    if cls in _ATOMS:
+    # Atoms, or a call's arguments that are all atoms (most often): no call per item.
+    if cls in _ATOMS or (type(value) is tuple and _ATOMS.issuperset(map(type, value))):
         return False
     if isinstance(value, File):
         return True

@@ -35,6 +35,9 @@ class PlaitFuture(concurrent.futures.Future[T]):
         self.__plait_expr__ = expr
         self._runtime = runtime
         self._root: Root | None = None
+        # Set once cancel() succeeds, before it looks for the root: the runtime's loop reads it
+        # at each admission without taking the future's lock (two per submission otherwise).
+        self._cancelling = False
 
     @property
     def expr(self) -> Expr[T]:
@@ -72,6 +75,7 @@ class PlaitFuture(concurrent.futures.Future[T]):
     def cancel(self) -> bool:
         if not super().cancel():
             return False
+        self._cancelling = True
         root = self._root
         if root is not None:
             self._runtime._call_soon(self._runtime._interpreter.cancel, root)

@@ -219,14 +219,15 @@ class Runtime:
     def _admit_inbox(self) -> None:
         interpreter = self._interpreter
         for expr, future in self._take_inbox():
-            if future.cancelled():
+            if future._cancelling:
                 continue
             try:
                 future._root = root = interpreter.watch(interpreter.admit(expr), future)
             except Exception as error:
                 future.set_exception(error)
                 continue
-            if future.cancelled():  # while it was being admitted: cancel() found no root yet
+            # Cancelled while it was admitted: cancel() set the flag, then found no root yet.
+            if future._cancelling:
                 interpreter.cancel(root)
         interpreter.drain()
 

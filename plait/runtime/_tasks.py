@@ -14,7 +14,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-import attrs
+import msgspec
 
 from plait.backends import Executor, TaskResult, TaskSpec, TaskUsage, WorkerLost
 from plait.backends._completion import Done
@@ -93,12 +93,16 @@ class Tasks(Settling):
     @staticmethod
     def _spec(node: Node) -> TaskSpec:
         """The spec of a queued call, made as it is sent; a retry sends the same one again."""
-        if isinstance(node.value, TaskSpec):
-            return node.value
+        queued = node.value
+        if type(queued) is TaskSpec:
+            return queued
         expr = node.expr
         assert isinstance(expr, Call)
         app = expr.app
-        args, kwargs, fn = node.value or (expr.args, expr.kwargs, None)
+        if queued is None:
+            args, kwargs, fn = expr.args, expr.kwargs, None
+        else:
+            args, kwargs, fn = queued
         return TaskSpec(
             node.task_id,
             app.name,
@@ -106,8 +110,8 @@ class Tasks(Settling):
             app.fn if fn is None else fn,
             args,
             kwargs,
-            timeout=app.options.timeout,
-            resources=app.options.resources,
+            app.options.timeout,
+            app.options.resources,
         )
 
     def _queue(self, node: Node, app: App[Any, Any]) -> None:
@@ -155,18 +159,25 @@ class Tasks(Settling):
         expr = node.expr
         assert isinstance(expr, Call)
         app = expr.app
-        if result.started and self.monitor is not None:
+        monitor = self.monitor
+        if result.started and monitor is not None:
             # When the worker really ran it, by its clock: a timeline needs that, not when the driver heard.
             self._event("running", node, app, executor=label, worker=result.worker, at=result.started)
-        if result.error is None and (inner := _expr_in(result.value)) is not None:
-            result = attrs.evolve(result, value=None, error=_returned_an_expr(app, inner))
+        value = result.value
+        if result.error is None and type(value) not in _ATOMS and (inner := _expr_in(value)) is not None:
+            result = msgspec.structs.replace(result, value=None, error=_returned_an_expr(app, inner))
         if result.error is None:
             self.live -= 1
             if self.memo is not None and app.options.memoized:
-                self.memo.put(node.key, app.name, result.value)
-            self._event("done", node, app, executor=label, worker=result.worker, at=result.ended, usage=result.usage)
-            self.failures.pop(node, None)
-            self._finish(node, result.value)
+                self.memo.put(node.key, app.name, value)
+            if monitor is None:  # the common end, counted without _event's keyword call
+                self.ended["done"] += 1
+            else:
+                worker, ended, usage = result.worker, result.ended, result.usage
+                self._event("done", node, app, executor=label, worker=worker, at=ended, usage=usage)
+            if self.failures:
+                self.failures.pop(node, None)
+            self._finish(node, value)
             return
         self._task_failed(node, app, result, label)
 
@@ -276,6 +287,9 @@ class Tasks(Settling):
             )
         except Exception as failure:  # an observer's bug must not stop the run it watches
             self.monitor = silence(monitor, failure, state)
+
+
+_ATOMS = frozenset({int, float, str, bytes, bool, type(None)})  # values that are no Expr and hold none
 
 
 def _expr_in(value: Any) -> Expr[Any] | None:

@@ -14,6 +14,7 @@ from collections import Counter
 from typing import Literal
 
 import attrs
+import msgspec
 
 from plait.backends import Executor, TaskResult, TaskSpec, ThreadExecutor, WorkerLost
 from plait.dsl._token import Untokenizable, digest, token_of
@@ -172,7 +173,7 @@ class ChaosExecutor:
         # An executor answers with a TaskResult; one that raises instead still ends the task.
         result = inner.result() if error is None else TaskResult(task_id, error=error)
         if plan.fault == "lost-after":
-            result = attrs.evolve(result, value=None, error=WorkerLost(f"injected loss after {where} ran"))
+            result = msgspec.structs.replace(result, value=None, error=WorkerLost(f"injected loss after {where} ran"))
         self._answer(task_id, result, plan)
 
     def _answer(self, task_id: int, result: TaskResult, plan: _Plan) -> None:

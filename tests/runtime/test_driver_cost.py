@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 from typing import Any
 
 import pytest
@@ -62,3 +63,55 @@ def test_a_graph_checks_each_run_of_one_app_once_and_still_refuses_a_stray_call(
         assert checked == ["noop", "noop"], len(checked)
         with pytest.raises(ValueError, match="app stray asks for executor 'elsewhere'"):
             rt.run(pl.gather(*(noop(x) for x in range(10)), stray(1), *(noop(x) for x in range(10, 20))))
+
+
+def test_without_a_monitor_a_task_that_ends_well_is_counted_without_an_event_call(monkeypatch: Any) -> None:
+    from plait.runtime._interpreter import Interpreter
+
+    events: list[str] = []
+    event = Interpreter._event
+    monkeypatch.setattr(
+        Interpreter, "_event", lambda self, state, *a, **k: (events.append(state), event(self, state, *a, **k))[1]
+    )
+    with pl.Runtime([Counting()], progress=False) as rt:
+        assert rt.run(pl.traverse(noop, range(TASKS))) == list(range(TASKS))
+        # _event's keyword call is the monitor's; with none listening, a task's end is only counted.
+        assert events == [], len(events)
+        assert rt._interpreter.ended["done"] == TASKS
+
+
+def test_a_call_of_atoms_is_checked_for_files_to_stage_in_one_call(monkeypatch: Any) -> None:
+    from plait.dsl import _staged
+
+    checks: list[object] = []
+    holds_file = _staged._holds_file
+    monkeypatch.setattr(_staged, "_holds_file", lambda value: (checks.append(value), holds_file(value))[1])
+    with pl.Runtime([Counting()], progress=False) as rt:
+        assert rt.run(pl.traverse(noop, range(TASKS))) == list(range(TASKS))
+    # One look at each call's argument tuple, not a further call for each argument in it.
+    assert len(checks) == TASKS, len(checks)
+
+
+def test_admitting_submissions_takes_no_future_lock(monkeypatch: Any) -> None:
+    import threading
+
+    from plait.runtime._future import PlaitFuture
+
+    on_the_loop: list[str] = []
+    cancelled = PlaitFuture.cancelled
+
+    def counting(self: PlaitFuture[Any]) -> bool:
+        if threading.current_thread().name == "plait-runtime":
+            on_the_loop.append("cancelled")
+        return cancelled(self)
+
+    monkeypatch.setattr(PlaitFuture, "cancelled", counting)
+    with pl.Runtime([Counting()], progress=False) as rt:
+        futures = [rt.submit(noop(x)) for x in range(200)]
+        assert [f.result() for f in futures] == list(range(200))
+        # Each submission asked whether it was cancelled twice, under the future's lock.
+        assert on_the_loop == [], len(on_the_loop)
+        gone = rt.submit(noop(-1))
+        gone.cancel()
+        with pytest.raises(concurrent.futures.CancelledError):
+            gone.result()

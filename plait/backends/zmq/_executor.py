@@ -253,7 +253,7 @@ class ZMQExecutor(PoolLifecycle):
         self._queue(self._encoder.encode(spec, self._endings.completion(done)))
 
     def _queue(self, task: AnyEncoded) -> None:
-        if task.future.done():  # it could not be pickled
+        if not task.call:  # it could not be pickled (a pickle is never empty): it has ended already
             return
         self._table.queue(task)
         self._schedule_flush()

@@ -160,26 +160,29 @@ class PoolTable:
             spec = task.spec
             if self.waiting.pop(spec.task_id, None) is None or task.future.done():
                 continue  # cancelled, or failed already
-            send_fn = spec.fn_key not in pool.functions
-            pool.functions.add(spec.fn_key)
             pool.inflight[spec.task_id] = task
             self.placed[spec.task_id] = pool
-            fn_size = len(task.fn) if send_fn else 0
-            rows.append(TaskRow(spec.task_id, spec.name, spec.fn_key, spec.timeout, fn_size, len(task.call)))
-            if send_fn:
+            fn_size = 0
+            if spec.fn_key not in pool.functions:  # its first task there carries the function
+                pool.functions.add(spec.fn_key)
+                fn_size = len(task.fn)
                 payloads.append(task.fn)
+            rows.append(TaskRow(spec.task_id, spec.name, spec.fn_key, spec.timeout, fn_size, len(task.call)))
             payloads.append(task.call)
 
     def complete(self, pool: RegisteredPool, rows: list[ResultRow], values: Iterable[memoryview], label: str) -> None:
         """Results from ``pool``: each one's task ends with it (``label``/worker ran it)."""
+        inflight, placed, seconds, ran_on = pool.inflight, self.placed, pool.task_seconds, f"{label}/"
         for row, value in zip(rows, values, strict=True):
-            pool.task_seconds += 0.2 * (row.ended - row.started - pool.task_seconds)
-            task = pool.inflight.pop(row.task_id, None)
+            seconds += 0.2 * (row.ended - row.started - seconds)
+            task = inflight.pop(row.task_id, None)
             if task is None:  # cancelled, or a pool confused about ids: nothing waits for it
                 continue
-            del self.placed[row.task_id]
-            if not task.future.done():
-                task.future.set_result(decode_result(task.spec, row, value, f"{label}/{row.worker}"))
+            del placed[row.task_id]
+            end = task.future
+            if not end.done():
+                end.set_result(decode_result(task.spec, row, value, ran_on + row.worker))
+        pool.task_seconds = seconds
         self._set_limit(pool, self.limit(pool))
 
     # -- indexes -----------------------------------------------------------------------
