@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import contextlib
 import os
 import threading
 from collections import deque
@@ -224,7 +226,9 @@ class Runtime:
             try:
                 future._root = root = interpreter.watch(interpreter.admit(expr), future)
             except Exception as error:
-                future.set_exception(error)
+                # Cancelled while its admission failed: it has ended, and the rest of the inbox still waits.
+                with contextlib.suppress(concurrent.futures.InvalidStateError):
+                    future.set_exception(error)
                 continue
             # Cancelled while it was admitted: cancel() set the flag, then found no root yet.
             if future._cancelling:

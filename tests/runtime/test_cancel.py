@@ -5,9 +5,11 @@ from __future__ import annotations
 import concurrent.futures
 import os
 import subprocess
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import psutil
 import pytest
@@ -170,3 +172,28 @@ def test_shutting_down_right_after_a_kill_leaves_no_child_processes(tmp_path: Pa
         wait_for_line(started)
         future.cancel()
     assert not children_left(10), "a replacement worker outlived the runtime"
+
+
+def test_a_submission_cancelled_while_its_admission_fails_ends_cancelled_and_the_loop_goes_on(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with pl.Runtime(executors=[pl.ThreadExecutor(1)], progress=False) as rt:
+        assert rt.run(after(0)) == 1
+        entered, cancelled = threading.Event(), threading.Event()
+        admit = rt._interpreter.admit
+
+        def admit_then_fail(expr: Any) -> Any:
+            if expr.label() == "after(1)":
+                entered.set()
+                cancelled.wait(10)
+                raise ValueError("admission failed")
+            return admit(expr)
+
+        rt._interpreter.admit = admit_then_fail  # type: ignore[method-assign]
+        future = rt.submit(after(1))
+        assert entered.wait(10)
+        assert future.cancel()
+        cancelled.set()
+        assert rt.run(after(2), timeout=10) == 3
+    assert future.cancelled()
+    assert not [r for r in caplog.records if r.levelname == "ERROR"], [r.getMessage() for r in caplog.records]
