@@ -43,6 +43,8 @@ _SHORT_TASK = 0.005
 # What one read from a worker takes at most, into a buffer made once: ``sock.recv(1 MiB)``
 # allocated (and the kernel mapped) a fresh MiB per read, ~35 us of every result here.
 _READ_BYTES = 1 << 20
+# The poller's events as plain ints: pyzmq's enums make each ``|`` and ``&`` a Python call.
+_POLLIN, _POLLOUT, _POLLERR = int(zmq.POLLIN), int(zmq.POLLOUT), int(zmq.POLLERR)
 
 
 @attrs.define(eq=False)
@@ -54,6 +56,7 @@ class Worker:
     name: str
     slot: Slot[Task]
     out: bytearray = attrs.field(factory=bytearray)
+    polled_out: bool = False  # whether the poller watches its socket for room to write
     received: bytearray = attrs.field(factory=bytearray)
     last_look: TaskSample | None = None  # at its running task, to say how big it was if it dies
 
@@ -97,7 +100,7 @@ class Workers:
                 raise RuntimeError(f"pool {self.pool_id}: its worker launcher is gone ({error})") from error
         ours.setblocking(False)
         worker = Worker(pid, ours, f"{self.pool_id}/{slot.index}:{pid}", slot)
-        self.poller.register(ours.fileno(), zmq.POLLIN)
+        self.poller.register(ours.fileno(), _POLLIN)
         if self.sys_path is not None:
             self._write(worker, frame(Start(self.sys_path)))
         return worker
@@ -114,17 +117,20 @@ class Workers:
         except OSError:
             return  # it died: reading its socket will tell
         del worker.out[:sent]
-        # Wait for room only while there is something left to write.
-        self.poller.register(worker.sock.fileno(), zmq.POLLIN | (zmq.POLLOUT if worker.out else 0))
+        # Wait for room only while there is something left to write; a write that went
+        # whole, as nearly every one does, leaves the poller as it was.
+        if bool(worker.out) is not worker.polled_out:
+            worker.polled_out = bool(worker.out)
+            self.poller.register(worker.sock.fileno(), _POLLIN | (_POLLOUT if worker.out else 0))
 
     def event(self, fd: int, events: int) -> None:
         """The poller saw ``events`` on the socket ``fd`` of a worker."""
         worker = next((w for w in self.by_slot if w.sock.fileno() == fd), None)
         if worker is None:  # replaced earlier in this round
             return
-        if events & zmq.POLLOUT:
+        if events & _POLLOUT:
             self._flush(worker)
-        if events & (zmq.POLLIN | zmq.POLLERR):
+        if events & (_POLLIN | _POLLERR):
             self._read(worker)
 
     def _read(self, worker: Worker) -> None:
