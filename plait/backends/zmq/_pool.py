@@ -67,6 +67,7 @@ class Pool:
         self.task_sampler: TaskSampler | None = None  # and at the workers of running tasks
         self.sample_every = 0.0
         self.next_sample = 0.0
+        self.samplers_due = 0.0  # when to make the samplers, once sampling is asked for
         self.samples: list[SampleRow] = []  # sent with the next heartbeat
         self.task_samples: list[TaskSampleRow] = []
         self.poller = zmq.Poller()
@@ -108,10 +109,15 @@ class Pool:
         self.workers.start(accept.sys_path, self.link.max_message_bytes)
 
     def _sample_every(self, interval: float) -> None:
-        """Sample this node every ``interval`` seconds, if it is a positive number."""
+        """Sample this node every ``interval`` seconds, if it is a positive number.
+
+        The samplers are made halfway to the first sample, not now: they import psutil
+        (~13 ms), which would hold up the first tasks, sent as the executor accepts us.
+        """
         if interval > 0:
-            self.sampler, self.task_sampler, self.sample_every = NodeSampler(), TaskSampler(), float(interval)
-            self.next_sample = time.monotonic() + self.sample_every
+            now = time.monotonic()
+            self.sample_every = float(interval)
+            self.next_sample, self.samplers_due = now + self.sample_every, now + self.sample_every / 2
 
     # -- timers -----------------------------------------------------------------------
 
@@ -122,6 +128,8 @@ class Pool:
             log.error("pool %s: %s; exiting", self.pool_id, gone)
             self.exit_code = 4
             return
+        if self.sample_every and self.sampler is None and now >= self.samplers_due:
+            self.sampler, self.task_sampler = NodeSampler(), TaskSampler()
         if self.sampler is not None and self.task_sampler is not None and now >= self.next_sample:
             self.samples.append(self.sampler.row())
             self.next_sample = now + self.sample_every
@@ -138,8 +146,8 @@ class Pool:
     def _wait(self) -> int:
         """Milliseconds until the next timer is due."""
         due = self.link.due()
-        if self.sampler is not None:
-            due.append(self.next_sample)
+        if self.sample_every:
+            due.append(self.next_sample if self.sampler is not None else self.samplers_due)
         deadline = self.workers.supervisor.next_deadline()
         if deadline is not None:
             due.append(deadline)
