@@ -42,7 +42,7 @@ def main() -> None:
 
 
 def _executor_url(ctx: click.Context, param: click.Parameter, url: str) -> str:
-    from plait.backends.zmq._pool import check_url
+    from plait.backends.zmq._pool_start import check_url
 
     try:
         return check_url(url)
@@ -65,6 +65,6 @@ def _executor_url(ctx: click.Context, param: click.Parameter, url: str) -> str:
 )
 def worker(url: str, pool_id: str, workers: int | None, key_file: Path | None) -> None:
     """Run a pool of worker processes for a ZMQExecutor (what its providers start)."""
-    from plait.backends.zmq._pool import main as pool_main
+    from plait.backends.zmq._pool_start import main as pool_main
 
     raise SystemExit(pool_main(url, pool_id, workers, key_file))

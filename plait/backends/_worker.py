@@ -31,7 +31,6 @@ __all__ = [
     "FunctionCache",
     "die_with",
     "fork_worker",
-    "recv_exactly",
     "run_task",
 ]
 
@@ -105,17 +104,6 @@ def die_with(parent: int, signum: int = signal.SIGKILL) -> None:
         libc.prctl(1, signum)  # PR_SET_PDEATHSIG
     if os.getppid() != parent:
         os._exit(1)
-
-
-def recv_exactly(sock: socket.socket, size: int) -> bytes:
-    """The next ``size`` bytes from ``sock``; EOFError if its peer hangs up first."""
-    data = bytearray()
-    while len(data) < size:
-        chunk = sock.recv(size - len(data))
-        if not chunk:
-            raise EOFError(f"the peer hung up {len(data)} bytes into {size}")
-        data += chunk
-    return bytes(data)
 
 
 # What one read from the driver takes at most, into a buffer made once.

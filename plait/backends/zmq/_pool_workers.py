@@ -28,7 +28,6 @@ from plait.backends._reaper import kill_tree
 from plait.backends._records import HEADER, Result, Run, Skip, Start, Task, frame, read_results
 from plait.backends._sampling import TaskSample, last_seen
 from plait.backends._supervisor import Slot, Supervisor
-from plait.backends._wire import dumps_error
 from plait.backends.zmq._protocol import ResultRow, Tasks, pieces
 
 __all__ = ["Worker", "Workers"]
@@ -62,14 +61,14 @@ class Worker:
 
 
 class Workers:
-    """Pool ``pool_id``'s ``size`` workers on ``host``, their sockets polled by ``poller``.
+    """Pool ``pool_id``'s ``size`` workers on ``host``, forked by ``launcher``, their
+    sockets polled by ``poller``; closing them closes the launcher.
 
-    Forks its launcher as it is made: make it before anything starts a thread (a zmq
-    context does). The tasks it is given wait in its supervisor's queue; what they end
-    with waits in ``results`` for the executor.
+    The tasks it is given wait in its supervisor's queue; what they end with waits in
+    ``results`` for the executor.
     """
 
-    def __init__(self, pool_id: str, host: str, size: int, poller: zmq.Poller) -> None:
+    def __init__(self, pool_id: str, host: str, size: int, poller: zmq.Poller, launcher: Launcher) -> None:
         self.pool_id = pool_id
         self.host = host
         self.poller = poller
@@ -80,7 +79,7 @@ class Workers:
         self.max_message_bytes: int | None = None  # the biggest frame the executor takes
         self.task_seconds = 1.0  # a moving average of how long tasks run; long until measured
         self.read_buffer = memoryview(bytearray(_READ_BYTES))
-        self.launcher = Launcher.forked()
+        self.launcher = launcher
         self.by_slot = [self._fork(slot) for slot in self.supervisor.slots]
 
     def start(self, sys_path: list[str], max_message_bytes: int | None) -> None:
@@ -169,7 +168,7 @@ class Workers:
         if limit and len(value) > limit:
             ok, value = (
                 False,
-                dumps_error(
+                _pickled(
                     ResultTooLarge(
                         f"{name}: its result is {len(value)} bytes, more than the executor's "
                         f"max_message_bytes of {limit}; return less (write it to a file), or raise the limit"
@@ -206,7 +205,7 @@ class Workers:
         head = self.supervisor.lose(worker.slot)
         if head is not None and error is not None:
             now = time.time()
-            self._result(head.name, worker.name, Result(head.task_id, False, now, now, None, None, dumps_error(error)))
+            self._result(head.name, worker.name, Result(head.task_id, False, now, now, None, None, _pickled(error)))
         self.by_slot[worker.slot.index] = self._fork(self.supervisor.replace(worker.slot))
 
     def queue(self, message: Tasks, payload: bytes) -> None:
@@ -264,3 +263,15 @@ class Workers:
         self.launcher.close()  # it kills the workers, and what their tasks started, first
         for worker in self.by_slot:
             worker.sock.close()
+
+
+def _pickled(error: BaseException) -> bytes:
+    """``error`` as a task's failure travels to the driver.
+
+    Its module is imported at the first failure the pool itself reports (a lost worker, a
+    timeout, a result too big): it loads cloudpickle, which the pool needs for nothing
+    else; its workers have it from their launcher (``_pool_start``).
+    """
+    from plait.backends._wire import dumps_error
+
+    return dumps_error(error)

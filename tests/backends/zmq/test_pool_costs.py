@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 import zmq
 
+from plait.backends._launcher import Launcher
 from plait.backends.zmq._blocks import pool_command
 from plait.backends.zmq._pool_link import ExecutorLink
 from plait.backends.zmq._pool_workers import Workers
@@ -77,7 +78,7 @@ class _CountingPoller(zmq.Poller):
 
 def test_a_write_to_a_worker_that_goes_whole_leaves_the_poller_as_it_was() -> None:
     poller = _CountingPoller()
-    workers = Workers("p", socket.gethostname(), 2, poller)
+    workers = Workers("p", socket.gethostname(), 2, poller, Launcher.forked())
     try:
         forked = poller.registered  # each worker's socket, once
         workers.start(sys.path, None)  # a start record to each: a few bytes, written whole
