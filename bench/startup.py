@@ -5,7 +5,8 @@ and runs one no-op; it reports the whole and its parts: importing the DSL (and d
 the app), importing and starting the runtime and executor, the pool's start until it has
 registered (its Python, its imports, the CurveZMQ handshake), and the first task.
 
-Run: ``python bench/startup.py [--rounds 7]``.
+Run: ``python bench/startup.py [--rounds 7]``; ``--tree before=DIR --tree after=DIR``
+compares checkouts side by side, alternating, a fresh process each.
 """
 
 from __future__ import annotations
@@ -51,24 +52,36 @@ def child() -> dict[str, float]:
     }
 
 
+def run_child(tree: str | None) -> dict[str, float]:
+    """One fresh process's parts, importing plait from ``tree`` (None: as this one does)."""
+    path = [str(HERE), *([str(Path(tree).resolve())] if tree else []), os.environ.get("PYTHONPATH")]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, path))}
+    done = subprocess.run(
+        [sys.executable, __file__, "--child"], env=env, capture_output=True, text=True, timeout=120, check=True
+    )
+    return json.loads(done.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--tree", action="append", default=[], help="NAME=PATH of a plait checkout (repeatable)")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         print(json.dumps(child()))
         return
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(HERE), os.environ.get("PYTHONPATH")]))}
-    runs = []
-    for _ in range(args.rounds):
-        done = subprocess.run(
-            [sys.executable, __file__, "--child"], env=env, capture_output=True, text=True, timeout=120, check=True
-        )
-        runs.append(json.loads(done.stdout.strip().splitlines()[-1]))
+    trees: dict[str, str | None] = dict(spec.split("=", 1) for spec in args.tree) or {"this": None}
+    runs: dict[str, list[dict[str, float]]] = {name: [] for name in trees}
+    for _ in range(args.rounds):  # the trees alternate, a fresh process each
+        for name, tree in trees.items():
+            runs[name].append(run_child(tree))
+    print(f"{args.rounds} rounds, load average {os.getloadavg()[0]:.1f} at the end")
     for part in PARTS:
-        values = sorted(run[part] for run in runs)
-        print(f"{part:<10} median {statistics.median(values):.3f} s  ({values[0]:.3f}-{values[-1]:.3f})")
+        for name in trees:
+            values = [run[part] for run in runs[name]]
+            shown = ", ".join(f"{v:.3f}" for v in values)
+            print(f"{part:<10} {name:<8} median {statistics.median(values):.3f} s  ({shown})")
 
 
 if __name__ == "__main__":
