@@ -1,4 +1,8 @@
-"""How a pool process starts (``plait worker``): its launcher first, then the pool.
+"""How a pool process starts (``plait worker``): its options, its launcher, then the pool.
+
+``command`` parses the options, for the ``plait worker`` command and for the pools a
+provider starts (``_blocks.pool_command``), which run it without the ``plait`` command:
+argparse, not click, which would be ~15 ms of every pool's start.
 
 The launcher (``plait.backends._launcher``) forks the pool's workers and kills what they
 leave. It must be forked before any thread exists (a zmq context starts two), and it is
@@ -10,13 +14,59 @@ never loads the workers' modules.
 
 from __future__ import annotations
 
+import argparse
 import signal
 import sys
+from collections.abc import Sequence
 from pathlib import Path
+from typing import NoReturn
 
 from plait.backends._launcher import Launcher
 
-__all__ = ["check_url", "main"]
+__all__ = ["check_url", "command", "main"]
+
+
+def command(argv: Sequence[str] | None = None, prog: str = "plait worker") -> NoReturn:
+    """Run a pool with the options in ``argv`` (this process's own by default); exit with
+    its code, or with 2 and a message saying which option is wrong."""
+    options = _parser(prog).parse_args(argv)
+    raise SystemExit(main(options.url, options.pool_id, options.workers, options.key_file))
+
+
+def _parser(prog: str) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description="Run a pool of worker processes for a ZMQExecutor (what its providers start).",
+        allow_abbrev=False,
+    )
+    add = parser.add_argument
+    add("--url", required=True, type=_executor_url, help="The executor's address, e.g. tcp://10.0.0.5:54321.")
+    add("--pool-id", required=True, help="This pool's name, as the executor calls it.")
+    add("--workers", type=_at_least_one, default=None, help="Worker processes [default: one per core].")
+    add(
+        "--key-file",
+        "--keys",
+        dest="key_file",
+        type=Path,
+        default=None,
+        help="The file with the run's CurveZMQ keys (mode 0600; what ZMQExecutor(key_file=...) writes), "
+        "or - to read them from stdin [default: none, for an executor with encrypted=False].",
+    )
+    return parser
+
+
+def _executor_url(url: str) -> str:
+    try:
+        return check_url(url)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _at_least_one(text: str) -> int:
+    """A count of workers: a whole number, 1 or more."""
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of workers: need a whole number, 1 or more")
+    return int(text)
 
 
 def check_url(url: str) -> str:
