@@ -155,8 +155,11 @@ class Pool:
         link, workers = self.link, self.workers
         dealer, monitor = link.dealer, link.monitor
         results = workers.results  # one list for the pool's life: appended to, sent, emptied in place
-        link.register(self.host, self.size)
         try:
+            link.register(self.host, self.size)
+            # After registering: the executor's accept is on its way while the launcher
+            # finishes loading what the workers run (``_pool_start``), which a fork waits for.
+            workers.fork()
             while self.exit_code is None:
                 for target, events in self.poller.poll(self._wait()):
                     if target is dealer:

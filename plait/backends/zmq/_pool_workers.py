@@ -80,6 +80,10 @@ class Workers:
         self.task_seconds = 1.0  # a moving average of how long tasks run; long until measured
         self.read_buffer = memoryview(bytearray(_READ_BYTES))
         self.launcher = launcher
+        self.by_slot: list[Worker] = []  # forked by ``fork``
+
+    def fork(self) -> None:
+        """Fork the workers: they start as the launcher has loaded what they run."""
         self.by_slot = [self._fork(slot) for slot in self.supervisor.slots]
 
     def start(self, sys_path: list[str], max_message_bytes: int | None) -> None:

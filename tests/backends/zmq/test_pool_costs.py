@@ -79,6 +79,7 @@ class _CountingPoller(zmq.Poller):
 def test_a_write_to_a_worker_that_goes_whole_leaves_the_poller_as_it_was() -> None:
     poller = _CountingPoller()
     workers = Workers("p", socket.gethostname(), 2, poller, Launcher.forked())
+    workers.fork()
     try:
         forked = poller.registered  # each worker's socket, once
         workers.start(sys.path, None)  # a start record to each: a few bytes, written whole
