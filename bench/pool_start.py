@@ -17,7 +17,6 @@ import argparse
 import json
 import os
 import pickle
-import statistics
 import subprocess
 import sys
 import time
@@ -25,10 +24,9 @@ from pathlib import Path
 
 import psutil
 import zmq
+from _trees import alternate, show, trees_of
 
 from plait.backends.zmq._protocol import Accept, Register, Results, Shutdown, TaskRow, Tasks, decode, encode
-
-FIGURES = ["register_ms", "first_result_ms", "pool_cpu_ms", "all_cpu_ms"]
 
 
 def command_of(tree: Path, url: str) -> tuple[list[str], dict[str, str]]:
@@ -84,19 +82,11 @@ def main() -> None:
     parser.add_argument("--tree", action="append", required=True, help="NAME=PATH of a plait checkout (repeatable)")
     parser.add_argument("--rounds", type=int, default=20)
     args = parser.parse_args()
-    trees = {name: Path(path).resolve() for name, path in (spec.split("=", 1) for spec in args.tree)}
+    trees = {name: Path(path).resolve() for name, path in trees_of(args.tree).items()}
     context: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
-    runs: dict[str, list[dict[str, float]]] = {name: [] for name in trees}
-    for _ in range(args.rounds):
-        for name, tree in trees.items():
-            runs[name].append(one_start(tree, context))
+    runs = alternate(trees, args.rounds, lambda tree: one_start(tree, context))
     context.term()
-    print(f"{args.rounds} rounds, load average {os.getloadavg()[0]:.1f} at the end")
-    for figure in FIGURES:
-        for name in trees:
-            values = [run[figure] for run in runs[name]]
-            shown = ", ".join(f"{v:.0f}" for v in values)
-            print(f"{figure:16} {name:8} median {statistics.median(values):6.1f}  ({shown})")
+    show(runs, ".0f")
 
 
 if __name__ == "__main__":

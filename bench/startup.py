@@ -18,13 +18,13 @@ T0 = time.perf_counter()  # before any import of plait: start-up counts them
 import argparse  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
-import statistics  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
+from _trees import alternate, show, trees_of  # noqa: E402
+
 HERE = Path(__file__).resolve().parent
-PARTS = ["dsl", "runtime", "pool", "first_task", "total"]
 
 
 def child() -> dict[str, float]:
@@ -71,17 +71,8 @@ def main() -> None:
     if args.child:
         print(json.dumps(child()))
         return
-    trees: dict[str, str | None] = dict(spec.split("=", 1) for spec in args.tree) or {"this": None}
-    runs: dict[str, list[dict[str, float]]] = {name: [] for name in trees}
-    for _ in range(args.rounds):  # the trees alternate, a fresh process each
-        for name, tree in trees.items():
-            runs[name].append(run_child(tree))
-    print(f"{args.rounds} rounds, load average {os.getloadavg()[0]:.1f} at the end")
-    for part in PARTS:
-        for name in trees:
-            values = [run[part] for run in runs[name]]
-            shown = ", ".join(f"{v:.3f}" for v in values)
-            print(f"{part:<10} {name:<8} median {statistics.median(values):.3f} s  ({shown})")
+    trees: dict[str, str | None] = {**trees_of(args.tree)} or {"this": None}
+    show(alternate(trees, args.rounds, run_child), ".3f")
 
 
 if __name__ == "__main__":
