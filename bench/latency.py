@@ -26,6 +26,8 @@ import subprocess  # noqa: E402
 import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
+from _trees import alternate, show, trees_of  # noqa: E402
+
 HERE = Path(__file__).resolve().parent
 
 
@@ -87,17 +89,8 @@ def main() -> None:
     if args.child:
         print(json.dumps(child(args.trips, args.chain)))
         return
-    trees = dict(spec.split("=", 1) for spec in args.tree or ["this=."])
-    runs: dict[str, list[dict[str, float]]] = {name: [] for name in trees}
-    for _ in range(args.rounds):
-        for name, tree in trees.items():
-            runs[name].append(run_child(tree, args.trips, args.chain))
-    print(f"{args.rounds} rounds, load average {os.getloadavg()[0]:.1f} at the end")
-    for key in runs[next(iter(trees))][0]:
-        for name in trees:
-            values = [run[key] for run in runs[name]]
-            shown = ", ".join(f"{v:.3g}" for v in values)
-            print(f"{key:12} {name:10} {statistics.median(values):8.3g}  ({shown})")
+    trees = trees_of(args.tree or ["this=."])
+    show(alternate(trees, args.rounds, lambda tree: run_child(tree, args.trips, args.chain)))
 
 
 if __name__ == "__main__":

@@ -5,7 +5,8 @@ and runs one no-op; it reports the whole and its parts: importing the DSL (and d
 the app), importing and starting the runtime and executor, the pool's start until it has
 registered (its Python, its imports, the CurveZMQ handshake), and the first task.
 
-Run: ``python bench/startup.py [--rounds 7]``.
+Run: ``python bench/startup.py [--rounds 7]``; ``--tree before=DIR --tree after=DIR``
+compares checkouts side by side, alternating, a fresh process each.
 """
 
 from __future__ import annotations
@@ -17,13 +18,13 @@ T0 = time.perf_counter()  # before any import of plait: start-up counts them
 import argparse  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
-import statistics  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
+from _trees import alternate, show, trees_of  # noqa: E402
+
 HERE = Path(__file__).resolve().parent
-PARTS = ["dsl", "runtime", "pool", "first_task", "total"]
 
 
 def child() -> dict[str, float]:
@@ -51,24 +52,27 @@ def child() -> dict[str, float]:
     }
 
 
+def run_child(tree: str | None) -> dict[str, float]:
+    """One fresh process's parts, importing plait from ``tree`` (None: as this one does)."""
+    path = [str(HERE), *([str(Path(tree).resolve())] if tree else []), os.environ.get("PYTHONPATH")]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, path))}
+    done = subprocess.run(
+        [sys.executable, __file__, "--child"], env=env, capture_output=True, text=True, timeout=120, check=True
+    )
+    return json.loads(done.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--tree", action="append", default=[], help="NAME=PATH of a plait checkout (repeatable)")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         print(json.dumps(child()))
         return
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(HERE), os.environ.get("PYTHONPATH")]))}
-    runs = []
-    for _ in range(args.rounds):
-        done = subprocess.run(
-            [sys.executable, __file__, "--child"], env=env, capture_output=True, text=True, timeout=120, check=True
-        )
-        runs.append(json.loads(done.stdout.strip().splitlines()[-1]))
-    for part in PARTS:
-        values = sorted(run[part] for run in runs)
-        print(f"{part:<10} median {statistics.median(values):.3f} s  ({values[0]:.3f}-{values[-1]:.3f})")
+    trees: dict[str, str | None] = {**trees_of(args.tree)} or {"this": None}
+    show(alternate(trees, args.rounds, run_child), ".3f")
 
 
 if __name__ == "__main__":

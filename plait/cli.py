@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib
-from pathlib import Path
 
 import click
 
@@ -41,30 +40,12 @@ def main() -> None:
     """plait: parallel workflows as functional expressions."""
 
 
-def _executor_url(ctx: click.Context, param: click.Parameter, url: str) -> str:
-    from plait.backends.zmq._pool import check_url
-
-    try:
-        return check_url(url)
-    except ValueError as error:
-        raise click.BadParameter(str(error)) from None
-
-
-@main.command()
-@click.option("--url", required=True, callback=_executor_url, help="The executor's address, e.g. tcp://10.0.0.5:54321.")
-@click.option("--pool-id", required=True, help="This pool's name, as the executor calls it.")
-@click.option("--workers", type=click.IntRange(min=1), default=None, help="Worker processes [default: one per core].")
-@click.option(
-    "--key-file",
-    "--keys",
-    "key_file",
-    type=click.Path(path_type=Path, allow_dash=True),
-    default=None,
-    help="The file with the run's CurveZMQ keys (mode 0600; what ZMQExecutor(key_file=...) writes), "
-    "or - to read them from stdin [default: none, for an executor with encrypted=False].",
-)
-def worker(url: str, pool_id: str, workers: int | None, key_file: Path | None) -> None:
+@main.command(context_settings={"ignore_unknown_options": True}, add_help_option=False)
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def worker(args: tuple[str, ...]) -> None:
     """Run a pool of worker processes for a ZMQExecutor (what its providers start)."""
-    from plait.backends.zmq._pool import main as pool_main
+    # Its options are parsed by the pool's own command, which providers run without
+    # this one: importing click is ~15 ms of every pool's start.
+    from plait.backends.zmq._pool_start import command
 
-    raise SystemExit(pool_main(url, pool_id, workers, key_file))
+    command(list(args))

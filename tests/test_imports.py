@@ -27,12 +27,25 @@ def test_import_plait_loads_none_of_its_parts_until_a_name_is_used() -> None:
     assert "plait.backends._dask" not in used and "plait.dsl" not in used
 
 
-def test_a_pool_loads_neither_the_dsl_nor_the_runtime_nor_asyncio() -> None:
-    # What ``pool_command`` runs, up to the pool's main.
-    loaded = modules_after("from plait.cli import main; from plait.backends.zmq._pool import main")
+def test_a_pool_loads_neither_the_dsl_nor_the_runtime_nor_asyncio_nor_click() -> None:
+    # What ``pool_command`` runs, up to the pool's main, and the pool.
+    loaded = modules_after(
+        "from plait.backends.zmq._pool_start import command; from plait.backends.zmq._pool import Pool"
+    )
     assert not {m for m in loaded if m.startswith(("plait.dsl", "plait.runtime", "plait.monitoring", "plait.report"))}
     assert "asyncio" not in loaded
     assert "plait.backends._processes" not in loaded
+    assert "click" not in loaded and "plait.cli" not in loaded  # ``plait worker`` forwards to the same command
+
+
+def test_a_pool_forks_its_launcher_before_it_loads_zmq_and_leaves_the_workers_modules_to_it() -> None:
+    # The launcher must be forked before a zmq context starts threads, and each loads its share of start-up.
+    before_fork = modules_after("from plait.backends.zmq._pool_start import command")
+    assert "zmq" not in before_fork and "msgspec" not in before_fork
+    pool = modules_after("from plait.backends.zmq._pool import Pool")
+    workers_only = {"cloudpickle", "tblib", "plait.backends._wire", "plait.backends._worker", "plait.backends._task"}
+    assert not workers_only & pool
+    assert "psutil" not in pool  # imported when the first sample is near (``Pool._sample_every``)
 
 
 def test_every_public_name_is_listed_by_dir_and_found_once() -> None:

@@ -32,15 +32,14 @@ import struct
 import subprocess
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import NoReturn
 
 import attrs
 
 from plait.backends._reaper import become_subreaper, end_descendants, kill_tree, reap_orphans
-from plait.backends._worker import die_with, fork_worker, recv_exactly
 
-__all__ = ["Launcher", "how_it_ended", "serve"]
+__all__ = ["Launcher", "how_it_ended", "recv_exactly", "serve"]
 
 _MAIN = "import sys; from plait.backends._launcher import serve; serve(int(sys.argv[1]), int(sys.argv[2]))"
 # A request: b"f" (fork; the worker's socket rides along) or b"r" (reap that pid). A reply: a pid or a status.
@@ -115,6 +114,17 @@ class Launcher:
         self.process.wait()
 
 
+def recv_exactly(sock: socket.socket, size: int) -> bytes:
+    """The next ``size`` bytes from ``sock``; EOFError if its peer hangs up first."""
+    data = bytearray()
+    while len(data) < size:
+        chunk = sock.recv(size - len(data))
+        if not chunk:
+            raise EOFError(f"the peer hung up {len(data)} bytes into {size}")
+        data += chunk
+    return bytes(data)
+
+
 def how_it_ended(status: int) -> str:
     """How a reaped worker ended, from the wait status ``Launcher.reap`` gave (-1: not known).
 
@@ -152,6 +162,10 @@ def serve(control_fd: int, driver: int) -> None:
     """The launcher process: fork and reap workers as the driver asks, until it hangs up;
     then kill whatever its workers left running, and exit."""
     signal.signal(signal.SIGTERM, _end)
+    # What the workers run is imported here, by the launcher: a pool forks its launcher
+    # before it imports its own modules, and each process loads its share on its own core.
+    from plait.backends._worker import die_with, fork_worker
+
     die_with(driver, signal.SIGTERM)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C in the driver's terminal is the driver's
     become_subreaper()
@@ -163,7 +177,8 @@ def serve(control_fd: int, driver: int) -> None:
             if not message:
                 return  # the driver is done, or gone
             op, number = _REQUEST.unpack(message + recv_exactly(control, _REQUEST.size - len(message)))
-            control.sendall(_REPLY.pack(_fork(fds[0], control, workers) if op == b"f" else _reap(number, workers)))
+            reply = _fork(fork_worker, fds[0], control, workers) if op == b"f" else _reap(number, workers)
+            control.sendall(_REPLY.pack(reply))
     except (OSError, EOFError):
         return  # the driver is gone
     finally:
@@ -179,9 +194,11 @@ def _end(*_: object) -> NoReturn:
     os._exit(0)
 
 
-def _fork(fd: int, control: socket.socket, workers: set[int]) -> int:
+def _fork(
+    fork: Callable[[socket.socket, list[socket.socket]], int], fd: int, control: socket.socket, workers: set[int]
+) -> int:
     with socket.socket(fileno=fd) as worker_end:
-        pid = fork_worker(worker_end, [control])
+        pid = fork(worker_end, [control])
     workers.add(pid)
     return pid
 

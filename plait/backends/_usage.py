@@ -116,9 +116,10 @@ class TaskMeter:
             self._kept, self._checked_at = floor > rss_kib + _SLACK_KIB, floor
         return time.time(), usage.ru_utime + usage.ru_stime + self._children, floor, thread
 
-    def stop(self, window: Window) -> tuple[float, tuple[float, int]]:
+    def stop(self, window: Window, *, more: bool = True) -> tuple[float, tuple[float, int]]:
         """The wall time now, and the window's CPU seconds and peak RSS bytes: a plain
-        pair, to travel as it is."""
+        pair, to travel as it is. Without ``more`` (no task can follow straight on: the
+        next one comes after a wait) it opens no window for one, a reset less."""
         started, cpu_before, floor, thread = window
         ended = time.time()
         usage = _getrusage(_SELF)
@@ -130,7 +131,7 @@ class TaskMeter:
             peak = parse_hwm(os.pread(files[2], 4096, 0))  # the kept value hides the peak
         else:
             peak = maxrss * _MAXRSS_BYTES
-        if files is None or (not self._kept and abs(maxrss - self._checked_at) <= _SLACK_KIB):
+        if more and (files is None or (not self._kept and abs(maxrss - self._checked_at) <= _SLACK_KIB)):
             self._reset()
             self._next = (ended, cpu, maxrss, thread)
         return ended, (cpu - cpu_before, peak)

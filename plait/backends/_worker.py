@@ -31,7 +31,6 @@ __all__ = [
     "FunctionCache",
     "die_with",
     "fork_worker",
-    "recv_exactly",
     "run_task",
 ]
 
@@ -39,12 +38,12 @@ __all__ = [
 FunctionCache = dict[bytes, Callable[..., Any]]
 
 
-def run_task(functions: FunctionCache, task: Task, *, follows: bool = False) -> Result:
+def run_task(functions: FunctionCache, task: Task, *, follows: bool = False, more: bool = True) -> Result:
     """Run one task; every failure, even of unpickling, becomes an error result.
 
     What the task used (``plait.backends._usage``) comes with it, failed or not; a task
     that ``follows`` the previous one straight on, on this thread, is measured from where
-    that one's measurement ended.
+    that one's measurement ended. Without ``more``, no task can follow this one so.
     """
     if task.fn is not None:
         # Loading a function imports its module: the worker's cost, once, kept out of the
@@ -59,7 +58,7 @@ def run_task(functions: FunctionCache, task: Task, *, follows: bool = False) -> 
         return Result(task.task_id, ok, started, time.time(), None, None, payload)
     window = task_meter.start(follows=follows)
     ok, payload = _call(functions, task)
-    ended, (cpu_seconds, peak_rss) = task_meter.stop(window)
+    ended, (cpu_seconds, peak_rss) = task_meter.stop(window, more=more)
     return Result(task.task_id, ok, window[0], ended, cpu_seconds, peak_rss, payload)
 
 
@@ -107,27 +106,41 @@ def die_with(parent: int, signum: int = signal.SIGKILL) -> None:
         os._exit(1)
 
 
-def recv_exactly(sock: socket.socket, size: int) -> bytes:
-    """The next ``size`` bytes from ``sock``; EOFError if its peer hangs up first."""
-    data = bytearray()
-    while len(data) < size:
-        chunk = sock.recv(size - len(data))
-        if not chunk:
-            raise EOFError(f"the peer hung up {len(data)} bytes into {size}")
-        data += chunk
-    return bytes(data)
+# What one read from the driver takes at most, into a buffer made once.
+_READ_BYTES = 1 << 20
 
 
 class _Channel:
+    """A worker's end of its socket pair: the driver's records in, results out.
+
+    It reads whatever has arrived in one system call (a record's length and body, or
+    several records), and keeps what is past the record it returns for the next.
+    """
+
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
+        self.received = bytearray()
+        self.chunk = memoryview(bytearray(_READ_BYTES))
 
     def recv(self) -> Control:
-        (size,) = HEADER.unpack(recv_exactly(self.sock, HEADER.size))
-        return read_control(recv_exactly(self.sock, size))
+        while (end := self._record_end()) == 0:
+            got = self.sock.recv_into(self.chunk)
+            if not got:
+                raise EOFError(f"the driver hung up {len(self.received)} bytes into a record")
+            self.received += self.chunk[:got]
+        message = read_control(self.received[HEADER.size : end])
+        del self.received[:end]
+        return message
+
+    def _record_end(self) -> int:
+        """Where the first whole record received ends, or 0 while there is none."""
+        if len(self.received) < HEADER.size:
+            return 0
+        end = HEADER.size + HEADER.unpack_from(self.received)[0]
+        return end if len(self.received) >= end else 0
 
     def readable(self) -> bool:
-        return bool(select.select([self.sock], [], [], 0)[0])
+        return bool(self._record_end() or select.select([self.sock], [], [], 0)[0])
 
     def send(self, results: list[Result]) -> None:
         self.sock.sendall(results_frame(results))
@@ -156,7 +169,8 @@ def serve(channel: _Channel) -> None:
                 skipped.discard(task.task_id)
                 result, follows = _skip(functions, task), False
             else:
-                result, follows = run_task(functions, task, follows=follows), True
+                # With nothing queued the next task comes after a receive: it cannot follow straight on.
+                result, follows = run_task(functions, task, follows=follows, more=bool(queue)), True
             outbox.put(result, now=not queue)
     finally:
         outbox.close()

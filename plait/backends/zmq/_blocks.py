@@ -28,16 +28,17 @@ log = logging.getLogger("plait.zmq")
 
 
 def pool_command(url: str, pool_id: str, workers: int, key_file: Path | None = None) -> list[str]:
-    """The argv of ``plait worker`` for one pool, with this Python (so the same venv).
+    """The argv of ``plait worker`` for one pool, with this Python (so the same venv); it
+    runs the pool's own command, not the ``plait`` command (which would import click).
 
     It names the key file, never a key: a command line is visible to every user.
 
-    >>> pool_command("tcp://127.0.0.1:5000", "zmq-0", 2, Path("/run/k.keys"))[-8:]
-    ['worker', '--url', 'tcp://127.0.0.1:5000', '--pool-id', 'zmq-0', '--workers=2', '--key-file', '/run/k.keys']
+    >>> pool_command("tcp://127.0.0.1:5000", "zmq-0", 2, Path("/run/k.keys"))[-7:]
+    ['--url', 'tcp://127.0.0.1:5000', '--pool-id', 'zmq-0', '--workers=2', '--key-file', '/run/k.keys']
     """
-    run_cli = [sys.executable, "-c", "from plait.cli import main; main()"]
+    run_pool = [sys.executable, "-c", "from plait.backends.zmq._pool_start import command; command()"]
     keys = [] if key_file is None else [KEY_FILE_OPTION, str(key_file)]
-    return [*run_cli, "worker", "--url", url, "--pool-id", pool_id, f"--workers={workers}", *keys]
+    return [*run_pool, "--url", url, "--pool-id", pool_id, f"--workers={workers}", *keys]
 
 
 def pool_in(packed: Packed | None, url: str, workers: int, key_file: Path | None, pool_id: str) -> list[str]:

@@ -1,4 +1,5 @@
-"""The worker pool: ``plait worker --url tcp://HOST:PORT --pool-id ID --workers N``.
+"""The worker pool: ``plait worker --url tcp://HOST:PORT --pool-id ID --workers N``
+(started by ``_pool_start``).
 
 One pool runs per node. It connects to the executor and registers (``_pool_link``), and
 runs N forked worker processes (``_pool_workers``); this module is its loop, one zmq
@@ -11,7 +12,7 @@ the handshake: a pool pins the executor's Curve key, so it serves that executor 
 and never waits for another process to take over the address.
 
 Workers are forked by the pool's launcher (``plait.backends._launcher``), a child of
-the pool forked before anything else: when the pool goes, even by SIGKILL, its
+the pool forked before anything else (``_pool_start``): when the pool goes, even by SIGKILL, its
 launcher kills the workers and everything their tasks started, within milliseconds
 (a lost pool's tasks are retried no sooner than the executor's next heartbeat tick).
 """
@@ -19,19 +20,15 @@ launcher kills the workers and everything their tasks started, within millisecon
 from __future__ import annotations
 
 import logging
-import os
-import signal
 import socket
-import sys
 import time
-from pathlib import Path
 from typing import cast
 
 import zmq
 
 from plait._version import __version__
+from plait.backends._launcher import Launcher
 from plait.backends._sampling import NodeSampler, SampleRow, TaskSampler, TaskSampleRow
-from plait.backends.zmq._curve import read_keys
 from plait.backends.zmq._pool_link import ExecutorLink
 from plait.backends.zmq._pool_workers import Workers
 from plait.backends.zmq._protocol import (
@@ -49,7 +46,7 @@ from plait.backends.zmq._protocol import (
     python_version,
 )
 
-__all__ = ["Pool", "check_url", "main"]
+__all__ = ["Pool"]
 
 log = logging.getLogger("plait.zmq.pool")
 
@@ -57,7 +54,7 @@ log = logging.getLogger("plait.zmq.pool")
 class Pool:
     """One pool's state and its event loop (a zmq poller over the DEALER and workers)."""
 
-    def __init__(self, url: str, pool_id: str, workers: int, keys: dict[str, bytes] | None = None) -> None:
+    def __init__(self, url: str, pool_id: str, workers: int, keys: dict[str, bytes] | None, launcher: Launcher) -> None:
         self.pool_id = pool_id
         self.host = socket.gethostname()
         self.size = workers
@@ -67,11 +64,11 @@ class Pool:
         self.task_sampler: TaskSampler | None = None  # and at the workers of running tasks
         self.sample_every = 0.0
         self.next_sample = 0.0
+        self.samplers_due = 0.0  # when to make the samplers, once sampling is asked for
         self.samples: list[SampleRow] = []  # sent with the next heartbeat
         self.task_samples: list[TaskSampleRow] = []
         self.poller = zmq.Poller()
-        # Fork before the zmq context exists, with no threads around; workers fork from it.
-        self.workers = Workers(pool_id, self.host, workers, self.poller)
+        self.workers = Workers(pool_id, self.host, workers, self.poller, launcher)
         self.link = ExecutorLink(url, pool_id, keys, self.poller)
 
     # -- the executor's messages ------------------------------------------------------
@@ -108,10 +105,15 @@ class Pool:
         self.workers.start(accept.sys_path, self.link.max_message_bytes)
 
     def _sample_every(self, interval: float) -> None:
-        """Sample this node every ``interval`` seconds, if it is a positive number."""
+        """Sample this node every ``interval`` seconds, if it is a positive number.
+
+        The samplers are made halfway to the first sample, not now: they import psutil
+        (~13 ms), which would hold up the first tasks, sent as the executor accepts us.
+        """
         if interval > 0:
-            self.sampler, self.task_sampler, self.sample_every = NodeSampler(), TaskSampler(), float(interval)
-            self.next_sample = time.monotonic() + self.sample_every
+            now = time.monotonic()
+            self.sample_every = float(interval)
+            self.next_sample, self.samplers_due = now + self.sample_every, now + self.sample_every / 2
 
     # -- timers -----------------------------------------------------------------------
 
@@ -122,6 +124,8 @@ class Pool:
             log.error("pool %s: %s; exiting", self.pool_id, gone)
             self.exit_code = 4
             return
+        if self.sample_every and self.sampler is None and now >= self.samplers_due:
+            self.sampler, self.task_sampler = NodeSampler(), TaskSampler()
         if self.sampler is not None and self.task_sampler is not None and now >= self.next_sample:
             self.samples.append(self.sampler.row())
             self.next_sample = now + self.sample_every
@@ -138,8 +142,8 @@ class Pool:
     def _wait(self) -> int:
         """Milliseconds until the next timer is due."""
         due = self.link.due()
-        if self.sampler is not None:
-            due.append(self.next_sample)
+        if self.sample_every:
+            due.append(self.next_sample if self.sampler is not None else self.samplers_due)
         deadline = self.workers.supervisor.next_deadline()
         if deadline is not None:
             due.append(deadline)
@@ -151,8 +155,11 @@ class Pool:
         link, workers = self.link, self.workers
         dealer, monitor = link.dealer, link.monitor
         results = workers.results  # one list for the pool's life: appended to, sent, emptied in place
-        link.register(self.host, self.size)
         try:
+            link.register(self.host, self.size)
+            # After registering: the executor's accept is on its way while the launcher
+            # finishes loading what the workers run (``_pool_start``), which a fork waits for.
+            workers.fork()
             while self.exit_code is None:
                 for target, events in self.poller.poll(self._wait()):
                     if target is dealer:
@@ -173,38 +180,3 @@ class Pool:
     def close(self) -> None:
         self.workers.close()  # first: its launcher kills the workers, and what their tasks started
         self.link.close()
-
-
-def check_url(url: str) -> str:
-    """``url`` if a pool can connect to it, else a ValueError saying what it should be.
-
-    >>> check_url("tcp://10.0.0.5:54321")
-    'tcp://10.0.0.5:54321'
-    >>> check_url("10.0.0.5:54321")
-    Traceback (most recent call last):
-    ...
-    ValueError: '10.0.0.5:54321' is not an executor address: expected tcp://HOST:PORT
-    """
-    scheme, _, rest = url.partition("://")
-    host, _, port = rest.rpartition(":")
-    if scheme != "tcp" or not host or not port.isdigit():
-        raise ValueError(f"{url!r} is not an executor address: expected tcp://HOST:PORT")
-    return url
-
-
-def main(url: str, pool_id: str, workers: int | None, key_file: Path | None = None) -> int:
-    """Run a pool until it is shut down, drained, or loses its executor; its exit code.
-
-    ``key_file`` holds the run's CurveZMQ keys; without it the pool connects in the clear
-    (to an executor made with ``encrypted=False``).
-    """
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s plait worker %(levelname)s %(message)s")
-    try:
-        keys = None if key_file is None else read_keys(key_file)
-    except ValueError as error:
-        log.error("pool %s: %s", pool_id, error)
-        return 2
-    # A batch system stops a job with SIGTERM: leave through ``finally``, killing the workers.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C in the driver's terminal is the driver's
-    return Pool(url, pool_id, workers or os.cpu_count() or 1, keys).run()

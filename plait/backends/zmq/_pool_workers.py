@@ -28,7 +28,6 @@ from plait.backends._reaper import kill_tree
 from plait.backends._records import HEADER, Result, Run, Skip, Start, Task, frame, read_results
 from plait.backends._sampling import TaskSample, last_seen
 from plait.backends._supervisor import Slot, Supervisor
-from plait.backends._wire import dumps_error
 from plait.backends.zmq._protocol import ResultRow, Tasks, pieces
 
 __all__ = ["Worker", "Workers"]
@@ -43,6 +42,8 @@ _SHORT_TASK = 0.005
 # What one read from a worker takes at most, into a buffer made once: ``sock.recv(1 MiB)``
 # allocated (and the kernel mapped) a fresh MiB per read, ~35 us of every result here.
 _READ_BYTES = 1 << 20
+# The poller's events as plain ints: pyzmq's enums make each ``|`` and ``&`` a Python call.
+_POLLIN, _POLLOUT, _POLLERR = int(zmq.POLLIN), int(zmq.POLLOUT), int(zmq.POLLERR)
 
 
 @attrs.define(eq=False)
@@ -54,19 +55,20 @@ class Worker:
     name: str
     slot: Slot[Task]
     out: bytearray = attrs.field(factory=bytearray)
+    polled_out: bool = False  # whether the poller watches its socket for room to write
     received: bytearray = attrs.field(factory=bytearray)
     last_look: TaskSample | None = None  # at its running task, to say how big it was if it dies
 
 
 class Workers:
-    """Pool ``pool_id``'s ``size`` workers on ``host``, their sockets polled by ``poller``.
+    """Pool ``pool_id``'s ``size`` workers on ``host``, forked by ``launcher``, their
+    sockets polled by ``poller``; closing them closes the launcher.
 
-    Forks its launcher as it is made: make it before anything starts a thread (a zmq
-    context does). The tasks it is given wait in its supervisor's queue; what they end
-    with waits in ``results`` for the executor.
+    The tasks it is given wait in its supervisor's queue; what they end with waits in
+    ``results`` for the executor.
     """
 
-    def __init__(self, pool_id: str, host: str, size: int, poller: zmq.Poller) -> None:
+    def __init__(self, pool_id: str, host: str, size: int, poller: zmq.Poller, launcher: Launcher) -> None:
         self.pool_id = pool_id
         self.host = host
         self.poller = poller
@@ -77,7 +79,11 @@ class Workers:
         self.max_message_bytes: int | None = None  # the biggest frame the executor takes
         self.task_seconds = 1.0  # a moving average of how long tasks run; long until measured
         self.read_buffer = memoryview(bytearray(_READ_BYTES))
-        self.launcher = Launcher.forked()
+        self.launcher = launcher
+        self.by_slot: list[Worker] = []  # forked by ``fork``
+
+    def fork(self) -> None:
+        """Fork the workers: they start as the launcher has loaded what they run."""
         self.by_slot = [self._fork(slot) for slot in self.supervisor.slots]
 
     def start(self, sys_path: list[str], max_message_bytes: int | None) -> None:
@@ -97,7 +103,7 @@ class Workers:
                 raise RuntimeError(f"pool {self.pool_id}: its worker launcher is gone ({error})") from error
         ours.setblocking(False)
         worker = Worker(pid, ours, f"{self.pool_id}/{slot.index}:{pid}", slot)
-        self.poller.register(ours.fileno(), zmq.POLLIN)
+        self.poller.register(ours.fileno(), _POLLIN)
         if self.sys_path is not None:
             self._write(worker, frame(Start(self.sys_path)))
         return worker
@@ -114,17 +120,20 @@ class Workers:
         except OSError:
             return  # it died: reading its socket will tell
         del worker.out[:sent]
-        # Wait for room only while there is something left to write.
-        self.poller.register(worker.sock.fileno(), zmq.POLLIN | (zmq.POLLOUT if worker.out else 0))
+        # Wait for room only while there is something left to write; a write that went
+        # whole, as nearly every one does, leaves the poller as it was.
+        if bool(worker.out) is not worker.polled_out:
+            worker.polled_out = bool(worker.out)
+            self.poller.register(worker.sock.fileno(), _POLLIN | (_POLLOUT if worker.out else 0))
 
     def event(self, fd: int, events: int) -> None:
         """The poller saw ``events`` on the socket ``fd`` of a worker."""
         worker = next((w for w in self.by_slot if w.sock.fileno() == fd), None)
         if worker is None:  # replaced earlier in this round
             return
-        if events & zmq.POLLOUT:
+        if events & _POLLOUT:
             self._flush(worker)
-        if events & (zmq.POLLIN | zmq.POLLERR):
+        if events & (_POLLIN | _POLLERR):
             self._read(worker)
 
     def _read(self, worker: Worker) -> None:
@@ -163,7 +172,7 @@ class Workers:
         if limit and len(value) > limit:
             ok, value = (
                 False,
-                dumps_error(
+                _pickled(
                     ResultTooLarge(
                         f"{name}: its result is {len(value)} bytes, more than the executor's "
                         f"max_message_bytes of {limit}; return less (write it to a file), or raise the limit"
@@ -200,7 +209,7 @@ class Workers:
         head = self.supervisor.lose(worker.slot)
         if head is not None and error is not None:
             now = time.time()
-            self._result(head.name, worker.name, Result(head.task_id, False, now, now, None, None, dumps_error(error)))
+            self._result(head.name, worker.name, Result(head.task_id, False, now, now, None, None, _pickled(error)))
         self.by_slot[worker.slot.index] = self._fork(self.supervisor.replace(worker.slot))
 
     def queue(self, message: Tasks, payload: bytes) -> None:
@@ -258,3 +267,15 @@ class Workers:
         self.launcher.close()  # it kills the workers, and what their tasks started, first
         for worker in self.by_slot:
             worker.sock.close()
+
+
+def _pickled(error: BaseException) -> bytes:
+    """``error`` as a task's failure travels to the driver.
+
+    Its module is imported at the first failure the pool itself reports (a lost worker, a
+    timeout, a result too big): it loads cloudpickle, which the pool needs for nothing
+    else; its workers have it from their launcher (``_pool_start``).
+    """
+    from plait.backends._wire import dumps_error
+
+    return dumps_error(error)

@@ -37,3 +37,18 @@ def test_a_pool_started_by_hand_with_the_key_file_the_executor_wrote(tmp_path: P
 def test_a_key_file_without_encryption_is_refused() -> None:
     with pytest.raises(ValueError, match="key_file='k' with encrypted=False: no keys to write"):
         pl.ZMQExecutor(key_file="k", encrypted=False)
+
+
+@pytest.mark.parametrize(
+    ("options", "says"),
+    [
+        (["--url", "10.0.0.1:5", "--pool-id", "p"], "argument --url: '10.0.0.1:5' is not an executor address"),
+        (["--url", "tcp://h:5", "--pool-id", "p", "--workers", "0"], "'0' is not a number of workers"),
+        (["--url", "tcp://h:5"], "the following arguments are required: --pool-id"),
+    ],
+)
+def test_plait_worker_says_which_option_is_wrong(options: list[str], says: str) -> None:
+    done = subprocess.run([*WORKER, *options], capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 2 and says in done.stderr and "usage: plait worker" in done.stderr
+    shown = subprocess.run([*WORKER, "--help"], capture_output=True, text=True, timeout=60, check=False)
+    assert shown.returncode == 0 and all(f"--{name}" in shown.stdout for name in ("url", "pool-id", "workers", "keys"))

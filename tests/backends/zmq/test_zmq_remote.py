@@ -67,9 +67,9 @@ def host_processes(host: str) -> list[str]:
 
 
 def plait_processes(host: str) -> list[str]:
-    """Pools (``plait.cli``), their workers (forked: the same command line) and the
-    session leaders SSHProvider starts (``plait-pool``) on ``host``."""
-    return [line for line in host_processes(host) if "plait.cli" in line or "plait-pool" in line]
+    """Pools (``_pool_start``, what ``pool_command`` runs), their workers (forked: the same
+    command line) and the session leaders SSHProvider starts (``plait-pool``) on ``host``."""
+    return [line for line in host_processes(host) if "_pool_start" in line or "plait-pool" in line]
 
 
 def not_ready(message: str) -> NoReturn:

@@ -1,0 +1,38 @@
+"""Checkouts of plait run side by side, for a before/after in one sitting: each round runs
+every tree once, alternating, a fresh process each; the medians over rounds are printed
+with every value (``bench/startup.py``, ``bench/latency.py``, ``bench/pool_start.py``)."""
+
+from __future__ import annotations
+
+import os
+import statistics
+from collections.abc import Callable, Iterable, Mapping
+from typing import TypeVar
+
+Tree = TypeVar("Tree")
+Runs = dict[str, list[dict[str, float]]]
+
+
+def trees_of(specs: Iterable[str]) -> dict[str, str]:
+    """``NAME=PATH`` specs (``--tree``), by name."""
+    return dict(spec.split("=", 1) for spec in specs)
+
+
+def alternate(trees: Mapping[str, Tree], rounds: int, run: Callable[[Tree], dict[str, float]]) -> Runs:
+    """The figures of ``rounds`` runs of each tree, the trees taking turns."""
+    runs: Runs = {name: [] for name in trees}
+    for _ in range(rounds):
+        for name, tree in trees.items():
+            runs[name].append(run(tree))
+    return runs
+
+
+def show(runs: Runs, form: str = ".3g") -> None:
+    """Each figure's median per tree, and every value, in the ``form`` given."""
+    rounds = len(next(iter(runs.values())))
+    print(f"{rounds} rounds, load average {os.getloadavg()[0]:.1f} at the end")
+    for figure in next(iter(runs.values()))[0]:
+        for name, figures in runs.items():
+            values = [run[figure] for run in figures]
+            shown = ", ".join(f"{v:{form}}" for v in values)
+            print(f"{figure:16} {name:8} median {statistics.median(values):{form}}  ({shown})")
