@@ -34,8 +34,9 @@ import cloudpickle
 import psutil
 
 import plait as pl
+from plait.backends._records import HEADER, Result, Run, Start, Stop, Task, frame, read_results
 from plait.backends._usage import TaskMeter
-from plait.backends._worker import _Channel, fork_worker
+from plait.backends._worker import fork_worker
 
 
 def spin(cpu_seconds: float) -> None:
@@ -96,6 +97,12 @@ def meter_cost(follows: bool, kept: bool = False, rounds: int = 20_000) -> float
     return (time.perf_counter() - start) / rounds * 1e6
 
 
+def _results(sock: socket.socket) -> list[Result]:
+    """The next batch of results a worker sends on ``sock`` (its records, behind a length)."""
+    (size,) = HEADER.unpack(sock.recv(HEADER.size, socket.MSG_WAITALL))
+    return read_results(sock.recv(size, socket.MSG_WAITALL))
+
+
 def worker_loop(cpu_seconds: float, tasks: int, usage: bool) -> tuple[float, float]:
     """Tasks per second of one worker's loop, kept fed with batches as a driver keeps it,
     and its CPU microseconds per task (its result-sending thread included)."""
@@ -103,24 +110,23 @@ def worker_loop(cpu_seconds: float, tasks: int, usage: bool) -> tuple[float, flo
     ours, theirs = socket.socketpair()
     pid = fork_worker(theirs)
     theirs.close()
-    channel = _Channel(ours)  # the worker's own framing, from this end
     try:
-        channel.send(sys.path)
+        ours.sendall(frame(Start(sys.path)))
         call = pickle.dumps(((cpu_seconds,), {}))
-        channel.recv()  # ready
-        channel.send([(0, "spin", b"spin", cloudpickle.dumps(spin), call)])
-        channel.recv()
+        _results(ours)  # ready
+        ours.sendall(frame(Run([Task(0, "spin", b"spin", None, cloudpickle.dumps(spin), call)])))
+        _results(ours)
         worker = psutil.Process(pid)
         before, start = sum(worker.cpu_times()[:2]), time.perf_counter()
         sent = done = 0
         while done < tasks:
             while sent < tasks and sent - done < 32:  # two batches of 16 ahead, as prefetch keeps it
                 batch = min(16, tasks - sent)
-                channel.send([(1 + sent + i, "spin", b"spin", None, call) for i in range(batch)])
+                ours.sendall(frame(Run([Task(1 + sent + i, "spin", b"spin", None, None, call) for i in range(batch)])))
                 sent += batch
-            done += len(channel.recv())
+            done += len(_results(ours))
         seconds, cpu = time.perf_counter() - start, sum(worker.cpu_times()[:2]) - before
-        channel.send(None)
+        ours.sendall(frame(Stop()))
         os.waitpid(pid, 0)
         return tasks / seconds, cpu / tasks * 1e6
     finally:
