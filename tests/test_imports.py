@@ -65,6 +65,7 @@ def test_a_runtime_on_local_pools_loads_no_batch_provider_memo_planner_or_proces
     assert not {"plait.monitoring._db", "plait.monitoring._summary", "plait.monitoring._usage"} & loaded
     on_demand = {"plait.runtime._memo", "plait.runtime._memo_file", "plait.runtime._plan", "plait.backends._processes"}
     assert not on_demand & loaded
+    assert not {"pdb", "html"} & loaded  # a post-mortem's, a notebook's: ~5 ms of start-up
     # Each is there when asked for.
     asked = modules_after("import plait as pl; pl.Runtime(cache=':memory:', monitor=':memory:').plan(pl.gather())")
     assert on_demand <= asked

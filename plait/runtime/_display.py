@@ -11,7 +11,6 @@ for long.
 from __future__ import annotations
 
 import concurrent.futures
-import html
 from collections.abc import Sequence
 from typing import Any
 
@@ -75,6 +74,8 @@ def runtime_repr(state: str, executors: Sequence[Executor], interpreter: Interpr
 
 def runtime_html(state: str, executors: Sequence[Executor], interpreter: Interpreter) -> str:
     """A small table for a notebook: the executors, then the tasks by state."""
+    import html  # a notebook's: not every driver's start-up
+
     rows = [f"<tr><th>executor {html.escape(e.label)}</th><td>{html.escape(_executor(e))}</td></tr>" for e in executors]
     rows += [f"<tr><th>{s}</th><td>{n}</td></tr>" for s, n in task_counts(interpreter).items()]
     return (
