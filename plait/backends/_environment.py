@@ -203,10 +203,13 @@ def _requirements(dist: importlib.metadata.Distribution, extras: frozenset[str])
 def _installed_files(dist: importlib.metadata.Distribution) -> dict[str, Path]:
     """A distribution's files in its site-packages, and its modules from where this Python imports them.
 
-    An editable install (or a checkout on PYTHONPATH) records only a path hook: its
-    modules are packed from where they really are.
+    An editable install (or a checkout on PYTHONPATH) records only a path hook, or an
+    egg-info's list of its sources as they were: its modules are packed from where they are now.
     """
     root = Path(str(dist.locate_file(""))).absolute()
+    # An installed wheel's RECORD lists its files exactly; an egg-info's SOURCES.txt (what
+    # ``pip install -e .`` leaves in a checkout) lists those of its install, not those added since.
+    exact = dist.read_text("RECORD") is not None
     files: dict[str, Path] = {}
     tops: set[str] = set((dist.read_text("top_level.txt") or "").split())
     for record in dist.files or []:
@@ -221,7 +224,7 @@ def _installed_files(dist: importlib.metadata.Distribution) -> dict[str, Path]:
             tops.add(top)
     for top in tops:
         location = _imported_from(top)
-        if location is not None and not location.is_relative_to(root):
+        if location is not None and not (exact and location.is_relative_to(root)):
             files.update(_tree(location, location.name))
     return files
 

@@ -59,6 +59,25 @@ def test_the_archive_is_named_by_its_content(tmp_path: Path) -> None:
     assert second.digest != first.digest and second.archive.exists() and first.archive.exists()
 
 
+def test_a_checkout_installed_as_an_egg_info_is_packed_as_it_is_now_not_as_its_sources_list_says(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # ``pip install -e .`` leaves ``<name>.egg-info`` in the checkout, whose SOURCES.txt lists the
+    # modules of that moment: one added since must be packed all the same.
+    checkout = tmp_path / "checkout"
+    (checkout / "grown").mkdir(parents=True)
+    (checkout / "grown" / "__init__.py").write_text("")
+    info = checkout / "grown.egg-info"
+    info.mkdir()
+    (info / "PKG-INFO").write_text("Metadata-Version: 2.1\nName: grown\nVersion: 1.0\n")
+    (info / "SOURCES.txt").write_text("grown/__init__.py\n")
+    (info / "top_level.txt").write_text("grown\n")
+    (checkout / "grown" / "added_since.py").write_text("A = 1\n")
+    monkeypatch.syspath_prepend(str(checkout))
+    files = packed(tmp_path, distributions=["grown"], paths=[]).files()
+    assert {"grown/__init__.py", "grown/added_since.py"} <= set(files)
+
+
 def test_a_host_with_another_python_is_refused_saying_why(tmp_path: Path) -> None:
     elsewhere = attrs.evolve(packed(tmp_path, distributions=["tblib"], paths=[]).pack(), tag="cpython-2.7-nowhere")
     done = subprocess.run(elsewhere.command(["true"]), capture_output=True, text=True, timeout=60, check=False)
