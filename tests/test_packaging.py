@@ -24,7 +24,7 @@ def _planned(target: str, venv: Path) -> str:
 
 @pytest.mark.skipif(shutil.which("make") is None, reason="needs make, as the README does")
 def test_make_demo_installs_plait_alone_and_make_test_the_test_stack(tmp_path: Path) -> None:
-    installs = re.compile(r"pip install -q -e (\S+)")
+    installs = re.compile(r"pip install -qq -e (\S+)")
     assert installs.findall(_planned("demo", tmp_path / "venv")) == ["."]
     assert installs.findall(_planned("test", tmp_path / "venv")) == ["'.[test,docs]'"]
 
