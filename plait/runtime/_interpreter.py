@@ -86,16 +86,15 @@ class Interpreter(Tasks):
         Raises before anything is added when an app asks for an executor this
         runtime does not have.
         """
-        found = self.index.get(expr._key)
-        if found is not None:
-            return found
+        if expr._key in self.index:
+            return self._node_for(expr)
         visited = self._new_nodes(expr)
         self.unsettled += len(visited)
         self.collector.busy()
         for node in visited:
             if isinstance(node, Joining):
                 for child in node.inputs:
-                    self._link(child, node)
+                    self._link(self._node_for(child), node)
             if node.waiting == 0:
                 self.ready.append(node)
         return visited[0]
@@ -124,16 +123,13 @@ class Interpreter(Tasks):
                 children = node_expr.children()
                 if not children:
                     continue
-                inputs = []
                 for child_expr in children:
                     key = child_expr._key
-                    child = index.get(key)
-                    if child is None:
+                    if key not in index:
                         child = index[key] = node_of(child_expr)
                         todo.append(child)
-                    inputs.append(child)
                 assert isinstance(node, Joining)
-                node.inputs = tuple(inputs)
+                node.inputs = children
         except BaseException:
             for node in [*visited, *todo]:
                 del index[node.key]
@@ -236,10 +232,9 @@ class Interpreter(Tasks):
 
     def _start(self, node: Node) -> None:
         expr = node.expr
-        inputs = node.inputs
-        values = [i.value for i in inputs] if inputs else []  # a leaf (most nodes) makes no comprehension
-        if inputs:
-            self._release_inputs(node)
+        values: list[Any] = []
+        if node.inputs:  # not a leaf (most nodes are)
+            self._release_inputs(node, values)
         if isinstance(expr, Call):  # the most common kind first
             self._start_call(node, expr, values)
         elif isinstance(expr, Pure):
@@ -287,7 +282,7 @@ class Interpreter(Tasks):
             return
         node.state = BOUND
         assert isinstance(node, Joining)  # a bind has its source as input
-        node.inputs = (child,)
+        node.inputs = (inner,)
         self._link(child, node)
         if child.state in (DONE, FAILED):
             self._forward(node, child)
@@ -321,7 +316,8 @@ class Interpreter(Tasks):
                 running.append(node.label())
             queued += node.state == QUEUED
             waiting += node.state in (WAITING, BOUND)
-            fresh = [child for child in node.inputs if child not in seen]
+            inputs = (self.index.get(expr._key) for expr in node.inputs)
+            fresh = [child for child in inputs if isinstance(child, Node) and child not in seen]  # not finished ones
             seen.update(fresh)
             todo.extend(fresh)
         return running, queued, waiting
@@ -329,7 +325,7 @@ class Interpreter(Tasks):
     def cancel_all(self) -> None:
         """Fail every unfinished node with CancelledError: the runtime is shutting down."""
         for node in list(self.index.values()):
-            if node.state not in (DONE, FAILED):
+            if isinstance(node, Node) and node.state not in (DONE, FAILED):  # not a finished node's value
                 self._fail(node, concurrent.futures.CancelledError())
         self.drain()
         self.collector.idle()  # shutting down: whatever is left, the collector is the user's again

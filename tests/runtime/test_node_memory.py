@@ -72,11 +72,12 @@ def test_a_queued_call_costs_the_driver_under_130_bytes_beyond_its_expr_140_at_t
     assert peak_per_task < 140, f"{peak_per_task:.0f} B per call at the peak"
 
 
-def test_a_finished_call_held_for_its_gather_costs_the_driver_under_125_bytes() -> None:
+def test_a_finished_call_held_for_its_gather_costs_the_driver_under_45_bytes() -> None:
     # A gathered run's peak: every call but the last has finished, and each result waits
     # for the gather. The call returns its argument, so the results themselves cost nothing.
     per_task, _ = traced_per_task(last_held, 2, all_but_the_last_done, "all calls but the last done")
-    # A Node of 80 B, its index entry and its place in the gather's inputs (~119 B here;
-    # 171 B when a leaf's Node had slots for inputs and a count of them and kept its task
-    # id, an int of 28 B, after the task ended).
-    assert per_task < 125, f"{per_task:.0f} B per finished call"
+    # Its value as its entry in the index by key, no Node, and no place in a tuple of the
+    # gather node's inputs (~31 B here; 119 B when each kept its Node of 80 B and its place
+    # in the gather node's inputs; 171 B when a leaf's Node had slots for inputs and a
+    # count of them and kept its task id, an int of 28 B, after the task ended).
+    assert per_task < 45, f"{per_task:.0f} B per finished call"
