@@ -88,62 +88,71 @@ class Interpreter(Tasks):
         """
         if expr._key in self.index:
             return self._node_for(expr)
-        visited = self._new_nodes(expr)
-        self.unsettled += len(visited)
+        top, joinings, leaves = self._new_nodes(expr)
+        self.unsettled += len(joinings) + leaves
         self.collector.busy()
-        for node in visited:
-            if isinstance(node, Joining):
-                for child in node.inputs:
-                    self._link(self._node_for(child), node)
+        for node in joinings:
+            for child in node.inputs:
+                self._link(self._node_for(child), node)
             if node.waiting == 0:
                 self.ready.append(node)
-        return visited[0]
+        return top
 
-    def _new_nodes(self, expr: Expr[Any]) -> list[Node]:
-        """The nodes of the part of ``expr`` not known yet, indexed, their apps checked, in walk order.
+    def _new_nodes(self, expr: Expr[Any]) -> tuple[Node, list[Joining], int]:
+        """The node of ``expr`` and of the part of it not known yet, indexed, their apps checked:
+        ``expr``'s node, the new nodes with inputs in walk order, and how many new leaves.
 
-        ``admit`` links and queues them once all passed; a refused graph is taken out
-        of the index again, so it leaves nothing behind. Walk order is the order in
-        which leaves become ready.
+        The leaves go to ``ready`` as they are found, in the order of their parents'
+        inputs: a gather of a million makes no list of them, nor a stack to walk them
+        from. ``admit`` links the others once all passed; a refused graph is taken out of
+        the index and ``ready`` again, so it leaves nothing behind.
         """
-        index = self.index
-        top = index[expr._key] = node_of(expr)
-        visited = []
-        todo = [top]
+        index, ready = self.index, self.ready
+        joinings: list[Joining] = []
+        todo: list[Joining] = []
+        leaves = 0
         checked = None  # the app checked last: a graph's calls are mostly of a few apps, in runs
+        found: tuple[Expr[Any], ...] = (expr,)  # the inputs of the node walked last
         try:
-            while todo:
-                node = todo.pop()
-                node_expr = node.expr
-                assert node_expr is not None
-                visited.append(node)
-                if isinstance(node_expr, Call) and node_expr.app is not checked:
-                    self.check_app(node_expr.app)
-                    checked = node_expr.app
-                children = node_expr.children()
-                if not children:
-                    continue
-                for child_expr in children:
+            while True:
+                for child_expr in found:
                     key = child_expr._key
-                    if key not in index:
-                        child = index[key] = node_of(child_expr)
+                    if key in index:
+                        continue
+                    child = index[key] = node_of(child_expr)
+                    if isinstance(child, Joining):
                         todo.append(child)
-                assert isinstance(node, Joining)
-                node.inputs = children
+                    else:
+                        ready.append(child)
+                        leaves += 1
+                    checked = self._check_call(child_expr, checked)
+                if not todo:
+                    break
+                node = todo.pop()
+                joinings.append(node)
+                assert node.expr is not None
+                node.inputs = found = node.expr.children()
         except BaseException:
-            for node in [*visited, *todo]:
-                del index[node.key]
+            for added in [*joinings, *todo, *(ready.pop() for _ in range(leaves))]:
+                del index[added.key]
             raise
-        return visited
+        return index[expr._key], joinings, leaves
+
+    def _check_call(self, expr: Expr[Any], checked: App[Any, Any] | None) -> App[Any, Any] | None:
+        """``check_app`` for ``expr``'s app if it is a call of another app than ``checked``;
+        the app checked last."""
+        if isinstance(expr, Call) and expr.app is not checked:
+            app: App[Any, Any] = expr.app
+            self.check_app(app)
+            return app
+        return checked
 
     def check_calls(self, exprs: Iterable[Expr[Any]]) -> None:
         """``check_app`` for the apps of the calls among ``exprs``: once per run of calls of one
         app (a gathered graph's children are mostly that), as admission checks them."""
         checked = None
         for expr in exprs:
-            if isinstance(expr, Call) and expr.app is not checked:
-                self.check_app(expr.app)
-                checked = expr.app
+            checked = self._check_call(expr, checked)
 
     def check_app(self, app: App[Any, Any]) -> None:
         """Raise if ``app`` asks for an executor this runtime lacks, or one that cannot honour it."""
