@@ -26,11 +26,15 @@ from plait.dsl._collector import Collector
 from plait.dsl._expr import Attempt, Await, Bind, Call, Gather, Map, Pure
 from plait.runtime._hooks import Memo, Monitor
 from plait.runtime._nodes import BOUND, DONE, FAILED, QUEUED, RUNNING, WAITING, Joining, Node, Root, node_of
-from plait.runtime._settling import ABANDON, FAIL
+from plait.runtime._settling import ABANDON, FAIL, UNLINKED
 from plait.runtime._tasks import ENDINGS, Tasks, executor_staging
 from plait.runtime._tracebacks import user_frames
 
 __all__ = ["Interpreter", "Root"]
+
+# Calls not started yet are started while their executor's queue and tasks in flight are
+# fewer than this many times its capacity: its next credit is always queued.
+QUEUED_AHEAD = 2
 
 
 class Interpreter(Tasks):
@@ -71,6 +75,7 @@ class Interpreter(Tasks):
         self.failures = {}
         self.work = deque()
         self.ready = deque()
+        self.unstarted: dict[str, deque[Call[Any]]] = {label: deque() for label in self.executors}
         self.draining = False
         self.drain_scheduled = False
         self.task_ids = itertools.count(1)
@@ -93,7 +98,7 @@ class Interpreter(Tasks):
         self.collector.busy()
         for node in joinings:
             for child in node.inputs:
-                self._link(self._node_for(child), node)
+                self._link_input(child, node)
             if node.waiting == 0:
                 self.ready.append(node)
         return top
@@ -102,22 +107,44 @@ class Interpreter(Tasks):
         """The node of ``expr`` and of the part of it not known yet, indexed, their apps checked:
         ``expr``'s node, the new nodes with inputs in walk order, and how many new leaves.
 
-        The leaves go to ``ready`` as they are found, in the order of their parents'
-        inputs: a gather of a million makes no list of them, nor a stack to walk them
-        from. ``admit`` links the others once all passed; a refused graph is taken out of
-        the index and ``ready`` again, so it leaves nothing behind.
+        A new call without inputs (most of a big graph) gets no node yet: the index marks
+        its key ``UNLINKED`` and it waits in ``unstarted`` (see ``_start_unstarted``). Other
+        new leaves go to ``ready`` as they are found. So a gather of a million makes no
+        list of them, nor a stack to walk them from. ``admit`` links the rest once all
+        passed; a refused graph is taken out of the index, ``ready`` and ``unstarted``
+        again, so it leaves nothing behind.
         """
-        index, ready = self.index, self.ready
+        index, ready, unstarted = self.index, self.ready, self.unstarted
+        top = index[expr._key] = node_of(expr)
         joinings: list[Joining] = []
         todo: list[Joining] = []
-        leaves = 0
-        checked = None  # the app checked last: a graph's calls are mostly of a few apps, in runs
-        found: tuple[Expr[Any], ...] = (expr,)  # the inputs of the node walked last
+        leaves = 0  # in ready
+        added = dict.fromkeys(unstarted, 0)  # by executor: calls put in unstarted
+        checked: App[Any, Any] | None = None  # the app checked last: a graph's calls are mostly of a few apps, in runs
+        label = ""  # checked's executor
         try:
-            while True:
-                for child_expr in found:
+            if isinstance(top, Joining):
+                todo.append(top)
+            else:
+                ready.append(top)
+                leaves = 1
+            self._check_call(expr, None)
+            while todo:
+                node = todo.pop()
+                joinings.append(node)
+                assert node.expr is not None
+                node.inputs = children = node.expr.children()
+                for child_expr in children:
                     key = child_expr._key
                     if key in index:
+                        continue
+                    if isinstance(child_expr, Call) and child_expr.app is not checked:
+                        checked = self._check_call(child_expr, checked)
+                        label = child_expr.app.options.executor or self.default_label
+                    if isinstance(child_expr, Call) and not child_expr.deps:
+                        index[key] = UNLINKED
+                        unstarted[label].append(child_expr)
+                        added[label] += 1
                         continue
                     child = index[key] = node_of(child_expr)
                     if isinstance(child, Joining):
@@ -125,18 +152,29 @@ class Interpreter(Tasks):
                     else:
                         ready.append(child)
                         leaves += 1
-                    checked = self._check_call(child_expr, checked)
-                if not todo:
-                    break
-                node = todo.pop()
-                joinings.append(node)
-                assert node.expr is not None
-                node.inputs = found = node.expr.children()
         except BaseException:
-            for added in [*joinings, *todo, *(ready.pop() for _ in range(leaves))]:
-                del index[added.key]
+            self._take_back([*joinings, *todo], leaves, added)
             raise
-        return index[expr._key], joinings, leaves
+        return top, joinings, leaves + sum(added.values())
+
+    def _take_back(self, nodes: list[Joining], leaves: int, unstarted: dict[str, int]) -> None:
+        """Undo a refused walk: its ``nodes``, the ``leaves`` it put last in ready and the
+        calls it put last in unstarted, by executor, leave the index."""
+        exprs: list[Expr[Any]] = [node.expr for node in nodes if node.expr is not None]
+        exprs += (node.expr for node in (self.ready.pop() for _ in range(leaves)) if node.expr is not None)
+        for label, count in unstarted.items():
+            exprs += (self.unstarted[label].pop() for _ in range(count))
+        for expr in exprs:
+            del self.index[expr._key]
+
+    def _link_input(self, expr: Expr[Any], node: Joining) -> None:
+        """Make ``node`` a user of its input ``expr``."""
+        key = expr._key
+        if self.index[key] is UNLINKED:  # a call not started yet: ``node`` as its one user marks it
+            self.index[key] = node
+            node.waiting += 1
+        else:
+            self._link(self._node_for(expr), node)
 
     def _check_call(self, expr: Expr[Any], checked: App[Any, Any] | None) -> App[Any, Any] | None:
         """``check_app`` for ``expr``'s app if it is a call of another app than ``checked``;
@@ -209,7 +247,7 @@ class Interpreter(Tasks):
                     node = ready.popleft()
                     if node.state == WAITING:
                         self._start(node)
-                else:
+                elif not self._start_unstarted():
                     break
             for label in self.queues:
                 self._pump(label)
@@ -217,6 +255,35 @@ class Interpreter(Tasks):
             self.draining = False
         if self.unsettled <= 0:
             self.collector.idle()
+
+    def _start_unstarted(self) -> bool:
+        """Start calls not started yet, of each executor whose queue is short; whether any was taken.
+
+        Only as many as keep its queue from running dry until the next drain (one follows
+        every batch of ended tasks): a node is made for each as it starts, not for a
+        million at once when they are admitted.
+        """
+        taken = False
+        for label, calls in self.unstarted.items():
+            if not calls:
+                continue
+            room = QUEUED_AHEAD * self.executors[label].capacity - len(self.queues[label]) - self.inflight[label]
+            while calls and room > 0:
+                taken = True
+                node = self._unstarted_node(calls.popleft())
+                if node is not None:
+                    self._start(node)
+                    room -= 1
+        return taken
+
+    def _unstarted_node(self, expr: Call[Any]) -> Node | None:
+        """The node of a call from ``unstarted``, if it is still to start: not let go since
+        (its one user failed) nor started (an equal call's)."""
+        entry = self.index.get(expr._key)
+        if not isinstance(entry, Node):  # let go, or let go, admitted again and finished
+            return None
+        node = self._node_for(expr)  # made now if ``entry`` is its user's mark
+        return node if node.state == WAITING else None
 
     def drain_soon(self) -> None:
         """Drain once the loop has run what is ready: the tasks that ended together are
@@ -325,8 +392,15 @@ class Interpreter(Tasks):
                 running.append(node.label())
             queued += node.state == QUEUED
             waiting += node.state in (WAITING, BOUND)
-            inputs = (self.index.get(expr._key) for expr in node.inputs)
-            fresh = [child for child in inputs if isinstance(child, Node) and child not in seen]  # not finished ones
+            fresh = []
+            for expr in node.inputs:
+                child = self.index.get(expr._key)
+                if not isinstance(child, Node):  # finished
+                    continue
+                if child is node:  # its mark: a call not started yet
+                    queued += 1
+                elif child not in seen:
+                    fresh.append(child)
             seen.update(fresh)
             todo.extend(fresh)
         return running, queued, waiting

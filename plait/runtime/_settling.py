@@ -19,7 +19,10 @@ from plait.dsl._expr import Attempt, Expr
 from plait.runtime._errors import DependencyError
 from plait.runtime._nodes import BOUND, DONE, FAILED, NO_INPUTS, QUEUED, RUNNING, WAITING, Joining, Node, Root, node_of
 
-__all__ = ["ABANDON", "FAIL", "FINISH", "Settling"]
+__all__ = ["ABANDON", "FAIL", "FINISH", "UNLINKED", "Settling"]
+
+UNLINKED = object()
+"""The index's entry for a new call while its graph is admitted: its user marks it once linked."""
 
 # What a work item asks of its node: finish it or fail it with a value (a bind or attempt
 # whose input settled); cancel it if nothing needs it. Nodes ready to start wait apart.
@@ -29,8 +32,10 @@ FINISH, FAIL, ABANDON = range(3)
 class Settling:
     """The graph's nodes by key, and how each one's end propagates (the interpreter's base)."""
 
-    # By key: the node, or only the value of a finished one that a single waiting node
-    # still needs (its Node is not kept for that: 80 B for each of a gather's million).
+    # By key: the node; or, for a call not started yet that one node needs, that node (its
+    # user's mark: the call's node is made when it starts); or only the value of a
+    # finished node that a single waiting node still needs. No Node of 80 B for each of a
+    # gather's million, but while it runs.
     index: dict[bytes, Any]
     # Everything that settles one node because another settled goes through here, not
     # through a call: a chain of any length settles without recursion.
@@ -97,15 +102,21 @@ class Settling:
                 self.index[key] = node.value
 
     def _node_for(self, expr: Expr[Any]) -> Node:
-        """The node the index has for ``expr``'s key: made again if only its value is kept."""
+        """The node the index has for ``expr``'s key: made now if only its user's mark or its
+        value is kept."""
         key = expr._key
         entry = self.index[key]
         if isinstance(entry, Node):
-            return entry
-        node = self.index[key] = node_of(expr)
-        node.state = DONE
-        node.value = entry
-        node.users = 1  # the waiting node it was kept for
+            if entry.key == key:
+                return entry
+            assert isinstance(entry, Joining), "a node under another's key is its user's mark"
+            node = self.index[key] = Node(expr)  # a call not started yet: it still waits in unstarted
+            node.dependents = entry
+        else:
+            node = self.index[key] = node_of(expr)
+            node.state = DONE
+            node.value = entry
+        node.users = 1  # the node it was kept for
         return node
 
     def _input_settled(self, dependent: Joining, node: Node) -> None:
@@ -147,6 +158,11 @@ class Settling:
         for expr in inputs:
             key = expr._key
             child = index[key]
+            if child is node:  # its mark on a call not started yet, which nothing else needs: never start it
+                assert values is None, "a node started before its inputs"
+                del index[key]
+                self.unsettled -= 1
+                continue
             if not isinstance(child, Node):  # the value of a finished node kept only for this one
                 del index[key]
                 if values is not None:

@@ -103,3 +103,39 @@ def test_a_result_kept_for_a_cancelled_gather_is_let_go() -> None:
         wait_for(lambda: rt._interpreter.index == {}, "the index to be empty")
         assert rt.run(echo(7), timeout=10) == 7  # not shared: it had been let go
     assert RUNS == [7, 7]
+
+
+def _most_not_started(rt: pl.Runtime) -> pl.PlaitFuture[list[object]]:
+    """A gather of ``held(0)`` and 49 echoes on one held worker (capacity 2: it holds
+    ``echo(1)`` too): the runtime starts only the few calls that keep its queue full, the
+    rest wait without a node."""
+    first = rt.submit(pl.gather(held(0), *(echo(i) for i in range(1, 50))))
+    wait_for(lambda: rt._interpreter.inflight["threads"] == 2, "held(0) and echo(1) to be sent", timeout=10)
+    assert len(rt._interpreter.unstarted["threads"]) > 40
+    return first
+
+
+def test_a_call_not_started_yet_is_shared_with_equal_calls_admitted_meanwhile() -> None:
+    with pl.Runtime([pl.ThreadExecutor(1)], progress=False) as rt:
+        first = _most_not_started(rt)
+        second = rt.submit(pl.gather(echo(49), echo(49), echo(48)))
+        third = rt.submit(echo(47))
+        GATE.set()
+        assert first.result(10) == list(range(50))
+        assert second.result(10) == [49, 49, 48]
+        assert third.result(10) == 47
+        assert rt._interpreter.index == {}
+        assert rt._interpreter.unsettled == 0
+    assert sorted(RUNS) == list(range(1, 50))  # type: ignore[type-var]
+
+
+def test_calls_not_started_yet_of_a_cancelled_gather_never_start() -> None:
+    with pl.Runtime([pl.ThreadExecutor(1)], progress=False) as rt:
+        first = _most_not_started(rt)
+        first.cancel()
+        GATE.set()
+        assert rt.run(echo(-1), timeout=10) == -1
+        wait_for(lambda: rt._interpreter.index == {}, "the index to be empty")
+        assert not rt._interpreter.unstarted["threads"]
+        assert rt._interpreter.unsettled == 0
+    assert RUNS == [-1]
