@@ -107,14 +107,18 @@ class Interpreter(Tasks):
         """The node of ``expr`` and of the part of it not known yet, indexed, their apps checked:
         ``expr``'s node, the new nodes with inputs in walk order, and how many new leaves.
 
-        A new call without inputs (most of a big graph) gets no node yet: the index marks
-        its key ``UNLINKED`` and it waits in ``unstarted`` (see ``_start_unstarted``). Other
+        A new call without inputs (most of a big graph) gets no node yet, unless a monitor
+        listens: the index marks its key ``UNLINKED`` and it waits in ``unstarted`` (see
+        ``_start_unstarted``). Other
         new leaves go to ``ready`` as they are found. So a gather of a million makes no
         list of them, nor a stack to walk them from. ``admit`` links the rest once all
         passed; a refused graph is taken out of the index, ``ready`` and ``unstarted``
         again, so it leaves nothing behind.
         """
         index, ready, unstarted = self.index, self.ready, self.unstarted
+        # A monitor hears of every task as it is admitted (its pending event, the progress
+        # bar's total), which needs each one's node and task id at once: no waiting unstarted.
+        later = self.monitor is None
         top = index[expr._key] = node_of(expr)
         joinings: list[Joining] = []
         todo: list[Joining] = []
@@ -141,7 +145,7 @@ class Interpreter(Tasks):
                     if isinstance(child_expr, Call) and child_expr.app is not checked:
                         checked = self._check_call(child_expr, checked)
                         label = child_expr.app.options.executor or self.default_label
-                    if isinstance(child_expr, Call) and not child_expr.deps:
+                    if later and isinstance(child_expr, Call) and not child_expr.deps:
                         index[key] = UNLINKED
                         unstarted[label].append(child_expr)
                         added[label] += 1
