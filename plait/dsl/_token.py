@@ -15,7 +15,7 @@ import hashlib
 import struct
 import sys
 import types
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import PurePath
 from typing import Any
 
@@ -73,6 +73,20 @@ def digest(*parts: bytes) -> bytes:
     16
     """
     return hashlib.blake2b(b"".join(parts), digest_size=16).digest()
+
+
+def digest_each(parts: Iterable[bytes]) -> bytes:
+    """``digest(*parts)`` for many parts, fed to the hash one by one: joining them first
+    holds a buffer view of 80 B per part while it joins (80 MB for a gather of a million).
+
+    >>> digest_each([b"a", b"b"]) == digest(b"a", b"b")
+    True
+    """
+    hasher = hashlib.blake2b(digest_size=16)
+    update = hasher.update
+    for part in parts:
+        update(part)
+    return hasher.digest()
 
 
 def token_of(value: object, on_ref: Callable[[object], bytes] | None = None, where: str = "") -> bytes:
