@@ -242,23 +242,31 @@ class Interpreter(Tasks):
         if self.draining:
             return
         self.draining = True
-        work, ready = self.work, self.ready
         try:
-            while True:  # settling first: a node failed or abandoned meanwhile is not started
-                if work:
-                    self._do(*work.popleft())
-                elif ready:
-                    node = ready.popleft()
-                    if node.state == WAITING:
-                        self._start(node)
-                elif not self._start_unstarted():
+            while True:
+                self._settle_and_start()
+                for label in self.queues:
+                    self._pump(label)
+                # After the pumps: a queue then holds only what is not sent, so no task let go
+                # counts as queued.
+                if not self._start_unstarted():
                     break
-            for label in self.queues:
-                self._pump(label)
         finally:
             self.draining = False
         if self.unsettled <= 0:
             self.collector.idle()
+
+    def _settle_and_start(self) -> None:
+        work, ready = self.work, self.ready
+        while True:  # settling first: a node failed or abandoned meanwhile is not started
+            if work:
+                self._do(*work.popleft())
+            elif ready:
+                node = ready.popleft()
+                if node.state == WAITING:
+                    self._start(node)
+            else:
+                break
 
     def _start_unstarted(self) -> bool:
         """Start calls not started yet, of each executor whose queue is short; whether any was taken.
