@@ -41,8 +41,10 @@ class Node:
     of 28 B each for a million finished leaves otherwise). A leaf has no slots for inputs
     (80 B, not 96): ``Joining`` has them.
 
-    A node that finished and that one waiting node still needs is no longer held as a
-    ``Node``: the index keeps only its value (see ``Settling._settled``).
+    A call without inputs has no ``Node`` until it starts (the index holds its one user as
+    its mark, see ``Interpreter._new_nodes``), and a node that finished and that one
+    waiting node still needs none after: the index keeps only its value (see
+    ``Settling._settled``).
     """
 
     __slots__ = ("dependents", "expr", "state", "task_id", "users", "value")
