@@ -245,11 +245,12 @@ class Interpreter(Tasks):
         try:
             while True:
                 self._settle_and_start()
+                self._start_unstarted()
+                if self.work or self.ready:  # a call started from the memo: what it settled
+                    continue
                 for label in self.queues:
                     self._pump(label)
-                # After the pumps: a queue then holds only what is not sent, so no task let go
-                # counts as queued.
-                if not self._start_unstarted():
+                if not self._starved():
                     break
         finally:
             self.draining = False
@@ -268,25 +269,30 @@ class Interpreter(Tasks):
             else:
                 break
 
-    def _start_unstarted(self) -> bool:
-        """Start calls not started yet, of each executor whose queue is short; whether any was taken.
+    def _start_unstarted(self) -> None:
+        """Start calls not started yet, of each executor whose queue is short.
 
         Only as many as keep its queue from running dry until the next drain (one follows
         every batch of ended tasks): a node is made for each as it starts, not for a
         million at once when they are admitted.
         """
-        taken = False
         for label, calls in self.unstarted.items():
             if not calls:
                 continue
             room = QUEUED_AHEAD * self.executors[label].capacity - len(self.queues[label]) - self.inflight[label]
             while calls and room > 0:
-                taken = True
                 node = self._unstarted_node(calls.popleft())
                 if node is not None:
                     self._start(node)
                     room -= 1
-        return taken
+
+    def _starved(self) -> bool:
+        """Whether an executor has room, nothing queued and calls not started yet: its queue
+        held tasks let go (cancelled), which the pump dropped, and no drain may follow."""
+        return any(
+            calls and not self.queues[label] and self.inflight[label] < self.executors[label].capacity
+            for label, calls in self.unstarted.items()
+        )
 
     def _unstarted_node(self, expr: Call[Any]) -> Node | None:
         """The node of a call from ``unstarted``, if it is still to start: not let go since
