@@ -109,11 +109,10 @@ class Interpreter(Tasks):
 
         A new call without inputs (most of a big graph) gets no node yet, unless a monitor
         listens: the index marks its key ``UNLINKED`` and it waits in ``unstarted`` (see
-        ``_start_unstarted``). Other
-        new leaves go to ``ready`` as they are found. So a gather of a million makes no
-        list of them, nor a stack to walk them from. ``admit`` links the rest once all
-        passed; a refused graph is taken out of the index, ``ready`` and ``unstarted``
-        again, so it leaves nothing behind.
+        ``_start_unstarted``). Other new leaves go to ``ready`` as they are found. So a
+        gather of a million makes no list of them, nor a stack to walk them from.
+        ``admit`` links the rest once all passed; a refused graph is taken out of the
+        index, ``ready`` and ``unstarted`` again, so it leaves nothing behind.
         """
         index, ready, unstarted = self.index, self.ready, self.unstarted
         # A monitor hears of every task as it is admitted (its pending event, the progress
@@ -298,7 +297,7 @@ class Interpreter(Tasks):
         """The node of a call from ``unstarted``, if it is still to start: not let go since
         (its one user failed) nor started (an equal call's)."""
         entry = self.index.get(expr._key)
-        if not isinstance(entry, Node):  # let go, or let go, admitted again and finished
+        if not isinstance(entry, Node):  # let go (and maybe admitted again and finished since)
             return None
         node = self._node_for(expr)  # made now if ``entry`` is its user's mark
         return node if node.state == WAITING else None
