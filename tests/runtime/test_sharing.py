@@ -138,4 +138,5 @@ def test_calls_not_started_yet_of_a_cancelled_gather_never_start() -> None:
         wait_for(lambda: rt._interpreter.index == {}, "the index to be empty")
         assert not rt._interpreter.unstarted["threads"]
         assert rt._interpreter.unsettled == 0
-    assert RUNS == [-1]
+    # echo(1) had been sent to the executor (which may still run it); none of the others started.
+    assert not set(RUNS) & set(range(2, 50)), RUNS
