@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 
 from plait.dsl._args import find_refs, snapshot, substitute
 from plait.dsl._expr import Await, Expr, Gather, Pure, key_or_fresh, ref_key
-from plait.dsl._token import digest
+from plait.dsl._token import digest_chunked
 
 __all__ = ["as_expr", "gather", "pure"]
 
@@ -43,10 +43,8 @@ def gather(*exprs: Any) -> Expr[list[Any]]:
     Items may be Exprs, futures or plain values, and lists, tuples, dicts and sets that
     hold them at any depth, as an app's arguments may. Items run concurrently.
     """
-    if len(exprs) == 1 and _is_iterable(exprs[0]):
-        exprs = tuple(exprs[0])
-    items = tuple(map(_item, exprs))
-    return Gather(digest(b"G", *[i._key for i in items]), items)
+    items = tuple(map(_item, exprs[0] if len(exprs) == 1 and _is_iterable(exprs[0]) else exprs))
+    return Gather(digest_chunked((b"G", *(i._key for i in items))), items)  # no copies of a million beside items
 
 
 def _item(value: Any) -> Expr[Any]:

@@ -15,7 +15,7 @@ import hashlib
 import struct
 import sys
 import types
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import PurePath
 from typing import Any
 
@@ -73,6 +73,27 @@ def digest(*parts: bytes) -> bytes:
     16
     """
     return hashlib.blake2b(b"".join(parts), digest_size=16).digest()
+
+
+def digest_chunked(parts: Sequence[bytes]) -> bytes:
+    """``digest(*parts)`` for many parts, joined a chunk at a time: joining them all at once
+    holds a buffer view of 80 B per part while it joins (80 MB for a gather of a million).
+
+    Not part by part: without the chunks' short-lived blocks of a few hundred kB, glibc kept
+    handing later buffers of that size out as fresh mappings (its mmap threshold grows only
+    when such a block is freed), and a small run's driver took a third more CPU a task.
+
+    >>> parts = [bytes([i % 256]) * 16 for i in range(10_000)]
+    >>> digest_chunked(parts) == digest(*parts)
+    True
+    """
+    hasher = hashlib.blake2b(digest_size=16)
+    for start in range(0, len(parts), _CHUNK):
+        hasher.update(b"".join(parts[start : start + _CHUNK]))
+    return hasher.digest()
+
+
+_CHUNK = 4096
 
 
 def token_of(value: object, on_ref: Callable[[object], bytes] | None = None, where: str = "") -> bytes:

@@ -26,11 +26,15 @@ from plait.dsl._collector import Collector
 from plait.dsl._expr import Attempt, Await, Bind, Call, Gather, Map, Pure
 from plait.runtime._hooks import Memo, Monitor
 from plait.runtime._nodes import BOUND, DONE, FAILED, QUEUED, RUNNING, WAITING, Joining, Node, Root, node_of
-from plait.runtime._settling import ABANDON, FAIL
+from plait.runtime._settling import ABANDON, FAIL, UNLINKED
 from plait.runtime._tasks import ENDINGS, Tasks, _expr_in, executor_staging
 from plait.runtime._tracebacks import user_frames
 
 __all__ = ["Interpreter", "Root"]
+
+# Calls not started yet are started while their executor's queue and tasks in flight are
+# fewer than this many times its capacity: its next credit is always queued.
+QUEUED_AHEAD = 2
 
 
 class Interpreter(Tasks):
@@ -71,6 +75,7 @@ class Interpreter(Tasks):
         self.failures = {}
         self.work = deque()
         self.ready = deque()
+        self.unstarted: dict[str, deque[Call[Any]]] = {label: deque() for label in self.executors}
         self.draining = False
         self.drain_scheduled = False
         self.task_ids = itertools.count(1)
@@ -86,68 +91,109 @@ class Interpreter(Tasks):
         Raises before anything is added when an app asks for an executor this
         runtime does not have.
         """
-        found = self.index.get(expr._key)
-        if found is not None:
-            return found
-        visited = self._new_nodes(expr)
-        self.unsettled += len(visited)
+        if expr._key in self.index:
+            return self._node_for(expr)
+        top, joinings, leaves = self._new_nodes(expr)
+        self.unsettled += len(joinings) + leaves
         self.collector.busy()
-        for node in visited:
-            if isinstance(node, Joining):
-                for child in node.inputs:
-                    self._link(child, node)
+        for node in joinings:
+            for child in node.inputs:
+                self._link_input(child, node)
             if node.waiting == 0:
                 self.ready.append(node)
-        return visited[0]
+        return top
 
-    def _new_nodes(self, expr: Expr[Any]) -> list[Node]:
-        """The nodes of the part of ``expr`` not known yet, indexed, their apps checked, in walk order.
+    def _new_nodes(self, expr: Expr[Any]) -> tuple[Node, list[Joining], int]:
+        """The node of ``expr`` and of the part of it not known yet, indexed, their apps checked:
+        ``expr``'s node, the new nodes with inputs in walk order, and how many new leaves.
 
-        ``admit`` links and queues them once all passed; a refused graph is taken out
-        of the index again, so it leaves nothing behind. Walk order is the order in
-        which leaves become ready.
+        A new call without inputs (most of a big graph) gets no node yet, unless a monitor
+        listens: the index marks its key ``UNLINKED`` and it waits in ``unstarted`` (see
+        ``_start_unstarted``). Other new leaves go to ``ready`` as they are found. So a
+        gather of a million makes no list of them, nor a stack to walk them from.
+        ``admit`` links the rest once all passed; a refused graph is taken out of the
+        index, ``ready`` and ``unstarted`` again, so it leaves nothing behind.
         """
-        index = self.index
+        index, ready, unstarted = self.index, self.ready, self.unstarted
+        # A monitor hears of every task as it is admitted (its pending event, the progress
+        # bar's total), which needs each one's node and task id at once: no waiting unstarted.
+        later = self.monitor is None
         top = index[expr._key] = node_of(expr)
-        visited = []
-        todo = [top]
-        checked = None  # the app checked last: a graph's calls are mostly of a few apps, in runs
+        joinings: list[Joining] = []
+        todo: list[Joining] = []
+        leaves = 0  # in ready
+        added = dict.fromkeys(unstarted, 0)  # by executor: calls put in unstarted
+        checked: App[Any, Any] | None = None  # the app checked last: a graph's calls are mostly of a few apps, in runs
+        label = ""  # checked's executor
         try:
+            if isinstance(top, Joining):
+                todo.append(top)
+            else:
+                ready.append(top)
+                leaves = 1
+            self._check_call(expr, None)
             while todo:
                 node = todo.pop()
-                node_expr = node.expr
-                assert node_expr is not None
-                visited.append(node)
-                if isinstance(node_expr, Call) and node_expr.app is not checked:
-                    self.check_app(node_expr.app)
-                    checked = node_expr.app
-                children = node_expr.children()
-                if not children:
-                    continue
-                inputs = []
+                joinings.append(node)
+                assert node.expr is not None
+                node.inputs = children = node.expr.children()
                 for child_expr in children:
                     key = child_expr._key
-                    child = index.get(key)
-                    if child is None:
-                        child = index[key] = node_of(child_expr)
+                    if key in index:
+                        continue
+                    if isinstance(child_expr, Call) and child_expr.app is not checked:
+                        checked = self._check_call(child_expr, checked)
+                        label = child_expr.app.options.executor or self.default_label
+                    if later and isinstance(child_expr, Call) and not child_expr.deps:
+                        index[key] = UNLINKED
+                        unstarted[label].append(child_expr)
+                        added[label] += 1
+                        continue
+                    child = index[key] = node_of(child_expr)
+                    if isinstance(child, Joining):
                         todo.append(child)
-                    inputs.append(child)
-                assert isinstance(node, Joining)
-                node.inputs = tuple(inputs)
+                    else:
+                        ready.append(child)
+                        leaves += 1
         except BaseException:
-            for node in [*visited, *todo]:
-                del index[node.key]
+            self._take_back([*joinings, *todo], leaves, added)
             raise
-        return visited
+        return top, joinings, leaves + sum(added.values())
+
+    def _take_back(self, nodes: list[Joining], leaves: int, unstarted: dict[str, int]) -> None:
+        """Undo a refused walk: its ``nodes``, the ``leaves`` it put last in ready and the
+        calls it put last in unstarted, by executor, leave the index."""
+        exprs: list[Expr[Any]] = [node.expr for node in nodes if node.expr is not None]
+        exprs += (node.expr for node in (self.ready.pop() for _ in range(leaves)) if node.expr is not None)
+        for label, count in unstarted.items():
+            exprs += (self.unstarted[label].pop() for _ in range(count))
+        for expr in exprs:
+            del self.index[expr._key]
+
+    def _link_input(self, expr: Expr[Any], node: Joining) -> None:
+        """Make ``node`` a user of its input ``expr``."""
+        key = expr._key
+        if self.index[key] is UNLINKED:  # a call not started yet: ``node`` as its one user marks it
+            self.index[key] = node
+            node.waiting += 1
+        else:
+            self._link(self._node_for(expr), node)
+
+    def _check_call(self, expr: Expr[Any], checked: App[Any, Any] | None) -> App[Any, Any] | None:
+        """``check_app`` for ``expr``'s app if it is a call of another app than ``checked``;
+        the app checked last."""
+        if isinstance(expr, Call) and expr.app is not checked:
+            app: App[Any, Any] = expr.app
+            self.check_app(app)
+            return app
+        return checked
 
     def check_calls(self, exprs: Iterable[Expr[Any]]) -> None:
         """``check_app`` for the apps of the calls among ``exprs``: once per run of calls of one
         app (a gathered graph's children are mostly that), as admission checks them."""
         checked = None
         for expr in exprs:
-            if isinstance(expr, Call) and expr.app is not checked:
-                self.check_app(expr.app)
-                checked = expr.app
+            checked = self._check_call(expr, checked)
 
     def check_app(self, app: App[Any, Any]) -> None:
         """Raise if ``app`` asks for an executor this runtime lacks, or one that cannot honour it."""
@@ -195,23 +241,66 @@ class Interpreter(Tasks):
         if self.draining:
             return
         self.draining = True
-        work, ready = self.work, self.ready
         try:
-            while True:  # settling first: a node failed or abandoned meanwhile is not started
-                if work:
-                    self._do(*work.popleft())
-                elif ready:
-                    node = ready.popleft()
-                    if node.state == WAITING:
-                        self._start(node)
-                else:
+            while True:
+                self._settle_and_start()
+                self._start_unstarted()
+                if self.work or self.ready:  # a call started from the memo: what it settled
+                    continue
+                for label in self.queues:
+                    self._pump(label)
+                if not self._starved():
                     break
-            for label in self.queues:
-                self._pump(label)
         finally:
             self.draining = False
         if self.unsettled <= 0:
             self.collector.idle()
+
+    def _settle_and_start(self) -> None:
+        work, ready = self.work, self.ready
+        while True:  # settling first: a node failed or abandoned meanwhile is not started
+            if work:
+                self._do(*work.popleft())
+            elif ready:
+                node = ready.popleft()
+                if node.state == WAITING:
+                    self._start(node)
+            else:
+                break
+
+    def _start_unstarted(self) -> None:
+        """Start calls not started yet, of each executor whose queue is short.
+
+        Only as many as keep its queue from running dry until the next drain (one follows
+        every batch of ended tasks): a node is made for each as it starts, not for a
+        million at once when they are admitted.
+        """
+        for label, calls in self.unstarted.items():
+            if not calls:
+                continue
+            room = QUEUED_AHEAD * self.executors[label].capacity - len(self.queues[label]) - self.inflight[label]
+            while calls and room > 0:
+                node = self._unstarted_node(calls.popleft())
+                if node is not None:
+                    self._start(node)
+                    room -= 1
+
+    def _starved(self) -> bool:
+        """Whether an executor has room, nothing queued and calls not started yet: its queue
+        held tasks let go (cancelled), which the pump dropped, and no drain may follow."""
+        return any(
+            calls and not self.queues[label] and self.inflight[label] < self.executors[label].capacity
+            for label, calls in self.unstarted.items()
+        )
+
+    def _unstarted_node(self, expr: Call[Any]) -> Node | None:
+        """The node of a call from ``unstarted``, if it is still to start: not let go since
+        (its one user failed) nor started (an equal call's)."""
+        entry = self.index.get(expr._key)
+        if not isinstance(entry, Node):  # let go (and maybe admitted again and finished since)
+            return None
+        node = self._node_for(expr)  # made now if ``entry`` is its user's mark
+        return node if node.state == WAITING else None
 
     def drain_soon(self) -> None:
         """Drain once the loop has run what is ready: the tasks that ended together are
@@ -236,10 +325,9 @@ class Interpreter(Tasks):
 
     def _start(self, node: Node) -> None:
         expr = node.expr
-        inputs = node.inputs
-        values = [i.value for i in inputs] if inputs else []  # a leaf (most nodes) makes no comprehension
-        if inputs:
-            self._release_inputs(node)
+        values: list[Any] = []
+        if node.inputs:  # not a leaf (most nodes are)
+            self._release_inputs(node, values)
         if isinstance(expr, Call):  # the most common kind first
             self._start_call(node, expr, values)
         elif isinstance(expr, Pure):
@@ -287,7 +375,7 @@ class Interpreter(Tasks):
             return
         node.state = BOUND
         assert isinstance(node, Joining)  # a bind has its source as input
-        node.inputs = (child,)
+        node.inputs = (inner,)
         self._link(child, node)
         if child.state in (DONE, FAILED):
             self._forward(node, child)
@@ -321,7 +409,15 @@ class Interpreter(Tasks):
                 running.append(node.label())
             queued += node.state == QUEUED
             waiting += node.state in (WAITING, BOUND)
-            fresh = [child for child in node.inputs if child not in seen]
+            fresh = []
+            for expr in node.inputs:
+                child = self.index.get(expr._key)
+                if not isinstance(child, Node):  # finished
+                    continue
+                if child is node:  # its mark: a call not started yet
+                    queued += 1
+                elif child not in seen:
+                    fresh.append(child)
             seen.update(fresh)
             todo.extend(fresh)
         return running, queued, waiting
@@ -329,7 +425,7 @@ class Interpreter(Tasks):
     def cancel_all(self) -> None:
         """Fail every unfinished node with CancelledError: the runtime is shutting down."""
         for node in list(self.index.values()):
-            if node.state not in (DONE, FAILED):
+            if isinstance(node, Node) and node.state not in (DONE, FAILED):  # not a finished node's value
                 self._fail(node, concurrent.futures.CancelledError())
         self.drain()
         self.collector.idle()  # shutting down: whatever is left, the collector is the user's again

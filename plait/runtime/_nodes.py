@@ -40,11 +40,16 @@ class Node:
     leaf's is the user's graph's own; ``task_id`` is its task's while it has one (an int
     of 28 B each for a million finished leaves otherwise). A leaf has no slots for inputs
     (80 B, not 96): ``Joining`` has them.
+
+    A call without inputs has no ``Node`` until it starts (the index holds its one user as
+    its mark, see ``Interpreter._new_nodes``), and a node that finished and that one
+    waiting node still needs none after: the index keeps only its value (see
+    ``Settling._settled``).
     """
 
     __slots__ = ("dependents", "expr", "state", "task_id", "users", "value")
 
-    inputs: tuple[Node, ...] = ()  # a leaf's; a class attribute, no slot
+    inputs: tuple[Expr[Any], ...] = ()  # a leaf's; a class attribute, no slot
     waiting = 0
 
     def __init__(self, expr: Expr[Any]) -> None:
@@ -65,7 +70,13 @@ class Node:
 
 
 class Joining(Node):
-    """A node with inputs: it starts when the last of them is in (``waiting`` counts them)."""
+    """A node with inputs: it starts when the last of them is in (``waiting`` counts them).
+
+    ``inputs`` are the Exprs of its inputs (its Expr's own children, or a bind's inner
+    Expr), not their nodes: each input's node, or its value once it finished, is the
+    index's entry for that Expr's key. So a finished input that waits for this node is no
+    ``Node`` of 80 B, and a gather of a million holds no tuple of its own.
+    """
 
     __slots__ = ("inputs", "waiting")
 
@@ -100,4 +111,4 @@ class Root:
         self.node = node
 
 
-NO_INPUTS: tuple[Node, ...] = ()
+NO_INPUTS: tuple[Expr[Any], ...] = ()

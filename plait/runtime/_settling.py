@@ -15,11 +15,14 @@ from typing import TYPE_CHECKING, Any
 
 from returns.result import Failure
 
-from plait.dsl._expr import Attempt
+from plait.dsl._expr import Attempt, Expr
 from plait.runtime._errors import DependencyError
-from plait.runtime._nodes import BOUND, DONE, FAILED, NO_INPUTS, QUEUED, RUNNING, WAITING, Joining, Node, Root
+from plait.runtime._nodes import BOUND, DONE, FAILED, NO_INPUTS, QUEUED, RUNNING, WAITING, Joining, Node, Root, node_of
 
-__all__ = ["ABANDON", "FAIL", "FINISH", "Settling"]
+__all__ = ["ABANDON", "FAIL", "FINISH", "UNLINKED", "Settling"]
+
+UNLINKED = object()
+"""The index's entry for a new call while its graph is admitted: its user marks it once linked."""
 
 # What a work item asks of its node: finish it or fail it with a value (a bind or attempt
 # whose input settled); cancel it if nothing needs it. Nodes ready to start wait apart.
@@ -29,7 +32,11 @@ FINISH, FAIL, ABANDON = range(3)
 class Settling:
     """The graph's nodes by key, and how each one's end propagates (the interpreter's base)."""
 
-    index: dict[bytes, Node]
+    # By key: the node; or, for a call not started yet that one node needs, that node (its
+    # user's mark: the call's node is made when it starts); or only the value of a
+    # finished node that a single waiting node still needs. No Node of 80 B for each of a
+    # gather's million, but while it runs.
+    index: dict[bytes, Any]
     # Everything that settles one node because another settled goes through here, not
     # through a call: a chain of any length settles without recursion.
     work: deque[tuple[Node, int, Any]]
@@ -87,6 +94,30 @@ class Settling:
                 self._input_settled(dependent, node)
         if node.users <= 0:
             self._release(node)
+        elif node.users == 1 and node.state == DONE and not isinstance(node.value, Node):
+            # Its one user is a node that reads it from the index when it starts: keep the value
+            # only. (A value that is itself a Node, never a user's, would pass for a node.)
+            key = node.key
+            if self.index.get(key) is node:
+                self.index[key] = node.value
+
+    def _node_for(self, expr: Expr[Any]) -> Node:
+        """The node the index has for ``expr``'s key: made now if only its user's mark or its
+        value is kept."""
+        key = expr._key
+        entry = self.index[key]
+        if isinstance(entry, Node):
+            if entry.key == key:
+                return entry
+            assert isinstance(entry, Joining), "a node under another's key is its user's mark"
+            node = self.index[key] = Node(expr)  # a call not started yet: it still waits in unstarted
+            node.dependents = entry
+        else:
+            node = self.index[key] = node_of(expr)
+            node.state = DONE
+            node.value = entry
+        node.users = 1  # the node it was kept for
+        return node
 
     def _input_settled(self, dependent: Joining, node: Node) -> None:
         if node.state == DONE:
@@ -116,13 +147,29 @@ class Settling:
         if node.users <= 0 and node.state in (DONE, FAILED):
             self._release(node)
 
-    def _release_inputs(self, node: Node) -> None:
+    def _release_inputs(self, node: Node, values: list[Any] | None = None) -> None:
+        """``node`` needs its inputs no more; ``values``, if given, gets their values, in order."""
         inputs = node.inputs
         if not inputs:  # a leaf, or released already
             return
         assert isinstance(node, Joining)
         node.inputs = NO_INPUTS
-        for child in inputs:
+        index = self.index
+        for expr in inputs:
+            key = expr._key
+            child = index[key]
+            if child is node:  # its mark on a call not started yet, which nothing else needs: never start it
+                assert values is None, "a node started before its inputs"
+                del index[key]
+                self.unsettled -= 1
+                continue
+            if not isinstance(child, Node):  # the value of a finished node kept only for this one
+                del index[key]
+                if values is not None:
+                    values.append(child)
+                continue
+            if values is not None:
+                values.append(child.value)
             child.users -= 1
             if child.users <= 0:
                 if child.state in (DONE, FAILED):

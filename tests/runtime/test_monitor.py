@@ -15,6 +15,7 @@ from rich.console import Console
 import plait as pl
 from plait.runtime._monitor import EventLog, Monitors, combine
 from plait.runtime._progress import ProgressMonitor
+from tests.waiting import wait_for
 
 
 @pl.app
@@ -284,3 +285,25 @@ def test_another_database_is_refused_as_the_monitor_and_left_as_it_was(tmp_path:
     with pytest.raises(ValueError, match=r"it is another database \(its tables: readings\), left as it was"):
         pl.Runtime([pl.ThreadExecutor(1)], monitor=path)
     assert path.read_bytes() == before
+
+
+GATE = threading.Event()
+
+
+@pl.app(pure=False)
+def held(x: int) -> int:
+    GATE.wait(10)
+    return x
+
+
+def test_a_monitor_hears_of_every_call_of_a_graph_as_it_is_admitted() -> None:
+    # Without a monitor, calls wait unstarted until their executor has room; a monitor's
+    # pending events (the progress bar's total, the run's timeline) come at admission.
+    recorder = Recorder()
+    GATE.clear()
+    with pl.Runtime([pl.ThreadExecutor(1)], monitor=recorder, progress=False) as rt:
+        future = rt.submit(pl.traverse(held, range(50)))
+        pending = lambda: [state for state, _ in recorder.events].count("pending")  # noqa: E731
+        wait_for(lambda: pending() == 50, "a pending event for each call", timeout=5)
+        GATE.set()
+        assert future.result(10) == list(range(50))

@@ -288,6 +288,11 @@ def test_a_refused_graph_leaves_nothing_behind(threads: pl.Runtime) -> None:
     refused = threads.submit(pl.gather([add(shared, 1), add(train(shared), 0), add(add(shared, 3), 4)]))
     with pytest.raises(ValueError, match=r"asks for executor 'gpu'"):
         refused.result(10)
+    # No node of it is left in the index, nor a leaf of it to start (admission puts leaves
+    # in ready, and calls without inputs in unstarted, as it finds them).
+    assert threads._interpreter.index == {}
+    assert not threads._interpreter.ready
+    assert not any(threads._interpreter.unstarted.values())
     # Every part of it that was walked before the refusal runs on its own afterwards.
     assert threads.submit(pl.gather([add(shared, 1), add(add(shared, 3), 4)])).result(10) == [43, 49]
 
