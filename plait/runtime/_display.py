@@ -52,11 +52,13 @@ def future_state(future: concurrent.futures.Future[Any], root: Root | None) -> s
 def task_counts(interpreter: Interpreter) -> dict[str, int]:
     """Tasks queued and running now, and how many ended each way so far.
 
-    ``running`` counts at most an executor's workers; tasks it holds beyond them count as queued.
+    ``running`` counts at most an executor's workers; tasks it holds beyond them count as queued,
+    as do a graph's calls not started yet (a call cancelled meanwhile until its turn comes).
     """
     # Sent to an executor is running up to its worker count; the rest wait there (prefetch).
     running = sum(min(n, _workers(interpreter.executors[label], n)) for label, n in interpreter.inflight.items())
-    live = interpreter.live  # queued, sent, or waiting to retry
+    # queued, sent, or waiting to retry; and calls not started yet
+    live = interpreter.live + sum(map(len, list(interpreter.unstarted.values())))
     ended = interpreter.ended
     return {
         "running": running,

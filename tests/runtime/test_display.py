@@ -66,6 +66,17 @@ def test_a_failed_future_shows_the_error_and_a_cancelled_one_says_so(rt: pl.Runt
     blocker.result(10)
 
 
+def test_a_gathers_calls_not_started_yet_show_as_queued(rt: pl.Runtime) -> None:
+    # The interpreter starts a gather's calls only as its executor's queue needs them.
+    both = rt.submit(pl.gather([held(n) for n in range(10, 20)]))
+    wait_until = time.monotonic() + 10
+    while "1 running" not in repr(rt) and time.monotonic() < wait_until:
+        time.sleep(0.01)
+    assert repr(rt).endswith("tasks 1 running, 9 queued, 0 done>")
+    release.set()
+    assert both.result(10) == list(range(10, 20))
+
+
 def test_a_runtime_shows_its_executors_and_tasks_by_state(rt: pl.Runtime) -> None:
     assert repr(rt) == "<Runtime running on threads (ThreadExecutor, 1 workers): tasks 0 running, 0 done>"
     futures = [rt.submit(held(n)) for n in range(3)]
