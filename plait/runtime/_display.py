@@ -16,9 +16,9 @@ from typing import Any
 
 from plait.backends import Executor
 from plait.runtime._interpreter import Interpreter, Root
-from plait.runtime._nodes import BOUND, RUNNING, WAITING
+from plait.runtime._nodes import BOUND, QUEUED, RUNNING, WAITING, Node
 
-__all__ = ["future_repr", "runtime_html", "runtime_repr", "task_counts"]
+__all__ = ["future_repr", "runtime_html", "runtime_repr", "task_counts", "unfinished"]
 
 _LIMIT = 80
 
@@ -99,3 +99,29 @@ def _executor(executor: Executor) -> str:
 
 def _short(text: str) -> str:
     return text if len(text) <= _LIMIT else text[: _LIMIT - 1] + "…"
+
+
+def unfinished(interpreter: Interpreter, root: Root) -> tuple[list[str], int, int]:
+    """What ``root`` still waits for: labels of running tasks, and counts of queued
+    tasks and of steps waiting on inputs. Said when a wait for it times out."""
+    running: list[str] = []
+    queued = waiting = 0
+    seen, todo = {root.node}, [root.node]
+    while todo:
+        node = todo.pop()
+        if node.state == RUNNING:
+            running.append(node.label())
+        queued += node.state == QUEUED
+        waiting += node.state in (WAITING, BOUND)
+        fresh = []
+        for expr in node.inputs:
+            child = interpreter.index.get(expr._key)
+            if not isinstance(child, Node):  # finished
+                continue
+            if child is node:  # its mark: a call not started yet
+                queued += 1
+            elif child not in seen:
+                fresh.append(child)
+        seen.update(fresh)
+        todo.extend(fresh)
+    return running, queued, waiting

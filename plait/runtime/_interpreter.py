@@ -3,9 +3,9 @@
 Everything here runs on the runtime's event-loop thread. Per node it keeps a small
 slotted record (``_nodes``), not a coroutine: a million-node graph costs a few hundred
 bytes a node. Here: admitting a graph, starting each node once its inputs are in, and
-cancelling. A call's task is ``_tasks``'s, and how a node's end reaches its dependents
-``_settling``'s: both base classes of ``Interpreter``, so the per-task path goes through
-no extra object.
+cancelling. A call's task is ``_tasks``'s, how a node's end reaches its dependents
+``_settling``'s, and whether an app can run here ``_app_checks``'s: base classes of
+``Interpreter``, so the per-task path goes through no extra object.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import asyncio
 import concurrent.futures
 import itertools
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from returns.result import Success
@@ -24,8 +24,9 @@ from plait.backends._completion import CallingExecutor
 from plait.dsl import App, Expr, Retry
 from plait.dsl._collector import Collector
 from plait.dsl._expr import Attempt, Await, Bind, Call, Gather, Map, Pure
+from plait.runtime._app_checks import AppChecks
 from plait.runtime._hooks import Memo, Monitor
-from plait.runtime._nodes import BOUND, DONE, FAILED, QUEUED, RUNNING, WAITING, Joining, Node, Root, node_of
+from plait.runtime._nodes import BOUND, DONE, FAILED, RUNNING, WAITING, Joining, Node, Root, node_of
 from plait.runtime._settling import ABANDON, FAIL, UNLINKED
 from plait.runtime._tasks import ENDINGS, Tasks, _expr_in, executor_staging
 from plait.runtime._tracebacks import user_frames
@@ -37,7 +38,7 @@ __all__ = ["Interpreter", "Root"]
 QUEUED_AHEAD = 2
 
 
-class Interpreter(Tasks):
+class Interpreter(Tasks, AppChecks):
     """Runs graphs of nodes on the given executors, from the loop thread only."""
 
     def __init__(
@@ -178,37 +179,6 @@ class Interpreter(Tasks):
             node.waiting += 1
         else:
             self._link(self._node_for(expr), node)
-
-    def _check_call(self, expr: Expr[Any], checked: App[Any, Any] | None) -> App[Any, Any] | None:
-        """``check_app`` for ``expr``'s app if it is a call of another app than ``checked``;
-        the app checked last."""
-        if isinstance(expr, Call) and expr.app is not checked:
-            app: App[Any, Any] = expr.app
-            self.check_app(app)
-            return app
-        return checked
-
-    def check_calls(self, exprs: Iterable[Expr[Any]]) -> None:
-        """``check_app`` for the apps of the calls among ``exprs``: once per run of calls of one
-        app (a gathered graph's children are mostly that), as admission checks them."""
-        checked = None
-        for expr in exprs:
-            checked = self._check_call(expr, checked)
-
-    def check_app(self, app: App[Any, Any]) -> None:
-        """Raise if ``app`` asks for an executor this runtime lacks, or one that cannot honour it."""
-        label = app.options.executor or self.default_label
-        executor = self.executors.get(label)
-        if executor is None:
-            raise ValueError(
-                f"app {app.name} asks for executor {label!r}, which this runtime does not have "
-                f"(it has {', '.join(map(repr, self.executors))})"
-            )
-        if app.options.timeout is not None and not executor.can_kill:
-            raise ValueError(
-                f"app {app.name} has timeout={app.options.timeout}, but executor {label!r} "
-                f"({type(executor).__name__}) cannot stop a running task; run it on a ProcessExecutor"
-            )
 
     def _await(self, node: Node, future: concurrent.futures.Future[Any]) -> None:
         node.state = RUNNING
@@ -396,31 +366,6 @@ class Interpreter(Tasks):
         if node.users <= 0:
             self._release(node)
         self.drain()
-
-    def unfinished(self, root: Root) -> tuple[list[str], int, int]:
-        """What ``root`` still waits for: labels of running tasks, and counts of queued
-        tasks and of steps waiting on inputs. Said when a wait for it times out."""
-        running: list[str] = []
-        queued = waiting = 0
-        seen, todo = {root.node}, [root.node]
-        while todo:
-            node = todo.pop()
-            if node.state == RUNNING:
-                running.append(node.label())
-            queued += node.state == QUEUED
-            waiting += node.state in (WAITING, BOUND)
-            fresh = []
-            for expr in node.inputs:
-                child = self.index.get(expr._key)
-                if not isinstance(child, Node):  # finished
-                    continue
-                if child is node:  # its mark: a call not started yet
-                    queued += 1
-                elif child not in seen:
-                    fresh.append(child)
-            seen.update(fresh)
-            todo.extend(fresh)
-        return running, queued, waiting
 
     def cancel_all(self) -> None:
         """Fail every unfinished node with CancelledError: the runtime is shutting down."""

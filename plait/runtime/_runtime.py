@@ -17,7 +17,7 @@ from plait.backends import Executor
 from plait.dsl import Expr, Retry
 from plait.dsl._collector import DEFAULT_THRESHOLD, Collector
 from plait.runtime._checks import check_hook, check_run_timeout, chosen_executors, not_an_expr, refuse_in_task
-from plait.runtime._display import runtime_html, runtime_repr
+from plait.runtime._display import runtime_html, runtime_repr, unfinished
 from plait.runtime._future import PlaitFuture
 from plait.runtime._hooks import Memo, Monitor
 from plait.runtime._interpreter import Interpreter
@@ -270,7 +270,7 @@ class Runtime:
     async def _unfinished(self, future: PlaitFuture[Any]) -> str:
         if future._root is None:
             return "its graph was not even admitted yet (the runtime's loop is busy)"
-        running, queued, waiting = self._interpreter.unfinished(future._root)
+        running, queued, waiting = unfinished(self._interpreter, future._root)
         shown = ", ".join(running[:_SHOWN]) + (f" and {len(running) - _SHOWN} more" if len(running) > _SHOWN else "")
         return f"still running: {shown or 'nothing'}; {queued} tasks queued, {waiting} steps waiting on inputs"
 
