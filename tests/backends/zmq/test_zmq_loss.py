@@ -150,8 +150,10 @@ def test_when_the_driver_is_killed_its_pools_and_workers_exit_within_the_thresho
     try:
         assert driver.stdout is not None
         assert driver.stdout.readline().strip() == "ready"
+        # One pool, its launcher, two workers: a pool registers (and is sent tasks) before it
+        # forks its workers, so they may still be on their way.
+        wait_for(lambda: len(psutil.Process(driver.pid).children(recursive=True)) == 4, what="the workers forked")
         descendants = psutil.Process(driver.pid).children(recursive=True)
-        assert len(descendants) == 4, descendants  # one pool, its launcher, two workers
     finally:
         driver.kill()
         driver.wait()
