@@ -12,11 +12,12 @@ from typing import Any
 
 from plait.dsl._expr import Expr, ref_key
 
-__all__ = ["find_refs", "snapshot", "substitute"]
+__all__ = ["ATOMS", "find_refs", "snapshot", "substitute"]
 
 _CONTAINERS = (list, tuple, dict, set, frozenset)
-# Values that are never references, told apart by one set lookup: most arguments.
-_ATOMS = frozenset({int, float, str, bytes, bool, type(None)})
+# Values that are never references and hold none (no Expr, future or File), told apart by
+# one set lookup: most arguments, and most results.
+ATOMS = frozenset({int, float, str, bytes, bool, type(None)})
 
 
 def find_refs(value: Any, found: list[Any], apps: list[Any] | None = None) -> None:
@@ -30,7 +31,7 @@ def find_refs(value: Any, found: list[Any], apps: list[Any] | None = None) -> No
     [2, 3]
     """
     cls = type(value)
-    if cls in _ATOMS:
+    if cls in ATOMS:
         return
     if cls in _CONTAINERS:
         for item in value.values() if cls is dict else value:
@@ -76,9 +77,9 @@ def snapshot(value: Any) -> Any:
     [1, (2, [3])]
     """
     cls = type(value)
-    if cls in _ATOMS or cls not in _CONTAINERS:
+    if cls in ATOMS or cls not in _CONTAINERS:
         return value
     if cls is dict:
         return {k: snapshot(v) for k, v in value.items()}
-    copied = [v if type(v) in _ATOMS else snapshot(v) for v in value]
+    copied = [v if type(v) in ATOMS else snapshot(v) for v in value]
     return copied if cls is list else cls(copied)

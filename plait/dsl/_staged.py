@@ -19,6 +19,7 @@ from typing import Any
 
 import attrs
 
+from plait.dsl._args import ATOMS
 from plait.dsl._expr import Expr
 from plait.dsl._file import File, WithOutputs, argument_files
 from plait.dsl._shell import ShellCommand
@@ -48,9 +49,6 @@ def staged(
     return StagedCall(fn, staging)
 
 
-_ATOMS = frozenset({int, float, str, bytes, bool, type(None)})
-
-
 def _holds_file(value: object) -> bool:
     """Whether ``value`` holds a File where :func:`files_in` looks: the check every call
     pays, so it builds no names and stops at the first.
@@ -60,7 +58,7 @@ def _holds_file(value: object) -> bool:
     """
     cls = type(value)
     # Atoms, or a call's arguments that are all atoms (most often): no call per item.
-    if cls in _ATOMS or (type(value) is tuple and _ATOMS.issuperset(map(type, value))):
+    if cls in ATOMS or (type(value) is tuple and ATOMS.issuperset(map(type, value))):
         return False
     if isinstance(value, File):
         return True

@@ -19,7 +19,7 @@ import msgspec
 from plait.backends import Executor, TaskResult, TaskSpec, TaskUsage, WorkerLost
 from plait.backends._completion import Done
 from plait.dsl import App, Retry
-from plait.dsl._args import substitute
+from plait.dsl._args import ATOMS, substitute
 from plait.dsl._expr import Call, Expr
 from plait.dsl._staged import staged
 from plait.runtime._debug import remember_call
@@ -164,7 +164,7 @@ class Tasks(Settling):
             # When the worker really ran it, by its clock: a timeline needs that, not when the driver heard.
             self._event("running", node, app, executor=label, worker=result.worker, at=result.started)
         value = result.value
-        if result.error is None and type(value) not in _ATOMS and (inner := _expr_in(value)) is not None:
+        if result.error is None and type(value) not in ATOMS and (inner := _expr_in(value)) is not None:
             result = msgspec.structs.replace(result, value=None, error=_returned_an_expr(app, inner))
         if result.error is None:
             self.live -= 1
@@ -287,9 +287,6 @@ class Tasks(Settling):
             )
         except Exception as failure:  # an observer's bug must not stop the run it watches
             self.monitor = silence(monitor, failure, state)
-
-
-_ATOMS = frozenset({int, float, str, bytes, bool, type(None)})  # values that are no Expr and hold none
 
 
 def _expr_in(value: Any) -> Expr[Any] | None:
