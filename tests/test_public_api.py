@@ -7,6 +7,8 @@ import ast
 import importlib
 import pkgutil
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -107,3 +109,30 @@ def test_type_checkers_see_what_a_lazy_package_exports(package: str) -> None:
     module = importlib.import_module(package)
     assert names_type_checkers_see(package) == set(module.__all__), f"{package}: TYPE_CHECKING imports vs __all__"
     assert set(module.__all__) <= set(dir(module))
+
+
+def public_errors() -> list[type[BaseException]]:
+    found = [getattr(plait, name) for name in plait.__all__]
+    return [cls for cls in found if isinstance(cls, type) and issubclass(cls, BaseException)]
+
+
+def test_a_traceback_names_each_public_error_as_users_import_it() -> None:
+    errors = public_errors()
+    assert {cls.__name__ for cls in errors} >= {"DependencyError", "ShellError", "WorkerLost", "ImpureAppWarning"}
+    for cls in errors:
+        assert f"{cls.__module__}.{cls.__qualname__}" == f"plait.{cls.__name__}", cls
+
+
+def test_each_public_error_class_pickles_by_its_public_name_in_a_fresh_process() -> None:
+    """A worker pickles the class by reference; the driver, with nothing but plait imported
+    lazily, must find it under that name (and a pool loads no more of plait than it needs)."""
+    names = [cls.__name__ for cls in public_errors()]
+    script = (
+        "import pickle, sys, plait\n"
+        f"for name in {names!r}:\n"
+        "    cls = getattr(plait, name)\n"
+        "    assert pickle.loads(pickle.dumps(cls)) is cls, name\n"
+        "    assert b'plait' in pickle.dumps(cls) and b'_errors' not in pickle.dumps(cls), name\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr

@@ -11,6 +11,8 @@ class WorkerLost(RuntimeError):
     Not the app's fault: the runtime retries it (``Runtime(lost_retries=...)``).
     """
 
+    __module__ = "plait"  # tracebacks name it as users import it, not by its private module
+
     @classmethod
     def died(cls, worker: str, how: str, name: str, task_id: int, seen: str = "") -> WorkerLost:
         """For task ``task_id`` of app ``name``, whose ``worker`` died: ``how`` it ended
@@ -29,6 +31,8 @@ class ResultTooLarge(Exception):
 class TaskTimeout(TimeoutError):
     """A task ran longer than its app's ``timeout`` and its process was killed."""
 
+    __module__ = "plait"  # tracebacks name it as users import it, not by its private module
+
     @classmethod
     def killed(cls, name: str, timeout: float | None) -> TaskTimeout:
         """For the task ``name`` whose worker was killed at its ``timeout``."""
@@ -40,6 +44,8 @@ class RemoteError(Exception):
 
     Keeps the original type's name, its message and the remote traceback as text.
     """
+
+    __module__ = "plait"  # tracebacks name it as users import it, not by its private module
 
     def __init__(self, type_name: str, message: str, traceback: str) -> None:
         super().__init__(type_name, message, traceback)

@@ -67,9 +67,13 @@ NO_REACH = Reach(b"", (), (), (), (), ())
 class ImpureAppWarning(UserWarning):
     """An app reads a source of varying results, or is called bare twice: calls would share."""
 
+    __module__ = "plait"  # tracebacks name it as users import it, not by its private module
+
 
 class MemoKeyWarning(UserWarning):
     """Something an app reads has no token, so the memo cannot see it change."""
+
+    __module__ = "plait"  # tracebacks name it as users import it, not by its private module
 
 
 def reach_of(fn: Callable[..., Any]) -> Reach:

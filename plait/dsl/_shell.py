@@ -67,6 +67,8 @@ class ShellResult:
 class ShellError(Exception):
     """A shell app's command exited with a non-zero code (or was killed by a signal)."""
 
+    __module__ = "plait"  # tracebacks name it as users import it, not by its private module
+
     def __init__(self, app: str, command: str | tuple[str, ...], returncode: int, stderr_tail: str) -> None:
         super().__init__(app, command, returncode, stderr_tail)
         self.app = app

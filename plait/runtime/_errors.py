@@ -15,6 +15,8 @@ class DependencyError(Exception):
     through, from the failed task to this one (long paths keep their two ends).
     """
 
+    __module__ = "plait"  # tracebacks name it as users import it, not by its private module
+
     def __init__(self, root: BaseException, path: tuple[str, ...]) -> None:
         super().__init__(root, path)
         self.root = root

@@ -22,6 +22,8 @@ _CHUNK = 1 << 20
 class StagingError(OSError):
     """A file could not be fetched from or pushed to its URL; the message names it."""
 
+    __module__ = "plait"  # tracebacks name it as users import it, not by its private module
+
 
 def is_url(path: str) -> bool:
     """Whether ``path`` is a URL (``scheme://...``) rather than a local path.

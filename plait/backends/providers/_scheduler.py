@@ -34,6 +34,8 @@ _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 class SchedulerError(RuntimeError):
     """A scheduler command is missing, refused a request, or did not answer in time."""
 
+    __module__ = "plait"  # tracebacks name it as users import it, not by its private module
+
 
 def parse_walltime(text: str) -> int:
     """Seconds in a ``[D-]HH:MM:SS`` walltime.
