@@ -92,6 +92,21 @@ def test_a_call_of_atoms_is_checked_for_files_to_stage_in_one_call(monkeypatch: 
     assert len(checks) == TASKS, len(checks)
 
 
+class Holding(pl.ThreadExecutor):
+    """Never answers a task: what it holds ends only by a cancel."""
+
+    def __init__(self) -> None:
+        super().__init__(1, label="held")
+
+    def submit(self, spec: pl.TaskSpec) -> asyncio.Future[pl.TaskResult]:
+        return asyncio.get_running_loop().create_future()
+
+
+@pl.app(executor="held")
+def held(x: int) -> int:
+    return x
+
+
 def test_admitting_submissions_takes_no_future_lock(monkeypatch: Any) -> None:
     import threading
 
@@ -106,12 +121,12 @@ def test_admitting_submissions_takes_no_future_lock(monkeypatch: Any) -> None:
         return cancelled(self)
 
     monkeypatch.setattr(PlaitFuture, "cancelled", counting)
-    with pl.Runtime([Counting()], progress=False) as rt:
+    with pl.Runtime([Counting(), Holding()], progress=False) as rt:
         futures = [rt.submit(noop(x)) for x in range(200)]
         assert [f.result() for f in futures] == list(range(200))
         # Each submission asked whether it was cancelled twice, under the future's lock.
         assert on_the_loop == [], len(on_the_loop)
-        gone = rt.submit(noop(-1))
-        gone.cancel()
+        gone = rt.submit(held(-1))  # never answered: the cancel cannot come after its end
+        assert gone.cancel()
         with pytest.raises(concurrent.futures.CancelledError):
             gone.result()
