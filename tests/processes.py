@@ -7,7 +7,7 @@ import time
 import psutil
 
 
-def _is_resource_tracker(process: psutil.Process) -> bool:
+def is_resource_tracker(process: psutil.Process) -> bool:
     # multiprocessing starts one per interpreter (Dask's LocalCluster does, for one) and it
     # lives as long as the interpreter: it is not something a test left behind.
     try:
@@ -20,7 +20,7 @@ def children_left(within: float = 5.0) -> list[psutil.Process]:
     """This process's descendants still alive after waiting up to ``within`` seconds."""
     deadline = time.monotonic() + within
     while True:
-        left = [p for p in psutil.Process().children(recursive=True) if not _is_resource_tracker(p)]
+        left = [p for p in psutil.Process().children(recursive=True) if not is_resource_tracker(p)]
         if not left or time.monotonic() >= deadline:
             return left
         time.sleep(0.05)
