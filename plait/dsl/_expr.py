@@ -130,11 +130,20 @@ class Expr(ContainerN[T_co, Never, Never], SupportsKind1["Expr[Any]", T_co]):  #
                 f"{self.label()}.map({name}): {name} is an app, whose call builds an Expr rather than "
                 f"a value; use .bind({name}) to run it on the result"
             )
+        self._check_callable("map", function)
         return Map(key_or_fresh(b"M", self._key, function), self, function)
 
     def bind(self, function: Callable[[T_co], Kind1[Expr[Any], U]]) -> Expr[U]:
         """Continue with the expression ``function(result)``: the dynamic part of a graph."""
+        self._check_callable("bind", function)
         return Bind(key_or_fresh(b"B", self._key, function), self, cast(Callable[[Any], Expr[U]], function))
+
+    def _check_callable(self, method: str, function: object) -> None:
+        # Found here, the error names the graph being built; at run time it was only
+        # "'int' object is not callable", raised on the runtime's loop.
+        if not callable(function):
+            what = f"{type(function).__name__} {function!r:.60}"
+            raise TypeError(f"{self.label()}.{method}(...) takes a function of the result, not {what}")
 
     def apply(self, container: Kind1[Expr[Any], Callable[[T_co], U]]) -> Expr[U]:
         """Apply the function that ``container`` computes to this result."""

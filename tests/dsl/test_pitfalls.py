@@ -41,6 +41,12 @@ def test_map_with_an_app_points_to_bind() -> None:
         pl.pure(1).map(point)
 
 
+@pytest.mark.parametrize("method", ["map", "bind"])
+def test_map_or_bind_of_something_not_callable_is_refused_as_it_is_built(method: str) -> None:
+    with pytest.raises(TypeError, match=rf"point\(1\)\.{method}\(\.\.\.\) takes a function of the result, not int 5"):
+        getattr(point(1), method)(5)
+
+
 def test_a_map_function_that_returns_an_expr_fails_pointing_to_bind() -> None:
     expected = r"returned an Expr \(point\(1\)\), not a value; use \.bind"
     with pl.Runtime(executors=[pl.ThreadExecutor(1)]) as rt, pytest.raises(TypeError, match=expected):
