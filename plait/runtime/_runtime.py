@@ -224,7 +224,7 @@ class Runtime:
             if future._cancelling:
                 continue
             try:
-                future._root = root = interpreter.watch(interpreter.admit(expr), future)
+                future._root = root = interpreter.admit_watched(expr, future)
             except Exception as error:
                 # Cancelled while its admission failed: it has ended, and the rest of the inbox still waits.
                 with contextlib.suppress(concurrent.futures.InvalidStateError):

@@ -111,7 +111,28 @@ def test_admitting_submissions_takes_no_future_lock(monkeypatch: Any) -> None:
         assert [f.result() for f in futures] == list(range(200))
         # Each submission asked whether it was cancelled twice, under the future's lock.
         assert on_the_loop == [], len(on_the_loop)
+        # The loop held in a map, so the cancel comes before the task can end (it raced it).
+        gate = threading.Event()
+        held = rt.submit(pl.pure(1).map(lambda _: gate.wait(10)))
         gone = rt.submit(noop(-1))
-        gone.cancel()
+        assert gone.cancel()
+        gate.set()
+        assert held.result(10) is True
         with pytest.raises(concurrent.futures.CancelledError):
             gone.result()
+
+
+def test_an_eager_call_is_admitted_without_a_graph_walk(monkeypatch: Any) -> None:
+    from plait.runtime._interpreter import Interpreter
+
+    walks: list[int] = []
+    new_nodes = Interpreter._new_nodes
+    monkeypatch.setattr(Interpreter, "_new_nodes", lambda self, expr: (walks.append(1), new_nodes(self, expr))[1])
+    with pl.Runtime([Counting()], progress=False) as rt:
+        futures = [rt.submit(noop(x)) for x in range(200)]
+        assert [f.result() for f in futures] == list(range(200))
+        # Each submission of a call without inputs was walked as a graph of one node.
+        assert walks == [], len(walks)
+        # A call with an input still is: a call of a future.
+        assert rt.submit(noop(futures[7])).result() == 7
+        assert len(walks) == 1, len(walks)
