@@ -7,7 +7,9 @@ workers) when Parsl is installed (``pip install -e '.[bench]'``). Each figure is
 fresh process, the systems alternating, and the median of the rounds is printed with the
 ratios: eager / gathered (goal >= 0.8) and plait eager / HTEX eager (goal >= 10).
 
-Run: ``python bench/eager.py [--rounds 3] [--n 5000]``.
+Run: ``python bench/eager.py [--rounds 3] [--n 5000]``. With ``--tree before=/tmp/old-checkout
+--tree after=.`` (one or more), plait's trees side by side instead: E, A and E / A of each
+round, a fresh process for each figure, the trees taking turns (no Parsl).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import _workloads as wl  # noqa: E402  (the no-op app and Parsl's set-up, shared with the other benches)
+from _trees import alternate, show, trees_of  # noqa: E402
 
 
 def child(way: str, n: int) -> float:
@@ -52,8 +55,10 @@ def child(way: str, n: int) -> float:
         return n / (time.perf_counter() - started)
 
 
-def run_child(way: str, n: int) -> float:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(HERE), os.environ.get("PYTHONPATH")]))}
+def run_child(way: str, n: int, tree: str | None = None) -> float:
+    """Tasks/s of ``n`` no-ops run ``way`` in a fresh process: on the plait of ``tree``, if given."""
+    path = [str(Path(tree).resolve())] if tree is not None else [os.environ.get("PYTHONPATH")]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(HERE), *path]))}
     argv = [sys.executable, __file__, "--child", way, "--n", str(n)]
     done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=900, check=False)
     if done.returncode != 0:
@@ -61,14 +66,24 @@ def run_child(way: str, n: int) -> float:
     return float(json.loads(done.stdout.strip().splitlines()[-1]))
 
 
+def eager_and_gathered(tree: str, n: int) -> dict[str, float]:
+    """E, A and E / A on the plait of ``tree``, a fresh process each."""
+    eager, gathered = (run_child(way, n, tree) for way in ("plait-eager", "plait-gathered"))
+    return {"E_tasks_per_s": eager, "A_tasks_per_s": gathered, "E_over_A": eager / gathered}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--n", type=int, default=5000)
+    parser.add_argument("--tree", action="append", default=[], help="NAME=PATH of a plait checkout (repeatable)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         print(json.dumps(child(args.child, args.n)))
+        return
+    if args.tree:  # plait's trees side by side, without Parsl
+        show(alternate(trees_of(args.tree), args.rounds, lambda tree: eager_and_gathered(tree, args.n)))
         return
     ways = ["plait-eager", "plait-gathered"]
     if importlib.util.find_spec("parsl") is not None:
