@@ -21,9 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import statistics
-import subprocess
 import sys
 import threading
 import time
@@ -31,7 +29,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from _trees import alternate, show, trees_of
+from _trees import alternate, child_figures, show, trees_of
 
 HERE = Path(__file__).resolve().parent
 
@@ -114,15 +112,6 @@ def _loop_cpu(rt: Any, pl: Any, noop: Any, n: int, way: str) -> float:
     return (clock[0] - started) * 1e6 / n
 
 
-def run_child(tree: str, n: int) -> dict[str, float]:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(tree).resolve()), str(HERE)])}
-    argv = [sys.executable, __file__, "--child", "--n", str(n)]
-    done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=300, check=False)
-    if done.returncode != 0:
-        raise RuntimeError(f"the run on {tree} failed ({done.returncode}):\n{done.stderr[-3000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tree", action="append", default=[], help="NAME=PATH of a plait checkout (repeatable)")
@@ -134,7 +123,7 @@ def main() -> None:
         print(json.dumps(child(args.n)))
         return
     trees = trees_of(args.tree) or {"this": str(HERE.parent)}
-    show(alternate(trees, args.rounds, lambda tree: run_child(tree, args.n)))
+    show(alternate(trees, args.rounds, lambda tree: child_figures(__file__, tree, ["--n", str(args.n)])))
 
 
 if __name__ == "__main__":
