@@ -4,9 +4,13 @@ with every value (``bench/startup.py``, ``bench/latency.py``, ``bench/pool_start
 
 from __future__ import annotations
 
+import json
 import os
 import statistics
-from collections.abc import Callable, Iterable, Mapping
+import subprocess
+import sys
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
 from typing import TypeVar
 
 Tree = TypeVar("Tree")
@@ -16,6 +20,17 @@ Runs = dict[str, list[dict[str, float]]]
 def trees_of(specs: Iterable[str]) -> dict[str, str]:
     """``NAME=PATH`` specs (``--tree``), by name."""
     return dict(spec.split("=", 1) for spec in specs)
+
+
+def child_figures(script: str, tree: str, args: Sequence[str]) -> dict[str, float]:
+    """The figures ``script --child *args`` prints last, run in a fresh process that imports
+    plait from ``tree``."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(tree).resolve()), str(Path(script).parent)])}
+    argv = [sys.executable, script, "--child", *args]
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=300, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"the run on {tree} failed ({done.returncode}):\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
 
 def alternate(trees: Mapping[str, Tree], rounds: int, run: Callable[[Tree], dict[str, float]]) -> Runs:

@@ -20,13 +20,11 @@ T0 = time.perf_counter()  # before plait is imported: start-up counts it
 
 import argparse  # noqa: E402
 import json  # noqa: E402
-import os  # noqa: E402
 import statistics  # noqa: E402
-import subprocess  # noqa: E402
 import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-from _trees import alternate, show, trees_of  # noqa: E402
+from _trees import alternate, child_figures, show, trees_of  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 
@@ -70,12 +68,7 @@ def _cpu_seconds() -> tuple[float, float]:
 
 
 def run_child(tree: str, trips: int, chain: int) -> dict[str, float]:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(tree).resolve()), str(HERE)])}
-    argv = [sys.executable, __file__, "--child", "--trips", str(trips), "--chain", str(chain)]
-    done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=300, check=False)
-    if done.returncode != 0:
-        raise RuntimeError(f"the run on {tree} failed ({done.returncode}):\n{done.stderr[-3000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+    return child_figures(__file__, tree, ["--trips", str(trips), "--chain", str(chain)])
 
 
 def main() -> None:

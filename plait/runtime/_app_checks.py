@@ -22,6 +22,7 @@ class AppChecks:
 
     executors: dict[str, Executor]
     default_label: str
+    _submitted_app: App[Any, Any] | None = None  # the last app check_submitted passed
 
     def _check_call(self, expr: Expr[Any], checked: App[Any, Any] | None) -> App[Any, Any] | None:
         """``check_app`` for ``expr``'s app if it is a call of another app than ``checked``;
@@ -38,6 +39,20 @@ class AppChecks:
         checked = None
         for expr in exprs:
             checked = self._check_call(expr, checked)
+
+    def check_submitted(self, expr: Expr[Any]) -> None:
+        """``check_calls`` for a submission's top and its children, in the caller's thread.
+
+        The seed's eager idiom submits calls of one app without inputs, thousands a second:
+        the app checked last is remembered (it passed; a runtime's executors do not change),
+        so each such submission costs an attribute read, not the check.
+        """
+        if isinstance(expr, Call) and not expr.deps:
+            if expr.app is not self._submitted_app:
+                self.check_app(expr.app)
+                self._submitted_app = expr.app  # threads that submit at once at worst check again
+        else:
+            self.check_calls((expr, *expr.children()))
 
     def check_app(self, app: App[Any, Any]) -> None:
         """Raise if ``app`` asks for an executor this runtime lacks, or one that cannot honour it."""

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import threading
 from collections.abc import Generator
+from concurrent.futures._base import CANCELLED, CANCELLED_AND_NOTIFIED, FINISHED, PENDING  # the base class's states
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from returns.result import Result
@@ -22,6 +24,12 @@ __all__ = ["PlaitFuture"]
 
 T = TypeVar("T")
 
+_ENDED = frozenset({CANCELLED, CANCELLED_AND_NOTIFIED, FINISHED})
+
+# Taken to make a future's Condition, and to resolve a future that has none: so a future
+# is either resolved before its Condition exists, or resolved under it (see PlaitFuture).
+_MAKING = threading.Lock()
+
 
 class PlaitFuture(concurrent.futures.Future[T]):
     """The future of a submitted Expr. Pass it to apps like the value it will hold.
@@ -30,14 +38,54 @@ class PlaitFuture(concurrent.futures.Future[T]):
     running, and fails what depends on it with ``CancelledError``.
     """
 
+    # Why no ``super().__init__()``: its ``threading.Condition`` is most of a future's cost
+    # (1.5 of 2.1 µs; its use another µs in each of ``set_result`` and ``result``), and the
+    # seed's eager idiom makes one future per task, which mostly ends before anyone waits
+    # on it. So the Condition is made when first asked for (a wait, a callback, a cancel,
+    # ``concurrent.futures.wait``: the base class's methods all read ``_condition``), and a
+    # future that ends before that is resolved without one. ``_MAKING`` orders the two.
+    # The fields are the base class's (tests/runtime/test_future.py checks them).
     def __init__(self, expr: Expr[T], runtime: Runtime) -> None:
-        super().__init__()
+        self._made: threading.Condition | None = None
+        self._state = PENDING
+        self._result: T | None = None
+        self._exception: BaseException | None = None
+        self._waiters: list[Any] = []
+        self._done_callbacks: list[Any] = []
         self.__plait_expr__ = expr
         self._runtime = runtime
         self._root: Root | None = None
         # Set once cancel() succeeds, before it looks for the root: the runtime's loop reads it
         # at each admission without taking the future's lock (two per submission otherwise).
         self._cancelling = False
+
+    @property
+    def _condition(self) -> threading.Condition:  # type: ignore[override]  # the base's attribute, made when first read
+        made = self._made
+        if made is None:
+            with _MAKING:
+                made = self._made
+                if made is None:
+                    made = self._made = threading.Condition()
+        return made
+
+    def _resolved_unwatched(self, result: Any, exception: BaseException | None) -> bool:
+        """Resolve this future if nothing waits on it or holds its lock (it has no Condition
+        yet); False if it has one, or has ended, for the base class's way (and its error)."""
+        with _MAKING:
+            if self._made is not None or self._state != PENDING:
+                return False
+            self._result = result
+            self._exception = exception
+            self._state = FINISHED
+        return True
+
+    def set_result(self, result: T) -> None:
+        if not self._resolved_unwatched(result, None):
+            super().set_result(result)
+
+    def done(self) -> bool:
+        return self._state in _ENDED  # one read: an ended future stays ended
 
     @property
     def expr(self) -> Expr[T]:
@@ -59,6 +107,9 @@ class PlaitFuture(concurrent.futures.Future[T]):
 
     @user_facing
     def result(self, timeout: float | None = None) -> T:
+        # Ended well (the state is set last): the value, without the Condition.
+        if self._state == FINISHED and self._exception is None:
+            return self._result  # type: ignore[return-value]  # a T, set with the state
         return super().result(timeout)
 
     def set_exception(self, exception: BaseException | None) -> None:
@@ -70,7 +121,8 @@ class PlaitFuture(concurrent.futures.Future[T]):
                 f"the Runtime running {self.expr.label()} was shut down before it finished "
                 "(its with block ended or shutdown() was called), which cancels the work left"
             )
-        super().set_exception(exception)
+        if not self._resolved_unwatched(None, exception):
+            super().set_exception(exception)
 
     def cancel(self) -> bool:
         if not super().cancel():

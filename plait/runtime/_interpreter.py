@@ -204,6 +204,24 @@ class Interpreter(Tasks, AppChecks):
             self._notify_root(root)
         return root
 
+    def admit_watched(self, expr: Expr[Any], future: concurrent.futures.Future[Any]) -> Root:
+        """``watch(admit(expr), future)``: a user's submission, its calls' apps checked already.
+
+        The seed's eager idiom submits one new call without inputs at a time, thousands a
+        second: its node goes straight to ``ready`` with the root its only user, without
+        ``admit``'s walk (a graph of one leaf) and the link that finds no other users.
+        """
+        key = expr._key
+        if not isinstance(expr, Call) or expr.deps or key in self.index:
+            return self.watch(self.admit(expr), future)
+        node = self.index[key] = Node(expr)
+        self.unsettled += 1
+        self.collector.busy()
+        self.ready.append(node)
+        node.users = 1
+        node.dependents = root = Root(future, node)
+        return root
+
     # -- running -------------------------------------------------------------------
 
     def drain(self) -> None:

@@ -189,7 +189,7 @@ class Runtime:
         future = self._future(expr)
         # The seed's idiom is an app call a future, its arguments calls or futures: their apps
         # are checked here, cheaply; a graph's deeper nodes are checked when it is admitted.
-        self._interpreter.check_calls((expr, *expr.children()))
+        self._interpreter.check_submitted(expr)
         with self._inbox_lock:
             if self._closed:
                 raise RuntimeError(_SHUT_DOWN)
@@ -224,7 +224,7 @@ class Runtime:
             if future._cancelling:
                 continue
             try:
-                future._root = root = interpreter.watch(interpreter.admit(expr), future)
+                future._root = root = interpreter.admit_watched(expr, future)
             except Exception as error:
                 # Cancelled while its admission failed: it has ended, and the rest of the inbox still waits.
                 with contextlib.suppress(concurrent.futures.InvalidStateError):

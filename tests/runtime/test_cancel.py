@@ -183,16 +183,16 @@ def test_a_submission_cancelled_while_its_admission_fails_ends_cancelled_and_the
     with pl.Runtime(executors=[pl.ThreadExecutor(1)], progress=False) as rt:
         assert rt.run(after(0)) == 1
         entered, cancelled = threading.Event(), threading.Event()
-        admit = rt._interpreter.admit
+        admit = rt._interpreter.admit_watched
 
-        def admit_then_fail(expr: Any) -> Any:
+        def admit_then_fail(expr: Any, future: Any) -> Any:
             if expr.label() == "after(1)":
                 entered.set()
                 cancelled.wait(10)
                 raise ValueError("admission failed")
-            return admit(expr)
+            return admit(expr, future)
 
-        rt._interpreter.admit = admit_then_fail  # type: ignore[method-assign]
+        rt._interpreter.admit_watched = admit_then_fail  # type: ignore[method-assign]
         future = rt.submit(after(1))
         assert entered.wait(10)
         assert future.cancel()

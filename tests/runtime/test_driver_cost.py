@@ -130,3 +130,36 @@ def test_admitting_submissions_takes_no_future_lock(monkeypatch: Any) -> None:
         assert gone.cancel()
         with pytest.raises(concurrent.futures.CancelledError):
             gone.result()
+
+
+def test_an_eager_call_is_admitted_without_a_graph_walk(monkeypatch: Any) -> None:
+    from plait.runtime._interpreter import Interpreter
+
+    walks: list[int] = []
+    new_nodes = Interpreter._new_nodes
+    monkeypatch.setattr(Interpreter, "_new_nodes", lambda self, expr: (walks.append(1), new_nodes(self, expr))[1])
+    with pl.Runtime([Counting()], progress=False) as rt:
+        futures = [rt.submit(noop(x)) for x in range(200)]
+        assert [f.result() for f in futures] == list(range(200))
+        # Each submission of a call without inputs was walked as a graph of one node.
+        assert walks == [], len(walks)
+        # A call with an input still is: a call of a future.
+        assert rt.submit(noop(futures[7])).result() == 7
+        assert len(walks) == 1, len(walks)
+
+
+def test_eager_calls_of_one_app_are_checked_once_and_a_stray_one_still_raises_in_the_caller(monkeypatch: Any) -> None:
+    from plait.runtime._interpreter import Interpreter
+
+    checked: list[str] = []
+    check = Interpreter.check_app
+    monkeypatch.setattr(Interpreter, "check_app", lambda self, app: (checked.append(app.name), check(self, app))[1])
+    with pl.Runtime([Counting()], progress=False) as rt:
+        futures = [rt.submit(noop(x)) for x in range(200)]
+        assert [f.result() for f in futures] == list(range(200))
+        # Each submission checked its app in the caller, and again on the loop (400 on main).
+        assert checked == ["noop"], len(checked)
+        for _ in range(2):  # refused each time, with noop's submissions between
+            with pytest.raises(ValueError, match="app stray asks for executor 'elsewhere'"):
+                rt.submit(stray(1))
+            assert rt.submit(noop(1)).result() == 1

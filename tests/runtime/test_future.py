@@ -1,0 +1,115 @@
+"""PlaitFuture makes its Condition only when something waits on it, and stays a concurrent.futures.Future."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+import plait as pl
+from plait.runtime._future import PlaitFuture
+
+GATE = threading.Event()
+
+
+@pl.app(pure=False)
+def noop(x: int) -> int:
+    return x
+
+
+@pl.app(pure=False)
+def gated(x: int) -> int:
+    GATE.wait(10)
+    return x
+
+
+@pl.app
+def fails(x: int) -> int:
+    raise KeyError(x)
+
+
+@pytest.fixture
+def threads() -> Iterator[pl.Runtime]:
+    GATE.clear()
+    with pl.Runtime([pl.ThreadExecutor(2)], progress=False) as rt:
+        yield rt
+    GATE.set()
+
+
+def _conditions(futures: list[PlaitFuture[Any]]) -> int:
+    return sum(isinstance(value, threading.Condition) for f in futures for value in vars(f).values())
+
+
+def test_a_future_that_ends_before_anyone_waits_makes_no_condition(threads: pl.Runtime) -> None:
+    futures = [threads.submit(noop(x)) for x in range(200)]
+    deadline = time.monotonic() + 10
+    while not all(f.done() for f in futures) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert [f.result() for f in futures] == list(range(200))
+    # Each made a threading.Condition (most of a future's cost), and took it to end and to be read.
+    assert _conditions(futures) == 0
+
+
+def test_a_plait_future_has_every_field_of_a_concurrent_future(threads: pl.Runtime) -> None:
+    # PlaitFuture sets the base class's fields itself (its Condition when first read): a
+    # Python that adds one must show here, not as an AttributeError in concurrent.futures.
+    future = threads.submit(noop(1))
+    assert future.result(10) == 1
+    assert set(vars(concurrent.futures.Future())) - {"_condition"} <= set(vars(future))
+    assert isinstance(future._condition, threading.Condition)
+
+
+def test_a_result_waited_for_before_the_end_arrives(threads: pl.Runtime) -> None:
+    futures = [threads.submit(gated(x)) for x in range(20)]
+    got: list[int] = []
+    waiter = threading.Thread(target=lambda: got.extend(f.result(10) for f in futures))
+    waiter.start()
+    time.sleep(0.05)
+    GATE.set()
+    waiter.join(10)
+    assert got == list(range(20))
+
+
+def test_wait_as_completed_and_callbacks_before_and_after_the_end(threads: pl.Runtime) -> None:
+    early = [threads.submit(gated(x)) for x in range(5)]
+    called: list[int] = []
+    for f in early:
+        f.add_done_callback(lambda f: called.append(f.result()))
+    done, pending = concurrent.futures.wait(early, timeout=0.01)
+    assert (done, len(pending)) == (set(), 5)
+    GATE.set()
+    assert sorted(f.result() for f in concurrent.futures.as_completed(early, timeout=10)) == list(range(5))
+    assert sorted(called) == list(range(5))
+    late = threads.submit(noop(7))
+    while not late.done():
+        time.sleep(0.001)
+    late.add_done_callback(lambda f: called.append(f.result()))  # ended without a Condition: called at once
+    assert called[-1] == 7
+    assert concurrent.futures.wait([late], timeout=0).done == {late}
+    assert asyncio.run(_awaited(late)) == 7
+
+
+async def _awaited(future: PlaitFuture[int]) -> int:
+    return await future
+
+
+def test_cancel_and_failure_end_a_future_as_before(threads: pl.Runtime) -> None:
+    held = threads.submit(gated(1))
+    assert held.cancel() and held.cancelled() and held.done()
+    with pytest.raises(concurrent.futures.CancelledError):
+        held.result(10)
+    failed = threads.submit(fails(2))
+    with pytest.raises(KeyError):
+        failed.result(10)
+    assert isinstance(failed.exception(), KeyError)
+    ended = threads.submit(noop(3))
+    assert ended.result(10) == 3
+    assert not ended.cancel()
+    with pytest.raises(concurrent.futures.InvalidStateError):
+        ended.set_result(4)
+    assert ended.result() == 3
