@@ -54,13 +54,14 @@ class PoolTable:
     tasks and pools come and go, so that nothing walks every pool per task or per turn of
     the loop (with a thousand pools, that was the driver's cost)."""
 
-    __slots__ = ("limits", "pending", "placed", "pools", "prefetch", "room", "waiting")
+    __slots__ = ("idle", "limits", "pending", "placed", "pools", "prefetch", "room", "waiting")
 
     def __init__(self, prefetch: int) -> None:
         self.prefetch = prefetch
         self.pools: dict[bytes, RegisteredPool] = {}  # by identity
         self.pending: deque[AnyEncoded] = deque()  # in submission order; cancelled ones are skipped
         self.room: dict[bytes, RegisteredPool] = {}  # pools that may be sent more, as they got room
+        self.idle: dict[bytes, RegisteredPool] = {}  # those of them with a worker that holds no task
         self.limits = 0  # the sum of the registered pools' limits
         self.waiting: dict[int, AnyEncoded] = {}  # the pending tasks, by id
         self.placed: dict[int, RegisteredPool] = {}  # the pool each task in flight was sent to
@@ -79,6 +80,7 @@ class PoolTable:
         del self.pools[pool.identity]
         self.limits -= pool.limit
         self.room.pop(pool.identity, None)
+        self.idle.pop(pool.identity, None)
 
     def drain(self, pool: RegisteredPool) -> None:
         """Send ``pool`` nothing more."""
@@ -142,13 +144,13 @@ class PoolTable:
             return batches
         # Idle workers first, wherever they are; then each pool's prefetch room. So two
         # long tasks go to two idle pools, not one running and one waiting in the other.
-        for fill_prefetch in (False, True):
-            for pool in self.room.values():
+        # Each pass visits only pools it can fill: a pool it fills but for the last.
+        for pools, fill_prefetch in ((self.idle, False), (self.room, True)):
+            for pool in pools.values():
                 if not self.pending:
                     break
                 holds = pool.limit if fill_prefetch else pool.workers
-                if len(pool.inflight) < holds:
-                    self._fill(pool, holds, *batches.setdefault(pool, ([], [])))
+                self._fill(pool, holds, *batches.setdefault(pool, ([], [])))
         for pool in batches:
             self._update_room(pool)
         return batches
@@ -188,11 +190,20 @@ class PoolTable:
     # -- indexes -----------------------------------------------------------------------
 
     def _update_room(self, pool: RegisteredPool) -> None:
-        """Keep ``room`` true for ``pool``: in it while registered, not draining and under its limit."""
-        if not pool.draining and len(pool.inflight) < pool.limit and self.pools.get(pool.identity) is pool:
-            self.room.setdefault(pool.identity, pool)
-        elif self.room.get(pool.identity) is pool:
-            del self.room[pool.identity]
+        """Keep ``room`` and ``idle`` true for ``pool``: in ``room`` while registered, not
+        draining and under its limit; in ``idle`` too while under its number of workers."""
+        identity, holds = pool.identity, len(pool.inflight)
+        if not pool.draining and holds < pool.limit and self.pools.get(identity) is pool:
+            self.room.setdefault(identity, pool)
+            if holds < pool.workers:
+                self.idle.setdefault(identity, pool)
+            elif self.idle.get(identity) is pool:
+                del self.idle[identity]
+            return
+        if self.room.get(identity) is pool:
+            del self.room[identity]
+        if self.idle.get(identity) is pool:
+            del self.idle[identity]
 
     def _set_limit(self, pool: RegisteredPool, limit: int) -> None:
         self.limits += limit - pool.limit

@@ -1,6 +1,7 @@
 """The ZMQExecutor's dispatch state on its own, without a socket: which pool gets which
 task, what a result, a cancel, a drain or a loss gives back, and that the indexes (the
-pools with room, the sum of their limits, where each task is) stay true through them."""
+pools with room, those with an idle worker, the sum of their limits, where each task is)
+stay true through them."""
 
 from __future__ import annotations
 
@@ -49,6 +50,7 @@ def assert_indexes_true(table: PoolTable) -> None:
     assert table.limits == sum(pool.limit for pool in table.pools.values())
     with_room = [p for p in table.pools.values() if not p.draining and len(p.inflight) < p.limit]
     assert sorted(table.room) == sorted(p.identity for p in with_room)
+    assert sorted(table.idle) == sorted(p.identity for p in with_room if len(p.inflight) < p.workers)
     assert table.placed == {i: p for p in table.pools.values() for i in p.inflight}
     assert set(table.waiting) <= {t.spec.task_id for t in table.pending}
 
@@ -141,3 +143,27 @@ def test_failing_the_pending_tasks_ends_each_once_and_leaves_none_waiting(loop: 
 
 def test_the_pool_record_names_itself() -> None:
     assert RegisteredPool(b"x", "zmq-0", "node7", 1, 0.0).where() == "pool zmq-0 on node7"
+
+
+class CountingDict(dict[int, EncodedTask]):
+    """A pool's in-flight tasks that count how often their number is asked: a visit to the pool."""
+
+    asked = 0
+
+    def __len__(self) -> int:
+        type(self).asked += 1
+        return super().__len__()
+
+
+def test_a_dispatch_visits_only_pools_it_can_fill_not_every_pool_with_room(loop: asyncio.AbstractEventLoop) -> None:
+    table = PoolTable(prefetch=8)
+    pools = [table.add(bytes([i]), f"P{i}", "h", workers=1, now=0.0) for i in range(100)]
+    queued(table, loop, 100)
+    assert all(len(rows) == 1 for rows in sent(table).values()), "a task per pool, for its idle worker"
+    for pool in pools:  # every worker busy, every pool with prefetch room left
+        pool.inflight = CountingDict(pool.inflight)
+    table.queue(task(loop, 100))
+    CountingDict.asked = 0
+    assert sent(table) == {"P0": [100]}
+    assert CountingDict.asked <= 4, f"a dispatch of one task looked at {CountingDict.asked} pools' tasks"
+    assert_indexes_true(table)
