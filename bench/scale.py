@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import Any
 
 import zmq
-from _trees import alternate, show, trees_of
+from _trees import alternate, child_figures, show, trees_of
 
 import plait as pl
 from plait._version import __version__
@@ -302,25 +302,8 @@ def lose(
 
 
 def run_child(args: argparse.Namespace, tree: str, pools: int, kill: float) -> dict[str, Any]:
-    env = {**os.environ, "PYTHONPATH": str(Path(tree).resolve())}
-    argv = [
-        sys.executable,
-        __file__,
-        "--child",
-        str(pools),
-        "--workers",
-        str(args.workers),
-        "--tasks",
-        str(args.tasks),
-        "--per-process",
-        str(args.per_process),
-        "--kill",
-        str(kill),
-    ]
-    done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=1800, check=False)
-    if done.returncode != 0:
-        raise RuntimeError(f"{pools} pools on {tree}: failed ({done.returncode}):\n{done.stderr[-3000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+    options = ["--workers", str(args.workers), "--tasks", str(args.tasks), "--per-process", str(args.per_process)]
+    return child_figures(__file__, tree, [str(pools), *options, "--kill", str(kill)])
 
 
 def side_by_side(args: argparse.Namespace, tree: str) -> dict[str, float]:
