@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import functools
 import itertools
 from collections import deque
 from collections.abc import Callable, Mapping
@@ -70,6 +71,7 @@ class Interpreter(Tasks, AppChecks):
             label: executor.submit_calling if isinstance(executor, CallingExecutor) else None
             for label, executor in self.executors.items()
         }
+        self.told = {label: functools.partial(self._task_ended, label) for label in self.executors}
         self.staging = {label: executor_staging(executor) for label, executor in self.executors.items()}
         self.inflight = dict.fromkeys(self.executors, 0)
         self.live = 0

@@ -53,7 +53,8 @@ class Tasks(Settling):
     monitor: Monitor | None
     keep_call: Callable[[TaskSpec], None] | None  # a monitor that keeps calls for plait debug
     queues: dict[str, deque[Node]]
-    calling: dict[str, Callable[[TaskSpec, Done], None] | None]  # an executor's submit_calling, if it has one
+    calling: dict[str, Callable[[TaskSpec, Done, Node], None] | None]  # an executor's submit_calling, if it has one
+    told: dict[str, Done]  # what each executor tells a task's end to (by submit_calling)
     staging: dict[str, Staging]
     inflight: dict[str, int]
     live: int  # tasks queued, sent, or waiting to retry
@@ -123,32 +124,42 @@ class Tasks(Settling):
             self._event("pending", node, app)
 
     def _pump(self, label: str) -> None:
-        executor, queue, calling = self.executors[label], self.queues[label], self.calling[label]
+        executor, queue = self.executors[label], self.queues[label]
+        calling, told, monitor = self.calling[label], self.told[label], self.monitor
         capacity = executor.capacity  # a property that may sum over pools: read once a pump
-        while queue and self.inflight[label] < capacity:
-            node = queue.popleft()
-            if node.state != QUEUED:
-                continue
-            node.state = RUNNING
-            self.inflight[label] += 1
-            # A task's id is made when first needed (the monitor's pending event, else here):
-            # a million queued calls hold no million ints. A retry keeps its id.
-            node.task_id = node.task_id or next(self.task_ids)
-            node.value = spec = self._spec(node)
-            if calling is not None:  # no future per task: see backends/_completion.py
-                calling(spec, functools.partial(self._task_ended, node, node.task_id, label))
-            else:
-                executor.submit(spec).add_done_callback(functools.partial(self._task_done, node, node.task_id, label))
-            if self.monitor is not None:
-                self._event("dispatched", node, None, executor=label)
+        inflight = self.inflight[label]
+        try:
+            while queue and inflight < capacity:
+                node = queue.popleft()
+                if node.state != QUEUED:
+                    continue
+                node.state = RUNNING
+                inflight += 1
+                # A task's id is made when first needed (the monitor's pending event, else here):
+                # a million queued calls hold no million ints. A retry keeps its id.
+                if not node.task_id:
+                    node.task_id = next(self.task_ids)
+                node.value = spec = self._spec(node)
+                if calling is not None:  # no future per task: see backends/_completion.py
+                    calling(spec, told, node)
+                else:
+                    executor.submit(spec).add_done_callback(functools.partial(self._task_done, label, node))
+                if monitor is not None:
+                    self._event("dispatched", node, None, executor=label)
+        finally:  # counted here, once a pump: a task's end is told at a later turn, never during it
+            self.inflight[label] = inflight
 
-    def _task_done(self, node: Node, task_id: int, label: str, future: asyncio.Future[TaskResult]) -> None:
-        self._task_ended(node, task_id, label, None if future.cancelled() else future.result())
+    def _task_done(self, label: str, node: Node, future: asyncio.Future[TaskResult]) -> None:
+        self._task_ended(label, node, None if future.cancelled() else future.result())
 
-    def _task_ended(self, node: Node, task_id: int, label: str, result: TaskResult | None) -> None:
-        """The task ``task_id`` of ``node`` ended with ``result`` (None: it was cancelled)."""
+    def _task_ended(self, label: str, node: Node, result: TaskResult | None) -> None:
+        """A task of ``node`` on ``label`` ended with ``result`` (None: it was cancelled).
+
+        Only a running node's task counts: one cancelled or failed meanwhile has settled
+        (and a retry is sent only once the attempt before it has ended).
+        """
         self.inflight[label] -= 1
-        if node.state == RUNNING and node.task_id == task_id:
+        if node.state == RUNNING:
             if result is None:
                 self._fail(node, concurrent.futures.CancelledError())
             else:

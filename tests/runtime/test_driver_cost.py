@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -115,3 +116,28 @@ def test_admitting_submissions_takes_no_future_lock(monkeypatch: Any) -> None:
         gone.cancel()
         with pytest.raises(concurrent.futures.CancelledError):
             gone.result()
+
+
+class Calling(pl.ThreadExecutor):
+    """Answers each task at the next turn through ``submit_calling``, keeping every callback it is handed."""
+
+    def __init__(self) -> None:
+        super().__init__(1)
+        self.callbacks: list[Callable[..., None]] = []  # kept, so no two are one object by a reused id
+
+    def submit(self, spec: pl.TaskSpec) -> asyncio.Future[pl.TaskResult]:
+        raise AssertionError("the runtime used a future")
+
+    def submit_calling(self, spec: pl.TaskSpec, done: Callable[..., None], *tag: Any) -> None:
+        self.callbacks.append(done)
+        result = pl.TaskResult(spec.task_id, spec.fn(*spec.args, **spec.kwargs))
+        asyncio.get_running_loop().call_soon(done, *tag, result)  # (main had no tag: done(result))
+
+
+def test_an_executor_that_tells_ends_by_call_is_handed_one_callback_for_all_its_tasks() -> None:
+    executor = Calling()
+    with pl.Runtime([executor], progress=False) as rt:
+        assert rt.run(pl.traverse(noop, range(TASKS))) == list(range(TASKS))
+    # Which node a task was is told back with its end (its tag): no callable made per task.
+    assert len(executor.callbacks) == TASKS
+    assert len({id(done) for done in executor.callbacks}) == 1
