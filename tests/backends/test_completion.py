@@ -10,24 +10,26 @@ from typing import Any
 import pytest
 
 import plait as pl
-from plait.backends._completion import CallingExecutor, Completion, Done, Endings
+from plait.backends._completion import CallingExecutor, Completion, Done, Ended, Endings
 from plait.backends._encoding import TaskEncoder
 from plait.backends._task import TaskResult, TaskSpec
 
 
-def test_ends_are_told_at_the_next_turn_in_order_once_each() -> None:
+def test_ends_are_told_at_the_next_turn_in_order_once_each_callback_once() -> None:
     told: list[tuple[str, Any]] = []
     problems: list[dict[str, Any]] = []
 
-    def done(name: str, result: TaskResult | None) -> None:
-        if name == "b":
-            raise RuntimeError("a callback's bug")
-        told.append((name, result and result.value))
+    def done(ended: Ended) -> None:
+        told.extend((name, result and result.value) for name, result in ended)
+
+    def buggy(ended: Ended) -> None:
+        raise RuntimeError("a callback's bug")
 
     async def main() -> None:
         asyncio.get_running_loop().set_exception_handler(lambda loop, context: problems.append(context))
         endings = Endings()
-        a, b, c = (Completion(endings, done, name) for name in "abc")
+        a, c = (Completion(endings, done, name) for name in "ac")
+        b = Completion(endings, buggy, "b")
         c.set_result(TaskResult(3, value="c's"))
         b.set_result(TaskResult(2, value="b's"))
         assert a.cancel() and not a.cancel() and a.done()
@@ -35,7 +37,7 @@ def test_ends_are_told_at_the_next_turn_in_order_once_each() -> None:
             c.set_result(TaskResult(3, value="again"))
         assert told == []  # never from within the executor's own code
         await asyncio.sleep(0)
-        assert told == [("c", "c's"), ("a", None)]  # b's bug reported, the others still told
+        assert told == [("c", "c's"), ("a", None)]  # b's callback's bug reported, the others still told
         assert [type(p["exception"]) for p in problems] == [RuntimeError]
 
     asyncio.run(main())
@@ -70,8 +72,8 @@ def test_the_runtime_takes_ends_by_call_from_an_executor_that_offers_it() -> Non
 def test_a_task_submitted_by_call_is_one_object_in_the_executors_books() -> None:
     told: list[tuple[str, Any]] = []
 
-    def done(tag: str, result: TaskResult | None) -> None:
-        told.append((tag, result and (result.value, type(result.error))))
+    def done(ended: Ended) -> None:
+        told.extend((tag, result and (result.value, type(result.error))) for tag, result in ended)
 
     async def main() -> None:
         encoder, endings = TaskEncoder("zmq"), Endings()

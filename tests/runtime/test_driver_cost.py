@@ -131,7 +131,8 @@ class Calling(pl.ThreadExecutor):
     def submit_calling(self, spec: pl.TaskSpec, done: Callable[..., None], *tag: Any) -> None:
         self.callbacks.append(done)
         result = pl.TaskResult(spec.task_id, spec.fn(*spec.args, **spec.kwargs))
-        asyncio.get_running_loop().call_soon(done, *tag, result)  # (main had no tag: done(result))
+        ended = [(tag[0], result)] if tag else result  # main's callback, one per task, took the result alone
+        asyncio.get_running_loop().call_soon(done, ended)
 
 
 def test_an_executor_that_tells_ends_by_call_is_handed_one_callback_for_all_its_tasks() -> None:
