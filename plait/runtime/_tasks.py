@@ -148,9 +148,16 @@ class Tasks(Settling):
             self.inflight[label] = inflight
 
     def _task_done(self, label: str, node: Node, future: asyncio.Future[TaskResult]) -> None:
-        self._tasks_ended(label, [(node, None if future.cancelled() else future.result())])
+        self._settle_ended(label, [(node, None if future.cancelled() else future.result())])
+        self.drain_soon()  # each future that ended this turn calls here: one drain after them all
 
     def _tasks_ended(self, label: str, ended: Ended) -> None:
+        """What a calling executor tells: its tasks that ended in one turn, all at once. So they
+        are drained at once too: what they freed goes out in this turn, not the next."""
+        self._settle_ended(label, ended)
+        self.drain()
+
+    def _settle_ended(self, label: str, ended: Ended) -> None:
         """Tasks on ``label`` ended: each node with its result (None: it was cancelled).
 
         Only a running node's task counts: one cancelled or failed meanwhile has settled
@@ -169,7 +176,6 @@ class Tasks(Settling):
                 asyncio.get_running_loop().call_exception_handler(
                     {"message": f"settling {node.label()} raised", "exception": error}
                 )
-        self.drain_soon()
 
     def _task_result(self, node: Node, result: TaskResult, label: str) -> None:
         expr = node.expr

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -112,6 +113,9 @@ def test_admitting_submissions_takes_no_future_lock(monkeypatch: Any) -> None:
         assert [f.result() for f in futures] == list(range(200))
         # Each submission asked whether it was cancelled twice, under the future's lock.
         assert on_the_loop == [], len(on_the_loop)
+        # A cancel before its admission is still seen. The loop is held meanwhile: else it may
+        # admit and run the task before the cancel (the loop thread can take the GIL at submit).
+        rt._loop.call_soon_threadsafe(time.sleep, 0.2)
         gone = rt.submit(noop(-1))
         gone.cancel()
         with pytest.raises(concurrent.futures.CancelledError):
@@ -142,3 +146,19 @@ def test_an_executor_that_tells_ends_by_call_is_handed_one_callback_for_all_its_
     # Which node a task was is told back with its end (its tag): no callable made per task.
     assert len(executor.callbacks) == TASKS
     assert len({id(done) for done in executor.callbacks}) == 1
+
+
+def test_what_tasks_told_by_call_free_is_started_in_the_turn_they_are_told(monkeypatch: Any) -> None:
+    from plait.runtime._interpreter import Interpreter
+
+    later: list[str] = []
+    drain_soon = Interpreter.drain_soon
+    monkeypatch.setattr(Interpreter, "drain_soon", lambda self: (later.append("drain"), drain_soon(self))[1])
+    chain = noop(0)
+    for _ in range(20):
+        chain = noop(chain)
+    with pl.Runtime([Calling()], progress=False) as rt:
+        assert rt.run(chain) == 0
+    # Each link's end is drained as it is told, so the next link goes out in that turn,
+    # not a turn later (a chain's latency: a turn of the loop per link, twice).
+    assert later == [], len(later)
