@@ -50,7 +50,7 @@ class CallingTask(Completion):
     __slots__ = ("call", "fn", "spec")
 
     def __init__(self, endings: Endings, done: Done, tag: Any, spec: TaskSpec) -> None:
-        super().__init__(endings, done, tag)
+        self._endings, self._done, self._tag, self._ended = endings, done, tag, False  # Completion's, without its call
         self.spec = spec
         self.call = self.fn = b""
 
