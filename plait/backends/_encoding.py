@@ -3,27 +3,24 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Generic, TypeVar, overload
+from typing import Any
 
 import attrs
 
-from plait.backends._completion import Completion
+from plait.backends._completion import Completion, Done, Endings
 from plait.backends._records import Task
 from plait.backends._task import TaskResult, TaskSpec
 from plait.backends._wire import dumps_call, dumps_function
 
-__all__ = ["AnyEncoded", "Encoded", "EncodedTask", "TaskEncoder"]
-
-End = TypeVar("End", asyncio.Future[TaskResult], Completion)
+__all__ = ["AnyEncoded", "CallingTask", "EncodedTask", "TaskEncoder"]
 
 
 @attrs.define(eq=False)
-class Encoded(Generic[End]):
-    """A submitted task with its pickled call and function, and how its end is told: the
-    future of its result (``submit``), or a ``Completion`` (``submit_calling``)."""
+class EncodedTask:
+    """A submitted task with its pickled call and function, and the future of its result."""
 
     spec: TaskSpec
-    future: End
+    future: asyncio.Future[TaskResult]
     call: bytes
     fn: bytes
 
@@ -46,38 +43,53 @@ class Encoded(Generic[End]):
         return Task(spec.task_id, spec.name, spec.fn_key, spec.timeout, self.fn if with_function else None, self.call)
 
 
-EncodedTask = Encoded[asyncio.Future[TaskResult]]
-AnyEncoded = EncodedTask | Encoded[Completion]  # what an executor offering both ways keeps
+class CallingTask(Completion):
+    """A task submitted with ``submit_calling``, with its pickled call and function: its own
+    completion, so one object a task where a future's place is taken (``future`` is itself)."""
+
+    __slots__ = ("call", "fn", "spec")
+
+    def __init__(self, endings: Endings, done: Done, tag: Any, spec: TaskSpec) -> None:
+        self._endings, self._done, self._tag, self._ended = endings, done, tag, False  # Completion's, without its call
+        self.spec = spec
+        self.call = self.fn = b""
+
+    @property
+    def future(self) -> CallingTask:
+        return self
+
+
+AnyEncoded = EncodedTask | CallingTask  # what an executor offering both ways keeps
 
 
 class TaskEncoder:
     """Pickles what an executor sends to other processes, each function only once.
 
     A task that cannot be pickled is failed at once, on its own, with an error that
-    names the app and the argument: its future (or ``end``) is already done.
+    names the app and the argument: its future (or completion) is already done, and its
+    call empty (a pickle never is).
     """
 
     def __init__(self, label: str) -> None:
         self.label = label
         self._functions: dict[bytes, bytes] = {}
 
-    @overload
-    def encode(self, spec: TaskSpec) -> EncodedTask: ...
+    def encode(self, spec: TaskSpec) -> EncodedTask:
+        future: asyncio.Future[TaskResult] = asyncio.get_running_loop().create_future()
+        return EncodedTask(spec, future, *self._pickled(spec, future))
 
-    @overload
-    def encode(self, spec: TaskSpec, end: Completion) -> Encoded[Completion]: ...
+    def encode_calling(self, spec: TaskSpec, endings: Endings, done: Done, tag: Any) -> CallingTask:
+        task = CallingTask(endings, done, tag, spec)
+        task.call, task.fn = self._pickled(spec, task)
+        return task
 
-    def encode(self, spec: TaskSpec, end: Completion | None = None) -> EncodedTask | Encoded[Completion]:
-        if end is None:
-            return self._encoded(spec, asyncio.get_running_loop().create_future())
-        return self._encoded(spec, end)
-
-    def _encoded(self, spec: TaskSpec, end: End) -> Encoded[End]:
+    def _pickled(self, spec: TaskSpec, end: asyncio.Future[TaskResult] | Completion) -> tuple[bytes, bytes]:
+        """The call's pickle and the function's; empty ones, ``end`` failed, if either will not pickle."""
         try:
             fn = self._functions.get(spec.fn_key)
             if fn is None:
                 fn = self._functions[spec.fn_key] = dumps_function(spec)
-            return Encoded(spec, end, dumps_call(spec), fn)
+            return dumps_call(spec), fn
         except TypeError as error:
             end.set_result(TaskResult(spec.task_id, error=error, worker=self.label))
-            return Encoded(spec, end, b"", b"")
+            return b"", b""

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import functools
 import itertools
 from collections import deque
 from collections.abc import Callable, Mapping
@@ -26,7 +27,7 @@ from plait.dsl._collector import Collector
 from plait.dsl._expr import Attempt, Await, Bind, Call, Gather, Map, Pure
 from plait.runtime._app_checks import AppChecks
 from plait.runtime._hooks import Memo, Monitor
-from plait.runtime._nodes import BOUND, DONE, FAILED, RUNNING, WAITING, Joining, Node, Root, node_of
+from plait.runtime._nodes import BOUND, DONE, FAILED, NO_INPUTS, RUNNING, WAITING, Joining, Node, Root, node_of
 from plait.runtime._settling import ABANDON, FAIL, UNLINKED
 from plait.runtime._tasks import ENDINGS, Tasks, _expr_in, executor_staging
 from plait.runtime._tracebacks import user_frames
@@ -36,6 +37,7 @@ __all__ = ["Interpreter", "Root"]
 # Calls not started yet are started while their executor's queue and tasks in flight are
 # fewer than this many times its capacity: its next credit is always queued.
 QUEUED_AHEAD = 2
+NO_VALUES: tuple[Any, ...] = NO_INPUTS  # the values of a node without inputs
 
 
 class Interpreter(Tasks, AppChecks):
@@ -70,6 +72,7 @@ class Interpreter(Tasks, AppChecks):
             label: executor.submit_calling if isinstance(executor, CallingExecutor) else None
             for label, executor in self.executors.items()
         }
+        self.told = {label: functools.partial(self._tasks_ended, label) for label in self.executors}
         self.staging = {label: executor_staging(executor) for label, executor in self.executors.items()}
         self.inflight = dict.fromkeys(self.executors, 0)
         self.live = 0
@@ -268,9 +271,10 @@ class Interpreter(Tasks, AppChecks):
                 continue
             room = QUEUED_AHEAD * self.executors[label].capacity - len(self.queues[label]) - self.inflight[label]
             while calls and room > 0:
-                node = self._unstarted_node(calls.popleft())
+                call = calls.popleft()
+                node = self._unstarted_node(call)
                 if node is not None:
-                    self._start(node)
+                    self._start_call(node, call, NO_VALUES)  # a call without inputs: no list of their values
                     room -= 1
 
     def _starved(self) -> bool:

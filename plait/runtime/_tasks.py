@@ -11,13 +11,13 @@ import concurrent.futures
 import functools
 import itertools
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import msgspec
 
 from plait.backends import Executor, TaskResult, TaskSpec, TaskUsage, WorkerLost
-from plait.backends._completion import Done
+from plait.backends._completion import Done, Ended
 from plait.dsl import App, Retry
 from plait.dsl._args import ATOMS, substitute
 from plait.dsl._expr import Call, Expr
@@ -53,7 +53,8 @@ class Tasks(Settling):
     monitor: Monitor | None
     keep_call: Callable[[TaskSpec], None] | None  # a monitor that keeps calls for plait debug
     queues: dict[str, deque[Node]]
-    calling: dict[str, Callable[[TaskSpec, Done], None] | None]  # an executor's submit_calling, if it has one
+    calling: dict[str, Callable[[TaskSpec, Done, Node], None] | None]  # an executor's submit_calling, if it has one
+    told: dict[str, Done]  # what each executor tells its tasks' ends to (by submit_calling)
     staging: dict[str, Staging]
     inflight: dict[str, int]
     live: int  # tasks queued, sent, or waiting to retry
@@ -69,7 +70,7 @@ class Tasks(Settling):
 
         def drain_soon(self) -> None: ...
 
-    def _start_call(self, node: Node, expr: Call[Any], values: list[Any]) -> None:
+    def _start_call(self, node: Node, expr: Call[Any], values: Sequence[Any]) -> None:
         app = expr.app
         if self.memo is not None and app.options.memoized:
             cached = self.memo.get(node.key)
@@ -82,13 +83,19 @@ class Tasks(Settling):
         if values:
             it = iter(values)
             args, kwargs = substitute(args, it), substitute(kwargs, it)
+        label = app.options.executor or self.default_label
         try:
-            fn = staged(app.fn, args, kwargs, self.staging[app.options.executor or self.default_label], app.name)
+            fn = staged(app.fn, args, kwargs, self.staging[label], app.name)
         except ValueError as error:
             self._fail(node, error)
             return
         node.value = QueuedCall(args, kwargs, fn) if values or fn is not None else None
-        self._queue(node, app)
+        node.state = QUEUED
+        self.live += 1
+        self.queues[label].append(node)
+        if self.monitor is not None:  # the states that end nothing are only the monitor's
+            node.task_id = next(self.task_ids)
+            self._event("pending", node, app)
 
     @staticmethod
     def _spec(node: Node) -> TaskSpec:
@@ -114,46 +121,61 @@ class Tasks(Settling):
             app.options.resources,
         )
 
-    def _queue(self, node: Node, app: App[Any, Any]) -> None:
-        node.state = QUEUED
-        self.live += 1
-        self.queues[app.options.executor or self.default_label].append(node)
-        if self.monitor is not None:  # the states that end nothing are only the monitor's
-            node.task_id = next(self.task_ids)
-            self._event("pending", node, app)
-
     def _pump(self, label: str) -> None:
-        executor, queue, calling = self.executors[label], self.queues[label], self.calling[label]
+        executor, queue = self.executors[label], self.queues[label]
+        calling, told, monitor = self.calling[label], self.told[label], self.monitor
         capacity = executor.capacity  # a property that may sum over pools: read once a pump
-        while queue and self.inflight[label] < capacity:
-            node = queue.popleft()
-            if node.state != QUEUED:
+        inflight = self.inflight[label]
+        try:
+            while queue and inflight < capacity:
+                node = queue.popleft()
+                if node.state != QUEUED:
+                    continue
+                node.state = RUNNING
+                inflight += 1
+                # A task's id is made when first needed (the monitor's pending event, else here):
+                # a million queued calls hold no million ints. A retry keeps its id.
+                if not node.task_id:
+                    node.task_id = next(self.task_ids)
+                node.value = spec = self._spec(node)
+                if calling is not None:  # no future per task: see backends/_completion.py
+                    calling(spec, told, node)
+                else:
+                    executor.submit(spec).add_done_callback(functools.partial(self._task_done, label, node))
+                if monitor is not None:
+                    self._event("dispatched", node, None, executor=label)
+        finally:  # counted here, once a pump: a task's end is told at a later turn, never during it
+            self.inflight[label] = inflight
+
+    def _task_done(self, label: str, node: Node, future: asyncio.Future[TaskResult]) -> None:
+        self._settle_ended(label, [(node, None if future.cancelled() else future.result())])
+        self.drain_soon()  # each future that ended this turn calls here: one drain after them all
+
+    def _tasks_ended(self, label: str, ended: Ended) -> None:
+        """What a calling executor tells: its tasks that ended in one turn, all at once. So they
+        are drained at once too: what they freed goes out in this turn, not the next."""
+        self._settle_ended(label, ended)
+        self.drain()
+
+    def _settle_ended(self, label: str, ended: Ended) -> None:
+        """Tasks on ``label`` ended: each node with its result (None: it was cancelled).
+
+        Only a running node's task counts: one cancelled or failed meanwhile has settled
+        (and a retry is sent only once the attempt before it has ended).
+        """
+        self.inflight[label] -= len(ended)
+        for node, result in ended:
+            if node.state != RUNNING:
                 continue
-            node.state = RUNNING
-            self.inflight[label] += 1
-            # A task's id is made when first needed (the monitor's pending event, else here):
-            # a million queued calls hold no million ints. A retry keeps its id.
-            node.task_id = node.task_id or next(self.task_ids)
-            node.value = spec = self._spec(node)
-            if calling is not None:  # no future per task: see backends/_completion.py
-                calling(spec, functools.partial(self._task_ended, node, node.task_id, label))
-            else:
-                executor.submit(spec).add_done_callback(functools.partial(self._task_done, node, node.task_id, label))
-            if self.monitor is not None:
-                self._event("dispatched", node, None, executor=label)
-
-    def _task_done(self, node: Node, task_id: int, label: str, future: asyncio.Future[TaskResult]) -> None:
-        self._task_ended(node, task_id, label, None if future.cancelled() else future.result())
-
-    def _task_ended(self, node: Node, task_id: int, label: str, result: TaskResult | None) -> None:
-        """The task ``task_id`` of ``node`` ended with ``result`` (None: it was cancelled)."""
-        self.inflight[label] -= 1
-        if node.state == RUNNING and node.task_id == task_id:
-            if result is None:
-                self._fail(node, concurrent.futures.CancelledError())
-            else:
-                self._task_result(node, result, label)
-        self.drain_soon()
+            try:
+                if result is None:
+                    self._fail(node, concurrent.futures.CancelledError())
+                else:
+                    self._task_result(node, result, label)
+            except Exception as error:  # a bug of ours with one task: reported, the others still told
+                asyncio.get_running_loop().call_exception_handler(
+                    {"message": f"settling {node.label()} raised", "exception": error}
+                )
 
     def _task_result(self, node: Node, result: TaskResult, label: str) -> None:
         expr = node.expr

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -163,3 +164,45 @@ def test_eager_calls_of_one_app_are_checked_once_and_a_stray_one_still_raises_in
             with pytest.raises(ValueError, match="app stray asks for executor 'elsewhere'"):
                 rt.submit(stray(1))
             assert rt.submit(noop(1)).result() == 1
+
+
+class Calling(pl.ThreadExecutor):
+    """Answers each task at the next turn through ``submit_calling``, keeping every callback it is handed."""
+
+    def __init__(self) -> None:
+        super().__init__(1)
+        self.callbacks: list[Callable[..., None]] = []  # kept, so no two are one object by a reused id
+
+    def submit(self, spec: pl.TaskSpec) -> asyncio.Future[pl.TaskResult]:
+        raise AssertionError("the runtime used a future")
+
+    def submit_calling(self, spec: pl.TaskSpec, done: Callable[..., None], *tag: Any) -> None:
+        self.callbacks.append(done)
+        result = pl.TaskResult(spec.task_id, spec.fn(*spec.args, **spec.kwargs))
+        ended = [(tag[0], result)] if tag else result  # main's callback, one per task, took the result alone
+        asyncio.get_running_loop().call_soon(done, ended)
+
+
+def test_an_executor_that_tells_ends_by_call_is_handed_one_callback_for_all_its_tasks() -> None:
+    executor = Calling()
+    with pl.Runtime([executor], progress=False) as rt:
+        assert rt.run(pl.traverse(noop, range(TASKS))) == list(range(TASKS))
+    # Which node a task was is told back with its end (its tag): no callable made per task.
+    assert len(executor.callbacks) == TASKS
+    assert len({id(done) for done in executor.callbacks}) == 1
+
+
+def test_what_tasks_told_by_call_free_is_started_in_the_turn_they_are_told(monkeypatch: Any) -> None:
+    from plait.runtime._interpreter import Interpreter
+
+    later: list[str] = []
+    drain_soon = Interpreter.drain_soon
+    monkeypatch.setattr(Interpreter, "drain_soon", lambda self: (later.append("drain"), drain_soon(self))[1])
+    chain = noop(0)
+    for _ in range(20):
+        chain = noop(chain)
+    with pl.Runtime([Calling()], progress=False) as rt:
+        assert rt.run(chain) == 0
+    # Each link's end is drained as it is told, so the next link goes out in that turn,
+    # not a turn later (a chain's latency: a turn of the loop per link, twice).
+    assert later == [], len(later)

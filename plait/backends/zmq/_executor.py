@@ -248,9 +248,9 @@ class ZMQExecutor(PoolLifecycle):
         self._queue(task)
         return task.future
 
-    def submit_calling(self, spec: TaskSpec, done: Done) -> None:
-        """``submit``, telling the result to ``done`` (see CallingExecutor): no future per task."""
-        self._queue(self._encoder.encode(spec, self._endings.completion(done)))
+    def submit_calling(self, spec: TaskSpec, done: Done, tag: Any) -> None:
+        """``submit``, telling ``tag`` and the result to ``done`` (see CallingExecutor): no future per task."""
+        self._queue(self._encoder.encode_calling(spec, self._endings, done, tag))
 
     def _queue(self, task: AnyEncoded) -> None:
         if not task.call:  # it could not be pickled (a pickle is never empty): it has ended already
