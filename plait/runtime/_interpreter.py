@@ -37,6 +37,10 @@ __all__ = ["Interpreter", "Root"]
 # Calls not started yet are started while their executor's queue and tasks in flight are
 # fewer than this many times its capacity: its next credit is always queued.
 QUEUED_AHEAD = 2
+# Calls started in one turn of the loop, at most: the executor sends what a turn queued
+# when the turn ends, so a graph larger than this, on executors with room for all of it
+# (1 024 pools of 64), starts running while the rest is started, not after.
+STARTED_PER_TURN = 4096
 NO_VALUES: tuple[Any, ...] = NO_INPUTS  # the values of a node without inputs
 
 
@@ -82,6 +86,7 @@ class Interpreter(Tasks, AppChecks):
         self.unstarted: dict[str, deque[Call[Any]]] = {label: deque() for label in self.executors}
         self.draining = False
         self.drain_scheduled = False
+        self.turn_share_spent = False  # STARTED_PER_TURN calls started: the rest at the scheduled drain
         self.task_ids = itertools.count(1)
         self.ended = dict.fromkeys(ENDINGS, 0)
         self.unsettled = 0
@@ -235,11 +240,14 @@ class Interpreter(Tasks, AppChecks):
         try:
             while True:
                 self._settle_and_start()
-                self._start_unstarted()
+                more = self._start_unstarted()
                 if self.work or self.ready:  # a call started from the memo: what it settled
                     continue
                 for label in self.queues:
                     self._pump(label)
+                if more:  # the rest next turn, once this turn's tasks are on their way
+                    self.drain_soon()
+                    break
                 if not self._starved():
                     break
         finally:
@@ -259,23 +267,32 @@ class Interpreter(Tasks, AppChecks):
             else:
                 break
 
-    def _start_unstarted(self) -> None:
-        """Start calls not started yet, of each executor whose queue is short.
+    def _start_unstarted(self) -> bool:
+        """Start calls not started yet, of each executor whose queue is short; whether
+        this turn's share (``STARTED_PER_TURN``) ran out with more to start.
 
         Only as many as keep its queue from running dry until the next drain (one follows
         every batch of ended tasks): a node is made for each as it starts, not for a
         million at once when they are admitted.
         """
+        if self.turn_share_spent:  # a drain later in the turn (ends told): the scheduled one starts more
+            return True
+        share = STARTED_PER_TURN
         for label, calls in self.unstarted.items():
             if not calls:
                 continue
             room = QUEUED_AHEAD * self.executors[label].capacity - len(self.queues[label]) - self.inflight[label]
             while calls and room > 0:
+                if share <= 0:
+                    self.turn_share_spent = True
+                    return True
                 call = calls.popleft()
                 node = self._unstarted_node(call)
                 if node is not None:
                     self._start_call(node, call, NO_VALUES)  # a call without inputs: no list of their values
                     room -= 1
+                    share -= 1
+        return False
 
     def _starved(self) -> bool:
         """Whether an executor has room, nothing queued and calls not started yet: its queue
@@ -303,6 +320,7 @@ class Interpreter(Tasks, AppChecks):
 
     def _scheduled_drain(self) -> None:
         self.drain_scheduled = False
+        self.turn_share_spent = False
         self.drain()
 
     def _do(self, node: Node, action: int, value: Any) -> None:

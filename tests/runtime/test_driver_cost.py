@@ -206,3 +206,37 @@ def test_what_tasks_told_by_call_free_is_started_in_the_turn_they_are_told(monke
     # Each link's end is drained as it is told, so the next link goes out in that turn,
     # not a turn later (a chain's latency: a turn of the loop per link, twice).
     assert later == [], len(later)
+
+
+class Batching(Calling):
+    """Room for every task at once; sends what each turn of the loop handed it when the turn
+    ends, as the ZMQExecutor does, and counts the tasks of each such batch."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.batches: list[int] = []
+
+    @property
+    def capacity(self) -> int:
+        return 3 * TASKS
+
+    def submit_calling(self, spec: pl.TaskSpec, done: Callable[..., None], *tag: Any) -> None:
+        if not self.batches or self.batches[-1] < 0:
+            self.batches.append(0)
+            asyncio.get_running_loop().call_soon(self._sent)
+        self.batches[-1] += 1
+        super().submit_calling(spec, done, *tag)
+
+    def _sent(self) -> None:
+        self.batches[-1] = -self.batches[-1]  # closed: the next task opens a batch
+
+
+def test_a_graph_larger_than_a_turns_share_starts_running_before_all_of_it_is_started(monkeypatch: Any) -> None:
+    from plait.runtime import _interpreter
+
+    monkeypatch.setattr(_interpreter, "STARTED_PER_TURN", 500)
+    executor = Batching()
+    with pl.Runtime([executor], progress=False) as rt:
+        assert rt.run(pl.traverse(noop, range(TASKS))) == list(range(TASKS))
+    # 2 000 calls, all with room: sent in four turns' batches, the first before the rest started.
+    assert [-size for size in executor.batches] == [500] * 4, executor.batches
