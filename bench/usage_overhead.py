@@ -16,22 +16,31 @@ hits both alike. Also times the worker-side measurement alone.
 
 Run: ``python bench/usage_overhead.py [--tasks N] [--rounds R] [--work S] [--worker-work S]
 [--interval S] [--executor KIND]``
+
+With ``--tree NAME=PATH`` (repeatable) it compares checkouts of plait instead, on
+``--executor`` (zmq unless said): each round runs every tree off and on, a fresh process
+each, and prints per tree the on/off ratio of tasks/s and what "on" adds to the CPU per
+task of the driver, the pool and the workers (``bench/_trees.py``).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import pickle
 import socket
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import cloudpickle
 import psutil
+from _trees import alternate, show, trees_of
 
 import plait as pl
 from plait.backends._records import HEADER, Result, Run, Start, Stop, Task, frame, read_results
@@ -63,23 +72,33 @@ def cpu_seconds(processes: list[psutil.Process]) -> float:
     return sum(t.user + t.system for t in times)
 
 
-def throughput(kind: str, args: argparse.Namespace, db: str, usage: bool) -> tuple[float, float, float]:
+def processes() -> dict[str, list[psutil.Process]]:
+    """This process and its descendants: the driver, the zmq pools (a child with children:
+    its launcher, which forks the workers) and the workers (the rest; launchers idle)."""
+    driver = psutil.Process()
+    children = driver.children(recursive=True)
+    pools = [p for p in driver.children() if p.children()]
+    return {"driver": [driver], "pool": pools, "workers": [p for p in children if p not in pools]}
+
+
+def throughput(kind: str, args: argparse.Namespace, db: str, usage: bool) -> tuple[float, dict[str, float]]:
     """For one run of ``args.tasks`` tasks: tasks per second, and CPU microseconds per task of
-    the driver and of everything (driver, pools, workers): CPU is what a busy machine runs out of."""
+    the driver, the pools, the workers and all of them: CPU is what a busy machine runs out of."""
     os.environ["PLAIT_TASK_USAGE"] = "1" if usage else "0"  # the workers started below inherit it
     try:
         executor = make(kind, args.interval if usage else None)
         with pl.Runtime([executor], monitor=db, progress=False) as rt:
             rt.run(work(-1, 0.0))  # workers up and the function shipped before the clock starts
-            everyone = [psutil.Process(), *psutil.Process().children(recursive=True)]
-            start, cpu, total = time.perf_counter(), time.process_time(), cpu_seconds(everyone)
+            who = processes()
+            before = {name: cpu_seconds(group) for name, group in who.items()}
+            start = time.perf_counter()
             rt.run(pl.gather(*(work(i, args.work) for i in range(args.tasks))))
             monitor = rt._interpreter.monitor
             if monitor is not None:
                 monitor.close()  # what is left to write is part of the cost
             rate = args.tasks / (time.perf_counter() - start)
-            per_task = 1e6 / args.tasks
-            return rate, (time.process_time() - cpu) * per_task, (cpu_seconds(everyone) - total) * per_task
+            cpu = {name: (cpu_seconds(group) - before[name]) * 1e6 / args.tasks for name, group in who.items()}
+            return rate, {**cpu, "all": sum(cpu.values())}
     finally:
         del os.environ["PLAIT_TASK_USAGE"]
 
@@ -150,7 +169,7 @@ def compare_worker_loop(args: argparse.Namespace) -> None:
 
 
 def compare(kind: str, args: argparse.Namespace, tmp: str) -> None:
-    runs: dict[bool, list[tuple[float, float, float]]] = {False: [], True: []}
+    runs: dict[bool, list[tuple[float, dict[str, float]]]] = {False: [], True: []}
     for round_ in range(args.rounds):
         for usage in (False, True) if round_ % 2 == 0 else (True, False):  # neither always goes first
             db = os.path.join(tmp, f"{kind}-{round_}-{usage}.db")
@@ -160,12 +179,36 @@ def compare(kind: str, args: argparse.Namespace, tmp: str) -> None:
     for what, pick in (("median", statistics.median), ("best", max)):
         off, on = pick([r[0] for r in runs[False]]), pick([r[0] for r in runs[True]])
         print(f"  {what}: off {off:,.0f} tasks/s, on {on:,.0f} tasks/s, on/off {on / off:.3f} (goal >= 0.98)")
-    for index, who in ((1, "driver"), (2, "all processes")):
-        off = statistics.median(r[index] for r in runs[False])
-        on = statistics.median(r[index] for r in runs[True])
-        print(f"  {who} CPU per task (median): off {off:.1f} us, on {on:.1f} us, on/off {on / off:.3f}")
+    for who in runs[False][0][1]:
+        off = statistics.median(r[1][who] for r in runs[False])
+        on = statistics.median(r[1][who] for r in runs[True])
+        print(f"  {who} CPU per task (median): off {off:.1f} us, on {on:.1f} us, more {on - off:.1f} us")
     print("  (CPU per task of all processes is the steadier measure on a shared machine: its inverse is throughput")
     print("   when the machine is saturated)")
+
+
+def run_child(tree: str, args: argparse.Namespace) -> dict[str, float]:
+    """One round for one tree: a run with usage off and one with it on, each in a fresh
+    process that imports plait from ``tree``; their ratio and differences."""
+    figures = {}
+    env = {**os.environ, "PYTHONPATH": str(Path(tree).resolve())}
+    common = ["--executor", args.executor, "--tasks", str(args.tasks), "--work", str(args.work)]
+    for usage in ("off", "on"):
+        command = [sys.executable, __file__, "--child", usage, "--interval", str(args.interval), *common]
+        done = subprocess.run(command, check=False, env=env, capture_output=True, text=True, timeout=600)
+        if done.returncode:
+            raise RuntimeError(f"the run on {tree} failed ({done.returncode}):\n{done.stderr[-3000:]}")
+        figures[usage] = json.loads(done.stdout)
+    off, on = figures["off"], figures["on"]
+    more = {f"{who} CPU +us": on[who] - off[who] for who in off if who != "rate"}
+    return {"on/off tasks/s": on["rate"] / off["rate"], **more}
+
+
+def child(args: argparse.Namespace) -> None:
+    """``--child off|on``: one run, its figures as JSON on stdout."""
+    with tempfile.TemporaryDirectory() as tmp:
+        rate, cpu = throughput(args.executor, args, os.path.join(tmp, "run.db"), args.child == "on")
+    print(json.dumps({"rate": rate, **cpu}))
 
 
 def main() -> None:
@@ -175,8 +218,21 @@ def main() -> None:
     parser.add_argument("--interval", type=float, default=5.0, help="node sampling interval with usage on (s)")
     parser.add_argument("--work", type=float, default=0.0003, help="CPU seconds per task (0: no-op)")
     parser.add_argument("--worker-work", type=float, default=0.00018, help="CPU seconds per task in the worker loop")
-    parser.add_argument("--executor", choices=["processes", "zmq", "both"], default="both")
+    parser.add_argument("--executor", choices=["processes", "zmq", "both"], default=None)
+    parser.add_argument("--tree", action="append", default=[], help="NAME=PATH of a plait checkout (repeatable)")
+    parser.add_argument("--child", choices=["off", "on"], help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.child or args.tree:
+        args.executor = args.executor or "zmq"
+        if args.executor == "both":
+            parser.error("--tree compares trees on one executor: processes or zmq")
+        if args.child:
+            child(args)
+        else:
+            print(f"{args.tasks} tasks of {args.work * 1e3:g} ms CPU on {args.executor}, usage on minus off, by tree:")
+            show(alternate(trees_of(args.tree), args.rounds, lambda tree: run_child(tree, args)))
+        return
+    args.executor = args.executor or "both"
     chained, alone, kept = meter_cost(True), meter_cost(False), meter_cost(True, kept=True)
     print(
         f"worker-side measurement, hot: {chained:.1f} us per task back to back, {alone:.1f} us after a wait,"

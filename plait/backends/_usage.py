@@ -64,13 +64,14 @@ the thread it runs on."""
 class TaskMeter:
     """Measures tasks in this process: ``window = start()`` before the call, ``stop(window)`` after.
 
-    On Linux each task's peak RSS starts from the RSS at its start (the kernel's peak is
-    reset through ``/proc/self/clear_refs``). ``stop`` also opens a window for a task that
-    follows straight on, on the same thread (``start(follows=True)``): one reading ends a
-    task and starts the next, so a worker running tasks back to back makes two system
-    calls a task (the reset and one ``getrusage``), about 2 µs when hot, and the few
-    microseconds it spends between two tasks count in the second one's wall and CPU time.
-    The files stay open.
+    On Linux each task's peak RSS starts from the RSS at its start: ``start`` resets the
+    kernel's peak through ``/proc/self/clear_refs``. ``stop``'s reading also opens a
+    window for a task that follows straight on, on the same thread (``start(follows=True)``):
+    one reading ends a task and starts the next, so a worker running tasks back to back
+    makes two system calls a task (a ``getrusage`` as each ends, the reset as each
+    starts), about 2 µs when hot, and the few microseconds it spends between two tasks
+    count in the second one's wall and CPU time (not in its peak: the reset comes last).
+    A task that does not follow straight on costs one ``getrusage`` more. The files stay open.
 
     The kernel's ``ru_maxrss`` is the larger of the peak since the reset and a value the
     process keeps from its exec (a worker spawned by a big process keeps that one's
@@ -103,12 +104,13 @@ class TaskMeter:
 
     def start(self, *, follows: bool = False) -> Window:
         """Open a task's window: the one the last ``stop`` on this thread opened if the task
-        ``follows`` it straight on, else a new one (the reset and a ``getrusage``)."""
+        ``follows`` it straight on, else a new one (a ``getrusage``); either way the peak
+        starts from here."""
         thread, opened = threading.get_ident(), self._next
         self._next = None
+        self._reset()
         if follows and opened is not None and opened[3] == thread:
             return opened
-        self._reset()
         files, usage = self._files, _getrusage(_SELF)
         floor = usage.ru_maxrss  # max(kept value, RSS now)
         if files is not None and abs(floor - self._checked_at) > _SLACK_KIB:
@@ -116,10 +118,9 @@ class TaskMeter:
             self._kept, self._checked_at = floor > rss_kib + _SLACK_KIB, floor
         return time.time(), usage.ru_utime + usage.ru_stime + self._children, floor, thread
 
-    def stop(self, window: Window, *, more: bool = True) -> tuple[float, tuple[float, int]]:
+    def stop(self, window: Window) -> tuple[float, tuple[float, int]]:
         """The wall time now, and the window's CPU seconds and peak RSS bytes: a plain
-        pair, to travel as it is. Without ``more`` (no task can follow straight on: the
-        next one comes after a wait) it opens no window for one, a reset less."""
+        pair, to travel as it is."""
         started, cpu_before, floor, thread = window
         ended = time.time()
         usage = _getrusage(_SELF)
@@ -131,8 +132,7 @@ class TaskMeter:
             peak = parse_hwm(os.pread(files[2], 4096, 0))  # the kept value hides the peak
         else:
             peak = maxrss * _MAXRSS_BYTES
-        if more and (files is None or (not self._kept and abs(maxrss - self._checked_at) <= _SLACK_KIB)):
-            self._reset()
+        if files is None or (not self._kept and abs(maxrss - self._checked_at) <= _SLACK_KIB):
             self._next = (ended, cpu, maxrss, thread)
         return ended, (cpu - cpu_before, peak)
 

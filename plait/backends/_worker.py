@@ -38,12 +38,12 @@ __all__ = [
 FunctionCache = dict[bytes, Callable[..., Any]]
 
 
-def run_task(functions: FunctionCache, task: Task, *, follows: bool = False, more: bool = True) -> Result:
+def run_task(functions: FunctionCache, task: Task, *, follows: bool = False) -> Result:
     """Run one task; every failure, even of unpickling, becomes an error result.
 
     What the task used (``plait.backends._usage``) comes with it, failed or not; a task
     that ``follows`` the previous one straight on, on this thread, is measured from where
-    that one's measurement ended. Without ``more``, no task can follow this one so.
+    that one's measurement ended.
     """
     if task.fn is not None:
         # Loading a function imports its module: the worker's cost, once, kept out of the
@@ -58,7 +58,7 @@ def run_task(functions: FunctionCache, task: Task, *, follows: bool = False, mor
         return Result(task.task_id, ok, started, time.time(), None, None, payload)
     window = task_meter.start(follows=follows)
     ok, payload = _call(functions, task)
-    ended, (cpu_seconds, peak_rss) = task_meter.stop(window, more=more)
+    ended, (cpu_seconds, peak_rss) = task_meter.stop(window)
     return Result(task.task_id, ok, window[0], ended, cpu_seconds, peak_rss, payload)
 
 
@@ -115,21 +115,27 @@ class _Channel:
 
     It reads whatever has arrived in one system call (a record's length and body, or
     several records), and keeps what is past the record it returns for the next.
+    ``waited`` says whether the last ``recv`` may have waited for bytes: it read more
+    than once (a first read of a socket found ``readable`` does not wait).
     """
 
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
         self.received = bytearray()
         self.chunk = memoryview(bytearray(_READ_BYTES))
+        self.waited = False
 
     def recv(self) -> Control:
+        reads = 0
         while (end := self._record_end()) == 0:
+            reads += 1
             got = self.sock.recv_into(self.chunk)
             if not got:
                 raise EOFError(f"the driver hung up {len(self.received)} bytes into a record")
             self.received += self.chunk[:got]
         message = read_control(self.received[HEADER.size : end])
         del self.received[:end]
+        self.waited = reads > 1
         return message
 
     def _record_end(self) -> int:
@@ -156,8 +162,12 @@ def serve(channel: _Channel) -> None:
     try:
         while True:
             while not queue or channel.readable():
-                follows = False
+                # A record read between two queued tasks, as it was there, does not part them:
+                # its few microseconds count in the next one (the meter keeps the peak apart).
+                waits = not queue
                 message = channel.recv()
+                if waits or channel.waited:
+                    follows = False
                 if isinstance(message, Run):
                     queue.extend(message.tasks)
                 elif isinstance(message, Skip):
@@ -169,8 +179,7 @@ def serve(channel: _Channel) -> None:
                 skipped.discard(task.task_id)
                 result, follows = _skip(functions, task), False
             else:
-                # With nothing queued the next task comes after a receive: it cannot follow straight on.
-                result, follows = run_task(functions, task, follows=follows, more=bool(queue)), True
+                result, follows = run_task(functions, task, follows=follows), True
             outbox.put(result, now=not queue)
     finally:
         outbox.close()

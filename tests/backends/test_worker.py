@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import os
 import pickle
+import resource
 import socket
 import sys
+import threading
 import time
 from pathlib import Path
 
 import pytest
 
-from plait.backends._records import Skip, Start, Stop, Task, frame
+from plait.backends import _usage
+from plait.backends._records import HEADER, Result, Run, Skip, Start, Stop, Task, frame, read_results
+from plait.backends._usage import TaskMeter
 from plait.backends._wire import loads_error
-from plait.backends._worker import FunctionCache, _Channel, run_task
+from plait.backends._worker import FunctionCache, _Channel, run_task, serve
 
 SLOW_MODULE = """
 import time
@@ -90,19 +94,91 @@ def test_a_worker_reads_records_that_arrived_together_in_one_system_call() -> No
             channel.recv()
 
 
+@pytest.fixture
+def fresh_meter(monkeypatch: pytest.MonkeyPatch) -> TaskMeter:
+    """This process's meter, new, as in a worker whose kernel keeps no peak above its RSS
+    (this process's own kept peak depends on the tests before)."""
+    meter = TaskMeter()
+    meter._kept, meter._checked_at = False, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    monkeypatch.setattr(_usage, "_meters", [meter])
+    return meter
+
+
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the per-task peak is reset through Linux's /proc")
-def test_a_task_nothing_follows_resets_the_peak_once(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A worker told no task follows straight on (nothing is queued) opens no window for
-    one: one reset of the peak per task, not two, and the same usage reported."""
-    resets = []
-    pwrite = os.pwrite
-    monkeypatch.setattr(os, "pwrite", lambda fd, data, offset: resets.append(data) or pwrite(fd, data, offset))
+def test_a_task_costs_its_meter_one_reset_and_one_or_two_readings(
+    monkeypatch: pytest.MonkeyPatch, fresh_meter: TaskMeter
+) -> None:
+    """Each task resets the peak once, as it starts, whether it follows the last one
+    straight on or not (the last one's end made no reset for it to undo); one that
+    follows reuses the last one's reading, one that does not takes its own."""
+    calls: list[str] = []
+    pwrite, getrusage = os.pwrite, _usage._getrusage
+    monkeypatch.setattr(os, "pwrite", lambda fd, data, offset: calls.append("reset") or pwrite(fd, data, offset))
+
+    def counted(who: int) -> resource.struct_rusage:
+        if who == resource.RUSAGE_SELF:  # not the look at reaped children, made after a long task only
+            calls.append("reading")
+        return getrusage(who)
+
+    monkeypatch.setattr(_usage, "_getrusage", counted)
     functions: FunctionCache = {}
     call = pickle.dumps(((1,), {}))
-    fn = pickle.dumps(abs)
-    run_task(functions, Task(1, "abs", b"k", None, fn, call))  # loads the function: its own reset
-    resets.clear()
-    results = [run_task(functions, Task(i, "abs", b"k", None, None, call), more=False) for i in (2, 3)]
-    assert resets == [b"5", b"5"]
-    for result in results:
+    run_task(functions, Task(1, "abs", b"k", None, pickle.dumps(abs), call))  # loads the function
+    per_task = []
+    for i, follows in enumerate((False, False, True, True), start=2):
+        calls.clear()
+        result = run_task(functions, Task(i, "abs", b"k", None, None, call), follows=follows)
         assert result.ok and result.cpu_seconds is not None and result.peak_rss and result.peak_rss > 0
+        per_task.append(sorted(calls))
+    assert per_task == [["reading", "reading", "reset"]] * 2 + [["reading", "reset"]] * 2
+
+
+def _results(sock: socket.socket) -> list[Result]:
+    (size,) = HEADER.unpack(sock.recv(HEADER.size, socket.MSG_WAITALL))
+    return read_results(sock.recv(size, socket.MSG_WAITALL))
+
+
+_driver_end: list[socket.socket] = []  # the driver's end of the worker's socket pair, in the test below
+
+
+def _send_to_worker(data: bytes) -> None:
+    """A task that sends its worker ``data`` as its driver would: it is there as the task ends."""
+    _driver_end[0].sendall(data)
+
+
+def _sending(task_id: int, data: bytes, *, fn: bool = False) -> Task:
+    function = pickle.dumps(_send_to_worker) if fn else None
+    return Task(task_id, "send", b"send", None, function, pickle.dumps(((data,), {})))
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the per-task peak is reset through Linux's /proc")
+@pytest.mark.usefixtures("fresh_meter")
+def test_a_record_read_between_two_queued_tasks_does_not_part_them_but_a_wait_does() -> None:
+    """A worker that reads a record that was there between two queued tasks measures the
+    second from where the first ended (as if nothing came between); one whose record was
+    still arriving opens a new window after it, so the wait is in neither task."""
+    late = frame(Run([_sending(4, b"")]))
+    ours, theirs = socket.socketpair()
+    _driver_end.append(ours)
+    try:
+        worker = threading.Thread(target=serve, args=(_Channel(theirs),))
+        worker.start()
+        whole = frame(Run([_sending(3, b"")]))
+        ours.sendall(frame(Run([_sending(1, whole, fn=True), _sending(2, late[:10])])))
+        got: list[Result] = []
+        while len(got) < 2:
+            got += _results(ours)  # task 2's comes as the worker waits for the rest of its record
+        time.sleep(0.2)
+        ours.sendall(late[10:])
+        while len(got) < 4:
+            got += _results(ours)
+        ours.sendall(frame(Stop()))
+        worker.join()
+    finally:
+        _driver_end.clear()
+        ours.close()
+        theirs.close()
+    first, second, third = got[:3]
+    assert [r.task_id for r in got] == [1, 2, 3, 4] and all(r.ok for r in got)
+    assert second.started == first.ended  # the record read between them did not part them
+    assert third.started - second.ended >= 0.2  # the wait for the rest of the record is in neither
