@@ -1,7 +1,7 @@
 """A pool's link to its executor: the DEALER socket, registration, heartbeats, and knowing
 when the executor is gone.
 
-The link is watched through ZMTP heartbeats (the executor's socket pings every period
+The link is watched through ZMTP heartbeats (the executor's socket pings twice a threshold
 and asks us to drop the link after the threshold without traffic): zmq's threads keep it
 up while the driver's loop is busy, and it breaks within the threshold when the driver
 dies, freezes or the network parts. A pool pins the executor's Curve key: a peer at the
