@@ -10,7 +10,6 @@ hand-over per row would stall the loop thread that emits the events).
 
 from __future__ import annotations
 
-import functools
 import itertools
 import json
 import os
@@ -94,7 +93,6 @@ class RunWriter:
             self._db.close()
 
 
-@functools.cache
 def _refuse_foreign(db: sqlite3.Connection) -> None:
     """sqlite3.DatabaseError, before anything is written, if the db holds tables but not a run's:
     someone else's database, which the run's tables would be mixed into."""

@@ -307,3 +307,19 @@ def test_a_monitor_hears_of_every_call_of_a_graph_as_it_is_admitted() -> None:
         wait_for(lambda: pending() == 50, "a pending event for each call", timeout=5)
         GATE.set()
         assert future.result(10) == list(range(50))
+
+
+def test_a_runtime_that_closed_leaves_no_connection_to_its_monitoring_db(tmp_path: Path) -> None:
+    import gc
+
+    def connections() -> int:
+        gc.collect()
+        return sum(isinstance(o, sqlite3.Connection) for o in gc.get_objects())
+
+    before = connections()
+    for x in range(3):
+        with pl.Runtime([pl.ThreadExecutor(1)], monitor=tmp_path / "run.db", progress=False) as rt:
+            assert rt.run(square(x)) == x * x
+    del rt
+    # A notebook or a service opens many runs in one process: each one's connection goes.
+    assert connections() == before
