@@ -32,7 +32,7 @@ import struct
 import subprocess
 import sys
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import NoReturn
 
 import attrs
@@ -63,12 +63,14 @@ class Launcher:
         self._lock = threading.Lock()
 
     @classmethod
-    def spawned(cls) -> Launcher:
-        """A launcher in a fresh interpreter (this one's), with a small peak of its own."""
+    def spawned(cls, env: Mapping[str, str] | None = None) -> Launcher:
+        """A launcher in a fresh interpreter (this one's), with a small peak of its own; its
+        workers have ``env`` (this process's environment by default)."""
         ours, theirs = socket.socketpair()
         with theirs:
             process = subprocess.Popen(
                 [sys.executable, "-c", _MAIN, str(theirs.fileno()), str(os.getpid())],
+                env=env,
                 pass_fds=(theirs.fileno(),),
                 start_new_session=True,  # and so no terminal: it never waits on a tty (SIGTTOU)
             )

@@ -16,6 +16,7 @@ import attrs
 from plait.backends._encoding import EncodedTask, TaskEncoder
 from plait.backends._errors import TaskTimeout, WorkerLost
 from plait.backends._launcher import Launcher, how_it_ended
+from plait.backends._measuring import unmeasured
 from plait.backends._reaper import kill_tree
 from plait.backends._records import HEADER, Result, Run, Skip, Start, Stop, frame, read_results
 from plait.backends._sampling import NodeSample, NodeSampler, Sample, TaskSample, TaskSampler, last_seen
@@ -87,6 +88,7 @@ class ProcessExecutor:
         self._replacing: set[asyncio.Task[None]] = set()
         self.usage_interval = usage_interval
         self.on_samples: Callable[[Sequence[Sample]], None] | None = None
+        self.task_usage = True  # a runtime without a monitor sets it False before start
         self._sampler: NodeSampler | None = None
         self._task_sampler: TaskSampler | None = None
         self._next_sample: asyncio.TimerHandle | None = None
@@ -249,7 +251,7 @@ class ProcessExecutor:
             self._launcher.close()  # someone killed it; its workers died with it
             self._launcher = None
         if self._launcher is None:
-            self._launcher = Launcher.spawned()
+            self._launcher = Launcher.spawned(None if self.task_usage else unmeasured(os.environ))
         return self._launcher
 
     async def _replace(self, worker: _Worker, died: EncodedTask | None, seen: str) -> None:

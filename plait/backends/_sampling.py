@@ -19,6 +19,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import attrs
 
+from plait.backends._measuring import measured
 from plait.backends._usage import parse_hwm
 
 __all__ = [
@@ -204,7 +205,7 @@ class TaskSampler:
         self._before: dict[tuple[int, int], tuple[float, float]] = {}  # (task, pid): (when, CPU s) last look
         # The worker resets its peak as each task starts (_usage.TaskMeter): the kernel's
         # peak is then the task's so far.
-        self._peaks = sys.platform.startswith("linux") and os.environ.get("PLAIT_TASK_USAGE", "1") != "0"
+        self._peaks = sys.platform.startswith("linux") and measured(os.environ)
 
     def look(self, running: Mapping[int, Watched]) -> list[TaskSample]:
         """A sample for each running task (by task id: its worker) whose process is still

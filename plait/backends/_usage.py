@@ -5,8 +5,9 @@ and the children it waited for spent, and the process's peak resident memory, wh
 on Linux is reset before each task (``/proc/self/clear_refs``) so it is the task's own
 peak, even for a task far shorter than any sampling interval. Elsewhere the peak is
 the process's lifetime peak (``ru_maxrss``). ``PLAIT_TASK_USAGE=0`` in a worker's
-environment turns the measurement off. Looks at nodes and running tasks while a run
-goes on are ``_sampling``'s.
+environment turns the measurement off (``_measuring``): a runtime without a monitor,
+which nothing would read it for, starts its executors' workers so. Looks at nodes and
+running tasks while a run goes on are ``_sampling``'s.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ import threading
 import time
 
 import msgspec
+
+from plait.backends._measuring import measured
 
 __all__ = ["TaskMeter", "TaskUsage", "Window", "meter", "parse_hwm"]
 
@@ -158,5 +161,5 @@ os.register_at_fork(after_in_child=_meters.clear)
 def meter() -> TaskMeter | None:
     """This process's meter, or None when ``PLAIT_TASK_USAGE=0``; made once per process."""
     if not _meters:
-        _meters.append(TaskMeter() if os.environ.get("PLAIT_TASK_USAGE", "1") != "0" else None)
+        _meters.append(TaskMeter() if measured(os.environ) else None)
     return _meters[0]

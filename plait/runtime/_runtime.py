@@ -81,6 +81,9 @@ class Runtime:
             monitor = EventLog(monitor)
         check_hook("cache", cache, "get", "plait.runtime.Memo")
         check_hook("monitor", monitor, "task_event", "plait.runtime.Monitor")
+        for executor in chosen:  # only a monitor reads what workers measure of each task
+            if hasattr(executor, "task_usage"):
+                executor.task_usage = monitor is not None
         monitor = combine([monitor, progress_monitor(progress)])
         self._executors = chosen
         self._interpreter = Interpreter(

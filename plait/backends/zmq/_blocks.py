@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from plait.backends.providers import JobState, Provider
 from plait.backends.providers._base import KEY_FILE_OPTION
+from plait.backends.zmq._pool_start import NO_TASK_USAGE_OPTION
 
 if TYPE_CHECKING:  # imported when an environment is packed: it costs start-up ~10 ms otherwise
     from plait.backends._environment import Packed
@@ -27,7 +28,9 @@ __all__ = ["Blocks", "pool_command", "pool_in"]
 log = logging.getLogger("plait.zmq")
 
 
-def pool_command(url: str, pool_id: str, workers: int, key_file: Path | None = None) -> list[str]:
+def pool_command(
+    url: str, pool_id: str, workers: int, key_file: Path | None = None, *, task_usage: bool = True
+) -> list[str]:
     """The argv of ``plait worker`` for one pool, with this Python (so the same venv); it
     runs the pool's own command, not the ``plait`` command (which would import click).
 
@@ -35,15 +38,20 @@ def pool_command(url: str, pool_id: str, workers: int, key_file: Path | None = N
 
     >>> pool_command("tcp://127.0.0.1:5000", "zmq-0", 2, Path("/run/k.keys"))[-7:]
     ['--url', 'tcp://127.0.0.1:5000', '--pool-id', 'zmq-0', '--workers=2', '--key-file', '/run/k.keys']
+    >>> pool_command("tcp://127.0.0.1:5000", "zmq-0", 2, task_usage=False)[-1]
+    '--no-task-usage'
     """
     run_pool = [sys.executable, "-c", "from plait.backends.zmq._pool_start import command; command()"]
     keys = [] if key_file is None else [KEY_FILE_OPTION, str(key_file)]
-    return [*run_pool, "--url", url, "--pool-id", pool_id, f"--workers={workers}", *keys]
+    unmeasured = [] if task_usage else [NO_TASK_USAGE_OPTION]
+    return [*run_pool, "--url", url, "--pool-id", pool_id, f"--workers={workers}", *keys, *unmeasured]
 
 
-def pool_in(packed: Packed | None, url: str, workers: int, key_file: Path | None, pool_id: str) -> list[str]:
+def pool_in(
+    packed: Packed | None, url: str, workers: int, key_file: Path | None, pool_id: str, *, task_usage: bool = True
+) -> list[str]:
     """``pool_command``, run in the environment ``packed`` if one was."""
-    command = pool_command(url, pool_id, workers, key_file)
+    command = pool_command(url, pool_id, workers, key_file, task_usage=task_usage)
     return command if packed is None else packed.command(command)
 
 

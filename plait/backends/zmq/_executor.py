@@ -162,6 +162,7 @@ class ZMQExecutor(PoolLifecycle):
         self.usage_interval = usage_interval
         self.environment = environment
         self.on_samples: Callable[[Sequence[Sample]], None] | None = None
+        self.task_usage = True  # a runtime without a monitor sets it False before start
         walltime = self.provider.walltime_seconds
         margin = min(60.0, walltime / 10) if walltime and walltime_margin is None else walltime_margin or 0.0
         self._drain_after = walltime - margin if walltime else None
@@ -223,7 +224,7 @@ class ZMQExecutor(PoolLifecycle):
         self._ticker = self._loop.call_later(self.heartbeat_period, self._tick)
         workers = self.provider.workers_per_block
         packed = await asyncio.to_thread(self.environment.pack) if self.environment is not None else None
-        command = functools.partial(pool_in, packed, self.url, workers, self.key_file)
+        command = functools.partial(pool_in, packed, self.url, workers, self.key_file, task_usage=self.task_usage)
         self.blocks = Blocks(self.provider, self.label, command)
         await asyncio.to_thread(self.blocks.scale_out, self.provider.init_blocks)
         log.info("%s: listening on %s (encrypted: %s)", self.label, self.url, self.encrypted)

@@ -15,6 +15,7 @@ never loads the workers' modules.
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 from collections.abc import Sequence
@@ -22,14 +23,19 @@ from pathlib import Path
 from typing import NoReturn
 
 from plait.backends._launcher import Launcher
+from plait.backends._measuring import unmeasured
 
-__all__ = ["check_url", "command", "main"]
+__all__ = ["NO_TASK_USAGE_OPTION", "check_url", "command", "main"]
+
+NO_TASK_USAGE_OPTION = "--no-task-usage"
 
 
 def command(argv: Sequence[str] | None = None, prog: str = "plait worker") -> NoReturn:
     """Run a pool with the options in ``argv`` (this process's own by default); exit with
     its code, or with 2 and a message saying which option is wrong."""
     options = _parser(prog).parse_args(argv)
+    if not options.task_usage:  # before the launcher is forked: the workers inherit it
+        os.environ.update(unmeasured({}))
     raise SystemExit(main(options.url, options.pool_id, options.workers, options.key_file))
 
 
@@ -51,6 +57,13 @@ def _parser(prog: str) -> argparse.ArgumentParser:
         default=None,
         help="The file with the run's CurveZMQ keys (mode 0600; what ZMQExecutor(key_file=...) writes), "
         "or - to read them from stdin [default: none, for an executor with encrypted=False].",
+    )
+    add(
+        NO_TASK_USAGE_OPTION,
+        dest="task_usage",
+        action="store_false",
+        help="Do not measure each task's CPU time and peak memory (what an executor whose runtime has no "
+        "monitor asks for: nothing would read them).",
     )
     return parser
 
