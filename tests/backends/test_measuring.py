@@ -4,11 +4,11 @@ runtime without one starts its executors' workers unmeasured (issue 19, goal 5).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 import pytest
 
 import plait as pl
+from tests.monitors import Events
 
 
 @pl.app(pure=False)
@@ -17,20 +17,6 @@ def measuring() -> bool:
     from plait.backends._usage import meter
 
     return meter() is not None
-
-
-class Usages:
-    """A monitor that keeps the usage each ended task came back with."""
-
-    def __init__(self) -> None:
-        self.usages: list[Any] = []
-
-    def task_event(self, state: str, task_id: int, name: str, key: bytes, **info: Any) -> None:
-        if state == "done":
-            self.usages.append(info["usage"])
-
-    def close(self) -> None:
-        pass
 
 
 EXECUTORS: dict[str, Callable[[], pl.Executor]] = {
@@ -47,11 +33,12 @@ def test_without_a_monitor_workers_do_not_measure_their_tasks(kind: str) -> None
 
 @pytest.mark.parametrize("kind", EXECUTORS)
 def test_with_a_monitor_workers_measure_and_each_task_comes_back_with_its_usage(kind: str) -> None:
-    monitor = Usages()
+    monitor = Events()
     with pl.Runtime([EXECUTORS[kind]()], monitor=monitor, progress=False) as rt:
         assert rt.run(measuring(), timeout=60) is True
-    assert len(monitor.usages) == 1 and monitor.usages[0] is not None, monitor.usages
-    assert monitor.usages[0].cpu_seconds >= 0
+    usages = monitor.kept("done", "usage")
+    assert len(usages) == 1 and usages[0] is not None, usages
+    assert usages[0].cpu_seconds >= 0
 
 
 def test_an_executor_used_without_a_runtime_still_measures() -> None:

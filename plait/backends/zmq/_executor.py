@@ -215,8 +215,7 @@ class ZMQExecutor(PoolLifecycle):
         if self.encrypted:
             self.keys = Keys.generate()
         host = f"[{self.address}]" if ":" in self.address else self.address
-        heartbeat = (self.heartbeat_period, self.heartbeat_threshold)
-        self.port = self._router.bind(self._loop, host, self.port, heartbeat, self.keys)
+        self.port = self._router.bind(self._loop, host, self.port, self.heartbeat_threshold, self.keys)
         if self.keys is not None:
             job_dir: Path | None = getattr(self.provider, "job_dir", None)
             self.key_file, self._key_directory = write_key_file(self.keys, self.key_file, job_dir)

@@ -115,7 +115,6 @@ def main(url: str, pool_id: str, workers: int | None, key_file: Path | None = No
 def _run(url: str, pool_id: str, workers: int | None, key_file: Path | None, launcher: Launcher) -> int:
     # Imported once the launcher is forked: see the module's docstring.
     import logging
-    import os
 
     from plait.backends.zmq._curve import read_keys
     from plait.backends.zmq._pool import Pool

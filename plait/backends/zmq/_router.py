@@ -50,11 +50,9 @@ class Router:
         self._authenticator: object | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
-    def bind(
-        self, loop: asyncio.AbstractEventLoop, host: str, port: int, heartbeat: tuple[float, float], keys: Keys | None
-    ) -> int:
-        """Bind on ``host`` (``port`` 0: a free one), heartbeating every ``heartbeat[0]``
-        seconds and breaking a link silent for ``heartbeat[1]``; returns the port."""
+    def bind(self, loop: asyncio.AbstractEventLoop, host: str, port: int, threshold: float, keys: Keys | None) -> int:
+        """Bind on ``host`` (``port`` 0: a free one), breaking a link silent for ``threshold``
+        seconds; returns the port."""
         self._loop, self._context = loop, zmq.Context()
         sock = self._socket = self._context.socket(zmq.ROUTER)
         sock.linger = 0
@@ -68,7 +66,6 @@ class Router:
         # Twice a threshold is enough for that (any traffic resets the pool's TTL, and our
         # own heartbeats go every period): each ping and pong is a CurveZMQ box and two
         # system calls per pool, and with a thousand pools they were half the I/O thread's work.
-        _, threshold = heartbeat
         sock.heartbeat_ivl = int(threshold * 500)
         sock.heartbeat_timeout = sock.heartbeat_ttl = int(threshold * 1000)
         if keys is not None:

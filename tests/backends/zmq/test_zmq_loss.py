@@ -10,7 +10,6 @@ import textwrap
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import msgspec
 import psutil
@@ -19,21 +18,8 @@ import zmq
 import plait as pl
 from plait.backends.zmq._protocol import Accept, Heartbeat, Register, ResultRow, Results, Tasks, decode, encode
 from tests.backends.zmq.zmq_apps import FAST, keyed_dealer, nap, where, workers_of
+from tests.monitors import Events
 from tests.waiting import wait_for
-
-
-class Events:
-    """A Monitor that keeps the errors of retried tasks."""
-
-    def __init__(self) -> None:
-        self.retried: list[BaseException] = []
-
-    def task_event(self, state: str, task_id: int, name: str, key: bytes, **info: Any) -> None:
-        if state == "retried":
-            self.retried.append(info["error"])
-
-    def close(self) -> None:
-        pass
 
 
 def started(directory: Path) -> dict[int, list[int]]:
@@ -64,7 +50,8 @@ def test_a_worker_killed_mid_task_fails_it_as_lost_the_runtime_retries_and_the_p
         workers = [p.pid for p in workers_of(pool)]
         assert len(workers) == 2 and victim not in workers
     said = "died (killed by SIGKILL) while running where (task "
-    assert any(isinstance(e, pl.WorkerLost) and said in str(e) for e in events.retried), events.retried
+    retried = events.kept("retried", "error")
+    assert any(isinstance(e, pl.WorkerLost) and said in str(e) for e in retried), retried
 
 
 def lose_the_first_of_two_pools(
@@ -89,7 +76,7 @@ def lose_the_first_of_two_pools(
         assert "zmq-0" not in executor.pools and "zmq-1" in executor.pools  # scaling may add a block
         if then_ended:
             wait_for(lambda: not pool.is_running(), what="the lost pool's job to be cancelled")
-    return [e for e in events.retried if isinstance(e, pl.WorkerLost)]
+    return [e for e in events.kept("retried", "error") if isinstance(e, pl.WorkerLost)]
 
 
 def test_a_pool_killed_whole_has_its_tasks_retried_on_the_other_pool(tmp_path: Path) -> None:
@@ -174,4 +161,4 @@ def test_a_pool_that_registers_twice_has_what_it_held_retried() -> None:
         twice.send_multipart(register)  # and never runs what it was sent
         assert future.result(30) == list(range(8))
         twice.close()
-    assert any("registered again" in str(e) for e in events.retried)
+    assert any("registered again" in str(e) for e in events.kept("retried", "error"))
