@@ -26,6 +26,13 @@ if TYPE_CHECKING:
 
 __all__ = ["DaskExecutor"]
 
+# Loopback is not a trust boundary: any user of a shared node who finds an open scheduler's
+# port can run code in its workers as us. The cluster an executor starts for itself
+# therefore speaks mutual TLS with credentials made in memory for it alone
+# (``security=True``, handed to the workers by their nannies), and serves none of Dask's
+# HTTP pages (its info pages show workers' logs and stacks; its proxy forwards requests).
+_NO_HTTP_ROUTES: dict[str, list[str]] = {"distributed.scheduler.http.routes": [], "distributed.worker.http.routes": []}
+
 
 class DaskExecutor:
     """Run tasks on a Dask distributed cluster.
@@ -61,6 +68,8 @@ class DaskExecutor:
         self, client_or_address: Client | str | None = None, *, label: str = "dask", capacity: int = 512
     ) -> None:
         self._distributed: Any = require("distributed", "dask", "DaskExecutor")
+        if client_or_address is None:
+            require("cryptography", "dask", "DaskExecutor")  # its own cluster's TLS credentials
         if capacity < 1:
             raise ValueError(f"DaskExecutor: capacity must be at least 1, not {capacity}")
         self.label = label
@@ -105,9 +114,17 @@ class DaskExecutor:
             return self._given
         self._owns_client = True
         if self._given is None:
-            self._cluster = distributed.LocalCluster(
-                n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
-            )
+            import dask.config  # distributed's own dependency, loaded with it
+
+            with dask.config.set(_NO_HTTP_ROUTES):
+                self._cluster = distributed.LocalCluster(
+                    n_workers=2,
+                    threads_per_worker=1,
+                    processes=True,
+                    host="127.0.0.1",
+                    dashboard_address=None,
+                    security=True,
+                )
             return distributed.Client(self._cluster)
         return distributed.Client(self._given)
 

@@ -8,6 +8,8 @@ import re
 import sys
 import time
 import traceback
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from multiprocessing import resource_tracker
 from pathlib import Path
@@ -219,6 +221,32 @@ def test_with_nothing_given_it_starts_and_stops_its_own_local_cluster() -> None:
     wait_for(lambda: not any(psutil.pid_exists(pid) for pid in workers.values()), "its workers to stop", 30)
 
 
+def test_its_own_cluster_admits_no_stranger_and_serves_no_pages() -> None:
+    # A stranger on the node: no credentials, only the ports it can find on loopback.
+    executor = pl.DaskExecutor()
+    with pl.Runtime(executors=[executor]) as rt:
+        assert rt.run(pi_estimate(), timeout=60) == PI_EXPECTED
+        scheduler = executor.client.scheduler.address
+        assert scheduler.startswith("tls://127.0.0.1:")
+        # Its own certificate (TLS with a key of its own), or none (plain TCP).
+        for address, security in (
+            (scheduler, distributed.Security.temporary()),
+            (scheduler.replace("tls", "tcp"), None),
+        ):
+            with pytest.raises((OSError, TimeoutError)):
+                distributed.Client(address, security=security, timeout=3)
+        for port in _http_ports(executor):
+            with pytest.raises(urllib.error.HTTPError, match="404"):
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/info/main/workers.html", timeout=5)
+
+
+def _http_ports(executor: pl.DaskExecutor) -> list[int]:
+    workers = executor.client.run(lambda dask_worker: dask_worker.http_server.port)
+    ports = [executor.client.cluster.scheduler.http_server.port, *workers.values()]
+    assert len(ports) == 3
+    return ports
+
+
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(pt.exprs(max_leaves=8))
 def test_random_graphs_give_the_same_outcome_on_dask_and_on_threads(runtime: pl.Runtime, expr: pl.Expr[int]) -> None:
@@ -229,3 +257,10 @@ def test_without_distributed_installed_it_says_which_extra_to_install(monkeypatc
     monkeypatch.setitem(sys.modules, "distributed", None)
     with pytest.raises(ImportError, match=r"DaskExecutor needs the distributed package: pip install plait\[dask\]"):
         pl.DaskExecutor()
+
+
+def test_its_own_cluster_without_cryptography_says_which_extra_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "cryptography", None)
+    with pytest.raises(ImportError, match=r"DaskExecutor needs the cryptography package: pip install plait\[dask\]"):
+        pl.DaskExecutor()
+    pl.DaskExecutor("tls://scheduler:8786")  # a site's cluster: its security is the site's
