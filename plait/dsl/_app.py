@@ -16,6 +16,7 @@ from typing import Any, ClassVar, Generic, ParamSpec, TypeVar, overload
 import attrs
 
 from plait.dsl._args import find_refs, snapshot
+from plait.dsl._by_name import takes_files
 from plait.dsl._collector import collecting_less
 from plait.dsl._combinators import as_expr, gather
 from plait.dsl._expr import Call, Expr, ref_key
@@ -98,6 +99,15 @@ class App(Generic[P, T]):
                 "arguments are the same work and share one result. Pass what varies (a seed, an "
                 f"index) as an argument, or mark it @pl.app(pure=False) so each call runs",
                 ImpureAppWarning,
+            )
+        keyed_by_what_it_says = self.options.pure is not None or self.options.version is not None
+        if reach.files and self.options.memoized and not keyed_by_what_it_says and not takes_files(self.signature):
+            _warn(
+                f"app {self.name} reads files by name ({', '.join(reach.files)}), and its memo key covers "
+                "a name, not the file: a result kept in the memo is served after the file changes. Pass "
+                "what it reads as pl.File arguments (keyed by content), or give the app a new version= "
+                "when the files change (pure=True says its arguments alone decide its result)",
+                MemoKeyWarning,
             )
         if self.options.memoized and self.options.version is None and (reach.not_covered or reach.truncated):
             beyond = ["what lies beyond its first 5 000 functions"] if reach.truncated else []

@@ -14,7 +14,8 @@ found by reading bytecode, never by running anything:
 
 The standard library counts as neither: it changes with the interpreter. The same walk
 notes what the app reads that varies from call to call (``random.random``,
-``time.time``, …): an app that reads one is likely impure.
+``time.time``, …): an app that reads one is likely impure; and what reads files by name
+(``open``, …), which the key covers by name only.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from typing import Any
 
 import attrs
 
+from plait.dsl._by_name import file_reads_in, reads_files_by_name
 from plait.dsl._bytecode import Unimported, references
 from plait.dsl._nondeterminism import nondeterminism
 from plait.dsl._origin import STDLIB, USER, origin_of
@@ -59,6 +61,7 @@ class Reach:
     not_covered: tuple[str, ...]  # constants that have no token, names not found
     nondeterministic: tuple[str, ...]  # ``random.random (through helper)``
     truncated: bool = False
+    files: tuple[str, ...] = ()  # what reads files by name: ``open (in helper)``
 
 
 NO_REACH = Reach(b"", (), (), (), (), ())
@@ -149,6 +152,7 @@ class _Walk:
     distributions: set[str] = attrs.field(factory=set)
     not_covered: set[str] = attrs.field(factory=set)
     nondeterministic: set[str] = attrs.field(factory=set)
+    files: set[str] = attrs.field(factory=set)
     seen: set[int] = attrs.field(factory=set)
     todo: deque[tuple[Any, str]] = attrs.field(factory=deque)
     truncated: bool = False
@@ -169,6 +173,7 @@ class _Walk:
             not_covered=tuple(sorted(self.not_covered)),
             nondeterministic=tuple(sorted(self.nondeterministic)),
             truncated=self.truncated,
+            files=tuple(sorted(self.files)),
         )
 
     def enqueue(self, obj: Any, via: str) -> None:
@@ -198,6 +203,7 @@ class _Walk:
             self.reached(fn.__module__, f"{fn.__qualname__}.<closure {cell_name}>", value, via)
         for holder, attr, obj in references(fn.__code__, fn.__globals__, fn.__module__):
             self.reached(holder, attr, obj, via)
+        self.files.update(_in(via, found) for found in file_reads_in(fn.__code__))
 
     def cls(self, cls: type, via: str) -> None:
         name = _name(cls)
@@ -227,7 +233,9 @@ class _Walk:
             self.distributions.add(obj.distribution)
             return
         if (found := nondeterminism(obj)) is not None:
-            self.nondeterministic.add(found if via == "" else f"{found} (in {via})")
+            self.nondeterministic.add(_in(via, found))
+        if (found := reads_files_by_name(obj)) is not None:
+            self.files.add(_in(via, found))
         obj = _function_behind(obj)
         if isinstance(obj, functools.partial):
             self.reached(holder, attr, obj.func, via)
@@ -275,6 +283,11 @@ _HANDLES = frozenset(
     {"threading", "_thread", "logging", "multiprocessing", "asyncio", "queue", "io", "_io", "socket",
      "concurrent", "subprocess", "sqlite3", "weakref", "contextvars", "selectors"}
 )  # fmt: skip
+
+
+def _in(via: str, found: str) -> str:
+    """``found``, and the function of the user's that it is in when not the app's own."""
+    return found if via == "" else f"{found} (in {via})"
 
 
 def _library_callable(obj: object) -> bool:

@@ -403,3 +403,44 @@ def test_a_method_of_an_argument_s_class_is_in_the_call_s_key(tmp_path: Path, mo
     edit(tmp_path / "models_for_reach.py", "self.k * 2", "self.k * 3")
     assert key() != before
     sys.modules.pop("models_for_reach", None)
+
+
+def _lines_of(path: str) -> int:
+    with open(path) as f:
+        return len(f.readlines())
+
+
+def test_an_app_that_reads_a_file_by_name_is_warned_that_its_key_covers_the_name_only(tmp_path: Path) -> None:
+    @pl.app
+    def count(path: str) -> int:
+        return _lines_of(path)
+
+    @pl.app
+    def size(path: Path) -> int:
+        return len(path.read_bytes())
+
+    with pytest.warns(
+        pl.MemoKeyWarning, match=r"app .*count reads files by name \(open \(in .*_lines_of\)\).*pl\.File"
+    ):
+        count("a.txt")
+    with pytest.warns(pl.MemoKeyWarning, match=r"size reads files by name \(Path\.read_bytes\)"):
+        size(tmp_path)
+
+
+def test_an_app_that_takes_its_files_as_pl_file_or_says_how_it_is_keyed_is_not_warned() -> None:
+    def by_file(src: pl.File) -> int:
+        return _lines_of(str(src))
+
+    def by_results(results: list[pl.ShellResult]) -> int:
+        return sum(_lines_of(str(r.output)) for r in results)
+
+    def by_name(path: str) -> int:
+        return _lines_of(path)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for app in (pl.app(by_file), pl.app(by_results)):
+            assert app.reach.files  # it reads by name, from a file keyed by content
+            app([])
+        for app in (pl.app(version="1")(by_name), pl.app(pure=True)(by_name), pl.app(cache=False)(by_name)):
+            app("a.txt")
