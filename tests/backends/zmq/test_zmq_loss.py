@@ -66,11 +66,13 @@ def lose_the_first_of_two_pools(
     executor = pl.ZMQExecutor(provider=provider, **FAST)
     with pl.Runtime([executor], monitor=events) as rt:
         wait_for(lambda: len(executor.pools) == 2, what="both pools to register")
+        if garble:  # while the driver's loop is busy, so the heartbeat round is the one to read them
+            # Before the tasks: sent while they ran, zmq-0 could finish all of its own before
+            # it was silenced, and the run end without a loss to detect.
+            rt.run(pl.pure(executor.url).map(send_malformed))
         future = rt.submit(pl.gather(*[where(0.5, i, str(tmp_path)) for i in range(6)]))
         wait_for(lambda: len(started(tmp_path)) >= 2, what="tasks to start")
         pool = pool_process(executor, "zmq-0")
-        if garble:  # while the driver's loop is busy, so the heartbeat round is the one to read them
-            rt.run(pl.pure(executor.url).map(send_malformed))
         silence(pool)
         assert future.result(60) == list(range(6))
         assert "zmq-0" not in executor.pools and "zmq-1" in executor.pools  # scaling may add a block
