@@ -117,6 +117,8 @@ class _Channel:
     several records), and keeps what is past the record it returns for the next.
     ``waited`` says whether the last ``recv`` may have waited for bytes: it read more
     than once (a first read of a socket found ``readable`` does not wait).
+    ``emptied`` says whether its last read took all the socket held (less than the
+    buffer's size), so that a look for more straight after it would find nothing.
     """
 
     def __init__(self, sock: socket.socket) -> None:
@@ -124,9 +126,10 @@ class _Channel:
         self.received = bytearray()
         self.chunk = memoryview(bytearray(_READ_BYTES))
         self.waited = False
+        self.emptied = False
 
     def recv(self) -> Control:
-        reads = 0
+        reads, got = 0, 0
         while (end := self._record_end()) == 0:
             reads += 1
             got = self.sock.recv_into(self.chunk)
@@ -136,6 +139,7 @@ class _Channel:
         message = read_control(self.received[HEADER.size : end])
         del self.received[:end]
         self.waited = reads > 1
+        self.emptied = 0 < got < len(self.chunk)
         return message
 
     def _record_end(self) -> int:
@@ -146,7 +150,19 @@ class _Channel:
         return end if len(self.received) >= end else 0
 
     def readable(self) -> bool:
-        return bool(self._record_end() or select.select([self.sock], [], [], 0)[0])
+        """Whether a record is here or on its way; asked before each queued task.
+
+        Straight after a read that emptied the socket the answer is no without a look:
+        a lone task runs without a ``select`` (one of three system calls of its round
+        trip). A record that comes meanwhile is read after the task, as one that came a
+        moment later would be.
+        """
+        if self._record_end():
+            return True
+        if self.emptied:
+            self.emptied = False  # true once: after a task has run, look
+            return False
+        return bool(select.select([self.sock], [], [], 0)[0])
 
     def send(self, results: list[Result]) -> None:
         self.sock.sendall(results_frame(results))

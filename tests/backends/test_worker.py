@@ -5,11 +5,13 @@ from __future__ import annotations
 import os
 import pickle
 import resource
+import select
 import socket
 import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -182,3 +184,42 @@ def test_a_record_read_between_two_queued_tasks_does_not_part_them_but_a_wait_do
     assert [r.task_id for r in got] == [1, 2, 3, 4] and all(r.ok for r in got)
     assert second.started == first.ended  # the record read between them did not part them
     assert third.started - second.ended >= 0.2  # the wait for the rest of the record is in neither
+
+
+def test_a_worker_asks_for_more_records_between_queued_tasks_not_after_a_read_that_emptied_its_socket(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A lone task runs straight after the read that brought it: that read found the
+    socket empty, so a look for more (a select, a system call on every round trip) can
+    only find nothing. Between two queued tasks the worker still looks, for a skip."""
+    looks: list[int] = []
+    real_select = select.select
+
+    def counted(*args: Any) -> Any:
+        looks.append(1)
+        return real_select(*args)
+
+    monkeypatch.setattr(select, "select", counted)
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        worker = threading.Thread(target=serve, args=(_Channel(theirs),))
+        worker.start()
+        call = pickle.dumps(((1,), {}))
+        looked = []
+        for run in (
+            Run([Task(1, "abs", b"k", None, pickle.dumps(abs), call)]),
+            Run([Task(2, "abs", b"k", None, None, call)]),
+        ):
+            looks.clear()
+            ours.sendall(frame(run))
+            assert [result.ok for result in _results(ours)] == [True]
+            looked.append(len(looks))
+        looks.clear()
+        ours.sendall(frame(Run([Task(3, "abs", b"k", None, None, call), Task(4, "abs", b"k", None, None, call)])))
+        got = _results(ours)
+        while len(got) < 2:
+            got += _results(ours)
+        looked.append(len(looks))
+        ours.sendall(frame(Stop()))
+        worker.join()
+    assert looked == [0, 0, 1]
