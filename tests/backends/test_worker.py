@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from plait.backends import _usage
+from plait.backends import _usage, _worker
 from plait.backends._records import HEADER, Result, Run, Skip, Start, Stop, Task, frame, read_results
 from plait.backends._usage import TaskMeter
 from plait.backends._wire import loads_error
@@ -223,3 +223,41 @@ def test_a_worker_asks_for_more_records_between_queued_tasks_not_after_a_read_th
         ours.sendall(frame(Stop()))
         worker.join()
     assert looked == [0, 0, 1]
+
+
+def _serving(runs: list[Run]) -> list[list[Result]]:
+    """What a worker sends for ``runs``, message by message, sent to it at once."""
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        worker = threading.Thread(target=serve, args=(_Channel(theirs),))
+        worker.start()
+        ours.sendall(b"".join(frame(run) for run in runs))
+        messages: list[list[Result]] = []
+        while sum(map(len, messages)) < sum(len(run.tasks) for run in runs):
+            messages.append(_results(ours))
+        ours.sendall(frame(Stop()))
+        worker.join()
+    return messages
+
+
+def _naps(ids: range, seconds: float) -> list[Task]:
+    call = pickle.dumps(((seconds,), {}))
+    return [Task(i, "nap", b"nap", None, pickle.dumps(time.sleep) if i == ids[0] else None, call) for i in ids]
+
+
+def test_a_worker_sends_the_results_of_a_queued_batch_together_not_one_by_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Results of tasks with more queued behind them wait for the batch's end (at most
+    ``_HOLD``, here longer than the batch on any machine): one message for the batch.
+    Each nap lets the worker's sending thread in, which sent what had ended so far: a
+    message a task, each a system call in the worker and a message for its pool and
+    driver to take in."""
+    monkeypatch.setattr(_worker, "_HOLD", 60.0, raising=False)
+    messages = _serving([Run(_naps(range(1, 11), 0.002))])
+    assert [[result.task_id for result in message] for message in messages] == [list(range(1, 11))]
+
+
+def test_a_result_held_behind_a_long_task_goes_back_while_that_task_runs() -> None:
+    """A long task never holds back the result of a short one before it: the hold ends
+    after ``_HOLD`` whatever the worker is running."""
+    messages = _serving([Run(_naps(range(1, 2), 0.0) + _naps(range(2, 3), 1.0))])
+    assert [[result.task_id for result in message] for message in messages] == [[1], [2]]
