@@ -133,3 +133,35 @@ def test_a_pool_makes_its_samplers_halfway_to_the_first_sample_not_as_it_is_acce
             pool.wait()
         router.close(0)
         context.term()
+
+
+class _CountingFileno:
+    """A worker's socket that counts the times it is asked its file descriptor."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.asked = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.sock, name)
+
+    def fileno(self) -> int:
+        self.asked += 1
+        return self.sock.fileno()
+
+
+def test_a_pool_finds_the_worker_of_a_socket_event_without_asking_the_other_workers() -> None:
+    """A pool of 64 workers walked them all for each read of a result (goal 4's pools)."""
+    workers = Workers("p", socket.gethostname(), 8, zmq.Poller(), Launcher.forked())
+    workers.fork()
+    try:
+        counting = [_CountingFileno(worker.sock) for worker in workers.by_slot]
+        for worker, sock in zip(workers.by_slot, counting, strict=True):
+            worker.sock = sock  # type: ignore[assignment]
+        last = counting[-1].sock.fileno()
+        workers.event(last, zmq.POLLIN)  # nothing to read yet: the worker has not started
+        assert [sock.asked for sock in counting[:-1]] == [0] * 7
+    finally:
+        for worker, sock in zip(workers.by_slot, counting, strict=True):
+            worker.sock = sock.sock
+        workers.close()
