@@ -259,5 +259,5 @@ def test_a_worker_sends_the_results_of_a_queued_batch_together_not_one_by_one(mo
 def test_a_result_held_behind_a_long_task_goes_back_while_that_task_runs() -> None:
     """A long task never holds back the result of a short one before it: the hold ends
     after ``_HOLD`` whatever the worker is running."""
-    messages = _serving([Run(_naps(range(1, 2), 0.0) + _naps(range(2, 3), 1.0))])
+    messages = _serving([Run(_naps(range(1, 2), 0.0) + _naps(range(2, 3), 0.5))])
     assert [[result.task_id for result in message] for message in messages] == [[1], [2]]
