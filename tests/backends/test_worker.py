@@ -5,15 +5,17 @@ from __future__ import annotations
 import os
 import pickle
 import resource
+import select
 import socket
 import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from plait.backends import _usage
+from plait.backends import _usage, _worker
 from plait.backends._records import HEADER, Result, Run, Skip, Start, Stop, Task, frame, read_results
 from plait.backends._usage import TaskMeter
 from plait.backends._wire import loads_error
@@ -182,3 +184,80 @@ def test_a_record_read_between_two_queued_tasks_does_not_part_them_but_a_wait_do
     assert [r.task_id for r in got] == [1, 2, 3, 4] and all(r.ok for r in got)
     assert second.started == first.ended  # the record read between them did not part them
     assert third.started - second.ended >= 0.2  # the wait for the rest of the record is in neither
+
+
+def test_a_worker_asks_for_more_records_between_queued_tasks_not_after_a_read_that_emptied_its_socket(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A lone task runs straight after the read that brought it: that read found the
+    socket empty, so a look for more (a select, a system call on every round trip) can
+    only find nothing. Between two queued tasks the worker still looks, for a skip."""
+    looks: list[int] = []
+    real_select = select.select
+
+    def counted(*args: Any) -> Any:
+        looks.append(1)
+        return real_select(*args)
+
+    monkeypatch.setattr(select, "select", counted)
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        worker = threading.Thread(target=serve, args=(_Channel(theirs),))
+        worker.start()
+        call = pickle.dumps(((1,), {}))
+        looked = []
+        for run in (
+            Run([Task(1, "abs", b"k", None, pickle.dumps(abs), call)]),
+            Run([Task(2, "abs", b"k", None, None, call)]),
+        ):
+            looks.clear()
+            ours.sendall(frame(run))
+            assert [result.ok for result in _results(ours)] == [True]
+            looked.append(len(looks))
+        looks.clear()
+        ours.sendall(frame(Run([Task(3, "abs", b"k", None, None, call), Task(4, "abs", b"k", None, None, call)])))
+        got = _results(ours)
+        while len(got) < 2:
+            got += _results(ours)
+        looked.append(len(looks))
+        ours.sendall(frame(Stop()))
+        worker.join()
+    assert looked == [0, 0, 1]
+
+
+def _serving(runs: list[Run]) -> list[list[Result]]:
+    """What a worker sends for ``runs``, message by message, sent to it at once."""
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        worker = threading.Thread(target=serve, args=(_Channel(theirs),))
+        worker.start()
+        ours.sendall(b"".join(frame(run) for run in runs))
+        messages: list[list[Result]] = []
+        while sum(map(len, messages)) < sum(len(run.tasks) for run in runs):
+            messages.append(_results(ours))
+        ours.sendall(frame(Stop()))
+        worker.join()
+    return messages
+
+
+def _naps(ids: range, seconds: float) -> list[Task]:
+    call = pickle.dumps(((seconds,), {}))
+    return [Task(i, "nap", b"nap", None, pickle.dumps(time.sleep) if i == ids[0] else None, call) for i in ids]
+
+
+def test_a_worker_sends_the_results_of_a_queued_batch_together_not_one_by_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Results of tasks with more queued behind them wait for the batch's end (at most
+    ``_HOLD``, here longer than the batch on any machine): one message for the batch.
+    Each nap lets the worker's sending thread in, which sent what had ended so far: a
+    message a task, each a system call in the worker and a message for its pool and
+    driver to take in."""
+    monkeypatch.setattr(_worker, "_HOLD", 60.0, raising=False)
+    messages = _serving([Run(_naps(range(1, 11), 0.002))])
+    assert [[result.task_id for result in message] for message in messages] == [list(range(1, 11))]
+
+
+def test_a_result_held_behind_a_long_task_goes_back_while_that_task_runs() -> None:
+    """A long task never holds back the result of a short one before it: the hold ends
+    after ``_HOLD`` whatever the worker is running."""
+    messages = _serving([Run(_naps(range(1, 2), 0.0) + _naps(range(2, 3), 0.5))])
+    assert [[result.task_id for result in message] for message in messages] == [[1], [2]]

@@ -153,7 +153,7 @@ class Pool:
 
     def run(self) -> int:
         link, workers = self.link, self.workers
-        dealer, monitor = link.dealer, link.monitor
+        dealer, monitor = link.dealer, link.monitor_fd
         results = workers.results  # one list for the pool's life: appended to, sent, emptied in place
         try:
             link.register(self.host, self.size)
@@ -164,7 +164,7 @@ class Pool:
                 for target, events in self.poller.poll(self._wait()):
                     if target is dealer:
                         self._from_executor()
-                    elif target is monitor:
+                    elif target == monitor:
                         if link.watch():
                             self.exit_code = 4
                     else:

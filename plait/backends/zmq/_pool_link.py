@@ -76,9 +76,17 @@ class ExecutorLink:
             configure_client(self.dealer, keys)
         self.monitor = self.dealer.get_monitor_socket(_LINK_EVENTS)
         self.link_down_since: float | None = None
+        # The monitor is polled by its descriptor, not as a zmq socket: each zmq socket in
+        # the poller costs every turn of the pool two system calls more (its state is asked
+        # before and after the wait), for events that come a few times a run. The
+        # descriptor signals that the monitor has news after a read found it had none: so
+        # only ``watch`` reads it, always until nothing is left, and once now, before
+        # there can be an event (zmq signals no first message to a reader that never read).
+        self.monitor_fd = cast(int, self.monitor.getsockopt(zmq.FD))
+        self.watch()
         self.dealer.connect(url)
         poller.register(self.dealer, zmq.POLLIN)
-        poller.register(self.monitor, zmq.POLLIN)
+        poller.register(self.monitor_fd, zmq.POLLIN)
         self.last_heard = time.monotonic()
 
     def register(self, host: str, capacity: int) -> None:

@@ -81,6 +81,7 @@ class Workers:
         self.read_buffer = memoryview(bytearray(_READ_BYTES))
         self.launcher = launcher
         self.by_slot: list[Worker] = []  # forked by ``fork``
+        self.by_fd: dict[int, Worker] = {}  # the same, by their sockets' descriptors: what the poller names
 
     def fork(self) -> None:
         """Fork the workers: they start as the launcher has loaded what they run."""
@@ -103,6 +104,7 @@ class Workers:
                 raise RuntimeError(f"pool {self.pool_id}: its worker launcher is gone ({error})") from error
         ours.setblocking(False)
         worker = Worker(pid, ours, f"{self.pool_id}/{slot.index}:{pid}", slot)
+        self.by_fd[ours.fileno()] = worker
         self.poller.register(ours.fileno(), _POLLIN)
         if self.sys_path is not None:
             self._write(worker, frame(Start(self.sys_path)))
@@ -128,7 +130,7 @@ class Workers:
 
     def event(self, fd: int, events: int) -> None:
         """The poller saw ``events`` on the socket ``fd`` of a worker."""
-        worker = next((w for w in self.by_slot if w.sock.fileno() == fd), None)
+        worker = self.by_fd.get(fd)
         if worker is None:  # replaced earlier in this round
             return
         if events & _POLLOUT:
@@ -204,7 +206,9 @@ class Workers:
     def _replace(self, worker: Worker, error: BaseException | None) -> None:
         """Fork a new worker in ``worker``'s place; its running task ends with ``error``
         (nothing is reported when None: it was cancelled), the rest go back in the queue."""
-        self.poller.unregister(worker.sock.fileno())
+        fd = worker.sock.fileno()
+        self.poller.unregister(fd)
+        del self.by_fd[fd]
         worker.sock.close()
         head = self.supervisor.lose(worker.slot)
         if head is not None and error is not None:

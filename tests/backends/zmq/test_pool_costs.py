@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -131,5 +132,70 @@ def test_a_pool_makes_its_samplers_halfway_to_the_first_sample_not_as_it_is_acce
         if pool.poll() is None:
             pool.kill()
             pool.wait()
+        router.close(0)
+        context.term()
+
+
+class _CountingFileno:
+    """A worker's socket that counts the times it is asked its file descriptor."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.asked = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.sock, name)
+
+    def fileno(self) -> int:
+        self.asked += 1
+        return self.sock.fileno()
+
+
+def test_a_pool_finds_the_worker_of_a_socket_event_without_asking_the_other_workers() -> None:
+    """A pool of 64 workers walked them all for each read of a result (goal 4's pools)."""
+    workers = Workers("p", socket.gethostname(), 8, zmq.Poller(), Launcher.forked())
+    workers.fork()
+    try:
+        counting = [_CountingFileno(worker.sock) for worker in workers.by_slot]
+        for worker, sock in zip(workers.by_slot, counting, strict=True):
+            worker.sock = sock  # type: ignore[assignment]
+        last = counting[-1].sock.fileno()
+        workers.event(last, zmq.POLLIN)  # nothing to read yet: the worker has not started
+        assert [sock.asked for sock in counting[:-1]] == [0] * 7
+    finally:
+        for worker, sock in zip(workers.by_slot, counting, strict=True):
+            worker.sock = sock.sock
+        workers.close()
+
+
+def _watch_until(link: ExecutorLink, poller: zmq.Poller, done: Callable[[], bool], seconds: float) -> None:
+    """Run the pool's loop's part for the link's monitor until ``done`` or ``seconds`` pass."""
+    deadline = time.monotonic() + seconds
+    while not done() and time.monotonic() < deadline:
+        for target, _ in poller.poll(50):
+            if target == link.monitor_fd:
+                link.watch()
+
+
+def test_a_pool_polls_one_zmq_socket_and_its_links_events_by_descriptor() -> None:
+    """Each zmq socket in a poller costs every turn of the pool two system calls; the link's
+    monitor was one, for events that come a few times a run. Polled by its descriptor, its
+    events still wake the pool: the executor's end going away is seen."""
+    context: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
+    router = context.socket(zmq.ROUTER)
+    port = router.bind_to_random_port("tcp://127.0.0.1")
+    poller = zmq.Poller()
+    link = ExecutorLink(f"tcp://127.0.0.1:{port}", "p", None, poller)
+    try:
+        assert [sock for sock, _ in poller.sockets if isinstance(sock, zmq.Socket)] == [link.dealer]
+        link.register("h", 1)
+        assert router.poll(5000)
+        _watch_until(link, poller, lambda: False, 0.3)  # the connection's own events
+        assert link.link_down_since is None
+        router.close(0)
+        _watch_until(link, poller, lambda: link.link_down_since is not None, 10)
+        assert link.link_down_since is not None
+    finally:
+        link.close()
         router.close(0)
         context.term()
