@@ -24,6 +24,7 @@ import attrs
 
 from plait.backends._environment import Packed, PackedEnvironment, in_environment
 from plait.backends._errors import WorkerLost
+from plait.backends._python import python
 from plait.backends._records import Result, Task
 from plait.backends._task import TaskResult, TaskSpec
 from plait.backends._wire import decode_result, dumps_call, dumps_function
@@ -115,7 +116,7 @@ class BatchExecutor:
         return future
 
     async def _submit(self, job: _Job, task_file: Path) -> None:
-        command = in_environment(self._packed, [sys.executable, "-m", "plait.backends._batch_job", str(task_file)])
+        command = in_environment(self._packed, python("-m", "plait.backends._batch_job", str(task_file)))
         try:
             job_id = await asyncio.to_thread(self.provider.submit, command, job.name, None)
         except Exception as error:  # the scheduler refused it: that is the task's answer, not a lost worker

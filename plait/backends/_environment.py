@@ -24,6 +24,7 @@ from pathlib import Path
 
 import attrs
 
+from plait.backends._python import SAFE_PATH
 from plait.backends.providers._container import image_command
 
 __all__ = ["Packed", "PackedEnvironment", "in_environment", "python_tag"]
@@ -94,7 +95,7 @@ class Packed:
 
     def command(self, command: Sequence[str]) -> list[str]:
         """``command`` run by the bootstrap: unpacked once per host, then run on it."""
-        boot = [self.python, "-c", _BOOTSTRAP, str(self.archive), self.digest, self.tag, self.cache]
+        boot = [self.python, SAFE_PATH, "-c", _BOOTSTRAP, str(self.archive), self.digest, self.tag, self.cache]
         return [*boot, *image_command(command, self.python)]
 
 

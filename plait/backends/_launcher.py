@@ -30,13 +30,13 @@ import signal
 import socket
 import struct
 import subprocess
-import sys
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import NoReturn
 
 import attrs
 
+from plait.backends._python import python
 from plait.backends._reaper import become_subreaper, end_descendants, kill_tree, reap_orphans
 
 __all__ = ["Launcher", "how_it_ended", "recv_exactly", "serve"]
@@ -69,7 +69,7 @@ class Launcher:
         ours, theirs = socket.socketpair()
         with theirs:
             process = subprocess.Popen(
-                [sys.executable, "-c", _MAIN, str(theirs.fileno()), str(os.getpid())],
+                python("-c", _MAIN, str(theirs.fileno()), str(os.getpid())),
                 env=env,
                 pass_fds=(theirs.fileno(),),
                 start_new_session=True,  # and so no terminal: it never waits on a tty (SIGTTOU)

@@ -88,7 +88,7 @@ def test_a_host_with_another_python_is_refused_saying_why(tmp_path: Path) -> Non
 
 def test_the_pool_command_is_run_by_the_hosts_python_through_the_bootstrap(tmp_path: Path) -> None:
     command = packed(tmp_path, distributions=["tblib"], paths=[]).pack().command([sys.executable, "-c", "pass"])
-    assert command[:2] == [HOST_PYTHON, "-c"] and command[-3:] == [HOST_PYTHON, "-c", "pass"]
+    assert command[:3] == [HOST_PYTHON, "-P", "-c"] and command[-3:] == [HOST_PYTHON, "-c", "pass"]
 
 
 @pytest.mark.parametrize(
