@@ -2,16 +2,26 @@
 
 Also builds a 1 000 000-task monitoring db through the real writer and times the query
 "which tasks failed and why". Run: ``python bench/monitor_overhead.py [--tasks N] [--rounds R]``.
+
+With ``--tree NAME=PATH`` (repeatable) it compares checkouts of plait instead: each round
+runs every tree off and on, a fresh process each, and prints per tree the on/off ratio of
+tasks/s, what "on" adds to the driver's CPU per task, and the CPU per task of the run's
+writer process where there is one (``bench/_trees.py``).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import resource
 import sqlite3
 import statistics
 import tempfile
 import time
+
+import psutil
+from _trees import alternate, child_figures, show, trees_of
 
 import plait as pl
 from plait.runtime._monitor import EventLog
@@ -22,16 +32,41 @@ def noop(i: int) -> int:
     return i
 
 
-def throughput(tasks: int, monitor: str | None) -> tuple[float, float]:
-    """Tasks per second, and driver CPU microseconds per task (all its threads), for one
-    run of ``tasks`` independent no-op calls. The monitor's final flush at close counts."""
+def throughput(tasks: int, monitor: str | None) -> tuple[float, float, float]:
+    """Tasks per second, driver CPU microseconds per task (all its threads), and the CPU
+    microseconds per task of the monitor's writer process (0 without one), for one run of
+    ``tasks`` independent no-op calls. The monitor's final flush at close counts."""
     with pl.Runtime([pl.ProcessExecutor(2)], monitor=monitor, progress=False) as rt:
         rt.run(noop(-1))  # workers up and the function shipped before the clock starts
+        log = rt._interpreter.monitor
+        writer = getattr(getattr(log, "_writer", None), "process", None)  # a writer process, where there is one
+        writer_before = sum(psutil.Process(writer.pid).cpu_times()[:2]) if writer else 0.0
         start, cpu = time.perf_counter(), time.process_time()
         rt.run(pl.gather(*(noop(i) for i in range(tasks))))
-        if rt._interpreter.monitor is not None:
-            rt._interpreter.monitor.close()  # idempotent: what is left to write is part of the cost
-        return tasks / (time.perf_counter() - start), (time.process_time() - cpu) / tasks * 1e6
+        reaped = _children_cpu()
+        if log is not None:
+            log.close()  # idempotent: what is left to write is part of the cost
+        rate, driver = tasks / (time.perf_counter() - start), (time.process_time() - cpu) / tasks * 1e6
+        # The writer is reaped by close: its whole life's CPU joins this process's children's.
+        writer_cpu = (_children_cpu() - reaped - writer_before) / tasks * 1e6 if writer else 0.0
+        return rate, driver, writer_cpu
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run_child(script: str, tree: str, tasks: int) -> dict[str, float]:
+    """One round for one tree: a run with the db off and one with it on, each a fresh process."""
+    off = child_figures(script, tree, ["off", "--tasks", str(tasks)])
+    on = child_figures(script, tree, ["on", "--tasks", str(tasks)])
+    return {
+        "on/off tasks/s": on["rate"] / off["rate"],
+        "off tasks/s": off["rate"],
+        "driver on-off us": on["driver"] - off["driver"],
+        "writer proc us": on["writer"],
+    }
 
 
 def big_db(path: str, tasks: int, failing_every: int) -> float:
@@ -57,13 +92,24 @@ def main() -> None:
     parser.add_argument("--tasks", type=int, default=20_000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--big", type=int, default=1_000_000, help="tasks in the query benchmark's db (0: skip)")
+    parser.add_argument("--tree", action="append", default=[], help="NAME=PATH of a plait checkout (repeatable)")
+    parser.add_argument("--child", choices=["off", "on"], help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.child:
+        with tempfile.TemporaryDirectory() as tmp:
+            rate, driver, writer = throughput(args.tasks, os.path.join(tmp, "run.db") if args.child == "on" else None)
+        print(json.dumps({"rate": rate, "driver": driver, "writer": writer}))
+        return
+    if args.tree:
+        print(f"{args.tasks} no-op tasks, ProcessExecutor(2), monitoring db on against off, by tree:")
+        show(alternate(trees_of(args.tree), args.rounds, lambda tree: run_child(__file__, tree, args.tasks)))
+        return
     with tempfile.TemporaryDirectory() as tmp:
         off: list[tuple[float, float]] = []
         on: list[tuple[float, float]] = []
         for round_ in range(args.rounds):  # interleaved, so drift in machine load hits both alike
-            off.append(throughput(args.tasks, None))
-            on.append(throughput(args.tasks, os.path.join(tmp, f"run{round_}.db")))
+            off.append(throughput(args.tasks, None)[:2])
+            on.append(throughput(args.tasks, os.path.join(tmp, f"run{round_}.db"))[:2])
             print(f"round {round_ + 1}: off {off[-1][0]:,.0f} tasks/s, on {on[-1][0]:,.0f} tasks/s")
         print(f"{args.tasks} no-op tasks, ProcessExecutor(2), {args.rounds} rounds each:")
         for what, pick in (("median", statistics.median), ("best", max)):

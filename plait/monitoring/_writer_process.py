@@ -51,6 +51,7 @@ class WriterProcess:
             [sys.executable, "-c", _MAIN, path, str(run), _PLAIT_ROOT],
             stdin=subprocess.PIPE,
             stderr=subprocess.PIPE,
+            start_new_session=True,  # a Ctrl-C in the driver's terminal is the driver's; it ends the run
         )
         assert self.process.stdin is not None
         self._pipe: IO[bytes] = self.process.stdin
@@ -97,7 +98,6 @@ def _how(code: int) -> str:
 
 def serve(path: str, run: int) -> None:
     """The writer process: write each batch from stdin into run ``run`` of ``path``."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C in the driver's terminal is the driver's
     decode = msgspec.msgpack.Decoder().decode
     try:
         writer = RunWriter(path, run)
