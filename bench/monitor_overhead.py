@@ -6,7 +6,8 @@ Also builds a 1 000 000-task monitoring db through the real writer and times the
 With ``--tree NAME=PATH`` (repeatable) it compares checkouts of plait instead: each round
 runs every tree off and on, a fresh process each, and prints per tree the on/off ratio of
 tasks/s, what "on" adds to the driver's CPU per task, and the CPU per task of the run's
-writer process where there is one (``bench/_trees.py``).
+writer process where there is one (``bench/_trees.py``); and the same for the EventLog
+alone, told of the tasks' events at 25 000 tasks/s with no executor (far less noisy).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import psutil
 from _trees import alternate, child_figures, show, trees_of
 
 import plait as pl
+from plait.backends import TaskUsage
 from plait.runtime._monitor import EventLog
 
 
@@ -61,30 +63,58 @@ def run_child(script: str, tree: str, tasks: int) -> dict[str, float]:
     """One round for one tree: a run with the db off and one with it on, each a fresh process."""
     off = child_figures(script, tree, ["off", "--tasks", str(tasks)])
     on = child_figures(script, tree, ["on", "--tasks", str(tasks)])
+    alone = child_figures(script, tree, ["alone", "--tasks", str(tasks)])
     return {
         "on/off tasks/s": on["rate"] / off["rate"],
         "off tasks/s": off["rate"],
         "driver on-off us": on["driver"] - off["driver"],
         "writer proc us": on["writer"],
+        "alone driver us": alone["driver"],
+        "alone loop us": alone["loop"],
+        "alone writer us": alone["writer"],
     }
 
 
 def big_db(path: str, tasks: int, failing_every: int) -> float:
     """Write ``tasks`` tasks' events through an EventLog; returns seconds to close it."""
     log = EventLog(path)
-    error = ValueError("seed rejected")
-    key = bytes(16)
-    for t in range(1, tasks + 1):
-        log.task_event("pending", t, "simulate", key)
-        log.task_event("dispatched", t, "simulate", key, executor="processes")
-        log.task_event("running", t, "simulate", key, executor="processes", worker="processes/0")
-        if t % failing_every:
-            log.task_event("done", t, "simulate", key, executor="processes", worker="processes/0")
-        else:
-            log.task_event("failed", t, "simulate", key, executor="processes", worker="processes/0", error=error)
+    events(log, range(1, tasks + 1), failing_every)
     start = time.perf_counter()
     log.close()
     return time.perf_counter() - start
+
+
+def events(log: EventLog, tasks: range, failing_every: int) -> None:
+    """The four events of each of ``tasks``, as a run of no-ops on processes tells them."""
+    error, key, usage = ValueError("seed rejected"), bytes(16), TaskUsage(0.0001, 12_000_000)
+    for t in tasks:
+        log.task_event("pending", t, "simulate", key)
+        log.task_event("dispatched", t, "simulate", key, executor="processes")
+        log.task_event("running", t, "simulate", key, executor="processes", worker="processes/0", at=time.time())
+        if t % failing_every:
+            log.task_event("done", t, "simulate", key, executor="processes", worker="processes/0", usage=usage)
+        else:
+            log.task_event("failed", t, "simulate", key, executor="processes", worker="processes/0", error=error)
+
+
+def log_alone(path: str, tasks: int, per_second: int = 25_000) -> tuple[float, float, float]:
+    """The EventLog alone, told of ``tasks`` tasks at ``per_second`` (in steps of 500, the
+    rest of each step asleep, as a loop thread waits): the driver's CPU microseconds per
+    task (all its threads), the writer process's (0 without one), and the loop thread's."""
+    log = EventLog(path)
+    writer = getattr(getattr(log, "_writer", None), "process", None)
+    writer_before = sum(psutil.Process(writer.pid).cpu_times()[:2]) if writer else 0.0
+    start, cpu, loop = time.perf_counter(), time.process_time(), 0.0
+    for first in range(1, tasks + 1, 500):
+        step = time.thread_time()
+        events(log, range(first, min(first + 500, tasks + 1)), failing_every=1000)
+        loop += time.thread_time() - step
+        time.sleep(max(0.0, start + (first + 500) / per_second - time.perf_counter()))
+    reaped = _children_cpu()
+    log.close()
+    driver = (time.process_time() - cpu) / tasks * 1e6
+    writer_cpu = (_children_cpu() - reaped - writer_before) / tasks * 1e6 if writer else 0.0
+    return driver, writer_cpu, loop / tasks * 1e6
 
 
 def main() -> None:
@@ -93,11 +123,16 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--big", type=int, default=1_000_000, help="tasks in the query benchmark's db (0: skip)")
     parser.add_argument("--tree", action="append", default=[], help="NAME=PATH of a plait checkout (repeatable)")
-    parser.add_argument("--child", choices=["off", "on"], help=argparse.SUPPRESS)
+    parser.add_argument("--child", choices=["off", "on", "alone"], help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         with tempfile.TemporaryDirectory() as tmp:
-            rate, driver, writer = throughput(args.tasks, os.path.join(tmp, "run.db") if args.child == "on" else None)
+            path = os.path.join(tmp, "run.db")
+            if args.child == "alone":
+                driver, writer, loop = log_alone(path, args.tasks)
+                print(json.dumps({"driver": driver, "writer": writer, "loop": loop}))
+                return
+            rate, driver, writer = throughput(args.tasks, path if args.child == "on" else None)
         print(json.dumps({"rate": rate, "driver": driver, "writer": writer}))
         return
     if args.tree:

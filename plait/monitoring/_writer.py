@@ -20,7 +20,7 @@ from typing import Any
 
 from plait.monitoring._schema import CORE_TABLES, INDEXES, prepare
 
-__all__ = ["ATTEMPT_COLUMNS", "Batch", "FailedCallRow", "FunctionRow", "RunWriter", "open_run"]
+__all__ = ["ATTEMPT_COLUMNS", "Batch", "FailedCallRow", "FunctionRow", "RunWriter", "open_run", "write_last"]
 
 ATTEMPT_COLUMNS = (
     "run", "task", "attempt", "name", "key", "state", "executor", "worker",
@@ -30,14 +30,9 @@ ATTEMPT_COLUMNS = (
 FunctionRow = tuple[bytes, bytes | None, str | None]
 # (task, fn_key, pickled call or None, its size, why it is not kept)
 FailedCallRow = tuple[int, bytes, bytes | None, int | None, str | None]
-# (attempts, node samples, task samples, functions, failed calls): rows without the run's number
-Batch = tuple[
-    Sequence[Sequence[Any]],
-    Sequence[Sequence[Any]],
-    Sequence[Sequence[Any]],
-    Sequence[Sequence[Any]],
-    Sequence[Sequence[Any]],
-]
+# (attempts, node samples, task samples, functions, failed calls): rows without the run's
+# number, as lists and tuples of plain values (the writer process gets them marshalled)
+Batch = tuple[list[Any], list[Any], list[Any], list[Any], list[Any]]
 
 _CHUNK = 200  # rows per INSERT: 3 000 parameters, well under SQLite's limit of 32 766
 _INSERT_NODE_SAMPLE = "INSERT INTO samples VALUES ({run}, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
@@ -104,6 +99,18 @@ class RunWriter:
                     self._db.execute("UPDATE runs SET ended = ? WHERE run = ?", (time.time(), self.run))
         finally:
             self._db.close()
+
+
+def write_last(path: str, run: int, batch: Batch) -> None:
+    """The only batch of run ``run``, written from this process, and the run closed: a run
+    that ends before its first hand-over starts no writer process."""
+    writer = RunWriter(path, run)
+    finished = False
+    try:
+        writer.write(batch)
+        finished = True
+    finally:
+        writer.close(finished=finished)
 
 
 def _refuse_foreign(db: sqlite3.Connection) -> None:

@@ -25,7 +25,7 @@ import attrs
 
 from plait.backends import NodeSample, TaskSample, TaskSpec, TaskUsage
 from plait.backends._wire import dumps_call, dumps_function
-from plait.monitoring._writer import ATTEMPT_COLUMNS, FailedCallRow, FunctionRow, open_run
+from plait.monitoring._writer import ATTEMPT_COLUMNS, Batch, FailedCallRow, FunctionRow, open_run, write_last
 from plait.monitoring._writer_process import WriterFailed, WriterProcess
 from plait.runtime._hooks import Monitor
 
@@ -59,6 +59,7 @@ _ATTEMPT, _STATE, _EXECUTOR, _WORKER, _DISPATCHED, _RUNNING, _ENDED, _ERROR, _CP
 # dispatched, running, ended, error, cpu, peak_rss: filled in as they happen
 _LATER = (None,) * (len(ATTEMPT_COLUMNS) - 1 - _DISPATCHED)
 _now = time.time
+_NOTHING: Batch = ([], [], [], [], [])
 
 
 DEFAULT_DEBUG_PAYLOAD_BYTES = 1 << 20
@@ -96,7 +97,8 @@ class EventLog:
             self.run: int = open_run(path, sys.argv, sys.path)
         except sqlite3.DatabaseError as error:
             raise ValueError(f"monitor={str(path)!r}: cannot use it as a monitoring database: {error}") from error
-        self._writer = WriterProcess(str(path) if str(path) == ":memory:" else os.path.abspath(path), self.run)
+        self._target = str(path) if str(path) == ":memory:" else os.path.abspath(path)  # for the writer process
+        self._writer: WriterProcess | None = None
         self._open: dict[int, list[Any]] = {}
         self._ended: deque[list[Any]] = deque()
         self._samples: deque[NodeSample | TaskSample] = deque()
@@ -172,35 +174,49 @@ class EventLog:
         self._handing.join()
         self._ended.extend(self._open.values())
         self._open.clear()
-        self._hand_over()
-        if not self._broken:
-            try:
+        batch = self._take()
+        if self._broken:
+            return
+        try:
+            if self._writer is None:  # a run that ended before its first hand-over: no process to start
+                write_last(self._target, self.run, batch or _NOTHING)
+            else:
+                if batch is not None:
+                    self._writer.send(batch)
                 self._writer.close()
-            except WriterFailed as error:
-                self._warn(error)
+        except (WriterFailed, sqlite3.Error) as error:
+            self._warn(error)
 
     def _hand_over_loop(self) -> None:
-        while not self._closed:
+        while True:
             self._wake.wait(_FLUSH_EVERY)
-            self._hand_over()
+            if self._closed:
+                return  # close hands over what is left
+            batch = self._take()
+            if batch is None or self._broken:
+                continue
+            try:
+                if self._writer is None:  # started with the first batch: a short run never needs it
+                    self._writer = WriterProcess(self._target, self.run)
+                self._writer.send(batch)
+            except WriterFailed as error:  # a full disk, a deleted file: the run goes on unrecorded
+                self._broken = True
+                self._warn(error)
 
-    def _hand_over(self) -> None:
+    def _take(self) -> Batch | None:
+        """What waits to be written, as one batch; None when nothing does."""
         ended, taken, failed = self._ended, self._samples, self._failed_calls
         rows = [ended.popleft() for _ in range(len(ended))]
         samples = [taken.popleft() for _ in range(len(taken))]
         calls = [failed.popleft() for _ in range(len(failed))]
-        if not (rows or samples or calls) or self._broken:
-            return
+        if not (rows or samples or calls):
+            return None
         node_samples = [attrs.astuple(s) for s in samples if isinstance(s, NodeSample)]
         task_samples = [attrs.astuple(s) for s in samples if isinstance(s, TaskSample)]
         functions, call_rows = self._calls(calls)
-        try:
-            self._writer.send((rows, node_samples, task_samples, functions, call_rows))
-        except WriterFailed as error:  # a full disk, a deleted file: the run goes on unrecorded
-            self._broken = True
-            self._warn(error)
+        return rows, node_samples, task_samples, functions, call_rows
 
-    def _warn(self, error: WriterFailed) -> None:
+    def _warn(self, error: Exception) -> None:
         warnings.warn(f"monitor {self.path}: cannot write ({error}); no more events are recorded", stacklevel=1)
 
     def _calls(self, specs: list[TaskSpec]) -> tuple[list[FunctionRow], list[FailedCallRow]]:

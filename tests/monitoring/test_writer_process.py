@@ -34,8 +34,12 @@ def count(path: Path, sql: str) -> int:
 
 
 def writer_of(rt: pl.Runtime) -> psutil.Process:
+    """The writer process of ``rt``'s monitoring db, started with the first batch of rows."""
     log = rt._interpreter.monitor
     assert isinstance(log, EventLog)
+    assert rt.run(square(3)) == 9
+    wait_for(lambda: log._writer is not None, "the writer process", 10)
+    assert log._writer is not None
     return psutil.Process(log._writer.process.pid)
 
 
@@ -50,7 +54,10 @@ DRIVER = textwrap.dedent(
 
     rt = pl.Runtime([pl.ThreadExecutor(2)], monitor=sys.argv[1], progress=False)
     assert rt.run(pl.gather(*(square(i) for i in range(20)))) == [i * i for i in range(20)]
-    print(rt._interpreter.monitor._writer.process.pid, flush=True)
+    log = rt._interpreter.monitor
+    while log._writer is None:  # started with the first batch, within a quarter second
+        time.sleep(0.01)
+    print(log._writer.process.pid, flush=True)
     time.sleep(60)  # killed here, its runtime open
     """
 )
@@ -107,5 +114,24 @@ def test_a_clean_close_writes_every_attempt_and_indexes_them(tmp_path: Path) -> 
         writer = writer_of(rt)
         assert rt.run(pl.gather(*(square(i) for i in range(3000)))) == [i * i for i in range(3000)]
     assert not writer.is_running()  # close waited for it
-    assert count(path, "SELECT count(DISTINCT task) FROM attempts WHERE state = 'done'") == 3000
+    assert count(path, "SELECT count(DISTINCT task) FROM attempts WHERE state = 'done'") == 3001
     assert count(path, "SELECT count(*) FROM sqlite_master WHERE name = 'attempts_state'") == 1
+    assert count(path, "SELECT count(*) FROM runs WHERE ended IS NOT NULL") == 1
+
+
+def test_a_run_that_ends_before_its_first_hand_over_is_written_without_a_writer_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A process would take longer to start than such a run takes to write.
+    monkeypatch.setattr("plait.runtime._monitor._FLUSH_EVERY", 60.0)
+    path = tmp_path / "run.db"
+    log = EventLog(path)
+    for task in range(1, 101):
+        log.task_event("pending", task, "square", bytes(16))
+        log.task_event("done", task, "square", bytes(16), worker="w")
+    log.task_event("pending", 101, "square", bytes(16))  # still in flight at the end
+    log.close()
+    assert log._writer is None
+    assert count(path, "SELECT count(*) FROM attempts WHERE state = 'done'") == 100
+    assert count(path, "SELECT count(*) FROM attempts WHERE state = 'pending'") == 1
+    assert count(path, "SELECT count(*) FROM runs WHERE ended IS NOT NULL") == 1
