@@ -21,7 +21,6 @@ import statistics
 import tempfile
 import time
 
-import psutil
 from _trees import alternate, child_figures, show, trees_of
 
 import plait as pl
@@ -36,22 +35,18 @@ def noop(i: int) -> int:
 
 def throughput(tasks: int, monitor: str | None) -> tuple[float, float, float]:
     """Tasks per second, driver CPU microseconds per task (all its threads), and the CPU
-    microseconds per task of the monitor's writer process (0 without one), for one run of
-    ``tasks`` independent no-op calls. The monitor's final flush at close counts."""
+    microseconds per task of the monitor's writer process in its whole life (0 without
+    one), for one run of ``tasks`` independent no-op calls. The monitor's final flush at
+    close counts."""
+    reaped = _children_cpu()  # the writer is reaped when the monitor closes; the workers later
     with pl.Runtime([pl.ProcessExecutor(2)], monitor=monitor, progress=False) as rt:
         rt.run(noop(-1))  # workers up and the function shipped before the clock starts
-        log = rt._interpreter.monitor
-        writer = getattr(getattr(log, "_writer", None), "process", None)  # a writer process, where there is one
-        writer_before = sum(psutil.Process(writer.pid).cpu_times()[:2]) if writer else 0.0
         start, cpu = time.perf_counter(), time.process_time()
         rt.run(pl.gather(*(noop(i) for i in range(tasks))))
-        reaped = _children_cpu()
-        if log is not None:
-            log.close()  # idempotent: what is left to write is part of the cost
+        if rt._interpreter.monitor is not None:
+            rt._interpreter.monitor.close()  # idempotent: what is left to write is part of the cost
         rate, driver = tasks / (time.perf_counter() - start), (time.process_time() - cpu) / tasks * 1e6
-        # The writer is reaped by close: its whole life's CPU joins this process's children's.
-        writer_cpu = (_children_cpu() - reaped - writer_before) / tasks * 1e6 if writer else 0.0
-        return rate, driver, writer_cpu
+        return rate, driver, (_children_cpu() - reaped) / tasks * 1e6
 
 
 def _children_cpu() -> float:
@@ -68,7 +63,7 @@ def run_child(script: str, tree: str, tasks: int) -> dict[str, float]:
         "on/off tasks/s": on["rate"] / off["rate"],
         "off tasks/s": off["rate"],
         "driver on-off us": on["driver"] - off["driver"],
-        "writer proc us": on["writer"],
+        "writer proc us": on["writer"] - off["writer"],
         "alone driver us": alone["driver"],
         "alone loop us": alone["loop"],
         "alone writer us": alone["writer"],
@@ -101,19 +96,17 @@ def log_alone(path: str, tasks: int, per_second: int = 25_000) -> tuple[float, f
     """The EventLog alone, told of ``tasks`` tasks at ``per_second`` (in steps of 500, the
     rest of each step asleep, as a loop thread waits): the driver's CPU microseconds per
     task (all its threads), the writer process's (0 without one), and the loop thread's."""
+    reaped = _children_cpu()
     log = EventLog(path)
-    writer = getattr(getattr(log, "_writer", None), "process", None)
-    writer_before = sum(psutil.Process(writer.pid).cpu_times()[:2]) if writer else 0.0
     start, cpu, loop = time.perf_counter(), time.process_time(), 0.0
     for first in range(1, tasks + 1, 500):
         step = time.thread_time()
         events(log, range(first, min(first + 500, tasks + 1)), failing_every=1000)
         loop += time.thread_time() - step
         time.sleep(max(0.0, start + (first + 500) / per_second - time.perf_counter()))
-    reaped = _children_cpu()
     log.close()
     driver = (time.process_time() - cpu) / tasks * 1e6
-    writer_cpu = (_children_cpu() - reaped - writer_before) / tasks * 1e6 if writer else 0.0
+    writer_cpu = (_children_cpu() - reaped) / tasks * 1e6
     return driver, writer_cpu, loop / tasks * 1e6
 
 
