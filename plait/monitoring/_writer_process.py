@@ -51,7 +51,8 @@ class WriterProcess:
 
         try:
             self.process = subprocess.Popen(
-                [sys.executable, "-c", _MAIN, path, str(run), _PLAIT_ROOT],
+                # -S: it needs only the standard library and plait, and starts some 20 ms sooner without site.
+                [sys.executable, "-S", "-c", _MAIN, path, str(run), _PLAIT_ROOT],
                 stdin=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 start_new_session=True,  # a Ctrl-C in the driver's terminal is the driver's; it ends the run
