@@ -80,7 +80,8 @@ class WriterProcess:
 
     def _frame(self, payload: bytes) -> None:
         try:
-            self._pipe.write(_LENGTH.pack(len(payload)) + payload)
+            self._pipe.write(_LENGTH.pack(len(payload)))
+            self._pipe.write(payload)  # not joined to its length: the last batch of a big run may be 100 MB
             self._pipe.flush()
         except (BrokenPipeError, ValueError):  # ValueError: a closed pipe
             raise self._failure() from None
