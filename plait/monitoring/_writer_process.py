@@ -43,8 +43,8 @@ class WriterFailed(Exception):
 
 
 class WriterProcess:
-    """The driver's handle on the writer of run ``run`` in the db at ``path``, started at once
-    (it takes some 40 ms of CPU to start, beside the driver); WriterFailed if it cannot be."""
+    """The driver's handle on the writer of run ``run`` in the db at ``path``, started at once;
+    WriterFailed if it cannot be."""
 
     def __init__(self, path: str, run: int) -> None:
         import subprocess  # here: the writer process imports this module, and needs none of it
@@ -78,12 +78,6 @@ class WriterProcess:
         if self.process.wait() != 0:
             raise self._failure()
 
-    def stop_unused(self) -> None:
-        """End a writer that was sent nothing, without waiting for it to start: it has
-        written nothing (opening the run's db writes nothing), so nothing is lost."""
-        self.process.kill()
-        self._reap()
-
     def _frame(self, payload: bytes) -> None:
         try:
             self._pipe.write(_LENGTH.pack(len(payload)))
@@ -94,20 +88,15 @@ class WriterProcess:
 
     def _failure(self) -> WriterFailed:
         """Why the writer ended (it has, or is about to: it closed its end of the pipe)."""
-        said = self._reap()
-        if said:
-            return WriterFailed(said.splitlines()[-1])
-        return WriterFailed(f"the writer process ended ({_how(self.process.wait())})")
-
-    def _reap(self) -> str:
-        """Wait for the writer to end, after closing its pipe; what it said on its stderr."""
         with contextlib.suppress(BrokenPipeError):
             self._pipe.close()  # what is left in its buffer has nowhere to go
         assert self.process.stderr is not None
         said = self.process.stderr.read().decode(errors="replace").strip()
-        self.process.wait()
+        code = self.process.wait()
         self.process.stderr.close()
-        return said
+        if said:
+            return WriterFailed(said.splitlines()[-1])
+        return WriterFailed(f"the writer process ended ({_how(code)})")
 
 
 def _how(code: int) -> str:

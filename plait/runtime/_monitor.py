@@ -98,12 +98,7 @@ class EventLog:
         except sqlite3.DatabaseError as error:
             raise ValueError(f"monitor={str(path)!r}: cannot use it as a monitoring database: {error}") from error
         self._target = str(path) if str(path) == ":memory:" else os.path.abspath(path)  # for the writer process
-        try:
-            # Started now, while the executors start their workers, not in the middle of the run.
-            self._writer = WriterProcess(self._target, self.run)
-        except WriterFailed as error:
-            raise ValueError(f"monitor={str(path)!r}: {error}") from error
-        self._handed_over = False
+        self._writer: WriterProcess | None = None
         self._open: dict[int, list[Any]] = {}
         self._ended: deque[list[Any]] = deque()
         self._samples: deque[NodeSample | TaskSample] = deque()
@@ -183,8 +178,7 @@ class EventLog:
         if self._broken:
             return
         try:
-            if not self._handed_over:  # a run this short is written here sooner than its writer has started
-                self._writer.stop_unused()
+            if self._writer is None:  # a run that ended before its first hand-over: no process to start
                 write_last(self._target, self.run, batch or _NOTHING)
             else:
                 if batch is not None:
@@ -202,8 +196,9 @@ class EventLog:
             if batch is None or self._broken:
                 continue
             try:
+                if self._writer is None:  # started with the first batch: a short run never needs it
+                    self._writer = WriterProcess(self._target, self.run)
                 self._writer.send(batch)
-                self._handed_over = True
             except WriterFailed as error:  # a full disk, a deleted file: the run goes on unrecorded
                 self._broken = True
                 self._warn(error)
