@@ -55,7 +55,8 @@ DRIVER = textwrap.dedent(
     rt = pl.Runtime([pl.ThreadExecutor(2)], monitor=sys.argv[1], progress=False)
     assert rt.run(pl.gather(*(square(i) for i in range(20)))) == [i * i for i in range(20)]
     log = rt._interpreter.monitor
-    while log._writer is None:  # started with the first batch, within a quarter second
+    deadline = time.monotonic() + 30
+    while log._writer is None and time.monotonic() < deadline:  # started with the first batch
         time.sleep(0.01)
     print(log._writer.process.pid, flush=True)
     time.sleep(60)  # killed here, its runtime open
