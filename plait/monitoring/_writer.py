@@ -31,7 +31,7 @@ FunctionRow = tuple[bytes, bytes | None, str | None]
 # (task, fn_key, pickled call or None, its size, why it is not kept)
 FailedCallRow = tuple[int, bytes, bytes | None, int | None, str | None]
 # (attempts, node samples, task samples, functions, failed calls): rows without the run's
-# number, as lists and tuples of plain values (the writer process gets them as msgpack)
+# number, as lists and tuples of plain values (the writer process gets them marshalled)
 Batch = tuple[list[Any], list[Any], list[Any], list[Any], list[Any]]
 
 _CHUNK = 200  # rows per INSERT: 3 000 parameters, well under SQLite's limit of 32 766
