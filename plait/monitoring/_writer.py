@@ -1,11 +1,11 @@
-"""Writing one run into a monitoring db: the runtime's event log writes through this.
+"""Writing one run into a monitoring db: the SQL the run's writer process runs.
 
-The runtime fills in one row per attempt of a task (the columns of ``ATTEMPT_COLUMNS``,
-in order) as the attempt goes through its states, and hands rows over in batches once
-they have ended, with the looks at nodes and tasks and the calls of tasks that failed
-for good. One thread writes: each batch is one transaction, and many rows go in one
-statement (the sqlite3 module lets go of the GIL around each statement step, and one
-hand-over per row would stall the loop thread that emits the events).
+``open_run`` makes the run (in the driver, so the runtime knows its number and a file
+that cannot be used is refused at once); ``RunWriter`` then writes its batches, in the
+writer process (``_writer_process``). A batch is what the runtime hands over every
+quarter second: the attempts that ended (rows of ``ATTEMPT_COLUMNS`` after ``run``),
+looks at nodes and tasks (their records' fields, in order) and the calls of tasks that
+failed for good. Each batch is one transaction, and many rows go in one statement.
 """
 
 from __future__ import annotations
@@ -18,12 +18,9 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-import attrs
-
-from plait.backends import NodeSample, TaskSample
 from plait.monitoring._schema import CORE_TABLES, INDEXES, prepare
 
-__all__ = ["ATTEMPT_COLUMNS", "FailedCallRow", "FunctionRow", "RunWriter"]
+__all__ = ["ATTEMPT_COLUMNS", "Batch", "FailedCallRow", "FunctionRow", "RunWriter", "open_run", "write_last"]
 
 ATTEMPT_COLUMNS = (
     "run", "task", "attempt", "name", "key", "state", "executor", "worker",
@@ -33,57 +30,68 @@ ATTEMPT_COLUMNS = (
 FunctionRow = tuple[bytes, bytes | None, str | None]
 # (task, fn_key, pickled call or None, its size, why it is not kept)
 FailedCallRow = tuple[int, bytes, bytes | None, int | None, str | None]
+# (attempts, node samples, task samples, functions, failed calls): rows without the run's
+# number, as lists and tuples of plain values (the writer process gets them marshalled)
+Batch = tuple[list[Any], list[Any], list[Any], list[Any], list[Any]]
 
 _CHUNK = 200  # rows per INSERT: 3 000 parameters, well under SQLite's limit of 32 766
-_INSERT_NODE_SAMPLE = "INSERT INTO samples VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-_INSERT_TASK_SAMPLE = "INSERT INTO task_samples VALUES (?, ?, ?, ?, ?, ?)"
+_INSERT_NODE_SAMPLE = "INSERT INTO samples VALUES ({run}, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+_INSERT_TASK_SAMPLE = "INSERT INTO task_samples VALUES ({run}, ?, ?, ?, ?, ?)"
+_INSERT_FUNCTION = "INSERT OR IGNORE INTO functions VALUES (?, ?, ?)"
+_INSERT_CALL = "INSERT OR REPLACE INTO calls VALUES ({run}, ?, ?, ?, ?, ?)"
+
+
+def open_run(path: str | os.PathLike[str], argv: Sequence[str], sys_path: Sequence[str]) -> int:
+    """A new run in the monitoring db at ``path`` (created, or brought up to date): its
+    number. sqlite3.Error when the file cannot be used."""
+    db = sqlite3.connect(path)
+    try:
+        _refuse_foreign(db)
+        db.execute("PRAGMA journal_mode=WAL")  # readers may watch while the run writes; it stays set in the file
+        with db:
+            prepare(db)
+            cursor = db.execute(
+                "INSERT INTO runs (started, pid, argv, path) VALUES (?, ?, ?, ?)",
+                (time.time(), os.getpid(), " ".join(argv), json.dumps(list(sys_path))),
+            )
+    finally:
+        db.close()
+    assert cursor.lastrowid is not None
+    return cursor.lastrowid
 
 
 class RunWriter:
-    """A new run in the monitoring db at ``path`` (created, or brought up to date): its
-    number is ``run``. sqlite3.Error when the file cannot be used."""
+    """Writes batches of run ``run`` (made by ``open_run``) into the db at ``path``."""
 
-    def __init__(self, path: str | os.PathLike[str], argv: Sequence[str], sys_path: Sequence[str]) -> None:
-        db = sqlite3.connect(path, check_same_thread=False)  # made here, written from the writer thread
-        try:
-            _refuse_foreign(db)
-            db.execute("PRAGMA journal_mode=WAL")  # readers may watch while the run writes
-            db.execute("PRAGMA synchronous=NORMAL")  # a lost last batch after a power cut is fine for a log
-            with db:
-                prepare(db)
-                cursor = db.execute(
-                    "INSERT INTO runs (started, pid, argv, path) VALUES (?, ?, ?, ?)",
-                    (time.time(), os.getpid(), " ".join(argv), json.dumps(list(sys_path))),
-                )
-        except sqlite3.Error:
-            db.close()
-            raise
-        assert cursor.lastrowid is not None
-        self.run: int = cursor.lastrowid
-        self._db = db
+    def __init__(self, path: str, run: int) -> None:
+        self._db = sqlite3.connect(path)
+        self._db.execute("PRAGMA synchronous=NORMAL")  # a lost last batch after a power cut is fine for a log
+        with self._db:
+            prepare(self._db)  # a no-op unless the file is new to this connection (":memory:")
+        self.run = run
+        self._sql = {
+            insert: insert.format(run=run)
+            for insert in (_INSERT_NODE_SAMPLE, _INSERT_TASK_SAMPLE, _INSERT_FUNCTION, _INSERT_CALL)
+        }
 
-    def write(self, attempts: Sequence[Sequence[Any]], samples: Sequence[NodeSample | TaskSample]) -> None:
-        """Ended attempts (rows of ``ATTEMPT_COLUMNS``) and looks at nodes and tasks, in one transaction."""
+    def write(self, batch: Batch) -> None:
+        """One batch, in one transaction."""
+        attempts, node_samples, task_samples, functions, calls = batch
         with self._db:
             for start in range(0, len(attempts), _CHUNK):
                 chunk = attempts[start : start + _CHUNK]
-                self._db.execute(_insert(len(chunk)), list(itertools.chain.from_iterable(chunk)))
-            # The tables' columns after ``run`` are the records' fields, in order.
-            for kind, insert in ((NodeSample, _INSERT_NODE_SAMPLE), (TaskSample, _INSERT_TASK_SAMPLE)):
-                rows = [(self.run, *attrs.astuple(s)) for s in samples if isinstance(s, kind)]
+                self._db.execute(_insert(self.run, len(chunk)), list(itertools.chain.from_iterable(chunk)))
+            for insert, rows in (
+                (_INSERT_NODE_SAMPLE, node_samples),
+                (_INSERT_TASK_SAMPLE, task_samples),
+                (_INSERT_FUNCTION, functions),
+                (_INSERT_CALL, calls),
+            ):
                 if rows:
-                    self._db.executemany(insert, rows)
-
-    def write_calls(self, functions: Sequence[FunctionRow], calls: Sequence[FailedCallRow]) -> None:
-        """The calls of tasks that failed for good, with their functions (once per ``fn_key``)."""
-        with self._db:
-            self._db.executemany("INSERT OR IGNORE INTO functions VALUES (?, ?, ?)", functions)
-            self._db.executemany(
-                "INSERT OR REPLACE INTO calls VALUES (?, ?, ?, ?, ?, ?)", [(self.run, *call) for call in calls]
-            )
+                    self._db.executemany(self._sql[insert], rows)
 
     def close(self, *, finished: bool = True) -> None:
-        """Index the tables and stamp the run's end (unless not ``finished``: writing failed), then close."""
+        """Index the tables and stamp the run's end (unless not ``finished``: its driver is gone), then close."""
         try:
             if finished:
                 with self._db:
@@ -91,6 +99,18 @@ class RunWriter:
                     self._db.execute("UPDATE runs SET ended = ? WHERE run = ?", (time.time(), self.run))
         finally:
             self._db.close()
+
+
+def write_last(path: str, run: int, batch: Batch) -> None:
+    """The only batch of run ``run``, written from this process, and the run closed: a run
+    that ends before its first hand-over starts no writer process."""
+    writer = RunWriter(path, run)
+    finished = False
+    try:
+        writer.write(batch)
+        finished = True
+    finally:
+        writer.close(finished=finished)
 
 
 def _refuse_foreign(db: sqlite3.Connection) -> None:
@@ -102,11 +122,11 @@ def _refuse_foreign(db: sqlite3.Connection) -> None:
         raise sqlite3.DatabaseError(f"it is another database (its tables: {names:.200}), left as it was")
 
 
-def _insert(rows: int) -> str:
-    """One INSERT of ``rows`` attempts.
+def _insert(run: int, rows: int) -> str:
+    """One INSERT of ``rows`` attempts of run ``run``.
 
-    >>> _insert(2).count("?")
-    30
+    >>> _insert(7, 2).count("?"), _insert(7, 2).count("(7, ")
+    (28, 2)
     """
-    one = "(" + ", ".join("?" * len(ATTEMPT_COLUMNS)) + ")"
+    one = f"({run}, " + ", ".join("?" * (len(ATTEMPT_COLUMNS) - 1)) + ")"
     return "INSERT INTO attempts VALUES " + ", ".join([one] * rows)

@@ -2,9 +2,9 @@
 
 The interpreter calls ``task_event`` on the loop thread for every state change of every
 task, so each monitor does O(1) work there: the event log fills in the attempt's row and,
-when the attempt ends, queues it for one writer thread that inserts rows into SQLite in
-batches (one commit per batch, never per event); the progress bar bumps counters and
-redraws at most a few times a second.
+when the attempt ends, queues it; a thread hands the queued rows over in batches to the
+run's writer process, which inserts them into SQLite (one commit per batch, never per
+event); the progress bar bumps counters and redraws at most a few times a second.
 """
 
 from __future__ import annotations
@@ -21,9 +21,12 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import attrs
+
 from plait.backends import NodeSample, TaskSample, TaskSpec, TaskUsage
 from plait.backends._wire import dumps_call, dumps_function
-from plait.monitoring._writer import ATTEMPT_COLUMNS, RunWriter
+from plait.monitoring._writer import ATTEMPT_COLUMNS, Batch, FailedCallRow, FunctionRow, open_run, write_last
+from plait.monitoring._writer_process import WriterFailed, WriterProcess
 from plait.runtime._hooks import Monitor
 
 __all__ = [
@@ -36,14 +39,27 @@ __all__ = [
 
 _FLUSH_EVERY = 0.25  # seconds between batches: the db lags the run by about this much
 
-# Where each state's time goes in an attempt's row (monitoring's layout).
-_ATTEMPT, _STATE, _EXECUTOR, _WORKER, _DISPATCHED, _RUNNING, _ENDED, _ERROR, _CPU, _PEAK_RSS = map(
-    ATTEMPT_COLUMNS.index,
-    ("attempt", "state", "executor", "worker", "dispatched", "running", "ended", "error", "cpu", "peak_rss"),
+# Where each state's time goes in an attempt's row: monitoring's layout after ``run``, which
+# the writer adds.
+_ATTEMPT, _STATE, _EXECUTOR, _WORKER, _DISPATCHED, _RUNNING, _ENDED, _ERROR, _CPU, _PEAK_RSS = (
+    ATTEMPT_COLUMNS.index(column) - 1
+    for column in (
+        "attempt",
+        "state",
+        "executor",
+        "worker",
+        "dispatched",
+        "running",
+        "ended",
+        "error",
+        "cpu",
+        "peak_rss",
+    )
 )
 # dispatched, running, ended, error, cpu, peak_rss: filled in as they happen
-_LATER = (None,) * (len(ATTEMPT_COLUMNS) - _DISPATCHED)
+_LATER = (None,) * (len(ATTEMPT_COLUMNS) - 1 - _DISPATCHED)
 _now = time.time
+_NOTHING: Batch = ([], [], [], [], [])
 
 
 DEFAULT_DEBUG_PAYLOAD_BYTES = 1 << 20
@@ -53,9 +69,10 @@ class EventLog:
     """Records every task event of a run into the SQLite file at ``path``.
 
     Several runs may share a file: each gets a row in ``runs`` and its attempts carry
-    that run's number. An attempt is written at most a quarter second after it ends,
-    so the file can be read while the run goes on; attempts still in flight are
-    written when the runtime closes.
+    that run's number. An attempt is written at most a quarter second after it ends
+    (by a writer process, see ``plait.monitoring._writer_process``), so the file can be
+    read while the run goes on; attempts still in flight are written when the runtime
+    closes.
 
     The call of a task that fails for good (its pickled function and arguments, which
     ``plait debug`` re-runs) is kept when its arguments pickle to at most
@@ -77,10 +94,11 @@ class EventLog:
                 "give monitor= a file of its own, such as run.db; the memo is left as it was"
             )
         try:
-            self._db = RunWriter(path, sys.argv, sys.path)
+            self.run: int = open_run(path, sys.argv, sys.path)
         except sqlite3.DatabaseError as error:
             raise ValueError(f"monitor={str(path)!r}: cannot use it as a monitoring database: {error}") from error
-        self.run: int = self._db.run
+        self._target = str(path) if str(path) == ":memory:" else os.path.abspath(path)  # for the writer process
+        self._writer: WriterProcess | None = None
         self._open: dict[int, list[Any]] = {}
         self._ended: deque[list[Any]] = deque()
         self._samples: deque[NodeSample | TaskSample] = deque()
@@ -89,8 +107,8 @@ class EventLog:
         self._wake = threading.Event()
         self._closed = False
         self._broken = False
-        self._writer = threading.Thread(target=self._write_loop, name="plait-monitor", daemon=True)
-        self._writer.start()
+        self._handing = threading.Thread(target=self._hand_over_loop, name="plait-monitor", daemon=True)
+        self._handing.start()
 
     def task_event(
         self,
@@ -109,11 +127,11 @@ class EventLog:
         # Called for every change of every task on the loop thread: the usual
         # pending -> dispatched -> running -> done path takes as few steps as it can.
         if state == "pending":
-            self._open[task_id] = [self.run, task_id, attempt, name, key, state, "", "", at or _now(), *_LATER]
+            self._open[task_id] = [task_id, attempt, name, key, state, "", "", at or _now(), *_LATER]
             return
         row = self._open.get(task_id)
         if row is None:  # a cached task, or one cancelled before it was queued
-            row = self._open[task_id] = [self.run, task_id, attempt, name, key, state, "", "", None, *_LATER]
+            row = self._open[task_id] = [task_id, attempt, name, key, state, "", "", None, *_LATER]
         row[_STATE] = state
         if state == "dispatched":
             row[_DISPATCHED] = at or _now()
@@ -137,25 +155,14 @@ class EventLog:
         del self._open[task_id]
         self._ended.append(row)
         if state == "retried":  # the next attempt waits in the queue from now on
-            self._open[task_id] = [
-                self.run,
-                task_id,
-                row[_ATTEMPT] + 1,
-                name,
-                key,
-                "pending",
-                executor,
-                "",
-                now,
-                *_LATER,
-            ]
+            self._open[task_id] = [task_id, row[_ATTEMPT] + 1, name, key, "pending", executor, "", now, *_LATER]
 
     def samples(self, samples: Sequence[NodeSample | TaskSample]) -> None:
         """Record looks at nodes and running tasks; written with the next batch of attempts."""
         self._samples.extend(samples)
 
     def failed_call(self, spec: TaskSpec) -> None:
-        """Keep the call of a task that failed for good; pickled and written by the writer thread."""
+        """Keep the call of a task that failed for good; pickled by the thread that hands rows over."""
         self._failed_calls.append(spec)
 
     def close(self) -> None:
@@ -164,42 +171,66 @@ class EventLog:
             return
         self._closed = True
         self._wake.set()
-        self._writer.join()
+        self._handing.join()
         self._ended.extend(self._open.values())
         self._open.clear()
-        self._flush()
-        self._db.close(finished=not self._broken)
+        batch = self._take()
+        if self._broken:
+            return
+        try:
+            if self._writer is None:  # a run that ended before its first hand-over: no process to start
+                write_last(self._target, self.run, batch or _NOTHING)
+            else:
+                if batch is not None:
+                    self._writer.send(batch)
+                self._writer.close()
+        except (WriterFailed, sqlite3.Error) as error:
+            self._warn(error)
 
-    def _write_loop(self) -> None:
-        while not self._closed:
+    def _hand_over_loop(self) -> None:
+        while True:
             self._wake.wait(_FLUSH_EVERY)
-            self._flush()
+            if self._closed:
+                return  # close hands over what is left
+            batch = self._take()
+            if batch is None or self._broken:
+                continue
+            try:
+                if self._writer is None:  # started with the first batch: a short run never needs it
+                    self._writer = WriterProcess(self._target, self.run)
+                self._writer.send(batch)
+            except WriterFailed as error:  # a full disk, a deleted file: the run goes on unrecorded
+                self._broken = True
+                self._warn(error)
 
-    def _flush(self) -> None:
+    def _take(self) -> Batch | None:
+        """What waits to be written, as one batch; None when nothing does."""
         ended, taken, failed = self._ended, self._samples, self._failed_calls
         rows = [ended.popleft() for _ in range(len(ended))]
         samples = [taken.popleft() for _ in range(len(taken))]
         calls = [failed.popleft() for _ in range(len(failed))]
-        if not (rows or samples or calls) or self._broken:
-            return
-        try:
-            self._db.write(rows, samples)
-            if calls:
-                self._write_calls(calls)
-        except sqlite3.Error as error:  # a full disk, a deleted file: the run goes on unrecorded
-            self._broken = True
-            warnings.warn(f"monitor {self.path}: cannot write ({error}); no more events are recorded", stacklevel=1)
+        if not (rows or samples or calls):
+            return None
+        node_samples = [attrs.astuple(s) for s in samples if isinstance(s, NodeSample)]
+        task_samples = [attrs.astuple(s) for s in samples if isinstance(s, TaskSample)]
+        functions, call_rows = self._calls(calls)
+        return rows, node_samples, task_samples, functions, call_rows
 
-    def _write_calls(self, specs: list[TaskSpec]) -> None:
+    def _warn(self, error: Exception) -> None:
+        warnings.warn(f"monitor {self.path}: cannot write ({error}); no more events are recorded", stacklevel=1)
+
+    def _calls(self, specs: list[TaskSpec]) -> tuple[list[FunctionRow], list[FailedCallRow]]:
         # Pickled here, not on the loop thread: the same bytes the executor sent its worker.
-        functions = []
+        functions: list[FunctionRow] = []
         for spec in specs:
             if spec.fn_key not in self._functions_kept:
                 self._functions_kept.add(spec.fn_key)
                 fn, _, problem = _pickled(dumps_function, spec, None)
                 functions.append((spec.fn_key, fn, problem))
-        calls = [(s.task_id, s.fn_key, *_pickled(dumps_call, s, self.debug_payload_bytes)) for s in specs]
-        self._db.write_calls(functions, calls)
+        calls: list[FailedCallRow] = [
+            (s.task_id, s.fn_key, *_pickled(dumps_call, s, self.debug_payload_bytes)) for s in specs
+        ]
+        return functions, calls
 
 
 def _pickled(

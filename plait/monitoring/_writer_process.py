@@ -1,0 +1,135 @@
+"""The run's writer: a process of its own, fed batches over a pipe.
+
+SQLite costs the driver 2 to 4 µs a row, and a writer thread would take the GIL from the
+runtime's loop thread for the part sqlite3 does in Python (binding 14 values a row); the
+driver only encodes a batch (``marshal``, about 0.15 µs a row: both ends are the same
+interpreter, and the writer need not import an encoder) and writes it to the pipe.
+
+The writer is the driver's child, reading its stdin: a frame is a 4-byte length and a
+marshalled ``Batch``, each written in one transaction; an empty frame says the run is
+over (index the tables, stamp its end, exit). The end of its stdin without one means
+its driver is gone (killed, say): it keeps what it has written and exits, so it never
+outlives the driver. The pipe is anonymous, in the driver's own process tree. When
+writing fails, the writer says why on its stderr and exits with 1; the driver learns of
+it when its next write finds the pipe closed, or at close.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import marshal
+import os
+import signal
+import sqlite3
+import struct
+import sys
+from typing import IO
+
+from plait.monitoring._writer import Batch, RunWriter
+
+__all__ = ["WriterFailed", "WriterProcess", "serve"]
+
+_MAIN = (
+    "import sys; sys.path.insert(0, sys.argv[3]); "
+    "from plait.monitoring._writer_process import serve; serve(sys.argv[1], int(sys.argv[2]))"
+)
+_LENGTH = struct.Struct("!I")
+# The writer imports the driver's own plait, wherever it came from.
+_PLAIT_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+class WriterFailed(Exception):
+    """The writer process could not write (its reason), or ended without being asked."""
+
+
+class WriterProcess:
+    """The driver's handle on the writer of run ``run`` in the db at ``path``, started at once;
+    WriterFailed if it cannot be."""
+
+    def __init__(self, path: str, run: int) -> None:
+        import subprocess  # here: the writer process imports this module, and needs none of it
+
+        try:
+            self.process = subprocess.Popen(
+                # -S: it needs only the standard library and plait, and starts some 20 ms sooner without site.
+                [sys.executable, "-S", "-c", _MAIN, path, str(run), _PLAIT_ROOT],
+                stdin=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                start_new_session=True,  # a Ctrl-C in the driver's terminal is the driver's; it ends the run
+            )
+        except OSError as error:
+            raise WriterFailed(f"cannot start the writer process: {error}") from error
+        assert self.process.stdin is not None
+        self._pipe: IO[bytes] = self.process.stdin
+
+    def send(self, batch: Batch) -> None:
+        """Hand ``batch`` over (written within moments); WriterFailed if the writer has ended."""
+        try:
+            payload = marshal.dumps(batch)
+        except ValueError as error:  # a value of a type of its own, say a subclass of str
+            raise WriterFailed(f"a row holds what cannot be written: {error}") from None
+        self._frame(payload)
+
+    def close(self) -> None:
+        """Tell the writer the run is over and wait until it has written all; WriterFailed
+        if it could not."""
+        self._frame(b"")
+        self._pipe.close()
+        if self.process.wait() != 0:
+            raise self._failure()
+
+    def _frame(self, payload: bytes) -> None:
+        try:
+            self._pipe.write(_LENGTH.pack(len(payload)))
+            self._pipe.write(payload)  # not joined to its length: the last batch of a big run may be 100 MB
+            self._pipe.flush()
+        except (BrokenPipeError, ValueError):  # ValueError: a closed pipe
+            raise self._failure() from None
+
+    def _failure(self) -> WriterFailed:
+        """Why the writer ended (it has, or is about to: it closed its end of the pipe)."""
+        with contextlib.suppress(BrokenPipeError):
+            self._pipe.close()  # what is left in its buffer has nowhere to go
+        assert self.process.stderr is not None
+        said = self.process.stderr.read().decode(errors="replace").strip()
+        code = self.process.wait()
+        self.process.stderr.close()
+        if said:
+            return WriterFailed(said.splitlines()[-1])
+        return WriterFailed(f"the writer process ended ({_how(code)})")
+
+
+def _how(code: int) -> str:
+    """
+    >>> _how(-9), _how(3)
+    ('killed by SIGKILL', 'exit code 3')
+    """
+    return f"killed by {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
+
+
+def serve(path: str, run: int) -> None:
+    """The writer process: write each batch from stdin into run ``run`` of ``path``."""
+    try:
+        writer = RunWriter(path, run)
+        finished = False
+        try:
+            while (payload := _read_frame(sys.stdin.buffer)) is not None:
+                if not payload:
+                    finished = True
+                    break
+                writer.write(marshal.loads(payload))
+        finally:
+            writer.close(finished=finished)
+    except sqlite3.Error as error:
+        sys.stderr.write(f"{error}\n")
+        sys.exit(1)
+
+
+def _read_frame(pipe: IO[bytes]) -> bytes | None:
+    """The next frame's payload; None at the end of the pipe (a frame cut short by it too)."""
+    head = pipe.read(_LENGTH.size)
+    if len(head) < _LENGTH.size:
+        return None
+    (length,) = _LENGTH.unpack(head)
+    payload = pipe.read(length)
+    return payload if len(payload) == length else None
