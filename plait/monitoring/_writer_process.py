@@ -52,7 +52,9 @@ class WriterProcess:
         try:
             self.process = subprocess.Popen(
                 # -S: it needs only the standard library and plait, and starts some 20 ms sooner without site.
-                [sys.executable, "-S", "-c", _MAIN, path, str(run), _PLAIT_ROOT],
+                # -P: nothing from the driver's current directory, which others may write (as every
+                # Python plait starts: plait/backends/_python.py).
+                [sys.executable, "-P", "-S", "-c", _MAIN, path, str(run), _PLAIT_ROOT],
                 stdin=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 start_new_session=True,  # a Ctrl-C in the driver's terminal is the driver's; it ends the run

@@ -14,16 +14,26 @@ from pathlib import Path
 PLANTED = ("zmq", "msgspec", "cloudpickle", "tblib", "psutil", "sqlite3", "marshal", "selectors", "signal")
 
 FLOW = """
+import time
+
 import plait as pl
 
 @pl.app
 def square(x: int) -> int:
     return x * x
 
+@pl.app
+def nap(x: int) -> int:
+    time.sleep(0.02)
+    return x
+
 if __name__ == "__main__":
     for executor in (pl.ZMQExecutor(provider=pl.LocalProvider(workers=1)), pl.ProcessExecutor(1)):
         with pl.Runtime([executor], monitor="run.db", progress=False) as rt:
             print(rt.run(pl.gather([square(i) for i in range(20)]), timeout=60)[-1])
+    # Long enough for the monitoring writer's process to start (not before its first hand-over).
+    with pl.Runtime([pl.ThreadExecutor(1)], monitor="run.db", progress=False) as rt:
+        print(rt.run(pl.gather([nap(i) for i in range(40)]), timeout=60)[-1])
 """
 
 
@@ -38,5 +48,5 @@ def test_modules_planted_in_the_drivers_directory_are_never_imported(tmp_path: P
         [sys.executable, str(code / "flow.py")], cwd=shared, capture_output=True, text=True, timeout=120, check=False
     )
     assert run.returncode == 0, run.stderr
-    assert run.stdout.split() == ["361", "361"]
+    assert run.stdout.split() == ["361", "361", "39"]
     assert sorted(p.name for p in shared.glob("PLANTED-*")) == []
