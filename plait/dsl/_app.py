@@ -103,10 +103,11 @@ class App(Generic[P, T]):
         keyed_by_what_it_says = self.options.pure is not None or self.options.version is not None
         if reach.files and self.options.memoized and not keyed_by_what_it_says and not takes_files(self.signature):
             _warn(
-                f"app {self.name} reads files by name ({', '.join(reach.files)}), and its memo key covers "
-                "a name, not the file: a result kept in the memo is served after the file changes. Pass "
-                "what it reads as pl.File arguments (keyed by content), or give the app a new version= "
-                "when the files change (pure=True says its arguments alone decide its result)",
+                f"app {self.name} uses files by name ({', '.join(reach.files)}): the memo knows a file only "
+                "as a pl.File, so a result it keeps for this app is served after a file the app reads has "
+                "changed, and a file the app writes is not made again. Pass the files as pl.File arguments "
+                "(what it writes in outputs=), or give the app a new version= when they change (pure=True: "
+                "its arguments alone decide its result)",
                 MemoKeyWarning,
             )
         if self.options.memoized and self.options.version is None and (reach.not_covered or reach.truncated):

@@ -14,7 +14,7 @@ found by reading bytecode, never by running anything:
 
 The standard library counts as neither: it changes with the interpreter. The same walk
 notes what the app reads that varies from call to call (``random.random``,
-``time.time``, …): an app that reads one is likely impure; and what reads files by name
+``time.time``, …): an app that reads one is likely impure; and what opens files by name
 (``open``, …), which the key covers by name only.
 """
 
@@ -61,7 +61,7 @@ class Reach:
     not_covered: tuple[str, ...]  # constants that have no token, names not found
     nondeterministic: tuple[str, ...]  # ``random.random (through helper)``
     truncated: bool = False
-    files: tuple[str, ...] = ()  # what reads files by name: ``open (in helper)``
+    files: tuple[str, ...] = ()  # what opens files by name: ``open (in helper)``
 
 
 NO_REACH = Reach(b"", (), (), (), (), ())

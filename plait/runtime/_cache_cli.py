@@ -93,7 +93,7 @@ def key_coverage(app: App[..., object]) -> list[str]:
         ("module constants it reads (their values)", reach.constants),
         ("installed distributions it uses (their versions)", reach.distributions),
         ("NOT covered (no token; give it a version= when they change)", reach.not_covered),
-        ("reads files by name: NOT covered (pass them as pl.File, or give it a version=)", reach.files),
+        ("uses files by name: NOT covered (pass them as pl.File, or give it a version=)", reach.files),
         ("reads what varies from call to call (mark it pure=False)" if options.pure is None else "reads what varies",
          reach.nondeterministic),
     ):  # fmt: skip

@@ -419,11 +419,9 @@ def test_an_app_that_reads_a_file_by_name_is_warned_that_its_key_covers_the_name
     def size(path: Path) -> int:
         return len(path.read_bytes())
 
-    with pytest.warns(
-        pl.MemoKeyWarning, match=r"app .*count reads files by name \(open \(in .*_lines_of\)\).*pl\.File"
-    ):
+    with pytest.warns(pl.MemoKeyWarning, match=r"app .*count uses files by name \(open \(in .*_lines_of\)\).*pl\.File"):
         count("a.txt")
-    with pytest.warns(pl.MemoKeyWarning, match=r"size reads files by name \(Path\.read_bytes\)"):
+    with pytest.warns(pl.MemoKeyWarning, match=r"size uses files by name \(Path\.read_bytes\)"):
         size(tmp_path)
 
 
