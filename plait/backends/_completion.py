@@ -116,3 +116,10 @@ class Completion:
             raise asyncio.InvalidStateError("the task has ended already")
         self._ended = True
         self._endings.add(self._done, self._tag, result)
+
+    def end(self, result: TaskResult) -> None:
+        """``set_result``, unless the task has ended already (cancelled, or failed): one call
+        where an executor's books would make three, per result."""
+        if not self._ended:
+            self._ended = True
+            self._endings.add(self._done, self._tag, result)
