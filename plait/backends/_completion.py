@@ -4,8 +4,9 @@ A future per task costs the driver a few µs of a no-op's ~20: the future, its d
 callback, and a Handle in the loop's ready queue for each result. An executor with
 ``submit_calling`` takes the runtime's callback with each task instead. What it needs of
 a future to keep its books (``done``, ``cancel``, ``set_result``) a ``Completion`` does;
-the ends of one turn of the loop are told together at the next, in the order they came,
-never from inside the executor's own code (the callback may submit and cancel).
+the ends of one turn of the loop are told together at the next (or sooner, see below), in
+the order they came, never from inside the executor's own code (the callback may submit
+and cancel).
 
 The callback is one per runtime and executor, told the tasks that ended in one turn
 together, each by its ``tag`` (the runtime's node) with its result: no callable made, and
@@ -45,7 +46,7 @@ class CallingExecutor(Protocol):
 class BatchingExecutor(Protocol):
     """An executor that holds the tasks it is submitted to send them together: a runtime
     calls ``send_submitted`` at the end of each drain in which it submitted to it, on its
-    loop. (Without the call it sends them when the turn of the loop ends, a turn later.)"""
+    loop, so they can leave in the turn of the loop they were submitted in, and together."""
 
     def send_submitted(self) -> None: ...
 
