@@ -52,31 +52,35 @@ class BatchingExecutor(Protocol):
 
 
 class Endings:
-    """The task ends one executor has to tell, told together at the next turn of the loop,
-    or at once when the executor calls ``tell``: one call of each callback, with its tasks'
-    ends in the order they came."""
+    """The task ends one executor has to tell, told together at the next turn of the loop:
+    one call of each callback, with its tasks' ends in the order they came. An executor
+    that tells them itself sooner sets ``held`` while it adds them (none is scheduled
+    then) and calls ``tell``, which lets go of them."""
 
-    __slots__ = ("_ended", "_scheduled")
+    __slots__ = ("_ended", "_scheduled", "held")
 
     def __init__(self) -> None:
         self._ended: dict[Done, Ended] = {}
         self._scheduled: asyncio.Handle | None = None
+        self.held = False
 
     def add(self, done: Done, tag: Any, result: TaskResult | None) -> None:
         ended = self._ended.get(done)
         if ended is None:
             ended = self._ended[done] = []
-            if self._scheduled is None:
+            if self._scheduled is None and not self.held:
                 self._scheduled = asyncio.get_running_loop().call_soon(self._tell_scheduled)
         ended.append((tag, result))
 
     def tell(self) -> None:
-        """Tell every end added so far, now: only from where the callbacks may submit and
-        cancel (not inside the executor's own bookkeeping)."""
+        """Tell every end added so far, now, and hold them no more: only from where the
+        callbacks may submit and cancel (not inside the executor's own bookkeeping)."""
+        self.held = False
         if self._scheduled is not None:  # told now, so not again at the next turn
             self._scheduled.cancel()
             self._scheduled = None
-        self._tell()
+        if self._ended:
+            self._tell()
 
     def _tell_scheduled(self) -> None:
         self._scheduled = None

@@ -245,20 +245,24 @@ class ZMQExecutor(PoolLifecycle):
 
     def submit(self, spec: TaskSpec) -> asyncio.Future[TaskResult]:
         task = self._encoder.encode(spec)
-        self._queue(task)
+        if self._queue(task):
+            self._schedule_flush()
         return task.future
 
     def submit_calling(self, spec: TaskSpec, done: Done, tag: Any) -> None:
-        """``submit``, telling ``tag`` and the result to ``done`` (see CallingExecutor): no future per task."""
+        """``submit``, telling ``tag`` and the result to ``done`` (see CallingExecutor): no future
+        per task. Sent when the runtime's drain ends (``send_submitted``): the runtime that
+        submits this way calls it, so no flush is scheduled here."""
         self._queue(self._encoder.encode_calling(spec, self._endings, done, tag))
 
-    def _queue(self, task: AnyEncoded) -> None:
-        if not task.call:  # it could not be pickled (a pickle is never empty): it has ended already
-            return
+    def _queue(self, task: AnyEncoded) -> bool:
+        """Queue ``task`` to send; whether it was (not: it could not be pickled, and has ended)."""
+        if not task.call:  # a pickle is never empty
+            return False
         self._table.queue(task)
-        self._schedule_flush()
         if self._broken and not self._pools and self.blocks is not None and not self.blocks.jobs:
             self._table.fail_pending(RuntimeError(self._broken), self.label)
+        return True
 
     def cancel(self, task_id: int) -> None:
         pool = self._table.cancel(task_id)
@@ -324,6 +328,7 @@ class ZMQExecutor(PoolLifecycle):
         else:
             pool.last_seen = time.monotonic()
             if kind is Results:
+                self._endings.held = True  # told when the burst is read (_read)
                 rows = cast(Results, message).results
                 self._table.complete(pool, rows, pieces(payload, [row.size for row in rows]), self.label)
             elif kind is Drained:

@@ -2,7 +2,7 @@
 
 It knows frames and peers' identities, not what the messages mean: each whole message
 goes to ``handle``; one over ``max_message_bytes`` goes to ``too_big``; ``read`` is called
-after each burst the socket's readiness brought, once its messages are handled. Nothing a peer
+after each burst of reading, once its messages are handled (if any). Nothing a peer
 sends, however malformed, escapes ``receive`` to stop the loop.
 """
 
@@ -125,17 +125,18 @@ class Router:
 
     def receive_all(self) -> None:
         """Handle every message waiting now."""
-        read = 0
-        while (count := self._receive(_READ_BURST)) == _READ_BURST:
-            read += count
-        if read + count:
+        try:
+            while self._receive(_READ_BURST) == _READ_BURST:
+                pass
+        finally:  # whatever happened, what was handled is told
             self._read()
 
     def _on_readable(self) -> None:
-        count = self._receive(_READ_BURST)
-        if count:
+        try:
+            whole = self._receive(_READ_BURST) < _READ_BURST
+        finally:
             self._read()
-        if count == _READ_BURST:  # more may wait, and the fd will not say so again
+        if not whole:  # more may wait, and the fd will not say so again
             self.read_soon()
 
     def _receive(self, limit: int) -> int:

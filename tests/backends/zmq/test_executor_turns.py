@@ -167,3 +167,24 @@ def test_a_gathered_graph_still_goes_out_in_a_message_per_answer(
     # one message at the start, then one for the room each answer leaves.
     assert fake.tasks_messages <= fake.results_messages + 1, (fake.tasks_messages, fake.results_messages)
     assert fake.tasks_messages < n / 20, fake.tasks_messages
+
+
+def test_through_a_real_pool_a_link_takes_one_turn_and_a_round_trip_two() -> None:
+    with pl.Runtime([pl.ZMQExecutor(provider=pl.LocalProvider(workers=2))], progress=False) as rt:
+        assert rt.run(noop(-1)) == -1  # the pool is up
+        loop = rt._loop
+        turns = _on_loop(loop, lambda: Turns(loop))
+        chain = noop(0)
+        for _ in range(LINKS - 1):
+            chain = noop(chain)
+        before = turns.count
+        assert rt.run(chain) == 0
+        per_link = (turns.count - before) / LINKS
+        before = turns.count
+        for x in range(LINKS):
+            assert rt.run(noop(x)) == x
+        per_trip = (turns.count - before) / LINKS
+    # No handle is scheduled on the way only to be cancelled: each would cost an empty turn
+    # (main: 2 a link, 4 a round trip). A stray wake-up of the socket's fd may add a few.
+    assert per_link < 1.5, per_link
+    assert per_trip < 3, per_trip
