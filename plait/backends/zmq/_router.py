@@ -2,7 +2,7 @@
 
 It knows frames and peers' identities, not what the messages mean: each whole message
 goes to ``handle``; one over ``max_message_bytes`` goes to ``too_big``; ``read`` is called
-after each burst of reading, once its messages are handled (if any). Nothing a peer
+after each burst of reading that handled messages, once they are handled. Nothing a peer
 sends, however malformed, escapes ``receive`` to stop the loop.
 """
 
@@ -125,19 +125,26 @@ class Router:
 
     def receive_all(self) -> None:
         """Handle every message waiting now."""
-        try:
-            while self._receive(_READ_BURST) == _READ_BURST:
-                pass
-        finally:  # whatever happened, what was handled is told
+        read = 0
+        while (count := self._read_burst()) == _READ_BURST:
+            read += count
+        if read + count:
             self._read()
 
     def _on_readable(self) -> None:
-        try:
-            whole = self._receive(_READ_BURST) < _READ_BURST
-        finally:
+        count = self._read_burst()
+        if count:
             self._read()
-        if not whole:  # more may wait, and the fd will not say so again
+        if count == _READ_BURST:  # more may wait, and the fd will not say so again
             self.read_soon()
+
+    def _read_burst(self) -> int:
+        """``_receive``; should it raise, what it handled is still told (``read``) first."""
+        try:
+            return self._receive(_READ_BURST)
+        except BaseException:
+            self._read()
+            raise
 
     def _receive(self, limit: int) -> int:
         """Handle up to ``limit`` waiting messages; how many there were."""
