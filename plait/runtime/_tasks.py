@@ -239,8 +239,8 @@ class Tasks(Settling):
         node.state = QUEUED
         if delay > 0:
             asyncio.get_running_loop().call_later(delay, self._requeue, node, app)
-        else:
-            self._requeue(node, app)
+        else:  # the drain that follows every settling sends it, with the others retried now
+            self.queues[app.options.executor or self.default_label].append(node)
 
     def _keep_call(self, spec: TaskSpec, error: BaseException) -> None:
         """Keep the call of a task that failed for good, for ``future.debug()`` and the monitor."""

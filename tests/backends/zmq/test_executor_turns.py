@@ -16,7 +16,8 @@ import pytest
 import zmq
 
 import plait as pl
-from plait.backends._wire import loads_call
+from plait.backends._errors import WorkerLost
+from plait.backends._wire import dumps_error, loads_call
 from plait.backends.zmq._protocol import ResultRow, Results, Tasks, decode, encode
 
 _MORE = int(zmq.SNDMORE)
@@ -51,6 +52,8 @@ class FakePoolSocket:
         self.tasks_messages = 0
         self.results_messages = 0
         self.sent_in_turns: list[int] = []  # the turn of the loop each Tasks message was sent in
+        self.lose_first_tries = False  # answer each task's first try as if its worker died
+        self._tried: set[int] = set()
         self.told_as_read = 0  # answers whose tasks' ends reached the runtime in the turn that read them
 
     def send(self, frame: bytes, flags: int = 0, copy: bool = True) -> None:
@@ -69,10 +72,13 @@ class FakePoolSocket:
                 args, _ = loads_call(bytes(view[at : at + row.call_size]))
                 at += row.call_size
                 values.append(pickle.dumps(args[0]))
-            rows = [
-                ResultRow(row.task_id, True, 1.0, 1.0, 0.0, 1, len(v), "w")
-                for row, v in zip(message.tasks, values, strict=True)
-            ]
+            rows = []
+            for i, row in enumerate(message.tasks):
+                ok = not self.lose_first_tries or row.task_id in self._tried
+                self._tried.add(row.task_id)
+                if not ok:
+                    values[i] = dumps_error(WorkerLost("the worker died"))
+                rows.append(ResultRow(row.task_id, ok, 1.0, 1.0, 0.0, 1, len(values[i]), "w"))
             self._loop.call_soon(self._arrive, [identity, *encode(Results(rows), values)])
 
     def _arrive(self, message: list[bytes]) -> None:
@@ -167,6 +173,17 @@ def test_a_gathered_graph_still_goes_out_in_a_message_per_answer(
     # one message at the start, then one for the room each answer leaves.
     assert fake.tasks_messages <= fake.results_messages + 1, (fake.tasks_messages, fake.results_messages)
     assert fake.tasks_messages < n / 20, fake.tasks_messages
+
+
+def test_tasks_retried_together_are_sent_together(faked: tuple[pl.Runtime, FakePoolSocket, Turns]) -> None:
+    rt, fake, _ = faked
+    fake.lose_first_tries = True
+    n = 200
+    assert rt.run(pl.traverse(noop, range(n))) == list(range(n))
+    # Each answer's tasks are retried (a lost worker) and sent again in one message, not
+    # one message per retried task.
+    assert fake.tasks_messages <= fake.results_messages + 1, (fake.tasks_messages, fake.results_messages)
+    assert fake.tasks_messages < n / 10, fake.tasks_messages
 
 
 def test_through_a_real_pool_a_link_takes_one_turn_and_a_round_trip_two() -> None:
