@@ -8,7 +8,8 @@ task (all its threads) and, for zmq, the pool's. Trees alternate round by round,
 drift in machine load hits them alike; it prints the median of each figure per tree.
 
 Run: ``python bench/supervision_cpu.py [--tasks N] [--rounds R] [TREE ...]``; each TREE is
-a checkout of plait (default: this one), e.g. ``main`` against a branch.
+a checkout of plait (default: this one), e.g. ``main`` against a branch; it prints each
+figure's median, then every round's value.
 """
 
 from __future__ import annotations
@@ -80,9 +81,10 @@ def main() -> None:
             for tree in args.trees:
                 runs.setdefault((kind, tree), []).append(in_fresh_process(tree.resolve(), kind, args.tasks))
     for (kind, tree), figures in runs.items():
-        medians = {name: statistics.median(f[name] for f in figures) for name in figures[0]}
-        shown = "  ".join(f"{name} {value:,.1f}" for name, value in medians.items())
-        print(f"{kind:9s} {tree!s:30s} {shown}")
+        for name in figures[0]:  # the median, then every round's value: the spread is the point
+            values = [f[name] for f in figures]
+            every = ", ".join(f"{value:,.1f}" for value in values)
+            print(f"{kind:9s} {tree!s:30s} {name:12s} {statistics.median(values):>10,.1f}  ({every})")
 
 
 if __name__ == "__main__":

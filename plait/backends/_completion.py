@@ -4,12 +4,19 @@ A future per task costs the driver a few µs of a no-op's ~20: the future, its d
 callback, and a Handle in the loop's ready queue for each result. An executor with
 ``submit_calling`` takes the runtime's callback with each task instead. What it needs of
 a future to keep its books (``done``, ``cancel``, ``set_result``) a ``Completion`` does;
-the ends of one turn of the loop are told together at the next, in the order they came,
-never from inside the executor's own code (the callback may submit and cancel).
+the ends of one turn of the loop are told together at the next (or sooner, see below), in
+the order they came, never from inside the executor's own code (the callback may submit
+and cancel).
 
 The callback is one per runtime and executor, told the tasks that ended in one turn
 together, each by its ``tag`` (the runtime's node) with its result: no callable made, and
-no call made, per task.
+no call made, per task. An executor that reads its results in bursts tells a burst's ends
+as soon as the burst is read (``Endings.tell``), outside its own books, so what they free
+is sent in that turn, not the next.
+
+The other way, an executor that batches what it is submitted (``BatchingExecutor``) is
+told when a drain of the runtime that submitted to it is over: it sends then, in the turn
+the tasks were submitted, and a drain's many submissions still go together.
 """
 
 from __future__ import annotations
@@ -20,7 +27,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from plait.backends._task import TaskResult, TaskSpec
 
-__all__ = ["CallingExecutor", "Completion", "Done", "Ended", "Endings"]
+__all__ = ["BatchingExecutor", "CallingExecutor", "Completion", "Done", "Ended", "Endings"]
 
 Ended = list[tuple[Any, TaskResult | None]]  # tasks' tags, each with its result, or None when it was cancelled
 Done = Callable[[Ended], None]
@@ -35,28 +42,52 @@ class CallingExecutor(Protocol):
     def submit_calling(self, spec: TaskSpec, done: Done, tag: Any) -> None: ...
 
 
+@runtime_checkable
+class BatchingExecutor(Protocol):
+    """An executor that holds the tasks it is submitted to send them together: a runtime
+    calls ``send_submitted`` at the end of each drain in which it submitted to it, on its
+    loop, so they can leave in the turn of the loop they were submitted in, and together."""
+
+    def send_submitted(self) -> None: ...
+
+
 class Endings:
     """The task ends one executor has to tell, told together at the next turn of the loop:
-    one call of each callback, with its tasks' ends in the order they came."""
+    one call of each callback, with its tasks' ends in the order they came. An executor
+    that tells them itself sooner sets ``held`` while it adds them (none is scheduled
+    then) and calls ``tell``, which lets go of them."""
 
-    __slots__ = ("_ended", "_scheduled")
+    __slots__ = ("_ended", "_scheduled", "held")
 
     def __init__(self) -> None:
         self._ended: dict[Done, Ended] = {}
-        self._scheduled = False
+        self._scheduled: asyncio.Handle | None = None
+        self.held = False
 
     def add(self, done: Done, tag: Any, result: TaskResult | None) -> None:
         ended = self._ended.get(done)
         if ended is None:
             ended = self._ended[done] = []
-            if not self._scheduled:
-                self._scheduled = True
-                asyncio.get_running_loop().call_soon(self._tell)
+            if self._scheduled is None and not self.held:
+                self._scheduled = asyncio.get_running_loop().call_soon(self._tell_scheduled)
         ended.append((tag, result))
+
+    def tell(self) -> None:
+        """Tell every end added so far, now, and hold them no more: only from where the
+        callbacks may submit and cancel (not inside the executor's own bookkeeping)."""
+        self.held = False
+        if self._scheduled is not None:  # told now, so not again at the next turn
+            self._scheduled.cancel()
+            self._scheduled = None
+        if self._ended:
+            self._tell()
+
+    def _tell_scheduled(self) -> None:
+        self._scheduled = None
+        self._tell()
 
     def _tell(self) -> None:
         told, self._ended = self._ended, {}
-        self._scheduled = False
         for done, ended in told.items():
             try:
                 done(ended)
@@ -90,3 +121,10 @@ class Completion:
             raise asyncio.InvalidStateError("the task has ended already")
         self._ended = True
         self._endings.add(self._done, self._tag, result)
+
+    def end(self, result: TaskResult) -> None:
+        """``set_result``, unless the task has ended already (cancelled, or failed): one call
+        where an executor's books would make three, per result."""
+        if not self._ended:
+            self._ended = True
+            self._endings.add(self._done, self._tag, result)

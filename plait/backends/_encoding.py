@@ -37,6 +37,11 @@ class EncodedTask:
     def timeout(self) -> float | None:
         return self.spec.timeout
 
+    def end(self, result: TaskResult) -> None:
+        """Set the future's result, unless it is done already (cancelled, or failed)."""
+        if not self.future.done():
+            self.future.set_result(result)
+
     def for_worker(self, *, with_function: bool) -> Task:
         """The task as a worker gets it: with its function, or without (it has it already)."""
         spec = self.spec

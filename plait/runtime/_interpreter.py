@@ -21,7 +21,7 @@ from typing import Any
 from returns.result import Success
 
 from plait.backends import Executor, SamplingExecutor
-from plait.backends._completion import CallingExecutor
+from plait.backends._completion import BatchingExecutor, CallingExecutor
 from plait.dsl import App, Expr, Retry
 from plait.dsl._collector import Collector
 from plait.dsl._expr import Attempt, Await, Bind, Call, Gather, Map, Pure
@@ -37,8 +37,8 @@ __all__ = ["Interpreter", "Root"]
 # Calls not started yet are started while their executor's queue and tasks in flight are
 # fewer than this many times its capacity: its next credit is always queued.
 QUEUED_AHEAD = 2
-# Calls started in one turn of the loop, at most: the executor sends what a turn queued
-# when the turn ends, so a graph larger than this, on executors with room for all of it
+# Calls started in one turn of the loop, at most: the executor sends what a drain queued
+# when the drain ends, so a graph larger than this, on executors with room for all of it
 # (1 024 pools of 64), starts running while the rest is started, not after.
 STARTED_PER_TURN = 4096
 NO_VALUES: tuple[Any, ...] = NO_INPUTS  # the values of a node without inputs
@@ -77,6 +77,11 @@ class Interpreter(Tasks, AppChecks):
             for label, executor in self.executors.items()
         }
         self.told = {label: functools.partial(self._tasks_ended, label) for label in self.executors}
+        self.sends = {
+            label: executor.send_submitted if isinstance(executor, BatchingExecutor) else None
+            for label, executor in self.executors.items()
+        }
+        self.to_send = []
         self.staging = {label: executor_staging(executor) for label, executor in self.executors.items()}
         self.inflight = dict.fromkeys(self.executors, 0)
         self.live = 0
@@ -252,8 +257,16 @@ class Interpreter(Tasks, AppChecks):
                     break
         finally:
             self.draining = False
+            self._send_submitted()
         if self.unsettled <= 0:
             self.collector.idle()
+
+    def _send_submitted(self) -> None:
+        """Tell each executor that batches what it was submitted in this drain to send it:
+        in this turn of the loop, not after it (a lone task's latency, a chain's per link)."""
+        to_send = self.to_send
+        while to_send:
+            to_send.pop()()
 
     def _settle_and_start(self) -> None:
         work, ready = self.work, self.ready

@@ -55,6 +55,8 @@ class Tasks(Settling):
     queues: dict[str, deque[Node]]
     calling: dict[str, Callable[[TaskSpec, Done, Node], None] | None]  # an executor's submit_calling, if it has one
     told: dict[str, Done]  # what each executor tells its tasks' ends to (by submit_calling)
+    sends: dict[str, Callable[[], None] | None]  # an executor's send_submitted, if it batches
+    to_send: list[Callable[[], None]]  # those to call when this drain ends: they were submitted to
     staging: dict[str, Staging]
     inflight: dict[str, int]
     live: int  # tasks queued, sent, or waiting to retry
@@ -125,7 +127,7 @@ class Tasks(Settling):
         executor, queue = self.executors[label], self.queues[label]
         calling, told, monitor = self.calling[label], self.told[label], self.monitor
         capacity = executor.capacity  # a property that may sum over pools: read once a pump
-        inflight = self.inflight[label]
+        inflight = before = self.inflight[label]
         try:
             while queue and inflight < capacity:
                 node = queue.popleft()
@@ -146,6 +148,9 @@ class Tasks(Settling):
                     self._event("dispatched", node, None, executor=label)
         finally:  # counted here, once a pump: a task's end is told at a later turn, never during it
             self.inflight[label] = inflight
+            send = self.sends[label]
+            if send is not None and inflight > before and send not in self.to_send:
+                self.to_send.append(send)
 
     def _task_done(self, label: str, node: Node, future: asyncio.Future[TaskResult]) -> None:
         self._settle_ended(label, [(node, None if future.cancelled() else future.result())])
@@ -234,8 +239,8 @@ class Tasks(Settling):
         node.state = QUEUED
         if delay > 0:
             asyncio.get_running_loop().call_later(delay, self._requeue, node, app)
-        else:
-            self._requeue(node, app)
+        else:  # the drain that follows every settling sends it, with the others retried now
+            self.queues[app.options.executor or self.default_label].append(node)
 
     def _keep_call(self, spec: TaskSpec, error: BaseException) -> None:
         """Keep the call of a task that failed for good, for ``future.debug()`` and the monitor."""

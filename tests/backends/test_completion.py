@@ -43,6 +43,29 @@ def test_ends_are_told_at_the_next_turn_in_order_once_each_callback_once() -> No
     asyncio.run(main())
 
 
+def test_ends_told_at_once_are_not_told_again_and_later_ones_wait_for_the_next_turn() -> None:
+    calls: list[list[Any]] = []
+
+    def done(ended: Ended) -> None:
+        calls.append([tag for tag, _ in ended])
+
+    async def main() -> None:
+        endings = Endings()
+        first, second = Completion(endings, done, "first"), Completion(endings, done, "second")
+        first.end(TaskResult(1))
+        first.end(TaskResult(1, value="again"))  # ended already: nothing
+        endings.tell()  # an executor between its own steps: told now
+        assert calls == [["first"]]
+        second.end(TaskResult(2))
+        assert calls == [["first"]]
+        await asyncio.sleep(0)
+        assert calls == [["first"], ["second"]]  # once each, and no empty call for the early tell
+        await asyncio.sleep(0)
+        assert calls == [["first"], ["second"]]
+
+    asyncio.run(main())
+
+
 class Calling(pl.ThreadExecutor):
     """Answers at once, only through ``submit_calling``."""
 

@@ -171,13 +171,13 @@ class ZMQExecutor(PoolLifecycle):
         self.key_file = _chosen_key_file(label, key_file, encrypted)  # the pools' half of the keys, once written
         self._key_directory: Path | None = None  # made for the key file, so removed with it
         self.blocks: Blocks | None = None
-        self._router = Router(label, max_message_bytes, self._handle, self._too_big)
+        self._router = Router(label, max_message_bytes, self._handle, self._too_big, self._read)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._table = PoolTable(self.prefetch)
         self._pools, self._pending = self._table.pools, self._table.pending  # the same, one lookup nearer
         self._encoder = TaskEncoder(label)
         self._endings = Endings()
-        self._flush_scheduled = False
+        self._flush_scheduled: asyncio.Handle | None = None
         self._ticker: asyncio.TimerHandle | None = None
         self._checking_blocks = False
         self._background: set[asyncio.Task[Any]] = set()
@@ -245,20 +245,24 @@ class ZMQExecutor(PoolLifecycle):
 
     def submit(self, spec: TaskSpec) -> asyncio.Future[TaskResult]:
         task = self._encoder.encode(spec)
-        self._queue(task)
+        if self._queue(task):
+            self._schedule_flush()
         return task.future
 
     def submit_calling(self, spec: TaskSpec, done: Done, tag: Any) -> None:
-        """``submit``, telling ``tag`` and the result to ``done`` (see CallingExecutor): no future per task."""
+        """``submit``, telling ``tag`` and the result to ``done`` (see CallingExecutor): no future
+        per task. Sent when the runtime's drain ends (``send_submitted``): the runtime that
+        submits this way calls it, so no flush is scheduled here."""
         self._queue(self._encoder.encode_calling(spec, self._endings, done, tag))
 
-    def _queue(self, task: AnyEncoded) -> None:
-        if not task.call:  # it could not be pickled (a pickle is never empty): it has ended already
-            return
+    def _queue(self, task: AnyEncoded) -> bool:
+        """Queue ``task`` to send; whether it was (not: it could not be pickled, and has ended)."""
+        if not task.call:  # a pickle is never empty
+            return False
         self._table.queue(task)
-        self._schedule_flush()
         if self._broken and not self._pools and self.blocks is not None and not self.blocks.jobs:
             self._table.fail_pending(RuntimeError(self._broken), self.label)
+        return True
 
     def cancel(self, task_id: int) -> None:
         pool = self._table.cancel(task_id)
@@ -267,16 +271,30 @@ class ZMQExecutor(PoolLifecycle):
             self._schedule_flush()
 
     def _schedule_flush(self) -> None:
-        # Everything submitted in one turn of the loop goes out as one batch per pool.
-        if not self._flush_scheduled and self._loop is not None:
-            self._flush_scheduled = True
-            self._loop.call_soon(self._flush)
+        # Everything submitted in one turn of the loop goes out as one batch per pool, unless
+        # the runtime's drain that submitted it says so sooner (send_submitted).
+        if self._flush_scheduled is None and self._loop is not None:
+            self._flush_scheduled = self._loop.call_soon(self._flush)
+
+    def send_submitted(self) -> None:
+        """Send now what waits: the drain that submitted it is over (see BatchingExecutor)."""
+        if self._flush_scheduled is not None:
+            self._flush_scheduled.cancel()
+        self._flush()
 
     def _flush(self) -> None:
-        self._flush_scheduled = False
+        self._flush_scheduled = None
         if self._pending and self._table.room:
             self._dispatch()
         self._router.read_soon()
+
+    def _read(self) -> None:
+        """A burst of messages was read and handled: tell the tasks that ended in it now, so
+        that what their ends free is submitted and sent in this turn (the runtime's drain
+        calls send_submitted), and send what waited for the room they left."""
+        self._endings.tell()
+        if self._pending and self._table.room:
+            self.send_submitted()
 
     def _dispatch(self) -> None:
         """Send pending tasks to the pools with room, one message per pool."""
@@ -310,9 +328,9 @@ class ZMQExecutor(PoolLifecycle):
         else:
             pool.last_seen = time.monotonic()
             if kind is Results:
+                self._endings.held = True  # told when the burst is read (_read)
                 rows = cast(Results, message).results
                 self._table.complete(pool, rows, pieces(payload, [row.size for row in rows]), self.label)
-                self._schedule_flush()
             elif kind is Drained:
                 self._forget(pool)
             elif kind is Heartbeat:

@@ -124,8 +124,7 @@ class PoolTable:
         self.waiting.clear()
         while self.pending:
             task = self.pending.popleft()
-            if not task.future.done():
-                task.future.set_result(TaskResult(task.spec.task_id, error=error, worker=worker))
+            task.end(TaskResult(task.spec.task_id, error=error, worker=worker))
 
     def cancel_all(self) -> None:
         """Cancel every task, sent or not (the executor shuts down)."""
@@ -181,9 +180,7 @@ class PoolTable:
             if task is None:  # cancelled, or a pool confused about ids: nothing waits for it
                 continue
             del placed[row.task_id]
-            end = task.future
-            if not end.done():
-                end.set_result(decode_result(task.spec, row, value, ran_on + row.worker))
+            task.end(decode_result(task.spec, row, value, ran_on + row.worker))
         pool.task_seconds = seconds
         self._set_limit(pool, self.limit(pool))
 

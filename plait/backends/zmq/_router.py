@@ -1,7 +1,8 @@
 """The ZMQExecutor's ROUTER socket on an asyncio loop: bound, read in bursts, sent whole.
 
 It knows frames and peers' identities, not what the messages mean: each whole message
-goes to ``handle``; one over ``max_message_bytes`` goes to ``too_big``. Nothing a peer
+goes to ``handle``; one over ``max_message_bytes`` goes to ``too_big``; ``read`` is called
+after each burst of reading that handled messages, once they are handled. Nothing a peer
 sends, however malformed, escapes ``receive`` to stop the loop.
 """
 
@@ -39,10 +40,17 @@ Handler = Callable[[bytes, list[bytes]], None]  # a peer's identity, and its mes
 class Router:
     """A ROUTER socket that reads on ``loop``, logging each drop once per peer."""
 
-    def __init__(self, label: str, max_message_bytes: int, handle: Handler, too_big: Callable[[bytes, str], None]):
+    def __init__(
+        self,
+        label: str,
+        max_message_bytes: int,
+        handle: Handler,
+        too_big: Callable[[bytes, str], None],
+        read: Callable[[], None],
+    ):
         self.label = label
         self.max_message_bytes = max_message_bytes
-        self._handle, self._too_big = handle, too_big
+        self._handle, self._too_big, self._read = handle, too_big, read
         self.dropped = 0  # messages that were not ours, or not from a registered pool
         self._dropped_from: set[bytes] = set()  # the peers whose drops have been logged
         self._context: zmq.Context[zmq.Socket[bytes]] | None = None
@@ -117,23 +125,37 @@ class Router:
 
     def receive_all(self) -> None:
         """Handle every message waiting now."""
-        while not self._receive(_READ_BURST):
-            pass
+        read = 0
+        while (count := self._read_burst()) == _READ_BURST:
+            read += count
+        if read + count:
+            self._read()
 
     def _on_readable(self) -> None:
-        if not self._receive(_READ_BURST):
+        count = self._read_burst()
+        if count:
+            self._read()
+        if count == _READ_BURST:  # more may wait, and the fd will not say so again
             self.read_soon()
 
-    def _receive(self, limit: int) -> bool:
-        """Handle up to ``limit`` waiting messages; whether that was all of them."""
+    def _read_burst(self) -> int:
+        """``_receive``; should it raise, what it handled is still told (``read``) first."""
+        try:
+            return self._receive(_READ_BURST)
+        except BaseException:
+            self._read()
+            raise
+
+    def _receive(self, limit: int) -> int:
+        """Handle up to ``limit`` waiting messages; how many there were."""
         sock = self._socket
         if sock is None or sock.closed:
-            return True
-        for _ in range(limit):
+            return 0
+        for count in range(limit):
             try:
                 identity, *frames = sock.recv_multipart(zmq.NOBLOCK)
             except zmq.Again:
-                return True
+                return count
             try:
                 whole = join(frames, self.max_message_bytes)
             except MessageTooBig as error:
@@ -147,4 +169,4 @@ class Router:
             except Exception as error:  # a message we failed to foresee must not stop the loop or the ticker
                 log.debug("%s: handling a message raised", self.label, exc_info=True)
                 self.drop(identity, f"handling it raised {type(error).__name__}: {error!s:.200}")
-        return False
+        return limit

@@ -1,0 +1,207 @@
+"""Turns of the driver's loop per task through a ZMQExecutor, counted: a task goes out in
+the turn that submits it, and a result's end is told in the turn that reads it, without
+giving up the batching of a turn's many tasks. A fake pool answers on the driver's own
+loop, behind a stand-in for the ROUTER socket, so the counts are the executor's alone."""
+
+from __future__ import annotations
+
+import asyncio
+import pickle
+import threading
+from collections import deque
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import zmq
+
+import plait as pl
+from plait.backends._errors import WorkerLost
+from plait.backends._wire import dumps_error, loads_call
+from plait.backends.zmq._protocol import ResultRow, Results, Tasks, decode, encode
+
+_MORE = int(zmq.SNDMORE)
+
+
+class Turns:
+    """Counts the turns of a loop (its ``_run_once``)."""
+
+    def __init__(self, loop: Any) -> None:
+        self.count = 0
+        run_once = loop._run_once
+
+        def counted() -> None:
+            self.count += 1
+            run_once()
+
+        loop._run_once = counted
+
+
+class FakePoolSocket:
+    """Stands in for the executor's ROUTER socket: each Tasks message sent is answered by
+    one Results message with all its rows (each a no-op's: its call's first argument),
+    which arrives a turn of the loop later and is read at once, as the socket's
+    readiness would have it read."""
+
+    closed = False
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, on_readable: Any, turns: Turns, done: dict[str, int]) -> None:
+        self._loop, self._on_readable, self._turns, self._done = loop, on_readable, turns, done
+        self._frames: list[bytes] = []
+        self._waiting: deque[list[bytes]] = deque()
+        self.tasks_messages = 0
+        self.results_messages = 0
+        self.sent_in_turns: list[int] = []  # the turn of the loop each Tasks message was sent in
+        self.lose_first_tries = False  # answer each task's first try as if its worker died
+        self._tried: set[int] = set()
+        self.told_as_read = 0  # answers whose tasks' ends reached the runtime in the turn that read them
+
+    def send(self, frame: bytes, flags: int = 0, copy: bool = True) -> None:
+        self._frames.append(bytes(frame))
+        if flags & _MORE:
+            return
+        identity, *frames = self._frames
+        self._frames = []
+        message, payload = decode(frames)
+        if type(message) is Tasks:
+            self.tasks_messages += 1
+            self.sent_in_turns.append(self._turns.count)
+            view, at, values = memoryview(payload), 0, []
+            for row in message.tasks:  # each row's function (if it is its first task here), then its call
+                at += row.fn_size
+                args, _ = loads_call(bytes(view[at : at + row.call_size]))
+                at += row.call_size
+                values.append(pickle.dumps(args[0]))
+            rows = []
+            for i, row in enumerate(message.tasks):
+                ok = not self.lose_first_tries or row.task_id in self._tried
+                self._tried.add(row.task_id)
+                if not ok:
+                    values[i] = dumps_error(WorkerLost("the worker died"))
+                rows.append(ResultRow(row.task_id, ok, 1.0, 1.0, 0.0, 1, len(values[i]), "w"))
+            self._loop.call_soon(self._arrive, [identity, *encode(Results(rows), values)])
+
+    def _arrive(self, message: list[bytes]) -> None:
+        self._waiting.append(message)
+        done = self._done["done"]
+        self._on_readable()
+        self.told_as_read += self._done["done"] > done
+
+    def recv_multipart(self, flags: int = 0) -> list[bytes]:
+        if not self._waiting:
+            raise zmq.Again()
+        self.results_messages += 1
+        return self._waiting.popleft()
+
+    def getsockopt(self, option: int) -> int:
+        assert option == zmq.EVENTS
+        return int(zmq.POLLIN) if self._waiting else 0
+
+
+def _on_loop(loop: asyncio.AbstractEventLoop, fn: Any) -> Any:
+    box: list[Any] = []
+    done = threading.Event()
+    loop.call_soon_threadsafe(lambda: (box.append(fn()), done.set()))
+    assert done.wait(10)
+    return box[0]
+
+
+@pytest.fixture
+def faked() -> Iterator[tuple[pl.Runtime, FakePoolSocket, Turns]]:
+    provider = pl.LocalProvider(workers=2, init_blocks=0, max_blocks=0)  # no pool is started
+    executor = pl.ZMQExecutor(provider=provider, encrypted=False)
+    with pl.Runtime([executor], progress=False) as rt:
+        loop = rt._loop
+        router = executor._router
+
+        def install() -> tuple[FakePoolSocket, Turns, Any]:
+            turns = Turns(loop)
+            fake = FakePoolSocket(loop, router._on_readable, turns, rt._interpreter.ended)
+            real, router._socket = router._socket, fake  # type: ignore[assignment]
+            executor._table.add(b"pool", "fake", "localhost", 2, loop.time())
+            return fake, turns, real
+
+        fake, turns, real = _on_loop(loop, install)
+        try:
+            yield rt, fake, turns
+        finally:
+            _on_loop(loop, lambda: setattr(router, "_socket", real))
+
+
+@pl.app(pure=False)
+def noop(x: int) -> int:
+    return x
+
+
+LINKS = 40
+
+
+def test_each_link_of_a_chain_takes_one_turn_of_the_loop(faked: tuple[pl.Runtime, FakePoolSocket, Turns]) -> None:
+    rt, fake, turns = faked
+    chain = noop(0)
+    for _ in range(LINKS - 1):
+        chain = noop(chain)
+    before = turns.count
+    assert rt.run(chain) == 0
+    assert fake.tasks_messages == LINKS
+    # A link's result is read, its end told, the next link submitted and sent, all in the
+    # turn the result is read (main: that turn, a turn to tell the end, and the send after it).
+    assert fake.told_as_read == LINKS
+    assert turns.count - before <= LINKS + 5, turns.count - before
+
+
+def test_a_lone_submission_is_sent_in_the_turn_that_admits_it(faked: tuple[pl.Runtime, FakePoolSocket, Turns]) -> None:
+    rt, fake, turns = faked
+    admitted: list[int] = []
+    admit = rt._admit_inbox
+    rt._admit_inbox = lambda: (admitted.append(turns.count), admit())[1]  # type: ignore[method-assign]
+    trips = 40
+    for x in range(trips):
+        assert rt.run(noop(x)) == x
+    # Main sent each a turn after its admission, and told its end a turn after reading it.
+    assert fake.sent_in_turns == admitted
+    assert fake.told_as_read == trips
+
+
+def test_a_gathered_graph_still_goes_out_in_a_message_per_answer(
+    faked: tuple[pl.Runtime, FakePoolSocket, Turns],
+) -> None:
+    rt, fake, _ = faked
+    n = 2_000
+    assert rt.run(pl.traverse(noop, range(n))) == list(range(n))
+    # Sending at the end of each drain, not of each turn, keeps a drain's tasks together:
+    # one message at the start, then one for the room each answer leaves.
+    assert fake.tasks_messages <= fake.results_messages + 1, (fake.tasks_messages, fake.results_messages)
+    assert fake.tasks_messages < n / 20, fake.tasks_messages
+
+
+def test_tasks_retried_together_are_sent_together(faked: tuple[pl.Runtime, FakePoolSocket, Turns]) -> None:
+    rt, fake, _ = faked
+    fake.lose_first_tries = True
+    n = 200
+    assert rt.run(pl.traverse(noop, range(n))) == list(range(n))
+    # Each answer's tasks are retried (a lost worker) and sent again in one message, not
+    # one message per retried task.
+    assert fake.tasks_messages <= fake.results_messages + 1, (fake.tasks_messages, fake.results_messages)
+    assert fake.tasks_messages < n / 10, fake.tasks_messages
+
+
+def test_through_a_real_pool_a_link_takes_one_turn_and_a_round_trip_two() -> None:
+    with pl.Runtime([pl.ZMQExecutor(provider=pl.LocalProvider(workers=2))], progress=False) as rt:
+        assert rt.run(noop(-1)) == -1  # the pool is up
+        loop = rt._loop
+        turns = _on_loop(loop, lambda: Turns(loop))
+        chain = noop(0)
+        for _ in range(LINKS - 1):
+            chain = noop(chain)
+        before = turns.count
+        assert rt.run(chain) == 0
+        per_link = (turns.count - before) / LINKS
+        before = turns.count
+        for x in range(LINKS):
+            assert rt.run(noop(x)) == x
+        per_trip = (turns.count - before) / LINKS
+    # No handle is scheduled on the way only to be cancelled: each would cost an empty turn
+    # (main: 2 a link, 4 a round trip). A stray wake-up of the socket's fd may add a few.
+    assert per_link < 1.5, per_link
+    assert per_trip < 3, per_trip
