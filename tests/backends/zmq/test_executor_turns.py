@@ -19,22 +19,9 @@ import plait as pl
 from plait.backends._errors import WorkerLost
 from plait.backends._wire import dumps_error, loads_call
 from plait.backends.zmq._protocol import ResultRow, Results, Tasks, decode, encode
+from tests.loop_turns import Turns
 
 _MORE = int(zmq.SNDMORE)
-
-
-class Turns:
-    """Counts the turns of a loop (its ``_run_once``)."""
-
-    def __init__(self, loop: Any) -> None:
-        self.count = 0
-        run_once = loop._run_once
-
-        def counted() -> None:
-            self.count += 1
-            run_once()
-
-        loop._run_once = counted
 
 
 class FakePoolSocket:
