@@ -27,7 +27,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from plait.backends._task import TaskResult, TaskSpec
 
-__all__ = ["BatchingExecutor", "CallingExecutor", "Completion", "Done", "Ended", "Endings"]
+__all__ = ["BatchingExecutor", "CallingExecutor", "Completion", "Done", "Ended", "Endings", "NextTurn"]
 
 Ended = list[tuple[Any, TaskResult | None]]  # tasks' tags, each with its result, or None when it was cancelled
 Done = Callable[[Ended], None]
@@ -51,40 +51,58 @@ class BatchingExecutor(Protocol):
     def send_submitted(self) -> None: ...
 
 
+class NextTurn:
+    """``call`` at the next turn of the loop, scheduled at most once, or made now instead
+    (what was scheduled is then dropped): what one turn gathers is dealt with together, and
+    no sooner than someone says it may be."""
+
+    __slots__ = ("_call", "_scheduled")
+
+    def __init__(self, call: Callable[[], None]) -> None:
+        self._call = call
+        self._scheduled: asyncio.Handle | None = None
+
+    def schedule(self, loop: asyncio.AbstractEventLoop) -> None:
+        if self._scheduled is None:
+            self._scheduled = loop.call_soon(self._scheduled_call)
+
+    def now(self) -> None:
+        if self._scheduled is not None:
+            self._scheduled.cancel()
+            self._scheduled = None
+        self._call()
+
+    def _scheduled_call(self) -> None:
+        self._scheduled = None
+        self._call()
+
+
 class Endings:
     """The task ends one executor has to tell, told together at the next turn of the loop:
     one call of each callback, with its tasks' ends in the order they came. An executor
     that tells them itself sooner sets ``held`` while it adds them (none is scheduled
     then) and calls ``tell``, which lets go of them."""
 
-    __slots__ = ("_ended", "_scheduled", "held")
+    __slots__ = ("_ended", "_next_turn", "held")
 
     def __init__(self) -> None:
         self._ended: dict[Done, Ended] = {}
-        self._scheduled: asyncio.Handle | None = None
+        self._next_turn = NextTurn(self._tell)
         self.held = False
 
     def add(self, done: Done, tag: Any, result: TaskResult | None) -> None:
         ended = self._ended.get(done)
         if ended is None:
             ended = self._ended[done] = []
-            if self._scheduled is None and not self.held:
-                self._scheduled = asyncio.get_running_loop().call_soon(self._tell_scheduled)
+            if not self.held:
+                self._next_turn.schedule(asyncio.get_running_loop())
         ended.append((tag, result))
 
     def tell(self) -> None:
         """Tell every end added so far, now, and hold them no more: only from where the
         callbacks may submit and cancel (not inside the executor's own bookkeeping)."""
         self.held = False
-        if self._scheduled is not None:  # told now, so not again at the next turn
-            self._scheduled.cancel()
-            self._scheduled = None
-        if self._ended:
-            self._tell()
-
-    def _tell_scheduled(self) -> None:
-        self._scheduled = None
-        self._tell()
+        self._next_turn.now()  # told now, so not again at the next turn
 
     def _tell(self) -> None:
         told, self._ended = self._ended, {}

@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 
 import attrs
 
+from plait.backends._completion import NextTurn
 from plait.backends._encoding import EncodedTask, TaskEncoder
 from plait.backends._errors import TaskTimeout, WorkerLost
 from plait.backends._launcher import Launcher, how_it_ended
@@ -83,7 +84,7 @@ class ProcessExecutor:
         self._launcher: Launcher | None = None
         self._timer: asyncio.TimerHandle | None = None  # at the first deadline of a running task
         self._encoder = TaskEncoder(label)
-        self._flush_scheduled: asyncio.Handle | None = None
+        self._flush_soon = NextTurn(self._flush)
         self._closing = False
         self._replacing: set[asyncio.Task[None]] = set()
         self.usage_interval = usage_interval
@@ -143,17 +144,13 @@ class ProcessExecutor:
     def _schedule_flush(self) -> None:
         # Everything submitted in one turn of the loop goes out as one batch per worker, unless
         # the runtime's drain that submitted it says so sooner (send_submitted).
-        if self._flush_scheduled is None:
-            self._flush_scheduled = asyncio.get_running_loop().call_soon(self._flush)
+        self._flush_soon.schedule(asyncio.get_running_loop())
 
     def send_submitted(self) -> None:
         """Send now what waits: the drain that submitted it is over (see BatchingExecutor)."""
-        if self._flush_scheduled is not None:
-            self._flush_scheduled.cancel()
-        self._flush()
+        self._flush_soon.now()
 
     def _flush(self) -> None:
-        self._flush_scheduled = None
         for index, batch in self._supervisor.assign(self._rooms).items():
             tasks = [task.for_worker(with_function=send_fn) for task, send_fn in batch]
             self._pool[index].writer.write(frame(Run(tasks)))

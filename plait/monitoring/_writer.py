@@ -15,12 +15,12 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from plait.monitoring._schema import CORE_TABLES, INDEXES, prepare
 
-__all__ = ["ATTEMPT_COLUMNS", "Batch", "FailedCallRow", "FunctionRow", "RunWriter", "open_run", "write_last"]
+__all__ = ["ATTEMPT_COLUMNS", "Batch", "FailedCallRow", "FunctionRow", "RunWriter", "open_run", "write_run"]
 
 ATTEMPT_COLUMNS = (
     "run", "task", "attempt", "name", "key", "state", "executor", "worker",
@@ -101,13 +101,15 @@ class RunWriter:
             self._db.close()
 
 
-def write_last(path: str, run: int, batch: Batch) -> None:
-    """The only batch of run ``run``, written from this process, and the run closed: a run
-    that ends before its first hand-over starts no writer process."""
+def write_run(path: str, run: int, batches: Iterable[Batch]) -> None:
+    """Write ``batches`` into run ``run``, then close it: indexed and its end stamped once
+    they have all come. If they stop coming with an error (its driver is gone), what was
+    written stays, and the error goes on."""
     writer = RunWriter(path, run)
     finished = False
     try:
-        writer.write(batch)
+        for batch in batches:
+            writer.write(batch)
         finished = True
     finally:
         writer.close(finished=finished)

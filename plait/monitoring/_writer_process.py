@@ -23,9 +23,10 @@ import signal
 import sqlite3
 import struct
 import sys
+from collections.abc import Iterator
 from typing import IO
 
-from plait.monitoring._writer import Batch, RunWriter
+from plait.monitoring._writer import Batch, write_run
 
 __all__ = ["WriterFailed", "WriterProcess", "serve"]
 
@@ -112,26 +113,29 @@ def _how(code: int) -> str:
 def serve(path: str, run: int) -> None:
     """The writer process: write each batch from stdin into run ``run`` of ``path``."""
     try:
-        writer = RunWriter(path, run)
-        finished = False
-        try:
-            while (payload := _read_frame(sys.stdin.buffer)) is not None:
-                if not payload:
-                    finished = True
-                    break
-                writer.write(marshal.loads(payload))
-        finally:
-            writer.close(finished=finished)
+        write_run(path, run, _batches(sys.stdin.buffer))
+    except _DriverGone:
+        pass  # what it had handed over is written
     except sqlite3.Error as error:
         sys.stderr.write(f"{error}\n")
         sys.exit(1)
 
 
-def _read_frame(pipe: IO[bytes]) -> bytes | None:
-    """The next frame's payload; None at the end of the pipe (a frame cut short by it too)."""
-    head = pipe.read(_LENGTH.size)
-    if len(head) < _LENGTH.size:
-        return None
-    (length,) = _LENGTH.unpack(head)
-    payload = pipe.read(length)
-    return payload if len(payload) == length else None
+class _DriverGone(Exception):
+    """The pipe ended before the frame that ends the run: its driver is gone."""
+
+
+def _batches(pipe: IO[bytes]) -> Iterator[Batch]:
+    """The batches on ``pipe``, up to the empty frame that ends the run; _DriverGone at the
+    pipe's end before it (a frame cut short by it too)."""
+    while True:
+        head = pipe.read(_LENGTH.size)
+        if len(head) < _LENGTH.size:
+            raise _DriverGone
+        (length,) = _LENGTH.unpack(head)
+        payload = pipe.read(length)
+        if len(payload) < length:
+            raise _DriverGone
+        if not payload:
+            return
+        yield marshal.loads(payload)

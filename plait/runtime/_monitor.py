@@ -25,7 +25,7 @@ import attrs
 
 from plait.backends import NodeSample, TaskSample, TaskSpec, TaskUsage
 from plait.backends._wire import dumps_call, dumps_function
-from plait.monitoring._writer import ATTEMPT_COLUMNS, Batch, FailedCallRow, FunctionRow, open_run, write_last
+from plait.monitoring._writer import ATTEMPT_COLUMNS, Batch, FailedCallRow, FunctionRow, open_run, write_run
 from plait.monitoring._writer_process import WriterFailed, WriterProcess
 from plait.runtime._hooks import Monitor
 
@@ -59,7 +59,6 @@ _ATTEMPT, _STATE, _EXECUTOR, _WORKER, _DISPATCHED, _RUNNING, _ENDED, _ERROR, _CP
 # dispatched, running, ended, error, cpu, peak_rss: filled in as they happen
 _LATER = (None,) * (len(ATTEMPT_COLUMNS) - 1 - _DISPATCHED)
 _now = time.time
-_NOTHING: Batch = ([], [], [], [], [])
 
 
 DEFAULT_DEBUG_PAYLOAD_BYTES = 1 << 20
@@ -179,7 +178,7 @@ class EventLog:
             return
         try:
             if self._writer is None:  # a run that ended before its first hand-over: no process to start
-                write_last(self._target, self.run, batch or _NOTHING)
+                write_run(self._target, self.run, [] if batch is None else [batch])
             else:
                 if batch is not None:
                     self._writer.send(batch)

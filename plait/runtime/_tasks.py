@@ -240,7 +240,7 @@ class Tasks(Settling):
         if delay > 0:
             asyncio.get_running_loop().call_later(delay, self._requeue, node, app)
         else:  # the drain that follows every settling sends it, with the others retried now
-            self.queues[app.options.executor or self.default_label].append(node)
+            self._enqueue(node, app)
 
     def _keep_call(self, spec: TaskSpec, error: BaseException) -> None:
         """Keep the call of a task that failed for good, for ``future.debug()`` and the monitor."""
@@ -262,8 +262,11 @@ class Tasks(Settling):
 
     def _requeue(self, node: Node, app: App[Any, Any]) -> None:
         if node.state == QUEUED:
-            self.queues[app.options.executor or self.default_label].append(node)
+            self._enqueue(node, app)
             self.drain()
+
+    def _enqueue(self, node: Node, app: App[Any, Any]) -> None:
+        self.queues[app.options.executor or self.default_label].append(node)
 
     def _stop_task(self, node: Node) -> None:
         self.failures.pop(node, None)

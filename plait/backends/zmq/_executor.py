@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from plait._version import __version__
-from plait.backends._completion import Done, Endings
+from plait.backends._completion import Done, Endings, NextTurn
 from plait.backends._encoding import AnyEncoded, TaskEncoder
 from plait.backends._errors import WorkerLost
 from plait.backends._sampling import NodeSample, Sample, TaskSample
@@ -177,7 +177,7 @@ class ZMQExecutor(PoolLifecycle):
         self._pools, self._pending = self._table.pools, self._table.pending  # the same, one lookup nearer
         self._encoder = TaskEncoder(label)
         self._endings = Endings()
-        self._flush_scheduled: asyncio.Handle | None = None
+        self._flush_soon = NextTurn(self._flush)
         self._ticker: asyncio.TimerHandle | None = None
         self._checking_blocks = False
         self._background: set[asyncio.Task[Any]] = set()
@@ -273,17 +273,14 @@ class ZMQExecutor(PoolLifecycle):
     def _schedule_flush(self) -> None:
         # Everything submitted in one turn of the loop goes out as one batch per pool, unless
         # the runtime's drain that submitted it says so sooner (send_submitted).
-        if self._flush_scheduled is None and self._loop is not None:
-            self._flush_scheduled = self._loop.call_soon(self._flush)
+        if self._loop is not None:
+            self._flush_soon.schedule(self._loop)
 
     def send_submitted(self) -> None:
         """Send now what waits: the drain that submitted it is over (see BatchingExecutor)."""
-        if self._flush_scheduled is not None:
-            self._flush_scheduled.cancel()
-        self._flush()
+        self._flush_soon.now()
 
     def _flush(self) -> None:
-        self._flush_scheduled = None
         if self._pending and self._table.room:
             self._dispatch()
         self._router.read_soon()

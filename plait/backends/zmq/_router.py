@@ -125,10 +125,10 @@ class Router:
 
     def receive_all(self) -> None:
         """Handle every message waiting now."""
-        read = 0
+        handled = 0
         while (count := self._read_burst()) == _READ_BURST:
-            read += count
-        if read + count:
+            handled += count
+        if handled + count:
             self._read()
 
     def _on_readable(self) -> None:
