@@ -13,6 +13,7 @@ meanwhile) and handed back to the runtime's loop, which never waits for Dask.
 from __future__ import annotations
 
 import asyncio
+import sys
 import uuid
 from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
@@ -117,14 +118,17 @@ class DaskExecutor:
             import dask.config  # distributed's own dependency, loaded with it
 
             with dask.config.set(_NO_HTTP_ROUTES):
-                self._cluster = distributed.LocalCluster(
-                    n_workers=2,
-                    threads_per_worker=1,
-                    processes=True,
-                    host="127.0.0.1",
-                    dashboard_address=None,
-                    security=True,
-                )
+                try:
+                    self._cluster = distributed.LocalCluster(
+                        n_workers=2,
+                        threads_per_worker=1,
+                        processes=True,
+                        host="127.0.0.1",
+                        dashboard_address=None,
+                        security=True,
+                    )
+                except RuntimeError as error:
+                    raise RuntimeError(_cluster_failed(error)) from error
             return distributed.Client(self._cluster)
         return distributed.Client(self._given)
 
@@ -238,3 +242,21 @@ def _settle(results: list[tuple[asyncio.Future[TaskResult], TaskResult]]) -> Non
     for future, result in results:
         if not future.done():  # not cancelled meanwhile
             future.set_result(result)
+
+
+def _cluster_failed(error: RuntimeError) -> str:
+    """What to tell a user whose own cluster did not start (``error`` is Dask's).
+
+    Its workers are spawned: each new Python imports the user's script again, as
+    ``__mp_main__``, and a script that starts its run at its top level starts another
+    cluster there, which multiprocessing refuses. Dask's own report is hundreds of lines of
+    its frames, with the reason in the children's output.
+    """
+    script = getattr(sys.modules.get("__main__"), "__file__", None)
+    why = f"DaskExecutor(): the workers of its own LocalCluster failed to start ({error})."
+    if script is None:
+        return why
+    return (
+        f"{why} Its workers are new Python processes that import your script {script} again: if the script"
+        f' starts its run at its top level, put that under `if __name__ == "__main__":`'
+    )

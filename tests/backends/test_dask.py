@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import subprocess
 import sys
 import time
 import traceback
@@ -238,6 +239,24 @@ def test_its_own_cluster_admits_no_stranger_and_serves_no_pages() -> None:
         for port in _http_ports(executor):
             with pytest.raises(urllib.error.HTTPError, match="404"):
                 urllib.request.urlopen(f"http://127.0.0.1:{port}/info/main/workers.html", timeout=5)
+
+
+def test_a_script_that_starts_its_own_cluster_at_its_top_level_is_told_to_guard_it(tmp_path: Path) -> None:
+    # Dask spawns its workers: each imports the script again, which starts another cluster
+    # there; Dask's own report of that is hundreds of lines, the reason in the children's.
+    script = tmp_path / "unguarded.py"
+    script.write_text(
+        "import plait as pl\n"
+        "square = pl.app(lambda x: x * x)\n"
+        "with pl.Runtime([pl.DaskExecutor()], progress=False) as rt:\n"
+        "    print(rt.run(square(3)))\n"
+    )
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 1
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("RuntimeError: DaskExecutor(): the workers of its own LocalCluster failed to start")
+    assert f"import your script {script} again" in last
+    assert 'put that under `if __name__ == "__main__":`' in last
 
 
 def _http_ports(executor: pl.DaskExecutor) -> list[int]:
