@@ -33,7 +33,6 @@ import time
 from pathlib import Path
 
 import zmq
-from _trees import child_figures
 
 HERE = Path(__file__).resolve().parent
 _PAYLOAD = b"x" * 60  # about a no-op's pickled call
@@ -95,6 +94,9 @@ class Driver:
         assert self.pool.stdin is not None
         self.pool.stdin.write(keys)
         self.pool.stdin.close()
+        if not self.router.poll(30_000):
+            self.pool.kill()
+            raise RuntimeError(f"the floor's pool did not start (exit code {self.pool.wait()})")
         self.peer, _ = self.router.recv_multipart()
         self.waiting: list[tuple[concurrent.futures.Future[int], int]] = []  # (future, links left)
         self.loop = asyncio.new_event_loop()
@@ -159,6 +161,8 @@ def main() -> None:
     if args.floor:
         print(json.dumps(floor(args.trips, args.chain, args.floor == "curve")))
         return
+    from _trees import child_figures  # here: the floor's pool runs with -P, without this directory on its path
+
     sizes = ["--trips", str(args.trips), "--chain", str(args.chain)]
     kinds = {
         "floor, CurveZMQ": (str(HERE / "latency_floor.py"), ["--floor", "curve", *sizes]),
