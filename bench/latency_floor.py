@@ -10,7 +10,8 @@ loop sends 60 bytes, the pool relays them to its worker and back, the loop sets 
 C's floor is a chain: the loop sends the next link as it reads the last one's answer.
 
 What plait adds to a round trip is its B less the floor; what no code of plait's can take
-off is the floor. Each round runs the floor (with and without CurveZMQ) and plait's
+off is the floor. A third floor has each worker hold its own CurveZMQ link (no pool between):
+what that redesign could take off at most. Each round runs the floor (with and without CurveZMQ) and plait's
 ``bench/latency.py --child`` in fresh processes, alternating, and prints medians with every
 value and plait's ratio to the floor.
 
@@ -45,20 +46,35 @@ def worker(sock: socket.socket) -> None:
     os._exit(0)
 
 
-def pool(url: str) -> None:
-    """Relay the driver's messages to a forked worker and its answers back, as a pool does:
-    one poller over the DEALER and the worker's socket. Keys, when given, come on stdin."""
-    ours, theirs = socket.socketpair()
-    if os.fork() == 0:  # before any zmq: a forked child must not touch its parent's context
-        ours.close()
-        worker(theirs)
-    theirs.close()
+def _dealer(url: str) -> zmq.Socket[bytes]:
+    """A DEALER connected to the driver at ``url``, which it has told it is ready; keys,
+    when given, come on stdin."""
     keys = sys.stdin.buffer.read().split()
     dealer = zmq.Context().socket(zmq.DEALER)
     if keys:
         dealer.curve_serverkey, dealer.curve_publickey, dealer.curve_secretkey = keys
     dealer.connect(url)
     dealer.send(b"ready")
+    return dealer
+
+
+def direct(url: str) -> None:
+    """A worker that holds its own link: it echoes the driver's messages itself."""
+    dealer = _dealer(url)
+    while (message := dealer.recv()) != b"bye":
+        dealer.send(message)
+    os._exit(0)
+
+
+def pool(url: str) -> None:
+    """Relay the driver's messages to a forked worker and its answers back, as a pool does:
+    one poller over the DEALER and the worker's socket."""
+    ours, theirs = socket.socketpair()
+    if os.fork() == 0:  # before any zmq: a forked child must not touch its parent's context
+        ours.close()
+        worker(theirs)
+    theirs.close()
+    dealer = _dealer(url)
     poller = zmq.Poller()
     poller.register(dealer, zmq.POLLIN)
     poller.register(ours.fileno(), zmq.POLLIN)
@@ -76,9 +92,10 @@ def pool(url: str) -> None:
 
 
 class Driver:
-    """A ROUTER read by an asyncio loop on its own thread; one pool behind it."""
+    """A ROUTER read by an asyncio loop on its own thread; one pool behind it (or, ``direct``,
+    one worker with its own link)."""
 
-    def __init__(self, curve: bool) -> None:
+    def __init__(self, curve: bool, direct: bool = False) -> None:
         self.router = zmq.Context().socket(zmq.ROUTER)
         keys = b""
         if curve:
@@ -89,7 +106,8 @@ class Driver:
             keys = b" ".join([server_public, client_public, client_secret])
         port = self.router.bind_to_random_port("tcp://127.0.0.1")
         self.pool = subprocess.Popen(
-            [sys.executable, "-P", __file__, "--pool", f"tcp://127.0.0.1:{port}"], stdin=subprocess.PIPE
+            [sys.executable, "-P", __file__, "--direct" if direct else "--pool", f"tcp://127.0.0.1:{port}"],
+            stdin=subprocess.PIPE,
         )
         assert self.pool.stdin is not None
         self.pool.stdin.write(keys)
@@ -130,8 +148,8 @@ class Driver:
         self.thread.join()
 
 
-def floor(trips: int, chain: int, curve: bool) -> dict[str, float]:
-    driver = Driver(curve)
+def floor(trips: int, chain: int, curve: bool, direct: bool) -> dict[str, float]:
+    driver = Driver(curve, direct)
     try:
         for _ in range(300):
             driver.trip()
@@ -153,13 +171,16 @@ def main() -> None:
     parser.add_argument("--trips", type=int, default=2000)
     parser.add_argument("--chain", type=int, default=500)
     parser.add_argument("--pool", help=argparse.SUPPRESS)
+    parser.add_argument("--direct", help=argparse.SUPPRESS)
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--floor", choices=["curve", "clear"], help=argparse.SUPPRESS)
+    parser.add_argument("--floor", choices=["curve", "clear", "direct"], help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.pool:
         pool(args.pool)
+    if args.direct:
+        direct(args.direct)
     if args.floor:
-        print(json.dumps(floor(args.trips, args.chain, args.floor == "curve")))
+        print(json.dumps(floor(args.trips, args.chain, args.floor != "clear", args.floor == "direct")))
         return
     from _trees import child_figures  # here: the floor's pool runs with -P, without this directory on its path
 
@@ -167,6 +188,7 @@ def main() -> None:
     kinds = {
         "floor, CurveZMQ": (str(HERE / "latency_floor.py"), ["--floor", "curve", *sizes]),
         "floor, in the clear": (str(HERE / "latency_floor.py"), ["--floor", "clear", *sizes]),
+        "floor, workers' own links": (str(HERE / "latency_floor.py"), ["--floor", "direct", *sizes]),
         "plait (ZMQExecutor, CurveZMQ)": (str(HERE / "latency.py"), sizes),
     }
     rounds: dict[str, list[dict[str, float]]] = {kind: [] for kind in kinds}
