@@ -10,7 +10,7 @@ import pickle
 import threading
 from collections import deque
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 import zmq
@@ -22,6 +22,13 @@ from plait.backends.zmq._protocol import ResultRow, Results, Tasks, decode, enco
 from tests.loop_turns import Turns
 
 _MORE = int(zmq.SNDMORE)
+
+
+class Frame(NamedTuple):
+    """What a zmq.Frame received tells the router."""
+
+    bytes: bytes
+    more: bool
 
 
 class FakePoolSocket:
@@ -36,6 +43,7 @@ class FakePoolSocket:
         self._loop, self._on_readable, self._turns, self._done = loop, on_readable, turns, done
         self._frames: list[bytes] = []
         self._waiting: deque[list[bytes]] = deque()
+        self._reading: deque[bytes] = deque()  # what is left of the message being read
         self.tasks_messages = 0
         self.results_messages = 0
         self.sent_in_turns: list[int] = []  # the turn of the loop each Tasks message was sent in
@@ -74,11 +82,14 @@ class FakePoolSocket:
         self._on_readable()
         self.told_as_read += self._done["done"] > done
 
-    def recv_multipart(self, flags: int = 0) -> list[bytes]:
-        if not self._waiting:
-            raise zmq.Again()
-        self.results_messages += 1
-        return self._waiting.popleft()
+    def recv(self, flags: int = 0, copy: bool = True) -> Frame:
+        if not self._reading:
+            if not self._waiting:
+                raise zmq.Again()
+            self.results_messages += 1
+            self._reading.extend(self._waiting.popleft())
+        frame = self._reading.popleft()
+        return Frame(frame, bool(self._reading))
 
     def getsockopt(self, option: int) -> int:
         assert option == zmq.EVENTS
@@ -104,7 +115,8 @@ def faked() -> Iterator[tuple[pl.Runtime, FakePoolSocket, Turns]]:
         def install() -> tuple[FakePoolSocket, Turns, Any]:
             turns = Turns(loop)
             fake = FakePoolSocket(loop, router._on_readable, turns, rt._interpreter.ended)
-            real, router._socket = router._socket, fake  # type: ignore[assignment]
+            real = router._socket
+            router._socket, router._send_frame, router._recv_frame = fake, fake.send, fake.recv  # type: ignore[assignment]
             executor._table.add(b"pool", "fake", "localhost", 2, loop.time())
             return fake, turns, real
 
@@ -112,7 +124,7 @@ def faked() -> Iterator[tuple[pl.Runtime, FakePoolSocket, Turns]]:
         try:
             yield rt, fake, turns
         finally:
-            _on_loop(loop, lambda: setattr(router, "_socket", real))
+            _on_loop(loop, lambda: router._attach(real))
 
 
 @pl.app(pure=False)
