@@ -290,7 +290,7 @@ class Interpreter(Tasks, AppChecks):
         """
         if self.turn_share_spent:  # a drain later in the turn (ends told): the scheduled one starts more
             return True
-        share = STARTED_PER_TURN
+        share, index = STARTED_PER_TURN, self.index
         for label, calls in self.unstarted.items():
             if not calls:
                 continue
@@ -300,8 +300,13 @@ class Interpreter(Tasks, AppChecks):
                     self.turn_share_spent = True
                     return True
                 call = calls.popleft()
-                node = self._unstarted_node(call)
-                if node is not None:
+                # Still to start: not let go since (its one user failed; then maybe admitted
+                # again and finished), nor started as an equal call's node. Here, not in a
+                # call of its own: once a task in a gathered graph.
+                if not isinstance(index.get(call._key), Node):
+                    continue
+                node = self._node_for(call)  # made now if the index holds its user's mark
+                if node.state == WAITING:
                     self._start_call(node, call, NO_VALUES)  # a call without inputs: no list of their values
                     room -= 1
                     share -= 1
@@ -314,15 +319,6 @@ class Interpreter(Tasks, AppChecks):
             calls and not self.queues[label] and self.inflight[label] < self.executors[label].capacity
             for label, calls in self.unstarted.items()
         )
-
-    def _unstarted_node(self, expr: Call[Any]) -> Node | None:
-        """The node of a call from ``unstarted``, if it is still to start: not let go since
-        (its one user failed) nor started (an equal call's)."""
-        entry = self.index.get(expr._key)
-        if not isinstance(entry, Node):  # let go (and maybe admitted again and finished since)
-            return None
-        node = self._node_for(expr)  # made now if ``entry`` is its user's mark
-        return node if node.state == WAITING else None
 
     def drain_soon(self) -> None:
         """Drain once the loop has run what is ready: the tasks that ended together are
