@@ -215,6 +215,8 @@ class Interpreter(Tasks, AppChecks):
         self._link(node, root)
         if node.state in (DONE, FAILED):
             self._notify_root(root)
+            if node.users <= 0:
+                self._release(node)
         return root
 
     def admit_watched(self, expr: Expr[Any], future: concurrent.futures.Future[Any]) -> Root:
@@ -248,8 +250,9 @@ class Interpreter(Tasks, AppChecks):
                 more = self._start_unstarted()
                 if self.work or self.ready:  # a call started from the memo: what it settled
                     continue
-                for label in self.queues:
-                    self._pump(label)
+                for label, queue in self.queues.items():
+                    if queue:  # a pump of nothing reads the capacity for naught: once a turn of a round trip
+                        self._pump(label)
                 if more:  # the rest next turn, once this turn's tasks are on their way
                     self.drain_soon()
                     break
@@ -257,7 +260,8 @@ class Interpreter(Tasks, AppChecks):
                     break
         finally:
             self.draining = False
-            self._send_submitted()
+            if self.to_send:
+                self._send_submitted()
         if self.unsettled <= 0:
             self.collector.idle()
 
@@ -315,10 +319,10 @@ class Interpreter(Tasks, AppChecks):
     def _starved(self) -> bool:
         """Whether an executor has room, nothing queued and calls not started yet: its queue
         held tasks let go (cancelled), which the pump dropped, and no drain may follow."""
-        return any(
-            calls and not self.queues[label] and self.inflight[label] < self.executors[label].capacity
-            for label, calls in self.unstarted.items()
-        )
+        for label, calls in self.unstarted.items():  # a loop, not a generator: each drain asks
+            if calls and not self.queues[label] and self.inflight[label] < self.executors[label].capacity:
+                return True
+        return False
 
     def drain_soon(self) -> None:
         """Drain once the loop has run what is ready: the tasks that ended together are

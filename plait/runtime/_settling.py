@@ -135,6 +135,7 @@ class Settling:
             self.work.append((dependent, FAIL, error))
 
     def _notify_root(self, root: Root) -> None:
+        """Resolve the user's future; its caller lets go of the node if nothing else needs it."""
         node = root.node
         root.node.users -= 1
         if self.settled is not None:
@@ -146,8 +147,6 @@ class Settling:
                 root.future.set_exception(node.value)
         except concurrent.futures.InvalidStateError:
             pass  # the user cancelled it first
-        if node.users <= 0 and node.state in (DONE, FAILED):
-            self._release(node)
 
     def _release_inputs(self, node: Node, values: list[Any] | None = None) -> None:
         """``node`` needs its inputs no more; ``values``, if given, gets their values, in order."""
