@@ -110,9 +110,15 @@ class Interpreter(Tasks, AppChecks):
         top, joinings, leaves = self._new_nodes(expr)
         self.unsettled += len(joinings) + leaves
         self.collector.busy()
+        index = self.index
         for node in joinings:
-            for child in node.inputs:
-                self._link_input(child, node)
+            for child in node.inputs:  # each becomes ``node``'s input: in this loop, not a call a task
+                key = child._key
+                if index[key] is UNLINKED:  # a call not started yet: ``node`` as its one user marks it
+                    index[key] = node
+                    node.waiting += 1
+                else:
+                    self._link(self._node_for(child), node)
             if node.waiting == 0:
                 self.ready.append(node)
         return top
@@ -183,15 +189,6 @@ class Interpreter(Tasks, AppChecks):
             exprs += (self.unstarted[label].pop() for _ in range(count))
         for expr in exprs:
             del self.index[expr._key]
-
-    def _link_input(self, expr: Expr[Any], node: Joining) -> None:
-        """Make ``node`` a user of its input ``expr``."""
-        key = expr._key
-        if self.index[key] is UNLINKED:  # a call not started yet: ``node`` as its one user marks it
-            self.index[key] = node
-            node.waiting += 1
-        else:
-            self._link(self._node_for(expr), node)
 
     def _await(self, node: Node, future: concurrent.futures.Future[Any]) -> None:
         node.state = RUNNING
