@@ -169,6 +169,10 @@ class Router:
         if sock is None or sock.closed:
             return 0
         for count in range(limit):
+            # After a first message, ask whether another waits (~1.5 µs) rather than find out
+            # by a receive that raises zmq.Again (~3.6 µs): a round trip's burst is one message.
+            if count == 1 and not cast(int, sock.getsockopt(zmq.EVENTS)) & _POLLIN:
+                return 1
             try:
                 identity, *frames = self._message()
             except zmq.Again:

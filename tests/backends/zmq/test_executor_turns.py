@@ -53,6 +53,7 @@ class FakePoolSocket:
         self.lose_first_tries = False  # answer each task's first try as if its worker died
         self._tried: set[int] = set()
         self.told_as_read = 0  # answers whose tasks' ends reached the runtime in the turn that read them
+        self.found_nothing = 0  # receives that raised zmq.Again
 
     def send(self, frame: bytes, flags: int = 0, copy: bool = True) -> None:
         self._frames.append(bytes(frame))
@@ -88,6 +89,7 @@ class FakePoolSocket:
     def recv(self, flags: int = 0, copy: bool = True) -> Frame:
         if not self._reading:
             if not self._waiting:
+                self.found_nothing += 1
                 raise zmq.Again()
             self.results_messages += 1
             self._reading.extend(self._waiting.popleft())
@@ -163,6 +165,9 @@ def test_a_lone_submission_is_sent_in_the_turn_that_admits_it(faked: tuple[pl.Ru
     # Main sent each a turn after its admission, and told its end a turn after reading it.
     assert fake.sent_in_turns == admitted
     assert fake.told_as_read == trips
+    # The lone answer's burst ends by asking whether more waits, not by a receive that fails
+    # (one a round trip before).
+    assert fake.found_nothing == 0, fake.found_nothing
 
 
 def test_a_gathered_graph_still_goes_out_in_a_message_per_answer(

@@ -52,7 +52,8 @@ def test_a_round_trip_reads_no_option_but_readiness_and_sends_no_frame_through_p
         options, sent_through_python = Counter(options), python_sends[0]  # not shutdown's
     # On main: RCVMORE after each of a result's three frames, and three sends through Python.
     assert options[zmq.RCVMORE] == 0, options
-    assert options[zmq.EVENTS] <= 1.5 * TRIPS, options  # a look after each send: the fd is edge-triggered
+    # Readiness: a look after each send (the fd is edge-triggered), and one to end each burst.
+    assert options[zmq.EVENTS] <= 2.5 * TRIPS, options
     assert sent_through_python == 0, sent_through_python
 
 
