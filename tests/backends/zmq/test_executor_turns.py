@@ -258,7 +258,8 @@ def test_a_round_trip_costs_the_loop_thread_few_calls_of_plait(
         for x in range(trips):
             assert rt.run(noop(x)) == x
     per_trip = sum(calls.values()) / trips
-    # 94 before (a node released twice, a pump of an empty queue and a send of nothing in the
-    # turn that reads the result, generators where each drain and each message sent ask);
-    # 83 after, of which seven are the fake pool's decoding, encoding and reading of the call.
+    # 94 on main (a node released twice, a pump of an empty queue and a send of nothing in
+    # the turn that reads the result, generators where each drain and each message sent ask);
+    # 84 now, of which seven are the fake pool's decoding, encoding and reading of the call,
+    # and two the doorbell's answer (asyncio's self-pipe, which it replaced, is not plait's).
     assert per_trip <= 86, (per_trip, calls.most_common())
