@@ -63,7 +63,7 @@ def _fake_pool(executor: Any, loop: Any, batch: int) -> None:
     executor._table.add(b"pool", "fake", "localhost", 2, time.monotonic())
 
 
-def _thread_time_on(loop: Any) -> float:
+def thread_time_on(loop: Any) -> float:
     """The loop thread's CPU time so far, read on that thread."""
     box: list[float] = []
     done = threading.Event()
@@ -84,10 +84,10 @@ def measure(n: int, batch: int) -> dict[str, float]:
         # Warm: the function pickled, the code paths hot, the heap grown to a run's size (the
         # first run of a process pays page faults that later ones do not).
         rt.run(pl.traverse(app, range(-n, 0)))
-        on_loop, on_main = _thread_time_on(loop), time.thread_time()
+        on_loop, on_main = thread_time_on(loop), time.thread_time()
         rt.run(pl.traverse(app, range(n)))
         on_main = time.thread_time() - on_main
-        on_loop = _thread_time_on(loop) - on_loop
+        on_loop = thread_time_on(loop) - on_loop
     return {"loop_us": on_loop / n * 1e6, "main_us": on_main / n * 1e6}
 
 

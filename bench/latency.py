@@ -4,9 +4,10 @@ A change to the round trip is judged by running the tree before it and the tree 
 in one sitting: each round starts a fresh process per tree (``PYTHONPATH`` pointing at
 it), alternating, and the medians over rounds are printed with every value. B is
 ``--trips`` sequential ``rt.run(noop(i))`` round trips: median and p90 (ms), and the CPU
-each costs the driver and the pool with its workers, which the machine's load moves less
-than wall time. C is a chain of ``--chain`` dependent tasks (s); start-up is import + a
-Runtime with a ZMQExecutor of 2 local workers + the first result (s).
+each costs the driver (and of that, the runtime's loop thread) and the pool with its
+workers, which the machine's load moves less than wall time. C is a chain of ``--chain``
+dependent tasks (s); start-up is import + a Runtime with a ZMQExecutor of 2 local workers
++ the first result (s).
 
 Run: ``python bench/latency.py --tree before=/tmp/old-checkout --tree after=. [--rounds 5]``
 (one ``--tree`` measures one tree).
@@ -25,6 +26,7 @@ import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 from _trees import alternate, child_figures, show, trees_of  # noqa: E402
+from driver_path import thread_time_on  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 
@@ -40,13 +42,15 @@ def child(trips: int, chain: int) -> dict[str, float]:
         assert rt.run(noop(-1)) == -1
         figures = {"startup_s": time.perf_counter() - T0}
         times = []
-        spent = _cpu_seconds()
+        spent, on_loop = _cpu_seconds(), thread_time_on(rt._loop)
         for i in range(trips):
             started = time.perf_counter()
             assert rt.run(noop(i)) == i
             times.append(time.perf_counter() - started)
+        on_loop = thread_time_on(rt._loop) - on_loop
         driver, pools = (after - before for after, before in zip(_cpu_seconds(), spent, strict=True))
         figures["B_driver_cpu_us"], figures["B_pool_cpu_us"] = driver / trips * 1e6, pools / trips * 1e6
+        figures["B_loop_cpu_us"] = on_loop / trips * 1e6
         times.sort()
         figures["B_median_ms"] = statistics.median(times) * 1000
         figures["B_p90_ms"] = times[int(0.9 * len(times))] * 1000

@@ -37,6 +37,10 @@ class EncodedTask:
     def timeout(self) -> float | None:
         return self.spec.timeout
 
+    def done(self) -> bool:
+        """Whether it has ended (cancelled, or failed), as a ``CallingTask`` says: one call."""
+        return self.future.done()
+
     def end(self, result: TaskResult) -> None:
         """Set the future's result, unless it is done already (cancelled, or failed)."""
         if not self.future.done():

@@ -110,9 +110,15 @@ class Interpreter(Tasks, AppChecks):
         top, joinings, leaves = self._new_nodes(expr)
         self.unsettled += len(joinings) + leaves
         self.collector.busy()
+        index = self.index
         for node in joinings:
-            for child in node.inputs:
-                self._link_input(child, node)
+            for child in node.inputs:  # each becomes ``node``'s input: in this loop, not a call a task
+                key = child._key
+                if index[key] is UNLINKED:  # a call not started yet: ``node`` as its one user marks it
+                    index[key] = node
+                    node.waiting += 1
+                else:
+                    self._link(self._node_for(child), node)
             if node.waiting == 0:
                 self.ready.append(node)
         return top
@@ -184,15 +190,6 @@ class Interpreter(Tasks, AppChecks):
         for expr in exprs:
             del self.index[expr._key]
 
-    def _link_input(self, expr: Expr[Any], node: Joining) -> None:
-        """Make ``node`` a user of its input ``expr``."""
-        key = expr._key
-        if self.index[key] is UNLINKED:  # a call not started yet: ``node`` as its one user marks it
-            self.index[key] = node
-            node.waiting += 1
-        else:
-            self._link(self._node_for(expr), node)
-
     def _await(self, node: Node, future: concurrent.futures.Future[Any]) -> None:
         node.state = RUNNING
         loop = asyncio.get_running_loop()
@@ -215,6 +212,8 @@ class Interpreter(Tasks, AppChecks):
         self._link(node, root)
         if node.state in (DONE, FAILED):
             self._notify_root(root)
+            if node.users <= 0:
+                self._release(node)
         return root
 
     def admit_watched(self, expr: Expr[Any], future: concurrent.futures.Future[Any]) -> Root:
@@ -248,8 +247,9 @@ class Interpreter(Tasks, AppChecks):
                 more = self._start_unstarted()
                 if self.work or self.ready:  # a call started from the memo: what it settled
                     continue
-                for label in self.queues:
-                    self._pump(label)
+                for label, queue in self.queues.items():
+                    if queue:  # a pump of nothing reads the capacity for naught: once a turn of a round trip
+                        self._pump(label)
                 if more:  # the rest next turn, once this turn's tasks are on their way
                     self.drain_soon()
                     break
@@ -257,7 +257,8 @@ class Interpreter(Tasks, AppChecks):
                     break
         finally:
             self.draining = False
-            self._send_submitted()
+            if self.to_send:
+                self._send_submitted()
         if self.unsettled <= 0:
             self.collector.idle()
 
@@ -290,7 +291,7 @@ class Interpreter(Tasks, AppChecks):
         """
         if self.turn_share_spent:  # a drain later in the turn (ends told): the scheduled one starts more
             return True
-        share = STARTED_PER_TURN
+        share, index = STARTED_PER_TURN, self.index
         for label, calls in self.unstarted.items():
             if not calls:
                 continue
@@ -300,8 +301,13 @@ class Interpreter(Tasks, AppChecks):
                     self.turn_share_spent = True
                     return True
                 call = calls.popleft()
-                node = self._unstarted_node(call)
-                if node is not None:
+                # Still to start: not let go since (its one user failed; then maybe admitted
+                # again and finished), nor started as an equal call's node. Here, not in a
+                # call of its own: once a task in a gathered graph.
+                if not isinstance(index.get(call._key), Node):
+                    continue
+                node = self._node_for(call)  # made now if the index holds its user's mark
+                if node.state == WAITING:
                     self._start_call(node, call, NO_VALUES)  # a call without inputs: no list of their values
                     room -= 1
                     share -= 1
@@ -310,19 +316,10 @@ class Interpreter(Tasks, AppChecks):
     def _starved(self) -> bool:
         """Whether an executor has room, nothing queued and calls not started yet: its queue
         held tasks let go (cancelled), which the pump dropped, and no drain may follow."""
-        return any(
-            calls and not self.queues[label] and self.inflight[label] < self.executors[label].capacity
-            for label, calls in self.unstarted.items()
-        )
-
-    def _unstarted_node(self, expr: Call[Any]) -> Node | None:
-        """The node of a call from ``unstarted``, if it is still to start: not let go since
-        (its one user failed) nor started (an equal call's)."""
-        entry = self.index.get(expr._key)
-        if not isinstance(entry, Node):  # let go (and maybe admitted again and finished since)
-            return None
-        node = self._node_for(expr)  # made now if ``entry`` is its user's mark
-        return node if node.state == WAITING else None
+        for label, calls in self.unstarted.items():  # a loop, not a generator: each drain asks
+            if calls and not self.queues[label] and self.inflight[label] < self.executors[label].capacity:
+                return True
+        return False
 
     def drain_soon(self) -> None:
         """Drain once the loop has run what is ready: the tasks that ended together are

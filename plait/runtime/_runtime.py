@@ -18,6 +18,7 @@ from plait.dsl import Expr, Retry
 from plait.dsl._collector import DEFAULT_THRESHOLD, Collector
 from plait.runtime._checks import check_hook, check_run_timeout, chosen_executors, not_an_expr, refuse_in_task
 from plait.runtime._display import runtime_html, runtime_repr, unfinished
+from plait.runtime._doorbell import Doorbell
 from plait.runtime._future import PlaitFuture
 from plait.runtime._hooks import Memo, Monitor
 from plait.runtime._interpreter import Interpreter
@@ -101,7 +102,8 @@ class Runtime:
         # Submissions not yet admitted: the caller returns at once, and all that came in
         # between two turns of the loop are admitted and dispatched together.
         self._inbox: deque[tuple[Expr[Any], PlaitFuture[Any]]] = deque()
-        self._inbox_lock = threading.Lock()
+        self._inbox_lock = threading.Lock()  # rings and closes the doorbell too
+        self._doorbell: Doorbell | None = None  # rung into an empty inbox, while the loop runs
 
     # -- lifecycle -------------------------------------------------------------
 
@@ -113,6 +115,8 @@ class Runtime:
                 return self
             if self._closed:
                 raise RuntimeError(_SHUT_DOWN)
+            # _admit_inbox looked up at each ring, as call_soon_threadsafe had it: it may be wrapped.
+            self._doorbell = Doorbell(self._loop, lambda: self._admit_inbox())  # noqa: PLW0108
             self._thread = threading.Thread(target=self._loop.run_forever, name="plait-runtime", daemon=True)
             self._thread.start()
             started[self] = os.getpid()
@@ -140,11 +144,18 @@ class Runtime:
                 finally:
                     self._loop.call_soon_threadsafe(self._loop.stop)
                     thread.join()
+                    self._close_doorbell()
             else:  # never started: the memo and monitor files were opened all the same
                 self._close_hooks()
         finally:
             self._loop.close()
             forget(self)
+
+    def _close_doorbell(self) -> None:
+        with self._inbox_lock:  # no submission rings it once closed: they see _closed first
+            if self._doorbell is not None:
+                self._doorbell.close()
+                self._doorbell = None
 
     async def _stop(self) -> None:
         for _, future in self._take_inbox():
@@ -194,12 +205,11 @@ class Runtime:
         # are checked here, cheaply; a graph's deeper nodes are checked when it is admitted.
         self._interpreter.check_submitted(expr)
         with self._inbox_lock:
-            if self._closed:
+            if self._closed or self._doorbell is None:
                 raise RuntimeError(_SHUT_DOWN)
-            wake = not self._inbox
             self._inbox.append((expr, future))
-        if wake:
-            self._loop.call_soon_threadsafe(self._admit_inbox)
+            if len(self._inbox) == 1:  # else the loop is woken already, and takes them all
+                self._doorbell.ring()
         return future
 
     def _future(self, expr: Expr[T]) -> PlaitFuture[T]:

@@ -91,15 +91,21 @@ class Settling:
             elif dependent.state == BOUND:
                 self._forward(dependent, node)
             elif dependent.state == WAITING:
-                self._input_settled(dependent, node)
+                if node.state != DONE:
+                    self._input_failed(dependent, node)
+                else:  # an input in, without a call: once a task in a gathered graph
+                    dependent.waiting -= 1
+                    if dependent.waiting == 0:
+                        self.ready.append(dependent)
         if node.users <= 0:
             self._release(node)
         elif node.users == 1 and node.state == DONE and not isinstance(node.value, Node):
             # Its one user is a node that reads it from the index when it starts: keep the value
             # only. (A value that is itself a Node, never a user's, would pass for a node.)
-            key = node.key
-            if self.index.get(key) is node:
-                self.index[key] = node.value
+            expr = node.expr
+            assert expr is not None, "a released node settled"
+            if self.index.get(expr._key) is node:
+                self.index[expr._key] = node.value
 
     def _node_for(self, expr: Expr[Any]) -> Node:
         """The node the index has for ``expr``'s key: made now if only its user's mark or its
@@ -107,7 +113,7 @@ class Settling:
         key = expr._key
         entry = self.index[key]
         if isinstance(entry, Node):
-            if entry.key == key:
+            if entry.expr is not None and entry.expr._key == key:  # not through Node.key: once a task
                 return entry
             assert isinstance(entry, Joining), "a node under another's key is its user's mark"
             node = self.index[key] = Node(expr)  # a call not started yet: it still waits in unstarted
@@ -119,12 +125,8 @@ class Settling:
         node.users = 1  # the node it was kept for
         return node
 
-    def _input_settled(self, dependent: Joining, node: Node) -> None:
-        if node.state == DONE:
-            dependent.waiting -= 1
-            if dependent.waiting == 0:
-                self.ready.append(dependent)
-        elif isinstance(dependent.expr, Attempt):
+    def _input_failed(self, dependent: Joining, node: Node) -> None:
+        if isinstance(dependent.expr, Attempt):
             self.work.append((dependent, FINISH, Failure(node.value)))
         elif isinstance(node.value, concurrent.futures.CancelledError):
             self.work.append((dependent, FAIL, node.value))
@@ -133,6 +135,7 @@ class Settling:
             self.work.append((dependent, FAIL, error))
 
     def _notify_root(self, root: Root) -> None:
+        """Resolve the user's future; its caller lets go of the node if nothing else needs it."""
         node = root.node
         root.node.users -= 1
         if self.settled is not None:
@@ -144,8 +147,6 @@ class Settling:
                 root.future.set_exception(node.value)
         except concurrent.futures.InvalidStateError:
             pass  # the user cancelled it first
-        if node.users <= 0 and node.state in (DONE, FAILED):
-            self._release(node)
 
     def _release_inputs(self, node: Node, values: list[Any] | None = None) -> None:
         """``node`` needs its inputs no more; ``values``, if given, gets their values, in order."""

@@ -240,3 +240,38 @@ def test_a_graph_larger_than_a_turns_share_starts_running_before_all_of_it_is_st
         assert rt.run(pl.traverse(noop, range(TASKS))) == list(range(TASKS))
     # 2 000 calls, all with room: sent in four turns' batches, the first before the rest started.
     assert [-size for size in executor.batches] == [500] * 4, executor.batches
+
+
+def test_a_submission_wakes_the_loop_by_its_doorbell_not_asyncio_s_self_pipe() -> None:
+    with pl.Runtime([Counting()], progress=False) as rt:
+        assert rt.run(noop(-1)) == -1
+        loop: Any = rt._loop
+        read: list[bytes] = []
+        process = loop._process_self_data
+        loop._process_self_data = lambda data: (read.append(data), process(data))[1]
+        for x in range(100):
+            assert rt.run(noop(x)) == x
+        # Main woke the loop through asyncio's self-pipe each time, which the loop reads
+        # until a read fails (a second recv, and an exception caught); a Handle made each time.
+        assert read == [], len(read)
+        loop._process_self_data = process
+
+
+def test_submissions_from_many_threads_each_wake_the_loop_or_find_it_woken() -> None:
+    import threading
+
+    with pl.Runtime([Counting()], progress=False) as rt:
+        results: list[list[int]] = []
+
+        def submit_many(start: int) -> None:
+            futures = [rt.submit(noop(x)) for x in range(start, start + 300)]
+            results.append([f.result(timeout=30) for f in futures])
+
+        threads = [threading.Thread(target=submit_many, args=(1000 * i,)) for i in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+        assert sorted(map(sorted, results)) == [list(range(1000 * i, 1000 * i + 300)) for i in range(4)]
+    with pytest.raises(RuntimeError, match="shut down"):
+        rt.submit(noop(1))

@@ -46,7 +46,7 @@ def split(frames: Sequence[bytes], limit: int = FRAME_BYTES) -> list[bytes | mem
     >>> [bytes(frame) for frame in split([b"envelope", b"abcde"], limit=2)]
     [b'\\x92\\xa6pieces\\x92\\x04\\x03', b'en', b've', b'lo', b'pe', b'ab', b'cd', b'e']
     """
-    if all(len(frame) <= limit for frame in frames):
+    if max(map(len, frames), default=0) <= limit:  # no generator: each message sent asks
         return list(frames)
     counts: list[int] = []
     pieces: list[bytes | memoryview] = []

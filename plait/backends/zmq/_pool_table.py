@@ -159,7 +159,7 @@ class PoolTable:
         while self.pending and len(pool.inflight) < holds:
             task = self.pending.popleft()
             spec = task.spec
-            if self.waiting.pop(spec.task_id, None) is None or task.future.done():
+            if self.waiting.pop(spec.task_id, None) is None or task.done():
                 continue  # cancelled, or failed already
             pool.inflight[spec.task_id] = task
             self.placed[spec.task_id] = pool

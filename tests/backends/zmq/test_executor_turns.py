@@ -6,11 +6,14 @@ loop, behind a stand-in for the ROUTER socket, so the counts are the executor's 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import pickle
+import sys
 import threading
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Iterator
-from typing import Any
+from pathlib import Path
+from typing import Any, NamedTuple
 
 import pytest
 import zmq
@@ -22,6 +25,13 @@ from plait.backends.zmq._protocol import ResultRow, Results, Tasks, decode, enco
 from tests.loop_turns import Turns
 
 _MORE = int(zmq.SNDMORE)
+
+
+class Frame(NamedTuple):
+    """What a zmq.Frame received tells the router."""
+
+    bytes: bytes
+    more: bool
 
 
 class FakePoolSocket:
@@ -36,12 +46,14 @@ class FakePoolSocket:
         self._loop, self._on_readable, self._turns, self._done = loop, on_readable, turns, done
         self._frames: list[bytes] = []
         self._waiting: deque[list[bytes]] = deque()
+        self._reading: deque[bytes] = deque()  # what is left of the message being read
         self.tasks_messages = 0
         self.results_messages = 0
         self.sent_in_turns: list[int] = []  # the turn of the loop each Tasks message was sent in
         self.lose_first_tries = False  # answer each task's first try as if its worker died
         self._tried: set[int] = set()
         self.told_as_read = 0  # answers whose tasks' ends reached the runtime in the turn that read them
+        self.found_nothing = 0  # receives that raised zmq.Again
 
     def send(self, frame: bytes, flags: int = 0, copy: bool = True) -> None:
         self._frames.append(bytes(frame))
@@ -74,11 +86,15 @@ class FakePoolSocket:
         self._on_readable()
         self.told_as_read += self._done["done"] > done
 
-    def recv_multipart(self, flags: int = 0) -> list[bytes]:
-        if not self._waiting:
-            raise zmq.Again()
-        self.results_messages += 1
-        return self._waiting.popleft()
+    def recv(self, flags: int = 0, copy: bool = True) -> Frame:
+        if not self._reading:
+            if not self._waiting:
+                self.found_nothing += 1
+                raise zmq.Again()
+            self.results_messages += 1
+            self._reading.extend(self._waiting.popleft())
+        frame = self._reading.popleft()
+        return Frame(frame, bool(self._reading))
 
     def getsockopt(self, option: int) -> int:
         assert option == zmq.EVENTS
@@ -104,7 +120,8 @@ def faked() -> Iterator[tuple[pl.Runtime, FakePoolSocket, Turns]]:
         def install() -> tuple[FakePoolSocket, Turns, Any]:
             turns = Turns(loop)
             fake = FakePoolSocket(loop, router._on_readable, turns, rt._interpreter.ended)
-            real, router._socket = router._socket, fake  # type: ignore[assignment]
+            real = router._socket
+            router._socket, router._send_frame, router._recv_frame = fake, fake.send, fake.recv  # type: ignore[assignment]
             executor._table.add(b"pool", "fake", "localhost", 2, loop.time())
             return fake, turns, real
 
@@ -112,7 +129,7 @@ def faked() -> Iterator[tuple[pl.Runtime, FakePoolSocket, Turns]]:
         try:
             yield rt, fake, turns
         finally:
-            _on_loop(loop, lambda: setattr(router, "_socket", real))
+            _on_loop(loop, lambda: router._attach(real))
 
 
 @pl.app(pure=False)
@@ -148,6 +165,9 @@ def test_a_lone_submission_is_sent_in_the_turn_that_admits_it(faked: tuple[pl.Ru
     # Main sent each a turn after its admission, and told its end a turn after reading it.
     assert fake.sent_in_turns == admitted
     assert fake.told_as_read == trips
+    # The lone answer's burst ends by asking whether more waits, not by a receive that fails
+    # (one a round trip before).
+    assert fake.found_nothing == 0, fake.found_nothing
 
 
 def test_a_gathered_graph_still_goes_out_in_a_message_per_answer(
@@ -192,3 +212,54 @@ def test_through_a_real_pool_a_link_takes_one_turn_and_a_round_trip_two() -> Non
     # (main: 2 a link, 4 a round trip). A stray wake-up of the socket's fd may add a few.
     assert per_link < 1.5, per_link
     assert per_trip < 3, per_trip
+
+
+@contextlib.contextmanager
+def plait_calls_on_the_loop(rt: pl.Runtime) -> Iterator[Counter[str]]:
+    """Calls of plait's Python functions on the runtime's loop thread, by name, while within
+    (the build, on the caller's thread, is not counted)."""
+    plait_dir = str(Path(pl.__file__).parent)
+    calls: Counter[str] = Counter()
+
+    def profile(frame: Any, event: str, arg: Any) -> None:
+        if event == "call" and frame.f_code.co_filename.startswith(plait_dir):
+            calls[frame.f_code.co_qualname] += 1
+
+    _on_loop(rt._loop, lambda: sys.setprofile(profile))
+    try:
+        yield calls
+    finally:
+        _on_loop(rt._loop, lambda: sys.setprofile(None))
+
+
+def test_a_gathered_no_op_costs_the_loop_thread_few_calls_of_plait(
+    faked: tuple[pl.Runtime, FakePoolSocket, Turns],
+) -> None:
+    rt, _, _ = faked
+    n = 2_000
+    assert rt.run(pl.traverse(noop, range(-n, 0))) == list(range(-n, 0))  # its function sent, the paths warm
+    with plait_calls_on_the_loop(rt) as calls:
+        assert rt.run(pl.traverse(noop, range(n))) == list(range(n))
+    per_task = sum(calls.values()) / n
+    # Main: 30.4 (Node.key twice; an unstarted call's node, its link to its user and an
+    # input's end each in a call of their own; a task's end asked in two calls; a generator
+    # resumed per result). 23.4 now, one of them the fake pool's reading of each call.
+    assert per_task <= 25, (per_task, calls.most_common())
+
+
+def test_a_round_trip_costs_the_loop_thread_few_calls_of_plait(
+    faked: tuple[pl.Runtime, FakePoolSocket, Turns],
+) -> None:
+    rt, _, _ = faked
+    trips = 200
+    for x in range(-20, 0):
+        assert rt.run(noop(x)) == x
+    with plait_calls_on_the_loop(rt) as calls:
+        for x in range(trips):
+            assert rt.run(noop(x)) == x
+    per_trip = sum(calls.values()) / trips
+    # 94 on main (a node released twice, a pump of an empty queue and a send of nothing in
+    # the turn that reads the result, generators where each drain and each message sent ask);
+    # 84 now, of which seven are the fake pool's decoding, encoding and reading of the call,
+    # and two the doorbell's answer (asyncio's self-pipe, which it replaced, is not plait's).
+    assert per_trip <= 88, (per_trip, calls.most_common())
