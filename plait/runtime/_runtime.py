@@ -115,8 +115,7 @@ class Runtime:
                 return self
             if self._closed:
                 raise RuntimeError(_SHUT_DOWN)
-            # _admit_inbox looked up at each ring, as call_soon_threadsafe had it: it may be wrapped.
-            self._doorbell = Doorbell(self._loop, lambda: self._admit_inbox())  # noqa: PLW0108
+            self._doorbell = Doorbell(self._loop, self._admit_inbox)
             self._thread = threading.Thread(target=self._loop.run_forever, name="plait-runtime", daemon=True)
             self._thread.start()
             started[self] = os.getpid()

@@ -20,8 +20,10 @@ def test_a_lone_task_goes_to_its_worker_in_the_turn_that_admits_it() -> None:
         turns = Turns(rt._loop)
         admitted: list[int] = []
         written: list[int] = []
-        admit = rt._admit_inbox
-        rt._admit_inbox = lambda: (admitted.append(turns.count), admit())[1]  # type: ignore[method-assign]
+        doorbell = rt._doorbell
+        assert doorbell is not None
+        admit = doorbell._answer
+        doorbell._answer = lambda: (admitted.append(turns.count), admit())[1]
         (worker,) = executor._pool
         write = worker.writer.write
 

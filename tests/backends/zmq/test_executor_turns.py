@@ -157,8 +157,10 @@ def test_each_link_of_a_chain_takes_one_turn_of_the_loop(faked: tuple[pl.Runtime
 def test_a_lone_submission_is_sent_in_the_turn_that_admits_it(faked: tuple[pl.Runtime, FakePoolSocket, Turns]) -> None:
     rt, fake, turns = faked
     admitted: list[int] = []
-    admit = rt._admit_inbox
-    rt._admit_inbox = lambda: (admitted.append(turns.count), admit())[1]  # type: ignore[method-assign]
+    doorbell = rt._doorbell
+    assert doorbell is not None
+    admit = doorbell._answer
+    doorbell._answer = lambda: (admitted.append(turns.count), admit())[1]
     trips = 40
     for x in range(trips):
         assert rt.run(noop(x)) == x
