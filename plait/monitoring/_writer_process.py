@@ -23,6 +23,7 @@ import signal
 import sqlite3
 import struct
 import sys
+import weakref
 from collections.abc import Iterator
 from typing import IO
 
@@ -64,6 +65,19 @@ class WriterProcess:
             raise WriterFailed(f"cannot start the writer process: {error}") from error
         assert self.process.stdin is not None
         self._pipe: IO[bytes] = self.process.stdin
+        _started.add(self)
+
+    def _let_go(self) -> None:
+        """In a fork of the driver: point this process's copies of the writer's pipes at
+        /dev/null. Not closed: a copy of the buffered pipe flushed at the child's exit would
+        write into whatever file took the descriptor's number."""
+        devnull = os.open(os.devnull, os.O_RDWR)
+        try:
+            for stream in (self.process.stdin, self.process.stderr):
+                if stream is not None and not stream.closed:
+                    os.dup2(devnull, stream.fileno())
+        finally:
+            os.close(devnull)
 
     def send(self, batch: Batch) -> None:
         """Hand ``batch`` over (written within moments); WriterFailed if the writer has ended."""
@@ -100,6 +114,20 @@ class WriterProcess:
         if said:
             return WriterFailed(said.splitlines()[-1])
         return WriterFailed(f"the writer process ended ({_how(code)})")
+
+
+# A fork of the driver (a user's os.fork(), multiprocessing's default start method on Linux)
+# copies its end of each writer's pipe: while the child lived, a driver killed with SIGKILL
+# would leave its writer waiting for the end of a pipe the child still held open.
+_started: weakref.WeakSet[WriterProcess] = weakref.WeakSet()
+
+
+def _let_go_in_child() -> None:
+    for writer in list(_started):
+        writer._let_go()
+
+
+os.register_at_fork(after_in_child=_let_go_in_child)
 
 
 def _how(code: int) -> str:
