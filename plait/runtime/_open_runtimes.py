@@ -19,7 +19,7 @@ from plait.runtime._tracebacks import user_facing
 if TYPE_CHECKING:
     from plait.runtime._runtime import Runtime
 
-__all__ = ["active", "current_runtime", "forget", "run", "started"]
+__all__ = ["active", "current_runtime", "forget", "run", "started", "this_process"]
 
 T = TypeVar("T")
 
@@ -27,6 +27,24 @@ active: list[Runtime] = []  # entered with ``with``, the innermost last
 started: dict[Runtime, int] = {}  # started and not shut down, with the process that started each
 _default: list[Runtime] = []
 _default_lock = threading.Lock()
+
+
+_pid = [os.getpid()]  # this process's, kept up to date at each fork: asked at each submission
+
+
+def this_process() -> int:
+    """This process's id (a cached ``os.getpid()``)."""
+    return _pid[0]
+
+
+def _after_fork_in_child() -> None:
+    # The parent's runtimes are copied, not their loop threads, executors or workers: none
+    # of them runs here. A default one is implicit: the child starts its own when it asks.
+    _pid[0] = os.getpid()
+    _default.clear()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def forget(runtime: Runtime) -> None:

@@ -24,7 +24,7 @@ from plait.runtime._hooks import Memo, Monitor
 from plait.runtime._interpreter import Interpreter
 from plait.runtime._monitor import EventLog, combine
 from plait.runtime._notebook import track
-from plait.runtime._open_runtimes import active, forget, started
+from plait.runtime._open_runtimes import active, forget, started, this_process
 from plait.runtime._progress import progress_monitor
 from plait.runtime._tracebacks import user_facing
 
@@ -39,6 +39,10 @@ T = TypeVar("T")
 
 
 _SHUT_DOWN = "this Runtime has been shut down; make a new one (or submit inside its with block)"
+_FORKED = (
+    "this Runtime was started in process {pid}, of which this process is a fork: its loop thread"
+    " and workers run there, not here; start a Runtime in this process (plait.run starts one)"
+)
 _SHOWN = 5  # running tasks named in a timeout's message
 _LOOP_ANSWER = 1.0  # seconds a timeout waits for the loop to say what is unfinished
 
@@ -136,6 +140,9 @@ class Runtime:
                 return
             self._closed = True
             thread = self._thread
+        if started.get(self, this_process()) != this_process():
+            forget(self)  # a fork's copy: what it would stop runs in the parent, which stops it
+            return
         try:
             if thread is not None:
                 try:
@@ -206,6 +213,8 @@ class Runtime:
         with self._inbox_lock:
             if self._closed or self._doorbell is None:
                 raise RuntimeError(_SHUT_DOWN)
+            if started.get(self) != this_process():
+                raise RuntimeError(_FORKED.format(pid=started.get(self)))
             self._inbox.append((expr, future))
             if len(self._inbox) == 1:  # else the loop is woken already, and takes them all
                 self._doorbell.ring()
