@@ -48,6 +48,26 @@ def test_a_pool_forks_its_launcher_before_it_loads_zmq_and_leaves_the_workers_mo
     assert "psutil" not in pool  # imported when the first sample is near (``Pool._sample_every``)
 
 
+def test_a_pool_loads_none_of_what_only_its_launcher_or_an_executor_runs() -> None:
+    # All a pool imports, its options parsed: ctypes makes a launcher a subreaper, subprocess
+    # spawns a driver's launcher, tempfile writes an executor's key file.
+    loaded = modules_after(
+        "from plait.backends.zmq._pool_start import _parser; _parser('plait worker')"
+        "\nfrom plait.backends._launcher import Launcher"
+        "\nfrom plait.backends.zmq._curve import read_keys; from plait.backends.zmq._pool import Pool"
+    )
+    assert not {"ctypes", "subprocess", "tempfile"} & loaded
+
+
+def test_a_driver_on_local_pools_loads_neither_the_pools_options_nor_their_launcher() -> None:
+    # ``_blocks`` writes a pool's command line: the option names, not argparse or the launcher.
+    loaded = modules_after(
+        "import plait as pl; pl.Runtime([pl.ZMQExecutor(provider=pl.LocalProvider(workers=1))], progress=False)"
+    )
+    assert "plait.backends.zmq._pool_start" in loaded
+    assert not {"argparse", "ctypes", "plait.backends._launcher"} & loaded
+
+
 def test_every_public_name_is_listed_by_dir_and_found_once() -> None:
     assert set(plait.__all__) <= set(dir(plait))
     assert plait.Runtime is plait.runtime.Runtime

@@ -29,15 +29,17 @@ import os
 import signal
 import socket
 import struct
-import subprocess
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import attrs
 
 from plait.backends._python import python
 from plait.backends._reaper import become_subreaper, end_descendants, kill_tree, reap_orphans
+
+if TYPE_CHECKING:  # a pool forks its launcher (``forked``): only a driver spawns one
+    import subprocess
 
 __all__ = ["Launcher", "how_it_ended", "recv_exactly", "serve"]
 
@@ -66,6 +68,8 @@ class Launcher:
     def spawned(cls, env: Mapping[str, str] | None = None) -> Launcher:
         """A launcher in a fresh interpreter (this one's), with a small peak of its own; its
         workers have ``env`` (this process's environment by default)."""
+        import subprocess  # see TYPE_CHECKING above
+
         ours, theirs = socket.socketpair()
         with theirs:
             process = subprocess.Popen(

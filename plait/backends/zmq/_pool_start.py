@@ -14,16 +14,19 @@ never loads the workers' modules.
 
 from __future__ import annotations
 
-import argparse
 import os
 import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
-from plait.backends._launcher import Launcher
 from plait.backends._measuring import unmeasured
+
+if TYPE_CHECKING:  # the driver imports this module for the option names (``_blocks``): nothing more
+    import argparse
+
+    from plait.backends._launcher import Launcher
 
 __all__ = ["NO_TASK_USAGE_OPTION", "check_url", "command", "main"]
 
@@ -40,6 +43,8 @@ def command(argv: Sequence[str] | None = None, prog: str = "plait worker") -> No
 
 
 def _parser(prog: str) -> argparse.ArgumentParser:
+    import argparse  # the pool's own: see TYPE_CHECKING above
+
     parser = argparse.ArgumentParser(
         prog=prog,
         description="Run a pool of worker processes for a ZMQExecutor (what its providers start).",
@@ -72,14 +77,21 @@ def _executor_url(url: str) -> str:
     try:
         return check_url(url)
     except ValueError as error:
-        raise argparse.ArgumentTypeError(str(error)) from None
+        raise _bad_option(str(error)) from None
 
 
 def _at_least_one(text: str) -> int:
     """A count of workers: a whole number, 1 or more."""
     if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of workers: need a whole number, 1 or more")
+        raise _bad_option(f"{text!r} is not a number of workers: need a whole number, 1 or more")
     return int(text)
+
+
+def _bad_option(message: str) -> Exception:
+    """What an option's check raises for argparse to show ``message``."""
+    import argparse  # loaded already, by _parser: see TYPE_CHECKING above
+
+    return argparse.ArgumentTypeError(message)
 
 
 def check_url(url: str) -> str:
@@ -105,6 +117,8 @@ def main(url: str, pool_id: str, workers: int | None, key_file: Path | None = No
     ``key_file`` holds the run's CurveZMQ keys; without it the pool connects in the clear
     (to an executor made with ``encrypted=False``).
     """
+    from plait.backends._launcher import Launcher  # the pool's own: see TYPE_CHECKING above
+
     launcher = Launcher.forked()
     try:
         return _run(url, pool_id, workers, key_file, launcher)
