@@ -5,11 +5,13 @@ runtime, nor asyncio, nor the other subcommands."""
 
 from __future__ import annotations
 
+import gc
 import json
 import subprocess
 import sys
 
 import plait
+import plait as pl
 
 
 def modules_after(code: str) -> set[str]:
@@ -66,6 +68,23 @@ def test_a_driver_on_local_pools_loads_neither_the_pools_options_nor_their_launc
     )
     assert "plait.backends.zmq._pool_start" in loaded
     assert not {"argparse", "ctypes", "plait.backends._launcher"} & loaded
+
+
+@pl.app(pure=False)
+def collector_state() -> tuple[bool, tuple[int, ...], int]:
+    return gc.isenabled(), gc.get_threshold(), gc.get_freeze_count()
+
+
+def test_a_pool_and_its_launcher_import_without_the_collector_and_freeze_what_they_imported() -> None:
+    # A worker, forked by the launcher, inherits its frozen modules; its user's task runs
+    # with the collector on, as a fresh interpreter has it.
+    fresh = subprocess.run(
+        [sys.executable, "-c", "import gc; print(list(gc.get_threshold()))"], capture_output=True, text=True, check=True
+    )
+    with pl.Runtime([pl.ZMQExecutor(provider=pl.LocalProvider(workers=1))], progress=False) as rt:
+        enabled, threshold, frozen = rt.run(collector_state())
+    assert enabled and list(threshold) == json.loads(fresh.stdout)
+    assert frozen > 10_000  # the launcher's modules, and the pool's before it forked the launcher
 
 
 def test_every_public_name_is_listed_by_dir_and_found_once() -> None:

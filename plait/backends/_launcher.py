@@ -25,6 +25,7 @@ with it.
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import socket
@@ -41,7 +42,7 @@ from plait.backends._reaper import become_subreaper, end_descendants, kill_tree,
 if TYPE_CHECKING:  # a pool forks its launcher (``forked``): only a driver spawns one
     import subprocess
 
-__all__ = ["Launcher", "how_it_ended", "recv_exactly", "serve"]
+__all__ = ["Launcher", "how_it_ended", "imports_done", "recv_exactly", "serve"]
 
 _MAIN = "import sys; from plait.backends._launcher import serve; serve(int(sys.argv[1]), int(sys.argv[2]))"
 # A request: b"f" (fork; the worker's socket rides along) or b"r" (reap that pid). A reply: a pid or a status.
@@ -172,6 +173,8 @@ def serve(control_fd: int, driver: int) -> None:
     # before it imports its own modules, and each process loads its share on its own core.
     from plait.backends._worker import die_with, fork_worker
 
+    imports_done()  # before any worker is forked: it starts with the collector on
+
     die_with(driver, signal.SIGTERM)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C in the driver's terminal is the driver's
     become_subreaper()
@@ -189,6 +192,14 @@ def serve(control_fd: int, driver: int) -> None:
         return  # the driver is gone
     finally:
         _end()
+
+
+def imports_done() -> None:
+    """What this process has imported lives as long as it does: the collector (off while a
+    pool and its launcher import, see ``_pool_start``) never looks at it again, and is on
+    for what comes next. Frozen before a fork, it is not written to in the children either."""
+    gc.freeze()
+    gc.enable()
 
 
 def _end(*_: object) -> NoReturn:
