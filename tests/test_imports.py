@@ -61,13 +61,15 @@ def test_a_pool_loads_none_of_what_only_its_launcher_or_an_executor_runs() -> No
     assert not {"ctypes", "subprocess", "tempfile"} & loaded
 
 
-def test_a_driver_on_local_pools_loads_neither_the_pools_options_nor_their_launcher() -> None:
-    # ``_blocks`` writes a pool's command line: the option names, not argparse or the launcher.
+def test_a_driver_on_local_pools_loads_neither_the_pools_options_nor_their_launcher_nor_error_hints() -> None:
+    # ``_blocks`` writes a pool's command line: the option names, not argparse or the launcher;
+    # difflib's "did you mean" is for a misspelt keyword or option.
     loaded = modules_after(
-        "import plait as pl; pl.Runtime([pl.ZMQExecutor(provider=pl.LocalProvider(workers=1))], progress=False)"
+        "import plait as pl; noop = pl.app(abs); noop(-1)"
+        "\npl.Runtime([pl.ZMQExecutor(provider=pl.LocalProvider(workers=1))], progress=False)"
     )
     assert "plait.backends.zmq._pool_start" in loaded
-    assert not {"argparse", "ctypes", "plait.backends._launcher"} & loaded
+    assert not {"argparse", "ctypes", "plait.backends._launcher", "difflib"} & loaded
 
 
 @pl.app(pure=False)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import functools
 import inspect
 import os
@@ -223,6 +222,8 @@ class App(Generic[P, T]):
         names = [p.name for p in params if p.kind not in (p.POSITIONAL_ONLY, p.VAR_POSITIONAL)]
         for name in kwargs:
             if name not in names:
+                import difflib  # for the error only: ~1 ms of every start-up otherwise
+
                 near = difflib.get_close_matches(name, names, n=1)
                 hint = f"did you mean {near[0]!r}?" if near else f"its arguments are {', '.join(names) or 'positional'}"
                 return f"got an unexpected keyword argument {name!r}; {hint}"
