@@ -10,6 +10,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 import plait
 import plait as pl
 
@@ -72,21 +74,24 @@ def test_a_driver_on_local_pools_loads_neither_the_pools_options_nor_their_launc
     assert not {"argparse", "ctypes", "plait.backends._launcher", "difflib"} & loaded
 
 
-@pl.app(pure=False)
-def collector_state() -> tuple[bool, tuple[int, ...], int]:
-    return gc.isenabled(), gc.get_threshold(), gc.get_freeze_count()
+@pytest.mark.parametrize("executor", ["zmq", "processes"])
+def test_launchers_and_pools_import_without_the_collector_and_freeze_what_they_imported(executor: str) -> None:
+    # A worker, forked by a launcher, inherits its collection counts and its frozen
+    # modules; its user's task runs with the collector on, as a fresh interpreter has it.
+    show = "import gc; print(gc.get_stats()[0]['collections'], list(gc.get_threshold()))"
+    fresh = subprocess.run([sys.executable, "-P", "-c", show], capture_output=True, text=True, check=True)
+    at_start, default = fresh.stdout.split(" ", 1)
 
+    @pl.app(pure=False)  # a closure: sent by value, so the worker imports no test module for it
+    def collector_state() -> tuple[int, bool, tuple[int, ...], int]:
+        return gc.get_stats()[0]["collections"], gc.isenabled(), gc.get_threshold(), gc.get_freeze_count()
 
-def test_a_pool_and_its_launcher_import_without_the_collector_and_freeze_what_they_imported() -> None:
-    # A worker, forked by the launcher, inherits its frozen modules; its user's task runs
-    # with the collector on, as a fresh interpreter has it.
-    fresh = subprocess.run(
-        [sys.executable, "-c", "import gc; print(list(gc.get_threshold()))"], capture_output=True, text=True, check=True
-    )
-    with pl.Runtime([pl.ZMQExecutor(provider=pl.LocalProvider(workers=1))], progress=False) as rt:
-        enabled, threshold, frozen = rt.run(collector_state())
-    assert enabled and list(threshold) == json.loads(fresh.stdout)
-    assert frozen > 10_000  # the launcher's modules, and the pool's before it forked the launcher
+    chosen = pl.ZMQExecutor(provider=pl.LocalProvider(workers=1)) if executor == "zmq" else pl.ProcessExecutor(1)
+    with pl.Runtime([chosen], progress=False) as rt:
+        collections, enabled, threshold, frozen = rt.run(collector_state())
+    assert enabled and list(threshold) == json.loads(default)
+    assert frozen > 10_000  # the launcher's modules (and a pool's, before it forked its launcher)
+    assert collections <= int(at_start) + 3  # ~20 more when they imported with it on
 
 
 def test_every_public_name_is_listed_by_dir_and_found_once() -> None:

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, NoReturn
 
 import attrs
 
-from plait.backends._python import python
+from plait.backends._python import python_starting
 from plait.backends._reaper import become_subreaper, end_descendants, kill_tree, reap_orphans
 
 if TYPE_CHECKING:  # a pool forks its launcher (``forked``): only a driver spawns one
@@ -74,7 +74,7 @@ class Launcher:
         ours, theirs = socket.socketpair()
         with theirs:
             process = subprocess.Popen(
-                python("-c", _MAIN, str(theirs.fileno()), str(os.getpid())),
+                python_starting(_MAIN, str(theirs.fileno()), str(os.getpid())),
                 env=env,
                 pass_fds=(theirs.fileno(),),
                 start_new_session=True,  # and so no terminal: it never waits on a tty (SIGTTOU)
@@ -196,8 +196,8 @@ def serve(control_fd: int, driver: int) -> None:
 
 def imports_done() -> None:
     """What this process has imported lives as long as it does: the collector (off while a
-    pool and its launcher import, see ``_pool_start``) never looks at it again, and is on
-    for what comes next. Frozen before a fork, it is not written to in the children either."""
+    pool or a launcher imports, see ``_python.python_starting``) never looks at it again, and
+    is on for what comes next. Frozen before a fork, it is not written to in the children either."""
     gc.freeze()
     gc.enable()
 

@@ -11,16 +11,16 @@ supervisor: the launcher then imports what the workers run (cloudpickle, the tas
 runner) on one core while the pool imports what it runs on the other. The pool itself
 never loads the workers' modules.
 
-Both import with the cyclic collector off: what they import lives as long as they do, and
-the ~30 young collections of a pool's imports each looked at objects that all survived
-(5-7 % of its start). Each then freezes what it has (``imports_done``), so the collector
-never looks at it again, and turns the collector back on: before the pool runs, and
-before the launcher forks a worker, which runs the user's tasks with it on, as usual.
+Both import with the cyclic collector off (``pool_command`` starts the pool so): what they
+import lives as long as they do, and the ~30 young collections of a pool's imports each
+looked at objects that all survived (5-7 % of its start). Each then freezes what it has
+(``imports_done``), so the collector never looks at it again, and turns it back on: before
+the pool runs, and before the launcher forks a worker, which runs the user's tasks with
+it on, as usual.
 """
 
 from __future__ import annotations
 
-import gc
 import os
 import signal
 import sys
@@ -43,7 +43,6 @@ NO_TASK_USAGE_OPTION = "--no-task-usage"
 def command(argv: Sequence[str] | None = None, prog: str = "plait worker") -> NoReturn:
     """Run a pool with the options in ``argv`` (this process's own by default); exit with
     its code, or with 2 and a message saying which option is wrong."""
-    gc.disable()  # until the pool's imports are done (``_run``) and the launcher's (``serve``)
     options = _parser(prog).parse_args(argv)
     if not options.task_usage:  # before the launcher is forked: the workers inherit it
         os.environ.update(unmeasured({}))
