@@ -9,6 +9,7 @@ import gc
 import json
 import subprocess
 import sys
+from typing import Any
 
 import pytest
 
@@ -18,14 +19,19 @@ import plait as pl
 
 def modules_after(code: str) -> set[str]:
     """The modules a fresh interpreter holds after running ``code``."""
-    show = "import json, sys; print(json.dumps(sorted(sys.modules)))"
+    return set(shown_after(code, "sorted(sys.modules)"))
+
+
+def shown_after(code: str, what: str) -> Any:
+    """The value of the expression ``what`` in a fresh interpreter that ran ``code``."""
+    show = f"import json, sys; print(json.dumps({what}))"
     done = subprocess.run([sys.executable, "-c", f"{code}\n{show}"], capture_output=True, text=True, check=True)
-    return set(json.loads(done.stdout))
+    return json.loads(done.stdout)
 
 
 def test_import_plait_loads_none_of_its_parts_until_a_name_is_used() -> None:
     loaded = {m for m in modules_after("import plait") if m.startswith("plait")}
-    assert loaded == {"plait", "plait._lazy", "plait._version"}
+    assert loaded == {"plait", "plait._collector", "plait._lazy", "plait._version"}
     used = modules_after("import plait; plait.ZMQExecutor")
     assert "plait.backends.zmq._executor" in used
     assert "plait.backends._dask" not in used and "plait.dsl" not in used
@@ -92,6 +98,30 @@ def test_launchers_and_pools_import_without_the_collector_and_freeze_what_they_i
     assert enabled and list(threshold) == json.loads(default)
     assert frozen > 10_000  # the launcher's modules (and a pool's, before it forked its launcher)
     assert collections <= int(at_start) + 3  # ~20 more when they imported with it on
+
+
+WATCH_COLLECTIONS = (
+    "import gc; import plait; seen = []"
+    "\ngc.callbacks.append(lambda phase, info: phase == 'start' and seen.append(info['generation']))"
+)
+FIRST_USES = "plait.app; plait.Runtime; plait.ZMQExecutor; plait.LocalProvider"
+
+
+def test_a_names_modules_load_with_no_young_collection_and_leave_none_due() -> None:
+    # ~55 young collections on a driver's start, over objects that all live on.
+    seen, count, threshold, frozen = shown_after(
+        f"{WATCH_COLLECTIONS}\n{FIRST_USES}", "[seen, gc.get_count()[0], gc.get_threshold(), gc.get_freeze_count()]"
+    )
+    assert seen == [] and count < threshold[0]  # none ran, none is due now
+    assert threshold == list(gc.get_threshold()) and frozen == 0  # the collector as it was
+
+
+def test_a_process_that_froze_objects_of_its_own_keeps_them_frozen_as_names_load() -> None:
+    # A frozen object is in no generation the collector looks at (``gc.get_objects``).
+    looked_at = shown_after(
+        f"{WATCH_COLLECTIONS}\nmine = [[]]; gc.freeze()\n{FIRST_USES}", "any(o is mine for o in gc.get_objects())"
+    )
+    assert looked_at is False
 
 
 def test_every_public_name_is_listed_by_dir_and_found_once() -> None:

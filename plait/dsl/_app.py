@@ -14,9 +14,9 @@ from typing import Any, ClassVar, Generic, ParamSpec, TypeVar, overload
 
 import attrs
 
+from plait._collector import collecting_less
 from plait.dsl._args import find_refs, snapshot
 from plait.dsl._by_name import takes_files
-from plait.dsl._collector import collecting_less
 from plait.dsl._combinators import as_expr, gather
 from plait.dsl._expr import Call, Expr, new_call, ref_key
 from plait.dsl._file import declare_outputs_hint, output_token
