@@ -116,6 +116,12 @@ def test_a_names_modules_load_with_no_young_collection_and_leave_none_due() -> N
     assert threshold == list(gc.get_threshold()) and frozen == 0  # the collector as it was
 
 
+def test_plait_gc_threshold_off_leaves_the_collector_alone_as_names_load() -> None:
+    off = "import os; os.environ['PLAIT_GC_THRESHOLD'] = 'off'"
+    seen = shown_after(f"{off}\n{WATCH_COLLECTIONS}\n{FIRST_USES}", "seen")
+    assert seen.count(0) > 10  # young collections, as Python runs them
+
+
 def test_a_process_that_froze_objects_of_its_own_keeps_them_frozen_as_names_load() -> None:
     # A frozen object is in no generation the collector looks at (``gc.get_objects``).
     looked_at = shown_after(
