@@ -60,13 +60,14 @@ def test_a_pool_forks_its_launcher_before_it_loads_zmq_and_leaves_the_workers_mo
 
 def test_a_pool_loads_none_of_what_only_its_launcher_or_an_executor_runs() -> None:
     # All a pool imports, its options parsed: ctypes makes a launcher a subreaper, subprocess
-    # spawns a driver's launcher, tempfile writes an executor's key file.
+    # spawns a driver's launcher, tempfile writes an executor's key file, shutil sizes help
+    # for a terminal.
     loaded = modules_after(
         "from plait.backends.zmq._pool_start import _parser; _parser('plait worker')"
         "\nfrom plait.backends._launcher import Launcher"
         "\nfrom plait.backends.zmq._curve import read_keys; from plait.backends.zmq._pool import Pool"
     )
-    assert not {"ctypes", "subprocess", "tempfile"} & loaded
+    assert not {"ctypes", "subprocess", "tempfile", "shutil"} & loaded
 
 
 def test_a_driver_on_local_pools_loads_neither_the_pools_options_nor_their_launcher_nor_error_hints() -> None:

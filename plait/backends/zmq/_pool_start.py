@@ -56,6 +56,7 @@ def _parser(prog: str) -> argparse.ArgumentParser:
         prog=prog,
         description="Run a pool of worker processes for a ZMQExecutor (what its providers start).",
         allow_abbrev=False,
+        formatter_class=_formatter,
     )
     add = parser.add_argument
     add("--url", required=True, type=_executor_url, help="The executor's address, e.g. tcp://10.0.0.5:54321.")
@@ -78,6 +79,20 @@ def _parser(prog: str) -> argparse.ArgumentParser:
         "monitor asks for: nothing would read them).",
     )
     return parser
+
+
+# What argparse sizes help to without a terminal: shutil's 80 columns, less its margin of 2.
+_NO_TERMINAL_WIDTH = 78
+
+
+def _formatter(prog: str) -> argparse.HelpFormatter:
+    """argparse's help formatter, sized to the terminal only when there is one: argparse
+    makes one for each option added and sizes it with shutil, whose import (bz2, lzma and
+    zlib with it) was ~3 ms of every pool's start, which has no terminal and shows no help."""
+    import argparse  # loaded already, by _parser: see TYPE_CHECKING above
+
+    terminal = sys.stdout is not None and sys.stdout.isatty()  # None: started with no stdout at all
+    return argparse.HelpFormatter(prog, width=None if terminal else _NO_TERMINAL_WIDTH)
 
 
 def _executor_url(url: str) -> str:
