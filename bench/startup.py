@@ -3,7 +3,9 @@
 Each round is a fresh process that imports plait, starts a Runtime with a ZMQExecutor,
 and runs one no-op; it reports the whole and its parts: importing the DSL (and defining
 the app), importing and starting the runtime and executor, the pool's start until it has
-registered (its Python, its imports, the CurveZMQ handshake), and the first task.
+registered (its Python, its imports, the CurveZMQ handshake), and the first task; and
+the CPU the driver process used to its first result (its interpreter's start included):
+steadier than the wall time when other work shares the cores.
 
 Run: ``python bench/startup.py [--rounds 7]``; ``--tree before=DIR --tree after=DIR``
 compares checkouts side by side, alternating, a fresh process each.
@@ -42,13 +44,14 @@ def child() -> dict[str, float]:
             time.sleep(0.0005)
         pool = time.perf_counter()
         assert rt.run(noop(-1)) == -1
-        done = time.perf_counter()
+        done, cpu = time.perf_counter(), time.process_time()
     return {
         "dsl": dsl - T0,
         "runtime": runtime - dsl,
         "pool": pool - runtime,
         "first_task": done - pool,
         "total": done - T0,
+        "driver_cpu": cpu,
     }
 
 

@@ -1,5 +1,6 @@
 """A package's names, imported when first used: ``import plait`` costs next to nothing,
-and a worker pool (``plait worker``) imports only the modules it runs."""
+and a worker pool (``plait worker``) imports only the modules it runs. A name's modules
+are imported with no young collection of what they make (``_collector.importing``)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import importlib
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
+
+from plait._collector import importing
 
 __all__ = ["exports"]
 
@@ -29,7 +32,8 @@ def exports(package: str, modules: Mapping[str, Sequence[str]]) -> tuple[Callabl
         module = where.get(name)
         if module is None:
             raise AttributeError(f"module {package!r} has no attribute {name!r}")
-        value = importlib.import_module(module)
+        with importing():
+            value = importlib.import_module(module)
         if module != f"{package}.{name}":
             value = getattr(value, name)
         setattr(sys.modules[package], name, value)  # found once: later lookups skip this function

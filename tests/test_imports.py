@@ -5,23 +5,33 @@ runtime, nor asyncio, nor the other subcommands."""
 
 from __future__ import annotations
 
+import gc
 import json
 import subprocess
 import sys
+from typing import Any
+
+import pytest
 
 import plait
+import plait as pl
 
 
 def modules_after(code: str) -> set[str]:
     """The modules a fresh interpreter holds after running ``code``."""
-    show = "import json, sys; print(json.dumps(sorted(sys.modules)))"
+    return set(shown_after(code, "sorted(sys.modules)"))
+
+
+def shown_after(code: str, what: str) -> Any:
+    """The value of the expression ``what`` in a fresh interpreter that ran ``code``."""
+    show = f"import json, sys; print(json.dumps({what}))"
     done = subprocess.run([sys.executable, "-c", f"{code}\n{show}"], capture_output=True, text=True, check=True)
-    return set(json.loads(done.stdout))
+    return json.loads(done.stdout)
 
 
 def test_import_plait_loads_none_of_its_parts_until_a_name_is_used() -> None:
     loaded = {m for m in modules_after("import plait") if m.startswith("plait")}
-    assert loaded == {"plait", "plait._lazy", "plait._version"}
+    assert loaded == {"plait", "plait._collector", "plait._lazy", "plait._version"}
     used = modules_after("import plait; plait.ZMQExecutor")
     assert "plait.backends.zmq._executor" in used
     assert "plait.backends._dask" not in used and "plait.dsl" not in used
@@ -46,6 +56,89 @@ def test_a_pool_forks_its_launcher_before_it_loads_zmq_and_leaves_the_workers_mo
     workers_only = {"cloudpickle", "tblib", "plait.backends._wire", "plait.backends._worker", "plait.backends._task"}
     assert not workers_only & pool
     assert "psutil" not in pool  # imported when the first sample is near (``Pool._sample_every``)
+
+
+def test_a_pool_loads_none_of_what_only_its_launcher_or_an_executor_runs() -> None:
+    # All a pool imports, its options parsed: ctypes makes a launcher a subreaper, subprocess
+    # spawns a driver's launcher, tempfile writes an executor's key file, shutil sizes help
+    # for a terminal.
+    loaded = modules_after(
+        "from plait.backends.zmq._pool_start import _parser; _parser('plait worker')"
+        "\nfrom plait.backends._launcher import Launcher"
+        "\nfrom plait.backends.zmq._curve import read_keys; from plait.backends.zmq._pool import Pool"
+    )
+    assert not {"ctypes", "subprocess", "tempfile", "shutil"} & loaded
+
+
+def test_a_pool_forks_its_launcher_before_it_loads_attrs_which_the_launcher_never_loads() -> None:
+    # The launcher's imports are then under way ~10 ms sooner, beside the pool's.
+    before_fork = modules_after(
+        "from plait.backends.zmq._pool_start import _parser; _parser('plait worker')"
+        "\nfrom plait.backends._launcher import Launcher"
+    )
+    launcher = modules_after("from plait.backends._launcher import serve\nimport plait.backends._worker")
+    assert "attrs" not in before_fork | launcher
+
+
+def test_a_driver_on_local_pools_loads_neither_the_pools_options_nor_their_launcher_nor_error_hints() -> None:
+    # ``_blocks`` writes a pool's command line: the option names, not argparse or the launcher;
+    # difflib's "did you mean" is for a misspelt keyword or option.
+    loaded = modules_after(
+        "import plait as pl; noop = pl.app(abs); noop(-1)"
+        "\npl.Runtime([pl.ZMQExecutor(provider=pl.LocalProvider(workers=1))], progress=False)"
+    )
+    assert "plait.backends.zmq._pool_start" in loaded
+    assert not {"argparse", "ctypes", "plait.backends._launcher", "difflib"} & loaded
+
+
+@pytest.mark.parametrize("executor", ["zmq", "processes"])
+def test_launchers_and_pools_import_without_the_collector_and_freeze_what_they_imported(executor: str) -> None:
+    # A worker, forked by a launcher, inherits its collection counts and its frozen
+    # modules; its user's task runs with the collector on, as a fresh interpreter has it.
+    show = "import gc; print(gc.get_stats()[0]['collections'], list(gc.get_threshold()))"
+    fresh = subprocess.run([sys.executable, "-P", "-c", show], capture_output=True, text=True, check=True)
+    at_start, default = fresh.stdout.split(" ", 1)
+
+    @pl.app(pure=False)  # a closure: sent by value, so the worker imports no test module for it
+    def collector_state() -> tuple[int, bool, tuple[int, ...], int]:
+        return gc.get_stats()[0]["collections"], gc.isenabled(), gc.get_threshold(), gc.get_freeze_count()
+
+    chosen = pl.ZMQExecutor(provider=pl.LocalProvider(workers=1)) if executor == "zmq" else pl.ProcessExecutor(1)
+    with pl.Runtime([chosen], progress=False) as rt:
+        collections, enabled, threshold, frozen = rt.run(collector_state())
+    assert enabled and list(threshold) == json.loads(default)
+    assert frozen > 10_000  # the launcher's modules (and a pool's, before it forked its launcher)
+    assert collections <= int(at_start) + 3  # ~20 more when they imported with it on
+
+
+WATCH_COLLECTIONS = (
+    "import gc; import plait; seen = []"
+    "\ngc.callbacks.append(lambda phase, info: phase == 'start' and seen.append(info['generation']))"
+)
+FIRST_USES = "plait.app; plait.Runtime; plait.ZMQExecutor; plait.LocalProvider"
+
+
+def test_a_names_modules_load_with_no_young_collection_and_leave_none_due() -> None:
+    # ~55 young collections on a driver's start, over objects that all live on.
+    seen, count, threshold, frozen = shown_after(
+        f"{WATCH_COLLECTIONS}\n{FIRST_USES}", "[seen, gc.get_count()[0], gc.get_threshold(), gc.get_freeze_count()]"
+    )
+    assert seen == [] and count < threshold[0]  # none ran, none is due now
+    assert threshold == list(gc.get_threshold()) and frozen == 0  # the collector as it was
+
+
+def test_plait_gc_threshold_off_leaves_the_collector_alone_as_names_load() -> None:
+    off = "import os; os.environ['PLAIT_GC_THRESHOLD'] = 'off'"
+    seen = shown_after(f"{off}\n{WATCH_COLLECTIONS}\n{FIRST_USES}", "seen")
+    assert seen.count(0) > 10  # young collections, as Python runs them
+
+
+def test_a_process_that_froze_objects_of_its_own_keeps_them_frozen_as_names_load() -> None:
+    # A frozen object is in no generation the collector looks at (``gc.get_objects``).
+    looked_at = shown_after(
+        f"{WATCH_COLLECTIONS}\nmine = [[]]; gc.freeze()\n{FIRST_USES}", "any(o is mine for o in gc.get_objects())"
+    )
+    assert looked_at is False
 
 
 def test_every_public_name_is_listed_by_dir_and_found_once() -> None:

@@ -25,21 +25,22 @@ with it.
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import socket
 import struct
-import subprocess
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
-import attrs
-
-from plait.backends._python import python
+from plait.backends._python import python_starting
 from plait.backends._reaper import become_subreaper, end_descendants, kill_tree, reap_orphans
 
-__all__ = ["Launcher", "how_it_ended", "recv_exactly", "serve"]
+if TYPE_CHECKING:  # a pool forks its launcher (``forked``): only a driver spawns one
+    import subprocess
+
+__all__ = ["Launcher", "how_it_ended", "imports_done", "recv_exactly", "serve"]
 
 _MAIN = "import sys; from plait.backends._launcher import serve; serve(int(sys.argv[1]), int(sys.argv[2]))"
 # A request: b"f" (fork; the worker's socket rides along) or b"r" (reap that pid). A reply: a pid or a status.
@@ -66,10 +67,12 @@ class Launcher:
     def spawned(cls, env: Mapping[str, str] | None = None) -> Launcher:
         """A launcher in a fresh interpreter (this one's), with a small peak of its own; its
         workers have ``env`` (this process's environment by default)."""
+        import subprocess  # see TYPE_CHECKING above
+
         ours, theirs = socket.socketpair()
         with theirs:
             process = subprocess.Popen(
-                python("-c", _MAIN, str(theirs.fileno()), str(os.getpid())),
+                python_starting(_MAIN, str(theirs.fileno()), str(os.getpid())),
                 env=env,
                 pass_fds=(theirs.fileno(),),
                 start_new_session=True,  # and so no terminal: it never waits on a tty (SIGTTOU)
@@ -140,12 +143,18 @@ def how_it_ended(status: int) -> str:
     return f"exit code {os.WEXITSTATUS(status)}"
 
 
-@attrs.define
 class _Forked:
-    """A forked launcher, held as ``subprocess.Popen`` holds a spawned one."""
+    """A forked launcher, held as ``subprocess.Popen`` holds a spawned one.
 
-    pid: int
-    returncode: int | None = None
+    A plain class, not attrs: a pool imports this module before it forks its launcher, which
+    never needs attrs (~10 ms of imports, inspect's with them), and forks it that much sooner.
+    """
+
+    __slots__ = ("pid", "returncode")
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.returncode: int | None = None
 
     def poll(self) -> int | None:
         if self.returncode is None:
@@ -168,6 +177,8 @@ def serve(control_fd: int, driver: int) -> None:
     # before it imports its own modules, and each process loads its share on its own core.
     from plait.backends._worker import die_with, fork_worker
 
+    imports_done()  # before any worker is forked: it starts with the collector on
+
     die_with(driver, signal.SIGTERM)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C in the driver's terminal is the driver's
     become_subreaper()
@@ -185,6 +196,14 @@ def serve(control_fd: int, driver: int) -> None:
         return  # the driver is gone
     finally:
         _end()
+
+
+def imports_done() -> None:
+    """What this process has imported lives as long as it does: the collector (off while a
+    pool or a launcher imports, see ``_python.python_starting``) never looks at it again, and
+    is on for what comes next. Frozen before a fork, it is not written to in the children either."""
+    gc.freeze()
+    gc.enable()
 
 
 def _end(*_: object) -> NoReturn:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sys
 
-__all__ = ["SAFE_PATH", "python"]
+__all__ = ["SAFE_PATH", "python", "python_starting"]
 
 SAFE_PATH = "-P"  # Python 3.11+: no unsafe path first on sys.path
 
@@ -23,3 +23,14 @@ def python(*args: str) -> list[str]:
     ['-P', '-m', 'plait']
     """
     return [sys.executable, SAFE_PATH, *args]
+
+
+def python_starting(code: str, *args: str) -> list[str]:
+    """``python("-c", code, *args)`` with the cyclic collector off from the first line: what a
+    pool or a launcher imports lives as long as it does, and young collections of it would
+    look at objects that all survive. ``code`` turns it back on (``_launcher.imports_done``).
+
+    >>> python_starting("import plait")[2:]
+    ['-c', 'import gc; gc.disable(); import plait']
+    """
+    return python("-c", f"import gc; gc.disable(); {code}", *args)

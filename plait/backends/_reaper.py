@@ -19,7 +19,6 @@ Linux only (``/proc`` and ``prctl``); elsewhere a worker's process group is kill
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 import signal
 import sys
@@ -37,6 +36,8 @@ _MAX_ROUNDS = 64
 def become_subreaper() -> None:
     """Make orphaned descendants of this process its children, not init's (Linux 3.4+)."""
     if sys.platform.startswith("linux"):
+        import ctypes  # here: only a launcher becomes one, and a pool or a driver need not load it
+
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_CHILD_SUBREAPER, 1)
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import functools
 import inspect
 import os
@@ -15,11 +14,11 @@ from typing import Any, ClassVar, Generic, ParamSpec, TypeVar, overload
 
 import attrs
 
+from plait._collector import collecting_less
 from plait.dsl._args import find_refs, snapshot
 from plait.dsl._by_name import takes_files
-from plait.dsl._collector import collecting_less
 from plait.dsl._combinators import as_expr, gather
-from plait.dsl._expr import Call, Expr, ref_key
+from plait.dsl._expr import Call, Expr, new_call, ref_key
 from plait.dsl._file import declare_outputs_hint, output_token
 from plait.dsl._identity import SELF, identity_of, unique
 from plait.dsl._options import AppOptions
@@ -163,21 +162,23 @@ class App(Generic[P, T]):
         """This call when each argument is a scalar or an Expr (the common call, the hot path
         of a build), keyed byte for byte as ``_key`` keys it but without binding the call or
         walking the arguments; None for any other argument."""
-        assert self._simple_names is not None
-        parts = [b"C", self.identity]
+        names = self._simple_names
+        assert names is not None
+        parts = [b"C", self._identity or self.identity]  # the slot, once made: a property costs a call
         deps: tuple[Expr[Any], ...] = ()
-        for name, value in zip(self._simple_names, args, strict=False):  # equal lengths: the caller checked
+        # enumerate, not zip(..., strict=False): a keyword to a builtin costs ~0.25 µs a call.
+        for i, value in enumerate(args):  # as many as names: the caller checked
             token = SCALAR_TOKENS.get(type(value))
             if token is not None:
-                parts += (name, token(value))
+                parts += (names[i], token(value))
             elif isinstance(value, Expr) and registered_token(type(value)) is None:
-                parts += (name, REF_TAG + value._key)
+                parts += (names[i], REF_TAG + value._key)
                 deps += (value,)
             else:
                 return None
         if self.options.pure is False:
             parts.append(unique())
-        return Call(digest(*parts), self, args, _NO_KWARGS, deps)
+        return new_call(digest(*parts), self, args, _NO_KWARGS, deps)
 
     def _count_bare_call(self) -> None:
         calls = self._bare_calls + 1
@@ -221,6 +222,8 @@ class App(Generic[P, T]):
         names = [p.name for p in params if p.kind not in (p.POSITIONAL_ONLY, p.VAR_POSITIONAL)]
         for name in kwargs:
             if name not in names:
+                import difflib  # for the error only: ~1 ms of every start-up otherwise
+
                 near = difflib.get_close_matches(name, names, n=1)
                 hint = f"did you mean {near[0]!r}?" if near else f"its arguments are {', '.join(names) or 'positional'}"
                 return f"got an unexpected keyword argument {name!r}; {hint}"

@@ -25,6 +25,7 @@ __all__ = [
     "Attempt",
     "Await",
     "Bind",
+    "CALL_FIELDS",
     "Call",
     "Expr",
     "Gather",
@@ -32,6 +33,7 @@ __all__ = [
     "Map",
     "Pure",
     "key_or_fresh",
+    "new_call",
     "ref_key",
     "set_interpreter",
 ]
@@ -263,6 +265,29 @@ class Call(Expr[T_co]):
 
     def brief(self) -> str:
         return f"{self.app.name}(…)"
+
+
+# What attrs' frozen ``__init__`` does through ``object.__setattr__`` by name, done by the
+# slots' own descriptors: ~0.14 µs sooner a call, on a build's hot path (App._simple_call).
+# By name, so a field moved in the class still gets its own value; a field added breaks
+# the unpacking below at import (and tests/dsl/test_expr.py names every field).
+CALL_FIELDS = ("_key", "app", "args", "kwargs", "deps")
+_set_key, _set_app, _set_args, _set_kwargs, _set_deps = (
+    getattr(Call if name in Call.__slots__ else Expr, name).__set__ for name in CALL_FIELDS
+)
+
+
+def new_call(
+    key: bytes, app: Any, args: tuple[Any, ...], kwargs: dict[str, Any], deps: tuple[Expr[Any], ...]
+) -> Call[Any]:
+    """``Call(key, app, args, kwargs, deps)``, made sooner."""
+    call: Call[Any] = object.__new__(Call)
+    _set_key(call, key)
+    _set_app(call, app)
+    _set_args(call, args)
+    _set_kwargs(call, kwargs)
+    _set_deps(call, deps)
+    return call
 
 
 @final

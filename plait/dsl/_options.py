@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import inspect
 import typing
 from collections.abc import Callable, Iterable, Mapping
@@ -56,6 +55,8 @@ def app_options(options: dict[str, Any], where: str, also: Iterable[str] = ()) -
     valid = [f.name for f in attrs.fields(AppOptions)]
     for name in options:
         if name not in valid:
+            import difflib  # for the error only: ~1 ms of every start-up otherwise
+
             near = difflib.get_close_matches(name, [*valid, *also], n=1)
             hint = f"did you mean {near[0]}=?" if near else f"the options are {', '.join([*valid, *also])}"
             raise TypeError(f"{where}: no option {name}=; {hint}")

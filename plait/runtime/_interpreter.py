@@ -20,10 +20,10 @@ from typing import Any
 
 from returns.result import Success
 
+from plait._collector import Collector
 from plait.backends import Executor, SamplingExecutor
 from plait.backends._completion import BatchingExecutor, CallingExecutor
 from plait.dsl import App, Expr, Retry
-from plait.dsl._collector import Collector
 from plait.dsl._expr import Attempt, Await, Bind, Call, Gather, Map, Pure
 from plait.runtime._app_checks import AppChecks
 from plait.runtime._hooks import Memo, Monitor

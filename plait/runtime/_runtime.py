@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from returns.result import Failure, Result, Success
 
+from plait._collector import DEFAULT_THRESHOLD, Collector
 from plait.backends import Executor
 from plait.dsl import Expr, Retry
-from plait.dsl._collector import DEFAULT_THRESHOLD, Collector
 from plait.runtime._checks import check_hook, check_run_timeout, chosen_executors, not_an_expr, refuse_in_task
 from plait.runtime._display import runtime_html, runtime_repr, unfinished
 from plait.runtime._doorbell import Doorbell

@@ -9,7 +9,7 @@ import attrs
 import pytest
 
 import plait as pl
-from plait.dsl._expr import Call, Gather
+from plait.dsl._expr import CALL_FIELDS, Call, Gather, new_call
 from plait.dsl._token import digest
 
 
@@ -112,6 +112,18 @@ def test_an_expr_has_no_truth_value_and_cannot_be_iterated() -> None:
 def test_exprs_are_frozen() -> None:
     with pytest.raises(attrs.exceptions.FrozenInstanceError):
         add(1, 2).args = (3, 4)  # type: ignore[misc]
+
+
+def test_a_call_made_on_the_fast_path_is_the_call_attrs_makes_field_by_field() -> None:
+    # new_call sets Call's slots itself (App._simple_call): every field, each to its own value.
+    assert tuple(field.name for field in attrs.fields(Call)) == CALL_FIELDS
+    values = (digest(b"k"), add, (1, 2), {}, (add(0),))
+    fast, made = new_call(*values), Call(*values)
+    assert type(fast) is Call
+    assert [getattr(fast, name) for name in CALL_FIELDS] == [getattr(made, name) for name in CALL_FIELDS]
+    assert fast == made and hash(fast) == hash(made)
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        fast.deps = ()  # type: ignore[misc]
 
 
 def test_gather_takes_exprs_as_arguments_or_as_one_iterable() -> None:

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import pytest
 
 import plait as pl
-from plait.dsl._collector import DEFAULT_THRESHOLD
+from plait._collector import DEFAULT_THRESHOLD
 from tests.waiting import wait_for
 
 
@@ -103,7 +103,7 @@ def test_traverse_builds_with_the_threshold_raised(thresholds: tuple[int, int, i
 
 
 def _default_under(setting: str) -> subprocess.CompletedProcess[str]:
-    script = "from plait.dsl._collector import DEFAULT_THRESHOLD; print(DEFAULT_THRESHOLD)"
+    script = "from plait._collector import DEFAULT_THRESHOLD; print(DEFAULT_THRESHOLD)"
     env = {**os.environ, "PLAIT_GC_THRESHOLD": setting}
     return subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=False)
 

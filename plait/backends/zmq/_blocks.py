@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from plait.backends._python import python
+from plait.backends._python import python_starting
 from plait.backends.providers import JobState, Provider
 from plait.backends.providers._base import KEY_FILE_OPTION
 from plait.backends.zmq._pool_start import NO_TASK_USAGE_OPTION
@@ -41,7 +41,7 @@ def pool_command(
     >>> pool_command("tcp://127.0.0.1:5000", "zmq-0", 2, task_usage=False)[-1]
     '--no-task-usage'
     """
-    run_pool = python("-c", "from plait.backends.zmq._pool_start import command; command()")
+    run_pool = python_starting("from plait.backends.zmq._pool_start import command; command()")
     keys = [] if key_file is None else [KEY_FILE_OPTION, str(key_file)]
     unmeasured = [] if task_usage else [NO_TASK_USAGE_OPTION]
     return [*run_pool, "--url", url, "--pool-id", pool_id, f"--workers={workers}", *keys, *unmeasured]

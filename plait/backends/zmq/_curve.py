@@ -15,9 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -55,6 +53,8 @@ class Keys:
         for a moment, readable by others, whatever the umask. A ``name`` is then given by
         renaming, which replaces a file of that name whole (a previous run's keys).
         """
+        import tempfile  # the executor's side: a pool only reads the file (read_keys)
+
         directory.mkdir(parents=True, exist_ok=True)
         fd, written = tempfile.mkstemp(prefix="plait-", suffix=".keys", dir=directory)
         with os.fdopen(fd, "w") as file:
@@ -80,6 +80,8 @@ def write_key_file(keys: Keys, chosen: Path | None, job_dir: Path | None) -> tup
         return keys.write_client_file(chosen.parent, chosen.name), None
     if job_dir is not None:
         return keys.write_client_file(job_dir), None
+    import tempfile  # the executor's side: see write_client_file
+
     made = Path(tempfile.mkdtemp(prefix="plait-zmq-"))
     return keys.write_client_file(made), made
 
@@ -89,6 +91,8 @@ def remove_key_file(path: Path | None, directory: Path | None) -> None:
     if path is not None:
         path.unlink(missing_ok=True)
     if directory is not None:
+        import shutil  # the executor's side: see write_client_file
+
         shutil.rmtree(directory, ignore_errors=True)
 
 

@@ -10,20 +10,30 @@ forked before anything else, before the pool imports zmq, its protocol and its
 supervisor: the launcher then imports what the workers run (cloudpickle, the task
 runner) on one core while the pool imports what it runs on the other. The pool itself
 never loads the workers' modules.
+
+Both import with the cyclic collector off (``pool_command`` starts the pool so): what they
+import lives as long as they do, and the ~30 young collections of a pool's imports each
+looked at objects that all survived (5-7 % of its start). Each then freezes what it has
+(``imports_done``), so the collector never looks at it again, and turns it back on: before
+the pool runs, and before the launcher forks a worker, which runs the user's tasks with
+it on, as usual.
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
-from plait.backends._launcher import Launcher
 from plait.backends._measuring import unmeasured
+
+if TYPE_CHECKING:  # the driver imports this module for the option names (``_blocks``): nothing more
+    import argparse
+
+    from plait.backends._launcher import Launcher
 
 __all__ = ["NO_TASK_USAGE_OPTION", "check_url", "command", "main"]
 
@@ -40,10 +50,13 @@ def command(argv: Sequence[str] | None = None, prog: str = "plait worker") -> No
 
 
 def _parser(prog: str) -> argparse.ArgumentParser:
+    import argparse  # the pool's own: see TYPE_CHECKING above
+
     parser = argparse.ArgumentParser(
         prog=prog,
         description="Run a pool of worker processes for a ZMQExecutor (what its providers start).",
         allow_abbrev=False,
+        formatter_class=_formatter,
     )
     add = parser.add_argument
     add("--url", required=True, type=_executor_url, help="The executor's address, e.g. tcp://10.0.0.5:54321.")
@@ -68,18 +81,39 @@ def _parser(prog: str) -> argparse.ArgumentParser:
     return parser
 
 
+# What argparse sizes help to without a terminal: shutil's 80 columns, less its margin of 2.
+_NO_TERMINAL_WIDTH = 78
+
+
+def _formatter(prog: str) -> argparse.HelpFormatter:
+    """argparse's help formatter, sized to the terminal only when there is one: argparse
+    makes one for each option added and sizes it with shutil, whose import (bz2, lzma and
+    zlib with it) was ~3 ms of every pool's start, which has no terminal and shows no help."""
+    import argparse  # loaded already, by _parser: see TYPE_CHECKING above
+
+    terminal = sys.stdout is not None and sys.stdout.isatty()  # None: started with no stdout at all
+    return argparse.HelpFormatter(prog, width=None if terminal else _NO_TERMINAL_WIDTH)
+
+
 def _executor_url(url: str) -> str:
     try:
         return check_url(url)
     except ValueError as error:
-        raise argparse.ArgumentTypeError(str(error)) from None
+        raise _bad_option(str(error)) from None
 
 
 def _at_least_one(text: str) -> int:
     """A count of workers: a whole number, 1 or more."""
     if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of workers: need a whole number, 1 or more")
+        raise _bad_option(f"{text!r} is not a number of workers: need a whole number, 1 or more")
     return int(text)
+
+
+def _bad_option(message: str) -> Exception:
+    """What an option's check raises for argparse to show ``message``."""
+    import argparse  # loaded already, by _parser: see TYPE_CHECKING above
+
+    return argparse.ArgumentTypeError(message)
 
 
 def check_url(url: str) -> str:
@@ -105,6 +139,8 @@ def main(url: str, pool_id: str, workers: int | None, key_file: Path | None = No
     ``key_file`` holds the run's CurveZMQ keys; without it the pool connects in the clear
     (to an executor made with ``encrypted=False``).
     """
+    from plait.backends._launcher import Launcher  # the pool's own: see TYPE_CHECKING above
+
     launcher = Launcher.forked()
     try:
         return _run(url, pool_id, workers, key_file, launcher)
@@ -116,8 +152,11 @@ def _run(url: str, pool_id: str, workers: int | None, key_file: Path | None, lau
     # Imported once the launcher is forked: see the module's docstring.
     import logging
 
+    from plait.backends._launcher import imports_done
     from plait.backends.zmq._curve import read_keys
     from plait.backends.zmq._pool import Pool
+
+    imports_done()
 
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s plait worker %(levelname)s %(message)s")
     try:
