@@ -3,7 +3,7 @@
 ``open_run`` makes the run (in the driver, so the runtime knows its number and a file
 that cannot be used is refused at once); ``RunWriter`` then writes its batches, in the
 writer process (``_writer_process``). A batch is what the runtime hands over every
-twentieth of a second: the attempts that ended (rows of ``ATTEMPT_COLUMNS`` after ``run``),
+quarter second: the attempts that ended (rows of ``ATTEMPT_COLUMNS`` after ``run``),
 looks at nodes and tasks (their records' fields, in order) and the calls of tasks that
 failed for good. Each batch is one transaction, and many rows go in one statement.
 """

@@ -37,12 +37,7 @@ __all__ = [
     "describe",
 ]
 
-# Seconds until the first batch, which starts the writer process: a run that ends sooner is
-# written by its driver at close, with no process to start (and wait for).
-_FIRST_HAND_OVER = 0.25
-# Seconds between batches once the writer runs: the db lags the run by about this much, and
-# a close waits for the writer to write at most this much of the run's rows.
-_HAND_OVER_EVERY = 0.05
+_FLUSH_EVERY = 0.25  # seconds between batches: the db lags the run by about this much
 
 # Where each state's time goes in an attempt's row: monitoring's layout after ``run``, which
 # the writer adds.
@@ -73,10 +68,10 @@ class EventLog:
     """Records every task event of a run into the SQLite file at ``path``.
 
     Several runs may share a file: each gets a row in ``runs`` and its attempts carry
-    that run's number. An attempt is written about a twentieth of a second after it ends
-    (by a writer process, see ``plait.monitoring._writer_process``, which starts a quarter
-    second into the run), so the file can be read while the run goes on; attempts still
-    in flight are written when the runtime closes.
+    that run's number. An attempt is written at most a quarter second after it ends
+    (by a writer process, see ``plait.monitoring._writer_process``), so the file can be
+    read while the run goes on; attempts still in flight are written when the runtime
+    closes.
 
     The call of a task that fails for good (its pickled function and arguments, which
     ``plait debug`` re-runs) is kept when its arguments pickle to at most
@@ -193,7 +188,7 @@ class EventLog:
 
     def _hand_over_loop(self) -> None:
         while True:
-            self._wake.wait(_FIRST_HAND_OVER if self._writer is None else _HAND_OVER_EVERY)
+            self._wake.wait(_FLUSH_EVERY)
             if self._closed:
                 return  # close hands over what is left
             batch = self._take()

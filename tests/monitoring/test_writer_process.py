@@ -127,7 +127,7 @@ def test_a_run_that_ends_before_its_first_hand_over_is_written_without_a_writer_
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # A process would take longer to start than such a run takes to write.
-    monkeypatch.setattr("plait.runtime._monitor._FIRST_HAND_OVER", 60.0)
+    monkeypatch.setattr("plait.runtime._monitor._FLUSH_EVERY", 60.0)
     path = tmp_path / "run.db"
     log = EventLog(path)
     for task in range(1, 101):
