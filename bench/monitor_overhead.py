@@ -5,9 +5,10 @@ Also builds a 1 000 000-task monitoring db through the real writer and times the
 
 With ``--tree NAME=PATH`` (repeatable) it compares checkouts of plait instead: each round
 runs every tree off and on, a fresh process each, and prints per tree the on/off ratio of
-tasks/s, what "on" adds to the driver's CPU per task, and the CPU per task of the run's
-writer process where there is one (``bench/_trees.py``); and the same for the EventLog
-alone, told of the tasks' events at 25 000 tasks/s with no executor (far less noisy).
+tasks/s, what "on" adds to the driver's CPU per task, the CPU per task of the run's
+writer process where there is one, and how long the monitor's close took (what the run
+waits for at its end; ``bench/_trees.py``); and the same for the EventLog alone, told of
+the tasks' events at 25 000 tasks/s with no executor (far less noisy).
 """
 
 from __future__ import annotations
@@ -33,20 +34,22 @@ def noop(i: int) -> int:
     return i
 
 
-def throughput(tasks: int, monitor: str | None) -> tuple[float, float, float]:
-    """Tasks per second, driver CPU microseconds per task (all its threads), and the CPU
+def throughput(tasks: int, monitor: str | None) -> tuple[float, float, float, float]:
+    """Tasks per second, driver CPU microseconds per task (all its threads), the CPU
     microseconds per task of the monitor's writer process in its whole life (0 without
-    one), for one run of ``tasks`` independent no-op calls. The monitor's final flush at
-    close counts."""
+    one), and the milliseconds the monitor's close took, for one run of ``tasks``
+    independent no-op calls. The monitor's final flush at close counts."""
     reaped = _children_cpu()  # the writer is reaped when the monitor closes; the workers later
     with pl.Runtime([pl.ProcessExecutor(2)], monitor=monitor, progress=False) as rt:
         rt.run(noop(-1))  # workers up and the function shipped before the clock starts
         start, cpu = time.perf_counter(), time.process_time()
         rt.run(pl.gather(*(noop(i) for i in range(tasks))))
+        closing = time.perf_counter()
         if rt._interpreter.monitor is not None:
             rt._interpreter.monitor.close()  # idempotent: what is left to write is part of the cost
-        rate, driver = tasks / (time.perf_counter() - start), (time.process_time() - cpu) / tasks * 1e6
-        return rate, driver, (_children_cpu() - reaped) / tasks * 1e6
+        end = time.perf_counter()
+        rate, driver = tasks / (end - start), (time.process_time() - cpu) / tasks * 1e6
+        return rate, driver, (_children_cpu() - reaped) / tasks * 1e6, (end - closing) * 1e3
 
 
 def _children_cpu() -> float:
@@ -64,9 +67,11 @@ def run_child(script: str, tree: str, tasks: int) -> dict[str, float]:
         "off tasks/s": off["rate"],
         "driver on-off us": on["driver"] - off["driver"],
         "writer proc us": on["writer"] - off["writer"],
+        "close ms": on["close"],
         "alone driver us": alone["driver"],
         "alone loop us": alone["loop"],
         "alone writer us": alone["writer"],
+        "alone close ms": alone["close"],
     }
 
 
@@ -92,10 +97,11 @@ def events(log: EventLog, tasks: range, failing_every: int) -> None:
             log.task_event("failed", t, "simulate", key, executor="processes", worker="processes/0", error=error)
 
 
-def log_alone(path: str, tasks: int, per_second: int = 25_000) -> tuple[float, float, float]:
+def log_alone(path: str, tasks: int, per_second: int = 25_000) -> tuple[float, float, float, float]:
     """The EventLog alone, told of ``tasks`` tasks at ``per_second`` (in steps of 500, the
     rest of each step asleep, as a loop thread waits): the driver's CPU microseconds per
-    task (all its threads), the writer process's (0 without one), and the loop thread's."""
+    task (all its threads), the writer process's (0 without one), the loop thread's, and
+    the milliseconds its close takes (what a runtime's close waits for)."""
     reaped = _children_cpu()
     log = EventLog(path)
     start, cpu, loop = time.perf_counter(), time.process_time(), 0.0
@@ -104,10 +110,12 @@ def log_alone(path: str, tasks: int, per_second: int = 25_000) -> tuple[float, f
         events(log, range(first, min(first + 500, tasks + 1)), failing_every=1000)
         loop += time.thread_time() - step
         time.sleep(max(0.0, start + (first + 500) / per_second - time.perf_counter()))
+    closing = time.perf_counter()
     log.close()
+    closed = (time.perf_counter() - closing) * 1e3
     driver = (time.process_time() - cpu) / tasks * 1e6
     writer_cpu = (_children_cpu() - reaped) / tasks * 1e6
-    return driver, writer_cpu, loop / tasks * 1e6
+    return driver, writer_cpu, loop / tasks * 1e6, closed
 
 
 def main() -> None:
@@ -122,11 +130,11 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             path = os.path.join(tmp, "run.db")
             if args.child == "alone":
-                driver, writer, loop = log_alone(path, args.tasks)
-                print(json.dumps({"driver": driver, "writer": writer, "loop": loop}))
+                driver, writer, loop, closed = log_alone(path, args.tasks)
+                print(json.dumps({"driver": driver, "writer": writer, "loop": loop, "close": closed}))
                 return
-            rate, driver, writer = throughput(args.tasks, path if args.child == "on" else None)
-        print(json.dumps({"rate": rate, "driver": driver, "writer": writer}))
+            rate, driver, writer, closed = throughput(args.tasks, path if args.child == "on" else None)
+        print(json.dumps({"rate": rate, "driver": driver, "writer": writer, "close": closed}))
         return
     if args.tree:
         print(f"{args.tasks} no-op tasks, ProcessExecutor(2), monitoring db on against off, by tree:")
@@ -161,10 +169,10 @@ def main() -> None:
             start = time.perf_counter()
             rows = db.execute("SELECT task, name, worker, error FROM attempts WHERE state = 'failed'").fetchall()
             print(f"  'which tasks failed and why': {len(rows)} rows in {time.perf_counter() - start:.3f}s (goal < 1s)")
-            db.execute("DROP INDEX attempts_state")  # as in a run killed before it closed
+            db.execute("DROP INDEX attempts_state")  # as in a killed run of a plait that indexed at close
             start = time.perf_counter()
             rows = db.execute("SELECT task, name, worker, error FROM attempts WHERE state = 'failed'").fetchall()
-            print(f"  the same without the index (a killed run): {time.perf_counter() - start:.3f}s")
+            print(f"  the same without the index: {time.perf_counter() - start:.3f}s")
             db.close()
 
 

@@ -66,8 +66,9 @@ CREATE VIEW IF NOT EXISTS events (run, task, attempt, name, state, at, executor,
 # Tables every monitoring db has had since its first release: how other commands know one.
 CORE_TABLES = frozenset({"runs", "attempts"})
 
-# Built when a run closes (or by ``plait report`` on a db whose run was killed):
-# keeping them up to date row by row would slow the run down.
+# Made by the run's writer before its first row and kept up to date row by row (a run's
+# rows go in at each index's right end); ``plait report`` makes them in a db written by
+# a plait that built them only when its run closed, and whose run was killed before that.
 INDEXES = """
 CREATE INDEX IF NOT EXISTS attempts_state ON attempts (state, run);
 CREATE INDEX IF NOT EXISTS attempts_task ON attempts (run, task);

@@ -147,6 +147,9 @@ def serve(path: str, run: int) -> None:
     except sqlite3.Error as error:
         sys.stderr.write(f"{error}\n")
         sys.exit(1)
+    # The db is closed and nothing is buffered: no interpreter teardown (some 5 ms of its
+    # CPU) for the driver's close to wait for.
+    os._exit(0)
 
 
 class _DriverGone(Exception):

@@ -14,6 +14,7 @@ import psutil
 import pytest
 
 import plait as pl
+from plait.monitoring._writer import RunWriter, open_run
 from plait.runtime._monitor import EventLog
 from tests.processes import gone
 from tests.waiting import wait_for
@@ -86,6 +87,8 @@ def test_a_sigkilled_driver_leaves_no_writer_and_the_rows_it_had_written(tmp_pat
             driver.wait(10)
     assert count(path, "SELECT count(*) FROM attempts WHERE state = 'done'") == 20
     assert count(path, "SELECT count(*) FROM runs WHERE ended IS NULL") == 1  # as a killed run is left
+    # Indexed as they were written, not at a close that never came.
+    assert count(path, "SELECT count(*) FROM sqlite_master WHERE name IN ('attempts_state', 'attempts_task')") == 2
 
 
 def test_a_writer_killed_during_the_run_is_reported_naming_the_db(tmp_path: Path) -> None:
@@ -136,3 +139,22 @@ def test_a_run_that_ends_before_its_first_hand_over_is_written_without_a_writer_
     assert count(path, "SELECT count(*) FROM attempts WHERE state = 'done'") == 100
     assert count(path, "SELECT count(*) FROM attempts WHERE state = 'pending'") == 1
     assert count(path, "SELECT count(*) FROM runs WHERE ended IS NOT NULL") == 1
+
+
+def test_the_log_a_close_copies_into_the_file_stays_small_as_a_run_writes(tmp_path: Path) -> None:
+    # SQLite copies its write-ahead log into the file every so many pages, and once more at
+    # close, which the runtime waits for: the less is left, the sooner a monitored run ends.
+    path = tmp_path / "run.db"
+    writer = RunWriter(str(path), open_run(path, [], []))
+    try:
+        for first in range(0, 20_000, 1_000):  # some 2 MB of rows and index entries, in 20 commits
+            rows = [
+                [t, 1, "square", os.urandom(16), "done", "processes", "processes/0", *[1.0] * 4, None, 0.1, 1]
+                for t in range(first, first + 1_000)
+            ]
+            writer.write((rows, [], [], [], []))
+        wal = path.with_name("run.db-wal").stat().st_size
+        assert wal < 1 << 20, f"the log is {wal} bytes before close"
+    finally:
+        writer.close()
+    assert count(path, "SELECT count(*) FROM attempts") == 20_000
