@@ -55,7 +55,7 @@ _LINK_EVENTS = zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_DISCONNECTED | _HANDSHA
 _RESULTS_PER_MESSAGE = 1024
 _EVENT = struct.Struct("=H")
 # pyzmq's flags as plain ints: its enums make each ``|`` and ``&`` a Python call, several a task.
-_EVENTS, _POLLIN, _MORE = int(zmq.EVENTS), int(zmq.POLLIN), int(zmq.SNDMORE)
+_EVENTS, _POLLIN, _MORE, _NOBLOCK = int(zmq.EVENTS), int(zmq.POLLIN), int(zmq.SNDMORE), int(zmq.NOBLOCK)
 _COPY_BELOW = zmq.COPY_THRESHOLD  # smaller frames are copied into zmq's message, bigger ones lent to it
 
 
@@ -133,23 +133,26 @@ class ExecutorLink:
         Asked only when the poller has seen one waiting (it looks at the socket's state,
         not its edge-triggered descriptor): the first is read without asking again.
         """
-        option, received = self._option, []
-        # Asked, not tried: a receive that finds nothing raises zmq.Again, ~10 us of every task.
+        option = self._option
+        received: list[tuple[Message, bytes]] = []
         while True:
             try:
                 message, payload = decode(join(self._frames()))
+            except zmq.Again:  # none after all: never wait here, whoever asked
+                return received
             except ProtocolError as error:
                 log.warning("pool %s: dropped a message from the executor: %s", self.pool_id, error)
             else:
                 self.last_heard = time.monotonic()
                 received.append((message, payload))
+            # Asked, not tried: a receive that finds nothing raises zmq.Again, ~10 us of every task.
             if not option(_EVENTS) & _POLLIN:
                 return received
 
     def _frames(self) -> list[bytes]:
-        """The next message's frames (one waits, whole: zmq delivers a message at once)."""
+        """The next message's frames (zmq.Again if none waits; one that does is here whole)."""
         recv = self._recv_frame
-        frame = recv(0, False)
+        frame = recv(_NOBLOCK, False)
         frames = [frame.bytes]
         while frame.more:
             frame = recv(0, False)

@@ -68,6 +68,7 @@ def test_the_link_reads_the_waiting_messages_without_a_receive_that_finds_none()
             got += [message for message, _ in link.messages()]
         assert got == [Cancel([1]), Cancel([2]), Cancel([3])]
         assert (counting.receives, counting.empty) == (3, 0)  # a frame each
+        assert link.messages() == []  # asked with none waiting, it does not wait for one
     finally:
         link.close()
         router.close(0)
