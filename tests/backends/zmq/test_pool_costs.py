@@ -1,6 +1,7 @@
 """What a pool does beyond relaying tasks: per task, no failed receive and no poller
-update for a write that went whole (each was microseconds of every round trip); at its
-start, nothing slow between the executor's accept and its first tasks."""
+update for a write that went whole (each was microseconds of every round trip), and few
+calls of Python a round trip; at its start, nothing slow between the executor's accept
+and its first tasks."""
 
 from __future__ import annotations
 
