@@ -130,12 +130,14 @@ class _Channel:
 
     def recv(self) -> Control:
         reads, got = 0, 0
-        while (end := self._record_end()) == 0:
+        end = self._record_end() if self.received else 0  # nothing kept: as after a lone task
+        while not end:
             reads += 1
             got = self.sock.recv_into(self.chunk)
             if not got:
                 raise EOFError(f"the driver hung up {len(self.received)} bytes into a record")
             self.received += self.chunk[:got]
+            end = self._record_end()
         message = read_control(self.received[HEADER.size : end])
         del self.received[:end]
         self.waited = reads > 1
@@ -157,7 +159,7 @@ class _Channel:
         trip). A record that comes meanwhile is read after the task, as one that came a
         moment later would be.
         """
-        if self._record_end():
+        if self.received and self._record_end():
             return True
         if self.emptied:
             self.emptied = False  # true once: after a task has run, look
@@ -223,13 +225,15 @@ class _Outbox:
         self.channel = channel
         self.pending: list[Result] = []
         self.since = 0.0  # when the oldest pending result was put
-        self.ready = threading.Condition()
+        # ``put`` takes the lock itself: a Condition's ``with`` is two calls of Python a task.
+        self.lock = threading.Lock()
+        self.ready = threading.Condition(self.lock)
         self.closed = False
         self.sender = threading.Thread(target=self._send_when_told, daemon=True)
         self.sender.start()
 
     def put(self, result: Result, *, now: bool) -> None:
-        with self.ready:
+        with self.lock:
             self.pending.append(result)
             if now:
                 self._send()

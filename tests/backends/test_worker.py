@@ -261,3 +261,38 @@ def test_a_result_held_behind_a_long_task_goes_back_while_that_task_runs() -> No
     after ``_HOLD`` whatever the worker is running."""
     messages = _serving([Run(_naps(range(1, 2), 0.0) + _naps(range(2, 3), 0.5))])
     assert [[result.task_id for result in message] for message in messages] == [[1], [2]]
+
+
+def test_a_worker_runs_a_lone_task_in_few_python_calls() -> None:
+    """Every call of a worker's round trip runs cold on a busy node: counted per lone task on
+    the worker's thread, from the read that brings it to the send of its result."""
+    trips, calls, counting = 100, [0], [False]
+
+    def count(frame: Any, event: str, arg: Any) -> None:
+        if counting[0] and event in ("call", "c_call"):
+            calls[0] += 1
+
+    def profiled(channel: _Channel) -> None:
+        sys.setprofile(count)
+        try:
+            serve(channel)
+        finally:
+            sys.setprofile(None)
+
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        worker = threading.Thread(target=profiled, args=(_Channel(theirs),))
+        worker.start()
+        call = pickle.dumps(((-1,), {}))
+        for task_id in range(5 + trips):
+            counting[0] = task_id >= 5  # after the function is loaded, and the loop warm
+            ours.sendall(
+                frame(Run([Task(task_id, "abs", b"k", None, pickle.dumps(abs) if task_id == 0 else None, call)]))
+            )
+            assert [result.ok for result in _results(ours)] == [True]
+        counting[0] = False
+        ours.sendall(frame(Stop()))
+        worker.join()
+    # 61 on main: ``running`` a generator-based context manager (seven calls a task), the
+    # outbox's condition entered in Python, a look for a whole record before each read.
+    assert calls[0] / trips <= 50, calls[0] / trips

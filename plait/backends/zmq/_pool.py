@@ -22,7 +22,6 @@ from __future__ import annotations
 import logging
 import socket
 import time
-from typing import cast
 
 import zmq
 
@@ -67,6 +66,7 @@ class Pool:
         self.samplers_due = 0.0  # when to make the samplers, once sampling is asked for
         self.samples: list[SampleRow] = []  # sent with the next heartbeat
         self.task_samples: list[TaskSampleRow] = []
+        self.next_due = 0.0  # the first of the timers below, as ``_wait`` last saw them
         self.poller = zmq.Poller()
         self.workers = Workers(pool_id, self.host, workers, self.poller, launcher)
         self.link = ExecutorLink(url, pool_id, keys, self.poller)
@@ -82,22 +82,22 @@ class Pool:
                 return
 
     def _on_message(self, message: Message, payload: bytes) -> None:
-        kind = type(message)
-        if kind is Tasks:
-            self.workers.queue(cast(Tasks, message), payload)
-        elif kind is Accept:
-            self._accepted(cast(Accept, message))
-        elif kind is Refuse:
-            # The executor does not say its versions to whoever asks; ours help compare with its log.
-            ours = f"protocol {PROTOCOL_VERSION}, plait {__version__}, python {python_version()}"
-            log.error("pool %s: %s (this pool runs %s)", self.pool_id, cast(Refuse, message).reason, ours)
-            self.exit_code = 3
-        elif kind is Cancel:
-            self.workers.cancel(set(cast(Cancel, message).ids))
-        elif kind is Drain:
-            self.draining = True
-        elif kind is Shutdown:
-            self.exit_code = 0
+        match message:  # a class pattern narrows the type without a call (``cast`` is one, every task)
+            case Tasks():
+                self.workers.queue(message, payload)
+            case Accept():
+                self._accepted(message)
+            case Refuse(reason=reason):
+                # The executor does not say its versions to whoever asks; ours help compare with its log.
+                ours = f"protocol {PROTOCOL_VERSION}, plait {__version__}, python {python_version()}"
+                log.error("pool %s: %s (this pool runs %s)", self.pool_id, reason, ours)
+                self.exit_code = 3
+            case Cancel(ids=ids):
+                self.workers.cancel(set(ids))
+            case Drain():
+                self.draining = True
+            case Shutdown():
+                self.exit_code = 0
 
     def _accepted(self, accept: Accept) -> None:
         self.link.accept(accept)
@@ -119,6 +119,11 @@ class Pool:
 
     def _timers(self) -> None:
         now = time.monotonic()
+        # Nothing is due before ``next_due``, which ``_wait`` takes before every wait: a
+        # timer armed since (a task's timeout) is seen a turn later, by a turn that does
+        # not wait, as ``_wait`` finds it due. The drain is not a timer: it ends when the work does.
+        if now < self.next_due and not self.draining:
+            return
         gone = self.link.gone(now)
         if gone:
             log.error("pool %s: %s; exiting", self.pool_id, gone)
@@ -147,7 +152,8 @@ class Pool:
         deadline = self.workers.supervisor.next_deadline()
         if deadline is not None:
             due.append(deadline)
-        return max(0, int((min(due) - time.monotonic()) * 1000) + 1)
+        self.next_due = min(due)
+        return max(0, int((self.next_due - time.monotonic()) * 1000) + 1)
 
     # -- the loop ---------------------------------------------------------------------
 

@@ -15,10 +15,12 @@ import logging
 import os
 import struct
 import time
-from collections.abc import Iterator
-from typing import cast
+import types
+from collections.abc import Callable
+from typing import Any, cast
 
 import zmq
+from zmq.backend import Socket as CythonSocket
 
 from plait._version import __version__
 from plait.backends.zmq._curve import configure_client
@@ -53,7 +55,8 @@ _LINK_EVENTS = zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_DISCONNECTED | _HANDSHA
 _RESULTS_PER_MESSAGE = 1024
 _EVENT = struct.Struct("=H")
 # pyzmq's flags as plain ints: its enums make each ``|`` and ``&`` a Python call, several a task.
-_EVENTS, _POLLIN, _MORE = int(zmq.EVENTS), int(zmq.POLLIN), int(zmq.SNDMORE)
+_EVENTS, _POLLIN, _MORE, _NOBLOCK = int(zmq.EVENTS), int(zmq.POLLIN), int(zmq.SNDMORE), int(zmq.NOBLOCK)
+_COPY_BELOW = zmq.COPY_THRESHOLD  # smaller frames are copied into zmq's message, bigger ones lent to it
 
 
 class ExecutorLink:
@@ -74,6 +77,12 @@ class ExecutorLink:
         self.dealer.maxmsgsize = WIRE_BYTES  # what a peer failing the handshake can make us hold
         if keys is not None:
             configure_client(self.dealer, keys)
+        # The Cython socket's own calls: pyzmq's Python ``Socket.send`` and ``recv_multipart``
+        # over them cost a call or two a frame (``recv_multipart`` reads RCVMORE after each),
+        # and its ``get`` turns EVENTS into an enum (two calls) each time it is asked.
+        self._send_frame: Callable[..., Any] = types.MethodType(CythonSocket.send, self.dealer)
+        self._recv_frame: Callable[..., Any] = types.MethodType(CythonSocket.recv, self.dealer)
+        self._option: Callable[[int], Any] = types.MethodType(CythonSocket.get, self.dealer)
         self.monitor = self.dealer.get_monitor_socket(_LINK_EVENTS)
         self.link_down_since: float | None = None
         # The monitor is polled by its descriptor, not as a zmq socket: each zmq socket in
@@ -113,24 +122,42 @@ class ExecutorLink:
 
     def send(self, frames: list[bytes]) -> None:
         # Frame by frame: ``send_multipart`` ors its flags anew for every frame.
-        send, parts = self.dealer.send, split(frames)
+        send, parts = self._send_frame, split(frames)
         for part in parts[:-1]:
-            send(part, _MORE, copy=False)
-        send(parts[-1], 0, copy=False)
+            send(part, _MORE, len(part) < _COPY_BELOW)
+        send(parts[-1], 0, len(parts[-1]) < _COPY_BELOW)
 
-    def messages(self) -> Iterator[tuple[Message, bytes]]:
-        """The executor's messages waiting now, each with its payload; malformed ones are dropped."""
-        dealer = self.dealer
-        # Asked, not tried: a receive that finds nothing raises zmq.Again, ~10 us of every task.
-        while cast(int, dealer.getsockopt(_EVENTS)) & _POLLIN:
-            frames = dealer.recv_multipart()
+    def messages(self) -> list[tuple[Message, bytes]]:
+        """The executor's messages waiting now, each with its payload; malformed ones are dropped.
+
+        Asked only when the poller has seen one waiting (it looks at the socket's state,
+        not its edge-triggered descriptor): the first is read without asking again.
+        """
+        option = self._option
+        received: list[tuple[Message, bytes]] = []
+        while True:
             try:
-                message, payload = decode(join(frames))
+                message, payload = decode(join(self._frames()))
+            except zmq.Again:  # none after all: never wait here, whoever asked
+                return received
             except ProtocolError as error:
                 log.warning("pool %s: dropped a message from the executor: %s", self.pool_id, error)
-                continue
-            self.last_heard = time.monotonic()
-            yield message, payload
+            else:
+                self.last_heard = time.monotonic()
+                received.append((message, payload))
+            # Asked, not tried: a receive that finds nothing raises zmq.Again, ~10 us of every task.
+            if not option(_EVENTS) & _POLLIN:
+                return received
+
+    def _frames(self) -> list[bytes]:
+        """The next message's frames (zmq.Again if none waits; one that does is here whole)."""
+        recv = self._recv_frame
+        frame = recv(_NOBLOCK, False)
+        frames = [frame.bytes]
+        while frame.more:
+            frame = recv(0, False)
+            frames.append(frame.bytes)
+        return frames
 
     def watch(self) -> bool:
         """Follow the link's events; whether the peer at the executor's address failed the handshake."""
@@ -151,6 +178,11 @@ class ExecutorLink:
 
     def send_results(self, results: list[tuple[ResultRow, bytes]]) -> None:
         """Send ``results`` (and empty the list), as many to a message as the executor takes."""
+        if len(results) == 1:  # a lone result, as at every round trip: it fits on its own
+            ((row, value),) = results
+            results.clear()
+            self.send(encode(Results([row]), [value]))
+            return
         while results:
             count = self._results_per_message(results)
             chunk = results[:count]

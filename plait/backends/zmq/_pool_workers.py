@@ -28,7 +28,7 @@ from plait.backends._reaper import kill_tree
 from plait.backends._records import HEADER, Result, Run, Skip, Start, Task, frame, read_results
 from plait.backends._sampling import TaskSample, last_seen
 from plait.backends._supervisor import Slot, Supervisor
-from plait.backends.zmq._protocol import ResultRow, Tasks, pieces
+from plait.backends.zmq._protocol import ResultRow, Tasks
 
 __all__ = ["Worker", "Workers"]
 
@@ -218,11 +218,14 @@ class Workers:
 
     def queue(self, message: Tasks, payload: bytes) -> None:
         """The tasks of ``message`` to the queue, each function (when it comes) kept by its key."""
-        parts = pieces(payload, [size for row in message.tasks for size in (row.fn_size, row.call_size)])
-        for row, fn, call in zip(message.tasks, parts, parts, strict=True):  # parts twice: a row's two in turn
+        start, submit = 0, self.supervisor.submit
+        for row in message.tasks:  # each row's function (if any) then call, end to end in the payload
+            call_start = start + row.fn_size
+            end = call_start + row.call_size
             if row.fn_size:
-                self.functions[row.fn_key] = bytes(fn)
-            self.supervisor.submit(Task(row.task_id, row.name, row.fn_key, row.timeout, None, bytes(call)))
+                self.functions[row.fn_key] = payload[start:call_start]
+            submit(Task(row.task_id, row.name, row.fn_key, row.timeout, None, payload[call_start:end]))
+            start = end
 
     def _room(self) -> int:
         """How many tasks each worker may hold now."""
