@@ -7,34 +7,22 @@ import os
 import signal
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
+from tests.monitoring.test_writer_process import DRIVER as WRITER_DRIVER
 from tests.processes import gone
 
-DRIVER = textwrap.dedent(
-    """
-    import os, sys, time
-    import plait as pl
-
-    @pl.app
-    def square(x: int) -> int:
-        return x * x
-
-    rt = pl.Runtime([pl.ThreadExecutor(2)], monitor=sys.argv[1], progress=False)
-    assert rt.run(pl.gather(*(square(i) for i in range(20)))) == [i * i for i in range(20)]
-    log = rt._interpreter.monitor
-    deadline = time.monotonic() + 30
-    while log._writer is None and time.monotonic() < deadline:  # started with the first batch
-        time.sleep(0.01)
-    child = os.fork()  # as multiprocessing's default start method does: it lives on
-    if child == 0:
-        time.sleep(60)
-        os._exit(0)
-    print(log._writer.process.pid, child, flush=True)
-    time.sleep(60)  # killed here, its runtime open
-    """
+# The killed driver of test_writer_process, forking a child that lives on before it says its writer.
+DRIVER = WRITER_DRIVER.replace(
+    "print(log._writer.process.pid, flush=True)",
+    "import os\n"
+    "child = os.fork()  # as multiprocessing's default start method does\n"
+    "if child == 0:\n"
+    "    time.sleep(60)\n"
+    "    os._exit(0)\n"
+    "print(log._writer.process.pid, child, flush=True)",
 )
+assert DRIVER != WRITER_DRIVER
 
 
 def test_a_forked_child_of_the_driver_does_not_keep_its_writer_alive(tmp_path: Path) -> None:
