@@ -297,6 +297,7 @@ class ZMQExecutor(PoolLifecycle):
         """Send pending tasks to the pools with room, one message per pool."""
         for pool, (rows, payloads) in self._table.batches().items():
             if rows and not self._router.send(pool.identity, encode(Tasks(rows), payloads)):
+                self._table.unsend(pool, rows)  # to another pool: what the lost one held fails, not these
                 self._lose(pool, f"{pool.where()} could not be sent its tasks")
 
     def _too_big(self, identity: bytes, reason: str) -> None:

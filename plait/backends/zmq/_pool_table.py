@@ -101,6 +101,16 @@ class PoolTable:
         self._update_room(pool)
         return tasks
 
+    def unsend(self, pool: RegisteredPool, rows: list[TaskRow]) -> None:
+        """The tasks of ``rows``, batched for ``pool``, never reached it: they wait again,
+        first in line, as if never batched (an attempt they did not make is not counted)."""
+        for row in reversed(rows):
+            task = pool.inflight.pop(row.task_id)
+            del self.placed[row.task_id]
+            self.pending.appendleft(task)
+            self.waiting[row.task_id] = task
+        self._update_room(pool)
+
     # -- tasks -------------------------------------------------------------------------
 
     def queue(self, task: AnyEncoded) -> None:

@@ -193,3 +193,33 @@ def test_a_draining_pool_gets_nothing_more_and_pools_that_leave_take_their_room_
             c.answer(task_id)
         assert future.result(10) == [1, 2, 3, 4]
         assert executor.pools == ["c"]
+
+
+@pl.app(retries=0)
+def once(x: int) -> int:
+    return x + 1  # what HandPool.answer computes
+
+
+def test_tasks_that_could_not_be_sent_to_a_pool_go_to_another_and_lose_no_attempt(
+    context: zmq.Context[zmq.Socket[bytes]],
+) -> None:
+    # A send fails when the pool's connection is gone before its loss is noticed (1 024 pools,
+    # a tenth of them killed: a task was sent to three dead ones in a row, and failed).
+    executor = hand_only()
+    with pl.Runtime([executor], progress=False, lost_retries=0) as rt:
+        HandPool(context, executor, "gone", workers=1)
+        (lost,) = executor._pools
+
+        def send(identity: bytes, frames: list[bytes]) -> bool:
+            if identity == lost and isinstance(decode(frames)[0], Tasks):
+                return False  # as zmq says EHOSTUNREACH
+            return sending(identity, frames)
+
+        sending, executor._router.send = executor._router.send, send
+        future = rt.submit(once(1))
+        wait_for(lambda: executor.pools == [], what="the pool it could not send to to be lost")
+        assert not future.done()
+        there = HandPool(context, executor, "there", workers=1)
+        (task_id,) = there.take()
+        there.answer(task_id)
+        assert future.result(10) == 2  # no retry: a WorkerLost for a task never sent would have failed it
