@@ -29,7 +29,8 @@ ALLOWED = {
 }
 # Layers that may import the others only through their public face (``plait.x``, not ``plait.x._y``).
 PUBLIC_ONLY = {"monitoring", "report"}
-TOP_HELPERS = {"plait._version", "plait._lazy", "plait._collector"}  # plait's own modules below every layer
+# plait's own modules below every layer
+TOP_HELPERS = {"plait._version", "plait._lazy", "plait._collector", "plait._tracebacks"}
 CLI = ["cli.py", "__main__.py"]  # the command, and ``python -m plait`` running it
 
 

@@ -15,6 +15,7 @@ from typing import Any, ClassVar, Generic, ParamSpec, TypeVar, overload
 import attrs
 
 from plait._collector import collecting_less
+from plait._tracebacks import user_frames
 from plait.dsl._args import find_refs, snapshot
 from plait.dsl._by_name import takes_files
 from plait.dsl._combinators import as_expr, gather
@@ -136,27 +137,31 @@ class App(Generic[P, T]):
         Arguments are typed ``Any`` on purpose: each may be the value the function
         takes, or an Expr or future of it. Arity and names are checked here, at call time.
         """
-        if not kwargs and self._simple_names is not None and len(args) == len(self._simple_names) and args:
-            call = self._simple_call(args)
-            if call is not None:
-                return call
-        if not args and not kwargs and self.options.pure is None:
-            self._count_bare_call()
-        call_args, call_kwargs, names, values = self._bind(args, kwargs)
-        call_args = tuple(map(snapshot, call_args))
-        call_kwargs = {k: snapshot(v) for k, v in call_kwargs.items()} if call_kwargs else call_kwargs
-        refs: list[Any] = []
-        apps: list[App[..., Any]] = []
-        for value in call_args:
-            find_refs(value, refs, apps)
-        for value in call_kwargs.values():
-            find_refs(value, refs, apps)
-        if apps:
-            self._check_apps_passed(call_args, call_kwargs)
-        deps = tuple(map(as_expr, refs)) if refs else ()
-        # With no argument left out of the key, the key sees exactly these references.
-        in_key = None if self.options.ignore_for_cache else len(refs)
-        return Call(self._key(names, values, in_key), self, call_args, call_kwargs, deps)
+        try:  # free until something raises: the build's every node passes here
+            if not kwargs and self._simple_names is not None and len(args) == len(self._simple_names) and args:
+                call = self._simple_call(args)
+                if call is not None:
+                    return call
+            if not args and not kwargs and self.options.pure is None:
+                self._count_bare_call()
+            call_args, call_kwargs, names, values = self._bind(args, kwargs)
+            call_args = tuple(map(snapshot, call_args))
+            call_kwargs = {k: snapshot(v) for k, v in call_kwargs.items()} if call_kwargs else call_kwargs
+            refs: list[Any] = []
+            apps: list[App[..., Any]] = []
+            for value in call_args:
+                find_refs(value, refs, apps)
+            for value in call_kwargs.values():
+                find_refs(value, refs, apps)
+            if apps:
+                self._check_apps_passed(call_args, call_kwargs)
+            deps = tuple(map(as_expr, refs)) if refs else ()
+            # With no argument left out of the key, the key sees exactly these references.
+            in_key = None if self.options.ignore_for_cache else len(refs)
+            return Call(self._key(names, values, in_key), self, call_args, call_kwargs, deps)
+        except BaseException as error:
+            user_frames(error)  # a wrong argument points at the user's call, not at plait's frames
+            raise
 
     def _simple_call(self, args: tuple[Any, ...]) -> Call[T] | None:
         """This call when each argument is a scalar or an Expr (the common call, the hot path

@@ -11,11 +11,11 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from returns.result import Result
 
+from plait._tracebacks import user_facing
 from plait.dsl import Expr
 from plait.runtime._debug import debug_error
 from plait.runtime._display import future_repr
 from plait.runtime._interpreter import Root
-from plait.runtime._tracebacks import user_facing
 
 if TYPE_CHECKING:
     from plait.runtime._runtime import Runtime

@@ -21,6 +21,7 @@ from typing import Any
 from returns.result import Success
 
 from plait._collector import Collector
+from plait._tracebacks import user_frames
 from plait.backends import Executor, SamplingExecutor
 from plait.backends._completion import BatchingExecutor, CallingExecutor
 from plait.dsl import App, Expr, Retry
@@ -30,7 +31,6 @@ from plait.runtime._hooks import Memo, Monitor
 from plait.runtime._nodes import BOUND, DONE, FAILED, NO_INPUTS, RUNNING, WAITING, Joining, Node, Root, node_of
 from plait.runtime._settling import ABANDON, FAIL, UNLINKED
 from plait.runtime._tasks import ENDINGS, Tasks, _expr_in, executor_staging
-from plait.runtime._tracebacks import user_frames
 
 __all__ = ["Interpreter", "Root"]
 

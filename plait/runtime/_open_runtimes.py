@@ -11,10 +11,10 @@ import threading
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING, TypeVar
 
+from plait._tracebacks import user_facing
 from plait.dsl import Expr
 from plait.dsl._expr import set_interpreter
 from plait.runtime._checks import refuse_in_task
-from plait.runtime._tracebacks import user_facing
 
 if TYPE_CHECKING:
     from plait.runtime._runtime import Runtime

@@ -14,12 +14,12 @@ from typing import Any, TypeVar
 import click
 import cloudpickle
 
+from plait._tracebacks import user_frames
 from plait.backends import Executor, ProcessExecutor, ThreadExecutor
 from plait.backends._plugins import EXECUTORS, executor_plugin, plugin_names
 from plait.dsl import App, Expr
 from plait.runtime._monitor import DEFAULT_DEBUG_PAYLOAD_BYTES, EventLog
 from plait.runtime._runtime import Runtime
-from plait.runtime._tracebacks import user_frames
 
 __all__ = ["executor_option", "load_expr", "parse_executor", "run"]
 

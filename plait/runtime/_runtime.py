@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from returns.result import Failure, Result, Success
 
 from plait._collector import DEFAULT_THRESHOLD, Collector
+from plait._tracebacks import user_facing
 from plait.backends import Executor
 from plait.dsl import Expr, Retry
 from plait.runtime._checks import check_hook, check_run_timeout, chosen_executors, not_an_expr, refuse_in_task
@@ -26,7 +27,6 @@ from plait.runtime._monitor import EventLog, combine
 from plait.runtime._notebook import track
 from plait.runtime._open_runtimes import active, forget, started, this_process
 from plait.runtime._progress import progress_monitor
-from plait.runtime._tracebacks import user_facing
 
 # Imported when used, like the memo store and the process pool below: a runtime given its
 # executors, with no memo file, that is never asked for a plan starts without them.

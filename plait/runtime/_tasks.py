@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from plait._tracebacks import user_frames
 from plait.backends import Executor, TaskResult, TaskSpec, TaskUsage, WorkerLost
 from plait.backends._completion import Done, Ended
 from plait.dsl import App, Retry
@@ -27,7 +28,6 @@ from plait.runtime._hooks import MISSING, Memo, Monitor
 from plait.runtime._monitor import silence
 from plait.runtime._nodes import QUEUED, RUNNING, Node, QueuedCall
 from plait.runtime._settling import Settling
-from plait.runtime._tracebacks import user_frames
 from plait.staging import Staging
 
 __all__ = ["ENDINGS", "Tasks", "executor_staging"]

@@ -187,3 +187,11 @@ def test_the_monitor_records_the_users_frames(tmp_path: Path) -> None:
         f"    {SOURCE_LINE}",
         "ValueError: failed on purpose: 2",
     ]
+
+
+def test_a_wrong_argument_to_an_app_points_at_the_users_call_alone() -> None:
+    add = pl.app(lambda x, y: x + y)
+    with pytest.raises(TypeError, match="unexpected keyword argument 'z'") as caught:
+        add(1, z=3)  # the user's line
+    frames = traceback.extract_tb(caught.value.__traceback__)
+    assert [frame.line for frame in frames] == ["add(1, z=3)  # the user's line"], frames

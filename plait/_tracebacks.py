@@ -5,7 +5,8 @@ it reaches the user; each adds frames that say nothing about their code. They ar
 from the error's traceback (and those of its causes), also from an error plait raised
 itself (a ``DependencyError``, a failed shell command, an unknown executor): its message
 says what went wrong, and the user's own call of ``run`` is the frame that says where.
-``PLAIT_TRACEBACK=full`` keeps them, for debugging plait itself.
+``PLAIT_TRACEBACK=full`` keeps them, for debugging plait itself. A helper below every
+layer: building a graph raises the user's errors too (a wrong argument to an app).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ T = TypeVar("T")
 # plait's own files, those of the futures that carry a result between threads, and those of
 # the import machinery that runs a file `plait run` loads
 _MACHINERY = (
-    str(Path(__file__).resolve().parents[1]) + os.sep,
+    str(Path(__file__).resolve().parent) + os.sep,
     str(Path(concurrent.futures.__file__).parent) + os.sep,
     "<frozen importlib.",
 )
