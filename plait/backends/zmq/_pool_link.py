@@ -24,7 +24,7 @@ from zmq.backend import Socket as CythonSocket
 
 from plait._version import __version__
 from plait.backends.zmq._curve import configure_client
-from plait.backends.zmq._frames import WIRE_BYTES, join, split
+from plait.backends.zmq._frames import WIRE_BYTES, frames_of, join, split
 from plait.backends.zmq._protocol import (
     PROTOCOL_VERSION,
     Accept,
@@ -55,8 +55,7 @@ _LINK_EVENTS = zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_DISCONNECTED | _HANDSHA
 _RESULTS_PER_MESSAGE = 1024
 _EVENT = struct.Struct("=H")
 # pyzmq's flags as plain ints: its enums make each ``|`` and ``&`` a Python call, several a task.
-_EVENTS, _POLLIN, _MORE, _NOBLOCK = int(zmq.EVENTS), int(zmq.POLLIN), int(zmq.SNDMORE), int(zmq.NOBLOCK)
-_COPY_BELOW = zmq.COPY_THRESHOLD  # smaller frames are copied into zmq's message, bigger ones lent to it
+_EVENTS, _POLLIN = int(zmq.EVENTS), int(zmq.POLLIN)
 
 
 class ExecutorLink:
@@ -77,11 +76,8 @@ class ExecutorLink:
         self.dealer.maxmsgsize = WIRE_BYTES  # what a peer failing the handshake can make us hold
         if keys is not None:
             configure_client(self.dealer, keys)
-        # The Cython socket's own calls: pyzmq's Python ``Socket.send`` and ``recv_multipart``
-        # over them cost a call or two a frame (``recv_multipart`` reads RCVMORE after each),
-        # and its ``get`` turns EVENTS into an enum (two calls) each time it is asked.
-        self._send_frame: Callable[..., Any] = types.MethodType(CythonSocket.send, self.dealer)
-        self._recv_frame: Callable[..., Any] = types.MethodType(CythonSocket.recv, self.dealer)
+        self._frames = frames_of(self.dealer)
+        # The Cython socket's own ``get``: pyzmq's turns EVENTS into an enum (two calls) each time.
         self._option: Callable[[int], Any] = types.MethodType(CythonSocket.get, self.dealer)
         self.monitor = self.dealer.get_monitor_socket(_LINK_EVENTS)
         self.link_down_since: float | None = None
@@ -121,11 +117,7 @@ class ExecutorLink:
         self.max_message_bytes = accept.max_message_bytes or None
 
     def send(self, frames: list[bytes]) -> None:
-        # Frame by frame: ``send_multipart`` ors its flags anew for every frame.
-        send, parts = self._send_frame, split(frames)
-        for part in parts[:-1]:
-            send(part, _MORE, len(part) < _COPY_BELOW)
-        send(parts[-1], 0, len(parts[-1]) < _COPY_BELOW)
+        self._frames.send(split(frames), 0)
 
     def messages(self) -> list[tuple[Message, bytes]]:
         """The executor's messages waiting now, each with its payload; malformed ones are dropped.
@@ -137,7 +129,7 @@ class ExecutorLink:
         received: list[tuple[Message, bytes]] = []
         while True:
             try:
-                message, payload = decode(join(self._frames()))
+                message, payload = decode(join(self._frames.receive()))
             except zmq.Again:  # none after all: never wait here, whoever asked
                 return received
             except ProtocolError as error:
@@ -148,16 +140,6 @@ class ExecutorLink:
             # Asked, not tried: a receive that finds nothing raises zmq.Again, ~10 us of every task.
             if not option(_EVENTS) & _POLLIN:
                 return received
-
-    def _frames(self) -> list[bytes]:
-        """The next message's frames (zmq.Again if none waits; one that does is here whole)."""
-        recv = self._recv_frame
-        frame = recv(_NOBLOCK, False)
-        frames = [frame.bytes]
-        while frame.more:
-            frame = recv(0, False)
-            frames.append(frame.bytes)
-        return frames
 
     def watch(self) -> bool:
         """Follow the link's events; whether the peer at the executor's address failed the handshake."""

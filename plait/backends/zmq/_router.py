@@ -10,15 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import types
 from collections.abc import Callable
-from typing import Any, cast
+from typing import cast
 
 import zmq
-from zmq.backend import Socket as CythonSocket
 
 from plait.backends.zmq._curve import Keys, configure_server
-from plait.backends.zmq._frames import WIRE_BYTES, MessageTooBig, join, split
+from plait.backends.zmq._frames import WIRE_BYTES, Frames, MessageTooBig, frames_of, join, split
 from plait.backends.zmq._protocol import ProtocolError
 
 __all__ = ["Router"]
@@ -33,11 +31,7 @@ _LOGGED_PEERS = 64
 # zmq's flags as plain ints: pyzmq's send_multipart ors its enums anew for every frame,
 # about 1 us each, and a batch has a frame per task.
 _NOBLOCK = int(zmq.NOBLOCK)
-_MORE = int(zmq.SNDMORE) | _NOBLOCK
 _POLLIN = int(zmq.POLLIN)
-# A frame this small is copied into zmq's own message (pyzmq's default threshold): faster
-# than handing zmq a view of it to release later, which is for big frames.
-_COPY_BELOW = zmq.COPY_THRESHOLD
 
 Handler = Callable[[bytes, list[bytes]], None]  # a peer's identity, and its message's frames
 
@@ -60,8 +54,7 @@ class Router:
         self._dropped_from: set[bytes] = set()  # the peers whose drops have been logged
         self._context: zmq.Context[zmq.Socket[bytes]] | None = None
         self._socket: zmq.Socket[bytes] | None = None
-        self._send_frame: Callable[..., Any] | None = None  # the socket's, see _attach
-        self._recv_frame: Callable[..., Any] | None = None
+        self._frames: Frames | None = None  # the socket's, through its Cython calls
         self._authenticator: object | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -69,8 +62,8 @@ class Router:
         """Bind on ``host`` (``port`` 0: a free one), breaking a link silent for ``threshold``
         seconds; returns the port."""
         self._loop, self._context = loop, zmq.Context()
-        sock = self._context.socket(zmq.ROUTER)
-        self._attach(sock)
+        sock = self._socket = self._context.socket(zmq.ROUTER)
+        self._frames = frames_of(sock)
         sock.linger = 0
         sock.router_mandatory = True  # a send to a vanished pool raises, never vanishes silently
         # zmq holds a frame whole before the handshake can fail: a stranger gets this much, no more.
@@ -93,15 +86,6 @@ class Router:
         loop.add_reader(cast(int, sock.getsockopt(zmq.FD)), self._on_readable)
         return port
 
-    def _attach(self, sock: zmq.Socket[bytes]) -> None:
-        """Use ``sock``, through the Cython socket's own ``send`` and ``recv``: pyzmq's Python
-        ``Socket.send`` over them costs ~0.45 µs a frame, and its ``recv_multipart`` reads the
-        RCVMORE option after every frame (a call and an enum lookup each), where a frame
-        received as a ``zmq.Frame`` says ``more`` itself."""
-        self._socket = sock
-        self._send_frame = types.MethodType(CythonSocket.send, sock)
-        self._recv_frame = types.MethodType(CythonSocket.recv, sock)
-
     def close(self) -> None:
         if self._socket is not None and self._loop is not None:
             self._loop.remove_reader(cast(int, self._socket.getsockopt(zmq.FD)))
@@ -113,13 +97,9 @@ class Router:
 
     def send(self, identity: bytes, frames: list[bytes]) -> bool:
         """Queue a message to ``identity``; whether it could be (not: the peer is gone)."""
-        send, parts = self._send_frame, split(frames)
-        assert send is not None, "send before bind"
+        assert self._frames is not None, "send before bind"
         try:  # a send fails on its first frame, or not at all: zmq queues a message whole
-            send(identity, _MORE)
-            for part in parts[:-1]:
-                send(part, _MORE, len(part) < _COPY_BELOW)
-            send(parts[-1], _NOBLOCK, len(parts[-1]) < _COPY_BELOW)
+            self._frames.send([identity, *split(frames)], _NOBLOCK)
         except zmq.ZMQError as error:  # gone (EHOSTUNREACH) or not reading for far too long (EAGAIN)
             log.warning("%s: could not send to pool (peer %s): %s", self.label, identity.hex(), error)
             return False
@@ -165,8 +145,8 @@ class Router:
 
     def _receive(self, limit: int) -> int:
         """Handle up to ``limit`` waiting messages; how many there were."""
-        sock = self._socket
-        if sock is None or sock.closed:
+        sock, frames_of_socket = self._socket, self._frames
+        if sock is None or sock.closed or frames_of_socket is None:
             return 0
         for count in range(limit):
             # After a first message, ask whether another waits (~1.5 µs) rather than find out
@@ -174,7 +154,7 @@ class Router:
             if count == 1 and not cast(int, sock.getsockopt(zmq.EVENTS)) & _POLLIN:
                 return 1
             try:
-                identity, *frames = self._message()
+                identity, *frames = frames_of_socket.receive()
             except zmq.Again:
                 return count
             try:
@@ -191,14 +171,3 @@ class Router:
                 log.debug("%s: handling a message raised", self.label, exc_info=True)
                 self.drop(identity, f"handling it raised {type(error).__name__}: {error!s:.200}")
         return limit
-
-    def _message(self) -> list[bytes]:
-        """The next waiting message's frames (zmq.Again if none waits): a receive each."""
-        recv = self._recv_frame
-        assert recv is not None
-        frame = recv(_NOBLOCK, False)
-        frames = [frame.bytes]
-        while frame.more:
-            frame = recv(_NOBLOCK, False)
-            frames.append(frame.bytes)
-        return frames

@@ -21,6 +21,7 @@ import zmq
 import plait as pl
 from plait.backends._errors import WorkerLost
 from plait.backends._wire import dumps_error, loads_call
+from plait.backends.zmq._frames import Frames
 from plait.backends.zmq._protocol import ResultRow, Results, Tasks, decode, encode
 from tests.loop_turns import Turns
 
@@ -120,8 +121,8 @@ def faked() -> Iterator[tuple[pl.Runtime, FakePoolSocket, Turns]]:
         def install() -> tuple[FakePoolSocket, Turns, Any]:
             turns = Turns(loop)
             fake = FakePoolSocket(loop, router._on_readable, turns, rt._interpreter.ended)
-            real = router._socket
-            router._socket, router._send_frame, router._recv_frame = fake, fake.send, fake.recv  # type: ignore[assignment]
+            real = router._socket, router._frames
+            router._socket, router._frames = fake, Frames(fake.send, fake.recv)  # type: ignore[assignment]
             executor._table.add(b"pool", "fake", "localhost", 2, loop.time())
             return fake, turns, real
 
@@ -129,7 +130,11 @@ def faked() -> Iterator[tuple[pl.Runtime, FakePoolSocket, Turns]]:
         try:
             yield rt, fake, turns
         finally:
-            _on_loop(loop, lambda: router._attach(real))
+
+            def restore() -> None:
+                router._socket, router._frames = real
+
+            _on_loop(loop, restore)
 
 
 @pl.app(pure=False)

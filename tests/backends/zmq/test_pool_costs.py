@@ -63,7 +63,7 @@ def test_the_link_reads_the_waiting_messages_without_a_receive_that_finds_none()
         assert isinstance(decode(frames)[0], Register)
         for ids in ([1], [2], [3]):
             router.send_multipart([identity, *encode(Cancel(ids))])
-        counting = link._recv_frame = _CountingReceives(link._recv_frame)
+        counting = link._frames.recv = _CountingReceives(link._frames.recv)
         got: list[Message] = []
         while len(got) < 3 and link.dealer.poll(5000):  # they may come in more than one read
             got += [message for message, _ in link.messages()]
