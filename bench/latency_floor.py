@@ -35,6 +35,8 @@ from pathlib import Path
 
 import zmq
 
+from plait.backends._worker import die_with
+
 HERE = Path(__file__).resolve().parent
 _PAYLOAD = b"x" * 60  # about a no-op's pickled call
 
@@ -49,6 +51,7 @@ def worker(sock: socket.socket) -> None:
 def _dealer(url: str) -> zmq.Socket[bytes]:
     """A DEALER connected to the driver at ``url``, which it has told it is ready; keys,
     when given, come on stdin."""
+    die_with(os.getppid())  # never outlive the bench; its worker sees the socket pair close
     keys = sys.stdin.buffer.read().split()
     dealer = zmq.Context().socket(zmq.DEALER)
     if keys:
