@@ -88,6 +88,9 @@ class Provider(Protocol):
     drains a block's pools before its job is ended.
 
     Executors pass ``command`` as an argument list; plait's own providers take one line too.
+    A provider whose jobs run on the driver's host and see its files may say so with a
+    ``shares_host`` attribute that is true (LocalProvider's, without a container): a
+    ZMQExecutor's pools then connect over a unix socket rather than TCP.
     """
 
     label: str

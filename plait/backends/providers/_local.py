@@ -24,6 +24,8 @@ class LocalProvider:
     its own, then cleans up. ``workers`` is how many worker processes each block runs;
     by default one per core.
     ``container`` runs each block in an image, the working directory bound in.
+    Without one, a block ``shares_host`` with the driver: its pool may connect over a
+    unix socket, which a container would not see.
     """
 
     label = "local"
@@ -49,6 +51,10 @@ class LocalProvider:
         self.init_blocks, self.min_blocks, self.max_blocks = init_blocks, min_blocks, max_blocks
         self.container = container.installed() if container is not None else None
         self._jobs: dict[str, subprocess.Popen[bytes]] = {}
+
+    @property
+    def shares_host(self) -> bool:
+        return self.container is None
 
     def submit(self, command: Command, job_name: str, env: Mapping[str, str] | None = None) -> str:
         argv = in_container(self.container, argv_of("LocalProvider", command), env)

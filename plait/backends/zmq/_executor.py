@@ -85,6 +85,9 @@ class ZMQExecutor(PoolLifecycle):
     a pool talks only to this executor. ``encrypted=False`` turns that off: then any
     process that can reach the port can take tasks and answer with pickles the driver
     loads, so it is unsafe on any host with other users (a shared login node is one).
+    Pools of a provider whose jobs run on this host (``shares_host``: LocalProvider
+    without a container) connect over a unix socket in a directory only this user can
+    enter, with the same handshake: a round trip skips TCP's loopback path.
 
     Blocks scale with the work: when tasks wait, more blocks are submitted, up to
     ``provider.max_blocks``; a pool idle for ``idle_timeout`` seconds is drained and its
@@ -167,6 +170,7 @@ class ZMQExecutor(PoolLifecycle):
         margin = min(60.0, walltime / 10) if walltime and walltime_margin is None else walltime_margin or 0.0
         self._drain_after = walltime - margin if walltime else None
         self.url = ""
+        self.pools_url = ""  # what its own pools connect to: url, or a unix socket's for pools on this host
         self.keys: Keys | None = None
         self.key_file = _chosen_key_file(label, key_file, encrypted)  # the pools' half of the keys, once written
         self._key_directory: Path | None = None  # made for the key file, so removed with it
@@ -220,13 +224,23 @@ class ZMQExecutor(PoolLifecycle):
             job_dir: Path | None = getattr(self.provider, "job_dir", None)
             self.key_file, self._key_directory = write_key_file(self.keys, self.key_file, job_dir)
         self.url = f"tcp://{host}:{self.port}"
+        if getattr(self.provider, "shares_host", False):
+            self.pools_url = self._router.bind_local() or self.url
+        else:
+            self.pools_url = self.url
         self._ticker = self._loop.call_later(self.heartbeat_period, self._tick)
         workers = self.provider.workers_per_block
         packed = await asyncio.to_thread(self.environment.pack) if self.environment is not None else None
-        command = functools.partial(pool_in, packed, self.url, workers, self.key_file, task_usage=self.task_usage)
+        command = functools.partial(pool_in, packed, self.pools_url, workers, self.key_file, task_usage=self.task_usage)
         self.blocks = Blocks(self.provider, self.label, command)
         await asyncio.to_thread(self.blocks.scale_out, self.provider.init_blocks)
-        log.info("%s: listening on %s (encrypted: %s)", self.label, self.url, self.encrypted)
+        log.info(
+            "%s: listening on %s; its pools connect to %s (encrypted: %s)",
+            self.label,
+            self.url,
+            self.pools_url,
+            self.encrypted,
+        )
 
     async def shutdown(self) -> None:
         self._closing = True

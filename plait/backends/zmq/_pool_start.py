@@ -121,15 +121,17 @@ def check_url(url: str) -> str:
 
     >>> check_url("tcp://10.0.0.5:54321")
     'tcp://10.0.0.5:54321'
+    >>> check_url("ipc:///tmp/plait-zmq-x/executor")
+    'ipc:///tmp/plait-zmq-x/executor'
     >>> check_url("10.0.0.5:54321")
     Traceback (most recent call last):
     ...
-    ValueError: '10.0.0.5:54321' is not an executor address: expected tcp://HOST:PORT
+    ValueError: '10.0.0.5:54321' is not an executor address: expected tcp://HOST:PORT or ipc:///PATH
     """
     scheme, _, rest = url.partition("://")
     host, _, port = rest.rpartition(":")
-    if scheme != "tcp" or not host or not port.isdigit():
-        raise ValueError(f"{url!r} is not an executor address: expected tcp://HOST:PORT")
+    if (scheme, rest[:1]) != ("ipc", "/") and (scheme != "tcp" or not host or not port.isdigit()):
+        raise ValueError(f"{url!r} is not an executor address: expected tcp://HOST:PORT or ipc:///PATH")
     return url
 
 

@@ -10,7 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import shutil
+import tempfile
 from collections.abc import Callable
+from pathlib import Path
 from typing import cast
 
 import zmq
@@ -28,6 +32,8 @@ _READ_BURST = 256
 # Drops are logged once per peer, for this many peers: a flood from many identities
 # costs neither a flood of log lines nor a set that grows with it.
 _LOGGED_PEERS = 64
+# The longest path a unix socket's address holds on Linux (``sun_path``, less its NUL).
+_UNIX_PATH_BYTES = 107
 # zmq's flags as plain ints: pyzmq's send_multipart ors its enums anew for every frame,
 # about 1 us each, and a batch has a frame per task.
 _NOBLOCK = int(zmq.NOBLOCK)
@@ -57,6 +63,7 @@ class Router:
         self._frames: Frames | None = None  # the socket's, through its Cython calls
         self._authenticator: object | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self.local_directory: Path | None = None  # the unix socket's, made by bind_local
 
     def bind(self, loop: asyncio.AbstractEventLoop, host: str, port: int, threshold: float, keys: Keys | None) -> int:
         """Bind on ``host`` (``port`` 0: a free one), breaking a link silent for ``threshold``
@@ -86,10 +93,30 @@ class Router:
         loop.add_reader(cast(int, sock.getsockopt(zmq.FD)), self._on_readable)
         return port
 
+    def bind_local(self) -> str | None:
+        """Also bind a unix socket, for pools on this host, in a new directory only this
+        user can enter; its address, or None where its path would be too long for one.
+
+        Another user cannot connect to it at all, and a peer that can is held to the same
+        CurveZMQ handshake as on TCP (the socket's options cover every address it binds).
+        A round trip through it skips the kernel's TCP path on both sides.
+        """
+        assert self._socket is not None, "bind_local before bind"
+        directory = Path(tempfile.mkdtemp(prefix="plait-zmq-"))  # mode 0700
+        path = directory / "executor"
+        if len(os.fsencode(path)) > _UNIX_PATH_BYTES:
+            directory.rmdir()
+            return None
+        self._socket.bind(f"ipc://{path}")
+        self.local_directory = directory
+        return f"ipc://{path}"
+
     def close(self) -> None:
         if self._socket is not None and self._loop is not None:
             self._loop.remove_reader(cast(int, self._socket.getsockopt(zmq.FD)))
             self._socket.close(linger=0)
+        if self.local_directory is not None:
+            shutil.rmtree(self.local_directory, ignore_errors=True)
         if self._authenticator is not None:
             self._authenticator.stop()  # type: ignore[attr-defined]
         if self._context is not None:

@@ -67,8 +67,9 @@ def test_every_address_is_encrypted_unless_explicitly_opted_out() -> None:
         pl.ZMQExecutor(encrypted=None)  # type: ignore[arg-type]  # what "unless loopback" was spelled
 
 
+@pytest.mark.parametrize("address", ["url", "pools_url"])  # TCP, and this host's pools' unix socket
 def test_a_stranger_on_loopback_gets_no_answer_and_cannot_have_a_pickle_loaded(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    address: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
     marker = tmp_path / "loaded"
@@ -85,7 +86,7 @@ def test_a_stranger_on_loopback_gets_no_answer_and_cannot_have_a_pickle_loaded(
         result = encode(Results([ResultRow(0, True, 0.0, 1.0, None, None, len(touch), "w")]), [touch])
         for stranger in (plain, wrong):
             stranger.linger = 0
-            stranger.connect(executor.url)
+            stranger.connect(getattr(executor, address))
             stranger.send_multipart(REGISTER)
             stranger.send_multipart(result)
         assert rt.run(inc(100)) == 101  # the real pool still works meanwhile
@@ -140,6 +141,8 @@ def test_another_user_can_neither_read_the_keys_nor_register() -> None:
     with pl.Runtime([executor]) as rt:
         assert executor.key_file is not None
         assert as_nobody(executor.key_file, executor.url) == "silence"
+        assert executor.pools_url.startswith("ipc://")
+        assert as_nobody(executor.key_file, executor.pools_url) == "silence"
         assert rt.run(inc(1)) == 2
         assert executor.pools == ["zmq-0"]
 
