@@ -2,12 +2,13 @@
 with none of plait's code on them, side by side with plait's B and C in one sitting.
 
 A plait round trip (B: a sequential ``rt.run(noop(i))``) goes from the caller's thread to
-the runtime's asyncio loop thread, out of a CurveZMQ ROUTER over TCP to a pool's DEALER
-(each side's ZeroMQ I/O thread on the way), from the pool over a socket pair to a forked
-worker, and back the same way. The floor makes the same hops and does nothing at each: the
-caller hands a ``concurrent.futures.Future`` to the loop with ``call_soon_threadsafe``, the
-loop sends 60 bytes, the pool relays them to its worker and back, the loop sets the future.
-C's floor is a chain: the loop sends the next link as it reads the last one's answer.
+the runtime's asyncio loop thread, out of a CurveZMQ ROUTER over a unix socket (as a pool on
+the driver's host connects) to a pool's DEALER (each side's ZeroMQ I/O thread on the way),
+from the pool over a socket pair to a forked worker, and back the same way. The floor makes
+the same hops and does nothing at each: the caller hands a ``concurrent.futures.Future`` to
+the loop with ``call_soon_threadsafe``, the loop sends 60 bytes, the pool relays them to its
+worker and back, the loop sets the future. C's floor is a chain: the loop sends the next
+link as it reads the last one's answer.
 
 What plait adds to a round trip is its B less the floor; what no code of plait's can take
 off is the floor. A third floor has each worker hold its own CurveZMQ link (no pool between):
@@ -25,10 +26,12 @@ import asyncio
 import concurrent.futures
 import json
 import os
+import shutil
 import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -107,9 +110,11 @@ class Driver:
             self.router.curve_server = True
             self.router.curve_publickey, self.router.curve_secretkey = server_public, server_secret
             keys = b" ".join([server_public, client_public, client_secret])
-        port = self.router.bind_to_random_port("tcp://127.0.0.1")
+        self.directory = tempfile.mkdtemp(prefix="floor-")
+        url = f"ipc://{self.directory}/driver"
+        self.router.bind(url)
         self.pool = subprocess.Popen(
-            [sys.executable, "-P", __file__, "--direct" if direct else "--pool", f"tcp://127.0.0.1:{port}"],
+            [sys.executable, "-P", __file__, "--direct" if direct else "--pool", url],
             stdin=subprocess.PIPE,
         )
         assert self.pool.stdin is not None
@@ -149,6 +154,7 @@ class Driver:
         self.pool.wait(10)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join()
+        shutil.rmtree(self.directory)
 
 
 def floor(trips: int, chain: int, curve: bool, direct: bool) -> dict[str, float]:
