@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -32,8 +31,6 @@ _READ_BURST = 256
 # Drops are logged once per peer, for this many peers: a flood from many identities
 # costs neither a flood of log lines nor a set that grows with it.
 _LOGGED_PEERS = 64
-# The longest path a unix socket's address holds on Linux (``sun_path``, less its NUL).
-_UNIX_PATH_BYTES = 107
 # zmq's flags as plain ints: pyzmq's send_multipart ors its enums anew for every frame,
 # about 1 us each, and a batch has a frame per task.
 _NOBLOCK = int(zmq.NOBLOCK)
@@ -103,13 +100,15 @@ class Router:
         """
         assert self._socket is not None, "bind_local before bind"
         directory = Path(tempfile.mkdtemp(prefix="plait-zmq-"))  # mode 0700
-        path = directory / "executor"
-        if len(os.fsencode(path)) > _UNIX_PATH_BYTES:
+        address = f"ipc://{directory / 'executor'}"
+        try:
+            self._socket.bind(address)
+        except zmq.ZMQError as error:  # a path too long for a unix socket's address
+            log.debug("%s: pools on this host connect over TCP: %s: %s", self.label, address, error)
             directory.rmdir()
             return None
-        self._socket.bind(f"ipc://{path}")
         self.local_directory = directory
-        return f"ipc://{path}"
+        return address
 
     def close(self) -> None:
         if self._socket is not None and self._loop is not None:
