@@ -15,7 +15,7 @@ from typing import Any, ClassVar, Generic, ParamSpec, TypeVar, overload
 import attrs
 
 from plait._collector import collecting_less
-from plait._tracebacks import user_frames
+from plait._tracebacks import user_facing, user_frames
 from plait.dsl._args import find_refs, snapshot
 from plait.dsl._by_name import takes_files
 from plait.dsl._combinators import as_expr, gather
@@ -386,6 +386,7 @@ def traverse(fn: Callable[[T], Expr[U]], items: Iterable[T]) -> Expr[list[U]]: .
 def traverse(fn: Callable[[T], Expr[U]], items: Expr[Iterable[T]]) -> Expr[list[U]]: ...
 
 
+@user_facing
 def traverse(fn: Callable[[Any], Expr[Any]], items: Any) -> Expr[list[Any]]:
     """``gather(fn(x) for x in items)``: ``fn`` is an app, or a function returning an Expr.
 
@@ -393,6 +394,11 @@ def traverse(fn: Callable[[Any], Expr[Any]], items: Any) -> Expr[list[Any]]:
     """
     if not callable(fn):
         raise TypeError(f"traverse needs an app or a function returning an Expr, not {fn!r}")
+    if not isinstance(items, Expr | Iterable):
+        name = fn.name if isinstance(fn, App) else getattr(fn, "__qualname__", fn)
+        raise TypeError(
+            f"traverse({name}, items): items is a list (or any iterable) or an Expr of one, not {items!r:.60}"
+        )
     if isinstance(items, Expr):
         return items.bind(functools.partial(_traverse_now, fn))
     return _traverse_now(fn, items)

@@ -17,6 +17,7 @@ from typing import Any, ClassVar, ParamSpec, overload
 
 import attrs
 
+from plait._tracebacks import user_facing
 from plait.dsl._app import App
 from plait.dsl._expr import Expr
 from plait.dsl._file import (
@@ -150,6 +151,7 @@ class ShellApp(App[P, ShellResult]):
 
     decorator: ClassVar[str] = "pl.shell"
 
+    @user_facing
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Expr[ShellResult]:
         command = self.fn
         assert isinstance(command, ShellCommand)
@@ -158,7 +160,7 @@ class ShellApp(App[P, ShellResult]):
             _check_files(root, self.name, self.signature, args, kwargs)
             for param in command.settings.outputs.params:
                 _check_output_argument(root, self, param, args, kwargs)
-        return super().__call__(*args, **kwargs)
+        return App.__call__(self, *args, **kwargs)  # not super(): attrs left user_facing's wrapper unslotted
 
     def __repr__(self) -> str:
         return f"<plait shell app {self.name}>"
@@ -301,6 +303,7 @@ def shell(
 
 
 @typed_signature
+@user_facing
 def shell(fn: Callable[..., Any] | None = None, /, **options: Any) -> Any:
     """Make ``fn`` a shell app: it returns a command line, which runs on a worker.
 
@@ -312,7 +315,7 @@ def shell(fn: Callable[..., Any] | None = None, /, **options: Any) -> Any:
     and ``root`` (every path the app names must lie under it).
     """
     if fn is None:
-        return functools.partial(_make_shell, options=options)
+        return user_facing(functools.partial(_make_shell, options=options))
     return _make_shell(fn, options)
 
 
