@@ -119,8 +119,12 @@ class ProcessExecutor:
     async def _process(self) -> tuple[int, asyncio.StreamReader, asyncio.StreamWriter]:
         """A new worker process: its pid and our end of its socket pair."""
         ours, theirs = socket.socketpair()
-        with theirs:
-            pid = await self._fork(theirs)
+        try:
+            with theirs:
+                pid = await self._fork(theirs)
+        except BaseException:
+            ours.close()  # no worker holds the other end: nothing will
+            raise
         reader, writer = await asyncio.open_unix_connection(sock=ours)
         return pid, reader, writer
 
