@@ -10,7 +10,7 @@ import sys
 import types
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Any, ClassVar, Generic, ParamSpec, TypeVar, overload
+from typing import Any, ClassVar, Generic, ParamSpec, SupportsIndex, TypeVar, overload
 
 import attrs
 
@@ -23,6 +23,7 @@ from plait.dsl._expr import Call, Expr, new_call, ref_key
 from plait.dsl._file import declare_outputs_hint, output_token
 from plait.dsl._identity import SELF, identity_of, unique
 from plait.dsl._options import AppOptions
+from plait.dsl._pickling import reduce_app
 from plait.dsl._reach import NO_REACH, ImpureAppWarning, MemoKeyWarning, Reach, reach_of, user_function
 from plait.dsl._token import REF_TAG, SCALAR_TOKENS, Untokenizable, digest, registered_token, token_of
 
@@ -310,6 +311,16 @@ class App(Generic[P, T]):
             if "out" in name.lower():  # named as an output (Parsl's outputs=): say how plait declares one
                 message += f"; if {self.name} writes it, {declare_outputs_hint(self.decorator, self.name, name, value)}"
             raise FileNotFoundError(message) from None
+
+    def __reduce_ex__(self, protocol: SupportsIndex) -> str | tuple[Any, ...]:
+        """By reference to where its module holds it, as pickle does functions (see _pickling)."""
+        return reduce_app(self, int(protocol), sys._getframe(1))
+
+    def __copy__(self) -> App[P, T]:
+        return self  # a value: copying it would make a second identity of one app
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> App[P, T]:
+        return self
 
     def __repr__(self) -> str:
         return f"<plait app {self.name}>"

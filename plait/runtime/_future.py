@@ -7,7 +7,7 @@ import concurrent.futures
 import threading
 from collections.abc import Generator
 from concurrent.futures._base import CANCELLED, CANCELLED_AND_NOTIFIED, FINISHED, PENDING  # the base class's states
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, SupportsIndex, TypeVar
 
 from returns.result import Result
 
@@ -136,6 +136,12 @@ class PlaitFuture(concurrent.futures.Future[T]):
     def __await__(self) -> Generator[Any, None, T]:
         """``await future`` in async code or a notebook cell, on any event loop."""
         return asyncio.wrap_future(self).__await__()
+
+    def __reduce_ex__(self, protocol: SupportsIndex) -> NoReturn:
+        raise TypeError(
+            f"the future of {self.expr.label()} cannot be pickled: it is work running in this process's "
+            "Runtime. Pickle its Expr (future.expr), which a Runtime elsewhere can run, or its result"
+        )
 
     def __repr__(self) -> str:
         return future_repr(self, self.expr.label(), self._root)
