@@ -6,8 +6,7 @@ import asyncio
 import concurrent.futures
 import threading
 from collections.abc import Generator
-from concurrent.futures._base import CANCELLED, CANCELLED_AND_NOTIFIED, FINISHED, PENDING  # the base class's states
-from typing import TYPE_CHECKING, Any, NoReturn, SupportsIndex, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, SupportsIndex, TypeVar, cast
 
 from returns.result import Result
 
@@ -24,10 +23,8 @@ __all__ = ["PlaitFuture"]
 
 T = TypeVar("T")
 
-_ENDED = frozenset({CANCELLED, CANCELLED_AND_NOTIFIED, FINISHED})
-
-# Taken to make a future's Condition, and to resolve a future that has none: so a future
-# is either resolved before its Condition exists, or resolved under it (see PlaitFuture).
+# Taken to make a future's base, and to resolve a future that has none: so a future is
+# either resolved before its base is made (and the base made resolved), or resolved by it.
 _MAKING = threading.Lock()
 
 
@@ -38,20 +35,21 @@ class PlaitFuture(concurrent.futures.Future[T]):
     running, and fails what depends on it with ``CancelledError``.
     """
 
-    # Why no ``super().__init__()``: its ``threading.Condition`` is most of a future's cost
-    # (1.5 of 2.1 µs; its use another µs in each of ``set_result`` and ``result``), and the
-    # seed's eager idiom makes one future per task, which mostly ends before anyone waits
-    # on it. So the Condition is made when first asked for (a wait, a callback, a cancel,
-    # ``concurrent.futures.wait``: the base class's methods all read ``_condition``), and a
-    # future that ends before that is resolved without one. ``_MAKING`` orders the two.
-    # The fields are the base class's (tests/runtime/test_future.py checks them).
+    # Why not ``super().__init__()`` here: its ``threading.Condition`` is most of a future's
+    # cost (1.5 of 2.1 µs; its use another µs in each of ``set_result`` and ``result``), and
+    # the seed's eager idiom makes one future per task, which mostly ends before anyone waits
+    # on it. Such a future ends and is read through fields of its own. The base class's
+    # fields, whatever they are in this Python, are made by its own ``__init__`` when first
+    # asked for: by a base method (a wait, a callback, a cancel) or by ``concurrent.futures``'
+    # functions, which read them directly (``wait``, ``as_completed``); the outcome so far is
+    # then given to the base by its public methods. Nothing here reads or writes them.
     def __init__(self, expr: Expr[T], runtime: Runtime) -> None:
-        self._made: threading.Condition | None = None
-        self._state = PENDING
-        self._result: T | None = None
-        self._exception: BaseException | None = None
-        self._waiters: list[Any] = []
-        self._done_callbacks: list[Any] = []
+        self._based = False  # whether the base class's fields are made
+        # The outcome, set once the future has ended (before _ended), for done() and result()
+        # to read without a lock: an ended future stays ended.
+        self._ended = False
+        self._value: T | None = None
+        self._error: BaseException | None = None
         self.__plait_expr__ = expr
         self._runtime = runtime
         self._root: Root | None = None
@@ -59,33 +57,45 @@ class PlaitFuture(concurrent.futures.Future[T]):
         # at each admission without taking the future's lock (two per submission otherwise).
         self._cancelling = False
 
-    @property
-    def _condition(self) -> threading.Condition:  # type: ignore[override]  # the base's attribute, made when first read
-        made = self._made
-        if made is None:
-            with _MAKING:
-                made = self._made
-                if made is None:
-                    made = self._made = threading.Condition()
-        return made
+    def __getattr__(self, name: str) -> Any:
+        """A field of the base class, made when first asked for (only absent names come here)."""
+        if self.__dict__.get("_based", True) or not name.startswith("_") or name.startswith("__"):
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        with _MAKING:
+            if not self._based:
+                super().__init__()
+                if self._ended:  # resolved while nothing watched: the base ends the same way
+                    if self._error is None:
+                        super().set_result(cast(T, self._value))
+                    else:
+                        super().set_exception(self._error)
+                self._based = True
+        return object.__getattribute__(self, name)
 
     def _resolved_unwatched(self, result: Any, exception: BaseException | None) -> bool:
-        """Resolve this future if nothing waits on it or holds its lock (it has no Condition
-        yet); False if it has one, or has ended, for the base class's way (and its error)."""
+        """Resolve this future if nothing waits on it or holds its lock (its base is not
+        made); False if it is, or if it has ended, for the base class's way (and its error)."""
         with _MAKING:
-            if self._made is not None or self._state != PENDING:
+            if self._based or self._ended:
                 return False
-            self._result = result
-            self._exception = exception
-            self._state = FINISHED
+            self._value = result
+            self._error = exception
+            self._ended = True
         return True
+
+    def _end(self, value: Any, error: BaseException | None) -> None:
+        """Say, in our own fields, how the base has ended."""
+        self._value = value
+        self._error = error
+        self._ended = True
 
     def set_result(self, result: T) -> None:
         if not self._resolved_unwatched(result, None):
             super().set_result(result)
+            self._end(result, None)
 
     def done(self) -> bool:
-        return self._state in _ENDED  # one read: an ended future stays ended
+        return self._ended or (self._based and super().done())
 
     @property
     def expr(self) -> Expr[T]:
@@ -107,9 +117,9 @@ class PlaitFuture(concurrent.futures.Future[T]):
 
     @user_facing
     def result(self, timeout: float | None = None) -> T:
-        # Ended well (the state is set last): the value, without the Condition.
-        if self._state == FINISHED and self._exception is None:
-            return self._result  # type: ignore[return-value]  # a T, set with the state
+        # Ended well (_ended is set last): the value, without the Condition.
+        if self._ended and self._error is None:
+            return self._value  # type: ignore[return-value]  # a T, set before _ended
         return super().result(timeout)
 
     def set_exception(self, exception: BaseException | None) -> None:
@@ -123,10 +133,12 @@ class PlaitFuture(concurrent.futures.Future[T]):
             )
         if not self._resolved_unwatched(None, exception):
             super().set_exception(exception)
+            self._end(None, exception)
 
     def cancel(self) -> bool:
         if not super().cancel():
             return False
+        self._end(None, concurrent.futures.CancelledError())
         self._cancelling = True
         root = self._root
         if root is not None:
