@@ -6,7 +6,7 @@ import asyncio
 import concurrent.futures
 import threading
 from collections.abc import Generator
-from typing import TYPE_CHECKING, Any, NoReturn, SupportsIndex, TypeVar, cast
+from typing import TYPE_CHECKING, Any, NoReturn, SupportsIndex, TypeVar
 
 from returns.result import Result
 
@@ -22,6 +22,8 @@ if TYPE_CHECKING:
 __all__ = ["PlaitFuture"]
 
 T = TypeVar("T")
+
+_Future = concurrent.futures.Future
 
 # Taken to make a future's base, and to resolve a future that has none: so a future is
 # either resolved before its base is made (and the base made resolved), or resolved by it.
@@ -39,17 +41,18 @@ class PlaitFuture(concurrent.futures.Future[T]):
     # cost (1.5 of 2.1 µs; its use another µs in each of ``set_result`` and ``result``), and
     # the seed's eager idiom makes one future per task, which mostly ends before anyone waits
     # on it. Such a future ends and is read through fields of its own. The base class's
-    # fields, whatever they are in this Python, are made by its own ``__init__`` when first
-    # asked for: by a base method (a wait, a callback, a cancel) or by ``concurrent.futures``'
-    # functions, which read them directly (``wait``, ``as_completed``); the outcome so far is
-    # then given to the base by its public methods. Nothing here reads or writes them.
+    # fields, whatever they are in this Python, are made by its own ``__init__`` when one is
+    # first read (_BaseField): by a base method (a wait, a callback, a cancel) or by
+    # ``concurrent.futures``' functions, which read them directly (``wait``, ``as_completed``);
+    # the outcome so far is then given to the base by its public methods. Nothing here reads
+    # or writes them, and our own are named so that no Python's are likely to be the same.
     def __init__(self, expr: Expr[T], runtime: Runtime) -> None:
-        self._based = False  # whether the base class's fields are made
-        # The outcome, set once the future has ended (before _ended), for done() and result()
-        # to read without a lock: an ended future stays ended.
-        self._ended = False
-        self._value: T | None = None
-        self._error: BaseException | None = None
+        self._plait_based = False  # whether the base class's fields are made
+        # The outcome, set once the future has ended (before _plait_ended), for done() and
+        # result() to read without a lock: an ended future stays ended.
+        self._plait_ended = False
+        self._plait_value: T | None = None
+        self._plait_error: BaseException | None = None
         self.__plait_expr__ = expr
         self._runtime = runtime
         self._root: Root | None = None
@@ -57,45 +60,25 @@ class PlaitFuture(concurrent.futures.Future[T]):
         # at each admission without taking the future's lock (two per submission otherwise).
         self._cancelling = False
 
-    def __getattr__(self, name: str) -> Any:
-        """A field of the base class, made when first asked for (only absent names come here)."""
-        if self.__dict__.get("_based", True) or not name.startswith("_") or name.startswith("__"):
-            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
-        with _MAKING:
-            if not self._based:
-                super().__init__()
-                if self._ended:  # resolved while nothing watched: the base ends the same way
-                    if self._error is None:
-                        super().set_result(cast(T, self._value))
-                    else:
-                        super().set_exception(self._error)
-                self._based = True
-        return object.__getattribute__(self, name)
-
     def _resolved_unwatched(self, result: Any, exception: BaseException | None) -> bool:
         """Resolve this future if nothing waits on it or holds its lock (its base is not
         made); False if it is, or if it has ended, for the base class's way (and its error)."""
         with _MAKING:
-            if self._based or self._ended:
+            if self._plait_based or self._plait_ended:
                 return False
-            self._value = result
-            self._error = exception
-            self._ended = True
+            self._plait_value = result
+            self._plait_error = exception
+            self._plait_ended = True
         return True
-
-    def _end(self, value: Any, error: BaseException | None) -> None:
-        """Say, in our own fields, how the base has ended."""
-        self._value = value
-        self._error = error
-        self._ended = True
 
     def set_result(self, result: T) -> None:
         if not self._resolved_unwatched(result, None):
             super().set_result(result)
-            self._end(result, None)
+            self._plait_value = result  # how the base has ended, read as done() and result() read it
+            self._plait_ended = True
 
     def done(self) -> bool:
-        return self._ended or (self._based and super().done())
+        return self._plait_ended or (self._plait_based and super().done())
 
     @property
     def expr(self) -> Expr[T]:
@@ -117,9 +100,9 @@ class PlaitFuture(concurrent.futures.Future[T]):
 
     @user_facing
     def result(self, timeout: float | None = None) -> T:
-        # Ended well (_ended is set last): the value, without the Condition.
-        if self._ended and self._error is None:
-            return self._value  # type: ignore[return-value]  # a T, set before _ended
+        # Ended well (_plait_ended is set last): the value, without the Condition.
+        if self._plait_ended and self._plait_error is None:
+            return self._plait_value  # type: ignore[return-value]  # a T, set before _plait_ended
         return super().result(timeout)
 
     def set_exception(self, exception: BaseException | None) -> None:
@@ -133,12 +116,14 @@ class PlaitFuture(concurrent.futures.Future[T]):
             )
         if not self._resolved_unwatched(None, exception):
             super().set_exception(exception)
-            self._end(None, exception)
+            self._plait_error = exception
+            self._plait_ended = True
 
     def cancel(self) -> bool:
         if not super().cancel():
             return False
-        self._end(None, concurrent.futures.CancelledError())
+        self._plait_error = concurrent.futures.CancelledError()
+        self._plait_ended = True
         self._cancelling = True
         root = self._root
         if root is not None:
@@ -157,3 +142,35 @@ class PlaitFuture(concurrent.futures.Future[T]):
 
     def __repr__(self) -> str:
         return future_repr(self, self.expr.label(), self._root)
+
+
+class _BaseField:
+    """A field of the base class read before the base has made it: makes it, and reads it.
+
+    Not a data descriptor: the base's ``__init__`` writes its fields to the instance, which
+    then hides this one, so a made field is read as any other.
+    """
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __get__(self, future: PlaitFuture[Any] | None, owner: type | None = None) -> Any:
+        if future is None:
+            return self
+        with _MAKING:
+            if not future._plait_based:
+                _Future.__init__(future)
+                if future._plait_ended:  # resolved while nothing watched: the base ends the same way
+                    if future._plait_error is None:
+                        _Future.set_result(future, future._plait_value)
+                    else:
+                        _Future.set_exception(future, future._plait_error)
+                future._plait_based = True
+        return future.__dict__[self.name]
+
+
+# The fields this Python's Future has, as its own __init__ makes them.
+for _name in vars(_Future()):
+    setattr(PlaitFuture, _name, _BaseField(_name))
