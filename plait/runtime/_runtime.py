@@ -61,6 +61,7 @@ class Runtime:
     the collector alone.
     """
 
+    @user_facing
     def __init__(
         self,
         executors: Sequence[Executor] | None = None,
@@ -78,6 +79,8 @@ class Runtime:
             raise ValueError(f"executor labels must be unique, got {labels}")
         policy = Retry.of(retries)
         assert policy is not None
+        if not isinstance(lost_retries, int) or isinstance(lost_retries, bool) or lost_retries < 0:
+            raise ValueError(f"Runtime(lost_retries={lost_retries!r}): need a whole number of retries, 0 or more")
         if isinstance(cache, (str, os.PathLike)):
             from plait.runtime._memo import SQLiteMemo
 
