@@ -31,6 +31,7 @@ from plait.dsl._file import (
 )
 from plait.dsl._options import app_options, typed_signature
 from plait.dsl._retry import Retry
+from plait.dsl._shell_template import refuse_unfilled_placeholders
 
 __all__ = ["ShellError", "ShellResult", "shell"]
 
@@ -325,6 +326,7 @@ def _make_shell(fn: Callable[..., Any], options: dict[str, Any]) -> ShellApp[Any
     if not callable(fn):
         raise TypeError(f"@shell decorates a function returning a command line, not {fn!r}")
     name = getattr(fn, "__qualname__", repr(fn))
+    refuse_unfilled_placeholders(fn, name)
     shell_only = {k: options.pop(k, None) for k in _SHELL_OPTIONS}
     options_ = app_options(options, f"shell app {name}", also=_SHELL_OPTIONS)
     settings = _settings(fn, name, outputs=options_.outputs, **shell_only)

@@ -28,6 +28,14 @@ def returns_an_int(x: int) -> int:
     return x
 
 
+def forgot_the_f(src: str, dst: str) -> str:
+    return "cp {src} {dst}"
+
+
+def listed_unfilled(src: str) -> list[str]:
+    return ["wc", "-l", "{src}"]
+
+
 SUM = add(1, 2)
 
 # Each case is the user's line (a lambda here), the error it raises and what its message says.
@@ -55,6 +63,8 @@ WRONG: list[tuple[Callable[[], Any], type[Exception], str]] = [
     (lambda: pl.app(retry=3), TypeError, r"@app: no option retry=; did you mean retries="),
     (lambda: pl.app(timeout=-1)(returns_an_int), ValueError, r"timeout must be a positive number"),
     (lambda: pl.shell(cwd=3)(returns_an_int), TypeError, r"shell app returns_an_int: cwd must be a path, not 3"),
+    (lambda: pl.shell(forgot_the_f), TypeError, r"shell app forgot_the_f: .* holds \{src\}, \{dst\} as text.*f-string"),
+    (lambda: pl.shell(listed_unfilled), TypeError, r"shell app listed_unfilled: .* holds \{src\} as text"),
     (lambda: pl.File(3), TypeError, r"File takes a path or URL"),
     (lambda: pl.Retry(attempts=0), ValueError, r"Retry\.attempts must be at least 1, not 0"),
     (lambda: pl.register_token(3, str), TypeError, r"register_token\(cls, fn\): cls is the class"),
@@ -88,3 +98,18 @@ def test_plait_traceback_full_keeps_plaits_frames(monkeypatch: pytest.MonkeyPatc
     with pytest.raises(TypeError) as caught:
         SUM.map(3)
     assert any("/plait/" in frame.filename for frame in traceback.extract_tb(caught.value.__traceback__))
+
+
+def test_a_shell_command_that_fills_its_placeholders_or_has_braces_of_its_own_is_made() -> None:
+    def awk(path: str) -> str:
+        """Prints the first column of {path}."""
+        return "awk '{print $1}' " + path
+
+    def formatted(src: str) -> str:
+        return "wc -l {src}".format(src=src)  # noqa: UP032 - str.format is the case under test
+
+    def fstring(src: str) -> list[str]:
+        return ["wc", "-l", f"{src}"]
+
+    for fn in (awk, formatted, fstring):
+        assert isinstance(pl.shell(fn), pl.App)
