@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 import plait as pl
+from tests.tracebacks import raises_at_its_line
 
 
 @pl.app
@@ -76,11 +77,7 @@ WRONG: list[tuple[Callable[[], Any], type[Exception], str]] = [
 def test_a_wrong_argument_while_building_names_it_at_the_users_line_alone(
     build: Callable[[], Any], error: type[Exception], message: str
 ) -> None:
-    with pytest.raises(error, match=message) as caught:
-        build()
-    frames = traceback.extract_tb(caught.value.__traceback__)
-    assert [frame.filename for frame in frames] == [__file__, __file__], frames  # the call above, and the case
-    assert frames[-1].lineno == build.__code__.co_firstlineno, frames
+    raises_at_its_line(build, error, message)
 
 
 def test_an_error_in_the_users_own_function_keeps_its_frames_and_drops_plaits() -> None:

@@ -16,6 +16,7 @@ import pytest
 
 import plait as pl
 from tests.runtime import failing_apps
+from tests.tracebacks import raises_at_its_line
 
 SOURCE_LINE = 'raise ValueError(f"failed on purpose: {doubled}")'
 
@@ -220,8 +221,4 @@ WRONG_OPTIONS: list[tuple[Callable[[], Any], type[Exception], str]] = [
 def test_a_wrong_option_to_an_executor_or_a_runtime_is_named_at_the_users_line_alone(
     make: Callable[[], Any], error: type[Exception], message: str
 ) -> None:
-    with pytest.raises(error, match=message) as caught:
-        make()
-    frames = traceback.extract_tb(caught.value.__traceback__)
-    assert [frame.filename for frame in frames] == [__file__, __file__], frames  # the call above, and the case
-    assert frames[-1].lineno == make.__code__.co_firstlineno, frames
+    raises_at_its_line(make, error, message)
