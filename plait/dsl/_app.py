@@ -63,6 +63,7 @@ class App(Generic[P, T]):
         setattr_ = object.__setattr__
         setattr_(self, "name", getattr(self.fn, "__qualname__", repr(self.fn)))
         setattr_(self, "signature", inspect.signature(self.fn))
+        _check_ignored(self.name, self.signature, self.options.ignore_for_cache)
         setattr_(self, "_plain", _plain_parameters(self.signature, self.options))
         plain = self._plain if not self.options.outputs else None
         setattr_(self, "_simple_names", tuple(_name_tokens[name] for name in plain) if plain else None)
@@ -367,6 +368,16 @@ def _takes_callables(parameter: inspect.Parameter) -> bool:
     """
     text = parameter.annotation if isinstance(parameter.annotation, str) else repr(parameter.annotation)
     return re.search(r"\b(Callable|App)\b", text) is not None
+
+
+def _check_ignored(name: str, signature: inspect.Signature, ignored: tuple[str, ...]) -> None:
+    """A name in ``ignore_for_cache`` that is no parameter (a typo) would leave the one meant in the key."""
+    for parameter in ignored:
+        if parameter not in signature.parameters:
+            raise ValueError(
+                f"app {name}: ignore_for_cache names parameter {parameter!r}, which it does not have "
+                f"(it has {', '.join(signature.parameters) or 'none'})"
+            )
 
 
 def _plain_parameters(sig: inspect.Signature, options: AppOptions) -> tuple[str, ...] | None:

@@ -212,7 +212,15 @@ WRONG_OPTIONS: list[tuple[Callable[[], Any], type[Exception], str]] = [
     (lambda: pl.Runtime([pl.ThreadExecutor(1)], lost_retries=-1), ValueError, r"Runtime\(lost_retries=-1\)"),
     (lambda: pl.Runtime([pl.ThreadExecutor]), TypeError, r"is the class ThreadExecutor: make one"),
     (lambda: pl.Runtime([pl.ThreadExecutor(1)], cache=3), TypeError, r"Runtime\(cache=\.\.\.\) takes a file path"),
+    (lambda: shut_down().submit(pl.pure(1)), RuntimeError, r"this Runtime has been shut down"),
+    (lambda: shut_down().submit(plus_one), TypeError, r"submit takes an Expr"),
 ]
+
+
+def shut_down() -> pl.Runtime:
+    runtime = pl.Runtime([pl.ThreadExecutor(1)])
+    runtime.shutdown()
+    return runtime
 
 
 @pytest.mark.parametrize(
