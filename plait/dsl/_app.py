@@ -62,7 +62,7 @@ class App(Generic[P, T]):
     def __attrs_post_init__(self) -> None:
         setattr_ = object.__setattr__
         setattr_(self, "name", getattr(self.fn, "__qualname__", repr(self.fn)))
-        setattr_(self, "signature", inspect.signature(self.fn))
+        setattr_(self, "signature", _signature(self.fn, self.name))
         _check_ignored(self.name, self.signature, self.options.ignore_for_cache)
         setattr_(self, "_plain", _plain_parameters(self.signature, self.options))
         plain = self._plain if not self.options.outputs else None
@@ -368,6 +368,17 @@ def _takes_callables(parameter: inspect.Parameter) -> bool:
     """
     text = parameter.annotation if isinstance(parameter.annotation, str) else repr(parameter.annotation)
     return re.search(r"\b(Callable|App)\b", text) is not None
+
+
+def _signature(fn: Callable[..., Any], name: str) -> inspect.Signature:
+    """``fn``'s signature, by which a call is checked and keyed; a builtin may have none."""
+    try:
+        return inspect.signature(fn)
+    except ValueError as error:
+        raise TypeError(
+            f"app {name}: plait cannot read the parameters it takes ({error}), which check and key its "
+            "calls; make the app a def that calls it, with those parameters"
+        ) from None
 
 
 def _check_ignored(name: str, signature: inspect.Signature, ignored: tuple[str, ...]) -> None:
