@@ -14,7 +14,7 @@ from typing import Any
 
 __all__ = ["refuse_unfilled_placeholders"]
 
-_PLACEHOLDER = re.compile(r"\{(\w+)\}")
+_PLACEHOLDER = re.compile(r"(?<!\$)\{(\w+)\}")  # not ${name}: the shell's own variable
 # What fills a template: an f-string's formatting, str.format, string.Template, replace.
 _FILLING_NAMES = frozenset({"format", "format_map", "Template", "substitute", "safe_substitute", "replace"})
 

@@ -114,5 +114,8 @@ def test_a_shell_command_that_fills_its_placeholders_or_has_braces_of_its_own_is
     def fstring(src: str) -> list[str]:
         return ["wc", "-l", f"{src}"]
 
-    for fn in (awk, formatted, fstring):
+    def variable(name: str) -> str:
+        return "echo ${name}"  # the shell's variable, set by env=
+
+    for fn in (awk, formatted, fstring, variable):
         assert isinstance(pl.shell(fn), pl.App)
