@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 
 import attrs
 
+from plait._tracebacks import user_facing
 from plait.backends._completion import NextTurn
 from plait.backends._encoding import EncodedTask, TaskEncoder
 from plait.backends._errors import TaskTimeout, WorkerLost
@@ -44,6 +45,7 @@ class _Worker:
         return f"{self.slot.index}:{self.pid}"
 
 
+@user_facing
 class ProcessExecutor:
     """Run tasks in ``workers`` processes on this machine.
 
@@ -71,8 +73,8 @@ class ProcessExecutor:
         prefetch: int = 2,
         usage_interval: float | None = 5.0,
     ) -> None:
-        if workers is not None and workers < 1:
-            raise ValueError(f"ProcessExecutor(workers={workers}): need at least one worker")
+        if workers is not None and (not isinstance(workers, int) or isinstance(workers, bool) or workers < 1):
+            raise ValueError(f"ProcessExecutor(workers={workers!r}): need a whole number of workers, at least one")
         if usage_interval is not None and usage_interval <= 0:
             raise ValueError(f"ProcessExecutor(usage_interval={usage_interval}): must be > 0, or None for none")
         self.label = label
@@ -119,8 +121,12 @@ class ProcessExecutor:
     async def _process(self) -> tuple[int, asyncio.StreamReader, asyncio.StreamWriter]:
         """A new worker process: its pid and our end of its socket pair."""
         ours, theirs = socket.socketpair()
-        with theirs:
-            pid = await self._fork(theirs)
+        try:
+            with theirs:
+                pid = await self._fork(theirs)
+        except BaseException:
+            ours.close()  # no worker holds the other end: nothing will
+            raise
         reader, writer = await asyncio.open_unix_connection(sock=ours)
         return pid, reader, writer
 

@@ -9,11 +9,13 @@ import queue
 import threading
 import time
 
+from plait._tracebacks import user_facing
 from plait.backends._task import TaskResult, TaskSpec, running, task_error
 
 __all__ = ["ThreadExecutor"]
 
 
+@user_facing
 class ThreadExecutor:
     """Run tasks on a pool of threads in this process.
 
@@ -24,6 +26,8 @@ class ThreadExecutor:
     can_kill = False
 
     def __init__(self, workers: int | None = None, *, label: str = "threads") -> None:
+        if workers is not None and (not isinstance(workers, int) or isinstance(workers, bool) or workers < 1):
+            raise ValueError(f"ThreadExecutor(workers={workers!r}): need a whole number of threads, at least one")
         self.label = label
         self.workers = workers or min(32, (os.cpu_count() or 1) + 4)
         self._queue: _Queue = queue.SimpleQueue()

@@ -70,7 +70,11 @@ def dumps_call(spec: TaskSpec) -> bytes:
     """The task's arguments; an unpicklable one is named in the error."""
     kwargs = spec.kwargs
     try:  # a copy only of a mapping that is not a dict: a worker gets a dict
-        return dumps((spec.args, kwargs if type(kwargs) is dict else dict(kwargs)))
+        call = (spec.args, kwargs if type(kwargs) is dict else dict(kwargs))
+        payload = dumps(call)
+        if b"__main__" in payload:  # pickle's reference into our __main__, which a worker's is not: by value
+            payload = bytes(cloudpickle.dumps(call, protocol=pickle.HIGHEST_PROTOCOL))
+        return payload
     except Exception as error:
         raise TypeError(_unpicklable_argument(spec, error)) from error
 

@@ -10,12 +10,12 @@ import sys
 import types
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Any, ClassVar, Generic, ParamSpec, TypeVar, overload
+from typing import Any, ClassVar, Generic, ParamSpec, SupportsIndex, TypeVar, overload
 
 import attrs
 
 from plait._collector import collecting_less
-from plait._tracebacks import user_frames
+from plait._tracebacks import user_facing, user_frames
 from plait.dsl._args import find_refs, snapshot
 from plait.dsl._by_name import takes_files
 from plait.dsl._combinators import as_expr, gather
@@ -23,6 +23,7 @@ from plait.dsl._expr import Call, Expr, new_call, ref_key
 from plait.dsl._file import declare_outputs_hint, output_token
 from plait.dsl._identity import SELF, identity_of, unique
 from plait.dsl._options import AppOptions
+from plait.dsl._pickling import reduce_app
 from plait.dsl._reach import NO_REACH, ImpureAppWarning, MemoKeyWarning, Reach, reach_of, user_function
 from plait.dsl._token import REF_TAG, SCALAR_TOKENS, Untokenizable, digest, registered_token, token_of
 
@@ -61,7 +62,8 @@ class App(Generic[P, T]):
     def __attrs_post_init__(self) -> None:
         setattr_ = object.__setattr__
         setattr_(self, "name", getattr(self.fn, "__qualname__", repr(self.fn)))
-        setattr_(self, "signature", inspect.signature(self.fn))
+        setattr_(self, "signature", _signature(self.fn, self.name))
+        _check_ignored(self.name, self.signature, self.options.ignore_for_cache)
         setattr_(self, "_plain", _plain_parameters(self.signature, self.options))
         plain = self._plain if not self.options.outputs else None
         setattr_(self, "_simple_names", tuple(_name_tokens[name] for name in plain) if plain else None)
@@ -311,6 +313,16 @@ class App(Generic[P, T]):
                 message += f"; if {self.name} writes it, {declare_outputs_hint(self.decorator, self.name, name, value)}"
             raise FileNotFoundError(message) from None
 
+    def __reduce_ex__(self, protocol: SupportsIndex) -> str | tuple[Any, ...]:
+        """By reference to where its module holds it, as pickle does functions (see _pickling)."""
+        return reduce_app(self, int(protocol), sys._getframe(1))
+
+    def __copy__(self) -> App[P, T]:
+        return self  # a value: copying it would make a second identity of one app
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> App[P, T]:
+        return self
+
     def __repr__(self) -> str:
         return f"<plait app {self.name}>"
 
@@ -358,6 +370,27 @@ def _takes_callables(parameter: inspect.Parameter) -> bool:
     return re.search(r"\b(Callable|App)\b", text) is not None
 
 
+def _signature(fn: Callable[..., Any], name: str) -> inspect.Signature:
+    """``fn``'s signature, by which a call is checked and keyed; a builtin may have none."""
+    try:
+        return inspect.signature(fn)
+    except ValueError as error:
+        raise TypeError(
+            f"app {name}: plait cannot read the parameters it takes ({error}), which check and key its "
+            "calls; make the app a def that calls it, with those parameters"
+        ) from None
+
+
+def _check_ignored(name: str, signature: inspect.Signature, ignored: tuple[str, ...]) -> None:
+    """A name in ``ignore_for_cache`` that is no parameter (a typo) would leave the one meant in the key."""
+    for parameter in ignored:
+        if parameter not in signature.parameters:
+            raise ValueError(
+                f"app {name}: ignore_for_cache names parameter {parameter!r}, which it does not have "
+                f"(it has {', '.join(signature.parameters) or 'none'})"
+            )
+
+
 def _plain_parameters(sig: inspect.Signature, options: AppOptions) -> tuple[str, ...] | None:
     """The parameter names, when every parameter is positional-or-keyword and none is ignored."""
     params = list(sig.parameters.values())
@@ -386,6 +419,7 @@ def traverse(fn: Callable[[T], Expr[U]], items: Iterable[T]) -> Expr[list[U]]: .
 def traverse(fn: Callable[[T], Expr[U]], items: Expr[Iterable[T]]) -> Expr[list[U]]: ...
 
 
+@user_facing
 def traverse(fn: Callable[[Any], Expr[Any]], items: Any) -> Expr[list[Any]]:
     """``gather(fn(x) for x in items)``: ``fn`` is an app, or a function returning an Expr.
 
@@ -393,6 +427,11 @@ def traverse(fn: Callable[[Any], Expr[Any]], items: Any) -> Expr[list[Any]]:
     """
     if not callable(fn):
         raise TypeError(f"traverse needs an app or a function returning an Expr, not {fn!r}")
+    if not isinstance(items, Expr | Iterable):
+        name = fn.name if isinstance(fn, App) else getattr(fn, "__qualname__", fn)
+        raise TypeError(
+            f"traverse({name}, items): items is a list (or any iterable) or an Expr of one, not {items!r:.60}"
+        )
     if isinstance(items, Expr):
         return items.bind(functools.partial(_traverse_now, fn))
     return _traverse_now(fn, items)

@@ -7,6 +7,7 @@ import functools
 from collections.abc import Iterable
 from typing import Any, TypeVar
 
+from plait._tracebacks import user_facing
 from plait.dsl._args import find_refs, snapshot, substitute
 from plait.dsl._expr import Await, Expr, Gather, Pure, key_or_fresh, ref_key
 from plait.dsl._token import digest_chunked
@@ -26,6 +27,7 @@ def as_expr(value: Any) -> Expr[Any]:
     return pure(value)
 
 
+@user_facing
 def pure(value: T) -> Expr[T]:
     """An Expr whose result is ``value``, available now (its lists, dicts and sets as they
     are now: copied, as a call's arguments are).
@@ -37,6 +39,7 @@ def pure(value: T) -> Expr[T]:
     return Pure(key_or_fresh(b"P", value), value)
 
 
+@user_facing
 def gather(*exprs: Any) -> Expr[list[Any]]:
     """All results as one list, in order: ``gather(a, b)`` or ``gather(iterable)``.
 

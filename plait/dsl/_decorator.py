@@ -8,6 +8,7 @@ import inspect
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, ParamSpec, TypeVar, overload
 
+from plait._tracebacks import user_facing
 from plait.dsl._app import App
 from plait.dsl._file import File, WithOutputs, outputs_spec
 from plait.dsl._options import AppOptions, app_options, typed_signature
@@ -39,6 +40,7 @@ def app(
 
 
 @typed_signature
+@user_facing
 def app(fn: Callable[P, T] | None = None, /, **options: Any) -> Any:
     """Make ``fn`` an app: calling it builds an ``Expr`` that a runtime runs on a worker.
 
@@ -54,7 +56,7 @@ def app(fn: Callable[P, T] | None = None, /, **options: Any) -> Any:
     """
     opts = app_options(options, "@app")
     if fn is None:
-        return functools.partial(_make_app, options=opts)
+        return user_facing(functools.partial(_make_app, options=opts))
     return _make_app(fn, opts)
 
 

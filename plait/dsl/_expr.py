@@ -18,6 +18,7 @@ from returns.interfaces.container import ContainerN
 from returns.primitives.hkt import Kind1, SupportsKind1
 from returns.result import Result, Success
 
+from plait._tracebacks import user_facing
 from plait.dsl._refusals import refuse_result_operations
 from plait.dsl._token import Untokenizable, digest, token_of
 
@@ -121,6 +122,7 @@ class Expr(ContainerN[T_co, Never, Never], SupportsKind1["Expr[Any]", T_co]):  #
 
         return draw(self)
 
+    @user_facing
     def map(self, function: Callable[[T_co], U]) -> Expr[U]:
         """Apply a plain function to the result; runs in the runtime, not on a worker.
 
@@ -135,6 +137,7 @@ class Expr(ContainerN[T_co, Never, Never], SupportsKind1["Expr[Any]", T_co]):  #
         self._check_callable("map", function)
         return Map(key_or_fresh(b"M", self._key, function), self, function)
 
+    @user_facing
     def bind(self, function: Callable[[T_co], Kind1[Expr[Any], U]]) -> Expr[U]:
         """Continue with the expression ``function(result)``: the dynamic part of a graph."""
         self._check_callable("bind", function)
@@ -145,12 +148,19 @@ class Expr(ContainerN[T_co, Never, Never], SupportsKind1["Expr[Any]", T_co]):  #
         # "'int' object is not callable", raised on the runtime's loop.
         if not callable(function):
             what = f"{type(function).__name__} {function!r:.60}"
-            raise TypeError(f"{self.label()}.{method}(...) takes a function of the result, not {what}")
+            of = "the exception" if method == "recover" else "the result"
+            raise TypeError(f"{self.label()}.{method}(...) takes a function of {of}, not {what}")
 
+    @user_facing
     def apply(self, container: Kind1[Expr[Any], Callable[[T_co], U]]) -> Expr[U]:
         """Apply the function that ``container`` computes to this result."""
         from plait.dsl._combinators import gather  # _combinators imports this module
 
+        if not isinstance(container, Expr):
+            raise TypeError(
+                f"{self.label()}.apply(...) takes an Expr whose result is a function, not "
+                f"{type(container).__name__} {container!r:.60}; to apply a plain function, use .map(fn)"
+            )
         fn = cast(Expr[Callable[[T_co], U]], container)
         return gather(fn, self).map(_apply_pair)
 
@@ -165,8 +175,10 @@ class Expr(ContainerN[T_co, Never, Never], SupportsKind1["Expr[Any]", T_co]):  #
         """Turn failure into a value: ``Success(result)`` or ``Failure(exception)``."""
         return Attempt(digest(b"A", self._key), self)
 
+    @user_facing
     def recover(self, function: Callable[[BaseException], U]) -> Expr[T_co | U]:
         """On failure, the result is ``function(exception)`` instead."""
+        self._check_callable("recover", function)
         return self.attempt().map(_Recovery(function))
 
     def awaitable(self) -> Awaitable[T_co]:
@@ -177,6 +189,7 @@ class Expr(ContainerN[T_co, Never, Never], SupportsKind1["Expr[Any]", T_co]):  #
         """``await expr`` in async code or a notebook cell: submits it and waits without blocking the loop."""
         return self.awaitable().__await__()
 
+    @user_facing
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Expr):  # a future too: its hash is not its work's, so it never equals
             raise TypeError(
@@ -189,16 +202,19 @@ class Expr(ContainerN[T_co, Never, Never], SupportsKind1["Expr[Any]", T_co]):  #
     def __hash__(self) -> int:
         return hash(self._key)
 
+    @user_facing
     def __bool__(self) -> NoReturn:
         raise TypeError(
             f"{self.label()} has no truth value before it runs: use .map(fn) or .bind(fn) to act on its result"
         )
 
+    @user_facing
     def __iter__(self) -> Iterator[Any]:
         raise TypeError(
             f"{self.label()} cannot be iterated before it runs: use .map(fn), .bind(fn) or plait.traverse(app, expr)"
         )
 
+    @user_facing
     def __format__(self, format_spec: str) -> str:
         raise TypeError(
             f"{self.label()} in a string: an Expr is work not done yet, so its text would be a "

@@ -22,6 +22,7 @@ from typing import Any, Literal
 
 import attrs
 
+from plait._tracebacks import user_facing
 from plait.dsl._expr import Expr
 from plait.dsl._token import register_token
 from plait.staging import FsspecStager, check_url, is_url
@@ -59,6 +60,7 @@ def _absolute(path: str | os.PathLike[str]) -> str:
     return os.path.abspath(path)
 
 
+@user_facing
 @attrs.frozen
 class File:
     """A file: a path on a filesystem the driver and the workers share, or a URL.

@@ -18,18 +18,46 @@ def _retry_policy(retries: int | Retry | None) -> Retry | None:
     return Retry.of(retries)
 
 
+def _of_type(kind: type, what: str) -> Callable[[object, attrs.Attribute[Any], object], None]:
+    """A validator: the option is a ``kind`` (``what``, as the error says it)."""
+
+    def check(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
+        if not isinstance(value, kind):
+            raise TypeError(f"{attribute.name} must be {what}, not {value!r:.60}")
+
+    return check
+
+
+def _mapping(resources: object) -> dict[str, Any]:
+    if not isinstance(resources, Mapping):
+        raise TypeError(f"resources must be a mapping (such as {{'cpus': 2}}), not {resources!r:.60}")
+    return dict(resources)
+
+
+def _names(names: object) -> tuple[str, ...]:
+    """Parameter names: a str is one name, not its letters."""
+    if isinstance(names, str):
+        return (names,)
+    found = tuple(names) if isinstance(names, Iterable) else None
+    if found is None or not all(isinstance(name, str) for name in found):
+        raise TypeError(f"ignore_for_cache must be parameter names, not {names!r:.60}")
+    return found
+
+
 @attrs.frozen
 class AppOptions:
     """How an app's tasks run: retries, timeout, executor label, memo, resources."""
 
     retries: Retry | None = attrs.field(default=None, converter=_retry_policy)
     timeout: float | None = attrs.field(default=None)
-    executor: str | None = None
-    cache: bool = True
+    executor: str | None = attrs.field(
+        default=None, validator=attrs.validators.optional(_of_type(str, "a label (a str)"))
+    )
+    cache: bool = attrs.field(default=True, validator=_of_type(bool, "True or False"))
     pure: bool | None = attrs.field(default=None)
-    version: str | None = None
-    resources: Mapping[str, Any] = attrs.field(factory=dict, converter=dict)
-    ignore_for_cache: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    version: str | None = attrs.field(default=None, validator=attrs.validators.optional(_of_type(str, "a str")))
+    resources: Mapping[str, Any] = attrs.field(factory=dict, converter=_mapping)
+    ignore_for_cache: tuple[str, ...] = attrs.field(default=(), converter=_names)
     # Files the task writes (pl.File), or names of parameters whose arguments are paths it writes
     outputs: tuple[Any, ...] = attrs.field(default=(), converter=tuple)
 
@@ -62,7 +90,10 @@ def app_options(options: dict[str, Any], where: str, also: Iterable[str] = ()) -
             raise TypeError(f"{where}: no option {name}=; {hint}")
     if options.get("resources") is None:
         options.pop("resources", None)
-    return AppOptions(**options)
+    try:
+        return AppOptions(**options)
+    except (TypeError, ValueError) as error:  # an option's own message, with whose option it is
+        raise type(error)(f"{where}: {error}") from None
 
 
 def typed_signature(decorator: Callable[..., Any]) -> Callable[..., Any]:

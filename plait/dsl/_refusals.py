@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import NoReturn, Protocol
 
+from plait._tracebacks import user_facing, user_frames
+
 __all__ = ["refuse_result_operations"]
 
 
@@ -14,6 +16,7 @@ class _Labelled(Protocol):
 
 
 def _refusal(shape: str, instead: str) -> Callable[..., NoReturn]:
+    @user_facing
     def refuse(self: _Labelled, *_: object) -> NoReturn:
         raise TypeError(
             f"{shape.format(e=self.label())}: an Expr is work not done yet, not its result; "
@@ -51,16 +54,24 @@ _RUN_IT = frozenset({"compute", "persist", "result"})
 
 
 def _no_attribute(self: _Labelled, name: str) -> NoReturn:
-    if name.startswith("_"):  # also what unpickling and copying probe for: plainly absent
+    if name.startswith("_"):  # also what unpickling and copying probe for: plainly absent, and fast
         raise AttributeError(name)
+    try:  # cut here, not by user_facing, whose cut (3 µs) those probes would pay
+        raise AttributeError(_attribute_message(self, name))
+    except AttributeError as error:
+        user_frames(error)
+        raise
+
+
+def _attribute_message(expr: _Labelled, name: str) -> str:
     if name in _RUN_IT:
-        raise AttributeError(
-            f"{self.label()}.{name}(): an Expr is not run by a method of its own: plait.run(expr) "
+        return (
+            f"{expr.label()}.{name}(): an Expr is not run by a method of its own: plait.run(expr) "
             "computes it and returns the result; rt.submit(expr) starts it and returns a future, "
             f"whose .result() waits for it"
         )
-    raise AttributeError(
-        f"{self.label()}.{name}: an Expr has no attribute {name!r}; its result may, once it runs: "
+    return (
+        f"{expr.label()}.{name}: an Expr has no attribute {name!r}; its result may, once it runs: "
         f"use .map(lambda v: v.{name}), or pass the Expr to an app, which receives its result"
     )
 

@@ -7,6 +7,8 @@ from collections.abc import Callable
 
 import attrs
 
+from plait._tracebacks import user_facing
+
 __all__ = ["Constant", "Exponential", "Retry", "constant", "exponential"]
 
 
@@ -70,6 +72,7 @@ def _exception_types(value: object) -> tuple[type[BaseException], ...]:
     return types
 
 
+@user_facing
 @attrs.frozen
 class Retry:
     """How many times to try a task, which failures count, and how long to wait.

@@ -17,6 +17,7 @@ from typing import Any, ClassVar, ParamSpec, overload
 
 import attrs
 
+from plait._tracebacks import user_facing
 from plait.dsl._app import App
 from plait.dsl._expr import Expr
 from plait.dsl._file import (
@@ -30,6 +31,7 @@ from plait.dsl._file import (
 )
 from plait.dsl._options import app_options, typed_signature
 from plait.dsl._retry import Retry
+from plait.dsl._shell_template import refuse_unfilled_placeholders
 
 __all__ = ["ShellError", "ShellResult", "shell"]
 
@@ -150,6 +152,7 @@ class ShellApp(App[P, ShellResult]):
 
     decorator: ClassVar[str] = "pl.shell"
 
+    @user_facing
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Expr[ShellResult]:
         command = self.fn
         assert isinstance(command, ShellCommand)
@@ -158,7 +161,7 @@ class ShellApp(App[P, ShellResult]):
             _check_files(root, self.name, self.signature, args, kwargs)
             for param in command.settings.outputs.params:
                 _check_output_argument(root, self, param, args, kwargs)
-        return super().__call__(*args, **kwargs)
+        return App.__call__(self, *args, **kwargs)  # not super(): attrs left user_facing's wrapper unslotted
 
     def __repr__(self) -> str:
         return f"<plait shell app {self.name}>"
@@ -301,6 +304,7 @@ def shell(
 
 
 @typed_signature
+@user_facing
 def shell(fn: Callable[..., Any] | None = None, /, **options: Any) -> Any:
     """Make ``fn`` a shell app: it returns a command line, which runs on a worker.
 
@@ -312,7 +316,7 @@ def shell(fn: Callable[..., Any] | None = None, /, **options: Any) -> Any:
     and ``root`` (every path the app names must lie under it).
     """
     if fn is None:
-        return functools.partial(_make_shell, options=options)
+        return user_facing(functools.partial(_make_shell, options=options))
     return _make_shell(fn, options)
 
 
@@ -322,6 +326,7 @@ def _make_shell(fn: Callable[..., Any], options: dict[str, Any]) -> ShellApp[Any
     if not callable(fn):
         raise TypeError(f"@shell decorates a function returning a command line, not {fn!r}")
     name = getattr(fn, "__qualname__", repr(fn))
+    refuse_unfilled_placeholders(fn, name)
     shell_only = {k: options.pop(k, None) for k in _SHELL_OPTIONS}
     options_ = app_options(options, f"shell app {name}", also=_SHELL_OPTIONS)
     settings = _settings(fn, name, outputs=options_.outputs, **shell_only)

@@ -21,6 +21,8 @@ from typing import Any
 
 import attrs
 
+from plait._tracebacks import user_facing
+
 __all__ = [
     "REF_TAG",
     "SCALAR_TOKENS",
@@ -52,6 +54,7 @@ _registered: dict[type, Callable[[Any], object]] = {}
 REF_TAG = b"K"
 
 
+@user_facing
 def register_token(cls: type, fn: Callable[[Any], object]) -> None:
     """Make instances of ``cls`` part of memo keys through ``fn(instance)``.
 
@@ -63,6 +66,10 @@ def register_token(cls: type, fn: Callable[[Any], object]) -> None:
     >>> token_of(Point(1, 2)) == token_of(Point(1, 2)) != token_of(Point(2, 1))
     True
     """
+    if not isinstance(cls, type):
+        raise TypeError(f"register_token(cls, fn): cls is the class whose instances fn tokenizes, not {cls!r:.60}")
+    if not callable(fn):
+        raise TypeError(f"register_token({cls.__qualname__}, fn): fn is a function of an instance, not {fn!r:.60}")
     _registered[cls] = fn
 
 

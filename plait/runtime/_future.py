@@ -6,8 +6,7 @@ import asyncio
 import concurrent.futures
 import threading
 from collections.abc import Generator
-from concurrent.futures._base import CANCELLED, CANCELLED_AND_NOTIFIED, FINISHED, PENDING  # the base class's states
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, SupportsIndex, TypeVar
 
 from returns.result import Result
 
@@ -24,10 +23,10 @@ __all__ = ["PlaitFuture"]
 
 T = TypeVar("T")
 
-_ENDED = frozenset({CANCELLED, CANCELLED_AND_NOTIFIED, FINISHED})
+_Future = concurrent.futures.Future
 
-# Taken to make a future's Condition, and to resolve a future that has none: so a future
-# is either resolved before its Condition exists, or resolved under it (see PlaitFuture).
+# Taken to make a future's base, and to resolve a future that has none: so a future is
+# either resolved before its base is made (and the base made resolved), or resolved by it.
 _MAKING = threading.Lock()
 
 
@@ -38,20 +37,22 @@ class PlaitFuture(concurrent.futures.Future[T]):
     running, and fails what depends on it with ``CancelledError``.
     """
 
-    # Why no ``super().__init__()``: its ``threading.Condition`` is most of a future's cost
-    # (1.5 of 2.1 µs; its use another µs in each of ``set_result`` and ``result``), and the
-    # seed's eager idiom makes one future per task, which mostly ends before anyone waits
-    # on it. So the Condition is made when first asked for (a wait, a callback, a cancel,
-    # ``concurrent.futures.wait``: the base class's methods all read ``_condition``), and a
-    # future that ends before that is resolved without one. ``_MAKING`` orders the two.
-    # The fields are the base class's (tests/runtime/test_future.py checks them).
+    # Why not ``super().__init__()`` here: its ``threading.Condition`` is most of a future's
+    # cost (1.5 of 2.1 µs; its use another µs in each of ``set_result`` and ``result``), and
+    # the seed's eager idiom makes one future per task, which mostly ends before anyone waits
+    # on it. Such a future ends and is read through fields of its own. The base class's
+    # fields, whatever they are in this Python, are made by its own ``__init__`` when one is
+    # first read (_BaseField): by a base method (a wait, a callback, a cancel) or by
+    # ``concurrent.futures``' functions, which read them directly (``wait``, ``as_completed``);
+    # the outcome so far is then given to the base by its public methods. Nothing here reads
+    # or writes them, and our own are named so that no Python's are likely to be the same.
     def __init__(self, expr: Expr[T], runtime: Runtime) -> None:
-        self._made: threading.Condition | None = None
-        self._state = PENDING
-        self._result: T | None = None
-        self._exception: BaseException | None = None
-        self._waiters: list[Any] = []
-        self._done_callbacks: list[Any] = []
+        self._plait_based = False  # whether the base class's fields are made
+        # The outcome, set once the future has ended (before _plait_ended), for done() and
+        # result() to read without a lock: an ended future stays ended.
+        self._plait_ended = False
+        self._plait_value: T | None = None
+        self._plait_error: BaseException | None = None
         self.__plait_expr__ = expr
         self._runtime = runtime
         self._root: Root | None = None
@@ -59,33 +60,25 @@ class PlaitFuture(concurrent.futures.Future[T]):
         # at each admission without taking the future's lock (two per submission otherwise).
         self._cancelling = False
 
-    @property
-    def _condition(self) -> threading.Condition:  # type: ignore[override]  # the base's attribute, made when first read
-        made = self._made
-        if made is None:
-            with _MAKING:
-                made = self._made
-                if made is None:
-                    made = self._made = threading.Condition()
-        return made
-
     def _resolved_unwatched(self, result: Any, exception: BaseException | None) -> bool:
-        """Resolve this future if nothing waits on it or holds its lock (it has no Condition
-        yet); False if it has one, or has ended, for the base class's way (and its error)."""
+        """Resolve this future if nothing waits on it or holds its lock (its base is not
+        made); False if it is, or if it has ended, for the base class's way (and its error)."""
         with _MAKING:
-            if self._made is not None or self._state != PENDING:
+            if self._plait_based or self._plait_ended:
                 return False
-            self._result = result
-            self._exception = exception
-            self._state = FINISHED
+            self._plait_value = result
+            self._plait_error = exception
+            self._plait_ended = True
         return True
 
     def set_result(self, result: T) -> None:
         if not self._resolved_unwatched(result, None):
             super().set_result(result)
+            self._plait_value = result  # how the base has ended, read as done() and result() read it
+            self._plait_ended = True
 
     def done(self) -> bool:
-        return self._state in _ENDED  # one read: an ended future stays ended
+        return self._plait_ended or (self._plait_based and super().done())
 
     @property
     def expr(self) -> Expr[T]:
@@ -107,9 +100,9 @@ class PlaitFuture(concurrent.futures.Future[T]):
 
     @user_facing
     def result(self, timeout: float | None = None) -> T:
-        # Ended well (the state is set last): the value, without the Condition.
-        if self._state == FINISHED and self._exception is None:
-            return self._result  # type: ignore[return-value]  # a T, set with the state
+        # Ended well (_plait_ended is set last): the value, without the Condition.
+        if self._plait_ended and self._plait_error is None:
+            return self._plait_value  # type: ignore[return-value]  # a T, set before _plait_ended
         return super().result(timeout)
 
     def set_exception(self, exception: BaseException | None) -> None:
@@ -123,10 +116,14 @@ class PlaitFuture(concurrent.futures.Future[T]):
             )
         if not self._resolved_unwatched(None, exception):
             super().set_exception(exception)
+            self._plait_error = exception
+            self._plait_ended = True
 
     def cancel(self) -> bool:
         if not super().cancel():
             return False
+        self._plait_error = concurrent.futures.CancelledError()
+        self._plait_ended = True
         self._cancelling = True
         root = self._root
         if root is not None:
@@ -137,5 +134,43 @@ class PlaitFuture(concurrent.futures.Future[T]):
         """``await future`` in async code or a notebook cell, on any event loop."""
         return asyncio.wrap_future(self).__await__()
 
+    def __reduce_ex__(self, protocol: SupportsIndex) -> NoReturn:
+        raise TypeError(
+            f"the future of {self.expr.label()} cannot be pickled: it is work running in this process's "
+            "Runtime. Pickle its Expr (future.expr), which a Runtime elsewhere can run, or its result"
+        )
+
     def __repr__(self) -> str:
         return future_repr(self, self.expr.label(), self._root)
+
+
+class _BaseField:
+    """A field of the base class read before the base has made it: makes it, and reads it.
+
+    Not a data descriptor: the base's ``__init__`` writes its fields to the instance, which
+    then hides this one, so a made field is read as any other.
+    """
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __get__(self, future: PlaitFuture[Any] | None, owner: type | None = None) -> Any:
+        if future is None:
+            return self
+        with _MAKING:
+            if not future._plait_based:
+                _Future.__init__(future)
+                if future._plait_ended:  # resolved while nothing watched: the base ends the same way
+                    if future._plait_error is None:
+                        _Future.set_result(future, future._plait_value)
+                    else:
+                        _Future.set_exception(future, future._plait_error)
+                future._plait_based = True
+        return future.__dict__[self.name]
+
+
+# The fields this Python's Future has, as its own __init__ makes them.
+for _name in vars(_Future()):
+    setattr(PlaitFuture, _name, _BaseField(_name))

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from returns.result import Failure, Result, Success
 
 from plait._collector import DEFAULT_THRESHOLD, Collector
-from plait._tracebacks import user_facing
+from plait._tracebacks import user_facing, user_frames
 from plait.backends import Executor
 from plait.dsl import Expr, Retry
 from plait.runtime._checks import check_hook, check_run_timeout, chosen_executors, not_an_expr, refuse_in_task
@@ -61,6 +61,7 @@ class Runtime:
     the collector alone.
     """
 
+    @user_facing
     def __init__(
         self,
         executors: Sequence[Executor] | None = None,
@@ -78,6 +79,8 @@ class Runtime:
             raise ValueError(f"executor labels must be unique, got {labels}")
         policy = Retry.of(retries)
         assert policy is not None
+        if not isinstance(lost_retries, int) or isinstance(lost_retries, bool) or lost_retries < 0:
+            raise ValueError(f"Runtime(lost_retries={lost_retries!r}): need a whole number of retries, 0 or more")
         if isinstance(cache, (str, os.PathLike)):
             from plait.runtime._memo import SQLiteMemo
 
@@ -206,19 +209,23 @@ class Runtime:
         executor this runtime lacks; an error admitting the rest of the graph (such an app
         deeper in it) comes back through the future.
         """
-        future = self._future(expr)
-        # The seed's idiom is an app call a future, its arguments calls or futures: their apps
-        # are checked here, cheaply; a graph's deeper nodes are checked when it is admitted.
-        self._interpreter.check_submitted(expr)
-        with self._inbox_lock:
-            if self._closed or self._doorbell is None:
-                raise RuntimeError(_SHUT_DOWN)
-            if started.get(self) != this_process():
-                raise RuntimeError(_FORKED.format(pid=started.get(self)))
-            self._inbox.append((expr, future))
-            if len(self._inbox) == 1:  # else the loop is woken already, and takes them all
-                self._doorbell.ring()
-        return future
+        try:  # cut inline, as App.__call__ does: user_facing would cost each eager submission 0.2 µs
+            future = self._future(expr)
+            # The seed's idiom is an app call a future, its arguments calls or futures: their apps
+            # are checked here, cheaply; a graph's deeper nodes are checked when it is admitted.
+            self._interpreter.check_submitted(expr)
+            with self._inbox_lock:
+                if self._closed or self._doorbell is None:
+                    raise RuntimeError(_SHUT_DOWN)
+                if started.get(self) != this_process():
+                    raise RuntimeError(_FORKED.format(pid=started.get(self)))
+                self._inbox.append((expr, future))
+                if len(self._inbox) == 1:  # else the loop is woken already, and takes them all
+                    self._doorbell.ring()
+            return future
+        except BaseException as error:
+            user_frames(error)  # a wrong Expr, a runtime shut down: the user's line, as run() shows it
+            raise
 
     def _future(self, expr: Expr[T]) -> PlaitFuture[T]:
         if not isinstance(expr, Expr):

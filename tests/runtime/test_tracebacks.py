@@ -8,12 +8,15 @@ import subprocess
 import sys
 import textwrap
 import traceback
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 import plait as pl
 from tests.runtime import failing_apps
+from tests.tracebacks import raises_at_its_line
 
 SOURCE_LINE = 'raise ValueError(f"failed on purpose: {doubled}")'
 
@@ -195,3 +198,35 @@ def test_a_wrong_argument_to_an_app_points_at_the_users_call_alone() -> None:
         add(1, z=3)  # the user's line
     frames = traceback.extract_tb(caught.value.__traceback__)
     assert [frame.line for frame in frames] == ["add(1, z=3)  # the user's line"], frames
+
+
+# A wrong option to an executor, a provider or a runtime: the user's line (a lambda here), the
+# error, and what its message says.
+WRONG_OPTIONS: list[tuple[Callable[[], Any], type[Exception], str]] = [
+    (lambda: pl.ProcessExecutor(workers="2"), ValueError, r"ProcessExecutor\(workers='2'\): need a whole number"),
+    (lambda: pl.ProcessExecutor(2.5), ValueError, r"ProcessExecutor\(workers=2\.5\): need a whole number"),
+    (lambda: pl.ThreadExecutor(-1), ValueError, r"ThreadExecutor\(workers=-1\): need a whole number"),
+    (lambda: pl.LocalProvider(workers=True), ValueError, r"LocalProvider\(workers=True\): need a whole number"),
+    (lambda: pl.ZMQExecutor(provider=4), TypeError, r"ZMQExecutor\('zmq'\): provider=4 is not a provider"),
+    (lambda: pl.ZMQExecutor(heartbeat_period=0), ValueError, r"need 0 < heartbeat_period < heartbeat_threshold"),
+    (lambda: pl.Runtime([pl.ThreadExecutor(1)], lost_retries=-1), ValueError, r"Runtime\(lost_retries=-1\)"),
+    (lambda: pl.Runtime([pl.ThreadExecutor]), TypeError, r"is the class ThreadExecutor: make one"),
+    (lambda: pl.Runtime([pl.ThreadExecutor(1)], cache=3), TypeError, r"Runtime\(cache=\.\.\.\) takes a file path"),
+    (lambda: shut_down().submit(pl.pure(1)), RuntimeError, r"this Runtime has been shut down"),
+    (lambda: shut_down().submit(plus_one), TypeError, r"submit takes an Expr"),
+]
+
+
+def shut_down() -> pl.Runtime:
+    runtime = pl.Runtime([pl.ThreadExecutor(1)])
+    runtime.shutdown()
+    return runtime
+
+
+@pytest.mark.parametrize(
+    ("make", "error", "message"), WRONG_OPTIONS, ids=[f"case{i}" for i in range(len(WRONG_OPTIONS))]
+)
+def test_a_wrong_option_to_an_executor_or_a_runtime_is_named_at_the_users_line_alone(
+    make: Callable[[], Any], error: type[Exception], message: str
+) -> None:
+    raises_at_its_line(make, error, message)

@@ -8,6 +8,7 @@ import signal
 import subprocess
 from collections.abc import Mapping, Sequence
 
+from plait._tracebacks import user_facing
 from plait.backends._reaper import session_alive
 from plait.backends.providers._base import Command, JobState, argv_of
 from plait.backends.providers._container import Container, in_container
@@ -15,6 +16,7 @@ from plait.backends.providers._container import Container, in_container
 __all__ = ["LocalProvider"]
 
 
+@user_facing
 class LocalProvider:
     """Runs each block as a local process, in a session of its own.
 
@@ -40,8 +42,8 @@ class LocalProvider:
         max_blocks: int = 1,
         container: Container | None = None,
     ) -> None:
-        if workers is not None and workers < 1:
-            raise ValueError(f"LocalProvider(workers={workers}): need at least one worker")
+        if workers is not None and (not isinstance(workers, int) or isinstance(workers, bool) or workers < 1):
+            raise ValueError(f"LocalProvider(workers={workers!r}): need a whole number of workers, at least one")
         if not 0 <= min_blocks <= max_blocks or init_blocks > max_blocks:
             raise ValueError(
                 f"LocalProvider: need 0 <= min_blocks <= max_blocks and init_blocks <= max_blocks, "

@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
+from plait._tracebacks import user_facing
 from plait._version import __version__
 from plait.backends._completion import Done, Endings, NextTurn
 from plait.backends._encoding import AnyEncoded, TaskEncoder
@@ -68,6 +69,7 @@ def _check_label(label: object) -> None:
     single_line(f"ZMQExecutor({label!r})", "label", label)  # it names the provider's jobs
 
 
+@user_facing
 class ZMQExecutor(PoolLifecycle):
     """Run tasks on worker pools that connect over ZeroMQ: pilot jobs.
 
@@ -147,6 +149,11 @@ class ZMQExecutor(PoolLifecycle):
         if prefetch is not None and prefetch < 0:
             raise ValueError(f"ZMQExecutor({label!r}): prefetch={prefetch} must be >= 0")
         _check_label(label)
+        if provider is not None and not isinstance(provider, Provider):
+            raise TypeError(
+                f"ZMQExecutor({label!r}): provider={provider!r:.60} is not a provider: pass one made, such as "
+                "plait.LocalProvider(workers=4) or plait.SlurmProvider(...)"
+            )
         if not isinstance(encrypted, bool):  # None once meant "unless loopback": never guess off
             raise TypeError(f"ZMQExecutor({label!r}): encrypted={encrypted!r} must be True or False")
         if usage_interval is not None and usage_interval <= 0:
