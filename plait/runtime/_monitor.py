@@ -76,7 +76,14 @@ class EventLog:
     The call of a task that fails for good (its pickled function and arguments, which
     ``plait debug`` re-runs) is kept when its arguments pickle to at most
     ``debug_payload_bytes`` (0: never); bigger ones are recorded with their size only.
+
+    It takes a call's pending event when the call starts, dated (``at``) when it was
+    admitted (``pending_at_start``): so a monitored gather's calls wait unstarted, with no
+    node or task id each, as they do unmonitored, and ``dispatched - pending`` is still
+    the whole wait.
     """
+
+    pending_at_start = True
 
     def __init__(self, path: str | os.PathLike[str], *, debug_payload_bytes: int = DEFAULT_DEBUG_PAYLOAD_BYTES) -> None:
         if debug_payload_bytes < 0:
@@ -260,6 +267,8 @@ class Monitors:
 
     def __init__(self, monitors: Sequence[Monitor]) -> None:
         self.monitors = tuple(monitors)
+        # Only if each takes it so: the others hear of a call as it is admitted.
+        self.pending_at_start = all(getattr(m, "pending_at_start", False) is True for m in self.monitors)
 
     def task_event(self, state: str, task_id: int, name: str, key: bytes, **info: Any) -> None:
         for monitor in self.monitors:
