@@ -34,11 +34,13 @@ def noop(i: int) -> int:
     return i
 
 
-def throughput(tasks: int, monitor: str | None) -> tuple[float, float, float, float]:
+def throughput(tasks: int, monitor: str | None) -> tuple[float, float, float, float, float]:
     """Tasks per second, driver CPU microseconds per task (all its threads), the CPU
     microseconds per task of the monitor's writer process in its whole life (0 without
     one), and the milliseconds the monitor's close took, for one run of ``tasks``
-    independent no-op calls. The monitor's final flush at close counts."""
+    independent no-op calls. The monitor's final flush at close counts. Last, the workers'
+    CPU microseconds per task over their whole life (their start and the first call too,
+    the same with the db on or off), reaped when the runtime closes."""
     reaped = _children_cpu()  # the writer is reaped when the monitor closes; the workers later
     with pl.Runtime([pl.ProcessExecutor(2)], monitor=monitor, progress=False) as rt:
         rt.run(noop(-1))  # workers up and the function shipped before the clock starts
@@ -49,7 +51,9 @@ def throughput(tasks: int, monitor: str | None) -> tuple[float, float, float, fl
             rt._interpreter.monitor.close()  # idempotent: what is left to write is part of the cost
         end = time.perf_counter()
         rate, driver = tasks / (end - start), (time.process_time() - cpu) / tasks * 1e6
-        return rate, driver, (_children_cpu() - reaped) / tasks * 1e6, (end - closing) * 1e3
+        writer = _children_cpu() - reaped
+    workers = _children_cpu() - reaped - writer
+    return rate, driver, writer / tasks * 1e6, (end - closing) * 1e3, workers / tasks * 1e6
 
 
 def _children_cpu() -> float:
@@ -62,11 +66,14 @@ def run_child(script: str, tree: str, tasks: int) -> dict[str, float]:
     off = child_figures(script, tree, ["off", "--tasks", str(tasks)])
     on = child_figures(script, tree, ["on", "--tasks", str(tasks)])
     alone = child_figures(script, tree, ["alone", "--tasks", str(tasks)])
+    added = {part: on[part] - off[part] for part in ("driver", "writer", "workers")}
     return {
         "on/off tasks/s": on["rate"] / off["rate"],
         "off tasks/s": off["rate"],
-        "driver on-off us": on["driver"] - off["driver"],
-        "writer proc us": on["writer"] - off["writer"],
+        "driver on-off us": added["driver"],
+        "writer proc us": added["writer"],
+        "workers on-off us": added["workers"],
+        "all on-off us": sum(added.values()),
         "close ms": on["close"],
         "alone driver us": alone["driver"],
         "alone loop us": alone["loop"],
@@ -133,8 +140,8 @@ def main() -> None:
                 driver, writer, loop, closed = log_alone(path, args.tasks)
                 print(json.dumps({"driver": driver, "writer": writer, "loop": loop, "close": closed}))
                 return
-            rate, driver, writer, closed = throughput(args.tasks, path if args.child == "on" else None)
-        print(json.dumps({"rate": rate, "driver": driver, "writer": writer, "close": closed}))
+            rate, driver, writer, closed, workers = throughput(args.tasks, path if args.child == "on" else None)
+        print(json.dumps({"rate": rate, "driver": driver, "writer": writer, "close": closed, "workers": workers}))
         return
     if args.tree:
         print(f"{args.tasks} no-op tasks, ProcessExecutor(2), monitoring db on against off, by tree:")

@@ -19,15 +19,18 @@ import warnings
 from collections import deque
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from plait.backends import NodeSample, TaskSample, TaskSpec, TaskUsage
 from plait.backends._wire import dumps_call, dumps_function
-from plait.monitoring._writer import ATTEMPT_COLUMNS, Batch, FailedCallRow, FunctionRow, open_run, write_run
+from plait.monitoring._writer import ATTEMPT_COLUMNS, open_run, write_run
 from plait.monitoring._writer_process import WriterFailed, WriterProcess
 from plait.runtime._hooks import Monitor
+
+if TYPE_CHECKING:
+    from plait.monitoring._writer import Batch, FailedCallRow, FunctionRow
 
 __all__ = [
     "DEFAULT_DEBUG_PAYLOAD_BYTES",
