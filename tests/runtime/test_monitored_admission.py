@@ -76,6 +76,29 @@ def test_a_monitoring_db_leaves_a_gathers_calls_unstarted_and_dates_each_pending
     assert max(dispatched - pending for pending, dispatched in rows) >= 0.3
 
 
+@pl.app(pure=False)
+def first_fails(x: int) -> int:
+    if x == 0:
+        raise ValueError("the first call fails")
+    return x
+
+
+def test_a_call_that_never_started_because_its_gather_failed_first_has_no_row(tmp_path: Path) -> None:
+    # One worker: the first call fails while the few queued behind it wait, and the gather
+    # fails; the rest were never started, so they are no tasks (each a cancelled row when
+    # a monitor made every call a node at admission).
+    with pl.Runtime([pl.ThreadExecutor(1)], monitor=tmp_path / "run.db", progress=False) as rt:
+        future = rt.submit(pl.traverse(first_fails, range(CALLS)))
+        assert future.exception(30) is not None
+    db = sqlite3.connect(tmp_path / "run.db")
+    try:
+        states = dict(db.execute("SELECT state, count(*) FROM attempts GROUP BY state").fetchall())
+    finally:
+        db.close()
+    assert states["failed"] == 1
+    assert sum(states.values()) <= 1 + 2 * QUEUED_AHEAD, states
+
+
 def test_a_monitor_beside_the_db_that_counts_calls_as_admitted_still_hears_of_each_at_admission(
     tmp_path: Path,
 ) -> None:
