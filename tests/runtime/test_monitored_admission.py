@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gc
 import sqlite3
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -14,16 +13,10 @@ from plait._collector import Collector
 from plait.runtime._interpreter import QUEUED_AHEAD, Interpreter
 from plait.runtime._monitor import EventLog, Monitors
 from plait.runtime._nodes import Node
+from tests.runtime.test_node_memory import GATE, held  # a call that waits for GATE
 from tests.waiting import wait_for
 
 CALLS = 200
-GATE = threading.Event()
-
-
-@pl.app(pure=False)
-def held(x: int) -> int:
-    GATE.wait(30)
-    return x
 
 
 @pl.app(pure=False)
