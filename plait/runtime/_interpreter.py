@@ -337,7 +337,7 @@ class Interpreter(Tasks, AppChecks):
         return False
 
     def _admitted_at(self, label: str) -> float:
-        """When the call ``label``'s unstarted gave up now was admitted (if stamped)."""
+        """When the call just taken from ``label``'s unstarted was admitted (if stamped)."""
         admissions = self.admissions[label]
         oldest = admissions[0]
         oldest[1] -= 1
