@@ -14,6 +14,7 @@ the tasks' events at 25 000 tasks/s with no executor (far less noisy).
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import resource
@@ -34,22 +35,34 @@ def noop(i: int) -> int:
     return i
 
 
-def throughput(tasks: int, monitor: str | None) -> tuple[float, float, float, float]:
+def throughput(tasks: int, monitor: str | None) -> tuple[float, float, float, float, float, int]:
     """Tasks per second, driver CPU microseconds per task (all its threads), the CPU
     microseconds per task of the monitor's writer process in its whole life (0 without
     one), and the milliseconds the monitor's close took, for one run of ``tasks``
-    independent no-op calls. The monitor's final flush at close counts."""
+    independent no-op calls. The monitor's final flush at close counts. Last, the workers'
+    CPU microseconds per task over their whole life (their start and the first call too,
+    the same with the db on or off), reaped when the runtime closes; and the driver's young
+    collections in the run (a count: it holds still where CPU times do not)."""
     reaped = _children_cpu()  # the writer is reaped when the monitor closes; the workers later
+    young = [0]
+
+    def count(phase: str, info: dict[str, int]) -> None:
+        young[0] += phase == "start" and info["generation"] == 0
+
     with pl.Runtime([pl.ProcessExecutor(2)], monitor=monitor, progress=False) as rt:
         rt.run(noop(-1))  # workers up and the function shipped before the clock starts
         start, cpu = time.perf_counter(), time.process_time()
+        gc.callbacks.append(count)
         rt.run(pl.gather(*(noop(i) for i in range(tasks))))
+        gc.callbacks.remove(count)
         closing = time.perf_counter()
         if rt._interpreter.monitor is not None:
             rt._interpreter.monitor.close()  # idempotent: what is left to write is part of the cost
         end = time.perf_counter()
         rate, driver = tasks / (end - start), (time.process_time() - cpu) / tasks * 1e6
-        return rate, driver, (_children_cpu() - reaped) / tasks * 1e6, (end - closing) * 1e3
+        writer = _children_cpu() - reaped
+    workers = _children_cpu() - reaped - writer
+    return rate, driver, writer / tasks * 1e6, (end - closing) * 1e3, workers / tasks * 1e6, young[0]
 
 
 def _children_cpu() -> float:
@@ -62,11 +75,15 @@ def run_child(script: str, tree: str, tasks: int) -> dict[str, float]:
     off = child_figures(script, tree, ["off", "--tasks", str(tasks)])
     on = child_figures(script, tree, ["on", "--tasks", str(tasks)])
     alone = child_figures(script, tree, ["alone", "--tasks", str(tasks)])
+    added = {part: on[part] - off[part] for part in ("driver", "writer", "workers")}
     return {
         "on/off tasks/s": on["rate"] / off["rate"],
         "off tasks/s": off["rate"],
-        "driver on-off us": on["driver"] - off["driver"],
-        "writer proc us": on["writer"] - off["writer"],
+        "driver on-off us": added["driver"],
+        "writer proc us": added["writer"],
+        "workers on-off us": added["workers"],
+        "all on-off us": sum(added.values()),
+        "young gc on-off": on["young"] - off["young"],
         "close ms": on["close"],
         "alone driver us": alone["driver"],
         "alone loop us": alone["loop"],
@@ -133,8 +150,16 @@ def main() -> None:
                 driver, writer, loop, closed = log_alone(path, args.tasks)
                 print(json.dumps({"driver": driver, "writer": writer, "loop": loop, "close": closed}))
                 return
-            rate, driver, writer, closed = throughput(args.tasks, path if args.child == "on" else None)
-        print(json.dumps({"rate": rate, "driver": driver, "writer": writer, "close": closed}))
+            rate, driver, writer, closed, workers, young = throughput(args.tasks, path if args.child == "on" else None)
+        figures = {
+            "rate": rate,
+            "driver": driver,
+            "writer": writer,
+            "close": closed,
+            "workers": workers,
+            "young": young,
+        }
+        print(json.dumps(figures))
         return
     if args.tree:
         print(f"{args.tasks} no-op tasks, ProcessExecutor(2), monitoring db on against off, by tree:")

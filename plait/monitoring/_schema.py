@@ -11,7 +11,10 @@ newer plait than this one is refused, never misread.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable
+
+TYPE_CHECKING = False  # not typing's: the writer process imports this module (see _writer_process)
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 __all__ = ["CORE_TABLES", "INDEXES", "SCHEMA", "VERSION", "migrate", "outdated", "prepare"]
 

@@ -11,28 +11,32 @@ failed for good. Each batch is one transaction, and many rows go in one statemen
 from __future__ import annotations
 
 import itertools
-import json
 import os
 import sqlite3
 import time
-from collections.abc import Iterable, Sequence
-from typing import Any
 
 from plait.monitoring._schema import CORE_TABLES, INDEXES, prepare
 
-__all__ = ["ATTEMPT_COLUMNS", "Batch", "FailedCallRow", "FunctionRow", "RunWriter", "open_run", "write_run"]
+# Not typing's: the writer process imports this module, and needs no typing (see _writer_process).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+    from typing import Any, TypeAlias
+
+    # (fn_key, pickled function or None, why it is not kept)
+    FunctionRow: TypeAlias = tuple[bytes, bytes | None, str | None]
+    # (task, fn_key, pickled call or None, its size, why it is not kept)
+    FailedCallRow: TypeAlias = tuple[int, bytes, bytes | None, int | None, str | None]
+    # (attempts, node samples, task samples, functions, failed calls): rows without the run's
+    # number, as lists and tuples of plain values (the writer process gets them marshalled)
+    Batch: TypeAlias = tuple[list[Any], list[Any], list[Any], list[Any], list[Any]]
+
+__all__ = ["ATTEMPT_COLUMNS", "RunWriter", "open_run", "write_run"]  # and, for mypy, Batch and its rows
 
 ATTEMPT_COLUMNS = (
     "run", "task", "attempt", "name", "key", "state", "executor", "worker",
     "pending", "dispatched", "running", "ended", "error", "cpu", "peak_rss",
 )  # fmt: skip
-# (fn_key, pickled function or None, why it is not kept)
-FunctionRow = tuple[bytes, bytes | None, str | None]
-# (task, fn_key, pickled call or None, its size, why it is not kept)
-FailedCallRow = tuple[int, bytes, bytes | None, int | None, str | None]
-# (attempts, node samples, task samples, functions, failed calls): rows without the run's
-# number, as lists and tuples of plain values (the writer process gets them marshalled)
-Batch = tuple[list[Any], list[Any], list[Any], list[Any], list[Any]]
 
 _CHUNK = 200  # rows per INSERT: 3 000 parameters, well under SQLite's limit of 32 766
 _INSERT_NODE_SAMPLE = "INSERT INTO samples VALUES ({run}, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
@@ -44,6 +48,8 @@ _INSERT_CALL = "INSERT OR REPLACE INTO calls VALUES ({run}, ?, ?, ?, ?, ?)"
 def open_run(path: str | os.PathLike[str], argv: Sequence[str], sys_path: Sequence[str]) -> int:
     """A new run in the monitoring db at ``path`` (created, or brought up to date): its
     number. sqlite3.Error when the file cannot be used."""
+    import json  # here: the driver's part, and the writer process's start need not import it
+
     db = sqlite3.connect(path)
     try:
         _refuse_foreign(db)

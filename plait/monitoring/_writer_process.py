@@ -16,28 +16,38 @@ it when its next write finds the pipe closed, or at close.
 
 from __future__ import annotations
 
-import contextlib
 import marshal
 import os
-import signal
 import sqlite3
 import struct
 import sys
 import weakref
-from collections.abc import Iterator
-from typing import IO
 
-from plait.monitoring._writer import Batch, write_run
+from plait.monitoring._writer import write_run
+
+# Not typing's (the writer process would import it: 10-20 ms of CPU), and as true to mypy.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from typing import IO
+
+    from plait.monitoring._writer import Batch
 
 __all__ = ["WriterFailed", "WriterProcess", "serve"]
 
-_MAIN = (
-    "import sys; sys.path.insert(0, sys.argv[3]); "
-    "from plait.monitoring._writer_process import serve; serve(sys.argv[1], int(sys.argv[2]))"
-)
+# The writer imports the driver's own plait, wherever it came from, and of it only its own
+# modules: ``plait`` and ``plait.monitoring`` are bare packages there, without what their
+# ``__init__`` imports (typing, plait's lazy names: half the writer's start).
+_MAIN = """
+import os, sys
+for name in ("plait", "plait.monitoring"):
+    package = sys.modules[name] = type(sys)(name)
+    package.__path__ = [os.path.join(sys.argv[3], *name.split(".")[1:])]
+from plait.monitoring._writer_process import serve
+serve(sys.argv[1], int(sys.argv[2]))
+"""
 _LENGTH = struct.Struct("!I")
-# The writer imports the driver's own plait, wherever it came from.
-_PLAIT_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+_PLAIT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 class WriterFailed(Exception):
@@ -56,7 +66,7 @@ class WriterProcess:
                 # -S: it needs only the standard library and plait, and starts some 20 ms sooner without site.
                 # -P: nothing from the driver's current directory, which others may write (as every
                 # Python plait starts: plait/backends/_python.py).
-                [sys.executable, "-P", "-S", "-c", _MAIN, path, str(run), _PLAIT_ROOT],
+                [sys.executable, "-P", "-S", "-c", _MAIN, path, str(run), _PLAIT],
                 stdin=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 start_new_session=True,  # a Ctrl-C in the driver's terminal is the driver's; it ends the run
@@ -105,6 +115,8 @@ class WriterProcess:
 
     def _failure(self) -> WriterFailed:
         """Why the writer ended (it has, or is about to: it closed its end of the pipe)."""
+        import contextlib  # here, as signal below
+
         with contextlib.suppress(BrokenPipeError):
             self._pipe.close()  # what is left in its buffer has nowhere to go
         assert self.process.stderr is not None
@@ -135,6 +147,8 @@ def _how(code: int) -> str:
     >>> _how(-9), _how(3)
     ('killed by SIGKILL', 'exit code 3')
     """
+    import signal  # here: the driver's, when its writer failed; the writer's start need not import enum
+
     return f"killed by {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
 
 

@@ -32,6 +32,11 @@ class Monitor(Protocol):
     then hands it the call of each task that failed for good, to keep for ``plait debug``.
     And ``settled()``: called just before a submitted
     Expr's result is handed over, so what it draws comes before what the program does next.
+    And ``pending_at_start = True``: a call without inputs is then told ``pending`` when it
+    starts, not when it is admitted, its ``at`` the time it was admitted (a big gather's
+    calls wait unstarted, with no node each; without it, each is made a node and told
+    pending at admission, as a progress bar's total needs). A call never started, because
+    what needed it failed or was cancelled first, is then told nothing.
     """
 
     def task_event(

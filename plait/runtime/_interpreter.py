@@ -14,6 +14,7 @@ import asyncio
 import concurrent.futures
 import functools
 import itertools
+import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -69,6 +70,9 @@ class Interpreter(Tasks, AppChecks):
             if samples is not None and isinstance(executor, SamplingExecutor):
                 executor.on_samples = samples
         self.keep_call = getattr(monitor, "failed_call", None)
+        # A monitor that takes a call's pending event when it starts, dated when it was admitted,
+        # leaves calls waiting unstarted as without one (see ``admissions``).
+        self.stamped = monitor is not None and getattr(monitor, "pending_at_start", False) is True
         self.settled = getattr(monitor, "settled", None)
         self.index = {}
         self.queues = {label: deque() for label in self.executors}
@@ -89,6 +93,8 @@ class Interpreter(Tasks, AppChecks):
         self.work = deque()
         self.ready = deque()
         self.unstarted: dict[str, deque[Call[Any]]] = {label: deque() for label in self.executors}
+        # If stamped: by executor, [when, how many] of each admission's calls still in unstarted, oldest first.
+        self.admissions: dict[str, deque[list[float]]] = {label: deque() for label in self.executors}
         self.draining = False
         self.drain_scheduled = False
         self.turn_share_spent = False  # STARTED_PER_TURN calls started: the rest at the scheduled drain
@@ -107,9 +113,14 @@ class Interpreter(Tasks, AppChecks):
         """
         if expr._key in self.index:
             return self._node_for(expr)
-        top, joinings, leaves = self._new_nodes(expr)
+        self.collector.busy()  # before the nodes are made: they live on, and young collections would walk them
+        try:
+            top, joinings, leaves = self._new_nodes(expr)
+        except BaseException:
+            if self.unsettled <= 0:
+                self.collector.idle()
+            raise
         self.unsettled += len(joinings) + leaves
-        self.collector.busy()
         index = self.index
         for node in joinings:
             for child in node.inputs:  # each becomes ``node``'s input: in this loop, not a call a task
@@ -128,16 +139,17 @@ class Interpreter(Tasks, AppChecks):
         ``expr``'s node, the new nodes with inputs in walk order, and how many new leaves.
 
         A new call without inputs (most of a big graph) gets no node yet, unless a monitor
-        listens: the index marks its key ``UNLINKED`` and it waits in ``unstarted`` (see
-        ``_start_unstarted``). Other new leaves go to ``ready`` as they are found. So a
-        gather of a million makes no list of them, nor a stack to walk them from.
+        that hears of calls as they are admitted listens: the index marks its key
+        ``UNLINKED`` and it waits in ``unstarted`` (see ``_start_unstarted``). Other new
+        leaves go to ``ready`` as they are found. So a gather of a million makes no list of
+        them, nor a stack to walk them from.
         ``admit`` links the rest once all passed; a refused graph is taken out of the
         index, ``ready`` and ``unstarted`` again, so it leaves nothing behind.
         """
         index, ready, unstarted = self.index, self.ready, self.unstarted
-        # A monitor hears of every task as it is admitted (its pending event, the progress
-        # bar's total), which needs each one's node and task id at once: no waiting unstarted.
-        later = self.monitor is None
+        # A monitor that hears of every task as it is admitted (its pending event, the progress
+        # bar's total) needs each one's node and task id at once: no waiting unstarted.
+        later = self.monitor is None or self.stamped
         top = index[expr._key] = node_of(expr)
         joinings: list[Joining] = []
         todo: list[Joining] = []
@@ -178,7 +190,16 @@ class Interpreter(Tasks, AppChecks):
         except BaseException:
             self._take_back([*joinings, *todo], leaves, added)
             raise
+        if self.stamped:
+            self._stamp(added)
         return top, joinings, leaves + sum(added.values())
+
+    def _stamp(self, added: dict[str, int]) -> None:
+        """The time now for the calls just ``added`` to unstarted, by executor: when they were admitted."""
+        now = time.time()
+        for label, count in added.items():
+            if count:
+                self.admissions[label].append([now, count])
 
     def _take_back(self, nodes: list[Joining], leaves: int, unstarted: dict[str, int]) -> None:
         """Undo a refused walk: its ``nodes``, the ``leaves`` it put last in ready and the
@@ -291,7 +312,7 @@ class Interpreter(Tasks, AppChecks):
         """
         if self.turn_share_spent:  # a drain later in the turn (ends told): the scheduled one starts more
             return True
-        share, index = STARTED_PER_TURN, self.index
+        share, index, stamped = STARTED_PER_TURN, self.index, self.stamped
         for label, calls in self.unstarted.items():
             if not calls:
                 continue
@@ -301,6 +322,7 @@ class Interpreter(Tasks, AppChecks):
                     self.turn_share_spent = True
                     return True
                 call = calls.popleft()
+                admitted = self._admitted_at(label) if stamped else 0.0
                 # Still to start: not let go since (its one user failed; then maybe admitted
                 # again and finished), nor started as an equal call's node. Here, not in a
                 # call of its own: once a task in a gathered graph.
@@ -308,10 +330,20 @@ class Interpreter(Tasks, AppChecks):
                     continue
                 node = self._node_for(call)  # made now if the index holds its user's mark
                 if node.state == WAITING:
-                    self._start_call(node, call, NO_VALUES)  # a call without inputs: no list of their values
+                    # A call without inputs: no list of their values.
+                    self._start_call(node, call, NO_VALUES, admitted)
                     room -= 1
                     share -= 1
         return False
+
+    def _admitted_at(self, label: str) -> float:
+        """When the call just taken from ``label``'s unstarted was admitted (if stamped)."""
+        admissions = self.admissions[label]
+        oldest = admissions[0]
+        oldest[1] -= 1
+        if not oldest[1]:
+            admissions.popleft()
+        return oldest[0]
 
     def _starved(self) -> bool:
         """Whether an executor has room, nothing queued and calls not started yet: its queue

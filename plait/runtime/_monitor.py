@@ -19,15 +19,18 @@ import warnings
 from collections import deque
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from plait.backends import NodeSample, TaskSample, TaskSpec, TaskUsage
 from plait.backends._wire import dumps_call, dumps_function
-from plait.monitoring._writer import ATTEMPT_COLUMNS, Batch, FailedCallRow, FunctionRow, open_run, write_run
+from plait.monitoring._writer import ATTEMPT_COLUMNS, open_run, write_run
 from plait.monitoring._writer_process import WriterFailed, WriterProcess
 from plait.runtime._hooks import Monitor
+
+if TYPE_CHECKING:
+    from plait.monitoring._writer import Batch, FailedCallRow, FunctionRow
 
 __all__ = [
     "DEFAULT_DEBUG_PAYLOAD_BYTES",
@@ -76,7 +79,14 @@ class EventLog:
     The call of a task that fails for good (its pickled function and arguments, which
     ``plait debug`` re-runs) is kept when its arguments pickle to at most
     ``debug_payload_bytes`` (0: never); bigger ones are recorded with their size only.
+
+    It takes a call's pending event when the call starts, dated (``at``) when it was
+    admitted (``pending_at_start``): so a monitored gather's calls wait unstarted, with no
+    node or task id each, as they do unmonitored, and ``dispatched - pending`` is still
+    the whole wait.
     """
+
+    pending_at_start = True
 
     def __init__(self, path: str | os.PathLike[str], *, debug_payload_bytes: int = DEFAULT_DEBUG_PAYLOAD_BYTES) -> None:
         if debug_payload_bytes < 0:
@@ -260,6 +270,8 @@ class Monitors:
 
     def __init__(self, monitors: Sequence[Monitor]) -> None:
         self.monitors = tuple(monitors)
+        # Only if each takes it so: the others hear of a call as it is admitted.
+        self.pending_at_start = all(getattr(m, "pending_at_start", False) is True for m in self.monitors)
 
     def task_event(self, state: str, task_id: int, name: str, key: bytes, **info: Any) -> None:
         for monitor in self.monitors:

@@ -72,7 +72,9 @@ class Tasks(Settling):
 
         def drain_soon(self) -> None: ...
 
-    def _start_call(self, node: Node, expr: Call[Any], values: Sequence[Any]) -> None:
+    def _start_call(self, node: Node, expr: Call[Any], values: Sequence[Any], admitted: float = 0.0) -> None:
+        """Start ``node``'s call: from the memo, or queued for its executor. ``admitted``: when it
+        was admitted, if it waited unstarted since (its pending event's time; 0: now)."""
         app = expr.app
         if self.memo is not None and app.options.memoized:
             cached = self.memo.get(node.key)
@@ -97,7 +99,7 @@ class Tasks(Settling):
         self.queues[label].append(node)
         if self.monitor is not None:  # the states that end nothing are only the monitor's
             node.task_id = next(self.task_ids)
-            self._event("pending", node, app)
+            self._event("pending", node, app, at=admitted)
 
     @staticmethod
     def _spec(node: Node) -> TaskSpec:

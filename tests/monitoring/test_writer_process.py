@@ -15,6 +15,7 @@ import pytest
 
 import plait as pl
 from plait.monitoring._writer import RunWriter, open_run
+from plait.monitoring._writer_process import WriterProcess
 from plait.runtime._monitor import EventLog
 from tests.processes import gone
 from tests.waiting import wait_for
@@ -158,3 +159,18 @@ def test_the_log_a_close_copies_into_the_file_stays_small_as_a_run_writes(tmp_pa
     finally:
         writer.close()
     assert count(path, "SELECT count(*) FROM attempts") == 20_000
+
+
+def test_the_writer_imports_only_what_it_writes_with(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Its start is CPU the run shares its cores with: plait's __init__ and typing were half
+    # of it (10-20 ms), and the writer needs neither.
+    path = tmp_path / "run.db"
+    monkeypatch.setenv("PYTHONPROFILEIMPORTTIME", "1")  # its stderr: a line per module imported
+    writer = WriterProcess(str(path), open_run(path, [], []))
+    writer.close()
+    assert writer.process.stderr is not None
+    imported = {line.rsplit("|", 1)[-1].strip() for line in writer.process.stderr.read().decode().splitlines()}
+    writer.process.stderr.close()
+    assert "plait.monitoring._writer" in imported, imported  # the lines are there to read
+    unneeded = {"typing", "plait._lazy", "json", "enum"} & imported
+    assert not unneeded, f"the writer imported {sorted(unneeded)}"
