@@ -79,14 +79,12 @@ else:
             importlib.import_module("plait.runtime")
             return expr.awaitable()
 
-    def _exported(name: str) -> Any:
-        value = _export(name)
+    def _await_with_runtime() -> None:
         expr = sys.modules.get("plait.dsl._expr")
         if expr is not None and not expr._interpreter:  # the first DSL name: plait.runtime has registered nothing yet
             expr.set_interpreter(_RuntimeWhenAwaited())
-        return value
 
-    _export, __dir__ = exports(
+    __getattr__, __dir__ = exports(
         __name__,
         {
             "plait.monitoring": ["monitoring"],
@@ -141,8 +139,8 @@ else:
             "plait.staging": ["FsspecStager", "Stager", "Staging", "StagingError"],
             "plait.runtime": ["DependencyError", "PlaitFuture", "Plan", "Runtime", "root_cause", "run"],
         },
+        imported=_await_with_runtime,
     )
-    __getattr__ = _exported
 
 __all__ = [
     "App",

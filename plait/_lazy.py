@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+import types
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -14,32 +15,67 @@ from plait._collector import importing
 __all__ = ["exports"]
 
 
-def exports(package: str, modules: Mapping[str, Sequence[str]]) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
+def exports(
+    package: str, modules: Mapping[str, Sequence[str]], imported: Callable[[], None] | None = None
+) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
     """A module ``__getattr__`` and ``__dir__`` for ``package``, which exports the names
     ``modules`` lists under the module defining each (a name that is itself the module
-    ``package.name`` is that module).
+    ``package.name`` is that module); ``imported`` is called after each name's first import.
+    A name it does not export is refused naming the closest public ones (a misspelt name),
+    at the user's line alone.
 
     >>> getattr_, dir_ = exports("json", {"json.decoder": ["JSONDecodeError"]})
     >>> getattr_("JSONDecodeError").__name__, "JSONDecodeError" in dir_()
     ('JSONDecodeError', True)
-    >>> getattr_("nothing")
+    >>> getattr_("JSONDecodeErorr")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
-    AttributeError: module 'json' has no attribute 'nothing'
+    AttributeError: module 'json' has no attribute 'JSONDecodeErorr'; did you mean 'JSONDecodeError', ...?
     """
     where = {name: module for module, names in modules.items() for name in names}
 
     def __getattr__(name: str) -> Any:
         module = where.get(name)
         if module is None:
-            raise AttributeError(f"module {package!r} has no attribute {name!r}")
+            try:
+                raise _unknown(sys.modules[package], name, [*where], sys._getframe(1))
+            except (AttributeError, ImportError) as error:
+                from plait._tracebacks import user_frames  # for the error only, as difflib and dis
+
+                user_frames(error)  # this frame, cut: a bare raise does not add it back
+                raise
         with importing():
             value = importlib.import_module(module)
         if module != f"{package}.{name}":
             value = getattr(value, name)
         setattr(sys.modules[package], name, value)  # found once: later lookups skip this function
+        if imported is not None:
+            imported()
         return value
 
     def __dir__() -> list[str]:
         return sorted({*vars(sys.modules[package]), *where})
 
     return __getattr__, __dir__
+
+
+def _unknown(
+    package: types.ModuleType, name: str, exported: list[str], caller: types.FrameType
+) -> AttributeError | ImportError:
+    """The error for a name ``package`` does not have: which close names it has, as an
+    ImportError to a ``from package import name`` (whose opcode would replace an
+    AttributeError with its own, hint dropped). A private name, as tools probe for
+    (``__wrapped__``), is refused plainly and at once."""
+    text = f"module {package.__name__!r} has no attribute {name!r}"
+    if name.startswith("_"):
+        return AttributeError(text, obj=package)
+    import difflib
+    import dis
+
+    public = {candidate.lower(): candidate for candidate in getattr(package, "__all__", exported)}
+    near = [public[lower] for lower in difflib.get_close_matches(name.lower(), public, n=3)]
+    names = f"{', '.join(map(repr, near[:-1]))} or {near[-1]!r}" if len(near) > 1 else "".join(map(repr, near))
+    hint = f"did you mean {names}?" if near else f"dir({package.__name__}) lists its names"
+    if caller.f_code.co_code[caller.f_lasti] == dis.opmap["IMPORT_FROM"]:
+        return ImportError(f"cannot import name {name!r} from {package.__name__!r}; {hint}", name=package.__name__)
+    # obj= set, so that Python adds no suggestion of its own (it reads name= for that)
+    return AttributeError(f"{text}; {hint}", obj=package)
