@@ -212,6 +212,16 @@ WRONG_OPTIONS: list[tuple[Callable[[], Any], type[Exception], str]] = [
     (lambda: pl.Runtime([pl.ThreadExecutor(1)], lost_retries=-1), ValueError, r"Runtime\(lost_retries=-1\)"),
     (lambda: pl.Runtime([pl.ThreadExecutor]), TypeError, r"is the class ThreadExecutor: make one"),
     (lambda: pl.Runtime([pl.ThreadExecutor(1)], cache=3), TypeError, r"Runtime\(cache=\.\.\.\) takes a file path"),
+    (lambda: pl.Runtime([pl.ThreadExecutor(1)], progress="yes"), TypeError, r"Runtime\(progress='yes'\) takes True"),
+    (lambda: pl.Runtime([pl.ThreadExecutor(1)], progress=0), TypeError, r"Runtime\(progress=0\) takes True"),
+    (lambda: pl.Runtime([pl.ThreadExecutor(1)], retries="2"), TypeError, r"Runtime\(retries='2'\): retries must"),
+    (lambda: pl.Runtime([pl.ThreadExecutor(1)], retries=None), TypeError, r"Runtime\(retries=None\): give a count"),
+    (
+        lambda: pl.Runtime([pl.ThreadExecutor(1), pl.ThreadExecutor(2)]),
+        ValueError,
+        r"Runtime\(executors=\.\.\.\): 2 executors are labelled 'threads'.*label=",
+    ),
+    (lambda: pl.run(3), TypeError, r"^run takes an Expr \(the result of calling an app\), not int$"),
     (lambda: shut_down().submit(pl.pure(1)), RuntimeError, r"this Runtime has been shut down"),
     (lambda: shut_down().submit(plus_one), TypeError, r"submit takes an Expr"),
 ]
