@@ -80,9 +80,17 @@ def load_target(target: str) -> Any:
     found: Any = _load_module(where)
     for part in name.split("."):
         if not hasattr(found, part):
-            raise click.BadParameter(f"{where} has no {name!r}", param_hint="TARGET")
+            raise click.BadParameter(f"{where} has no {name!r}{_near(part, found)}", param_hint="TARGET")
         found = getattr(found, part)
     return found
+
+
+def _near(name: str, found: object) -> str:
+    """Which public names of ``found`` are close to ``name``, said after an error: a misspelt target."""
+    import difflib  # for the error only
+
+    near = difflib.get_close_matches(name, [n for n in dir(found) if not n.startswith("_")], n=3)
+    return f"; did you mean {' or '.join(map(repr, near))}?" if near else ""
 
 
 def _load_module(where: str) -> Any:
@@ -90,13 +98,14 @@ def _load_module(where: str) -> Any:
     if path.suffix != ".py":
         try:
             missing = importlib.util.find_spec(where) is None
-        except ModuleNotFoundError:  # its package is missing
+        except ImportError:  # its package is missing, or it is a relative name ('.py', a file's suffix alone)
             missing = True
         if missing:
             raise click.BadParameter(f"cannot import {where}: there is no such module", param_hint="TARGET")
         return _users_code(f"importing {where}", lambda: importlib.import_module(where))
     if not path.is_file():
-        raise click.BadParameter(f"no such file: {where}", param_hint="TARGET")
+        what = "not a file" if path.exists() else "no such file"
+        raise click.BadParameter(f"{what}: {where}", param_hint="TARGET")
     name = path.stem if path.stem.isidentifier() and path.stem not in sys.modules else "__plait_target__"
     spec = importlib.util.spec_from_file_location(name, path)
     assert spec is not None and spec.loader is not None
