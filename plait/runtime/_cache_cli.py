@@ -9,7 +9,7 @@ import click
 
 from plait.dsl import App, Expr
 from plait.runtime._memo_file import cache_info, clear_cache
-from plait.runtime._run_cli import load_target
+from plait.runtime._run_cli import load_target, near_names
 
 __all__ = ["cache"]
 
@@ -56,6 +56,12 @@ def clear(path: Path, app_name: str | None) -> None:
         removed = clear_cache(path, app_name)
     except (FileNotFoundError, ValueError) as error:
         raise _refuse(error, path) from None
+    if app_name and not removed:  # a misspelt name would look cleared
+        apps = [name for name, _, _ in cache_info(path).apps]
+        raise click.ClickException(
+            f"{path} has no entries of {app_name!r}, so none were removed{near_names(app_name, apps)}"
+            f" (its apps: {', '.join(apps) or 'none'})"
+        )
     what = f"entries of {app_name}" if app_name else "entries"
     click.echo(f"{path}: removed {removed} {what}")
 

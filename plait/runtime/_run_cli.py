@@ -7,7 +7,7 @@ import importlib.util
 import pprint
 import sys
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -21,7 +21,7 @@ from plait.dsl import App, Expr
 from plait.runtime._monitor import DEFAULT_DEBUG_PAYLOAD_BYTES, EventLog
 from plait.runtime._runtime import Runtime
 
-__all__ = ["executor_option", "load_expr", "parse_executor", "run"]
+__all__ = ["executor_option", "load_expr", "near_names", "parse_executor", "run"]
 
 T = TypeVar("T")
 
@@ -80,16 +80,21 @@ def load_target(target: str) -> Any:
     found: Any = _load_module(where)
     for part in name.split("."):
         if not hasattr(found, part):
-            raise click.BadParameter(f"{where} has no {name!r}{_near(part, found)}", param_hint="TARGET")
+            public = [n for n in dir(found) if not n.startswith("_")]
+            raise click.BadParameter(f"{where} has no {name!r}{near_names(part, public)}", param_hint="TARGET")
         found = getattr(found, part)
     return found
 
 
-def _near(name: str, found: object) -> str:
-    """Which public names of ``found`` are close to ``name``, said after an error: a misspelt target."""
+def near_names(name: str, names: Sequence[str]) -> str:
+    """Which of ``names`` are close to ``name``, said after an error about a misspelt one.
+
+    >>> near_names("reslt", ["result", "bad"]), near_names("x", ["result"])
+    ("; did you mean 'result'?", '')
+    """
     import difflib  # for the error only
 
-    near = difflib.get_close_matches(name, [n for n in dir(found) if not n.startswith("_")], n=3)
+    near = difflib.get_close_matches(name, names, n=3)
     return f"; did you mean {' or '.join(map(repr, near))}?" if near else ""
 
 
