@@ -36,10 +36,15 @@ def exports(
     def __getattr__(name: str) -> Any:
         module = where.get(name)
         if module is None:
+            caller = sys._getframe(1)
+            # A tool's probe (``__wrapped__``), or the import system's for a submodule (``from
+            # plait import testing`` asks first whether plait has one): answered plainly, at once.
+            if name.startswith("_") or caller.f_code.co_filename.startswith("<frozen importlib."):
+                raise AttributeError(f"module {package!r} has no attribute {name!r}", obj=sys.modules[package])
             try:
-                raise _unknown(sys.modules[package], name, [*where], sys._getframe(1))
+                raise _misspelt(sys.modules[package], name, [*where], caller)
             except (AttributeError, ImportError) as error:
-                from plait._tracebacks import user_frames  # for the error only, as difflib and dis
+                from plait._tracebacks import user_frames  # for the error only, as difflib
 
                 user_frames(error)  # this frame, cut: a bare raise does not add it back
                 raise
@@ -58,24 +63,20 @@ def exports(
     return __getattr__, __dir__
 
 
-def _unknown(
+def _misspelt(
     package: types.ModuleType, name: str, exported: list[str], caller: types.FrameType
 ) -> AttributeError | ImportError:
-    """The error for a name ``package`` does not have: which close names it has, as an
-    ImportError to a ``from package import name`` (whose opcode would replace an
-    AttributeError with its own, hint dropped). A private name, as tools probe for
-    (``__wrapped__``), is refused plainly and at once."""
-    text = f"module {package.__name__!r} has no attribute {name!r}"
-    if name.startswith("_"):
-        return AttributeError(text, obj=package)
+    """The error for a name ``package`` does not have, naming the closest it has: an
+    ImportError to a ``from package import name``, whose opcode would replace an
+    AttributeError with its own and drop the hint."""
     import difflib
-    import dis
+    import opcode
 
     public = {candidate.lower(): candidate for candidate in getattr(package, "__all__", exported)}
     near = [public[lower] for lower in difflib.get_close_matches(name.lower(), public, n=3)]
     names = f"{', '.join(map(repr, near[:-1]))} or {near[-1]!r}" if len(near) > 1 else "".join(map(repr, near))
     hint = f"did you mean {names}?" if near else f"dir({package.__name__}) lists its names"
-    if caller.f_code.co_code[caller.f_lasti] == dis.opmap["IMPORT_FROM"]:
+    if caller.f_code.co_code[caller.f_lasti] == opcode.opmap["IMPORT_FROM"]:
         return ImportError(f"cannot import name {name!r} from {package.__name__!r}; {hint}", name=package.__name__)
     # obj= set, so that Python adds no suggestion of its own (it reads name= for that)
-    return AttributeError(f"{text}; {hint}", obj=package)
+    return AttributeError(f"module {package.__name__!r} has no attribute {name!r}; {hint}", obj=package)

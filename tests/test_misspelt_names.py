@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import traceback
 
 import pytest
@@ -35,3 +37,10 @@ def test_a_probe_for_a_name_plait_lacks_is_answered_plainly() -> None:
     with pytest.raises(AttributeError, match=r"^module 'plait' has no attribute '_private'$"):
         pl._private  # noqa: B018
     assert pl.Runtime is plait.runtime.Runtime
+
+
+def test_a_submodule_imported_by_from_is_not_taken_for_a_misspelt_name() -> None:
+    """``from plait import staging`` first asks plait whether it has ``staging``: a probe, not a slip."""
+    code = "import sys; from plait import staging; print(staging.__name__, 'difflib' in sys.modules)"
+    shown = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
+    assert shown.stdout.split() == ["plait.staging", "False"], shown.stderr
