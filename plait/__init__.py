@@ -140,6 +140,16 @@ else:
             "plait.runtime": ["DependencyError", "PlaitFuture", "Plan", "Runtime", "root_cause", "run"],
         },
         imported=_await_with_runtime,
+        # What a newcomer reaches for at the top level, from plait's own Expr or another library
+        habits={
+            **{method: f"{method} is a method of an Expr: expr.{method}(...)" for method in ("map", "bind", "recover")},
+            **{
+                name: f"Parsl's {name} is plait.compat.parsl.{name} (docs/coming-from-parsl.md)"
+                for name in ("python_app", "bash_app", "join_app", "load", "dfk", "Config", "HighThroughputExecutor")
+            },
+            "delayed": "Dask's delayed is plait.app: calling an app builds the Expr",
+            "compute": "an Expr is computed by plait.run(expr)",
+        },
     )
 
 __all__ = [

@@ -16,13 +16,16 @@ __all__ = ["exports"]
 
 
 def exports(
-    package: str, modules: Mapping[str, Sequence[str]], imported: Callable[[], None] | None = None
+    package: str,
+    modules: Mapping[str, Sequence[str]],
+    imported: Callable[[], None] | None = None,
+    habits: Mapping[str, str] | None = None,
 ) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
     """A module ``__getattr__`` and ``__dir__`` for ``package``, which exports the names
     ``modules`` lists under the module defining each (a name that is itself the module
     ``package.name`` is that module); ``imported`` is called after each name's first import.
-    A name it does not export is refused naming the closest public ones (a misspelt name),
-    at the user's line alone.
+    A name it does not export is refused at the user's line alone, saying what ``habits``
+    says of it (a name users bring from elsewhere), or else naming the closest public ones.
 
     >>> getattr_, dir_ = exports("json", {"json.decoder": ["JSONDecodeError"]})
     >>> getattr_("JSONDecodeError").__name__, "JSONDecodeError" in dir_()
@@ -42,7 +45,7 @@ def exports(
             if name.startswith("_") or caller.f_code.co_filename.startswith("<frozen importlib."):
                 raise AttributeError(f"module {package!r} has no attribute {name!r}", obj=sys.modules[package])
             try:
-                raise _misspelt(sys.modules[package], name, [*where], caller)
+                raise _misspelt(sys.modules[package], name, [*where], caller, (habits or {}).get(name))
             except (AttributeError, ImportError) as error:
                 from plait._tracebacks import user_frames  # for the error only, as difflib
 
@@ -64,19 +67,24 @@ def exports(
 
 
 def _misspelt(
-    package: types.ModuleType, name: str, exported: list[str], caller: types.FrameType
+    package: types.ModuleType, name: str, exported: list[str], caller: types.FrameType, habit: str | None
 ) -> AttributeError | ImportError:
-    """The error for a name ``package`` does not have, naming the closest it has: an
-    ImportError to a ``from package import name``, whose opcode would replace an
-    AttributeError with its own and drop the hint."""
-    import difflib
+    """The error for a name ``package`` does not have, with ``habit`` (what to use instead)
+    or the closest names it has: an ImportError to a ``from package import name``, whose
+    opcode would replace an AttributeError with its own and drop the hint."""
     import opcode
 
-    public = {candidate.lower(): candidate for candidate in getattr(package, "__all__", exported)}
-    near = [public[lower] for lower in difflib.get_close_matches(name.lower(), public, n=3)]
-    names = f"{', '.join(map(repr, near[:-1]))} or {near[-1]!r}" if len(near) > 1 else "".join(map(repr, near))
-    hint = f"did you mean {names}?" if near else f"dir({package.__name__}) lists its names"
+    hint = habit or _closest(package, name, exported)
     if caller.f_code.co_code[caller.f_lasti] == opcode.opmap["IMPORT_FROM"]:
         return ImportError(f"cannot import name {name!r} from {package.__name__!r}; {hint}", name=package.__name__)
     # obj= set, so that Python adds no suggestion of its own (it reads name= for that)
     return AttributeError(f"module {package.__name__!r} has no attribute {name!r}; {hint}", obj=package)
+
+
+def _closest(package: types.ModuleType, name: str, exported: list[str]) -> str:
+    import difflib
+
+    public = {candidate.lower(): candidate for candidate in getattr(package, "__all__", exported)}
+    near = [public[lower] for lower in difflib.get_close_matches(name.lower(), public, n=3)]
+    names = f"{', '.join(map(repr, near[:-1]))} or {near[-1]!r}" if len(near) > 1 else "".join(map(repr, near))
+    return f"did you mean {names}?" if near else f"dir({package.__name__}) lists its names"

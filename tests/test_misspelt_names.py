@@ -19,6 +19,12 @@ def test_a_misspelt_attribute_names_the_closest_at_the_users_line() -> None:
     raises_at_its_line(lambda: plait.runtime.SQLiteMem, AttributeError, r"did you mean 'SQLiteMemo'\?$")
 
 
+def test_a_name_brought_from_elsewhere_says_what_plait_has_instead() -> None:
+    raises_at_its_line(lambda: pl.map, AttributeError, r"'map'; map is a method of an Expr: expr\.map\(\.\.\.\)$")
+    raises_at_its_line(lambda: pl.python_app, AttributeError, r"Parsl's python_app is plait\.compat\.parsl\.python_app")
+    raises_at_its_line(lambda: pl.delayed, AttributeError, r"Dask's delayed is plait\.app")
+
+
 def test_a_name_close_to_none_says_where_the_names_are() -> None:
     raises_at_its_line(lambda: pl.tpyo, AttributeError, r"^module 'plait' has no attribute 'tpyo'; dir\(plait\) lists")
 
