@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import functools
+import importlib
 import os
 import types
 from collections.abc import Callable
@@ -27,11 +28,13 @@ T = TypeVar("T")
 C = TypeVar("C", bound=type)
 
 # plait's own files, those of the futures that carry a result between threads, those of
-# the import machinery that runs a file `plait run` loads, and the __init__ attrs writes
-# for a class (it calls the validators, whose own frames say what is checked)
+# the import machinery that runs a file or module `plait run` loads (import_module is in
+# importlib's package, the rest frozen), and the __init__ attrs writes for a class (it
+# calls the validators, whose own frames say what is checked)
 _MACHINERY = (
     str(Path(__file__).resolve().parent) + os.sep,
     str(Path(concurrent.futures.__file__).parent) + os.sep,
+    str(Path(importlib.__file__).parent) + os.sep,
     "<frozen importlib.",
     "<attrs generated ",
 )

@@ -167,8 +167,9 @@ def test_an_output_file_that_cannot_be_written_is_named_in_one_line(flow: Path, 
         ("import plait\nraise RuntimeError('at import')\n", "broken.py:x", 2, "RuntimeError: at import"),
         ("import plait\nimport no_such_module_here\n", "broken.py:x", 2, "No module named 'no_such_module_here'"),
         ("import plait\n\ndef build():\n    return {}['key']\n", "broken.py:build", 4, "KeyError: 'key'"),
+        ("import plait\nraise RuntimeError('at import')\n", "broken:x", 2, "RuntimeError: at import"),
     ],
-    ids=["raises-at-import", "imports-a-missing-module", "builder-raises"],
+    ids=["raises-at-import", "imports-a-missing-module", "builder-raises", "module-raises-at-import"],
 )
 def test_an_error_in_the_targets_own_code_shows_its_line_not_the_commands_frames(
     tmp_path: Path, source: str, target: str, line: int, error: str
