@@ -47,7 +47,7 @@ def exports(
             try:
                 raise _misspelt(sys.modules[package], name, [*where], caller, (habits or {}).get(name))
             except (AttributeError, ImportError) as error:
-                from plait._tracebacks import user_frames  # for the error only, as difflib
+                from plait._tracebacks import user_frames  # for the error only, as the hint
 
                 user_frames(error)  # this frame, cut: a bare raise does not add it back
                 raise
@@ -74,17 +74,11 @@ def _misspelt(
     opcode would replace an AttributeError with its own and drop the hint."""
     import opcode
 
-    hint = habit or _closest(package, name, exported)
+    from plait._spelling import did_you_mean
+
+    public = getattr(package, "__all__", exported)
+    hint = habit or did_you_mean(name, public) or f"dir({package.__name__}) lists its names"
     if caller.f_code.co_code[caller.f_lasti] == opcode.opmap["IMPORT_FROM"]:
         return ImportError(f"cannot import name {name!r} from {package.__name__!r}; {hint}", name=package.__name__)
     # obj= set, so that Python adds no suggestion of its own (it reads name= for that)
     return AttributeError(f"module {package.__name__!r} has no attribute {name!r}; {hint}", obj=package)
-
-
-def _closest(package: types.ModuleType, name: str, exported: list[str]) -> str:
-    import difflib
-
-    public = {candidate.lower(): candidate for candidate in getattr(package, "__all__", exported)}
-    near = [public[lower] for lower in difflib.get_close_matches(name.lower(), public, n=3)]
-    names = f"{', '.join(map(repr, near[:-1]))} or {near[-1]!r}" if len(near) > 1 else "".join(map(repr, near))
-    return f"did you mean {names}?" if near else f"dir({package.__name__}) lists its names"

@@ -7,13 +7,14 @@ import importlib.util
 import pprint
 import sys
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 import cloudpickle
 
+from plait._spelling import did_you_mean
 from plait._tracebacks import user_frames
 from plait.backends import Executor, ProcessExecutor, ThreadExecutor
 from plait.backends._plugins import EXECUTORS, executor_plugin, plugin_names
@@ -21,7 +22,7 @@ from plait.dsl import App, Expr
 from plait.runtime._monitor import DEFAULT_DEBUG_PAYLOAD_BYTES, EventLog
 from plait.runtime._runtime import Runtime
 
-__all__ = ["executor_option", "load_expr", "near_names", "parse_executor", "run"]
+__all__ = ["executor_option", "load_expr", "parse_executor", "run"]
 
 T = TypeVar("T")
 
@@ -80,22 +81,10 @@ def load_target(target: str) -> Any:
     found: Any = _load_module(where)
     for part in name.split("."):
         if not hasattr(found, part):
-            public = [n for n in dir(found) if not n.startswith("_")]
-            raise click.BadParameter(f"{where} has no {name!r}{near_names(part, public)}", param_hint="TARGET")
+            hint = did_you_mean(part, [n for n in dir(found) if not n.startswith("_")])
+            raise click.BadParameter(f"{where} has no {name!r}{f'; {hint}' if hint else ''}", param_hint="TARGET")
         found = getattr(found, part)
     return found
-
-
-def near_names(name: str, names: Sequence[str]) -> str:
-    """Which of ``names`` are close to ``name``, said after an error about a misspelt one.
-
-    >>> near_names("reslt", ["result", "bad"]), near_names("x", ["result"])
-    ("; did you mean 'result'?", '')
-    """
-    import difflib  # for the error only
-
-    near = difflib.get_close_matches(name, names, n=3)
-    return f"; did you mean {' or '.join(map(repr, near))}?" if near else ""
 
 
 def _load_module(where: str) -> Any:
