@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import importlib
+import os
 from typing import Any
 
 import click
@@ -40,6 +41,8 @@ class _Commands(click.Group):
             return super().invoke(ctx)
         except OSError as error:  # a file it was given to read or write: said in a line, no traceback
             if error.errno == errno.EPIPE or error.filename is None:  # click ends a closed pipe quietly
+                raise
+            if os.environ.get("PLAIT_TRACEBACK") == "full":  # debugging plait itself
                 raise
             raise click.ClickException(f"{error.strerror}: {error.filename}") from None
 
