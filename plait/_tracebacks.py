@@ -98,7 +98,26 @@ def user_facing(method: Callable[P, T]) -> Callable[P, T]:
         try:
             return method(*args, **kwargs)
         except BaseException as error:
+            if isinstance(error, TypeError) and error.__traceback__ and error.__traceback__.tb_next is None:
+                _name_the_keywords(error, method)  # its arguments did not bind: raised before it ran
             user_frames(error)
             raise
 
     return call
+
+
+def _name_the_keywords(error: TypeError, method: Callable[..., object]) -> None:
+    """Add to ``error``, an unexpected keyword's (``Runtime(executor=...)``), the nearest
+    keyword ``method`` takes, or all of them."""
+    text = str(error)
+    _, found, rest = text.partition("unexpected keyword argument '")
+    if not found:
+        return
+    import inspect
+
+    from plait._spelling import did_you_mean
+
+    kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    keywords = [p.name for p in inspect.signature(method).parameters.values() if p.kind in kinds and p.name != "self"]
+    hint = did_you_mean(rest.partition("'")[0], keywords) or f"it takes {', '.join(keywords) or 'no keywords'}"
+    error.args = (f"{text}; {hint}",)
