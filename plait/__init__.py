@@ -79,14 +79,12 @@ else:
             importlib.import_module("plait.runtime")
             return expr.awaitable()
 
-    def _exported(name: str) -> Any:
-        value = _export(name)
+    def _await_with_runtime() -> None:
         expr = sys.modules.get("plait.dsl._expr")
         if expr is not None and not expr._interpreter:  # the first DSL name: plait.runtime has registered nothing yet
             expr.set_interpreter(_RuntimeWhenAwaited())
-        return value
 
-    _export, __dir__ = exports(
+    __getattr__, __dir__ = exports(
         __name__,
         {
             "plait.monitoring": ["monitoring"],
@@ -141,8 +139,18 @@ else:
             "plait.staging": ["FsspecStager", "Stager", "Staging", "StagingError"],
             "plait.runtime": ["DependencyError", "PlaitFuture", "Plan", "Runtime", "root_cause", "run"],
         },
+        imported=_await_with_runtime,
+        # What a newcomer reaches for at the top level, from plait's own Expr or another library
+        habits={
+            **{method: f"{method} is a method of an Expr: expr.{method}(...)" for method in ("map", "bind", "recover")},
+            **{
+                name: f"Parsl's {name} is plait.compat.parsl.{name} (docs/coming-from-parsl.md)"
+                for name in ("python_app", "bash_app", "join_app", "load", "dfk", "Config", "HighThroughputExecutor")
+            },
+            "delayed": "Dask's delayed is plait.app: calling an app builds the Expr",
+            "compute": "an Expr is computed by plait.run(expr)",
+        },
     )
-    __getattr__ = _exported
 
 __all__ = [
     "App",

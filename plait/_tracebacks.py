@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import functools
+import importlib
 import os
 import types
 from collections.abc import Callable
@@ -27,11 +28,13 @@ T = TypeVar("T")
 C = TypeVar("C", bound=type)
 
 # plait's own files, those of the futures that carry a result between threads, those of
-# the import machinery that runs a file `plait run` loads, and the __init__ attrs writes
-# for a class (it calls the validators, whose own frames say what is checked)
+# the import machinery that runs a file or module `plait run` loads (import_module is in
+# importlib's package, the rest frozen), and the __init__ attrs writes for a class (it
+# calls the validators, whose own frames say what is checked)
 _MACHINERY = (
     str(Path(__file__).resolve().parent) + os.sep,
     str(Path(concurrent.futures.__file__).parent) + os.sep,
+    str(Path(importlib.__file__).parent) + os.sep,
     "<frozen importlib.",
     "<attrs generated ",
 )
@@ -95,7 +98,26 @@ def user_facing(method: Callable[P, T]) -> Callable[P, T]:
         try:
             return method(*args, **kwargs)
         except BaseException as error:
+            if isinstance(error, TypeError) and error.__traceback__ and error.__traceback__.tb_next is None:
+                _name_the_keywords(error, method)  # its arguments did not bind: raised before it ran
             user_frames(error)
             raise
 
     return call
+
+
+def _name_the_keywords(error: TypeError, method: Callable[..., object]) -> None:
+    """Add to ``error``, an unexpected keyword's (``Runtime(executor=...)``), the nearest
+    keyword ``method`` takes, or all of them."""
+    text = str(error)
+    _, found, rest = text.partition("unexpected keyword argument '")
+    if not found:
+        return
+    import inspect
+
+    from plait._spelling import did_you_mean
+
+    kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    keywords = [p.name for p in inspect.signature(method).parameters.values() if p.kind in kinds and p.name != "self"]
+    hint = did_you_mean(rest.partition("'")[0], keywords) or f"it takes {', '.join(keywords) or 'no keywords'}"
+    error.args = (f"{text}; {hint}",)

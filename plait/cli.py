@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import importlib
+import os
+from typing import Any
 
 import click
 
@@ -32,6 +35,16 @@ class _Commands(click.Group):
             return super().get_command(ctx, cmd_name)
         command: click.Command = getattr(importlib.import_module(module), cmd_name)
         return command
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except OSError as error:  # a file it was given to read or write: said in a line, no traceback
+            if error.errno == errno.EPIPE or error.filename is None:  # click ends a closed pipe quietly
+                raise
+            if os.environ.get("PLAIT_TRACEBACK") == "full":  # debugging plait itself
+                raise
+            raise click.ClickException(f"{error.strerror}: {error.filename}") from None
 
 
 @click.group(cls=_Commands)

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+import plait as pl
+
 FLOW = """
 import plait as pl
 
@@ -118,6 +120,9 @@ def test_a_failed_shell_command_is_shown_once_with_its_stderr(flow: Path) -> Non
         (["flow.py"], "expected path.py:name or package.module:name"),
         (["nowhere.py:result"], "no such file: nowhere.py"),
         (["flow.py:nothing"], "flow.py has no 'nothing'"),
+        (["flow.py:reslt"], "flow.py has no 'reslt'; did you mean 'result'?"),
+        (["flow.py:result.x"], "flow.py has no 'result.x'"),
+        ([".py:x"], "cannot import .py: there is no such module"),
         (["flow.py:square"], "flow.py:square is an app; name an Expr"),
         (["no_such_module:x"], "cannot import no_such_module"),
         (["flow.py:result", "--executor", "gpus:2"], "'gpus:2': expected processes[:N] or threads[:N]"),
@@ -127,7 +132,33 @@ def test_a_failed_shell_command_is_shown_once_with_its_stderr(flow: Path) -> Non
 def test_run_refuses_bad_input_by_name(flow: Path, args: list[str], message: str) -> None:
     refused = plait("run", *args, cwd=flow)
     assert refused.returncode == 2
-    assert message in refused.stderr
+    assert message in refused.stderr and "Traceback" not in refused.stderr, refused.stderr
+
+
+def test_run_refuses_a_directory_named_as_its_file(flow: Path) -> None:
+    (flow / "steps.py").mkdir()
+    refused = plait("run", "steps.py:result", cwd=flow)
+    assert refused.returncode == 2
+    assert "Invalid value for TARGET: not a file: steps.py" in refused.stderr, refused.stderr
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["graph", "flow.py:result", "-o", "missing/graph.dot"],
+        ["graph", "flow.py:result", "-o", "missing/graph.svg"],  # by Graphviz's dot, or as .dot without it
+        ["report", "run.db", "-o", "missing/report.html"],
+    ],
+    ids=["graph-dot", "graph-svg", "report"],
+)
+def test_an_output_file_that_cannot_be_written_is_named_in_one_line(flow: Path, args: list[str]) -> None:
+    with pl.Runtime([pl.ThreadExecutor(1)], monitor=flow / "run.db") as runtime:
+        runtime.run(pl.pure(1))
+    refused = plait(*args, cwd=flow)
+    assert refused.returncode == 1, refused.stderr
+    assert "Traceback" not in refused.stderr, refused.stderr
+    last = refused.stderr.splitlines()[-1]
+    assert last.startswith("Error: ") and "missing/" in last, last  # the file it could not write
 
 
 @pytest.mark.parametrize(
@@ -136,8 +167,9 @@ def test_run_refuses_bad_input_by_name(flow: Path, args: list[str], message: str
         ("import plait\nraise RuntimeError('at import')\n", "broken.py:x", 2, "RuntimeError: at import"),
         ("import plait\nimport no_such_module_here\n", "broken.py:x", 2, "No module named 'no_such_module_here'"),
         ("import plait\n\ndef build():\n    return {}['key']\n", "broken.py:build", 4, "KeyError: 'key'"),
+        ("import plait\nraise RuntimeError('at import')\n", "broken:x", 2, "RuntimeError: at import"),
     ],
-    ids=["raises-at-import", "imports-a-missing-module", "builder-raises"],
+    ids=["raises-at-import", "imports-a-missing-module", "builder-raises", "module-raises-at-import"],
 )
 def test_an_error_in_the_targets_own_code_shows_its_line_not_the_commands_frames(
     tmp_path: Path, source: str, target: str, line: int, error: str

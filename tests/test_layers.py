@@ -30,7 +30,7 @@ ALLOWED = {
 # Layers that may import the others only through their public face (``plait.x``, not ``plait.x._y``).
 PUBLIC_ONLY = {"monitoring", "report"}
 # plait's own modules below every layer
-TOP_HELPERS = {"plait._version", "plait._lazy", "plait._collector", "plait._tracebacks"}
+TOP_HELPERS = {"plait._version", "plait._lazy", "plait._collector", "plait._tracebacks", "plait._spelling"}
 CLI = ["cli.py", "__main__.py"]  # the command, and ``python -m plait`` running it
 
 

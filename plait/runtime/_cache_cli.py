@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from plait._spelling import did_you_mean
 from plait.dsl import App, Expr
 from plait.runtime._memo_file import cache_info, clear_cache
 from plait.runtime._run_cli import load_target
@@ -56,6 +57,13 @@ def clear(path: Path, app_name: str | None) -> None:
         removed = clear_cache(path, app_name)
     except (FileNotFoundError, ValueError) as error:
         raise _refuse(error, path) from None
+    if app_name and not removed:  # a misspelt name would look cleared
+        apps = [name for name, _, _ in cache_info(path).apps]
+        hint = did_you_mean(app_name, apps)
+        raise click.ClickException(
+            f"{path} has no entries of {app_name!r}, so none were removed{f'; {hint}' if hint else ''}"
+            f" (its apps: {', '.join(apps) or 'none'})"
+        )
     what = f"entries of {app_name}" if app_name else "entries"
     click.echo(f"{path}: removed {removed} {what}")
 

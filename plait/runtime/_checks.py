@@ -6,9 +6,17 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from plait.backends import Executor, running_task
-from plait.dsl import App, Expr
+from plait.dsl import App, Expr, Retry
 
-__all__ = ["check_hook", "check_run_timeout", "chosen_executors", "not_an_expr", "refuse_in_task"]
+__all__ = [
+    "check_hook",
+    "check_progress",
+    "check_run_timeout",
+    "chosen_executors",
+    "not_an_expr",
+    "refuse_in_task",
+    "retry_policy",
+]
 
 
 def chosen_executors(given: object) -> list[Executor]:
@@ -28,11 +36,34 @@ def chosen_executors(given: object) -> list[Executor]:
                 f"{where}[{index}] is a {type(item).__name__}, not an executor "
                 "(such as plait.ProcessExecutor(), plait.ThreadExecutor() or plait.ZMQExecutor(...))"
             )
+    labels = [executor.label for executor in chosen]
+    for label in labels:
+        if labels.count(label) > 1:
+            raise ValueError(
+                f"{where}: {labels.count(label)} executors are labelled {label!r}, and an app names its"
+                f" executor by label: give each its own, label='...' (labels {labels})"
+            )
     if chosen:
         return chosen
     from plait.backends import ProcessExecutor  # here: a runtime given its executors does not load the process pool
 
     return [ProcessExecutor()]
+
+
+def retry_policy(retries: object) -> Retry:
+    """A Runtime's ``retries=``, its default policy, or a TypeError naming the option."""
+    try:
+        policy = Retry.of(retries)  # type: ignore[arg-type]  # checked there
+    except TypeError as error:
+        raise TypeError(f"Runtime(retries={retries!r}): {error}") from None
+    if policy is None:
+        raise TypeError("Runtime(retries=None): give a count of retries (0 for none) or a Retry")
+    return policy
+
+
+def check_progress(progress: object) -> None:
+    if progress is not None and not isinstance(progress, bool):  # "yes" or 0 was taken for its truth
+        raise TypeError(f"Runtime(progress={progress!r}) takes True, False or None (a bar when stderr is a terminal)")
 
 
 def check_hook(name: str, hook: object, method: str, kind: str) -> None:
@@ -65,8 +96,8 @@ def check_run_timeout(timeout: object) -> None:
         raise ValueError(f"run(timeout={timeout!r}): a timeout is a number of seconds >= 0, or None")
 
 
-def not_an_expr(value: object) -> str:
-    text = f"submit takes an Expr (the result of calling an app), not {type(value).__name__}"
+def not_an_expr(value: object, taker: str = "submit") -> str:
+    text = f"{taker} takes an Expr (the result of calling an app), not {type(value).__name__}"
     if isinstance(value, App):  # the app itself, where its call was meant
         return f"{text}: call it, {value.name}(...), to get the Expr of that call"
     if isinstance(value, list | tuple | set) and any(isinstance(item, Expr) for item in value):

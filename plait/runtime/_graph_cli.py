@@ -37,9 +37,11 @@ def graph(target: str, output: str | None) -> None:
     if path.suffix in _RENDERED:
         dot = shutil.which("dot")
         if dot is not None:
-            subprocess.run(
-                [dot, f"-T{path.suffix[1:]}", "-o", str(path)], input=text, text=True, check=True, timeout=600
+            drawn = subprocess.run(
+                [dot, f"-T{path.suffix[1:]}", "-o", str(path)], input=text, text=True, timeout=600, check=False
             )
+            if drawn.returncode:  # it said why on stderr
+                raise click.ClickException(f"Graphviz's dot could not write {path} (exit status {drawn.returncode})")
             click.echo(f"wrote {path}")
             return
         path = path.with_suffix(".dot")

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, TypeVar
 from plait._tracebacks import user_facing
 from plait.dsl import Expr
 from plait.dsl._expr import set_interpreter
-from plait.runtime._checks import refuse_in_task
+from plait.runtime._checks import check_run_timeout, not_an_expr, refuse_in_task
 
 if TYPE_CHECKING:
     from plait.runtime._runtime import Runtime
@@ -119,6 +119,9 @@ def run(expr: Expr[T], timeout: float | None = None) -> T:
     Inside ``with plait.Runtime(...)`` that runtime is used; otherwise a default one
     with a process per core, started once and kept for the rest of the program.
     """
+    if not isinstance(expr, Expr):  # refused before a default runtime is started for it
+        raise TypeError(not_an_expr(expr, "run"))
+    check_run_timeout(timeout)
     return current_runtime().run(expr, timeout)
 
 

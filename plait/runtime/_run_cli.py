@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 import click
 import cloudpickle
 
+from plait._spelling import did_you_mean
 from plait._tracebacks import user_frames
 from plait.backends import Executor, ProcessExecutor, ThreadExecutor
 from plait.backends._plugins import EXECUTORS, executor_plugin, plugin_names
@@ -80,7 +81,8 @@ def load_target(target: str) -> Any:
     found: Any = _load_module(where)
     for part in name.split("."):
         if not hasattr(found, part):
-            raise click.BadParameter(f"{where} has no {name!r}", param_hint="TARGET")
+            hint = did_you_mean(part, [n for n in dir(found) if not n.startswith("_")])
+            raise click.BadParameter(f"{where} has no {name!r}{f'; {hint}' if hint else ''}", param_hint="TARGET")
         found = getattr(found, part)
     return found
 
@@ -90,13 +92,14 @@ def _load_module(where: str) -> Any:
     if path.suffix != ".py":
         try:
             missing = importlib.util.find_spec(where) is None
-        except ModuleNotFoundError:  # its package is missing
+        except ImportError:  # its package is missing, or it is a relative name ('.py', a file's suffix alone)
             missing = True
         if missing:
             raise click.BadParameter(f"cannot import {where}: there is no such module", param_hint="TARGET")
         return _users_code(f"importing {where}", lambda: importlib.import_module(where))
     if not path.is_file():
-        raise click.BadParameter(f"no such file: {where}", param_hint="TARGET")
+        what = "not a file" if path.exists() else "no such file"
+        raise click.BadParameter(f"{what}: {where}", param_hint="TARGET")
     name = path.stem if path.stem.isidentifier() and path.stem not in sys.modules else "__plait_target__"
     spec = importlib.util.spec_from_file_location(name, path)
     assert spec is not None and spec.loader is not None

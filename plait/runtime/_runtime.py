@@ -17,7 +17,15 @@ from plait._collector import DEFAULT_THRESHOLD, Collector
 from plait._tracebacks import user_facing, user_frames
 from plait.backends import Executor
 from plait.dsl import Expr, Retry
-from plait.runtime._checks import check_hook, check_run_timeout, chosen_executors, not_an_expr, refuse_in_task
+from plait.runtime._checks import (
+    check_hook,
+    check_progress,
+    check_run_timeout,
+    chosen_executors,
+    not_an_expr,
+    refuse_in_task,
+    retry_policy,
+)
 from plait.runtime._display import runtime_html, runtime_repr, unfinished
 from plait.runtime._doorbell import Doorbell
 from plait.runtime._future import PlaitFuture
@@ -74,11 +82,8 @@ class Runtime:
         gc_threshold: int | None = DEFAULT_THRESHOLD,
     ) -> None:
         chosen = chosen_executors(executors)
-        labels = [e.label for e in chosen]
-        if len(set(labels)) != len(labels):
-            raise ValueError(f"executor labels must be unique, got {labels}")
-        policy = Retry.of(retries)
-        assert policy is not None
+        policy = retry_policy(retries)
+        check_progress(progress)
         if not isinstance(lost_retries, int) or isinstance(lost_retries, bool) or lost_retries < 0:
             raise ValueError(f"Runtime(lost_retries={lost_retries!r}): need a whole number of retries, 0 or more")
         if isinstance(cache, (str, os.PathLike)):
@@ -272,6 +277,8 @@ class Runtime:
         (KeyboardInterrupt) cancels the work too: nothing else waits for it.
         """
         check_run_timeout(timeout)
+        if not isinstance(expr, Expr):
+            raise TypeError(not_an_expr(expr, "run"))
         future = self.submit(expr)
         try:
             return future.result(timeout)

@@ -303,6 +303,25 @@ def test_the_cache_command_shows_and_clears_a_memo(tmp_path: Path) -> None:
     assert missing.exit_code == 1 and f"no plait cache at {db}" in missing.output
 
 
+def test_clearing_an_app_the_memo_has_no_entries_of_says_so_and_which_it_has(tmp_path: Path) -> None:
+    """A misspelt --app removed nothing and said "removed 0 entries": the memo looked cleared."""
+    from click.testing import CliRunner
+
+    from plait.cli import main
+
+    db = tmp_path / "memo.db"
+    memo = SQLiteMemo(db)
+    memo.put(b"a" * 16, "pkg.render", "x")
+    memo.close()
+    refused = CliRunner().invoke(main, ["cache", "clear", str(db), "--app", "pkg.rendr"])
+    assert refused.exit_code == 1, refused.output
+    assert (
+        f"Error: {db} has no entries of 'pkg.rendr', so none were removed; did you mean 'pkg.render'?"
+        " (its apps: pkg.render)"
+    ) in refused.output, refused.output
+    assert cache_info(db).entries == 1
+
+
 def _monitoring_db(path: Path) -> None:
     with pl.Runtime([pl.ThreadExecutor(1)], monitor=path) as rt:
         rt.run(pl.pure(1).map(str), timeout=30)

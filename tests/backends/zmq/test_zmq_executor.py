@@ -173,8 +173,7 @@ def test_200_000_tasks_at_once_keep_the_executor_queues_bounded_and_all_finish()
 
 
 def test_a_refused_pool_says_why_and_exits_with_its_workers() -> None:
-    with zmq.Context() as context:
-        router = context.socket(zmq.ROUTER)
+    with zmq.Context() as context, context.socket(zmq.ROUTER) as router:  # closed before its context
         router.linger = 0
         port = router.bind_to_random_port("tcp://127.0.0.1")
         argv = pool_command(f"tcp://127.0.0.1:{port}", "lonely", 2)
