@@ -57,13 +57,17 @@ def clear(path: Path, app_name: str | None) -> None:
         removed = clear_cache(path, app_name)
     except (FileNotFoundError, ValueError) as error:
         raise _refuse(error, path) from None
-    if app_name and not removed:  # a misspelt name would look cleared
+    if app_name and not removed:
+        # A misspelt name must not look cleared; a second clear of the same app is no error
+        # (scripts clear before they run), so this is said, not refused.
         apps = [name for name, _, _ in cache_info(path).apps]
         hint = did_you_mean(app_name, apps)
-        raise click.ClickException(
+        click.echo(
             f"{path} has no entries of {app_name!r}, so none were removed{f'; {hint}' if hint else ''}"
-            f" (its apps: {', '.join(apps) or 'none'})"
+            f" (its apps: {', '.join(apps) or 'none'})",
+            err=True,
         )
+        return
     what = f"entries of {app_name}" if app_name else "entries"
     click.echo(f"{path}: removed {removed} {what}")
 

@@ -304,7 +304,9 @@ def test_the_cache_command_shows_and_clears_a_memo(tmp_path: Path) -> None:
 
 
 def test_clearing_an_app_the_memo_has_no_entries_of_says_so_and_which_it_has(tmp_path: Path) -> None:
-    """A misspelt --app removed nothing and said "removed 0 entries": the memo looked cleared."""
+    """A misspelt --app removed nothing and said "removed 0 entries": the memo looked cleared.
+    Clearing an app with no entries is still no error: a script that clears before it runs
+    clears an app twice."""
     from click.testing import CliRunner
 
     from plait.cli import main
@@ -313,12 +315,12 @@ def test_clearing_an_app_the_memo_has_no_entries_of_says_so_and_which_it_has(tmp
     memo = SQLiteMemo(db)
     memo.put(b"a" * 16, "pkg.render", "x")
     memo.close()
-    refused = CliRunner().invoke(main, ["cache", "clear", str(db), "--app", "pkg.rendr"])
-    assert refused.exit_code == 1, refused.output
+    said = CliRunner().invoke(main, ["cache", "clear", str(db), "--app", "pkg.rendr"])
+    assert said.exit_code == 0, said.output
     assert (
-        f"Error: {db} has no entries of 'pkg.rendr', so none were removed; did you mean 'pkg.render'?"
+        f"{db} has no entries of 'pkg.rendr', so none were removed; did you mean 'pkg.render'?"
         " (its apps: pkg.render)"
-    ) in refused.output, refused.output
+    ) in said.output, said.output
     assert cache_info(db).entries == 1
 
 
