@@ -318,8 +318,7 @@ def test_clearing_an_app_the_memo_has_no_entries_of_says_so_and_which_it_has(tmp
     said = CliRunner().invoke(main, ["cache", "clear", str(db), "--app", "pkg.rendr"])
     assert said.exit_code == 0, said.output
     assert (
-        f"{db} has no entries of 'pkg.rendr', so none were removed; did you mean 'pkg.render'?"
-        " (its apps: pkg.render)"
+        f"{db} has no entries of 'pkg.rendr', so none were removed; did you mean 'pkg.render'? (its apps: pkg.render)"
     ) in said.output, said.output
     assert cache_info(db).entries == 1
 
