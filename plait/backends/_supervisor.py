@@ -113,7 +113,7 @@ class Supervisor(Generic[T]):
                         functions.add(fn_key)
                     inflight.append(task)
                     held += 1
-                    if held == 1:
+                    if held == 1 and task.timeout is not None:  # an idle worker's slot has no deadline to clear
                         self._arm(slot)
                     batch.append((task, send_function))
                     if not queue:
@@ -136,7 +136,9 @@ class Supervisor(Generic[T]):
                 done.append(None)
             else:
                 done.append(task)
-        self._arm(slot)
+        # Only a deadline to move or clear, or a next task with a timeout, needs arming: not a lone task's end.
+        if slot.deadline is not None or (inflight and inflight[0].timeout is not None):
+            self._arm(slot)
         return done
 
     def _arm(self, slot: Slot[T]) -> None:
