@@ -77,10 +77,9 @@ class Pool:
     def _from_executor(self) -> None:
         if self.exit_code is not None:
             return
-        for message, payload in self.link.messages():
-            self._on_message(message, payload)
-            if self.exit_code is not None:
-                return
+        received = self.link.receive()
+        if received is not None:
+            self._on_message(*received)
 
     def _on_message(self, message: Message, payload: bytes) -> None:
         match message:  # a class pattern narrows the type without a call (``cast`` is one, every task)
