@@ -74,13 +74,6 @@ class Pool:
 
     # -- the executor's messages ------------------------------------------------------
 
-    def _from_executor(self) -> None:
-        if self.exit_code is not None:
-            return
-        received = self.link.receive()
-        if received is not None:
-            self._on_message(*received)
-
     def _on_message(self, message: Message, payload: bytes) -> None:
         match message:  # a class pattern narrows the type without a call (``cast`` is one, every task)
             case Tasks():
@@ -148,12 +141,20 @@ class Pool:
         Only these move the link's and the samplers' timers earlier (the executor's
         accept, the link going down): a message heard only moves the link's check later,
         and waking at the old time costs one look. Tasks' deadlines are asked every
-        turn instead (``run``): a dispatch or a result may arm one.
+        turn instead (``run``), once a task has had one: a dispatch or a result may arm one.
         """
         due = self.link.due()
         if self.sample_every:
             due.append(self.next_sample if self.sampler is not None else self.samplers_due)
         self.next_due = min(due)
+
+    def _due(self) -> float:
+        """When the first timer is due: ``next_due``, or a running task's deadline."""
+        supervisor = self.workers.supervisor
+        if not supervisor.timed:  # no task has had a timeout: there is no deadline to look for
+            return self.next_due
+        deadline = supervisor.next_deadline()
+        return self.next_due if deadline is None or deadline > self.next_due else deadline
 
     # -- the loop ---------------------------------------------------------------------
 
@@ -163,7 +164,7 @@ class Pool:
         results = workers.results  # one list for the pool's life: appended to, sent, emptied in place
         # The poller's sockets polled by libzmq's call itself: ``Poller.poll`` is two calls of Python a turn.
         polled = self.poller.sockets
-        next_deadline = workers.supervisor.next_deadline  # None at once until a task had a timeout
+        supervisor = workers.supervisor
         try:
             link.register(self.host, self.size)
             # After registering: the executor's accept is on its way while the launcher
@@ -171,20 +172,21 @@ class Pool:
             workers.fork()
             self._timers_moved()
             while self.exit_code is None:
-                due, deadline = self.next_due, next_deadline()
-                if deadline is not None and deadline < due:
-                    due = deadline
+                due = self._due()
                 wait = int((due - time.monotonic()) * 1000) + 1
                 for target, events in zmq_poll(polled, wait if wait > 0 else 0):
                     if target is dealer:
-                        self._from_executor()
+                        received = link.receive() if self.exit_code is None else None
+                        if received is not None:
+                            self._on_message(*received)
                     elif target == monitor:
                         if link.watch():
                             self.exit_code = 4
                         self._timers_moved()  # the link may have gone down: its check is due sooner
                     else:
                         workers.event(target, events)
-                workers.dispatch()
+                if supervisor.queue:  # as after a result: nothing to hand out
+                    workers.dispatch()
                 if results:
                     link.send_results(results)
                 # A timer armed in this turn is seen by the next, which then does not wait.

@@ -239,7 +239,7 @@ class Workers:
         return max(_WORKER_ROOM, min(_BATCH_ROOM, share))
 
     def dispatch(self) -> None:
-        if self.sys_path is None or not self.supervisor.queue:  # the loop's usual turn: nothing to hand out
+        if self.sys_path is None:  # not accepted yet: the workers do not know where to import from
             return
         # Idle workers first, then each up to its room: a task never waits behind a
         # running one while another worker has nothing to do.
