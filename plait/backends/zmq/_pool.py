@@ -74,6 +74,13 @@ class Pool:
 
     # -- the executor's messages ------------------------------------------------------
 
+    def _from_executor(self) -> None:
+        # All that waits, in one turn: a turn a message would hand many small ones out one by one.
+        for message, payload in self.link.messages():
+            if self.exit_code is not None:
+                return
+            self._on_message(message, payload)
+
     def _on_message(self, message: Message, payload: bytes) -> None:
         match message:  # a class pattern narrows the type without a call (``cast`` is one, every task)
             case Tasks():
@@ -176,9 +183,7 @@ class Pool:
                 wait = int((due - time.monotonic()) * 1000) + 1
                 for target, events in zmq_poll(polled, wait if wait > 0 else 0):
                     if target is dealer:
-                        received = link.receive() if self.exit_code is None else None
-                        if received is not None:
-                            self._on_message(*received)
+                        self._from_executor()
                     elif target == monitor:
                         if link.watch():
                             self.exit_code = 4
