@@ -262,7 +262,7 @@ class _PoolOnAThread:
         self.context.term()
 
 
-def test_a_pool_reads_every_waiting_message_though_it_reads_one_a_turn() -> None:
+def test_a_pool_runs_every_task_of_messages_that_come_together() -> None:
     """Three tasks in three messages at once: each is run, none waits for a timer to wake the
     pool (its heartbeat is a minute away)."""
     import pickle
