@@ -192,15 +192,14 @@ def decode(frames: Sequence[bytes]) -> tuple[Message, bytes]:
 
 
 def _payload_size(message: Message) -> int:
-    # Summed in a loop: a comprehension and ``sum`` are two calls more for a pool's every lone task.
-    size = 0
-    if type(message) is Tasks:
+    if type(message) is Tasks:  # what a pool reads: summed in a loop, two calls fewer for every lone task
+        size = 0
         for task in message.tasks:
             size += task.fn_size + task.call_size
-    elif type(message) is Results:
-        for result in message.results:
-            size += result.size
-    return size
+        return size
+    if type(message) is Results:  # what the executor reads, in batches: a comprehension sums them faster
+        return sum([row.size for row in message.results])
+    return 0
 
 
 def pieces(payload: bytes, sizes: Iterator[int] | Sequence[int]) -> Iterator[memoryview]:
