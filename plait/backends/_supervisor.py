@@ -79,7 +79,7 @@ class Supervisor(Generic[T]):
         self.clock = clock
         self.queue: deque[T] = deque()
         self.slots: list[Slot[T]] = [Slot(index) for index in range(workers)]
-        self._timed = False  # whether a task with a timeout has run: until then no deadline is looked for
+        self.timed = False  # whether a task with a timeout has run: until then there is no deadline to look for
 
     def submit(self, task: T) -> None:
         self.queue.append(task)
@@ -113,7 +113,7 @@ class Supervisor(Generic[T]):
                         functions.add(fn_key)
                     inflight.append(task)
                     held += 1
-                    if held == 1:
+                    if held == 1 and task.timeout is not None:  # an idle worker's slot has no deadline to clear
                         self._arm(slot)
                     batch.append((task, send_function))
                     if not queue:
@@ -136,7 +136,9 @@ class Supervisor(Generic[T]):
                 done.append(None)
             else:
                 done.append(task)
-        self._arm(slot)
+        # Only a deadline to move or clear, or a next task with a timeout, needs arming: not a lone task's end.
+        if slot.deadline is not None or (inflight and inflight[0].timeout is not None):
+            self._arm(slot)
         return done
 
     def _arm(self, slot: Slot[T]) -> None:
@@ -145,18 +147,18 @@ class Supervisor(Generic[T]):
             slot.deadline = None
         else:
             slot.deadline = self.clock() + timeout
-            self._timed = True
+            self.timed = True
 
     def next_deadline(self) -> float | None:
         """The first deadline of a running task, if any (asked after every change: cheap until one has a timeout)."""
-        if not self._timed:
+        if not self.timed:
             return None
         deadlines = [slot.deadline for slot in self.slots if slot.deadline is not None]
         return min(deadlines, default=None)
 
     def expired(self) -> list[Slot[T]]:
         """The live workers whose running task is past its timeout: kill each, then ``lose`` it."""
-        if not self._timed:
+        if not self.timed:
             return []
         now = self.clock()
         return [slot for slot in self.slots if slot.alive and slot.deadline is not None and now >= slot.deadline]

@@ -8,7 +8,6 @@ which speaks length-prefixed records (``_records``) over a socket pair with its 
 from __future__ import annotations
 
 import concurrent.futures
-import contextlib
 import ctypes
 import functools
 import os
@@ -25,7 +24,7 @@ from typing import Any, NoReturn
 from plait.backends._records import HEADER, Control, Result, Run, Skip, Start, Stop, Task, read_control, results_frame
 from plait.backends._task import running, task_error
 from plait.backends._usage import meter
-from plait.backends._wire import dumps, dumps_error, error_text, loads_call, loads_function
+from plait.backends._wire import dumps, dumps_error, error_text, loads, loads_function
 
 __all__ = [
     "FunctionCache",
@@ -79,7 +78,7 @@ def _call(functions: FunctionCache, task: Task) -> tuple[bool, bytes]:
     """Whether the call succeeded, and its pickled value or error."""
     name = task.name
     try:
-        args, kwargs = loads_call(task.call)
+        args, kwargs = loads(task.call)  # ``loads_call``'s own: a call fewer a task
         with running(name):
             value = functions[task.fn_key](*args, **kwargs)
     except BaseException as error:  # the task's failure is a value here, even SystemExit
@@ -136,6 +135,11 @@ class _Channel:
             got = self.sock.recv_into(self.chunk)
             if not got:
                 raise EOFError(f"the driver hung up {len(self.received)} bytes into a record")
+            self.waited = reads > 1
+            self.emptied = got < len(self.chunk)
+            if not self.received and got >= HEADER.size and HEADER.unpack_from(self.chunk)[0] == got - HEADER.size:
+                # One whole record, as a lone task comes: read where it landed, not copied to be kept.
+                return read_control(self.chunk[HEADER.size : got])
             self.received += self.chunk[:got]
             end = self._record_end()
         message = read_control(self.received[HEADER.size : end])
@@ -268,8 +272,10 @@ class _Outbox:
     def _send(self) -> None:
         batch, self.pending = self.pending, []
         if batch:
-            with contextlib.suppress(OSError):  # the driver is gone; the reader sees EOF
+            try:  # noqa: SIM105 (``contextlib.suppress`` is three calls of Python a task)
                 self.channel.send(batch)
+            except OSError:  # the driver is gone; the reader sees EOF
+                pass
 
 
 def _skip(functions: FunctionCache, task: Task) -> Result:

@@ -293,6 +293,8 @@ def test_a_worker_runs_a_lone_task_in_few_python_calls() -> None:
         counting[0] = False
         ours.sendall(frame(Stop()))
         worker.join()
-    # 61 on main: ``running`` a generator-based context manager (seven calls a task), the
-    # outbox's condition entered in Python, a look for a whole record before each read.
-    assert calls[0] / trips <= 50, calls[0] / trips
+    # 61 on round seven's main: ``running`` a generator-based context manager (seven calls a task),
+    # the outbox's condition entered in Python, a look for a whole record before each read.
+    # 48 on round eight's: ``contextlib.suppress`` around the send (three), a lone record copied to
+    # be kept and looked for, ``loads_call`` and the records' decoders each a function around a call.
+    assert calls[0] / trips <= 42, calls[0] / trips

@@ -24,6 +24,7 @@ import socket
 import time
 
 import zmq
+from zmq.backend import zmq_poll
 
 from plait._version import __version__
 from plait.backends._launcher import Launcher
@@ -66,7 +67,7 @@ class Pool:
         self.samplers_due = 0.0  # when to make the samplers, once sampling is asked for
         self.samples: list[SampleRow] = []  # sent with the next heartbeat
         self.task_samples: list[TaskSampleRow] = []
-        self.next_due = 0.0  # the first of the timers below, as ``_wait`` last saw them
+        self.next_due = 0.0  # the first of the timers below but tasks' deadlines (``_timers_moved``)
         self.poller = zmq.Poller()
         self.workers = Workers(pool_id, self.host, workers, self.poller, launcher)
         self.link = ExecutorLink(url, pool_id, keys, self.poller)
@@ -74,12 +75,11 @@ class Pool:
     # -- the executor's messages ------------------------------------------------------
 
     def _from_executor(self) -> None:
-        if self.exit_code is not None:
-            return
+        # All that waits, in one turn: a turn a message would hand many small ones out one by one.
         for message, payload in self.link.messages():
-            self._on_message(message, payload)
             if self.exit_code is not None:
                 return
+            self._on_message(message, payload)
 
     def _on_message(self, message: Message, payload: bytes) -> None:
         match message:  # a class pattern narrows the type without a call (``cast`` is one, every task)
@@ -103,6 +103,7 @@ class Pool:
         self.link.accept(accept)
         self._sample_every(accept.usage_interval)
         self.workers.start(accept.sys_path, self.link.max_message_bytes)
+        self._timers_moved()  # heartbeats start, and maybe samples
 
     def _sample_every(self, interval: float) -> None:
         """Sample this node every ``interval`` seconds, if it is a positive number.
@@ -118,12 +119,8 @@ class Pool:
     # -- timers -----------------------------------------------------------------------
 
     def _timers(self) -> None:
+        """Handle what is due: the link's checks, samples, a heartbeat, timeouts, the drain's end."""
         now = time.monotonic()
-        # Nothing is due before ``next_due``, which ``_wait`` takes before every wait: a
-        # timer armed since (a task's timeout) is seen a turn later, by a turn that does
-        # not wait, as ``_wait`` finds it due. The drain is not a timer: it ends when the work does.
-        if now < self.next_due and not self.draining:
-            return
         gone = self.link.gone(now)
         if gone:
             log.error("pool %s: %s; exiting", self.pool_id, gone)
@@ -143,17 +140,28 @@ class Pool:
         if self.draining and self.workers.done():
             self.link.send(encode(Drained()))
             self.exit_code = 0
+        self._timers_moved()
 
-    def _wait(self) -> int:
-        """Milliseconds until the next timer is due."""
+    def _timers_moved(self) -> None:
+        """Work out ``next_due`` again: after the timers ran, or something armed one.
+
+        Only these move the link's and the samplers' timers earlier (the executor's
+        accept, the link going down): a message heard only moves the link's check later,
+        and waking at the old time costs one look. Tasks' deadlines are asked every
+        turn instead (``run``), once a task has had one: a dispatch or a result may arm one.
+        """
         due = self.link.due()
         if self.sample_every:
             due.append(self.next_sample if self.sampler is not None else self.samplers_due)
-        deadline = self.workers.supervisor.next_deadline()
-        if deadline is not None:
-            due.append(deadline)
         self.next_due = min(due)
-        return max(0, int((self.next_due - time.monotonic()) * 1000) + 1)
+
+    def _due(self) -> float:
+        """When the first timer is due: ``next_due``, or a running task's deadline."""
+        supervisor = self.workers.supervisor
+        if not supervisor.timed:  # no task has had a timeout: there is no deadline to look for
+            return self.next_due
+        deadline = supervisor.next_deadline()
+        return self.next_due if deadline is None or deadline > self.next_due else deadline
 
     # -- the loop ---------------------------------------------------------------------
 
@@ -161,24 +169,35 @@ class Pool:
         link, workers = self.link, self.workers
         dealer, monitor = link.dealer, link.monitor_fd
         results = workers.results  # one list for the pool's life: appended to, sent, emptied in place
+        # The poller's sockets polled by libzmq's call itself: ``Poller.poll`` is two calls of Python a turn.
+        polled = self.poller.sockets
+        supervisor = workers.supervisor
         try:
             link.register(self.host, self.size)
             # After registering: the executor's accept is on its way while the launcher
             # finishes loading what the workers run (``_pool_start``), which a fork waits for.
             workers.fork()
+            self._timers_moved()
             while self.exit_code is None:
-                for target, events in self.poller.poll(self._wait()):
+                due = self._due()
+                wait = int((due - time.monotonic()) * 1000) + 1
+                for target, events in zmq_poll(polled, wait if wait > 0 else 0):
                     if target is dealer:
                         self._from_executor()
                     elif target == monitor:
                         if link.watch():
                             self.exit_code = 4
+                        self._timers_moved()  # the link may have gone down: its check is due sooner
                     else:
                         workers.event(target, events)
-                workers.dispatch()
+                if supervisor.queue:  # as after a result: nothing to hand out
+                    workers.dispatch()
                 if results:
                     link.send_results(results)
-                self._timers()
+                # A timer armed in this turn is seen by the next, which then does not wait.
+                # The drain is not a timer: it ends when the work does.
+                if self.draining or time.monotonic() >= due:
+                    self._timers()
         finally:
             self.close()
         return self.exit_code if self.exit_code is not None else 1

@@ -111,22 +111,26 @@ class Workers:
         return worker
 
     def _write(self, worker: Worker, data: bytes) -> None:
-        worker.out += data
-        self._flush(worker)
-
-    def _flush(self, worker: Worker) -> None:
+        """Write ``data`` to ``worker`` after what waits for room there (``out``); keep what does not go."""
+        out = worker.out
+        if out:  # in order, behind what waits
+            out += data
         try:
-            sent = worker.sock.send(worker.out)
+            # Sent as it is when nothing waits, as nearly always: no copy into ``out`` and back.
+            sent = worker.sock.send(out or data)
         except BlockingIOError:
             sent = 0
         except OSError:
             return  # it died: reading its socket will tell
-        del worker.out[:sent]
+        if out:
+            del out[:sent]
+        elif sent < len(data):
+            out += memoryview(data)[sent:]
         # Wait for room only while there is something left to write; a write that went
         # whole, as nearly every one does, leaves the poller as it was.
-        if bool(worker.out) is not worker.polled_out:
-            worker.polled_out = bool(worker.out)
-            self.poller.register(worker.sock.fileno(), _POLLIN | (_POLLOUT if worker.out else 0))
+        if bool(out) is not worker.polled_out:
+            worker.polled_out = bool(out)
+            self.poller.register(worker.sock.fileno(), _POLLIN | (_POLLOUT if out else 0))
 
     def event(self, fd: int, events: int) -> None:
         """The poller saw ``events`` on the socket ``fd`` of a worker."""
@@ -134,7 +138,7 @@ class Workers:
         if worker is None:  # replaced earlier in this round
             return
         if events & _POLLOUT:
-            self._flush(worker)
+            self._write(worker, b"")  # what waits for room
         if events & (_POLLIN | _POLLERR):
             self._read(worker)
 
@@ -235,7 +239,7 @@ class Workers:
         return max(_WORKER_ROOM, min(_BATCH_ROOM, share))
 
     def dispatch(self) -> None:
-        if self.sys_path is None or not self.supervisor.queue:  # the loop's usual turn: nothing to hand out
+        if self.sys_path is None:  # not accepted yet: the workers do not know where to import from
             return
         # Idle workers first, then each up to its room: a task never waits behind a
         # running one while another worker has nothing to do.

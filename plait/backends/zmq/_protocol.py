@@ -192,9 +192,12 @@ def decode(frames: Sequence[bytes]) -> tuple[Message, bytes]:
 
 
 def _payload_size(message: Message) -> int:
-    if type(message) is Tasks:
-        return sum([row.fn_size + row.call_size for row in message.tasks])
-    if type(message) is Results:
+    if type(message) is Tasks:  # what a pool reads: summed in a loop, two calls fewer for every lone task
+        size = 0
+        for task in message.tasks:
+            size += task.fn_size + task.call_size
+        return size
+    if type(message) is Results:  # what the executor reads, in batches: a comprehension sums them faster
         return sum([row.size for row in message.results])
     return 0
 
