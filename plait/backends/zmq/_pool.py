@@ -24,7 +24,6 @@ import socket
 import time
 
 import zmq
-from zmq.backend import zmq_poll
 
 from plait._version import __version__
 from plait.backends._launcher import Launcher
@@ -181,7 +180,7 @@ class Pool:
             while self.exit_code is None:
                 due = self._due()
                 wait = int((due - time.monotonic()) * 1000) + 1
-                for target, events in zmq_poll(polled, wait if wait > 0 else 0):
+                for target, events in zmq.zmq_poll(polled, wait if wait > 0 else 0):
                     if target is dealer:
                         self._from_executor()
                     elif target == monitor:
