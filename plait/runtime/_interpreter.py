@@ -42,6 +42,10 @@ QUEUED_AHEAD = 2
 # when the drain ends, so a graph larger than this, on executors with room for all of it
 # (1 024 pools of 64), starts running while the rest is started, not after.
 STARTED_PER_TURN = 4096
+# Calls submitted one at a time raise the collector's threshold (see plait._collector) once
+# this many nodes are unsettled: a few lone calls' nodes are no work for a young collection,
+# and raising and putting it back each round trip cost a lock and four calls of gc.
+HELD_FROM_UNSETTLED = 64
 NO_VALUES: tuple[Any, ...] = NO_INPUTS  # the values of a node without inputs
 
 
@@ -249,7 +253,8 @@ class Interpreter(Tasks, AppChecks):
             return self.watch(self.admit(expr), future)
         node = self.index[key] = Node(expr)
         self.unsettled += 1
-        self.collector.busy()
+        if self.unsettled >= HELD_FROM_UNSETTLED and not self.collector.held:
+            self.collector.busy()
         self.ready.append(node)
         node.users = 1
         node.dependents = root = Root(future, node)
@@ -280,7 +285,7 @@ class Interpreter(Tasks, AppChecks):
             self.draining = False
             if self.to_send:
                 self._send_submitted()
-        if self.unsettled <= 0:
+        if self.unsettled <= 0 and self.collector.held:
             self.collector.idle()
 
     def _send_submitted(self) -> None:
