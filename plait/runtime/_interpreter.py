@@ -97,6 +97,7 @@ class Interpreter(Tasks, AppChecks):
         self.work = deque()
         self.ready = deque()
         self.unstarted: dict[str, deque[Call[Any]]] = {label: deque() for label in self.executors}
+        self.unstarted_calls = 0  # in all of unstarted: a drain without any asks none of its executors
         # If stamped: by executor, [when, how many] of each admission's calls still in unstarted, oldest first.
         self.admissions: dict[str, deque[list[float]]] = {label: deque() for label in self.executors}
         self.draining = False
@@ -196,7 +197,9 @@ class Interpreter(Tasks, AppChecks):
             raise
         if self.stamped:
             self._stamp(added)
-        return top, joinings, leaves + sum(added.values())
+        waiting = sum(added.values())
+        self.unstarted_calls += waiting
+        return top, joinings, leaves + waiting
 
     def _stamp(self, added: dict[str, int]) -> None:
         """The time now for the calls just ``added`` to unstarted, by executor: when they were admitted."""
@@ -270,7 +273,7 @@ class Interpreter(Tasks, AppChecks):
         try:
             while True:
                 self._settle_and_start()
-                more = self._start_unstarted()
+                more = self.unstarted_calls > 0 and self._start_unstarted()
                 if self.work or self.ready:  # a call started from the memo: what it settled
                     continue
                 for label, queue in self.queues.items():
@@ -279,7 +282,7 @@ class Interpreter(Tasks, AppChecks):
                 if more:  # the rest next turn, once this turn's tasks are on their way
                     self.drain_soon()
                     break
-                if not self._starved():
+                if not self.unstarted_calls or not self._starved():
                     break
         finally:
             self.draining = False
@@ -327,6 +330,7 @@ class Interpreter(Tasks, AppChecks):
                     self.turn_share_spent = True
                     return True
                 call = calls.popleft()
+                self.unstarted_calls -= 1
                 admitted = self._admitted_at(label) if stamped else 0.0
                 # Still to start: not let go since (its one user failed; then maybe admitted
                 # again and finished), nor started as an equal call's node. Here, not in a
