@@ -6,6 +6,7 @@ loop, behind a stand-in for the ROUTER socket, so the counts are the executor's 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import pickle
 import sys
@@ -225,7 +226,9 @@ def test_through_a_real_pool_a_link_takes_one_turn_and_a_round_trip_two() -> Non
 
 
 @contextlib.contextmanager
-def plait_calls_on_the_loop(rt: pl.Runtime, under: str = str(Path(pl.__file__).parent)) -> Iterator[Counter[str]]:
+def plait_calls_on_the_loop(
+    rt: pl.Runtime, under: str | tuple[str, ...] = str(Path(pl.__file__).parent)
+) -> Iterator[Counter[str]]:
     """Calls of Python functions in files ``under`` (plait's) on the runtime's loop thread, by
     name, while within (the build, on the caller's thread, is not counted)."""
     calls: Counter[str] = Counter()
@@ -285,3 +288,30 @@ def test_a_round_trip_calls_no_typing_cast_on_the_loop(faked: tuple[pl.Runtime, 
     # typing.cast is a call of Python's at run time: main made three a round trip (the
     # router's two readiness checks and the executor's reading of a result message).
     assert not calls, calls
+
+
+def test_a_round_trip_through_run_makes_no_condition_to_wait_on(
+    faked: tuple[pl.Runtime, FakePoolSocket, Turns],
+) -> None:
+    rt, _, _ = faked
+    rt.run(noop(-1))
+    futures_dir, trips = str(Path(concurrent.futures.__file__).parent), 50
+    on_caller: Counter[str] = Counter()
+
+    def profile(frame: Any, event: str, arg: Any) -> None:
+        if event == "call" and frame.f_code.co_filename.startswith(futures_dir):
+            on_caller[frame.f_code.co_qualname] += 1
+
+    with plait_calls_on_the_loop(rt, under=(futures_dir, threading.__file__)) as on_loop:
+        sys.setprofile(profile)
+        try:
+            for x in range(trips):
+                assert rt.run(noop(x)) == x
+        finally:
+            sys.setprofile(None)
+    # Main made each future's base to wait on (its Condition, a new lock in it for the wait),
+    # and the loop thread entered and notified it: six calls of Python there a round trip
+    # (Future.set_result, _invoke_callbacks, the Condition's four), five on the caller's.
+    # (The loop's count has the one Event.set, six calls, that tells the caller it counts.)
+    assert sum(on_loop.values()) <= 6, on_loop
+    assert not on_caller, on_caller
