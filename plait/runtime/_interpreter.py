@@ -286,17 +286,13 @@ class Interpreter(Tasks, AppChecks):
                     break
         finally:
             self.draining = False
-            if self.to_send:
-                self._send_submitted()
+            # Each executor that batches sends what this drain submitted to it: in this turn
+            # of the loop, not after it (a lone task's latency, a chain's per link).
+            to_send = self.to_send
+            while to_send:
+                to_send.pop()()
         if self.unsettled <= 0 and self.collector.held:
             self.collector.idle()
-
-    def _send_submitted(self) -> None:
-        """Tell each executor that batches what it was submitted in this drain to send it:
-        in this turn of the loop, not after it (a lone task's latency, a chain's per link)."""
-        to_send = self.to_send
-        while to_send:
-            to_send.pop()()
 
     def _settle_and_start(self) -> None:
         work, ready = self.work, self.ready
