@@ -272,11 +272,11 @@ def test_a_round_trip_costs_the_loop_thread_few_calls_of_plait(
     per_trip = sum(calls.values()) / trips
     # Round seven: 94 → 84 (a node released twice, a pump of an empty queue and a send of
     # nothing in the turn that reads the result, generators where each drain and each
-    # message sent ask). Round eight: 82 → 73 (the collector held and let go each trip; each
+    # message sent ask). Round eight: 82 → 72 (the collector held and let go each trip; each
     # drain asking every executor for calls not started when none were admitted; a limit
-    # set unchanged; a burst read, and a drain's sends made, through calls of their own). Seven are the fake pool's
+    # set unchanged; a burst read, a drain's sends made and ends told, through calls of their own). Seven are the fake pool's
     # decoding, encoding and reading of the call, two the doorbell's answer.
-    assert per_trip <= 75, (per_trip, calls.most_common())
+    assert per_trip <= 74, (per_trip, calls.most_common())
 
 
 def test_a_round_trip_calls_no_typing_cast_on_the_loop(faked: tuple[pl.Runtime, FakePoolSocket, Turns]) -> None:
