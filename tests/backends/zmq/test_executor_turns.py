@@ -274,8 +274,9 @@ def test_a_round_trip_costs_the_loop_thread_few_calls_of_plait(
     # nothing in the turn that reads the result, generators where each drain and each
     # message sent ask). Round eight: 82 → 72 (the collector held and let go each trip; each
     # drain asking every executor for calls not started when none were admitted; a limit
-    # set unchanged; a burst read, a drain's sends made and ends told, through calls of their own). Seven are the fake pool's
-    # decoding, encoding and reading of the call, two the doorbell's answer.
+    # set unchanged; a burst read, a drain's sends made and ends told, each through a call
+    # of its own). Seven are the fake pool's decoding, encoding and reading of the call,
+    # two the doorbell's answer.
     assert per_trip <= 74, (per_trip, calls.most_common())
 
 
