@@ -8,7 +8,9 @@ then runs every few dozen nodes, over objects that survive it: up to a third of 
 and 2-8 µs of the driver's ~11-18 µs a task (docs/performance.md). So while
 ``traverse`` builds, and while any runtime in this process has unfinished work, the
 first threshold is raised (to 50 000 unless said otherwise); when the last holder lets
-go it is put back.
+go it is put back. Calls submitted one at a time hold it only once dozens are unsettled
+(the interpreter's ``HELD_FROM_UNSETTLED``): a round trip's one node is next to no work
+for a young collection.
 
 The process is the user's: the collector is never disabled, a threshold already at or
 above ours is left alone, and one the user set while we held it is kept, not reset.

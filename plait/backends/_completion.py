@@ -83,12 +83,16 @@ class Endings:
     that tells them itself sooner sets ``held`` while it adds them (none is scheduled
     then) and calls ``tell``, which lets go of them."""
 
-    __slots__ = ("_ended", "_next_turn", "held")
+    __slots__ = ("_ended", "_next_turn", "held", "tell")
 
     def __init__(self) -> None:
         self._ended: dict[Done, Ended] = {}
         self._next_turn = NextTurn(self._tell)
         self.held = False
+        # Tell every end added so far, now, and hold them no more: only from where the
+        # callbacks may submit and cancel (not inside the executor's own bookkeeping).
+        # Told now, so not again at the next turn; NextTurn's own call, not one around it.
+        self.tell: Callable[[], None] = self._next_turn.now
 
     def add(self, done: Done, tag: Any, result: TaskResult | None) -> None:
         ended = self._ended.get(done)
@@ -98,13 +102,8 @@ class Endings:
                 self._next_turn.schedule(asyncio.get_running_loop())
         ended.append((tag, result))
 
-    def tell(self) -> None:
-        """Tell every end added so far, now, and hold them no more: only from where the
-        callbacks may submit and cancel (not inside the executor's own bookkeeping)."""
-        self.held = False
-        self._next_turn.now()  # told now, so not again at the next turn
-
     def _tell(self) -> None:
+        self.held = False
         told, self._ended = self._ended, {}
         for done, ended in told.items():
             try:

@@ -9,7 +9,6 @@ round trip. A doorbell is read once per wake-up: whatever bytes wait, in one ``r
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 from collections.abc import Callable
 
@@ -32,8 +31,10 @@ class Doorbell:
     def ring(self) -> None:
         """Wake the loop: the caller must not ring a closed doorbell (the runtime rings under
         the lock it closes it under)."""
-        with contextlib.suppress(BlockingIOError):  # full: the loop has a wake-up waiting anyway
+        try:  # noqa: SIM105  # not contextlib.suppress: three calls of Python a submission
             os.write(self._write_fd, b"\0")
+        except BlockingIOError:  # full: the loop has a wake-up waiting anyway
+            pass
 
     def close(self) -> None:
         self._loop.remove_reader(self._read_fd)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import threading
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from typing import TYPE_CHECKING, Any, NoReturn, SupportsIndex, TypeVar
 
 from returns.result import Result
@@ -59,6 +59,8 @@ class PlaitFuture(concurrent.futures.Future[T]):
         # Set once cancel() succeeds, before it looks for the root: the runtime's loop reads it
         # at each admission without taking the future's lock (two per submission otherwise).
         self._cancelling = False
+        # Locked while result() waits for an end that nothing else watches; opened by the end.
+        self._plait_waiter: threading.Lock | None = None
 
     def _resolved_unwatched(self, result: Any, exception: BaseException | None) -> bool:
         """Resolve this future if nothing waits on it or holds its lock (its base is not
@@ -69,6 +71,8 @@ class PlaitFuture(concurrent.futures.Future[T]):
             self._plait_value = result
             self._plait_error = exception
             self._plait_ended = True
+            if self._plait_waiter is not None:
+                self._plait_waiter.release()
         return True
 
     def set_result(self, result: T) -> None:
@@ -100,10 +104,32 @@ class PlaitFuture(concurrent.futures.Future[T]):
 
     @user_facing
     def result(self, timeout: float | None = None) -> T:
+        if not self._plait_ended:
+            timeout = self._wait_unwatched(timeout)
         # Ended well (_plait_ended is set last): the value, without the Condition.
         if self._plait_ended and self._plait_error is None:
             return self._plait_value  # type: ignore[return-value]  # a T, set before _plait_ended
         return super().result(timeout)
+
+    def _wait_unwatched(self, timeout: float | None) -> float | None:
+        """Wait for the end on a lock of our own while nothing else watches (the base is not
+        made): a round trip's ``run`` would make the base's Condition, wait on a new lock in
+        it, and the loop thread enter it and notify. What is left of ``timeout`` for the base."""
+        with _MAKING:
+            if self._plait_based or self._plait_ended:
+                return timeout
+            waiter = self._plait_waiter
+            if waiter is None:
+                waiter = self._plait_waiter = threading.Lock()
+                waiter.acquire()
+        if timeout is None:
+            ended = waiter.acquire()
+        else:  # as the base's Condition waits: no wait at all for a timeout at or below 0
+            ended = waiter.acquire(timeout=timeout) if timeout > 0 else waiter.acquire(False)
+        if not ended:
+            return 0  # the time is up: the base says so, or how it ended meanwhile
+        waiter.release()  # open for whoever else waits on it
+        return timeout
 
     def set_exception(self, exception: BaseException | None) -> None:
         # A shutdown fails the work left with a bare CancelledError; this future knows its
@@ -167,8 +193,14 @@ class _BaseField:
                         _Future.set_result(future, future._plait_value)
                     else:
                         _Future.set_exception(future, future._plait_error)
+                elif future._plait_waiter is not None:  # result() waits on it: the base's end opens it
+                    _Future.add_done_callback(future, _opener(future._plait_waiter))
                 future._plait_based = True
         return future.__dict__[self.name]
+
+
+def _opener(waiter: threading.Lock) -> Callable[[concurrent.futures.Future[Any]], None]:
+    return lambda _: waiter.release()
 
 
 # The fields this Python's Future has, as its own __init__ makes them.

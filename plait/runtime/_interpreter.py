@@ -42,6 +42,10 @@ QUEUED_AHEAD = 2
 # when the drain ends, so a graph larger than this, on executors with room for all of it
 # (1 024 pools of 64), starts running while the rest is started, not after.
 STARTED_PER_TURN = 4096
+# Calls submitted one at a time raise the collector's threshold (see plait._collector) once
+# this many nodes are unsettled: a few lone calls' nodes are no work for a young collection,
+# and raising and putting it back each round trip cost a lock and four calls of gc.
+HELD_FROM_UNSETTLED = 64
 NO_VALUES: tuple[Any, ...] = NO_INPUTS  # the values of a node without inputs
 
 
@@ -93,6 +97,7 @@ class Interpreter(Tasks, AppChecks):
         self.work = deque()
         self.ready = deque()
         self.unstarted: dict[str, deque[Call[Any]]] = {label: deque() for label in self.executors}
+        self.unstarted_calls = 0  # in all of unstarted: a drain without any asks none of its executors
         # If stamped: by executor, [when, how many] of each admission's calls still in unstarted, oldest first.
         self.admissions: dict[str, deque[list[float]]] = {label: deque() for label in self.executors}
         self.draining = False
@@ -192,7 +197,9 @@ class Interpreter(Tasks, AppChecks):
             raise
         if self.stamped:
             self._stamp(added)
-        return top, joinings, leaves + sum(added.values())
+        waiting = sum(added.values())
+        self.unstarted_calls += waiting
+        return top, joinings, leaves + waiting
 
     def _stamp(self, added: dict[str, int]) -> None:
         """The time now for the calls just ``added`` to unstarted, by executor: when they were admitted."""
@@ -249,7 +256,8 @@ class Interpreter(Tasks, AppChecks):
             return self.watch(self.admit(expr), future)
         node = self.index[key] = Node(expr)
         self.unsettled += 1
-        self.collector.busy()
+        if self.unsettled >= HELD_FROM_UNSETTLED and not self.collector.held:
+            self.collector.busy()
         self.ready.append(node)
         node.users = 1
         node.dependents = root = Root(future, node)
@@ -265,7 +273,7 @@ class Interpreter(Tasks, AppChecks):
         try:
             while True:
                 self._settle_and_start()
-                more = self._start_unstarted()
+                more = self.unstarted_calls > 0 and self._start_unstarted()
                 if self.work or self.ready:  # a call started from the memo: what it settled
                     continue
                 for label, queue in self.queues.items():
@@ -274,21 +282,17 @@ class Interpreter(Tasks, AppChecks):
                 if more:  # the rest next turn, once this turn's tasks are on their way
                     self.drain_soon()
                     break
-                if not self._starved():
+                if not self.unstarted_calls or not self._starved():
                     break
         finally:
             self.draining = False
-            if self.to_send:
-                self._send_submitted()
-        if self.unsettled <= 0:
+            # Each executor that batches sends what this drain submitted to it: in this turn
+            # of the loop, not after it (a lone task's latency, a chain's per link).
+            to_send = self.to_send
+            while to_send:
+                to_send.pop()()
+        if self.unsettled <= 0 and self.collector.held:
             self.collector.idle()
-
-    def _send_submitted(self) -> None:
-        """Tell each executor that batches what it was submitted in this drain to send it:
-        in this turn of the loop, not after it (a lone task's latency, a chain's per link)."""
-        to_send = self.to_send
-        while to_send:
-            to_send.pop()()
 
     def _settle_and_start(self) -> None:
         work, ready = self.work, self.ready
@@ -322,6 +326,7 @@ class Interpreter(Tasks, AppChecks):
                     self.turn_share_spent = True
                     return True
                 call = calls.popleft()
+                self.unstarted_calls -= 1
                 admitted = self._admitted_at(label) if stamped else 0.0
                 # Still to start: not let go since (its one user failed; then maybe admitted
                 # again and finished), nor started as an equal call's node. Here, not in a

@@ -7,12 +7,16 @@ import gc
 import os
 import subprocess
 import sys
+import threading
+from collections import Counter
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
 import plait as pl
 from plait._collector import DEFAULT_THRESHOLD
+from plait.runtime._interpreter import HELD_FROM_UNSETTLED
 from tests.waiting import wait_for
 
 
@@ -82,6 +86,57 @@ def test_shutting_down_with_work_left_puts_it_back(thresholds: tuple[int, int, i
         wait_for(lambda: gc.get_threshold()[0] == DEFAULT_THRESHOLD, "the run to hold the collector", timeout=5)
     assert left.cancelled() or isinstance(left.exception(timeout=5), concurrent.futures.CancelledError)
     assert gc.get_threshold() == thresholds
+
+
+@pl.app(pure=False)
+def noop(x: int) -> int:
+    return x
+
+
+_gate = threading.Event()
+
+
+@pl.app(pure=False)
+def gated(x: int) -> int:
+    assert _gate.wait(10)
+    return x
+
+
+def _gc_calls_on_the_loop(rt: pl.Runtime, calls: Counter[str], on: bool) -> None:
+    """Count (``on``) or stop counting the calls of ``gc``'s functions on the runtime's loop thread."""
+
+    def profile(frame: Any, event: str, arg: Any) -> None:
+        if event == "c_call" and getattr(arg, "__module__", None) == "gc":
+            calls[arg.__name__] += 1
+
+    done = threading.Event()
+    rt._loop.call_soon_threadsafe(lambda: (sys.setprofile(profile if on else None), done.set()))
+    assert done.wait(10)
+
+
+def test_round_trips_one_at_a_time_leave_the_collector_alone(thresholds: tuple[int, int, int]) -> None:
+    trips = 100
+    calls: Counter[str] = Counter()
+    with pl.Runtime([pl.ThreadExecutor(1)], progress=False) as rt:
+        rt.run(noop(-1))
+        _gc_calls_on_the_loop(rt, calls, on=True)
+        for x in range(trips):
+            assert rt.run(noop(x)) == x
+        _gc_calls_on_the_loop(rt, calls, on=False)
+    # Main raised the threshold and put it back every round trip: a lock and two calls of
+    # gc each way, for a node or two that no young collection would find work in.
+    assert sum(calls.values()) == 0, calls
+    assert gc.get_threshold() == thresholds
+
+
+def test_calls_submitted_one_at_a_time_hold_it_once_many_are_unsettled(thresholds: tuple[int, int, int]) -> None:
+    _gate.clear()
+    with pl.Runtime([pl.ThreadExecutor(1)], progress=False) as rt:
+        futures = [rt.submit(gated(x)) for x in range(HELD_FROM_UNSETTLED)]
+        wait_for(lambda: gc.get_threshold()[0] == DEFAULT_THRESHOLD, "the submissions to hold it", timeout=5)
+        _gate.set()
+        assert [f.result(timeout=10) for f in futures] == list(range(HELD_FROM_UNSETTLED))
+        _restored(thresholds)
 
 
 @pytest.mark.parametrize("bad", [0, -5, 2.5, True, "50000"])

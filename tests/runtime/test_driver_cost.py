@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+from collections import Counter
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -255,6 +257,31 @@ def test_a_submission_wakes_the_loop_by_its_doorbell_not_asyncio_s_self_pipe() -
         # until a read fails (a second recv, and an exception caught); a Handle made each time.
         assert read == [], len(read)
         loop._process_self_data = process
+
+
+def test_a_round_trip_calls_no_lock_helper_of_python_s_on_the_caller_s_thread() -> None:
+    import contextlib
+    import sys
+    import threading
+
+    helpers = (contextlib.__file__, threading.__file__, str(Path(concurrent.futures.__file__).parent))
+    calls: Counter[str] = Counter()
+
+    def profile(frame: Any, event: str, arg: Any) -> None:
+        if event == "call" and frame.f_code.co_filename.startswith(helpers):
+            calls[frame.f_code.co_qualname] += 1
+
+    with pl.Runtime([Counting()], progress=False) as rt:
+        assert rt.run(noop(-1)) == -1
+        sys.setprofile(profile)
+        try:
+            for x in range(100):
+                assert rt.run(noop(x)) == x
+        finally:
+            sys.setprofile(None)
+    # threading.current_thread: submit() refuses the loop's own thread. Main also rang the
+    # doorbell under contextlib.suppress (three calls) and waited on a Condition (five).
+    assert calls == Counter({"current_thread": 100}), calls
 
 
 def test_submissions_from_many_threads_each_wake_the_loop_or_find_it_woken() -> None:

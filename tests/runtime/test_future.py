@@ -152,3 +152,65 @@ def test_cancel_and_failure_end_a_future_as_before(threads: pl.Runtime) -> None:
     with pytest.raises(concurrent.futures.InvalidStateError):
         ended.set_result(4)
     assert ended.result() == 3
+
+
+def _waiting(future: PlaitFuture[int], got: list[Any]) -> threading.Thread:
+    def wait() -> None:
+        try:
+            got.append(future.result(10))
+        except BaseException as error:
+            got.append(type(error))
+
+    thread = threading.Thread(target=wait)
+    thread.start()
+    return thread
+
+
+def test_a_result_waited_for_by_many_is_told_to_each_even_once_something_else_watches(threads: pl.Runtime) -> None:
+    future = threads.submit(gated(5))
+    got: list[Any] = []
+    first, second = _waiting(future, got), _waiting(future, got)
+    time.sleep(0.05)  # both wait on the future's own lock
+    called: list[int] = []
+    future.add_done_callback(lambda f: called.append(f.result()))  # the base made while they wait
+    third = _waiting(future, got)  # waits on the base's Condition
+    GATE.set()
+    for thread in (first, second, third):
+        thread.join(10)
+    assert got == [5, 5, 5] and called == [5]
+
+
+def test_a_result_not_in_time_raises_timeout_error_in_time(threads: pl.Runtime) -> None:
+    future = threads.submit(gated(1))
+    for timeout in (0.1, 0, -1):
+        started = time.monotonic()
+        with pytest.raises(TimeoutError):
+            future.result(timeout)
+        assert time.monotonic() - started < 0.1 + 0.5
+    GATE.set()
+    assert future.result(10) == 1
+
+
+def test_a_cancel_wakes_whoever_waits_for_the_result(threads: pl.Runtime) -> None:
+    future = threads.submit(gated(1))
+    got: list[Any] = []
+    waiter = _waiting(future, got)
+    time.sleep(0.05)
+    assert future.cancel()
+    waiter.join(10)
+    assert got == [concurrent.futures.CancelledError]
+
+
+def test_a_failure_waited_for_is_raised_to_the_waiter(threads: pl.Runtime) -> None:
+    @pl.app
+    def gated_failure(x: int) -> int:
+        GATE.wait(10)
+        raise KeyError(x)
+
+    future = threads.submit(gated_failure(3))
+    got: list[Any] = []
+    waiter = _waiting(future, got)
+    time.sleep(0.05)
+    GATE.set()
+    waiter.join(10)
+    assert got == [KeyError] and isinstance(future.exception(), KeyError)

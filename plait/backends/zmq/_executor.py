@@ -10,7 +10,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from plait._tracebacks import user_facing
 from plait._version import __version__
@@ -336,9 +336,8 @@ class ZMQExecutor(PoolLifecycle):
             self._router.drop(identity, str(error))
             return
         pool = self._pools.get(identity)
-        kind = type(message)
-        if kind is Register:
-            self._register(identity, cast(Register, message))
+        if type(message) is Register:
+            self._register(identity, message)
         elif pool is None:
             tag = message.__struct_config__.tag
             self._router.drop(identity, f"a {tag} message from a peer that has not registered")
@@ -346,16 +345,16 @@ class ZMQExecutor(PoolLifecycle):
             self._router.send(identity, encode(Refuse(f"refused by executor {self.label!r}: not registered (lost?)")))
         else:
             pool.last_seen = time.monotonic()
-            if kind is Results:
+            # Narrowed by type(), where typing.cast is a call of Python's each message.
+            if type(message) is Results:
                 self._endings.held = True  # told when the burst is read (_read)
-                rows = cast(Results, message).results
+                rows = message.results
                 self._table.complete(pool, rows, pieces(payload, [row.size for row in rows]), self.label)
-            elif kind is Drained:
+            elif type(message) is Drained:
                 self._forget(pool)
-            elif kind is Heartbeat:
-                beat = cast(Heartbeat, message)
-                if beat.samples or beat.tasks:
-                    self._samples(pool, beat.samples, beat.tasks)
+            elif type(message) is Heartbeat:
+                if message.samples or message.tasks:
+                    self._samples(pool, message.samples, message.tasks)
             else:
                 self._router.drop(identity, f"a {message.__struct_config__.tag} message, which pools do not send")
 

@@ -192,7 +192,11 @@ class PoolTable:
             del placed[row.task_id]
             task.end(decode_result(task.spec, row, value, ran_on + row.worker))
         pool.task_seconds = seconds
-        self._set_limit(pool, self.limit(pool))
+        limit = self.limit(pool)
+        if limit != pool.limit:  # mostly it is not: no call to say so
+            self._set_limit(pool, limit)
+        else:
+            self._update_room(pool)
 
     # -- indexes -----------------------------------------------------------------------
 

@@ -34,7 +34,7 @@ _LOGGED_PEERS = 64
 # zmq's flags as plain ints: pyzmq's send_multipart ors its enums anew for every frame,
 # about 1 us each, and a batch has a frame per task.
 _NOBLOCK = int(zmq.NOBLOCK)
-_POLLIN = int(zmq.POLLIN)
+_POLLIN, _EVENTS = int(zmq.POLLIN), int(zmq.EVENTS)
 
 Handler = Callable[[bytes, list[bytes]], None]  # a peer's identity, and its message's frames
 
@@ -58,6 +58,8 @@ class Router:
         self._context: zmq.Context[zmq.Socket[bytes]] | None = None
         self._socket: zmq.Socket[bytes] | None = None
         self._frames: Frames | None = None  # the socket's, through its Cython calls
+        # The socket's get(), typed once for ZMQ_EVENTS (a typing.cast each time is a call).
+        self._events: Callable[[int], int] = lambda option: 0
         self._authenticator: object | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self.local_directory: Path | None = None  # the unix socket's, made by bind_local
@@ -68,6 +70,7 @@ class Router:
         self._loop, self._context = loop, zmq.Context()
         sock = self._socket = self._context.socket(zmq.ROUTER)
         self._frames = frames_of(sock)
+        self._events = cast(Callable[[int], int], sock.get)
         sock.linger = 0
         sock.router_mandatory = True  # a send to a vanished pool raises, never vanishes silently
         # zmq holds a frame whole before the handshake can fail: a stranger gets this much, no more.
@@ -143,7 +146,7 @@ class Router:
 
     def read_soon(self) -> None:
         # The socket's fd is edge-triggered: after a send, messages may wait unannounced.
-        if self._socket is not None and cast(int, self._socket.getsockopt(zmq.EVENTS)) & _POLLIN and self._loop:
+        if self._socket is not None and self._events(_EVENTS) & _POLLIN and self._loop:
             self._loop.call_soon(self._on_readable)
 
     def receive_all(self) -> None:
@@ -155,7 +158,11 @@ class Router:
             self._read()
 
     def _on_readable(self) -> None:
-        count = self._read_burst()
+        try:  # _read_burst's, without its call: once a result message
+            count = self._receive(_READ_BURST)
+        except BaseException:
+            self._read()
+            raise
         if count:
             self._read()
         if count == _READ_BURST:  # more may wait, and the fd will not say so again
@@ -171,13 +178,13 @@ class Router:
 
     def _receive(self, limit: int) -> int:
         """Handle up to ``limit`` waiting messages; how many there were."""
-        sock, frames_of_socket = self._socket, self._frames
+        sock, frames_of_socket, events = self._socket, self._frames, self._events
         if sock is None or sock.closed or frames_of_socket is None:
             return 0
         for count in range(limit):
             # After a first message, ask whether another waits (~1.5 µs) rather than find out
             # by a receive that raises zmq.Again (~3.6 µs): a round trip's burst is one message.
-            if count == 1 and not cast(int, sock.getsockopt(zmq.EVENTS)) & _POLLIN:
+            if count == 1 and not events(_EVENTS) & _POLLIN:
                 return 1
             try:
                 identity, *frames = frames_of_socket.receive()
