@@ -102,6 +102,8 @@ class EventLog:
                 f"monitor={str(path)!r} is a plait memo (the results cache= keeps across runs), not a monitoring db: "
                 "give monitor= a file of its own, such as run.db; the memo is left as it was"
             )
+        if str(path) != ":memory:":
+            self.path.parent.mkdir(parents=True, exist_ok=True)  # as cache= makes its file's directory
         try:
             self.run: int = open_run(path, sys.argv, sys.path)
         except sqlite3.DatabaseError as error:

@@ -125,6 +125,14 @@ def test_a_path_that_is_no_db_is_refused_with_its_name(tmp_path: Path) -> None:
         EventLog(junk)
 
 
+def test_a_db_in_a_directory_not_made_yet_is_made_with_it(tmp_path: Path) -> None:
+    """As cache= does: "unable to open database file" before."""
+    db = tmp_path / "runs" / "today" / "run.db"
+    with pl.Runtime([pl.ThreadExecutor(1)], monitor=db) as rt:
+        assert rt.run(pl.pure(2).map(str), timeout=30) == "2"
+    assert sqlite3.connect(db).execute("SELECT count(*) FROM runs").fetchone() == (1,)
+
+
 class Recorder:
     def __init__(self) -> None:
         self.events: list[tuple[str, str]] = []
