@@ -15,6 +15,7 @@ from typing import Any, ClassVar, Generic, ParamSpec, SupportsIndex, TypeVar, ov
 import attrs
 
 from plait._collector import collecting_less
+from plait._spelling import did_you_mean
 from plait._tracebacks import user_facing, user_frames
 from plait.dsl._args import find_refs, snapshot
 from plait.dsl._by_name import takes_files
@@ -229,10 +230,7 @@ class App(Generic[P, T]):
         names = [p.name for p in params if p.kind not in (p.POSITIONAL_ONLY, p.VAR_POSITIONAL)]
         for name in kwargs:
             if name not in names:
-                import difflib  # for the error only: ~1 ms of every start-up otherwise
-
-                near = difflib.get_close_matches(name, names, n=1)
-                hint = f"did you mean {near[0]!r}?" if near else f"its arguments are {', '.join(names) or 'positional'}"
+                hint = did_you_mean(name, names) or f"its arguments are {', '.join(names) or 'positional'}"
                 return f"got an unexpected keyword argument {name!r}; {hint}"
         return None
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import attrs
 
+from plait._spelling import did_you_mean
 from plait.dsl._retry import Retry
 
 __all__ = ["AppOptions", "app_options", "typed_signature"]
@@ -83,10 +84,8 @@ def app_options(options: dict[str, Any], where: str, also: Iterable[str] = ()) -
     valid = [f.name for f in attrs.fields(AppOptions)]
     for name in options:
         if name not in valid:
-            import difflib  # for the error only: ~1 ms of every start-up otherwise
-
-            near = difflib.get_close_matches(name, [*valid, *also], n=1)
-            hint = f"did you mean {near[0]}=?" if near else f"the options are {', '.join([*valid, *also])}"
+            known = [*valid, *also]
+            hint = did_you_mean(f"{name}=", [f"{k}=" for k in known]) or f"the options are {', '.join(known)}"
             raise TypeError(f"{where}: no option {name}=; {hint}")
     if options.get("resources") is None:
         options.pop("resources", None)

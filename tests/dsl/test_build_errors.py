@@ -62,7 +62,7 @@ WRONG: list[tuple[Callable[[], Any], type[Exception], str]] = [
     (lambda: pl.traverse(returns_an_int, [1]), TypeError, r"traverse: returns_an_int\(1\) returned a int"),
     (lambda: pl.app(3), TypeError, r"@app decorates a function, not 3"),
     (lambda: pl.app(dict), TypeError, r"app dict: plait cannot read the parameters it takes"),
-    (lambda: pl.app(retry=3), TypeError, r"@app: no option retry=; did you mean retries="),
+    (lambda: pl.app(retry=3), TypeError, r"@app: no option retry=; did you mean 'retries='"),
     (lambda: pl.app(timeout=-1)(returns_an_int), ValueError, r"@app: timeout must be a positive number"),
     (lambda: pl.app(version=3), TypeError, r"@app: version must be a str, not 3"),
     (lambda: pl.app(executor=3), TypeError, r"@app: executor must be a label \(a str\), not 3"),

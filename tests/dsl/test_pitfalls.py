@@ -106,9 +106,9 @@ def nested(x: int) -> int:
 
 
 def test_a_misspelt_option_is_named_with_the_nearest_valid_one() -> None:
-    with pytest.raises(TypeError, match=r"@app: no option retry=; did you mean retries=\?"):
+    with pytest.raises(TypeError, match=r"@app: no option retry=; did you mean 'retries='\?"):
         pl.app(retry=3)  # type: ignore[call-overload]
-    with pytest.raises(TypeError, match=r"shell app cmd: no option cdw=; did you mean cwd=\?"):
+    with pytest.raises(TypeError, match=r"shell app cmd: no option cdw=; did you mean 'cwd='\?"):
         pl.shell(cdw="/tmp")(cmd)  # type: ignore[call-overload]
     with pytest.raises(TypeError, match=r"no option colour=; the options are retries, timeout"):
         pl.app(colour="red")  # type: ignore[call-overload]
