@@ -72,7 +72,9 @@ def dumps_call(spec: TaskSpec) -> bytes:
     try:  # a copy only of a mapping that is not a dict: a worker gets a dict
         call = (spec.args, kwargs if type(kwargs) is dict else dict(kwargs))
         payload = dumps(call)
-        if b"__main__" in payload:  # pickle's reference into our __main__, which a worker's is not: by value
+        # Pickle's reference into our __main__, which a worker's is not: by value. Only on the
+        # call's way out: a result that names the driver's __main__ must stay a reference to it.
+        if b"__main__" in payload:
             payload = bytes(cloudpickle.dumps(call, protocol=pickle.HIGHEST_PROTOCOL))
         return payload
     except Exception as error:

@@ -231,10 +231,8 @@ class ZMQExecutor(PoolLifecycle):
             job_dir: Path | None = getattr(self.provider, "job_dir", None)
             self.key_file, self._key_directory = write_key_file(self.keys, self.key_file, job_dir)
         self.url = f"tcp://{host}:{self.port}"
-        if getattr(self.provider, "shares_host", False):
-            self.pools_url = self._router.bind_local() or self.url
-        else:
-            self.pools_url = self.url
+        local = self._router.bind_local() if getattr(self.provider, "shares_host", False) else None
+        self.pools_url = local or self.url
         self._ticker = self._loop.call_later(self.heartbeat_period, self._tick)
         workers = self.provider.workers_per_block
         packed = await asyncio.to_thread(self.environment.pack) if self.environment is not None else None
